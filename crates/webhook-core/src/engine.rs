@@ -1,0 +1,572 @@
+//! The one engine behind every data-described scheme: read the signature header, feed the
+//! signed parts to the algorithm incrementally, compare in constant time, check the window,
+//! read the delivery id and event type.
+
+use std::time::{Duration, SystemTime};
+
+use base64::Engine as _;
+use hmac::Mac as _;
+use subtle::ConstantTimeEq;
+
+use crate::error::{ErrorKind, VerifyError};
+use crate::headers::{first_of, single};
+use crate::json::{extract, Extracted};
+use crate::scheme::{Algorithm, BodyFormat, Encoding, Layout, Part, Scheme, Source, TimestampSource};
+use crate::secret::B64;
+use crate::time;
+use crate::error::SignError;
+use crate::verifier::{derived_id, Keys, Prepared, Request, SignRequest, Signed, Verified};
+use bytes::Bytes;
+
+/// Most signatures a list may carry (a rotation has two or three).
+pub(crate) const MAX_SIGNATURES: usize = 16;
+/// Longest decoded signature: a DER ECDSA P-256 signature is at most 72 bytes.
+const MAX_SIG_LEN: usize = 72;
+/// Longest delivery id or event type read from a header.
+const MAX_FIELD: usize = 1024;
+
+/// An HMAC state, already keyed: cloning it skips hashing the key for every request.
+#[derive(Clone)]
+pub(crate) enum Mac {
+    #[cfg(feature = "sha1")]
+    Sha1(hmac::Hmac<sha1::Sha1>),
+    Sha256(hmac::Hmac<sha2::Sha256>),
+    Sha512(hmac::Hmac<sha2::Sha512>),
+}
+
+impl Mac {
+    pub(crate) fn new(algorithm: Algorithm, key: &[u8]) -> Option<Self> {
+        // `new_from_slice` accepts keys of any length for HMAC; it cannot fail.
+        match algorithm {
+            #[cfg(feature = "sha1")]
+            Algorithm::HmacSha1 => hmac::Hmac::new_from_slice(key).ok().map(Self::Sha1),
+            Algorithm::HmacSha256 => hmac::Hmac::new_from_slice(key).ok().map(Self::Sha256),
+            Algorithm::HmacSha512 => hmac::Hmac::new_from_slice(key).ok().map(Self::Sha512),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn update(&mut self, data: &[u8]) {
+        match self {
+            #[cfg(feature = "sha1")]
+            Self::Sha1(m) => m.update(data),
+            Self::Sha256(m) => m.update(data),
+            Self::Sha512(m) => m.update(data),
+        }
+    }
+
+    /// The tag, written into `out`; returns its length.
+    pub(crate) fn finish(self, out: &mut [u8; 64]) -> usize {
+        fn put(out: &mut [u8; 64], tag: &[u8]) -> usize {
+            out[..tag.len()].copy_from_slice(tag);
+            tag.len()
+        }
+        match self {
+            #[cfg(feature = "sha1")]
+            Self::Sha1(m) => put(out, &m.finalize().into_bytes()),
+            Self::Sha256(m) => put(out, &m.finalize().into_bytes()),
+            Self::Sha512(m) => put(out, &m.finalize().into_bytes()),
+        }
+    }
+}
+
+/// Constant-time equality of decoded bytes, lengths compared first (a length is not a
+/// secret; the bytes are).
+pub(crate) fn ct_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && bool::from(a.ct_eq(b))
+}
+
+/// One decoded signature from the header, tagged with the algorithm it claims.
+#[derive(Clone, Copy)]
+struct Candidate {
+    algorithm: Algorithm,
+    bytes: [u8; MAX_SIG_LEN],
+    len: usize,
+}
+
+impl Candidate {
+    fn bytes(&self) -> &[u8] {
+        &self.bytes[..self.len]
+    }
+}
+
+fn decode(encoding: Encoding, text: &[u8], out: &mut [u8; MAX_SIG_LEN]) -> Option<usize> {
+    if text.is_empty() {
+        return None;
+    }
+    match encoding {
+        Encoding::Hex => {
+            let n = text.len() / 2;
+            if text.len() % 2 != 0 || n > MAX_SIG_LEN {
+                return None;
+            }
+            hex::decode_to_slice(text, &mut out[..n]).ok().map(|()| n)
+        }
+        Encoding::Base64 => {
+            // `decode_slice` refuses input whose decoded size might overflow the buffer.
+            if text.len() > MAX_SIG_LEN / 3 * 4 + 4 {
+                return None;
+            }
+            B64.decode_slice(text, out).ok()
+        }
+    }
+}
+
+/// The signatures and the list timestamp found in the signature header.
+struct Parsed<'a> {
+    candidates: [Option<Candidate>; MAX_SIGNATURES],
+    count: usize,
+    list_timestamp: Option<&'a [u8]>,
+}
+
+fn parse_header<'a>(scheme: &Scheme, name: &str, value: &'a [u8]) -> Result<Parsed<'a>, VerifyError> {
+    let mut parsed = Parsed { candidates: [None; MAX_SIGNATURES], count: 0, list_timestamp: None };
+    let mut buf = [0u8; MAX_SIG_LEN];
+    match scheme.layout {
+        Layout::Single { prefix } => {
+            let rest = value.strip_prefix(prefix.as_bytes()).ok_or_else(|| {
+                VerifyError::malformed_header(name, format_args!("expected the prefix \"{prefix}\""))
+            })?;
+            let len = decode(scheme.encoding, rest, &mut buf)
+                .ok_or_else(|| VerifyError::malformed_header(name, not_encoded(scheme.encoding)))?;
+            parsed.candidates[0] = Some(Candidate { algorithm: scheme.algorithm, bytes: buf, len });
+            parsed.count = 1;
+        }
+        Layout::List { separator, assign } => {
+            let ts_label = match scheme.timestamp.map(|t| t.source) {
+                Some(TimestampSource::ListItem(label)) => Some(label.as_bytes()),
+                _ => None,
+            };
+            let mut unreadable = 0usize;
+            for item in value.split(|&b| b == separator) {
+                let item = item.trim_ascii();
+                let Some(at) = item.iter().position(|&b| b == assign) else { continue };
+                let (label, text) = (&item[..at], &item[at + 1..]);
+                if Some(label) == ts_label {
+                    if parsed.list_timestamp.replace(text).is_some() {
+                        return Err(VerifyError::malformed_header(name, "more than one timestamp"));
+                    }
+                    continue;
+                }
+                let algorithm = if scheme.labels.iter().any(|l| l.as_bytes() == label) {
+                    scheme.algorithm
+                } else {
+                    match scheme.asymmetric {
+                        Some((alg, l)) if l.as_bytes() == label => alg,
+                        _ => continue, // unknown versions (Stripe's v0) are ignored
+                    }
+                };
+                match decode(scheme.encoding, text, &mut buf) {
+                    Some(len) if parsed.count < MAX_SIGNATURES => {
+                        parsed.candidates[parsed.count] = Some(Candidate { algorithm, bytes: buf, len });
+                        parsed.count += 1;
+                    }
+                    Some(_) => {
+                        return Err(VerifyError::malformed_header(
+                            name,
+                            format_args!("more than {MAX_SIGNATURES} signatures"),
+                        ))
+                    }
+                    None => unreadable += 1,
+                }
+            }
+            if parsed.count == 0 {
+                let labels = scheme.labels.join("/");
+                let what = if unreadable > 0 {
+                    format!("no readable {labels} signature ({})", not_encoded(scheme.encoding))
+                } else {
+                    format!("no {labels} signature")
+                };
+                return Err(VerifyError::malformed_header(name, what));
+            }
+        }
+    }
+    Ok(parsed)
+}
+
+fn not_encoded(encoding: Encoding) -> &'static str {
+    match encoding {
+        Encoding::Hex => "signature is not hex",
+        Encoding::Base64 => "signature is not base64",
+    }
+}
+
+/// The bytes of each [`Part`] of the signed message.
+pub(crate) struct Message<'a> {
+    pub(crate) parts: &'a [Part],
+    pub(crate) id: &'a [u8],
+    pub(crate) timestamp: &'a [u8],
+    pub(crate) body: &'a [u8],
+    pub(crate) url: &'a [u8],
+}
+
+impl Message<'_> {
+    pub(crate) fn feed(&self, mut sink: impl FnMut(&[u8])) {
+        for part in self.parts {
+            sink(match part {
+                Part::Id => self.id,
+                Part::Timestamp => self.timestamp,
+                Part::Body => self.body,
+                Part::Url => self.url,
+                Part::Literal(bytes) => bytes,
+            });
+        }
+    }
+
+    /// The message as one buffer, for the algorithms that cannot be fed piece by piece
+    /// when signing (Ed25519).
+    #[cfg(feature = "ed25519")]
+    fn concat(&self) -> Vec<u8> {
+        let mut all = Vec::new();
+        self.feed(|p| all.extend_from_slice(p));
+        all
+    }
+}
+
+/// Does `key` produce one of `candidates` (those claiming `algorithm`) over `message`?
+fn matches(key: &Prepared, algorithm: Algorithm, candidates: &[Option<Candidate>], message: &Message<'_>) -> bool {
+    let usable = || candidates.iter().flatten().filter(|c| c.algorithm == algorithm);
+    match key {
+        Prepared::Hmac { .. } => {
+            let Some(mut mac) = key.mac(algorithm) else { return false };
+            message.feed(|p| mac.update(p));
+            let mut tag = [0u8; 64];
+            let len = mac.finish(&mut tag);
+            // Every candidate is compared; no early exit on the first match.
+            usable().fold(false, |found, c| found | ct_eq(&tag[..len], c.bytes()))
+        }
+        #[cfg(feature = "ed25519")]
+        Prepared::Ed25519(vk, _) => usable().any(|c| {
+            let Ok(sig) = ed25519_dalek::Signature::from_slice(c.bytes()) else { return false };
+            let Ok(mut stream) = vk.verify_stream(&sig) else { return false };
+            message.feed(|p| stream.update(p));
+            stream.finalize_and_verify().is_ok()
+        }),
+        #[cfg(feature = "ecdsa")]
+        Prepared::P256(vk, _) => {
+            use p256::ecdsa::signature::DigestVerifier;
+            use sha2::Digest;
+            let mut digest = sha2::Sha256::new();
+            message.feed(|p| digest.update(p));
+            usable().any(|c| {
+                p256::ecdsa::Signature::from_der(c.bytes())
+                    .is_ok_and(|sig| vk.verify_digest(digest.clone(), &sig).is_ok())
+            })
+        }
+    }
+}
+
+/// The first header source present, as raw bytes, with the name it came from.
+fn header_source<'a>(
+    headers: &'a dyn crate::Headers,
+    sources: &[Source],
+) -> Result<Option<(&'a [u8], &'static str)>, VerifyError> {
+    for source in sources {
+        if let Source::Header(name) = source {
+            if let Some(v) = single(headers, name)? {
+                return Ok(Some((v, name)));
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// Verifies a request against a data-described scheme.
+pub(crate) fn verify(
+    scheme: &'static Scheme,
+    keys: &Keys,
+    tolerance: Option<Duration>,
+    url: Option<&str>,
+    req: &Request<'_>,
+    now: SystemTime,
+) -> Result<Verified, VerifyError> {
+    let headers = req.headers;
+    let (value, alias) = first_of(headers, scheme.header)?
+        .ok_or_else(|| VerifyError::missing_header(scheme.header[0]))?;
+    let header_name = scheme.header[alias];
+    let parsed = parse_header(scheme, header_name, value)?;
+
+    // The timestamp as sent (it is signed byte for byte), and where it came from.
+    let (ts_raw, ts_name): (&[u8], &str) = match scheme.timestamp.map(|t| t.source) {
+        Some(TimestampSource::Header(names)) => {
+            let (v, i) = first_of(headers, names)?.ok_or_else(|| VerifyError::missing_header(names[0]))?;
+            (v, names[i])
+        }
+        Some(TimestampSource::ListItem(label)) => {
+            let v = parsed.list_timestamp.ok_or_else(|| {
+                VerifyError::malformed_header(header_name, format_args!("no {label}= timestamp"))
+            })?;
+            (v, header_name)
+        }
+        Some(TimestampSource::Json(_)) | None => (&[], ""),
+    };
+    let mut signed_at = match scheme.timestamp {
+        Some(t) if !ts_name.is_empty() => Some(
+            time::parse(ts_raw, t.format)
+                .ok_or_else(|| VerifyError::malformed_header(ts_name, "not a valid timestamp"))?,
+        ),
+        _ => None,
+    };
+
+    let id_header = header_source(headers, scheme.id)?;
+    let needs = |p: Part| scheme.message.contains(&p);
+    if needs(Part::Id) && id_header.is_none() {
+        let first = scheme.id.iter().find_map(|s| match s {
+            Source::Header(h) => Some(*h),
+            Source::Json(_) => None,
+        });
+        return Err(VerifyError::missing_header(first.unwrap_or("id")));
+    }
+    let url = match url.or(req.url) {
+        Some(u) => u,
+        None if needs(Part::Url) => {
+            return Err(VerifyError::new(
+                ErrorKind::Configuration,
+                format!("{} signs the request URL, but no URL was configured", scheme.name),
+            ))
+        }
+        None => "",
+    };
+    let message = Message {
+        parts: scheme.message,
+        id: id_header.map_or(&[][..], |(v, _)| v),
+        timestamp: ts_raw,
+        body: &req.body,
+        url: url.as_bytes(),
+    };
+    let candidates = &parsed.candidates[..parsed.count];
+    let key_index = keys
+        .find(now, |key| {
+            scheme
+                .variant_for(key.kind())
+                .is_some_and(|(alg, _)| matches(key, alg, candidates, &message))
+        })
+        .map_err(|e| explain_mismatch(e, scheme, candidates))?;
+
+    // The window is checked after the signature, so only an authentic sender learns of it.
+    if let (Some(at), Some(tol)) = (signed_at, tolerance) {
+        time::check(at, now, tol)?;
+    }
+
+    // Delivery id, event type and a body timestamp (Linear) from the authenticated request.
+    let mut json_paths: Vec<&[&str]> = Vec::new();
+    let mut wanted = |sources: &[Source]| {
+        for s in sources {
+            if let Source::Json(path) = s {
+                json_paths.push(path);
+            }
+        }
+    };
+    wanted(scheme.id);
+    wanted(scheme.event_type);
+    let json_ts = match scheme.timestamp {
+        Some(t) => match t.source {
+            TimestampSource::Json(path) => {
+                json_paths.push(path);
+                Some((path, t.format))
+            }
+            _ => None,
+        },
+        None => None,
+    };
+    let values = if json_paths.is_empty() && scheme.body == BodyFormat::Any {
+        Vec::new()
+    } else {
+        match extract(&req.body, &json_paths) {
+            Extracted::Json(v) => v,
+            Extracted::NotJson if scheme.body == BodyFormat::Json => {
+                return Err(VerifyError::new(ErrorKind::BodyNotJson, "body is not JSON"));
+            }
+            Extracted::NotJson => vec![None; json_paths.len()],
+        }
+    };
+    let json_value = |path: &[&str]| {
+        json_paths.iter().position(|p| *p == path).and_then(|i| values[i].clone())
+    };
+    if let Some((path, format)) = json_ts {
+        let field = path.join(".");
+        let raw = json_value(path).ok_or_else(|| {
+            VerifyError::new(ErrorKind::MalformedBody, format!("body has no {field} timestamp"))
+        })?;
+        let at = time::parse(raw.as_bytes(), format).ok_or_else(|| {
+            VerifyError::new(ErrorKind::MalformedBody, format!("body field {field} is not a valid timestamp"))
+        })?;
+        if let Some(tol) = tolerance {
+            time::check(at, now, tol)?;
+        }
+        signed_at = Some(at);
+    }
+    let read = |sources: &[Source]| -> Result<Option<String>, VerifyError> {
+        for source in sources {
+            match source {
+                Source::Header(name) => {
+                    if let Some(v) = single(headers, name)? {
+                        return header_text(name, v).map(Some);
+                    }
+                }
+                Source::Json(path) => {
+                    if let Some(v) = json_value(path) {
+                        return Ok(Some(v));
+                    }
+                }
+            }
+        }
+        Ok(None)
+    };
+    Ok(Verified {
+        provider: scheme.name,
+        id: read(scheme.id)?,
+        event_type: read(scheme.event_type)?,
+        timestamp: signed_at,
+        body: req.body.clone(),
+        key_index,
+    })
+}
+
+/// A header value as text: UTF-8 and at most 1 KiB, or it is malformed.
+pub(crate) fn header_text(name: &str, value: &[u8]) -> Result<String, VerifyError> {
+    if value.len() > MAX_FIELD {
+        return Err(VerifyError::malformed_header(name, format_args!("longer than {MAX_FIELD} bytes")));
+    }
+    std::str::from_utf8(value)
+        .map(str::to_owned)
+        .map_err(|_| VerifyError::malformed_header(name, "not UTF-8"))
+}
+
+/// A mismatch where no candidate even had the algorithm's length says so: a truncated
+/// signature is the most common cause, and it is worth naming.
+fn explain_mismatch(err: VerifyError, scheme: &Scheme, candidates: &[Option<Candidate>]) -> VerifyError {
+    if err.kind() != ErrorKind::SignatureMismatch {
+        return err;
+    }
+    let Some(want) = scheme.algorithm.signature_len() else { return err };
+    let lens: Vec<usize> = candidates.iter().flatten().filter(|c| c.algorithm == scheme.algorithm).map(|c| c.len).collect();
+    match lens.as_slice() {
+        [got] if *got != want => VerifyError::new(
+            ErrorKind::SignatureMismatch,
+            format!("signature mismatch: signature is {got} bytes, expected {want}"),
+        ),
+        _ => err,
+    }
+}
+
+/// Signs `message` with `key` under `algorithm`, encoded as the scheme writes it.
+pub(crate) fn sign_one(
+    key: &Prepared,
+    algorithm: Algorithm,
+    encoding: Encoding,
+    message: &Message<'_>,
+) -> Option<String> {
+    let mut raw = [0u8; 72];
+    let len = match key {
+        Prepared::Hmac { .. } => {
+            let mut mac = key.mac(algorithm)?;
+            message.feed(|p| mac.update(p));
+            let mut tag = [0u8; 64];
+            let n = mac.finish(&mut tag);
+            raw[..n].copy_from_slice(&tag[..n]);
+            n
+        }
+        #[cfg(feature = "ed25519")]
+        Prepared::Ed25519(_, sk) => {
+            use ed25519_dalek::Signer;
+            let sk = sk.as_ref()?;
+            let sig = sk.sign(&message.concat()).to_bytes();
+            raw[..64].copy_from_slice(&sig);
+            64
+        }
+        #[cfg(feature = "ecdsa")]
+        Prepared::P256(_, sk) => {
+            use p256::ecdsa::signature::DigestSigner;
+            use sha2::Digest;
+            let sk = sk.as_ref()?;
+            let mut digest = sha2::Sha256::new();
+            message.feed(|p| digest.update(p));
+            let sig: p256::ecdsa::Signature = sk.sign_digest(digest);
+            let der = sig.to_der();
+            raw[..der.len()].copy_from_slice(der.as_bytes());
+            der.len()
+        }
+    };
+    Some(match encoding {
+        Encoding::Hex => hex::encode(&raw[..len]),
+        Encoding::Base64 => base64::engine::general_purpose::STANDARD.encode(&raw[..len]),
+    })
+}
+
+/// Signs a delivery under a data-described scheme.
+pub(crate) fn sign(
+    scheme: &'static Scheme,
+    keys: &Keys,
+    url: Option<&str>,
+    req: &SignRequest<'_>,
+) -> Result<Signed, SignError> {
+    let timestamp = match scheme.timestamp {
+        // A body timestamp (Linear) is part of the body the caller gives.
+        Some(t) if !matches!(t.source, TimestampSource::Json(_)) => Some(time::format(req.timestamp, t.format)),
+        _ => None,
+    };
+    let ts_text = timestamp.as_deref().unwrap_or("");
+    let id_header = scheme.id.iter().find_map(|s| match s {
+        Source::Header(h) => Some(*h),
+        Source::Json(_) => None,
+    });
+    let id = match (req.id, id_header) {
+        (Some(id), _) => Some(id.to_owned()),
+        (None, Some(_)) => Some(derived_id(ts_text, req.body)),
+        (None, None) => None,
+    };
+    let needs = |p: Part| scheme.message.contains(&p);
+    let url = url.or(req.url);
+    if needs(Part::Url) && url.is_none() {
+        return Err(SignError::new(format!("{} signs the URL: give one with SignRequest::url", scheme.name)));
+    }
+    let message = Message {
+        parts: scheme.message,
+        id: id.as_deref().unwrap_or("").as_bytes(),
+        timestamp: ts_text.as_bytes(),
+        body: req.body,
+        url: url.unwrap_or("").as_bytes(),
+    };
+    let mut signatures = Vec::new();
+    for key in keys.signing(req.timestamp) {
+        if let Some((algorithm, label)) = scheme.variant_for(key.kind()) {
+            if let Some(sig) = sign_one(key, algorithm, scheme.encoding, &message) {
+                signatures.push((label.or(scheme.labels.first().copied()).unwrap_or(""), sig));
+            }
+        }
+    }
+    if signatures.is_empty() {
+        return Err(SignError::new(format!(
+            "no key valid at that time can sign for {} (public keys only verify)",
+            scheme.name
+        )));
+    }
+    let value = match scheme.layout {
+        Layout::Single { prefix } => format!("{prefix}{}", signatures[0].1),
+        Layout::List { separator, assign } => {
+            let (sep, assign) = (char::from(separator), char::from(assign));
+            let mut items = Vec::new();
+            if let Some(TimestampSource::ListItem(label)) = scheme.timestamp.map(|t| t.source) {
+                items.push(format!("{label}{assign}{ts_text}"));
+            }
+            items.extend(signatures.iter().map(|(label, sig)| format!("{label}{assign}{sig}")));
+            items.join(&sep.to_string())
+        }
+    };
+    let mut headers = vec![(scheme.header[0], value)];
+    if let Some(TimestampSource::Header(names)) = scheme.timestamp.map(|t| t.source) {
+        headers.push((names[0], ts_text.to_owned()));
+    }
+    if let (Some(name), Some(id)) = (id_header, id) {
+        headers.push((name, id));
+    }
+    let type_header = scheme.event_type.iter().find_map(|s| match s {
+        Source::Header(h) => Some(*h),
+        Source::Json(_) => None,
+    });
+    if let (Some(name), Some(event_type)) = (type_header, req.event_type) {
+        headers.push((name, event_type.to_owned()));
+    }
+    Ok(Signed { headers, body: Bytes::copy_from_slice(req.body) })
+}

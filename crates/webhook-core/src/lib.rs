@@ -1,0 +1,26 @@
+#![doc = include_str!("../README.md")]
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_auto_cfg))]
+
+mod engine;
+mod error;
+mod headers;
+mod json;
+pub mod providers;
+pub mod scheme;
+mod secret;
+mod special;
+mod time;
+mod verifier;
+
+pub use error::{ConfigError, ErrorKind, SignError, VerifyError};
+pub use headers::{Headers, MAX_HEADER_VALUE};
+pub use providers::Provider;
+pub use secret::{KeyFormat, KeyKind, Secret};
+#[cfg(feature = "twilio")]
+pub use special::twilio::json_url as twilio_json_url;
+pub use verifier::{Request, SignRequest, Signed, Verified, Verifier, VerifierBuilder, Verify};
+
+/// Re-exported so adapters and users name the same `Bytes`.
+pub use bytes::Bytes;

@@ -1,0 +1,410 @@
+//! The built-in providers: one [`Scheme`] row each, plus three with code of their own
+//! (Twilio, Mailgun, GitLab's plaintext token).
+//!
+//! Every row follows shared/PROVIDERS.md; where a provider documents no tolerance for a
+//! signed timestamp, the row says which window this crate chose and why.
+
+use std::time::Duration;
+
+use crate::scheme::{
+    Algorithm::{self, *},
+    BodyFormat::Json as JsonBody,
+    Encoding::{Base64, Hex},
+    Part::{self, Body, Id, Literal, Timestamp as Ts, Url},
+    Scheme,
+    Source::{Header, Json},
+    TimeFormat, Timestamp,
+};
+use crate::secret::KeyFormat;
+
+const FIVE_MINUTES: Duration = Duration::from_secs(300);
+
+/// A sender of webhooks: a data-described [`Scheme`] or one of the few with code of their
+/// own. Cheap to copy.
+///
+/// ```
+/// use webhook_core::{providers, Provider};
+/// assert_eq!(providers::STRIPE.name(), "stripe");
+/// assert_eq!(Provider::from_name("stripe").unwrap().name(), "stripe");
+/// assert!(Provider::all().len() >= 20);
+/// ```
+#[derive(Clone, Copy)]
+pub struct Provider {
+    pub(crate) kind: Kind,
+}
+
+#[derive(Clone, Copy)]
+pub(crate) enum Kind {
+    Scheme(&'static Scheme),
+    #[cfg(feature = "twilio")]
+    Twilio,
+    Mailgun,
+    GitLabToken,
+}
+
+impl Provider {
+    /// A provider described by a [`Scheme`] of your own.
+    pub const fn custom(scheme: &'static Scheme) -> Self {
+        Self { kind: Kind::Scheme(scheme) }
+    }
+
+    /// The provider's name, as used in routes, metrics and [`Verified::provider`](crate::Verified::provider).
+    pub fn name(&self) -> &'static str {
+        match self.kind {
+            Kind::Scheme(s) => s.name,
+            #[cfg(feature = "twilio")]
+            Kind::Twilio => "twilio",
+            Kind::Mailgun => "mailgun",
+            Kind::GitLabToken => "gitlab",
+        }
+    }
+
+    /// The scheme, for data-described providers.
+    pub fn scheme(&self) -> Option<&'static Scheme> {
+        match self.kind {
+            Kind::Scheme(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// How configured key text becomes a key for this provider.
+    pub fn key_format(&self) -> KeyFormat {
+        match self.kind {
+            Kind::Scheme(s) => s.key_format,
+            _ => KeyFormat::Utf8,
+        }
+    }
+
+    /// The header that carries the signature (Mailgun: none, it is in the body).
+    pub fn signature_header(&self) -> Option<&'static str> {
+        match self.kind {
+            Kind::Scheme(s) => Some(s.header[0]),
+            #[cfg(feature = "twilio")]
+            Kind::Twilio => Some("X-Twilio-Signature"),
+            Kind::Mailgun => None,
+            Kind::GitLabToken => Some("X-Gitlab-Token"),
+        }
+    }
+
+    /// The tolerance used when the verifier sets none, if the provider signs a timestamp.
+    pub fn default_tolerance(&self) -> Option<Duration> {
+        match self.kind {
+            Kind::Scheme(s) => s.tolerance,
+            Kind::Mailgun => Some(FIVE_MINUTES),
+            _ => None,
+        }
+    }
+
+    /// Looks a built-in provider up by name (`"github"`, `"standard-webhooks"`, ...).
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::all().iter().copied().find(|p| p.name().eq_ignore_ascii_case(name))
+    }
+
+    /// Every built-in provider compiled in (features decide which), one row each. The
+    /// legacy variants ([`GITHUB_SHA1`], [`META_SHA1`]) share a name with their main row and
+    /// are not listed; enable them with [`VerifierBuilder::legacy`](crate::VerifierBuilder::legacy).
+    pub fn all() -> &'static [Provider] {
+        ALL
+    }
+}
+
+impl std::fmt::Debug for Provider {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("Provider").field(&self.name()).finish()
+    }
+}
+
+impl PartialEq for Provider {
+    fn eq(&self, other: &Self) -> bool {
+        match (self.kind, other.kind) {
+            (Kind::Scheme(a), Kind::Scheme(b)) => std::ptr::eq(a, b) || a.name == b.name && a.header == b.header,
+            _ => self.name() == other.name(),
+        }
+    }
+}
+
+const fn hmac256(name: &'static str, header: &'static [&'static str], encoding: crate::scheme::Encoding) -> Scheme {
+    Scheme::new(name, header, HmacSha256, encoding)
+}
+
+/// `{id}.{timestamp}.{body}`, the Standard Webhooks message.
+const ID_DOT_TS_DOT_BODY: &[Part] = &[Id, Literal(b"."), Ts, Literal(b"."), Body];
+/// `v0:{timestamp}:{body}`, Slack's and Zoom's message.
+const V0_TS_BODY: &[Part] = &[Literal(b"v0:"), Ts, Literal(b":"), Body];
+
+const fn standard_webhooks(
+    name: &'static str,
+    signature: &'static [&'static str],
+    timestamp: &'static [&'static str],
+    id: &'static [crate::scheme::Source],
+) -> Scheme {
+    hmac256(name, signature, Base64)
+        .list(b' ', b',', &["v1"])
+        .asymmetric(Algorithm::Ed25519, "v1a")
+        .signs(ID_DOT_TS_DOT_BODY)
+        .timestamp(Timestamp::header(timestamp))
+        .id(id)
+        .event_type(&[Json(&["type"])])
+        .tolerance(FIVE_MINUTES)
+        .key_format(KeyFormat::StandardWebhooks)
+        .body(JsonBody)
+}
+
+macro_rules! providers {
+    ($( $(#[$m:meta])* $name:ident = $scheme:expr; )*) => {
+        /// The schemes behind the providers, as data.
+        pub mod schemes {
+            #[allow(unused_imports)]
+            use super::*;
+            $( $(#[$m])* #[allow(missing_docs)] pub static $name: Scheme = $scheme; )*
+        }
+        $( $(#[$m])* pub const $name: Provider = Provider::custom(&schemes::$name); )*
+    };
+}
+
+providers! {
+    /// GitHub: `X-Hub-Signature-256: sha256=<hex>` over the raw body; id `X-GitHub-Delivery`,
+    /// type `X-GitHub-Event`. No timestamp is signed: deduplicate on the delivery id.
+    GITHUB = hmac256("github", &["X-Hub-Signature-256"], Hex)
+        .prefix("sha256=")
+        .id(&[Header("X-GitHub-Delivery")])
+        .event_type(&[Header("X-GitHub-Event")]);
+    /// GitHub's legacy `X-Hub-Signature: sha1=<hex>`, accepted only when enabled with
+    /// [`VerifierBuilder::legacy`](crate::VerifierBuilder::legacy).
+    #[cfg(feature = "sha1")]
+    GITHUB_SHA1 = Scheme::new("github", &["X-Hub-Signature"], HmacSha1, Hex)
+        .prefix("sha1=")
+        .id(&[Header("X-GitHub-Delivery")])
+        .event_type(&[Header("X-GitHub-Event")]);
+    /// Stripe: `Stripe-Signature: t=<ts>,v1=<hex>[,v1=…]` over `{t}.{body}`; only `v1`
+    /// counts (`v0` is ignored); the whole `whsec_…` string is the key; 300 s.
+    STRIPE = hmac256("stripe", &["Stripe-Signature"], Hex)
+        .list(b',', b'=', &["v1"])
+        .signs(&[Ts, Literal(b"."), Body])
+        .timestamp(Timestamp::list_item("t"))
+        .id(&[Json(&["id"])])
+        .event_type(&[Json(&["type"])])
+        .tolerance(FIVE_MINUTES)
+        .body(JsonBody);
+    /// Slack: `X-Slack-Signature: v0=<hex>` over `v0:{ts}:{body}`, 5 minutes. The body is
+    /// JSON (Events API) or a form (slash commands, interactivity).
+    SLACK = hmac256("slack", &["X-Slack-Signature"], Hex)
+        .prefix("v0=")
+        .signs(V0_TS_BODY)
+        .timestamp(Timestamp::header(&["X-Slack-Request-Timestamp"]))
+        .id(&[Json(&["event_id"])])
+        .event_type(&[Json(&["event", "type"]), Json(&["type"])])
+        .tolerance(FIVE_MINUTES);
+    /// Standard Webhooks: `webhook-signature: v1,<b64> [v1a,<b64>]` over `{id}.{ts}.{body}`,
+    /// `whsec_` keys base64-decoded, `whpk_` Ed25519 keys for `v1a`; the `svix-*` headers
+    /// are accepted too. ±5 minutes.
+    STANDARD_WEBHOOKS = standard_webhooks(
+        "standard-webhooks",
+        &["webhook-signature", "svix-signature"],
+        &["webhook-timestamp", "svix-timestamp"],
+        &[Header("webhook-id"), Header("svix-id")],
+    );
+    /// Svix-branded Standard Webhooks: `svix-*` headers first, `webhook-*` accepted.
+    SVIX = standard_webhooks(
+        "svix",
+        &["svix-signature", "webhook-signature"],
+        &["svix-timestamp", "webhook-timestamp"],
+        &[Header("svix-id"), Header("webhook-id")],
+    );
+    /// Clerk (delivered by Svix): the `svix-*` headers are required, as in Clerk's helper.
+    CLERK = standard_webhooks("clerk", &["svix-signature"], &["svix-timestamp"], &[Header("svix-id")]);
+    /// Resend (delivered by Svix): the `svix-*` headers.
+    RESEND = standard_webhooks("resend", &["svix-signature"], &["svix-timestamp"], &[Header("svix-id")]);
+    /// Shopify: `X-Shopify-Hmac-Sha256: <base64>` over the body; id `X-Shopify-Webhook-Id`,
+    /// type `X-Shopify-Topic`; the newer unprefixed `Shopify-*` names are accepted.
+    SHOPIFY = hmac256("shopify", &["X-Shopify-Hmac-Sha256", "Shopify-Hmac-Sha256"], Base64)
+        .id(&[Header("X-Shopify-Webhook-Id"), Header("Shopify-Webhook-Id")])
+        .event_type(&[Header("X-Shopify-Topic"), Header("Shopify-Topic")]);
+    /// GitLab's signing token (Standard-Webhooks-style `webhook-signature: v1,<b64>` over
+    /// `{webhook-id}.{ts}.{body}`). A `whsec_` token is base64-decoded, any other is used as
+    /// UTF-8: GitLab has not documented the form. For the classic `X-Gitlab-Token` use
+    /// [`GITLAB`].
+    GITLAB_SIGNING = hmac256("gitlab-signing", &["webhook-signature"], Base64)
+        .list(b' ', b',', &["v1"])
+        .signs(ID_DOT_TS_DOT_BODY)
+        .timestamp(Timestamp::header(&["webhook-timestamp"]))
+        .id(&[Header("webhook-id"), Header("Idempotency-Key")])
+        .event_type(&[Header("X-Gitlab-Event"), Json(&["object_kind"])])
+        .tolerance(FIVE_MINUTES)
+        .key_format(KeyFormat::WhsecOrUtf8)
+        .body(JsonBody);
+    /// Discord: Ed25519 over `{timestamp}{body}`, `X-Signature-Ed25519` hex, public key in
+    /// hex. Discord documents no window; this crate uses 5 minutes.
+    #[cfg(feature = "ed25519")]
+    DISCORD = Scheme::new("discord", &["X-Signature-Ed25519"], Algorithm::Ed25519, Hex)
+        .signs(&[Ts, Body])
+        .timestamp(Timestamp::header(&["X-Signature-Timestamp"]))
+        .id(&[Json(&["id"])])
+        .event_type(&[Json(&["type"])])
+        .tolerance(FIVE_MINUTES)
+        .key_format(KeyFormat::Ed25519Hex)
+        .body(JsonBody);
+    /// Square: `x-square-hmacsha256-signature: <base64>` over `{notification_url}{body}`.
+    /// Set the subscription's URL with
+    /// [`VerifierBuilder::url`](crate::VerifierBuilder::url).
+    SQUARE = hmac256("square", &["x-square-hmacsha256-signature"], Base64)
+        .signs(&[Url, Body])
+        .id(&[Json(&["event_id"])])
+        .event_type(&[Json(&["type"])])
+        .body(JsonBody);
+    /// Paddle Billing: `Paddle-Signature: ts=<ts>;h1=<hex>` over `{ts}:{body}`. The SDKs
+    /// allow only 5 s; this crate uses 60 s so that ordinary clock skew does not refuse
+    /// real deliveries (set a tighter one with `tolerance`).
+    PADDLE = hmac256("paddle", &["Paddle-Signature"], Hex)
+        .list(b';', b'=', &["h1"])
+        .signs(&[Ts, Literal(b":"), Body])
+        .timestamp(Timestamp::list_item("ts"))
+        .id(&[Json(&["event_id"])])
+        .event_type(&[Json(&["event_type"])])
+        .tolerance(Duration::from_secs(60))
+        .body(JsonBody);
+    /// Zoom: `x-zm-signature: v0=<hex>` over `v0:{ts}:{body}`. No documented window; 5 minutes.
+    ZOOM = hmac256("zoom", &["x-zm-signature"], Hex)
+        .prefix("v0=")
+        .signs(V0_TS_BODY)
+        .timestamp(Timestamp::header(&["x-zm-request-timestamp"]))
+        .event_type(&[Json(&["event"])])
+        .tolerance(FIVE_MINUTES)
+        .body(JsonBody);
+    /// Linear: `Linear-Signature: <hex>` over the body; the timestamp is the signed body's
+    /// `webhookTimestamp` in milliseconds (the `linear-timestamp` header is not signed and
+    /// is ignored), 60 s as in Linear's SDK.
+    LINEAR = hmac256("linear", &["Linear-Signature"], Hex)
+        .timestamp(Timestamp::json(&["webhookTimestamp"]).format(TimeFormat::UnixMillis))
+        .id(&[Header("Linear-Delivery")])
+        .event_type(&[Header("Linear-Event"), Json(&["type"])])
+        .tolerance(Duration::from_secs(60))
+        .body(JsonBody);
+    /// Twitch EventSub: `sha256=<hex>` over `{message id}{timestamp}{body}`, RFC 3339
+    /// timestamp, 10 minutes.
+    TWITCH = hmac256("twitch", &["Twitch-Eventsub-Message-Signature"], Hex)
+        .prefix("sha256=")
+        .signs(&[Id, Ts, Body])
+        .timestamp(Timestamp::header(&["Twitch-Eventsub-Message-Timestamp"]).format(TimeFormat::Rfc3339))
+        .id(&[Header("Twitch-Eventsub-Message-Id")])
+        .event_type(&[Header("Twitch-Eventsub-Subscription-Type")])
+        .tolerance(Duration::from_secs(600))
+        .body(JsonBody);
+    /// Intercom: `X-Hub-Signature: sha1=<hex>` (HMAC-SHA1) over the body.
+    #[cfg(feature = "sha1")]
+    INTERCOM = Scheme::new("intercom", &["X-Hub-Signature"], HmacSha1, Hex)
+        .prefix("sha1=")
+        .id(&[Json(&["id"])])
+        .event_type(&[Json(&["topic"])])
+        .body(JsonBody);
+    /// Bitbucket Cloud: `X-Hub-Signature: sha256=<hex>`; id `X-Request-UUID`, type `X-Event-Key`.
+    BITBUCKET = hmac256("bitbucket", &["X-Hub-Signature"], Hex)
+        .prefix("sha256=")
+        .id(&[Header("X-Request-UUID")])
+        .event_type(&[Header("X-Event-Key")])
+        .body(JsonBody);
+    /// SendGrid Event Webhook: ECDSA P-256 over `{timestamp}{body}`, base64 DER signature,
+    /// base64 DER public key. No documented window; 5 minutes.
+    #[cfg(feature = "ecdsa")]
+    SENDGRID = Scheme::new(
+        "sendgrid",
+        &["X-Twilio-Email-Event-Webhook-Signature"],
+        Algorithm::EcdsaP256Sha256,
+        Base64,
+    )
+    .signs(&[Ts, Body])
+    .timestamp(Timestamp::header(&["X-Twilio-Email-Event-Webhook-Timestamp"]))
+    .tolerance(FIVE_MINUTES)
+    .key_format(KeyFormat::P256Der)
+    .body(JsonBody);
+    /// Meta (Graph API, Messenger, Instagram, WhatsApp): `X-Hub-Signature-256: sha256=<hex>`
+    /// over the body exactly as received. No delivery id: deduplicate on natural keys.
+    META = hmac256("meta", &["X-Hub-Signature-256"], Hex)
+        .prefix("sha256=")
+        .event_type(&[Json(&["object"])])
+        .body(JsonBody);
+    /// Meta's legacy `X-Hub-Signature: sha1=<hex>`, accepted only when enabled.
+    #[cfg(feature = "sha1")]
+    META_SHA1 = Scheme::new("meta", &["X-Hub-Signature"], HmacSha1, Hex)
+        .prefix("sha1=")
+        .event_type(&[Json(&["object"])])
+        .body(JsonBody);
+    /// Typeform: `Typeform-Signature: sha256=<base64>` (base64 behind a hex-looking prefix).
+    TYPEFORM = hmac256("typeform", &["Typeform-Signature"], Base64)
+        .prefix("sha256=")
+        .id(&[Json(&["event_id"])])
+        .event_type(&[Json(&["event_type"])])
+        .body(JsonBody);
+    /// PagerDuty V3: `X-PagerDuty-Signature: v1=<hex>[,v1=…]` over the body; the secret is
+    /// used as UTF-8 even though it looks like base64.
+    PAGERDUTY = hmac256("pagerduty", &["X-PagerDuty-Signature"], Hex)
+        .list(b',', b'=', &["v1"])
+        .id(&[Json(&["event", "id"])])
+        .event_type(&[Json(&["event", "event_type"])])
+        .body(JsonBody);
+}
+
+/// Twilio: `X-Twilio-Signature` is base64 HMAC-SHA1 of the full URL followed by the
+/// sorted form parameters (or, for JSON bodies, of the URL carrying `bodySHA256`). The
+/// verifier needs the request URL.
+#[cfg(feature = "twilio")]
+pub const TWILIO: Provider = Provider { kind: Kind::Twilio };
+
+/// Mailgun: the signature is inside the body (`signature.{timestamp,token,signature}`,
+/// HMAC-SHA256 of `{timestamp}{token}`); the event data itself is **not** signed. 5 minutes.
+pub const MAILGUN: Provider = Provider { kind: Kind::Mailgun };
+
+/// GitLab's classic `X-Gitlab-Token`: the configured token is sent in plaintext and
+/// compared in constant time. No HMAC, no timestamp. For the signing token use
+/// [`GITLAB_SIGNING`].
+pub const GITLAB: Provider = Provider { kind: Kind::GitLabToken };
+
+static ALL: &[Provider] = &[
+    GITHUB,
+    STRIPE,
+    SLACK,
+    STANDARD_WEBHOOKS,
+    SVIX,
+    CLERK,
+    RESEND,
+    SHOPIFY,
+    GITLAB,
+    GITLAB_SIGNING,
+    #[cfg(feature = "twilio")]
+    TWILIO,
+    #[cfg(feature = "ed25519")]
+    DISCORD,
+    SQUARE,
+    PADDLE,
+    ZOOM,
+    LINEAR,
+    TWITCH,
+    MAILGUN,
+    #[cfg(feature = "sha1")]
+    INTERCOM,
+    BITBUCKET,
+    #[cfg(feature = "ecdsa")]
+    SENDGRID,
+    META,
+    TYPEFORM,
+    PAGERDUTY,
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_unique_and_found() {
+        let mut names: Vec<_> = Provider::all().iter().map(|p| p.name()).collect();
+        let n = names.len();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), n, "duplicate provider names");
+        for p in Provider::all() {
+            assert_eq!(Provider::from_name(p.name()), Some(*p));
+        }
+        assert_eq!(Provider::from_name("GitHub"), Some(GITHUB));
+        assert_eq!(Provider::from_name("nope"), None);
+    }
+}

@@ -1,0 +1,321 @@
+//! A signing scheme described as data: which header, how its value is laid out, what bytes
+//! are signed with which algorithm, where the timestamp, delivery id and event type live.
+//!
+//! Most providers are one [`Scheme`] value (see [`providers`](crate::providers)); a scheme
+//! for a sender this crate does not ship is a few lines:
+//!
+//! ```
+//! use std::time::Duration;
+//! use webhook_core::scheme::{Algorithm, Encoding, Part, Scheme, Source, Timestamp};
+//! use webhook_core::{Provider, Verifier};
+//!
+//! // "X-Acme-Signature: t=<unix>,s=<hex HMAC-SHA256 of `{t}.{body}`>"
+//! static ACME: Scheme = Scheme::new("acme", &["X-Acme-Signature"], Algorithm::HmacSha256, Encoding::Hex)
+//!     .list(b',', b'=', &["s"])
+//!     .signs(&[Part::Timestamp, Part::Literal(b"."), Part::Body])
+//!     .timestamp(Timestamp::list_item("t"))
+//!     .id(&[Source::Header("X-Acme-Delivery")])
+//!     .tolerance(Duration::from_secs(300));
+//!
+//! let verifier = Verifier::new(Provider::custom(&ACME), "acme-secret").unwrap();
+//! assert_eq!(verifier.provider().name(), "acme");
+//! ```
+
+use std::time::Duration;
+
+use crate::secret::{KeyFormat, KeyKind};
+
+/// The signature algorithm.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Algorithm {
+    /// HMAC with SHA-1 (GitHub's legacy header, Intercom, Twilio).
+    HmacSha1,
+    /// HMAC with SHA-256 (most providers).
+    HmacSha256,
+    /// HMAC with SHA-512.
+    HmacSha512,
+    /// Ed25519 (Discord, Standard Webhooks `v1a`).
+    Ed25519,
+    /// ECDSA over P-256 with SHA-256, DER-encoded signature (SendGrid).
+    EcdsaP256Sha256,
+}
+
+impl Algorithm {
+    /// The kind of key this algorithm needs.
+    pub const fn key_kind(self) -> KeyKind {
+        match self {
+            Self::HmacSha1 | Self::HmacSha256 | Self::HmacSha512 => KeyKind::Shared,
+            Self::Ed25519 => KeyKind::Ed25519,
+            Self::EcdsaP256Sha256 => KeyKind::P256,
+        }
+    }
+
+    /// Length in bytes of a well-formed signature, where it is fixed (not for DER ECDSA).
+    pub const fn signature_len(self) -> Option<usize> {
+        match self {
+            Self::HmacSha1 => Some(20),
+            Self::HmacSha256 => Some(32),
+            Self::HmacSha512 | Self::Ed25519 => Some(64),
+            Self::EcdsaP256Sha256 => None,
+        }
+    }
+}
+
+/// How the signature bytes are written in the header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Encoding {
+    /// Hexadecimal, either case.
+    Hex,
+    /// Standard base64, padding optional.
+    Base64,
+}
+
+/// How the signature header's value is laid out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Layout {
+    /// One signature after a fixed prefix: `sha256=<hex>` (GitHub), `v0=<hex>` (Slack), or
+    /// no prefix at all (Shopify, Linear).
+    Single {
+        /// Text before the encoded signature, possibly empty.
+        prefix: &'static str,
+    },
+    /// A list of `label<assign>value` items separated by `separator`: Stripe's
+    /// `t=…,v1=…,v1=…`, Paddle's `ts=…;h1=…`, Standard Webhooks' `v1,<b64> v1a,<b64>`.
+    /// Items with an unknown label are ignored; any signature item may match.
+    List {
+        /// Between items (`,`, `;`, space).
+        separator: u8,
+        /// Between an item's label and value (`=` or `,`).
+        assign: u8,
+    },
+}
+
+/// One piece of the signed message, in order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Part {
+    /// The delivery id as sent (Standard Webhooks' `webhook-id`, Twitch's message id).
+    Id,
+    /// The timestamp exactly as sent.
+    Timestamp,
+    /// The raw body.
+    Body,
+    /// The URL the sender posted to (Square's notification URL).
+    Url,
+    /// Fixed bytes (`.`, `v0:`).
+    Literal(&'static [u8]),
+}
+
+/// Where a value is read from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Source {
+    /// A request header (case-insensitive).
+    Header(&'static str),
+    /// A field of the JSON body, by path (`&["event", "id"]`). Strings, numbers and
+    /// booleans are read as text.
+    Json(&'static [&'static str]),
+}
+
+/// How a timestamp is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TimeFormat {
+    /// Decimal unix seconds.
+    UnixSeconds,
+    /// Decimal unix milliseconds (Linear's `webhookTimestamp`).
+    UnixMillis,
+    /// RFC 3339 in UTC with optional fraction (Twitch).
+    Rfc3339,
+}
+
+/// Where the signed timestamp is, and how it is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timestamp {
+    pub(crate) source: TimestampSource,
+    pub(crate) format: TimeFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TimestampSource {
+    Header(&'static [&'static str]),
+    ListItem(&'static str),
+    Json(&'static [&'static str]),
+}
+
+impl Timestamp {
+    /// Unix seconds in a header; several names are aliases tried in order.
+    pub const fn header(names: &'static [&'static str]) -> Self {
+        Self { source: TimestampSource::Header(names), format: TimeFormat::UnixSeconds }
+    }
+    /// Unix seconds in an item of the signature list (Stripe's `t`, Paddle's `ts`).
+    pub const fn list_item(label: &'static str) -> Self {
+        Self { source: TimestampSource::ListItem(label), format: TimeFormat::UnixSeconds }
+    }
+    /// A field of the (signed) JSON body.
+    pub const fn json(path: &'static [&'static str]) -> Self {
+        Self { source: TimestampSource::Json(path), format: TimeFormat::UnixSeconds }
+    }
+    /// The same place, written in another format.
+    pub const fn format(mut self, format: TimeFormat) -> Self {
+        self.format = format;
+        self
+    }
+}
+
+/// What the body must be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum BodyFormat {
+    /// Anything: JSON fields are read when the body is JSON and skipped otherwise.
+    Any,
+    /// JSON: a body that is not JSON is refused with
+    /// [`ErrorKind::BodyNotJson`](crate::ErrorKind::BodyNotJson) (after the signature is
+    /// checked, so only an authentic sender learns it).
+    Json,
+}
+
+/// A signing scheme as data. Build one with [`Scheme::new`] and the `const` methods that
+/// follow; every built-in HMAC, Ed25519 and ECDSA provider is one of these.
+#[derive(Debug, Clone, Copy)]
+pub struct Scheme {
+    pub(crate) name: &'static str,
+    pub(crate) header: &'static [&'static str],
+    pub(crate) algorithm: Algorithm,
+    pub(crate) encoding: Encoding,
+    pub(crate) layout: Layout,
+    pub(crate) labels: &'static [&'static str],
+    pub(crate) asymmetric: Option<(Algorithm, &'static str)>,
+    pub(crate) message: &'static [Part],
+    pub(crate) timestamp: Option<Timestamp>,
+    pub(crate) id: &'static [Source],
+    pub(crate) event_type: &'static [Source],
+    pub(crate) tolerance: Option<Duration>,
+    pub(crate) key_format: KeyFormat,
+    pub(crate) body: BodyFormat,
+}
+
+impl Scheme {
+    /// A scheme named `name` whose signature is in `header` (aliases tried in order),
+    /// computed with `algorithm` over the raw body and written with `encoding`, with no
+    /// prefix, no timestamp, no id, keys used as UTF-8.
+    pub const fn new(
+        name: &'static str,
+        header: &'static [&'static str],
+        algorithm: Algorithm,
+        encoding: Encoding,
+    ) -> Self {
+        Self {
+            name,
+            header,
+            algorithm,
+            encoding,
+            layout: Layout::Single { prefix: "" },
+            labels: &[],
+            asymmetric: None,
+            message: &[Part::Body],
+            timestamp: None,
+            id: &[],
+            event_type: &[],
+            tolerance: None,
+            key_format: KeyFormat::Utf8,
+            body: BodyFormat::Any,
+        }
+    }
+
+    /// The signature follows a fixed prefix (`sha256=`).
+    pub const fn prefix(mut self, prefix: &'static str) -> Self {
+        self.layout = Layout::Single { prefix };
+        self
+    }
+
+    /// The header is a list of items; items labelled with one of `labels` are signatures.
+    pub const fn list(mut self, separator: u8, assign: u8, labels: &'static [&'static str]) -> Self {
+        self.layout = Layout::List { separator, assign };
+        self.labels = labels;
+        self
+    }
+
+    /// List items labelled `label` are `algorithm` signatures, checked with asymmetric keys
+    /// (Standard Webhooks' `v1a` Ed25519 beside `v1` HMAC).
+    pub const fn asymmetric(mut self, algorithm: Algorithm, label: &'static str) -> Self {
+        self.asymmetric = Some((algorithm, label));
+        self
+    }
+
+    /// The signed message, piece by piece.
+    pub const fn signs(mut self, parts: &'static [Part]) -> Self {
+        self.message = parts;
+        self
+    }
+
+    /// Where the signed timestamp is.
+    pub const fn timestamp(mut self, timestamp: Timestamp) -> Self {
+        self.timestamp = Some(timestamp);
+        self
+    }
+
+    /// Where the delivery id (the deduplication key) is; the first source present wins.
+    pub const fn id(mut self, sources: &'static [Source]) -> Self {
+        self.id = sources;
+        self
+    }
+
+    /// Where the event type is; the first source present wins.
+    pub const fn event_type(mut self, sources: &'static [Source]) -> Self {
+        self.event_type = sources;
+        self
+    }
+
+    /// The default tolerance for the signed timestamp, checked in both directions.
+    pub const fn tolerance(mut self, tolerance: Duration) -> Self {
+        self.tolerance = Some(tolerance);
+        self
+    }
+
+    /// How configured key text becomes a key.
+    pub const fn key_format(mut self, format: KeyFormat) -> Self {
+        self.key_format = format;
+        self
+    }
+
+    /// What the body must be.
+    pub const fn body(mut self, body: BodyFormat) -> Self {
+        self.body = body;
+        self
+    }
+
+    /// The scheme's name (`github`, `stripe`, ...).
+    pub const fn name(&self) -> &'static str {
+        self.name
+    }
+
+    /// The signature header (its first alias).
+    pub const fn signature_header(&self) -> &'static str {
+        self.header[0]
+    }
+
+    /// The algorithm used with shared keys (or the only algorithm).
+    pub const fn algorithm(&self) -> Algorithm {
+        self.algorithm
+    }
+
+    /// The default tolerance, if the scheme signs a timestamp.
+    pub const fn default_tolerance(&self) -> Option<Duration> {
+        self.tolerance
+    }
+
+    /// The algorithm and list label used with a key of `kind`, if this scheme accepts it.
+    pub(crate) fn variant_for(&self, kind: KeyKind) -> Option<(Algorithm, Option<&'static str>)> {
+        if self.algorithm.key_kind() == kind {
+            return Some((self.algorithm, None));
+        }
+        match self.asymmetric {
+            Some((alg, label)) if alg.key_kind() == kind => Some((alg, Some(label))),
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,22 @@
+//! The providers that are not a signature header over the body: Twilio signs the URL and
+//! form parameters, Mailgun puts its signature in the body, GitLab's classic hook sends a
+//! plaintext token.
+
+use crate::engine::header_text;
+use crate::error::VerifyError;
+use crate::headers::{single, Headers};
+
+pub(crate) mod gitlab;
+pub(crate) mod mailgun;
+#[cfg(feature = "twilio")]
+pub(crate) mod twilio;
+
+/// The text of the first of `names` present (an id or event type header).
+fn first_header_text(headers: &dyn Headers, names: &[&str]) -> Result<Option<String>, VerifyError> {
+    for name in names {
+        if let Some(v) = single(headers, name)? {
+            return header_text(name, v).map(Some);
+        }
+    }
+    Ok(None)
+}
