@@ -84,7 +84,7 @@ impl ErrorKind {
 /// let verifier = Verifier::new(providers::GITHUB, "It's a Secret to Everybody").unwrap();
 /// let headers: &[(&str, &str)] = &[];
 /// let err = verifier
-///     .verify(&Request::new(headers, b"Hello, World!"), SystemTime::now())
+///     .verify(&Request::new(&headers, &b"Hello, World!"[..]), SystemTime::now())
 ///     .unwrap_err();
 /// assert_eq!(err.kind(), ErrorKind::MissingHeader);
 /// assert_eq!(err.status(), 400);
