@@ -24,3 +24,8 @@ pub use verifier::{Request, SignRequest, Signed, Verified, Verifier, VerifierBui
 
 /// Re-exported so adapters and users name the same `Bytes`.
 pub use bytes::Bytes;
+
+/// The workspace README's examples, compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+struct WorkspaceReadme;
