@@ -3,8 +3,10 @@
 #![deny(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 
+pub mod dedup;
 mod engine;
 mod error;
+pub mod handshake;
 mod headers;
 mod json;
 pub mod providers;

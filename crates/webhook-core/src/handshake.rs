@@ -1,0 +1,310 @@
+//! Handshakes: the few deliveries a provider sends to check the endpoint, which must be
+//! answered with a particular body instead of the usual acknowledgement. Each is answered
+//! only **after** the request verified, and is neither deduplicated nor stored.
+
+use bytes::Bytes;
+use http::StatusCode;
+use serde::Deserialize;
+
+use crate::engine::ct_eq;
+use crate::scheme::Algorithm;
+use crate::verifier::{Request, Verified, Verifier};
+
+/// The answer a provider expects to a handshake.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reply {
+    /// The status to answer with.
+    pub status: StatusCode,
+    /// The `Content-Type` of `body`, if there is a body.
+    pub content_type: Option<&'static str>,
+    /// The body.
+    pub body: Bytes,
+}
+
+impl Reply {
+    fn json(value: &serde_json::Value) -> Self {
+        Self {
+            status: StatusCode::OK,
+            content_type: Some("application/json"),
+            body: Bytes::from(value.to_string()),
+        }
+    }
+
+    fn text(text: &str) -> Self {
+        Self {
+            status: StatusCode::OK,
+            content_type: Some("text/plain; charset=utf-8"),
+            body: Bytes::copy_from_slice(text.as_bytes()),
+        }
+    }
+}
+
+/// The longest challenge echoed back (the providers' are tens of bytes).
+const MAX_CHALLENGE: usize = 1024;
+
+impl Verifier {
+    /// The handshake answer for a verified delivery, if it is one:
+    ///
+    /// | provider | delivery | answer |
+    /// |---|---|---|
+    /// | Slack | `{"type":"url_verification","challenge":c}` | 200, `c` as text |
+    /// | Discord | interaction PING `{"type":1}` (no `event`) | 200 `{"type":1}` |
+    /// | Discord | webhook-event PING `{"type":0}` | 204, no body |
+    /// | Zoom | `{"event":"endpoint.url_validation","payload":{"plainToken":p}}` | 200 `{"plainToken":p,"encryptedToken":hex(HMAC-SHA256(secret, p))}` |
+    /// | Twitch | `Twitch-Eventsub-Message-Type: webhook_callback_verification`, body `challenge` | 200, the challenge as text |
+    ///
+    /// Meta's subscription check is a `GET` with no signature: see [`meta_challenge`].
+    ///
+    /// ```
+    /// use std::time::SystemTime;
+    /// use webhook_core::{providers, Request, SignRequest, Verifier};
+    ///
+    /// let slack = Verifier::new(providers::SLACK, "8f742231b10e8888abcd99yyyzzz85a5").unwrap();
+    /// let body = br#"{"token":"t","challenge":"3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P","type":"url_verification"}"#;
+    /// let now = SystemTime::now();
+    /// let signed = slack.sign(&SignRequest::new(body, now)).unwrap();
+    /// let req = Request::new(&signed, &body[..]);
+    /// let delivery = slack.verify(&req, now).unwrap();
+    /// let reply = slack.handshake(&req, &delivery).unwrap();
+    /// assert_eq!(reply.body, "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P");
+    /// ```
+    pub fn handshake(&self, req: &Request<'_>, verified: &Verified) -> Option<Reply> {
+        let body = verified.body();
+        match verified.provider() {
+            "slack" => {
+                #[derive(Deserialize)]
+                struct Challenge<'a> {
+                    #[serde(rename = "type")]
+                    kind: Option<&'a str>,
+                    challenge: Option<&'a str>,
+                }
+                let c: Challenge<'_> = serde_json::from_slice(body).ok()?;
+                match (c.kind, c.challenge) {
+                    (Some("url_verification"), Some(ch)) if ch.len() <= MAX_CHALLENGE => {
+                        Some(Reply::text(ch))
+                    }
+                    _ => None,
+                }
+            }
+            "discord" => {
+                #[derive(Deserialize)]
+                struct Ping {
+                    #[serde(rename = "type")]
+                    kind: Option<i64>,
+                    event: Option<serde::de::IgnoredAny>,
+                }
+                let p: Ping = serde_json::from_slice(body).ok()?;
+                match (p.kind, p.event) {
+                    (Some(1), None) => Some(Reply::json(&serde_json::json!({ "type": 1 }))),
+                    (Some(0), _) => Some(Reply {
+                        status: StatusCode::NO_CONTENT,
+                        content_type: None,
+                        body: Bytes::new(),
+                    }),
+                    _ => None,
+                }
+            }
+            "zoom" => {
+                #[derive(Deserialize)]
+                struct Validation<'a> {
+                    event: Option<&'a str>,
+                    #[serde(borrow)]
+                    payload: Option<Payload<'a>>,
+                }
+                #[derive(Deserialize)]
+                struct Payload<'a> {
+                    #[serde(rename = "plainToken")]
+                    plain_token: Option<&'a str>,
+                }
+                let v: Validation<'_> = serde_json::from_slice(body).ok()?;
+                let plain = match (v.event, v.payload.and_then(|p| p.plain_token)) {
+                    (Some("endpoint.url_validation"), Some(t)) if t.len() <= MAX_CHALLENGE => t,
+                    _ => return None,
+                };
+                let mut mac = self.key(verified.key_index())?.mac(Algorithm::HmacSha256)?;
+                mac.update(plain.as_bytes());
+                let mut tag = [0u8; 64];
+                let n = mac.finish(&mut tag);
+                Some(Reply::json(&serde_json::json!({
+                    "plainToken": plain,
+                    "encryptedToken": hex::encode(&tag[..n]),
+                })))
+            }
+            "twitch" => {
+                let mut kind = None;
+                req.headers
+                    .for_each_value("Twitch-Eventsub-Message-Type", &mut |v| kind = Some(v));
+                if kind != Some(&b"webhook_callback_verification"[..]) {
+                    return None;
+                }
+                #[derive(Deserialize)]
+                struct Challenge<'a> {
+                    challenge: Option<&'a str>,
+                }
+                let c: Challenge<'_> = serde_json::from_slice(body).ok()?;
+                c.challenge
+                    .filter(|ch| ch.len() <= MAX_CHALLENGE)
+                    .map(Reply::text)
+            }
+            _ => None,
+        }
+    }
+}
+
+/// Meta's subscription check: `GET ?hub.mode=subscribe&hub.verify_token=T&hub.challenge=C`.
+/// Returns `C` (answer 200 with it as the body) when the mode is `subscribe` and `T` equals
+/// `verify_token` (compared in constant time); `None` means answer 403.
+///
+/// ```
+/// use webhook_core::handshake::meta_challenge;
+/// let q = "hub.mode=subscribe&hub.verify_token=s3cret&hub.challenge=1158201444";
+/// assert_eq!(meta_challenge(q, "s3cret").as_deref(), Some("1158201444"));
+/// assert_eq!(meta_challenge(q, "other"), None);
+/// ```
+pub fn meta_challenge(query: &str, verify_token: &str) -> Option<String> {
+    let (mut mode, mut token, mut challenge) = (None, None, None);
+    for (k, v) in form_urlencoded::parse(query.as_bytes()) {
+        match k.as_ref() {
+            "hub.mode" => mode = Some(v),
+            "hub.verify_token" => token = Some(v),
+            "hub.challenge" => challenge = Some(v),
+            _ => {}
+        }
+    }
+    let token_ok = {
+        use sha2::{Digest, Sha256};
+        let sent = Sha256::digest(token?.as_bytes());
+        ct_eq(&sent, &Sha256::digest(verify_token.as_bytes()))
+    };
+    (mode.as_deref() == Some("subscribe") && token_ok && !verify_token.is_empty())
+        .then_some(challenge?)
+        .filter(|c| c.len() <= MAX_CHALLENGE)
+        .map(|c| c.into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{providers, SignRequest};
+    use std::time::SystemTime;
+
+    fn answer(v: &Verifier, body: &[u8], extra: &[(&'static str, &str)]) -> Option<Reply> {
+        let now = SystemTime::now();
+        let mut signed = v.sign(&SignRequest::new(body, now).id("e76c6bd4")).unwrap();
+        signed
+            .headers
+            .extend(extra.iter().map(|(k, v)| (*k, v.to_string())));
+        let req = Request::new(&signed, Bytes::copy_from_slice(body));
+        let delivery = v.verify(&req, now).unwrap();
+        v.handshake(&req, &delivery)
+    }
+
+    #[test]
+    fn zoom_url_validation_uses_the_verifying_secret() {
+        // Self-generated (not official) vector from shared/vectors/illustrative_vectors.json.
+        let zoom = Verifier::builder(providers::ZOOM)
+            .secret("other")
+            .secret("test_secret_do_not_use")
+            .build()
+            .unwrap();
+        let now = SystemTime::now();
+        let body = br#"{"event":"endpoint.url_validation","payload":{"plainToken":"qgg8vlvZRS6UYooatFL8Aw"}}"#;
+        // Sign with the second key only.
+        let second = Verifier::new(providers::ZOOM, "test_secret_do_not_use").unwrap();
+        let signed = second.sign(&SignRequest::new(body, now)).unwrap();
+        let req = Request::new(&signed, &body[..]);
+        let delivery = zoom.verify(&req, now).unwrap();
+        assert_eq!(delivery.key_index(), 1);
+        let reply = zoom.handshake(&req, &delivery).unwrap();
+        let got: serde_json::Value = serde_json::from_slice(&reply.body).unwrap();
+        assert_eq!(
+            got,
+            serde_json::json!({"plainToken":"qgg8vlvZRS6UYooatFL8Aw","encryptedToken":"51420675a844fb2704848c0645a778e485eefa14735d2dc7bc31a15896656c9e"})
+        );
+        assert!(answer(&zoom, br#"{"event":"meeting.started","payload":{}}"#, &[]).is_none());
+    }
+
+    #[cfg(feature = "ed25519")]
+    #[test]
+    fn discord_pings() {
+        let key = crate::Secret::ed25519_seed(&[7u8; 32]).unwrap();
+        let discord = Verifier::builder(providers::DISCORD)
+            .key(key)
+            .build()
+            .unwrap();
+        let pong = answer(
+            &discord,
+            br#"{"type":1,"id":"1","token":"t","version":1}"#,
+            &[],
+        )
+        .unwrap();
+        assert_eq!(
+            (pong.status, pong.body.as_ref()),
+            (StatusCode::OK, &br#"{"type":1}"#[..])
+        );
+        let event_ping = answer(
+            &discord,
+            br#"{"version":1,"application_id":"1","type":0}"#,
+            &[],
+        )
+        .unwrap();
+        assert_eq!(
+            (event_ping.status, event_ping.body.len()),
+            (StatusCode::NO_CONTENT, 0)
+        );
+        // A webhook EVENT is type 1 with an `event`: not a ping.
+        assert!(answer(
+            &discord,
+            br#"{"version":1,"type":1,"event":{"type":"APPLICATION_AUTHORIZED"}}"#,
+            &[]
+        )
+        .is_none());
+        assert!(answer(&discord, br#"{"type":2,"id":"1"}"#, &[]).is_none());
+    }
+
+    #[test]
+    fn twitch_challenge_only_for_verification_messages() {
+        let twitch = Verifier::new(providers::TWITCH, "secretabcd").unwrap();
+        let body = br#"{"challenge":"pogchamp-kappa-360noscope-vohiyo","subscription":{"type":"channel.follow"}}"#;
+        let verification = [(
+            "Twitch-Eventsub-Message-Type",
+            "webhook_callback_verification",
+        )];
+        let reply = answer(&twitch, body, &verification).unwrap();
+        assert_eq!(reply.body, "pogchamp-kappa-360noscope-vohiyo");
+        assert_eq!(reply.content_type, Some("text/plain; charset=utf-8"));
+        assert!(answer(
+            &twitch,
+            body,
+            &[("Twitch-Eventsub-Message-Type", "notification")]
+        )
+        .is_none());
+    }
+
+    #[test]
+    fn slack_events_are_not_handshakes_and_meta_needs_subscribe() {
+        let slack = Verifier::new(providers::SLACK, "s").unwrap();
+        assert!(answer(
+            &slack,
+            br#"{"type":"event_callback","event":{"type":"message"}}"#,
+            &[]
+        )
+        .is_none());
+        assert!(answer(&slack, b"command=%2Fx&text=hi", &[]).is_none());
+        assert_eq!(
+            meta_challenge(
+                "hub.mode=unsubscribe&hub.verify_token=t&hub.challenge=1",
+                "t"
+            ),
+            None
+        );
+        assert_eq!(
+            meta_challenge("hub.mode=subscribe&hub.challenge=1", "t"),
+            None
+        );
+        assert_eq!(
+            meta_challenge("hub.mode=subscribe&hub.verify_token=&hub.challenge=1", ""),
+            None
+        );
+    }
+}
