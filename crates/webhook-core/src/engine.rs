@@ -8,13 +8,15 @@ use base64::Engine as _;
 use hmac::Mac as _;
 use subtle::ConstantTimeEq;
 
+use crate::error::SignError;
 use crate::error::{ErrorKind, VerifyError};
 use crate::headers::{first_of, single};
 use crate::json::{extract, Extracted};
-use crate::scheme::{Algorithm, BodyFormat, Encoding, Layout, Part, Scheme, Source, TimestampSource};
+use crate::scheme::{
+    Algorithm, BodyFormat, Encoding, Layout, Part, Scheme, Source, TimestampSource,
+};
 use crate::secret::B64;
 use crate::time;
-use crate::error::SignError;
 use crate::verifier::{derived_id, Keys, Prepared, Request, SignRequest, Signed, Verified};
 use bytes::Bytes;
 
@@ -119,17 +121,32 @@ struct Parsed<'a> {
     list_timestamp: Option<&'a [u8]>,
 }
 
-fn parse_header<'a>(scheme: &Scheme, name: &str, value: &'a [u8]) -> Result<Parsed<'a>, VerifyError> {
-    let mut parsed = Parsed { candidates: [None; MAX_SIGNATURES], count: 0, list_timestamp: None };
+fn parse_header<'a>(
+    scheme: &Scheme,
+    name: &str,
+    value: &'a [u8],
+) -> Result<Parsed<'a>, VerifyError> {
+    let mut parsed = Parsed {
+        candidates: [None; MAX_SIGNATURES],
+        count: 0,
+        list_timestamp: None,
+    };
     let mut buf = [0u8; MAX_SIG_LEN];
     match scheme.layout {
         Layout::Single { prefix } => {
             let rest = value.strip_prefix(prefix.as_bytes()).ok_or_else(|| {
-                VerifyError::malformed_header(name, format_args!("expected the prefix \"{prefix}\""))
+                VerifyError::malformed_header(
+                    name,
+                    format_args!("expected the prefix \"{prefix}\""),
+                )
             })?;
             let len = decode(scheme.encoding, rest, &mut buf)
                 .ok_or_else(|| VerifyError::malformed_header(name, not_encoded(scheme.encoding)))?;
-            parsed.candidates[0] = Some(Candidate { algorithm: scheme.algorithm, bytes: buf, len });
+            parsed.candidates[0] = Some(Candidate {
+                algorithm: scheme.algorithm,
+                bytes: buf,
+                len,
+            });
             parsed.count = 1;
         }
         Layout::List { separator, assign } => {
@@ -140,11 +157,16 @@ fn parse_header<'a>(scheme: &Scheme, name: &str, value: &'a [u8]) -> Result<Pars
             let mut unreadable = 0usize;
             for item in value.split(|&b| b == separator) {
                 let item = item.trim_ascii();
-                let Some(at) = item.iter().position(|&b| b == assign) else { continue };
+                let Some(at) = item.iter().position(|&b| b == assign) else {
+                    continue;
+                };
                 let (label, text) = (&item[..at], &item[at + 1..]);
                 if Some(label) == ts_label {
                     if parsed.list_timestamp.replace(text).is_some() {
-                        return Err(VerifyError::malformed_header(name, "more than one timestamp"));
+                        return Err(VerifyError::malformed_header(
+                            name,
+                            "more than one timestamp",
+                        ));
                     }
                     continue;
                 }
@@ -158,7 +180,11 @@ fn parse_header<'a>(scheme: &Scheme, name: &str, value: &'a [u8]) -> Result<Pars
                 };
                 match decode(scheme.encoding, text, &mut buf) {
                     Some(len) if parsed.count < MAX_SIGNATURES => {
-                        parsed.candidates[parsed.count] = Some(Candidate { algorithm, bytes: buf, len });
+                        parsed.candidates[parsed.count] = Some(Candidate {
+                            algorithm,
+                            bytes: buf,
+                            len,
+                        });
                         parsed.count += 1;
                     }
                     Some(_) => {
@@ -173,7 +199,10 @@ fn parse_header<'a>(scheme: &Scheme, name: &str, value: &'a [u8]) -> Result<Pars
             if parsed.count == 0 {
                 let labels = scheme.labels.join("/");
                 let what = if unreadable > 0 {
-                    format!("no readable {labels} signature ({})", not_encoded(scheme.encoding))
+                    format!(
+                        "no readable {labels} signature ({})",
+                        not_encoded(scheme.encoding)
+                    )
                 } else {
                     format!("no {labels} signature")
                 };
@@ -224,11 +253,23 @@ impl Message<'_> {
 }
 
 /// Does `key` produce one of `candidates` (those claiming `algorithm`) over `message`?
-fn matches(key: &Prepared, algorithm: Algorithm, candidates: &[Option<Candidate>], message: &Message<'_>) -> bool {
-    let usable = || candidates.iter().flatten().filter(|c| c.algorithm == algorithm);
+fn matches(
+    key: &Prepared,
+    algorithm: Algorithm,
+    candidates: &[Option<Candidate>],
+    message: &Message<'_>,
+) -> bool {
+    let usable = || {
+        candidates
+            .iter()
+            .flatten()
+            .filter(|c| c.algorithm == algorithm)
+    };
     match key {
         Prepared::Hmac { .. } => {
-            let Some(mut mac) = key.mac(algorithm) else { return false };
+            let Some(mut mac) = key.mac(algorithm) else {
+                return false;
+            };
             message.feed(|p| mac.update(p));
             let mut tag = [0u8; 64];
             let len = mac.finish(&mut tag);
@@ -237,8 +278,12 @@ fn matches(key: &Prepared, algorithm: Algorithm, candidates: &[Option<Candidate>
         }
         #[cfg(feature = "ed25519")]
         Prepared::Ed25519(vk, _) => usable().any(|c| {
-            let Ok(sig) = ed25519_dalek::Signature::from_slice(c.bytes()) else { return false };
-            let Ok(mut stream) = vk.verify_stream(&sig) else { return false };
+            let Ok(sig) = ed25519_dalek::Signature::from_slice(c.bytes()) else {
+                return false;
+            };
+            let Ok(mut stream) = vk.verify_stream(&sig) else {
+                return false;
+            };
             message.feed(|p| stream.update(p));
             stream.finalize_and_verify().is_ok()
         }),
@@ -289,7 +334,8 @@ pub(crate) fn verify(
     // The timestamp as sent (it is signed byte for byte), and where it came from.
     let (ts_raw, ts_name): (&[u8], &str) = match scheme.timestamp.map(|t| t.source) {
         Some(TimestampSource::Header(names)) => {
-            let (v, i) = first_of(headers, names)?.ok_or_else(|| VerifyError::missing_header(names[0]))?;
+            let (v, i) =
+                first_of(headers, names)?.ok_or_else(|| VerifyError::missing_header(names[0]))?;
             (v, names[i])
         }
         Some(TimestampSource::ListItem(label)) => {
@@ -322,7 +368,10 @@ pub(crate) fn verify(
         None if needs(Part::Url) => {
             return Err(VerifyError::new(
                 ErrorKind::Configuration,
-                format!("{} signs the request URL, but no URL was configured", scheme.name),
+                format!(
+                    "{} signs the request URL, but no URL was configured",
+                    scheme.name
+                ),
             ))
         }
         None => "",
@@ -381,15 +430,24 @@ pub(crate) fn verify(
         }
     };
     let json_value = |path: &[&str]| {
-        json_paths.iter().position(|p| *p == path).and_then(|i| values[i].clone())
+        json_paths
+            .iter()
+            .position(|p| *p == path)
+            .and_then(|i| values[i].clone())
     };
     if let Some((path, format)) = json_ts {
         let field = path.join(".");
         let raw = json_value(path).ok_or_else(|| {
-            VerifyError::new(ErrorKind::MalformedBody, format!("body has no {field} timestamp"))
+            VerifyError::new(
+                ErrorKind::MalformedBody,
+                format!("body has no {field} timestamp"),
+            )
         })?;
         let at = time::parse(raw.as_bytes(), format).ok_or_else(|| {
-            VerifyError::new(ErrorKind::MalformedBody, format!("body field {field} is not a valid timestamp"))
+            VerifyError::new(
+                ErrorKind::MalformedBody,
+                format!("body field {field} is not a valid timestamp"),
+            )
         })?;
         if let Some(tol) = tolerance {
             time::check(at, now, tol)?;
@@ -426,7 +484,10 @@ pub(crate) fn verify(
 /// A header value as text: UTF-8 and at most 1 KiB, or it is malformed.
 pub(crate) fn header_text(name: &str, value: &[u8]) -> Result<String, VerifyError> {
     if value.len() > MAX_FIELD {
-        return Err(VerifyError::malformed_header(name, format_args!("longer than {MAX_FIELD} bytes")));
+        return Err(VerifyError::malformed_header(
+            name,
+            format_args!("longer than {MAX_FIELD} bytes"),
+        ));
     }
     std::str::from_utf8(value)
         .map(str::to_owned)
@@ -435,12 +496,23 @@ pub(crate) fn header_text(name: &str, value: &[u8]) -> Result<String, VerifyErro
 
 /// A mismatch where no candidate even had the algorithm's length says so: a truncated
 /// signature is the most common cause, and it is worth naming.
-fn explain_mismatch(err: VerifyError, scheme: &Scheme, candidates: &[Option<Candidate>]) -> VerifyError {
+fn explain_mismatch(
+    err: VerifyError,
+    scheme: &Scheme,
+    candidates: &[Option<Candidate>],
+) -> VerifyError {
     if err.kind() != ErrorKind::SignatureMismatch {
         return err;
     }
-    let Some(want) = scheme.algorithm.signature_len() else { return err };
-    let lens: Vec<usize> = candidates.iter().flatten().filter(|c| c.algorithm == scheme.algorithm).map(|c| c.len).collect();
+    let Some(want) = scheme.algorithm.signature_len() else {
+        return err;
+    };
+    let lens: Vec<usize> = candidates
+        .iter()
+        .flatten()
+        .filter(|c| c.algorithm == scheme.algorithm)
+        .map(|c| c.len)
+        .collect();
     match lens.as_slice() {
         [got] if *got != want => VerifyError::new(
             ErrorKind::SignatureMismatch,
@@ -503,7 +575,9 @@ pub(crate) fn sign(
 ) -> Result<Signed, SignError> {
     let timestamp = match scheme.timestamp {
         // A body timestamp (Linear) is part of the body the caller gives.
-        Some(t) if !matches!(t.source, TimestampSource::Json(_)) => Some(time::format(req.timestamp, t.format)),
+        Some(t) if !matches!(t.source, TimestampSource::Json(_)) => {
+            Some(time::format(req.timestamp, t.format))
+        }
         _ => None,
     };
     let ts_text = timestamp.as_deref().unwrap_or("");
@@ -519,7 +593,10 @@ pub(crate) fn sign(
     let needs = |p: Part| scheme.message.contains(&p);
     let url = url.or(req.url);
     if needs(Part::Url) && url.is_none() {
-        return Err(SignError::new(format!("{} signs the URL: give one with SignRequest::url", scheme.name)));
+        return Err(SignError::new(format!(
+            "{} signs the URL: give one with SignRequest::url",
+            scheme.name
+        )));
     }
     let message = Message {
         parts: scheme.message,
@@ -550,7 +627,11 @@ pub(crate) fn sign(
             if let Some(TimestampSource::ListItem(label)) = scheme.timestamp.map(|t| t.source) {
                 items.push(format!("{label}{assign}{ts_text}"));
             }
-            items.extend(signatures.iter().map(|(label, sig)| format!("{label}{assign}{sig}")));
+            items.extend(
+                signatures
+                    .iter()
+                    .map(|(label, sig)| format!("{label}{assign}{sig}")),
+            );
             items.join(&sep.to_string())
         }
     };
@@ -568,5 +649,8 @@ pub(crate) fn sign(
     if let (Some(name), Some(event_type)) = (type_header, req.event_type) {
         headers.push((name, event_type.to_owned()));
     }
-    Ok(Signed { headers, body: Bytes::copy_from_slice(req.body) })
+    Ok(Signed {
+        headers,
+        body: Bytes::copy_from_slice(req.body),
+    })
 }

@@ -43,9 +43,10 @@ impl ErrorKind {
     /// what failed authentication, 500 only for server misconfiguration.
     pub fn status(self) -> StatusCode {
         match self {
-            Self::MissingHeader | Self::MalformedHeader | Self::MalformedBody | Self::BodyNotJson => {
-                StatusCode::BAD_REQUEST
-            }
+            Self::MissingHeader
+            | Self::MalformedHeader
+            | Self::MalformedBody
+            | Self::BodyNotJson => StatusCode::BAD_REQUEST,
             Self::SignatureMismatch
             | Self::ExpiredKey
             | Self::UnknownKey
@@ -98,7 +99,10 @@ pub struct VerifyError {
 
 impl VerifyError {
     pub(crate) fn new(kind: ErrorKind, message: impl Into<Cow<'static, str>>) -> Self {
-        Self { kind, message: message.into() }
+        Self {
+            kind,
+            message: message.into(),
+        }
     }
 
     pub(crate) fn missing_header(name: &str) -> Self {
@@ -106,7 +110,10 @@ impl VerifyError {
     }
 
     pub(crate) fn malformed_header(name: &str, what: impl fmt::Display) -> Self {
-        Self::new(ErrorKind::MalformedHeader, format!("malformed header {name}: {what}"))
+        Self::new(
+            ErrorKind::MalformedHeader,
+            format!("malformed header {name}: {what}"),
+        )
     }
 
     pub(crate) fn mismatch() -> Self {
@@ -136,7 +143,10 @@ impl VerifyError {
 
     /// True when the signed timestamp lies outside the tolerance, either way.
     pub fn is_stale(&self) -> bool {
-        matches!(self.kind, ErrorKind::TimestampTooOld | ErrorKind::TimestampInFuture)
+        matches!(
+            self.kind,
+            ErrorKind::TimestampTooOld | ErrorKind::TimestampInFuture
+        )
     }
 }
 
@@ -169,7 +179,9 @@ pub struct ConfigError {
 
 impl ConfigError {
     pub(crate) fn new(message: impl Into<Cow<'static, str>>) -> Self {
-        Self { message: message.into() }
+        Self {
+            message: message.into(),
+        }
     }
 }
 
@@ -182,6 +194,8 @@ pub struct SignError {
 
 impl SignError {
     pub(crate) fn new(message: impl Into<Cow<'static, str>>) -> Self {
-        Self { message: message.into() }
+        Self {
+            message: message.into(),
+        }
     }
 }

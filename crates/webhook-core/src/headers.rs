@@ -69,7 +69,10 @@ impl<K: AsRef<str>, V: AsRef<[u8]>, const N: usize> Headers for [(K, V); N] {
 /// `Ok(None)` when absent. A repeated header, an empty one or one over
 /// [`MAX_HEADER_VALUE`] is malformed: a signature or id that arrives twice is ambiguous,
 /// and the core refuses to guess which one the sender meant.
-pub(crate) fn single<'a>(headers: &'a dyn Headers, name: &str) -> Result<Option<&'a [u8]>, VerifyError> {
+pub(crate) fn single<'a>(
+    headers: &'a dyn Headers,
+    name: &str,
+) -> Result<Option<&'a [u8]>, VerifyError> {
     let mut first = None;
     let mut count = 0usize;
     headers.for_each_value(name, &mut |v| {
@@ -80,7 +83,10 @@ pub(crate) fn single<'a>(headers: &'a dyn Headers, name: &str) -> Result<Option<
     });
     match (first, count) {
         (None, _) => Ok(None),
-        (Some(_), n) if n > 1 => Err(VerifyError::malformed_header(name, "appears more than once")),
+        (Some(_), n) if n > 1 => Err(VerifyError::malformed_header(
+            name,
+            "appears more than once",
+        )),
         (Some(b""), _) => Err(VerifyError::malformed_header(name, "empty")),
         (Some(v), _) if v.len() > MAX_HEADER_VALUE => Err(VerifyError::malformed_header(
             name,
@@ -122,10 +128,16 @@ mod tests {
     fn single_refuses_repeats_empties_and_giants() {
         let repeated = [("X-Sig", "a"), ("x-sig", "b")];
         let err = single(&repeated, "X-Sig").unwrap_err();
-        assert_eq!(err.to_string(), "malformed header X-Sig: appears more than once");
+        assert_eq!(
+            err.to_string(),
+            "malformed header X-Sig: appears more than once"
+        );
 
         let empty = [("X-Sig", "")];
-        assert_eq!(single(&empty, "X-Sig").unwrap_err().to_string(), "malformed header X-Sig: empty");
+        assert_eq!(
+            single(&empty, "X-Sig").unwrap_err().to_string(),
+            "malformed header X-Sig: empty"
+        );
 
         let giant = vec![("X-Sig".to_string(), vec![b'a'; MAX_HEADER_VALUE + 1])];
         assert!(single(&giant, "X-Sig").unwrap_err().is_malformed());
@@ -137,8 +149,14 @@ mod tests {
     #[test]
     fn first_of_tries_aliases_in_order() {
         let h = [("webhook-id", "w"), ("svix-id", "s")];
-        assert_eq!(first_of(&h, &["svix-id", "webhook-id"]).unwrap(), Some((b"s".as_slice(), 0)));
+        assert_eq!(
+            first_of(&h, &["svix-id", "webhook-id"]).unwrap(),
+            Some((b"s".as_slice(), 0))
+        );
         let h = [("webhook-id", "w")];
-        assert_eq!(first_of(&h, &["svix-id", "webhook-id"]).unwrap(), Some((b"w".as_slice(), 1)));
+        assert_eq!(
+            first_of(&h, &["svix-id", "webhook-id"]).unwrap(),
+            Some((b"w".as_slice(), 1))
+        );
     }
 }

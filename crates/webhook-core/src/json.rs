@@ -25,7 +25,13 @@ pub(crate) fn extract(body: &[u8], paths: &[&[&str]]) -> Extracted {
     let mut remaining = paths.len();
     let all: Vec<usize> = (0..paths.len()).collect();
     let mut de = serde_json::Deserializer::from_slice(body);
-    let walk = Walk { paths, live: &all, depth: 0, out: &mut out, remaining: &mut remaining };
+    let walk = Walk {
+        paths,
+        live: &all,
+        depth: 0,
+        out: &mut out,
+        remaining: &mut remaining,
+    };
     let ok = match walk.deserialize(&mut de) {
         Ok(()) => de.end().is_ok(),
         // The walk stops early, with an error, once every field has been found.
@@ -64,14 +70,23 @@ impl<'de> Visitor<'de> for Walk<'_, '_> {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
         let mut next: Vec<usize> = Vec::with_capacity(self.live.len());
         while map
-            .next_key_seed(KeyMatch { paths: self.paths, live: self.live, depth: self.depth, hits: &mut next })?
+            .next_key_seed(KeyMatch {
+                paths: self.paths,
+                live: self.live,
+                depth: self.depth,
+                hits: &mut next,
+            })?
             .is_some()
         {
             if next.is_empty() {
                 map.next_value::<IgnoredAny>()?;
                 continue;
             }
-            let leaf: Vec<usize> = next.iter().copied().filter(|&i| self.paths[i].len() == self.depth + 1).collect();
+            let leaf: Vec<usize> = next
+                .iter()
+                .copied()
+                .filter(|&i| self.paths[i].len() == self.depth + 1)
+                .collect();
             if !leaf.is_empty() {
                 let value = map.next_value_seed(Scalar)?;
                 for i in leaf {
@@ -145,7 +160,12 @@ impl<'de> Visitor<'de> for KeyMatch<'_, '_> {
         f.write_str("an object key")
     }
     fn visit_str<E>(self, key: &str) -> Result<(), E> {
-        self.hits.extend(self.live.iter().copied().filter(|&i| self.paths[i].get(self.depth) == Some(&key)));
+        self.hits.extend(
+            self.live
+                .iter()
+                .copied()
+                .filter(|&i| self.paths[i].get(self.depth) == Some(&key)),
+        );
         Ok(())
     }
 }
@@ -207,9 +227,18 @@ mod tests {
 
     #[test]
     fn reads_nested_fields_numbers_and_first_duplicate() {
-        let body = r#"{"a":{"x":[1,2,{"id":"no"}],"id":"evt_1"},"type":2,"id":"top","id":"second"}"#;
+        let body =
+            r#"{"a":{"x":[1,2,{"id":"no"}],"id":"evt_1"},"type":2,"id":"top","id":"second"}"#;
         let got = get(body, &[&["a", "id"], &["type"], &["id"], &["missing"]]).unwrap();
-        assert_eq!(got, vec![Some("evt_1".into()), Some("2".into()), Some("top".into()), None]);
+        assert_eq!(
+            got,
+            vec![
+                Some("evt_1".into()),
+                Some("2".into()),
+                Some("top".into()),
+                None
+            ]
+        );
     }
 
     #[test]
