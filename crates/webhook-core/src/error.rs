@@ -120,6 +120,15 @@ impl VerifyError {
         Self::new(ErrorKind::SignatureMismatch, "signature mismatch")
     }
 
+    /// A verified body that does not deserialize into the type the application asked for:
+    /// [`ErrorKind::BodyNotJson`], 400. Adapters use it for their typed extractors.
+    pub fn payload(detail: impl fmt::Display) -> Self {
+        Self::new(
+            ErrorKind::BodyNotJson,
+            format!("body is not the expected JSON: {detail}"),
+        )
+    }
+
     /// What went wrong.
     pub fn kind(&self) -> ErrorKind {
         self.kind

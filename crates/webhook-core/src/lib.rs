@@ -10,6 +10,7 @@ pub mod handshake;
 mod headers;
 mod json;
 pub mod providers;
+pub mod receive;
 pub mod scheme;
 mod secret;
 mod special;

@@ -130,6 +130,13 @@ pub trait Verify: Send + Sync {
 
     /// Verifies `req` at `now`. Pure: no I/O, no clock of its own.
     fn verify(&self, req: &Request<'_>, now: SystemTime) -> Result<Verified, VerifyError>;
+
+    /// The answer to a provider's endpoint check, if `verified` is one (see
+    /// [`Verifier::handshake`]). None by default.
+    fn handshake(&self, req: &Request<'_>, verified: &Verified) -> Option<crate::handshake::Reply> {
+        let _ = (req, verified);
+        None
+    }
 }
 
 impl<T: Verify + ?Sized> Verify for Arc<T> {
@@ -139,6 +146,9 @@ impl<T: Verify + ?Sized> Verify for Arc<T> {
     fn verify(&self, req: &Request<'_>, now: SystemTime) -> Result<Verified, VerifyError> {
         (**self).verify(req, now)
     }
+    fn handshake(&self, req: &Request<'_>, verified: &Verified) -> Option<crate::handshake::Reply> {
+        (**self).handshake(req, verified)
+    }
 }
 
 impl<T: Verify + ?Sized> Verify for &T {
@@ -147,6 +157,9 @@ impl<T: Verify + ?Sized> Verify for &T {
     }
     fn verify(&self, req: &Request<'_>, now: SystemTime) -> Result<Verified, VerifyError> {
         (**self).verify(req, now)
+    }
+    fn handshake(&self, req: &Request<'_>, verified: &Verified) -> Option<crate::handshake::Reply> {
+        (**self).handshake(req, verified)
     }
 }
 
@@ -402,6 +415,9 @@ impl Verify for Verifier {
     }
     fn verify(&self, req: &Request<'_>, now: SystemTime) -> Result<Verified, VerifyError> {
         Verifier::verify(self, req, now)
+    }
+    fn handshake(&self, req: &Request<'_>, verified: &Verified) -> Option<crate::handshake::Reply> {
+        Verifier::handshake(self, req, verified)
     }
 }
 

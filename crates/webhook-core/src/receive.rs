@@ -1,0 +1,379 @@
+//! One call from an adapter: verify, answer a handshake, deduplicate, and say what to
+//! answer. Adapters only translate an [`Outcome`] into their framework's response.
+//!
+//! ```
+//! use std::time::SystemTime;
+//! use webhook_core::receive::{Endpoint, Outcome};
+//! use webhook_core::{providers, Request, SignRequest, Verifier};
+//!
+//! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+//! let github = Verifier::new(providers::GITHUB, "s3cret").unwrap();
+//! let endpoint = Endpoint::new(github.clone());
+//! let now = SystemTime::now();
+//! let signed = github.sign(&SignRequest::new(b"{}", now).id("d-1").event_type("push")).unwrap();
+//!
+//! let first = endpoint.receive(&Request::new(&signed, &b"{}"[..]), now).await;
+//! assert!(matches!(first, Outcome::Accepted(_)));
+//! assert_eq!(first.body().as_ref(), br#"{"status":"accepted"}"#);
+//!
+//! let again = endpoint.receive(&Request::new(&signed, &b"{}"[..]), now).await;
+//! assert_eq!((again.status().as_u16(), again.label()), (200, "duplicate"));
+//! # });
+//! ```
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use http::StatusCode;
+use sha2::{Digest, Sha256};
+
+use crate::dedup::{Claim, DedupStore, MemoryDedup, StoreError};
+use crate::error::{ErrorKind, VerifyError};
+use crate::handshake::Reply;
+use crate::verifier::{Request, Verified, Verify};
+
+/// The body limit adapters apply when none is configured: 1 MiB.
+pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
+
+/// What happened to a request, and so what to answer.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Outcome {
+    /// Verified and new: 200 `{"status":"accepted"}` (or the application's own answer).
+    Accepted(Verified),
+    /// Verified, and this delivery id was already accepted: 200 `{"status":"duplicate"}`.
+    Duplicate(Verified),
+    /// Verified, but another request with the same delivery id is still being handled:
+    /// 409, so the provider retries instead of being told it was accepted.
+    InFlight(Verified),
+    /// A provider's endpoint check, answered as it expects.
+    Handshake(Reply),
+    /// Refused: the error says why, and its status is the answer (400, 401).
+    Rejected(VerifyError),
+    /// The body is longer than the limit: 413.
+    TooLarge {
+        /// The limit in bytes.
+        limit: usize,
+    },
+    /// The dedup (or event) store could not be reached: 503, so the provider retries.
+    Unavailable(StoreError),
+}
+
+impl Outcome {
+    /// The HTTP status to answer with.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::Accepted(_) | Self::Duplicate(_) => StatusCode::OK,
+            Self::InFlight(_) => StatusCode::CONFLICT,
+            Self::Handshake(r) => r.status,
+            Self::Rejected(e) => e.status(),
+            Self::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    /// The `Content-Type` of [`body`](Self::body), if there is a body.
+    pub fn content_type(&self) -> Option<&'static str> {
+        match self {
+            Self::Handshake(r) => r.content_type,
+            _ => Some("application/json"),
+        }
+    }
+
+    /// The body to answer with: `{"status": ...}` for acknowledgements,
+    /// `{"error": "<what is wrong>"}` for refusals, the provider's expected body for a
+    /// handshake.
+    pub fn body(&self) -> Bytes {
+        let error = |msg: &str| Bytes::from(serde_json::json!({ "error": msg }).to_string());
+        match self {
+            Self::Accepted(_) => Bytes::from_static(br#"{"status":"accepted"}"#),
+            Self::Duplicate(_) => Bytes::from_static(br#"{"status":"duplicate"}"#),
+            Self::InFlight(_) => error("this delivery is already being processed; retry later"),
+            Self::Handshake(r) => r.body.clone(),
+            Self::Rejected(e) => error(&e.to_string()),
+            Self::TooLarge { limit } => {
+                error(&format!("body larger than the limit of {limit} bytes"))
+            }
+            Self::Unavailable(_) => error("the webhook store is unavailable; retry later"),
+        }
+    }
+
+    /// A stable label for metrics and logs: `accepted`, `duplicate`, `in_flight`,
+    /// `handshake`, `invalid_signature`, `malformed`, `stale`, `too_large`, `unavailable`,
+    /// `misconfigured`.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Self::Accepted(_) => "accepted",
+            Self::Duplicate(_) => "duplicate",
+            Self::InFlight(_) => "in_flight",
+            Self::Handshake(_) => "handshake",
+            Self::Rejected(e) if e.is_stale() => "stale",
+            Self::Rejected(e) if e.kind() == ErrorKind::Configuration => "misconfigured",
+            Self::Rejected(e) if e.is_unauthorized() => "invalid_signature",
+            Self::Rejected(_) => "malformed",
+            Self::TooLarge { .. } => "too_large",
+            Self::Unavailable(_) => "unavailable",
+        }
+    }
+
+    /// The verified delivery, for the outcomes that have one.
+    pub fn delivery(&self) -> Option<&Verified> {
+        match self {
+            Self::Accepted(v) | Self::Duplicate(v) | Self::InFlight(v) => Some(v),
+            _ => None,
+        }
+    }
+}
+
+/// A webhook route's configuration: the verifier, the dedup store, the body limit and the
+/// public URL (for providers that sign it). Cheap to clone.
+#[derive(Clone)]
+pub struct Endpoint {
+    verifier: Arc<dyn Verify>,
+    dedup: Arc<dyn DedupStore>,
+    body_limit: usize,
+    public_url: Option<Arc<str>>,
+}
+
+impl Endpoint {
+    /// An endpoint with its own in-memory dedup store (100 000 ids, 7 days) and a 1 MiB
+    /// body limit.
+    pub fn new(verifier: impl Verify + 'static) -> Self {
+        Self {
+            verifier: Arc::new(verifier),
+            dedup: Arc::new(MemoryDedup::new(100_000, MemoryDedup::DEFAULT_TTL)),
+            body_limit: DEFAULT_BODY_LIMIT,
+            public_url: None,
+        }
+    }
+
+    /// Uses `store` for deduplication (share one store across endpoints if you like: keys
+    /// are prefixed with the provider's name).
+    #[must_use]
+    pub fn with_dedup(mut self, store: Arc<dyn DedupStore>) -> Self {
+        self.dedup = store;
+        self
+    }
+
+    /// Refuses bodies longer than `limit` bytes with 413.
+    #[must_use]
+    pub fn with_body_limit(mut self, limit: usize) -> Self {
+        self.body_limit = limit;
+        self
+    }
+
+    /// The public `scheme://host[:port]` the provider posts to, as the provider sees it
+    /// (Twilio signs the full URL). Without one, adapters pass no URL.
+    #[must_use]
+    pub fn with_public_url(mut self, base: &str) -> Self {
+        self.public_url = Some(Arc::from(base.trim_end_matches('/')));
+        self
+    }
+
+    /// The body limit in bytes.
+    pub fn body_limit(&self) -> usize {
+        self.body_limit
+    }
+
+    /// The verifier.
+    pub fn verifier(&self) -> &dyn Verify {
+        &*self.verifier
+    }
+
+    /// The full URL for a request path and query (`/hooks/twilio?x=1`), if a public URL
+    /// is configured.
+    pub fn url_for(&self, path_and_query: &str) -> Option<String> {
+        self.public_url
+            .as_ref()
+            .map(|base| format!("{base}{path_and_query}"))
+    }
+
+    /// A request whose `Content-Length` (if any) already exceeds the limit: adapters call
+    /// this before reading a byte.
+    pub fn too_large(&self, content_length: Option<u64>) -> Option<Outcome> {
+        match content_length {
+            Some(n) if n > self.body_limit as u64 => Some(Outcome::TooLarge {
+                limit: self.body_limit,
+            }),
+            _ => None,
+        }
+    }
+
+    /// Verifies, answers handshakes, and deduplicates: the whole decision for one request.
+    ///
+    /// A new delivery is claimed and immediately marked done, so the answer is the
+    /// acknowledgement. (With the durable pipeline the delivery is stored first.)
+    pub async fn receive(&self, req: &Request<'_>, now: SystemTime) -> Outcome {
+        let outcome = self.decide(req, now).await;
+        match &outcome {
+            Outcome::Rejected(e) => {
+                tracing::debug!(provider = self.verifier.provider().name(), kind = e.kind().as_str(), reason = %e, "webhook rejected");
+            }
+            Outcome::Unavailable(e) => {
+                tracing::warn!(provider = self.verifier.provider().name(), error = %e, "dedup store unavailable");
+            }
+            _ => {}
+        }
+        outcome
+    }
+
+    async fn decide(&self, req: &Request<'_>, now: SystemTime) -> Outcome {
+        if req.body().len() > self.body_limit {
+            return Outcome::TooLarge {
+                limit: self.body_limit,
+            };
+        }
+        let verified = match self.verifier.verify(req, now) {
+            Ok(v) => v,
+            Err(e) => return Outcome::Rejected(e),
+        };
+        if let Some(reply) = self.verifier.handshake(req, &verified) {
+            return Outcome::Handshake(reply);
+        }
+        let key = dedup_key(&verified);
+        match self.dedup.claim(&key).await {
+            Ok(Claim::New) => match self.dedup.complete(&key).await {
+                Ok(()) => Outcome::Accepted(verified),
+                Err(e) => {
+                    // Best effort: a failed release only delays the retry by the lease.
+                    let _ = self.dedup.release(&key).await;
+                    Outcome::Unavailable(e)
+                }
+            },
+            Ok(Claim::Duplicate) => Outcome::Duplicate(verified),
+            Ok(Claim::InFlight) => Outcome::InFlight(verified),
+            Err(e) => Outcome::Unavailable(e),
+        }
+    }
+}
+
+impl std::fmt::Debug for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Endpoint")
+            .field("provider", &self.verifier.provider())
+            .field("body_limit", &self.body_limit)
+            .field("public_url", &self.public_url)
+            .finish()
+    }
+}
+
+/// The key a delivery is deduplicated on: `provider:id`, or, for providers that send no
+/// delivery id (Zoom, Meta, SendGrid), `provider:sha256:<hex of the body>`: a retry
+/// resends the same body.
+pub fn dedup_key(verified: &Verified) -> String {
+    match verified.id() {
+        Some(id) => format!("{}:{id}", verified.provider()),
+        None => format!(
+            "{}:sha256:{}",
+            verified.provider(),
+            hex::encode(Sha256::digest(verified.body()))
+        ),
+    }
+}
+
+/// How long providers keep redelivering (Stripe: 3 days, Standard Webhooks: about 3 days;
+/// GitHub's manual redelivery: 3 days): the default dedup TTL covers them all.
+pub const DEFAULT_DEDUP_TTL: Duration = MemoryDedup::DEFAULT_TTL;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{providers, SignRequest, Verifier};
+
+    struct Down;
+
+    #[async_trait::async_trait]
+    impl DedupStore for Down {
+        async fn claim(&self, _: &str) -> Result<Claim, StoreError> {
+            Err(StoreError::new("connection refused", None))
+        }
+        async fn complete(&self, _: &str) -> Result<(), StoreError> {
+            Ok(())
+        }
+        async fn release(&self, _: &str) -> Result<(), StoreError> {
+            Ok(())
+        }
+    }
+
+    fn run<F: std::future::Future>(f: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(f)
+    }
+
+    #[test]
+    fn outcomes_and_their_answers() {
+        let v = Verifier::new(providers::STRIPE, "whsec_x").unwrap();
+        let now = SystemTime::now();
+        let body = br#"{"id":"evt_9","type":"a.b"}"#;
+        let signed = v.sign(&SignRequest::new(body, now)).unwrap();
+        run(async {
+            let ep = Endpoint::new(v.clone()).with_body_limit(body.len());
+            assert_eq!(
+                ep.receive(&Request::new(&signed, &body[..]), now)
+                    .await
+                    .label(),
+                "accepted"
+            );
+            assert_eq!(
+                ep.receive(&Request::new(&signed, &body[..]), now)
+                    .await
+                    .label(),
+                "duplicate"
+            );
+
+            let tampered = ep
+                .receive(
+                    &Request::new(&signed, &br#"{"id":"evt_9","type":"a.c"}"#[..]),
+                    now,
+                )
+                .await;
+            assert_eq!(
+                (tampered.status(), tampered.label()),
+                (StatusCode::UNAUTHORIZED, "invalid_signature")
+            );
+            assert_eq!(
+                tampered.body().as_ref(),
+                br#"{"error":"signature mismatch"}"#
+            );
+
+            let stale = ep
+                .receive(
+                    &Request::new(&signed, &body[..]),
+                    now + Duration::from_secs(301),
+                )
+                .await;
+            assert_eq!(stale.label(), "stale");
+
+            let big = [&body[..], b" "].concat();
+            assert_eq!(
+                ep.receive(&Request::new(&signed, big), now).await.status(),
+                StatusCode::PAYLOAD_TOO_LARGE
+            );
+            assert!(ep.too_large(Some(body.len() as u64 + 1)).is_some());
+            assert!(ep.too_large(Some(body.len() as u64)).is_none());
+
+            let down = Endpoint::new(v.clone()).with_dedup(Arc::new(Down));
+            let o = down.receive(&Request::new(&signed, &body[..]), now).await;
+            assert_eq!(
+                (o.status(), o.label()),
+                (StatusCode::SERVICE_UNAVAILABLE, "unavailable")
+            );
+        });
+    }
+
+    #[test]
+    fn dedup_key_falls_back_to_the_body_hash() {
+        let v = Verifier::new(providers::ZOOM, "z").unwrap();
+        let now = SystemTime::now();
+        let body = br#"{"event":"meeting.started"}"#;
+        let signed = v.sign(&SignRequest::new(body, now)).unwrap();
+        let d = v.verify(&Request::new(&signed, &body[..]), now).unwrap();
+        assert_eq!(
+            dedup_key(&d),
+            format!("zoom:sha256:{}", hex::encode(Sha256::digest(body)))
+        );
+    }
+}
