@@ -12,7 +12,7 @@ pub const MAX_HEADER_VALUE: usize = 8 * 1024;
 /// [`HeaderMap`](http::HeaderMap), actix-web's own map (on `http` 0.2) and a plain slice of
 /// pairs all plug in without copying. Names are matched ASCII case-insensitively.
 ///
-/// The trait is object-safe: the core holds a `&dyn Headers`.
+/// The trait is object-safe: the core holds a `&(dyn Headers + Sync)`.
 ///
 /// ```
 /// use webhook_core::Headers;

@@ -25,7 +25,7 @@ use crate::special;
 /// assert_eq!(req.body().as_ref(), b"{}");
 /// ```
 pub struct Request<'a> {
-    pub(crate) headers: &'a dyn Headers,
+    pub(crate) headers: &'a (dyn Headers + Sync),
     pub(crate) body: Bytes,
     pub(crate) url: Option<&'a str>,
 }
@@ -33,7 +33,7 @@ pub struct Request<'a> {
 impl<'a> Request<'a> {
     /// A request with these headers and this raw body. Passing [`Bytes`] (what every
     /// framework reads into) moves no body bytes: the verified delivery shares them.
-    pub fn new(headers: &'a dyn Headers, body: impl Into<Bytes>) -> Self {
+    pub fn new(headers: &'a (dyn Headers + Sync), body: impl Into<Bytes>) -> Self {
         Self {
             headers,
             body: body.into(),

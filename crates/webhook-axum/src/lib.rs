@@ -1,0 +1,254 @@
+#![doc = include_str!("../README.md")]
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+use std::time::SystemTime;
+
+use axum::body::{to_bytes, Body};
+use axum::extract::{FromRef, FromRequest, Request};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::de::DeserializeOwned;
+
+pub use webhook_core::receive::{Endpoint, Outcome};
+pub use webhook_core::Verified;
+use webhook_core::VerifyError;
+
+/// A delivery that verified and was not seen before, with its body parsed as JSON into `T`.
+///
+/// The body is read as raw bytes within the endpoint's limit, verified, deduplicated, and
+/// only then parsed. Anything else — a bad signature, a duplicate, a handshake, a body over
+/// the limit — is answered by the [`WebhookRejection`] before the handler runs.
+///
+/// The [`Endpoint`] comes from the router state through [`FromRef`], so each route can have
+/// its own (`post(handler).with_state(endpoint)`), or a state struct can carry one.
+///
+/// ```
+/// use axum::{routing::post, Json, Router};
+/// use serde::Deserialize;
+/// use webhook_axum::{Endpoint, VerifiedWebhook};
+/// use webhook_core::{providers, Verifier};
+///
+/// #[derive(Deserialize)]
+/// struct Push { r#ref: String }
+///
+/// async fn on_push(hook: VerifiedWebhook<Push>) -> Json<serde_json::Value> {
+///     tracing::info!(id = ?hook.delivery.id(), branch = %hook.payload.r#ref, "push");
+///     Json(serde_json::json!({ "status": "accepted" }))
+/// }
+///
+/// let github = Endpoint::new(Verifier::new(providers::GITHUB, "s3cret").unwrap());
+/// let app: Router = Router::new().route("/webhooks/github", post(on_push).with_state(github));
+/// ```
+#[derive(Debug)]
+pub struct VerifiedWebhook<T = serde_json::Value> {
+    /// The body, parsed.
+    pub payload: T,
+    /// Provider, delivery id, event type, signed timestamp and the raw body.
+    pub delivery: Verified,
+}
+
+/// A delivery that verified and was not seen before, body left as raw bytes (form bodies
+/// from Slack commands or Twilio, XML, anything).
+#[derive(Debug)]
+pub struct RawWebhook(pub Verified);
+
+/// The early answer for a request that does not reach the handler: the core's
+/// [`Outcome`] (rejection, duplicate, handshake, 413, 503) as a response, with its status
+/// and a JSON body `{"error": ...}` or `{"status": "duplicate"}`.
+#[derive(Debug)]
+pub struct WebhookRejection(pub Outcome);
+
+impl WebhookRejection {
+    /// The status this rejection answers with.
+    pub fn status(&self) -> StatusCode {
+        self.0.status()
+    }
+}
+
+impl IntoResponse for WebhookRejection {
+    fn into_response(self) -> Response {
+        outcome_response(&self.0)
+    }
+}
+
+/// The core's answer for `outcome`, as an axum response.
+pub fn outcome_response(outcome: &Outcome) -> Response {
+    tracing::trace!(status = %outcome.status(), outcome = outcome.label(), "webhook answered early");
+    let mut res = Response::new(Body::from(outcome.body()));
+    *res.status_mut() = outcome.status();
+    if let Some(ct) = outcome.content_type() {
+        res.headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static(ct));
+    }
+    res
+}
+
+/// Reads the body within the limit (413 from `Content-Length` before reading a byte, and
+/// again while reading when there is none), then lets the core decide.
+async fn receive(req: Request, endpoint: &Endpoint) -> Result<Verified, WebhookRejection> {
+    let length = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if let Some(too_large) = endpoint.too_large(length) {
+        return Err(WebhookRejection(too_large));
+    }
+    let url = endpoint.url_for(req.uri().path_and_query().map_or("/", |p| p.as_str()));
+    let (parts, body) = req.into_parts();
+    let bytes = to_bytes(body, endpoint.body_limit()).await.map_err(|_| {
+        WebhookRejection(Outcome::TooLarge {
+            limit: endpoint.body_limit(),
+        })
+    })?;
+    let mut request = webhook_core::Request::new(&parts.headers, bytes);
+    if let Some(url) = url.as_deref() {
+        request = request.with_url(url);
+    }
+    match endpoint.receive(&request, SystemTime::now()).await {
+        Outcome::Accepted(delivery) => Ok(delivery),
+        other => Err(WebhookRejection(other)),
+    }
+}
+
+impl<S, T> FromRequest<S> for VerifiedWebhook<T>
+where
+    Endpoint: FromRef<S>,
+    S: Send + Sync,
+    T: DeserializeOwned,
+{
+    type Rejection = WebhookRejection;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let endpoint = Endpoint::from_ref(state);
+        let delivery = receive(req, &endpoint).await?;
+        match delivery.json::<T>() {
+            Ok(payload) => Ok(Self { payload, delivery }),
+            Err(e) => Err(WebhookRejection(Outcome::Rejected(VerifyError::payload(e)))),
+        }
+    }
+}
+
+impl<S> FromRequest<S> for RawWebhook
+where
+    Endpoint: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = WebhookRejection;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let endpoint = Endpoint::from_ref(state);
+        receive(req, &endpoint).await.map(Self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::routing::post;
+    use axum::Router;
+    use http_body_util::BodyExt;
+    use std::time::SystemTime;
+    use tower::ServiceExt;
+    use webhook_core::{providers, SignRequest, Verifier};
+
+    async fn handler(hook: VerifiedWebhook) -> String {
+        format!(
+            "{}:{}",
+            hook.delivery.event_type().unwrap_or("-"),
+            hook.payload["n"]
+        )
+    }
+
+    fn app(limit: usize) -> (Router, Verifier) {
+        let v = Verifier::new(providers::GITHUB, "s3cret").unwrap();
+        let ep = Endpoint::new(v.clone()).with_body_limit(limit);
+        (Router::new().route("/gh", post(handler).with_state(ep)), v)
+    }
+
+    async fn send(app: &Router, req: axum::http::Request<Body>) -> (StatusCode, String) {
+        let res = app.clone().oneshot(req).await.unwrap();
+        let status = res.status();
+        let body = res.into_body().collect().await.unwrap().to_bytes();
+        (status, String::from_utf8(body.to_vec()).unwrap())
+    }
+
+    fn signed_request(v: &Verifier, body: &'static [u8], id: &str) -> axum::http::Request<Body> {
+        let signed = v
+            .sign(
+                &SignRequest::new(body, SystemTime::now())
+                    .id(id)
+                    .event_type("push"),
+            )
+            .unwrap();
+        let mut req = axum::http::Request::post("/gh");
+        for (k, val) in signed.headers() {
+            req = req.header(*k, val);
+        }
+        req.body(Body::from(body)).unwrap()
+    }
+
+    #[tokio::test]
+    async fn accepted_duplicate_tampered() {
+        let (app, v) = app(1024);
+        assert_eq!(
+            send(&app, signed_request(&v, br#"{"n":7}"#, "a")).await,
+            (StatusCode::OK, "push:7".into())
+        );
+        assert_eq!(
+            send(&app, signed_request(&v, br#"{"n":7}"#, "a")).await,
+            (StatusCode::OK, r#"{"status":"duplicate"}"#.into())
+        );
+        let mut tampered = signed_request(&v, br#"{"n":7}"#, "b");
+        *tampered.body_mut() = Body::from(r#"{"n":8}"#);
+        assert_eq!(
+            send(&app, tampered).await,
+            (
+                StatusCode::UNAUTHORIZED,
+                r#"{"error":"signature mismatch"}"#.into()
+            )
+        );
+    }
+
+    #[tokio::test]
+    async fn limit_with_and_without_content_length() {
+        let (app, v) = app(8);
+        let (status, body) = send(&app, signed_request(&v, br#"{"n":123456}"#, "c")).await;
+        assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{body}");
+        // A streamed body with no Content-Length is cut at the limit.
+        let mut req = signed_request(&v, br#"{"n":123456}"#, "d");
+        req.headers_mut().remove(header::CONTENT_LENGTH);
+        let stream = futures_stream(br#"{"n":123456}"#);
+        *req.body_mut() = stream;
+        assert_eq!(send(&app, req).await.0, StatusCode::PAYLOAD_TOO_LARGE);
+    }
+
+    fn futures_stream(bytes: &'static [u8]) -> Body {
+        let chunks: Vec<Result<axum::body::Bytes, std::io::Error>> = bytes
+            .chunks(3)
+            .map(|c| Ok(axum::body::Bytes::from_static(c)))
+            .collect();
+        Body::from_stream(futures_util::stream::iter(chunks))
+    }
+
+    #[tokio::test]
+    async fn payload_of_the_wrong_shape_is_400() {
+        #[derive(serde::Deserialize)]
+        #[allow(dead_code)]
+        struct Push {
+            r#ref: String,
+        }
+        async fn typed(_: VerifiedWebhook<Push>) -> &'static str {
+            "ok"
+        }
+        let v = Verifier::new(providers::GITHUB, "s3cret").unwrap();
+        let app = Router::new().route("/gh", post(typed).with_state(Endpoint::new(v.clone())));
+        let (status, body) = send(&app, signed_request(&v, br#"{"n":1}"#, "e")).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert!(
+            body.contains("body is not the expected JSON: missing field `ref`"),
+            "{body}"
+        );
+    }
+}
