@@ -205,20 +205,46 @@ impl Endpoint {
     /// A new delivery is claimed and immediately marked done, so the answer is the
     /// acknowledgement. (With the durable pipeline the delivery is stored first.)
     pub async fn receive(&self, req: &Request<'_>, now: SystemTime) -> Outcome {
-        let outcome = self.decide(req, now).await;
-        match &outcome {
-            Outcome::Rejected(e) => {
-                tracing::debug!(provider = self.verifier.provider().name(), kind = e.kind().as_str(), reason = %e, "webhook rejected");
-            }
-            Outcome::Unavailable(e) => {
-                tracing::warn!(provider = self.verifier.provider().name(), error = %e, "dedup store unavailable");
-            }
-            _ => {}
-        }
+        let outcome = self.decide(req, now, true).await;
+        self.log(&outcome);
         outcome
     }
 
-    async fn decide(&self, req: &Request<'_>, now: SystemTime) -> Outcome {
+    /// Like [`receive`](Self::receive), but an [`Outcome::Accepted`] delivery is only
+    /// *claimed*: the caller handles it and then must call [`settle`](Self::settle), so
+    /// that a failed handling frees the id for the provider's retry. The tower layer uses
+    /// this around the inner service.
+    pub async fn claim(&self, req: &Request<'_>, now: SystemTime) -> Outcome {
+        let outcome = self.decide(req, now, false).await;
+        self.log(&outcome);
+        outcome
+    }
+
+    /// Ends a claim: `handled` marks the id done (later copies are duplicates), otherwise
+    /// the id is released so the provider's retry is accepted.
+    pub async fn settle(&self, delivery: &Verified, handled: bool) -> Result<(), StoreError> {
+        let key = dedup_key(delivery);
+        if handled {
+            self.dedup.complete(&key).await
+        } else {
+            self.dedup.release(&key).await
+        }
+    }
+
+    fn log(&self, outcome: &Outcome) {
+        let provider = self.verifier.provider().name();
+        match outcome {
+            Outcome::Rejected(e) => {
+                tracing::debug!(provider, kind = e.kind().as_str(), reason = %e, "webhook rejected");
+            }
+            Outcome::Unavailable(e) => {
+                tracing::warn!(provider, error = %e, "dedup store unavailable")
+            }
+            _ => {}
+        }
+    }
+
+    async fn decide(&self, req: &Request<'_>, now: SystemTime, complete: bool) -> Outcome {
         if req.body().len() > self.body_limit {
             return Outcome::TooLarge {
                 limit: self.body_limit,
@@ -233,6 +259,7 @@ impl Endpoint {
         }
         let key = dedup_key(&verified);
         match self.dedup.claim(&key).await {
+            Ok(Claim::New) if !complete => Outcome::Accepted(verified),
             Ok(Claim::New) => match self.dedup.complete(&key).await {
                 Ok(()) => Outcome::Accepted(verified),
                 Err(e) => {

@@ -1,0 +1,128 @@
+use std::fmt;
+use std::future::Future;
+use std::marker::PhantomData;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::SystemTime;
+
+use bytes::Bytes;
+use http::{header, HeaderValue, Request, Response};
+use http_body::Body;
+use http_body_util::{BodyExt, Limited};
+use tower::Service;
+use webhook_core::receive::{Endpoint, Outcome};
+
+use crate::body::WebhookBody;
+
+/// The service made by [`WebhookLayer`](crate::WebhookLayer).
+pub struct WebhookService<S, B> {
+    inner: S,
+    endpoint: Endpoint,
+    _body: PhantomData<fn() -> B>,
+}
+
+impl<S, B> WebhookService<S, B> {
+    pub(crate) fn new(inner: S, endpoint: Endpoint) -> Self {
+        Self {
+            inner,
+            endpoint,
+            _body: PhantomData,
+        }
+    }
+}
+
+impl<S: Clone, B> Clone for WebhookService<S, B> {
+    fn clone(&self) -> Self {
+        Self::new(self.inner.clone(), self.endpoint.clone())
+    }
+}
+
+impl<S: fmt::Debug, B> fmt::Debug for WebhookService<S, B> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WebhookService")
+            .field("inner", &self.inner)
+            .field("endpoint", &self.endpoint)
+            .finish()
+    }
+}
+
+fn early<B>(outcome: &Outcome) -> Response<WebhookBody<B>> {
+    let mut res = Response::new(WebhookBody::early(outcome.body()));
+    *res.status_mut() = outcome.status();
+    if let Some(ct) = outcome.content_type() {
+        res.headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static(ct));
+    }
+    res
+}
+
+/// The future of a [`WebhookService`]: it must read the body and await the dedup store
+/// before it can call the inner service, so it is boxed (one allocation per request,
+/// next to buffering the whole body).
+pub type ResponseFuture<R, E> = Pin<Box<dyn Future<Output = Result<R, E>> + Send>>;
+
+impl<S, B, ReqBody, ResBody> Service<Request<ReqBody>> for WebhookService<S, B>
+where
+    S: Service<Request<B>, Response = Response<ResBody>> + Clone + Send + 'static,
+    S::Future: Send,
+    S::Error: Send,
+    B: From<Bytes> + Send + 'static,
+    ReqBody: Body + Send + 'static,
+    ReqBody::Data: Send,
+    ReqBody::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    ResBody: Send + 'static,
+{
+    type Response = Response<WebhookBody<ResBody>>;
+    type Error = S::Error;
+    type Future = ResponseFuture<Self::Response, S::Error>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
+        // The clone that was driven to readiness is the one to call.
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let endpoint = self.endpoint.clone();
+        let length = req
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if let Some(too_large) = endpoint.too_large(length) {
+            return Box::pin(std::future::ready(Ok(early(&too_large))));
+        }
+        Box::pin(async move {
+            let url = endpoint.url_for(req.uri().path_and_query().map_or("/", |p| p.as_str()));
+            let (mut parts, body) = req.into_parts();
+            let bytes = match Limited::new(body, endpoint.body_limit()).collect().await {
+                Ok(collected) => collected.to_bytes(),
+                // Over the limit, or the client stopped sending: nothing was verified.
+                Err(_) => {
+                    return Ok(early(&Outcome::TooLarge {
+                        limit: endpoint.body_limit(),
+                    }))
+                }
+            };
+            let outcome = {
+                let mut request = webhook_core::Request::new(&parts.headers, bytes.clone());
+                if let Some(url) = url.as_deref() {
+                    request = request.with_url(url);
+                }
+                endpoint.claim(&request, SystemTime::now()).await
+            };
+            let delivery = match outcome {
+                Outcome::Accepted(delivery) => delivery,
+                other => return Ok(early(&other)),
+            };
+            parts.extensions.insert(delivery.clone());
+            let result = inner.call(Request::from_parts(parts, B::from(bytes))).await;
+            let handled = matches!(&result, Ok(res) if res.status().is_success());
+            if let Err(e) = endpoint.settle(&delivery, handled).await {
+                tracing::warn!(error = %e, "could not settle the dedup claim");
+            }
+            result.map(|res| res.map(WebhookBody::service))
+        })
+    }
+}
