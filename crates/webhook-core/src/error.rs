@@ -120,6 +120,12 @@ impl VerifyError {
         Self::new(ErrorKind::SignatureMismatch, "signature mismatch")
     }
 
+    /// The server is not configured for this request (no endpoint for the route, no URL for
+    /// a provider that signs it): [`ErrorKind::Configuration`], 500.
+    pub fn configuration(detail: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(ErrorKind::Configuration, detail)
+    }
+
     /// A verified body that does not deserialize into the type the application asked for:
     /// [`ErrorKind::BodyNotJson`], 400. Adapters use it for their typed extractors.
     pub fn payload(detail: impl fmt::Display) -> Self {

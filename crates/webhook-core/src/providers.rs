@@ -88,6 +88,20 @@ impl Provider {
         }
     }
 
+    /// The header that names the event type, for providers that send it in a header
+    /// (`X-GitHub-Event`, `X-Shopify-Topic`, ...): what a router that sees only the request
+    /// head can route on.
+    pub fn event_header(&self) -> Option<&'static str> {
+        match self.kind {
+            Kind::Scheme(s) => s.event_type.iter().find_map(|src| match src {
+                crate::scheme::Source::Header(h) => Some(*h),
+                crate::scheme::Source::Json(_) => None,
+            }),
+            Kind::GitLabToken => Some("X-Gitlab-Event"),
+            _ => None,
+        }
+    }
+
     /// The tolerance used when the verifier sets none, if the provider signs a timestamp.
     pub fn default_tolerance(&self) -> Option<Duration> {
         match self.kind {

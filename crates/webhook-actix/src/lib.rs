@@ -1,0 +1,285 @@
+#![doc = include_str!("../README.md")]
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+use std::fmt;
+use std::time::SystemTime;
+
+use actix_web::dev::Payload;
+use actix_web::guard::{Guard, GuardContext};
+use actix_web::http::header::{HeaderMap, HeaderValue, CONTENT_LENGTH, CONTENT_TYPE};
+use actix_web::http::StatusCode;
+use actix_web::web::{Bytes, BytesMut};
+use actix_web::{web, FromRequest, HttpRequest, HttpResponse, ResponseError};
+use futures_util::future::LocalBoxFuture;
+use futures_util::StreamExt;
+use serde::de::DeserializeOwned;
+
+pub use webhook_core::receive::{Endpoint, Outcome};
+pub use webhook_core::Verified;
+use webhook_core::{Headers, Provider, VerifyError};
+
+/// actix-web's header map (on `http` 0.2) read through the core's [`Headers`] trait,
+/// without copying.
+#[derive(Clone, Copy)]
+pub struct ActixHeaders<'a>(pub &'a HeaderMap);
+
+impl Headers for ActixHeaders<'_> {
+    fn for_each_value<'a>(&'a self, name: &str, f: &mut dyn FnMut(&'a [u8])) {
+        for value in self.0.get_all(name) {
+            f(value.as_bytes());
+        }
+    }
+}
+
+/// A delivery that verified and was not seen before, with its body parsed as JSON into `T`.
+#[derive(Debug)]
+pub struct VerifiedWebhook<T = serde_json::Value> {
+    /// The body, parsed.
+    pub payload: T,
+    /// Provider, delivery id, event type, signed timestamp and the raw body.
+    pub delivery: Verified,
+}
+
+/// A delivery that verified and was not seen before, body left as raw bytes.
+#[derive(Debug)]
+pub struct RawWebhook(pub Verified);
+
+/// The early answer for a request that does not reach the handler: the core's
+/// [`Outcome`] with its status and body.
+pub struct WebhookError(pub Outcome);
+
+impl fmt::Debug for WebhookError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("WebhookError")
+            .field(&self.0.label())
+            .finish()
+    }
+}
+
+impl fmt::Display for WebhookError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&String::from_utf8_lossy(&self.0.body()))
+    }
+}
+
+impl ResponseError for WebhookError {
+    fn status_code(&self) -> StatusCode {
+        StatusCode::from_u16(self.0.status().as_u16()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        outcome_response(&self.0)
+    }
+}
+
+/// The core's answer for `outcome`, as an actix-web response.
+pub fn outcome_response(outcome: &Outcome) -> HttpResponse {
+    let status = StatusCode::from_u16(outcome.status().as_u16())
+        .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut res = HttpResponse::build(status);
+    if let Some(ct) = outcome.content_type() {
+        res.insert_header((CONTENT_TYPE, HeaderValue::from_static(ct)));
+    }
+    res.body(outcome.body())
+}
+
+fn endpoint(req: &HttpRequest) -> Option<Endpoint> {
+    req.app_data::<Endpoint>().cloned().or_else(|| {
+        req.app_data::<web::Data<Endpoint>>()
+            .map(|d| d.get_ref().clone())
+    })
+}
+
+async fn receive(req: HttpRequest, mut payload: Payload) -> Result<Verified, WebhookError> {
+    let Some(endpoint) = endpoint(&req) else {
+        tracing::error!(
+            path = req.path(),
+            "no webhook Endpoint in app_data for this route"
+        );
+        return Err(WebhookError(Outcome::Rejected(VerifyError::configuration(
+            "no webhook endpoint is configured for this route",
+        ))));
+    };
+    let length = req
+        .headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if let Some(too_large) = endpoint.too_large(length) {
+        return Err(WebhookError(too_large));
+    }
+    let limit = endpoint.body_limit();
+    let mut body = BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|_| WebhookError(Outcome::TooLarge { limit }))?;
+        if body.len() + chunk.len() > limit {
+            return Err(WebhookError(Outcome::TooLarge { limit }));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    let url = endpoint.url_for(req.uri().path_and_query().map_or("/", |p| p.as_str()));
+    let headers = ActixHeaders(req.headers());
+    let mut request = webhook_core::Request::new(&headers, Bytes::from(body));
+    if let Some(url) = url.as_deref() {
+        request = request.with_url(url);
+    }
+    match endpoint.receive(&request, SystemTime::now()).await {
+        Outcome::Accepted(delivery) => Ok(delivery),
+        other => Err(WebhookError(other)),
+    }
+}
+
+impl<T: DeserializeOwned + 'static> FromRequest for VerifiedWebhook<T> {
+    type Error = WebhookError;
+    type Future = LocalBoxFuture<'static, Result<Self, WebhookError>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let (req, payload) = (req.clone(), payload.take());
+        Box::pin(async move {
+            let delivery = receive(req, payload).await?;
+            match delivery.json::<T>() {
+                Ok(payload) => Ok(Self { payload, delivery }),
+                Err(e) => Err(WebhookError(Outcome::Rejected(VerifyError::payload(e)))),
+            }
+        })
+    }
+}
+
+impl FromRequest for RawWebhook {
+    type Error = WebhookError;
+    type Future = LocalBoxFuture<'static, Result<Self, WebhookError>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let (req, payload) = (req.clone(), payload.take());
+        Box::pin(async move { receive(req, payload).await.map(Self) })
+    }
+}
+
+/// A guard that routes on the value of an event header. It reads only the request head:
+/// it routes, it never verifies.
+#[derive(Debug, Clone)]
+pub struct EventGuard {
+    header: &'static str,
+    value: String,
+}
+
+impl EventGuard {
+    /// Matches requests whose `header` equals `value` (ASCII case-insensitively).
+    pub fn new(header: &'static str, value: impl Into<String>) -> Self {
+        Self {
+            header,
+            value: value.into(),
+        }
+    }
+}
+
+impl Guard for EventGuard {
+    fn check(&self, ctx: &GuardContext<'_>) -> bool {
+        ctx.head()
+            .headers()
+            .get(self.header)
+            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(self.value.as_bytes()))
+    }
+}
+
+/// A guard for `provider`'s event `value` (`event(GITHUB, "push")`), for providers that name
+/// the event in a header. `None` for those that name it only in the body (Stripe, Slack):
+/// route those inside the handler, on [`Verified::event_type`].
+pub fn event(provider: Provider, value: &str) -> Option<EventGuard> {
+    provider.event_header().map(|h| EventGuard::new(h, value))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::{test as atest, App};
+    use webhook_core::{providers, SignRequest, Verifier};
+
+    async fn push(hook: VerifiedWebhook) -> HttpResponse {
+        HttpResponse::Ok().body(format!("push {}", hook.payload["n"]))
+    }
+    async fn other(hook: RawWebhook) -> HttpResponse {
+        HttpResponse::Ok().body(format!("other {}", hook.0.event_type().unwrap_or("-")))
+    }
+
+    fn signed(v: &Verifier, body: &'static [u8], id: &str, event: &str) -> atest::TestRequest {
+        let s = v
+            .sign(
+                &SignRequest::new(body, SystemTime::now())
+                    .id(id)
+                    .event_type(event),
+            )
+            .unwrap();
+        let mut req = atest::TestRequest::post().uri("/gh").set_payload(body);
+        for (k, val) in s.headers() {
+            req = req.insert_header((*k, val.as_str()));
+        }
+        req
+    }
+
+    #[actix_rt::test]
+    async fn guards_route_and_the_extractor_verifies() {
+        let v = Verifier::new(providers::GITHUB, "s3cret").unwrap();
+        let app = atest::init_service(
+            App::new()
+                .app_data(Endpoint::new(v.clone()).with_body_limit(32))
+                .service(
+                    web::resource("/gh")
+                        .route(
+                            web::post()
+                                .guard(event(providers::GITHUB, "push").unwrap())
+                                .to(push),
+                        )
+                        .route(web::post().to(other)),
+                ),
+        )
+        .await;
+        let call = |req: atest::TestRequest| {
+            let app = &app;
+            async move {
+                let res = atest::call_service(app, req.to_request()).await;
+                let status = res.status().as_u16();
+                (
+                    status,
+                    String::from_utf8(atest::read_body(res).await.to_vec()).unwrap(),
+                )
+            }
+        };
+        assert_eq!(
+            call(signed(&v, br#"{"n":1}"#, "a", "push")).await,
+            (200, "push 1".into())
+        );
+        assert_eq!(
+            call(signed(&v, br#"{"n":1}"#, "b", "issues")).await,
+            (200, "other issues".into())
+        );
+        assert_eq!(
+            call(signed(&v, br#"{"n":1}"#, "a", "push")).await,
+            (200, r#"{"status":"duplicate"}"#.into())
+        );
+        // A forged push is routed by the guard but refused by the extractor.
+        let forged = signed(&v, br#"{"n":1}"#, "c", "push").set_payload(&br#"{"n":2}"#[..]);
+        assert_eq!(
+            call(forged).await,
+            (401, r#"{"error":"signature mismatch"}"#.into())
+        );
+        let big = signed(&v, &[b' '; 40], "d", "push");
+        assert_eq!(call(big).await.0, 413);
+    }
+
+    #[actix_rt::test]
+    async fn a_route_without_an_endpoint_is_a_server_error() {
+        let app = atest::init_service(App::new().route("/gh", web::post().to(other))).await;
+        let res =
+            atest::call_service(&app, atest::TestRequest::post().uri("/gh").to_request()).await;
+        assert_eq!(res.status().as_u16(), 500);
+    }
+
+    #[test]
+    fn event_guards_exist_only_for_header_events() {
+        assert!(event(providers::GITHUB, "push").is_some());
+        assert!(event(providers::SHOPIFY, "orders/create").is_some());
+        assert!(event(providers::STRIPE, "invoice.paid").is_none());
+    }
+}
