@@ -1,0 +1,37 @@
+//! The axum receiver: every enabled route is `POST /webhooks/{provider}` handled by the
+//! `VerifiedWebhook` extractor; see `receiver-common` for the contract.
+
+use axum::http::{header, StatusCode};
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use axum::Router;
+use receiver_common::{log_accepted, Config, ACCEPTED, HEALTHY, METHOD_NOT_ALLOWED, NOT_FOUND};
+use webhook_axum::RawWebhook;
+
+fn json(status: StatusCode, body: &'static str) -> impl IntoResponse {
+    (status, [(header::CONTENT_TYPE, "application/json")], body)
+}
+
+async fn accept(hook: RawWebhook) -> impl IntoResponse {
+    log_accepted(&hook.0);
+    json(StatusCode::OK, ACCEPTED)
+}
+
+/// The router for `config`: one route per enabled provider, each with its own endpoint as
+/// state, plus `/healthz`, JSON 404s and 405s.
+pub fn app(config: &Config) -> Router {
+    let mut router =
+        Router::new().route("/healthz", get(|| async { json(StatusCode::OK, HEALTHY) }));
+    for enabled in &config.enabled {
+        let route = post(accept)
+            .with_state(enabled.endpoint.clone())
+            .fallback(|| async { json(StatusCode::METHOD_NOT_ALLOWED, METHOD_NOT_ALLOWED) });
+        router = router.route(&enabled.url_path(), route);
+    }
+    router.fallback(|| async { json(StatusCode::NOT_FOUND, NOT_FOUND) })
+}
+
+/// Serves `config` on `listener` until the process ends.
+pub async fn serve(listener: tokio::net::TcpListener, config: &Config) -> std::io::Result<()> {
+    axum::serve(listener, app(config)).await
+}
