@@ -1,0 +1,58 @@
+//! The actix-web receiver: every enabled route is `POST /webhooks/{provider}` handled by
+//! the `RawWebhook` extractor, its `Endpoint` in the resource's `app_data`; see
+//! `receiver-common` for the contract.
+
+use actix_web::dev::Server;
+use actix_web::http::StatusCode;
+use actix_web::{web, App, HttpResponse, HttpServer};
+use receiver_common::{log_accepted, Config, ACCEPTED, HEALTHY, METHOD_NOT_ALLOWED, NOT_FOUND};
+use webhook_actix::RawWebhook;
+
+fn json(status: StatusCode, body: &'static str) -> HttpResponse {
+    HttpResponse::build(status)
+        .content_type("application/json")
+        .body(body)
+}
+
+async fn accept(hook: RawWebhook) -> HttpResponse {
+    log_accepted(&hook.0);
+    json(StatusCode::OK, ACCEPTED)
+}
+
+/// Adds the receiver's routes for `config` to an actix `ServiceConfig`.
+pub fn configure(config: &Config) -> impl Fn(&mut web::ServiceConfig) + Clone {
+    let enabled = config.enabled.clone();
+    move |cfg: &mut web::ServiceConfig| {
+        cfg.route(
+            "/healthz",
+            web::get().to(|| async { json(StatusCode::OK, HEALTHY) }),
+        );
+        for e in &enabled {
+            cfg.service(
+                web::resource(e.url_path())
+                    .app_data(e.endpoint.clone())
+                    .route(web::post().to(accept))
+                    .default_service(web::to(|| async {
+                        json(StatusCode::METHOD_NOT_ALLOWED, METHOD_NOT_ALLOWED)
+                    })),
+            );
+        }
+        cfg.default_service(web::to(|| async { json(StatusCode::NOT_FOUND, NOT_FOUND) }));
+    }
+}
+
+/// The server for `config` on `listener` (run it with `.await`).
+pub fn server(
+    listener: std::net::TcpListener,
+    config: &Config,
+    workers: usize,
+) -> std::io::Result<Server> {
+    let routes = configure(config);
+    Ok(
+        HttpServer::new(move || App::new().configure(routes.clone()))
+            .workers(workers)
+            .disable_signals()
+            .listen(listener)?
+            .run(),
+    )
+}

@@ -1,0 +1,103 @@
+//! The tower receiver: a bare hyper 1 server whose webhook routes are the
+//! [`WebhookLayer`] around a service that only logs and acknowledges; see
+//! `receiver-common` for the contract.
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::{header, Method, Request, Response, StatusCode};
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper_util::rt::TokioIo;
+use receiver_common::{log_accepted, Config, ACCEPTED, HEALTHY, METHOD_NOT_ALLOWED, NOT_FOUND};
+use tower::util::BoxCloneSyncService;
+use tower::{service_fn, Layer, ServiceExt};
+use webhook_core::Verified;
+use webhook_tower::{WebhookBody, WebhookLayer};
+
+type Body = BoxBody<Bytes, Infallible>;
+type Route = BoxCloneSyncService<Request<Incoming>, Response<WebhookBody<Full<Bytes>>>, Infallible>;
+
+fn json(status: StatusCode, body: &'static str) -> Response<Full<Bytes>> {
+    let mut res = Response::new(Full::new(Bytes::from_static(body.as_bytes())));
+    *res.status_mut() = status;
+    res.headers_mut().insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("application/json"),
+    );
+    res
+}
+
+/// The inner service: it runs only for verified, new deliveries.
+async fn accept(req: Request<Full<Bytes>>) -> Result<Response<Full<Bytes>>, Infallible> {
+    if let Some(delivery) = req.extensions().get::<Verified>() {
+        log_accepted(delivery);
+    }
+    Ok(json(StatusCode::OK, ACCEPTED))
+}
+
+/// The receiver's routes: path → the layered service.
+#[derive(Clone)]
+pub struct Routes {
+    webhooks: Arc<HashMap<String, Route>>,
+}
+
+impl Routes {
+    /// The routes for `config`.
+    pub fn new(config: &Config) -> Self {
+        let webhooks = config
+            .enabled
+            .iter()
+            .map(|e| {
+                let svc = WebhookLayer::new(e.endpoint.clone()).layer(service_fn(accept));
+                (e.url_path(), BoxCloneSyncService::new(svc))
+            })
+            .collect();
+        Self {
+            webhooks: Arc::new(webhooks),
+        }
+    }
+
+    /// Answers one request.
+    pub async fn call(&self, req: Request<Incoming>) -> Result<Response<Body>, Infallible> {
+        let path = req.uri().path();
+        match self.webhooks.get(path) {
+            Some(route) if req.method() == Method::POST => {
+                let res = route.clone().oneshot(req).await?;
+                Ok(res.map(BodyExt::boxed))
+            }
+            Some(_) => {
+                Ok(json(StatusCode::METHOD_NOT_ALLOWED, METHOD_NOT_ALLOWED).map(BodyExt::boxed))
+            }
+            None if path == "/healthz" && req.method() == Method::GET => {
+                Ok(json(StatusCode::OK, HEALTHY).map(BodyExt::boxed))
+            }
+            None => Ok(json(StatusCode::NOT_FOUND, NOT_FOUND).map(BodyExt::boxed)),
+        }
+    }
+}
+
+/// Serves `config` on `listener` until the process ends, one task per connection.
+pub async fn serve(listener: tokio::net::TcpListener, config: &Config) -> std::io::Result<()> {
+    let routes = Routes::new(config);
+    loop {
+        let (stream, _) = listener.accept().await?;
+        let routes = routes.clone();
+        tokio::spawn(async move {
+            let svc = hyper::service::service_fn(move |req| {
+                let routes = routes.clone();
+                async move { routes.call(req).await }
+            });
+            if let Err(e) = http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), svc)
+                .await
+            {
+                tracing::debug!(error = %e, "connection ended with an error");
+            }
+        });
+    }
+}

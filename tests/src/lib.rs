@@ -1,0 +1,146 @@
+//! The harness for the cross-adapter suite: start any of the three receivers on a free
+//! loopback port with a given environment, and talk HTTP/1.1 to it.
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+
+use bytes::Bytes;
+use http::{Method, Request};
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Full, StreamBody};
+use hyper::body::Frame;
+use hyper_util::rt::TokioIo;
+use receiver_common::Config;
+
+/// Which receiver.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Receiver {
+    /// `examples/axum-receiver`.
+    Axum,
+    /// `examples/actix-receiver`.
+    Actix,
+    /// `examples/tower-receiver`.
+    Tower,
+}
+
+impl Receiver {
+    /// All three.
+    pub const ALL: [Receiver; 3] = [Receiver::Axum, Receiver::Actix, Receiver::Tower];
+
+    /// Starts this receiver on `127.0.0.1:<free port>` with `vars` as its environment and
+    /// returns its address once it accepts connections. It runs until the test process
+    /// ends.
+    pub async fn start(self, vars: &[(&str, &str)]) -> SocketAddr {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
+        let addr = listener.local_addr().expect("local address");
+        let mut map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        map.insert("WEBHOOK_ADDR".into(), addr.to_string());
+        let config = Config::from_vars(|k| map.get(k).cloned()).expect("valid test configuration");
+        match self {
+            Receiver::Axum | Receiver::Tower => {
+                listener.set_nonblocking(true).expect("non-blocking");
+                let listener = tokio::net::TcpListener::from_std(listener).expect("tokio listener");
+                tokio::spawn(async move {
+                    let result = if self == Receiver::Axum {
+                        axum_receiver::serve(listener, &config).await
+                    } else {
+                        tower_receiver::serve(listener, &config).await
+                    };
+                    result.expect("receiver stopped");
+                });
+            }
+            Receiver::Actix => {
+                std::thread::spawn(move || {
+                    actix_rt::System::new().block_on(async move {
+                        let server =
+                            actix_receiver::server(listener, &config, 2).expect("actix server");
+                        server.await.expect("receiver stopped");
+                    })
+                });
+            }
+        }
+        for _ in 0..200 {
+            if tokio::net::TcpStream::connect(addr).await.is_ok() {
+                return addr;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        panic!("{self:?} did not start listening on {addr}");
+    }
+}
+
+/// A body to send: sized (with `Content-Length`) or chunked (without).
+pub enum Payload {
+    /// Sent with `Content-Length`.
+    Sized(Bytes),
+    /// Sent with `Transfer-Encoding: chunked`, in chunks of this many bytes.
+    Chunked(Bytes, usize),
+}
+
+/// An answer: status, `Content-Type`, body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Answer {
+    /// The status code.
+    pub status: u16,
+    /// The `Content-Type`, if any.
+    pub content_type: Option<String>,
+    /// The body as text.
+    pub body: String,
+}
+
+/// Sends one request on a new connection.
+pub async fn send(
+    addr: SocketAddr,
+    method: Method,
+    path: &str,
+    headers: &[(String, String)],
+    payload: Payload,
+) -> Answer {
+    let stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .expect("handshake");
+    tokio::spawn(conn);
+    let body: BoxBody<Bytes, Infallible> = match payload {
+        Payload::Sized(b) => Full::new(b).boxed(),
+        Payload::Chunked(b, n) => {
+            let frames: Vec<Result<Frame<Bytes>, Infallible>> = b
+                .chunks(n.max(1))
+                .map(|c| Ok(Frame::data(Bytes::copy_from_slice(c))))
+                .collect();
+            StreamBody::new(futures_util::stream::iter(frames)).boxed()
+        }
+    };
+    let mut req = Request::builder()
+        .method(method)
+        .uri(path)
+        .header("host", addr.to_string());
+    for (k, v) in headers {
+        req = req.header(k.as_str(), v.as_str());
+    }
+    let res = sender
+        .send_request(req.body(body).expect("request"))
+        .await
+        .expect("response");
+    let status = res.status().as_u16();
+    let content_type = res
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let bytes = res
+        .into_body()
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
+    Answer {
+        status,
+        content_type,
+        body: String::from_utf8_lossy(&bytes).into_owned(),
+    }
+}
