@@ -34,8 +34,9 @@ pub(crate) fn extract(body: &[u8], paths: &[&[&str]]) -> Extracted {
     };
     let ok = match walk.deserialize(&mut de) {
         Ok(()) => de.end().is_ok(),
-        // The walk stops early, with an error, once every field has been found.
-        Err(_) => remaining == 0,
+        // The walk stops early, with an error, once every field has been found; any other
+        // error means the body is not JSON (with no field to find, it never stops early).
+        Err(_) => !paths.is_empty() && remaining == 0,
     };
     if ok {
         Extracted::Json(out)
@@ -254,6 +255,16 @@ mod tests {
         assert!(get("", &[&["type"]]).is_none());
         // Arrays and scalars are JSON with nothing to read.
         assert_eq!(get(r#"[{"type":"a"}]"#, &[&["type"]]).unwrap(), vec![None]);
+    }
+
+    #[test]
+    fn with_nothing_to_find_the_whole_body_must_be_json() {
+        assert_eq!(
+            get(r#"{"a":[1,2]}"#, &[]).unwrap(),
+            Vec::<Option<String>>::new()
+        );
+        assert!(get("not json", &[]).is_none());
+        assert!(get(r#"{"a":1} x"#, &[]).is_none());
     }
 
     #[test]
