@@ -1,0 +1,526 @@
+//! Property tests over every provider: sign → verify round-trips for arbitrary bodies; any
+//! single flipped byte of the body, the signature header, the timestamp or a signed id is
+//! refused; and verify never panics on arbitrary headers, bodies and URLs.
+
+// Helpers outside #[test] functions unwrap too: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used)]
+
+use std::sync::LazyLock;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use base64::Engine as _;
+use proptest::prelude::*;
+use proptest::sample::Index;
+use serde_json::{json, Value};
+use webhook_core::{
+    twilio_json_url, KeyFormat, KeyKind, Provider, Request, Secret, SignRequest, Signed, Verified,
+    Verifier, VerifyError,
+};
+
+const URL: &str = "https://example.com/hooks/in?tenant=7";
+
+/// Providers whose body must be JSON (shared/PROVIDERS.md; the crate refuses anything else).
+const JSON_BODY: &[&str] = &[
+    "stripe",
+    "standard-webhooks",
+    "svix",
+    "clerk",
+    "resend",
+    "gitlab-signing",
+    "discord",
+    "square",
+    "paddle",
+    "zoom",
+    "linear",
+    "twitch",
+    "mailgun",
+    "intercom",
+    "bitbucket",
+    "sendgrid",
+    "meta",
+    "typeform",
+    "pagerduty",
+];
+
+/// Headers outside the signature header whose every byte is signed: timestamps and ids.
+const SIGNED_HEADERS: &[(&str, &[&str])] = &[
+    ("slack", &["X-Slack-Request-Timestamp"]),
+    ("standard-webhooks", &["webhook-timestamp", "webhook-id"]),
+    ("svix", &["svix-timestamp", "svix-id"]),
+    ("clerk", &["svix-timestamp", "svix-id"]),
+    ("resend", &["svix-timestamp", "svix-id"]),
+    ("gitlab-signing", &["webhook-timestamp", "webhook-id"]),
+    ("discord", &["X-Signature-Timestamp"]),
+    ("zoom", &["x-zm-request-timestamp"]),
+    (
+        "twitch",
+        &[
+            "Twitch-Eventsub-Message-Timestamp",
+            "Twitch-Eventsub-Message-Id",
+        ],
+    ),
+    ("sendgrid", &["X-Twilio-Email-Event-Webhook-Timestamp"]),
+];
+
+/// Providers whose signature header is a list whose items are trimmed of whitespace.
+const LIST_LAYOUT: &[&str] = &[
+    "stripe",
+    "standard-webhooks",
+    "svix",
+    "clerk",
+    "resend",
+    "gitlab-signing",
+    "paddle",
+    "pagerduty",
+];
+
+/// Providers whose signature is hex (either case decodes to the same bytes).
+const HEX: &[&str] = &[
+    "github",
+    "stripe",
+    "slack",
+    "discord",
+    "paddle",
+    "zoom",
+    "linear",
+    "twitch",
+    "intercom",
+    "bitbucket",
+    "meta",
+    "pagerduty",
+];
+
+/// One way of signing: a provider, its key, and how its body and URL are chosen.
+struct Signer {
+    label: String,
+    provider: Provider,
+    verifier: Verifier,
+    /// Twilio's JSON mode: the URL carries `bodySHA256` and no parameter is signed.
+    twilio_json: bool,
+}
+
+impl Signer {
+    fn name(&self) -> &'static str {
+        self.provider.name()
+    }
+
+    fn json(&self) -> bool {
+        JSON_BODY.contains(&self.name()) || self.twilio_json
+    }
+
+    /// The body to sign and the URL to post to.
+    fn delivery(&self, raw: &[u8], data: &Value, ts: u64) -> (Vec<u8>, Option<String>) {
+        let body = match self.name() {
+            "linear" => {
+                serde_json::to_vec(&json!({ "webhookTimestamp": ts * 1000, "data": data })).unwrap()
+            }
+            _ if self.json() => serde_json::to_vec(&json!({ "data": data })).unwrap(),
+            _ => raw.to_vec(),
+        };
+        let url = match self.name() {
+            "twilio" if self.twilio_json => Some(twilio_json_url(URL, &body)),
+            "twilio" | "square" => Some(URL.to_owned()),
+            _ => None,
+        };
+        (body, url)
+    }
+
+    fn sign(&self, body: &[u8], url: Option<&str>, id: &str, ts: u64) -> Signed {
+        let mut req = SignRequest::new(body, at(ts))
+            .id(id)
+            .event_type("prop.event");
+        if let Some(u) = url {
+            req = req.url(u);
+        }
+        self.verifier
+            .sign(&req)
+            .unwrap_or_else(|e| panic!("{}: sign failed: {e}", self.label))
+    }
+
+    fn verify(
+        &self,
+        headers: &[(String, Vec<u8>)],
+        body: &[u8],
+        url: Option<&str>,
+        now: u64,
+    ) -> Result<Verified, VerifyError> {
+        let mut req = Request::new(&headers, body.to_vec());
+        if let Some(u) = url {
+            req = req.with_url(u);
+        }
+        self.verifier.verify(&req, at(now))
+    }
+}
+
+fn at(secs: u64) -> SystemTime {
+    UNIX_EPOCH + Duration::from_secs(secs)
+}
+
+fn shared_key_text(p: Provider) -> String {
+    match p.key_format() {
+        KeyFormat::StandardWebhooks => {
+            format!(
+                "whsec_{}",
+                base64::engine::general_purpose::STANDARD.encode(b"property-test-key-24-bytes!")
+            )
+        }
+        _ => format!("{}-property-secret", p.name()),
+    }
+}
+
+/// Every provider that signs with a shared secret, and the private-key ones.
+static SIGNERS: LazyLock<Vec<Signer>> = LazyLock::new(|| {
+    let mut out = Vec::new();
+    let signer = |label: String, provider: Provider, verifier: Verifier| Signer {
+        label,
+        provider,
+        verifier,
+        twilio_json: false,
+    };
+    for &p in Provider::all() {
+        let shared = p
+            .scheme()
+            .is_none_or(|s| s.algorithm().key_kind() == KeyKind::Shared);
+        if shared {
+            let v = Verifier::new(p, &shared_key_text(p)).unwrap();
+            if p.name() == "twilio" {
+                out.push(Signer {
+                    label: "twilio (JSON body)".into(),
+                    provider: p,
+                    verifier: v.clone(),
+                    twilio_json: true,
+                });
+            }
+            out.push(signer(p.name().to_owned(), p, v));
+        }
+    }
+    let ed = || Secret::ed25519_seed(&[0x42; 32]).unwrap();
+    for p in [
+        webhook_core::providers::STANDARD_WEBHOOKS,
+        webhook_core::providers::SVIX,
+        webhook_core::providers::CLERK,
+        webhook_core::providers::RESEND,
+        webhook_core::providers::DISCORD,
+    ] {
+        let v = Verifier::builder(p).key(ed()).build().unwrap();
+        out.push(signer(format!("{} (Ed25519)", p.name()), p, v));
+    }
+    let sendgrid = webhook_core::providers::SENDGRID;
+    let v = Verifier::builder(sendgrid)
+        .key(Secret::p256_private(&[0x24; 32]).unwrap())
+        .build()
+        .unwrap();
+    out.push(signer("sendgrid (P-256)".into(), sendgrid, v));
+    out
+});
+
+#[test]
+fn every_provider_can_be_signed_for() {
+    for p in Provider::all() {
+        assert!(
+            SIGNERS.iter().any(|s| s.provider == *p),
+            "no signer for {}",
+            p.name()
+        );
+    }
+    assert!(SIGNERS.len() >= Provider::all().len() + 5);
+}
+
+/// Arbitrary JSON, without floats (JSON has no NaN) but with any Unicode text.
+fn json_value() -> impl Strategy<Value = Value> {
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::Bool),
+        any::<i64>().prop_map(Value::from),
+        any::<u64>().prop_map(Value::from),
+        ".{0,24}".prop_map(Value::String),
+    ];
+    leaf.prop_recursive(3, 24, 4, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+            prop::collection::btree_map(".{0,8}", inner, 0..4)
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
+        ]
+    })
+}
+
+fn headers_of(signed: &Signed) -> Vec<(String, Vec<u8>)> {
+    signed
+        .headers()
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), v.clone().into_bytes()))
+        .collect()
+}
+
+fn position(headers: &[(String, Vec<u8>)], name: &str) -> usize {
+    headers
+        .iter()
+        .position(|(k, _)| k.eq_ignore_ascii_case(name))
+        .unwrap_or_else(|| panic!("no header {name}"))
+}
+
+/// The inputs every signing property draws.
+fn delivery_inputs() -> impl Strategy<Value = (Vec<u8>, Value, String, u64)> {
+    (
+        prop::collection::vec(any::<u8>(), 0..300),
+        json_value(),
+        "[A-Za-z0-9_-]{1,40}",
+        1_000_000_000u64..4_000_000_000,
+    )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, failure_persistence: None, ..ProptestConfig::default() })]
+
+    #[test]
+    fn sign_then_verify_round_trips((raw, data, id, ts) in delivery_inputs()) {
+        for s in SIGNERS.iter() {
+            let (body, url) = s.delivery(&raw, &data, ts);
+            let signed = s.sign(&body, url.as_deref(), &id, ts);
+            let sent = signed.body().to_vec();
+            let d = s.verify(&headers_of(&signed), &sent, url.as_deref(), ts);
+            let d = match d {
+                Ok(d) => d,
+                Err(e) => return Err(TestCaseError::fail(format!("{}: {e} ({:?})", s.label, e.kind()))),
+            };
+            prop_assert_eq!(d.provider(), s.name());
+            prop_assert_eq!(d.body().as_ref(), sent.as_slice(), "{}", s.label);
+            if s.provider.default_tolerance().is_some() {
+                prop_assert_eq!(d.timestamp(), Some(at(ts)), "{}", s.label);
+            }
+        }
+    }
+
+    #[test]
+    fn a_flipped_body_byte_is_refused((raw, data, id, ts) in delivery_inputs(), at_byte: Index, mask in 1u8..=255) {
+        for s in SIGNERS.iter() {
+            let (body, url) = s.delivery(&raw, &data, ts);
+            let signed = s.sign(&body, url.as_deref(), &id, ts);
+            let mut sent = signed.body().to_vec();
+            if sent.is_empty() {
+                continue;
+            }
+            let i = at_byte.index(sent.len());
+            let before = sent[i];
+            sent[i] ^= mask;
+            let res = s.verify(&headers_of(&signed), &sent, url.as_deref(), ts);
+            let must_fail = match s.name() {
+                // Twilio signs the parsed form parameters, concatenated without separators,
+                // so some byte changes are invisible to its scheme ("a=b" and "a&b" sign
+                // alike); its JSON mode hashes the raw body and is checked.
+                "twilio" => s.twilio_json,
+                // Mailgun signs only the `signature` object; the event data is unsigned.
+                // Its hex signature decodes alike in either case.
+                "mailgun" => {
+                    within_signature_object(signed.body(), i)
+                        && !(in_mailgun_hex(signed.body(), i) && is_case_flip_of_hex(before, sent[i]))
+                }
+                // GitLab's classic token is a password, not a signature over the body.
+                "gitlab" => false,
+                _ => true,
+            };
+            if must_fail {
+                prop_assert!(res.is_err(), "{}: byte {} of the body flipped with {:#04x}, still verified", s.label, i, mask);
+            }
+        }
+    }
+
+    #[test]
+    fn a_flipped_signature_byte_is_refused((raw, data, id, ts) in delivery_inputs(), at_byte: Index, mask in 1u8..=255) {
+        for s in SIGNERS.iter() {
+            let Some(name) = s.provider.signature_header() else { continue };
+            let (body, url) = s.delivery(&raw, &data, ts);
+            let signed = s.sign(&body, url.as_deref(), &id, ts);
+            let mut headers = headers_of(&signed);
+            let h = position(&headers, name);
+            let i = at_byte.index(headers[h].1.len());
+            let before = headers[h].1[i];
+            let after = before ^ mask;
+            headers[h].1[i] = after;
+            let res = s.verify(&headers, signed.body(), url.as_deref(), ts);
+            // Two changes that mean the same signature: the case of a hex digit, and base64
+            // padding turned into whitespace that a list item is trimmed of.
+            let same_signature = (HEX.contains(&s.name()) && is_case_flip_of_hex(before, after))
+                || (LIST_LAYOUT.contains(&s.name()) && before == b'=' && after.is_ascii_whitespace());
+            if !same_signature {
+                prop_assert!(
+                    res.is_err(),
+                    "{}: byte {} of {:?} flipped from {:?} to {:?}, still verified",
+                    s.label, i, String::from_utf8_lossy(&headers[h].1), before as char, after as char
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_flipped_timestamp_or_id_byte_is_refused((raw, data, id, ts) in delivery_inputs(), at_byte: Index, mask in 1u8..=255, which: Index) {
+        for s in SIGNERS.iter() {
+            let Some((_, names)) = SIGNED_HEADERS.iter().find(|(n, _)| *n == s.name()) else { continue };
+            let (body, url) = s.delivery(&raw, &data, ts);
+            let signed = s.sign(&body, url.as_deref(), &id, ts);
+            let mut headers = headers_of(&signed);
+            let name = names[which.index(names.len())];
+            let h = position(&headers, name);
+            let i = at_byte.index(headers[h].1.len());
+            headers[h].1[i] ^= mask;
+            let res = s.verify(&headers, signed.body(), url.as_deref(), ts);
+            prop_assert!(res.is_err(), "{}: byte {} of {} flipped with {:#04x}, still verified", s.label, i, name, mask);
+        }
+    }
+}
+
+/// `before` → `after` only changes the case of a hex digit.
+fn is_case_flip_of_hex(before: u8, after: u8) -> bool {
+    before.is_ascii_hexdigit() && after.is_ascii_hexdigit() && after == before ^ 0x20
+}
+
+/// Whether byte `i` of a Mailgun envelope lies in the hex of `signature.signature`.
+fn in_mailgun_hex(envelope: &[u8], i: usize) -> bool {
+    let text = std::str::from_utf8(envelope).unwrap();
+    let object = text.rfind(r#""signature":{"#).unwrap();
+    let key = r#""signature":""#;
+    let start = object + text[object..].find(key).unwrap() + key.len();
+    (start..start + 64).contains(&i)
+}
+
+/// Whether byte `i` of a Mailgun envelope lies inside its `"signature":{…}` member.
+fn within_signature_object(envelope: &[u8], i: usize) -> bool {
+    let text = std::str::from_utf8(envelope).unwrap();
+    // The last one: the event data may hold a "signature" object of its own.
+    let start = text.rfind(r#""signature":{"#).unwrap();
+    let end = start + text[start..].find('}').unwrap();
+    (start..=end).contains(&i)
+}
+
+/// Header names any provider reads, plus a stranger.
+const NAMES: &[&str] = &[
+    "X-Hub-Signature-256",
+    "X-Hub-Signature",
+    "X-GitHub-Delivery",
+    "Stripe-Signature",
+    "X-Slack-Signature",
+    "X-Slack-Request-Timestamp",
+    "webhook-id",
+    "webhook-timestamp",
+    "webhook-signature",
+    "svix-id",
+    "svix-timestamp",
+    "svix-signature",
+    "X-Shopify-Hmac-Sha256",
+    "X-Gitlab-Token",
+    "Idempotency-Key",
+    "X-Twilio-Signature",
+    "X-Signature-Ed25519",
+    "X-Signature-Timestamp",
+    "x-square-hmacsha256-signature",
+    "Paddle-Signature",
+    "x-zm-signature",
+    "x-zm-request-timestamp",
+    "Linear-Signature",
+    "Twitch-Eventsub-Message-Id",
+    "Twitch-Eventsub-Message-Timestamp",
+    "Twitch-Eventsub-Message-Signature",
+    "X-Twilio-Email-Event-Webhook-Signature",
+    "X-Twilio-Email-Event-Webhook-Timestamp",
+    "Typeform-Signature",
+    "X-PagerDuty-Signature",
+    "X-Unrelated",
+];
+
+/// Header values: arbitrary bytes, or pieces of real signature headers glued together.
+fn header_value() -> impl Strategy<Value = Vec<u8>> {
+    let piece = prop_oneof![
+        Just("t=".to_owned()),
+        Just("ts=".to_owned()),
+        Just("v1=".to_owned()),
+        Just("v0=".to_owned()),
+        Just("h1=".to_owned()),
+        Just("v1,".to_owned()),
+        Just("v1a,".to_owned()),
+        Just("sha256=".to_owned()),
+        Just("sha1=".to_owned()),
+        Just(",".to_owned()),
+        Just(";".to_owned()),
+        Just(" ".to_owned()),
+        Just("=".to_owned()),
+        "[0-9]{1,22}",
+        "[0-9a-fA-F]{0,150}",
+        "[A-Za-z0-9+/=]{0,110}",
+        "[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]{1,12})?[Zz+-]?",
+    ];
+    prop_oneof![
+        prop::collection::vec(any::<u8>(), 0..100),
+        prop::collection::vec(piece, 0..10).prop_map(|p| p.concat().into_bytes()),
+    ]
+}
+
+/// Bodies: arbitrary bytes, JSON, or the shapes Mailgun and Linear read.
+fn any_body() -> impl Strategy<Value = Vec<u8>> {
+    prop_oneof![
+        prop::collection::vec(any::<u8>(), 0..200),
+        json_value().prop_map(|v| serde_json::to_vec(&v).unwrap()),
+        (json_value(), json_value(), json_value()).prop_map(|(t, k, s)| serde_json::to_vec(
+            &json!({ "signature": { "timestamp": t, "token": k, "signature": s }, "event-data": { "id": t } })
+        )
+        .unwrap()),
+        (".{0,12}", "[0-9a-z]{0,70}", "[0-9a-f]{0,70}")
+            .prop_map(|(t, k, s)| format!("timestamp={t}&token={k}&signature={s}").into_bytes()),
+        json_value().prop_map(|t| serde_json::to_vec(&json!({ "webhookTimestamp": t, "type": t })).unwrap()),
+    ]
+}
+
+fn any_url() -> impl Strategy<Value = Option<String>> {
+    prop::option::of(prop_oneof![
+        ".{0,40}",
+        "(https?|ftp)://([a-z]+(:[a-z]*)?@)?(\\[[0-9a-f:]*\\]|[a-z.]{0,12})(:[0-9]{0,7})?(/[a-z?=&%#]{0,12})?",
+    ])
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 128, failure_persistence: None, ..ProptestConfig::default() })]
+
+    #[test]
+    fn verify_never_panics(
+        headers in prop::collection::vec((prop::sample::select(NAMES), header_value()), 0..8),
+        body in any_body(),
+        url in any_url(),
+        now in 0u64..20_000_000_000,
+    ) {
+        let headers: Vec<(String, Vec<u8>)> = headers.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
+        for s in SIGNERS.iter() {
+            let mut req = Request::new(&headers, body.clone());
+            if let Some(u) = url.as_deref() {
+                req = req.with_url(u);
+            }
+            if let Err(e) = s.verifier.verify(&req, at(now)) {
+                let status = e.status().as_u16();
+                prop_assert!(matches!(status, 400 | 401 | 500), "{}: status {}", s.label, status);
+                prop_assert!(!e.to_string().is_empty());
+            }
+        }
+    }
+
+    #[test]
+    fn verify_never_panics_on_a_mangled_delivery(
+        (raw, data, id, ts) in delivery_inputs(),
+        edits in prop::collection::vec((any::<Index>(), any::<Index>(), header_value()), 1..4),
+        now_offset in 0u64..2_000,
+    ) {
+        for s in SIGNERS.iter() {
+            let (body, url) = s.delivery(&raw, &data, ts);
+            let signed = s.sign(&body, url.as_deref(), &id, ts);
+            let mut headers = headers_of(&signed);
+            for (which, cut, value) in &edits {
+                if headers.is_empty() {
+                    break;
+                }
+                let h = which.index(headers.len());
+                // Keep a prefix of the real value and splice the generated one in.
+                let keep = cut.index(headers[h].1.len() + 1);
+                headers[h].1.truncate(keep);
+                headers[h].1.extend_from_slice(value);
+            }
+            let _ = s.verify(&headers, signed.body(), url.as_deref(), ts + now_offset - 1_000);
+        }
+    }
+}
