@@ -17,7 +17,9 @@ use crate::scheme::{
 };
 use crate::secret::B64;
 use crate::time;
-use crate::verifier::{derived_id, Keys, Prepared, Request, SignRequest, Signed, Verified};
+use crate::verifier::{
+    derived_id, EventType, Keys, Prepared, Request, SignRequest, Signed, Verified,
+};
 use bytes::Bytes;
 
 /// Most signatures a list may carry (a rotation has two or three).
@@ -397,17 +399,15 @@ pub(crate) fn verify(
         time::check(at, now, tol)?;
     }
 
-    // Delivery id, event type and a body timestamp (Linear) from the authenticated request.
+    // What the acknowledgement needs now: the delivery id and a body timestamp (Linear).
+    // The event type is for routing: a header is read now, a JSON field on first use
+    // (`Verified::event_type`), so a Stripe body, whose `type` comes last, is not walked
+    // to its end on the request path.
     let mut json_paths: Vec<&[&str]> = Vec::new();
-    let mut wanted = |sources: &[Source]| {
-        for s in sources {
-            if let Source::Json(path) = s {
-                json_paths.push(path);
-            }
-        }
-    };
-    wanted(scheme.id);
-    wanted(scheme.event_type);
+    json_paths.extend(scheme.id.iter().filter_map(|s| match s {
+        Source::Json(path) => Some(*path),
+        Source::Header(_) => None,
+    }));
     let json_ts = match scheme.timestamp {
         Some(t) => match t.source {
             TimestampSource::Json(path) => {
@@ -418,7 +418,10 @@ pub(crate) fn verify(
         },
         None => None,
     };
-    let values = if json_paths.is_empty() && scheme.body == BodyFormat::Any {
+    if scheme.body == BodyFormat::Json && !looks_like_json(&req.body) {
+        return Err(VerifyError::new(ErrorKind::BodyNotJson, "body is not JSON"));
+    }
+    let mut values = if json_paths.is_empty() {
         Vec::new()
     } else {
         match extract(&req.body, &json_paths) {
@@ -429,11 +432,11 @@ pub(crate) fn verify(
             Extracted::NotJson => vec![None; json_paths.len()],
         }
     };
-    let json_value = |path: &[&str]| {
+    let mut json_value = |path: &[&str]| {
         json_paths
             .iter()
             .position(|p| *p == path)
-            .and_then(|i| values[i].clone())
+            .and_then(|i| values[i].take())
     };
     if let Some((path, format)) = json_ts {
         let field = path.join(".");
@@ -454,31 +457,41 @@ pub(crate) fn verify(
         }
         signed_at = Some(at);
     }
-    let read = |sources: &[Source]| -> Result<Option<String>, VerifyError> {
-        for source in sources {
-            match source {
-                Source::Header(name) => {
-                    if let Some(v) = single(headers, name)? {
-                        return header_text(name, v).map(Some);
-                    }
-                }
-                Source::Json(path) => {
-                    if let Some(v) = json_value(path) {
-                        return Ok(Some(v));
-                    }
-                }
-            }
+    let mut id = None;
+    for source in scheme.id {
+        id = match source {
+            Source::Header(name) => match single(headers, name)? {
+                Some(v) => Some(header_text(name, v)?),
+                None => None,
+            },
+            Source::Json(path) => json_value(path),
+        };
+        if id.is_some() {
+            break;
         }
-        Ok(None)
+    }
+    let event_type = match header_source(headers, scheme.event_type)? {
+        Some((v, name)) => EventType::known(Some(header_text(name, v)?)),
+        None => EventType::from_body(scheme.event_type),
     };
     Ok(Verified {
         provider: scheme.name,
-        id: read(scheme.id)?,
-        event_type: read(scheme.event_type)?,
+        id,
+        event_type,
         timestamp: signed_at,
         body: req.body.clone(),
         key_index,
     })
+}
+
+/// Whether a body can be JSON at all: its first byte after white space opens an object or
+/// an array. The application parses the rest (the typed extractors answer 400 when that
+/// fails); the core does not parse a body twice.
+fn looks_like_json(body: &[u8]) -> bool {
+    matches!(
+        body.iter().find(|b| !b.is_ascii_whitespace()),
+        Some(b'{' | b'[')
+    )
 }
 
 /// A header value as text: UTF-8 and at most 1 KiB, or it is malformed.
@@ -653,4 +666,63 @@ pub(crate) fn sign(
         headers,
         body: Bytes::copy_from_slice(req.body),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, UNIX_EPOCH};
+
+    use crate::{providers, ErrorKind, Request, SignRequest, Verifier};
+
+    #[test]
+    fn the_request_path_reads_the_id_and_the_type_only_when_asked() {
+        let stripe = Verifier::new(providers::STRIPE, "whsec_x").unwrap();
+        let now = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let verify = |body: &'static [u8]| {
+            let signed = stripe.sign(&SignRequest::new(body, now)).unwrap();
+            stripe.verify(&Request::new(&signed, body), now)
+        };
+        // The id comes first: verification stops reading there.
+        let d = verify(br#"{"id":"evt_1","data":{"object":{}},"type":"invoice.paid"}"#).unwrap();
+        assert_eq!(
+            (d.id(), d.event_type()),
+            (Some("evt_1"), Some("invoice.paid"))
+        );
+        // What follows the id is the application's to parse: a broken tail verifies, and
+        // the type it hides is simply absent.
+        let d = verify(br#"{"id":"evt_2", "type": oops"#).unwrap();
+        assert_eq!((d.id(), d.event_type()), (Some("evt_2"), None));
+        // A body that cannot be JSON, or whose id cannot be read, is refused.
+        for body in [&b"id=evt_3&type=x"[..], b"  not json", br#"{"id": nope"#] {
+            let signed = stripe.sign(&SignRequest::new(body, now)).unwrap();
+            let err = stripe
+                .verify(
+                    &Request::new(&signed, bytes::Bytes::copy_from_slice(body)),
+                    now,
+                )
+                .unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::BodyNotJson, "{body:?}");
+        }
+    }
+
+    #[test]
+    fn a_header_type_wins_and_json_types_follow_their_order() {
+        let slack = Verifier::new(providers::SLACK, "s").unwrap();
+        let now = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let body = br#"{"type":"event_callback","event":{"type":"app_mention"}}"#;
+        let signed = slack.sign(&SignRequest::new(body, now)).unwrap();
+        let d = slack
+            .verify(&Request::new(&signed, &body[..]), now)
+            .unwrap();
+        assert_eq!(d.event_type(), Some("app_mention"));
+
+        let linear = Verifier::new(providers::LINEAR, "l").unwrap();
+        let body = br#"{"type":"Issue","action":"create","webhookTimestamp":1700000000000}"#;
+        let mut signed = linear.sign(&SignRequest::new(body, now)).unwrap();
+        signed.headers.push(("Linear-Event", "Comment".into()));
+        let d = linear
+            .verify(&Request::new(&signed, &body[..]), now)
+            .unwrap();
+        assert_eq!(d.event_type(), Some("Comment"));
+    }
 }

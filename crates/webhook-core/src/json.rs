@@ -19,15 +19,24 @@ pub(crate) enum Extracted {
     NotJson,
 }
 
-/// Reads the value at each of `paths` (strings, numbers and booleans as text).
+/// The most paths read in one walk (the core asks for one to three).
+const MAX_PATHS: usize = 16;
+
+/// Reads the value at each of `paths` (strings, numbers and booleans as text). Paths
+/// beyond the sixteenth are not read.
 pub(crate) fn extract(body: &[u8], paths: &[&[&str]]) -> Extracted {
+    let paths = &paths[..paths.len().min(MAX_PATHS)];
     let mut out = vec![None; paths.len()];
     let mut remaining = paths.len();
-    let all: Vec<usize> = (0..paths.len()).collect();
+    let all: u16 = if paths.is_empty() {
+        0
+    } else {
+        u16::MAX >> (16 - paths.len())
+    };
     let mut de = serde_json::Deserializer::from_slice(body);
     let walk = Walk {
         paths,
-        live: &all,
+        live: all,
         depth: 0,
         out: &mut out,
         remaining: &mut remaining,
@@ -45,12 +54,17 @@ pub(crate) fn extract(body: &[u8], paths: &[&[&str]]) -> Extracted {
     }
 }
 
+/// The indexes set in `mask`.
+fn each(mask: u16) -> impl Iterator<Item = usize> {
+    (0..MAX_PATHS).filter(move |i| mask & (1 << i) != 0)
+}
+
 struct Walk<'p, 'o> {
     paths: &'p [&'p [&'p str]],
-    /// Indexes of the paths that pass through the value being read.
-    live: &'p [usize],
+    /// The paths that pass through the value being read, as a bit set.
+    live: u16,
     depth: usize,
-    out: &'o mut Vec<Option<String>>,
+    out: &'o mut [Option<String>],
     remaining: &'o mut usize,
 }
 
@@ -69,45 +83,46 @@ impl<'de> Visitor<'de> for Walk<'_, '_> {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        let mut next: Vec<usize> = Vec::with_capacity(self.live.len());
-        while map
-            .next_key_seed(KeyMatch {
-                paths: self.paths,
-                live: self.live,
-                depth: self.depth,
-                hits: &mut next,
-            })?
-            .is_some()
-        {
-            if next.is_empty() {
+        // The paths that end at this depth, and those that go deeper.
+        let ends: u16 = each(self.live)
+            .filter(|&i| self.paths[i].len() == self.depth + 1)
+            .fold(0, |m, i| m | 1 << i);
+        while let Some(hits) = map.next_key_seed(KeyMatch {
+            paths: self.paths,
+            live: self.live,
+            depth: self.depth,
+        })? {
+            if hits == 0 {
                 map.next_value::<IgnoredAny>()?;
                 continue;
             }
-            let leaf: Vec<usize> = next
-                .iter()
-                .copied()
-                .filter(|&i| self.paths[i].len() == self.depth + 1)
-                .collect();
-            if !leaf.is_empty() {
-                let value = map.next_value_seed(Scalar)?;
-                for i in leaf {
-                    if self.out[i].is_none() {
-                        if let Some(v) = &value {
-                            self.out[i] = Some(v.clone());
-                            *self.remaining -= 1;
-                        }
+            if hits & ends != 0 {
+                let mut value = map.next_value_seed(Scalar)?;
+                if value.is_some() {
+                    // The first occurrence of a key wins; a value is cloned only when two
+                    // paths end at the same field.
+                    let free = each(hits & ends)
+                        .filter(|&i| self.out[i].is_none())
+                        .fold(0u16, |m, i| m | 1 << i);
+                    let last = each(free).last();
+                    for i in each(free) {
+                        self.out[i] = if Some(i) == last {
+                            value.take()
+                        } else {
+                            value.clone()
+                        };
+                        *self.remaining -= 1;
                     }
                 }
             } else {
                 map.next_value_seed(Walk {
                     paths: self.paths,
-                    live: &next,
+                    live: hits,
                     depth: self.depth + 1,
                     out: &mut *self.out,
                     remaining: &mut *self.remaining,
                 })?;
             }
-            next.clear();
             if *self.remaining == 0 {
                 return Err(de::Error::custom("all fields found"));
             }
@@ -140,34 +155,30 @@ impl<'de> Visitor<'de> for Walk<'_, '_> {
     }
 }
 
-/// Matches an object key against the live paths at this depth, without allocating.
-struct KeyMatch<'p, 'h> {
+/// Matches an object key against the live paths at this depth, without allocating; the
+/// value is the set of paths the key continues.
+struct KeyMatch<'p> {
     paths: &'p [&'p [&'p str]],
-    live: &'p [usize],
+    live: u16,
     depth: usize,
-    hits: &'h mut Vec<usize>,
 }
 
-impl<'de> DeserializeSeed<'de> for KeyMatch<'_, '_> {
-    type Value = ();
-    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+impl<'de> DeserializeSeed<'de> for KeyMatch<'_> {
+    type Value = u16;
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<u16, D::Error> {
         d.deserialize_str(self)
     }
 }
 
-impl<'de> Visitor<'de> for KeyMatch<'_, '_> {
-    type Value = ();
+impl<'de> Visitor<'de> for KeyMatch<'_> {
+    type Value = u16;
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("an object key")
     }
-    fn visit_str<E>(self, key: &str) -> Result<(), E> {
-        self.hits.extend(
-            self.live
-                .iter()
-                .copied()
-                .filter(|&i| self.paths[i].get(self.depth) == Some(&key)),
-        );
-        Ok(())
+    fn visit_str<E>(self, key: &str) -> Result<u16, E> {
+        Ok(each(self.live)
+            .filter(|&i| self.paths[i].get(self.depth) == Some(&key))
+            .fold(0, |m, i| m | 1 << i))
     }
 }
 

@@ -1,7 +1,7 @@
 //! The verifier: a provider, its keys and a tolerance; `verify` in, `Verified` out.
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
@@ -10,8 +10,9 @@ use zeroize::Zeroizing;
 use crate::engine::{self, Mac};
 use crate::error::{ConfigError, ErrorKind, SignError, VerifyError};
 use crate::headers::Headers;
+use crate::json;
 use crate::providers::{Kind, Provider};
-use crate::scheme::{Algorithm, Scheme};
+use crate::scheme::{Algorithm, Scheme, Source};
 use crate::secret::{KeyKind, Material, Secret};
 use crate::special;
 
@@ -60,7 +61,7 @@ impl<'a> Request<'a> {
 pub struct Verified {
     pub(crate) provider: &'static str,
     pub(crate) id: Option<String>,
-    pub(crate) event_type: Option<String>,
+    pub(crate) event_type: EventType,
     pub(crate) timestamp: Option<SystemTime>,
     pub(crate) body: Bytes,
     pub(crate) key_index: usize,
@@ -79,8 +80,11 @@ impl Verified {
     }
 
     /// The event type (`push`, `payment_intent.succeeded`, ...), when the provider sends one.
+    ///
+    /// A type sent in a header was read during verification; one inside the JSON body is
+    /// read on the first call (the walk stops at the field) and kept.
     pub fn event_type(&self) -> Option<&str> {
-        self.event_type.as_deref()
+        self.event_type.get(&self.body)
     }
 
     /// The signed timestamp, for providers that sign one.
@@ -114,11 +118,57 @@ impl fmt::Debug for Verified {
         f.debug_struct("Verified")
             .field("provider", &self.provider)
             .field("id", &self.id)
-            .field("event_type", &self.event_type)
+            .field("event_type", &self.event_type())
             .field("timestamp", &self.timestamp)
             .field("body_len", &self.body.len())
             .field("key_index", &self.key_index)
             .finish()
+    }
+}
+
+/// An event type: read already, or to be read from the JSON body on first use.
+#[derive(Clone, PartialEq, Eq)]
+pub(crate) struct EventType {
+    value: OnceLock<Option<String>>,
+    sources: &'static [Source],
+}
+
+impl EventType {
+    pub(crate) fn known(value: Option<String>) -> Self {
+        Self {
+            value: OnceLock::from(value),
+            sources: &[],
+        }
+    }
+
+    /// The first of `sources` that is a JSON field present in the body, read when asked.
+    pub(crate) fn from_body(sources: &'static [Source]) -> Self {
+        Self {
+            value: OnceLock::new(),
+            sources,
+        }
+    }
+
+    fn get(&self, body: &[u8]) -> Option<&str> {
+        self.value
+            .get_or_init(|| {
+                let paths: Vec<&[&str]> = self
+                    .sources
+                    .iter()
+                    .filter_map(|s| match s {
+                        Source::Json(p) => Some(*p),
+                        Source::Header(_) => None,
+                    })
+                    .collect();
+                if paths.is_empty() {
+                    return None;
+                }
+                match json::extract(body, &paths) {
+                    json::Extracted::Json(values) => values.into_iter().flatten().next(),
+                    json::Extracted::NotJson => None,
+                }
+            })
+            .as_deref()
     }
 }
 

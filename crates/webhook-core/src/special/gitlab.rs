@@ -9,7 +9,7 @@ use super::first_header_text;
 use crate::engine::ct_eq;
 use crate::error::{SignError, VerifyError};
 use crate::headers::single;
-use crate::verifier::{derived_id, Keys, Request, SignRequest, Signed, Verified};
+use crate::verifier::{derived_id, EventType, Keys, Request, SignRequest, Signed, Verified};
 
 const TOKEN: &str = "X-Gitlab-Token";
 const IDS: &[&str] = &["Idempotency-Key", "X-Gitlab-Event-UUID"];
@@ -31,7 +31,7 @@ pub(crate) fn verify(
     Ok(Verified {
         provider: "gitlab",
         id: first_header_text(req.headers, IDS)?,
-        event_type: first_header_text(req.headers, &[EVENT])?,
+        event_type: EventType::known(first_header_text(req.headers, &[EVENT])?),
         timestamp: None,
         body: req.body.clone(),
         key_index,

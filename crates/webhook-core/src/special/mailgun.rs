@@ -12,7 +12,7 @@ use crate::engine::ct_eq;
 use crate::error::{ErrorKind, SignError, VerifyError};
 use crate::scheme::TimeFormat;
 use crate::time;
-use crate::verifier::{Keys, Request, SignRequest, Signed, Verified};
+use crate::verifier::{EventType, Keys, Request, SignRequest, Signed, Verified};
 
 /// Longest token accepted (Mailgun's are 50 characters).
 const MAX_TOKEN: usize = 256;
@@ -122,7 +122,7 @@ pub(crate) fn verify(
         provider: "mailgun",
         // The token is unique per delivery: the dedup key when the event has no id.
         id: Some(id.unwrap_or_else(|| token.into_owned())),
-        event_type,
+        event_type: EventType::known(event_type),
         timestamp: Some(signed_at),
         body: req.body.clone(),
         key_index,

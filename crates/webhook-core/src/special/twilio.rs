@@ -16,7 +16,7 @@ use crate::error::{ErrorKind, SignError, VerifyError};
 use crate::headers::single;
 use crate::scheme::Algorithm;
 use crate::secret::B64;
-use crate::verifier::{Keys, Request, SignRequest, Signed, Verified};
+use crate::verifier::{EventType, Keys, Request, SignRequest, Signed, Verified};
 
 const SIGNATURE: &str = "X-Twilio-Signature";
 const ID: &str = "I-Twilio-Idempotency-Token";
@@ -137,7 +137,7 @@ pub(crate) fn verify(
     Ok(Verified {
         provider: "twilio",
         id: first_header_text(req.headers, &[ID])?,
-        event_type: None,
+        event_type: EventType::known(None),
         timestamp: None,
         body: req.body.clone(),
         key_index,
