@@ -49,7 +49,7 @@ enum Command {
 
 #[derive(Parser)]
 struct RunArgs {
-    /// Target URL (must be on 127.0.0.0/8 or [::1]).
+    /// Target URL (must be on `127.0.0.0/8` or `[::1]`).
     #[arg(long)]
     url: Uri,
     /// GitHub webhook secret the receiver is configured with.
