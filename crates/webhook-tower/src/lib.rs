@@ -99,4 +99,40 @@ mod tests {
         assert_eq!(send(big).await.0, StatusCode::PAYLOAD_TOO_LARGE);
         assert_eq!(calls.load(Ordering::SeqCst), 2);
     }
+
+    #[tokio::test]
+    async fn works_as_a_layer_inside_an_axum_router() {
+        use axum::routing::post;
+        use axum::{Extension, Router};
+
+        async fn handler(Extension(delivery): Extension<Verified>, body: Bytes) -> String {
+            format!("{}:{}", delivery.id().unwrap_or("-"), body.len())
+        }
+
+        let v = Verifier::new(providers::GITHUB, "s3cret").unwrap();
+        let layer = WebhookLayer::new(Endpoint::new(v.clone())).with_body::<axum::body::Body>();
+        let app = Router::new()
+            .route("/hook", post(handler))
+            .route_layer(layer);
+
+        let send = |req: Request<Full<Bytes>>| {
+            let app = app.clone();
+            async move {
+                let res = app.oneshot(req.map(axum::body::Body::new)).await.unwrap();
+                let status = res.status();
+                (status, res.into_body().collect().await.unwrap().to_bytes())
+            }
+        };
+        assert_eq!(
+            send(request(&v, b"{\"a\":1}", "ax1")).await,
+            (StatusCode::OK, Bytes::from("ax1:7"))
+        );
+        assert_eq!(
+            send(request(&v, b"{\"a\":1}", "ax1")).await.1,
+            Bytes::from(r#"{"status":"duplicate"}"#)
+        );
+        let mut forged = request(&v, b"{}", "ax2");
+        *forged.body_mut() = Full::new(Bytes::from_static(b"{ }"));
+        assert_eq!(send(forged).await.0, StatusCode::UNAUTHORIZED);
+    }
 }
