@@ -156,6 +156,32 @@ impl FromRequest for RawWebhook {
     }
 }
 
+/// A `GET` route for Meta's subscription check: 200 with `hub.challenge` when
+/// `hub.verify_token` matches (compared in constant time by the core), 403 otherwise.
+///
+/// ```
+/// use actix_web::{web, App};
+/// let _app = App::new().service(
+///     web::resource("/webhooks/meta").route(webhook_actix::meta_subscription("my-verify-token")),
+/// );
+/// ```
+pub fn meta_subscription(verify_token: &str) -> actix_web::Route {
+    let token: std::sync::Arc<str> = verify_token.into();
+    web::get().to(move |req: HttpRequest| {
+        let token = token.clone();
+        async move {
+            match webhook_core::handshake::meta_challenge(req.query_string(), &token) {
+                Some(challenge) => HttpResponse::Ok()
+                    .content_type("text/plain; charset=utf-8")
+                    .body(challenge),
+                None => HttpResponse::Forbidden()
+                    .content_type("application/json")
+                    .body(r#"{"error":"verify token does not match"}"#),
+            }
+        }
+    })
+}
+
 /// A guard that routes on the value of an event header. It reads only the request head:
 /// it routes, it never verifies.
 #[derive(Debug, Clone)]
@@ -281,5 +307,31 @@ mod tests {
         assert!(event(providers::GITHUB, "push").is_some());
         assert!(event(providers::SHOPIFY, "orders/create").is_some());
         assert!(event(providers::STRIPE, "invoice.paid").is_none());
+    }
+
+    #[actix_rt::test]
+    async fn meta_subscription_echoes_the_challenge_only_for_the_right_token() {
+        let app = atest::init_service(
+            App::new().service(web::resource("/meta").route(meta_subscription("tok"))),
+        )
+        .await;
+        let get = |q: &str| {
+            atest::TestRequest::get()
+                .uri(&format!("/meta?{q}"))
+                .to_request()
+        };
+        let res = atest::call_service(
+            &app,
+            get("hub.mode=subscribe&hub.verify_token=tok&hub.challenge=42"),
+        )
+        .await;
+        assert_eq!(res.status().as_u16(), 200);
+        assert_eq!(atest::read_body(res).await, "42");
+        let res = atest::call_service(
+            &app,
+            get("hub.mode=subscribe&hub.verify_token=x&hub.challenge=42"),
+        )
+        .await;
+        assert_eq!(res.status().as_u16(), 403);
     }
 }

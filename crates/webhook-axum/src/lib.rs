@@ -84,6 +84,48 @@ pub fn outcome_response(outcome: &Outcome) -> Response {
     res
 }
 
+/// A `GET` route for Meta's subscription check (`?hub.mode=subscribe&hub.verify_token=…&hub.challenge=…`):
+/// 200 with the challenge when the token matches (compared in constant time by the core),
+/// 403 `{"error": ...}` otherwise. Mount it on the same path as the `POST` handler.
+///
+/// ```
+/// use axum::{routing::post, Router};
+/// use webhook_axum::{meta_subscription, RawWebhook};
+///
+/// async fn events(_: RawWebhook) {}
+/// let meta = webhook_core::Verifier::new(webhook_core::providers::META, "app-secret").unwrap();
+/// let endpoint = webhook_axum::Endpoint::new(meta);
+/// let app: Router = Router::new()
+///     .route("/webhooks/meta", meta_subscription("my-verify-token").merge(post(events).with_state(endpoint)));
+/// ```
+pub fn meta_subscription<S: Clone + Send + Sync + 'static>(
+    verify_token: &str,
+) -> axum::routing::MethodRouter<S> {
+    let token: std::sync::Arc<str> = verify_token.into();
+    axum::routing::get(
+        move |axum::extract::RawQuery(query): axum::extract::RawQuery| {
+            let token = token.clone();
+            async move {
+                match webhook_core::handshake::meta_challenge(
+                    query.as_deref().unwrap_or(""),
+                    &token,
+                ) {
+                    Some(challenge) => (
+                        StatusCode::OK,
+                        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+                        challenge,
+                    ),
+                    None => (
+                        StatusCode::FORBIDDEN,
+                        [(header::CONTENT_TYPE, "application/json")],
+                        r#"{"error":"verify token does not match"}"#.to_owned(),
+                    ),
+                }
+            }
+        },
+    )
+}
+
 /// Reads the body within the limit (413 from `Content-Length` before reading a byte, and
 /// again while reading when there is none), then lets the core decide.
 async fn receive(req: Request, endpoint: &Endpoint) -> Result<Verified, WebhookRejection> {
@@ -250,5 +292,27 @@ mod tests {
             body.contains("body is not the expected JSON: missing field `ref`"),
             "{body}"
         );
+    }
+
+    #[tokio::test]
+    async fn meta_subscription_echoes_the_challenge_only_for_the_right_token() {
+        let app: Router = Router::new().route("/meta", meta_subscription("tok"));
+        let get = |q: &str| {
+            axum::http::Request::get(format!("/meta?{q}"))
+                .body(Body::empty())
+                .unwrap()
+        };
+        let ok = send(
+            &app,
+            get("hub.mode=subscribe&hub.verify_token=tok&hub.challenge=1158201444"),
+        )
+        .await;
+        assert_eq!(ok, (StatusCode::OK, "1158201444".into()));
+        let bad = send(
+            &app,
+            get("hub.mode=subscribe&hub.verify_token=nope&hub.challenge=1"),
+        )
+        .await;
+        assert_eq!(bad.0, StatusCode::FORBIDDEN);
     }
 }
