@@ -7,7 +7,7 @@ use std::time::SystemTime;
 
 use actix_web::dev::Payload;
 use actix_web::guard::{Guard, GuardContext};
-use actix_web::http::header::{HeaderMap, HeaderValue, CONTENT_LENGTH, CONTENT_TYPE};
+use actix_web::http::header::{HeaderMap, HeaderValue, CONTENT_TYPE};
 use actix_web::http::StatusCode;
 use actix_web::web::{Bytes, BytesMut};
 use actix_web::{web, FromRequest, HttpRequest, HttpResponse, ResponseError};
@@ -101,12 +101,7 @@ async fn receive(req: HttpRequest, mut payload: Payload) -> Result<Verified, Web
             "no webhook endpoint is configured for this route",
         ))));
     };
-    let length = req
-        .headers()
-        .get(CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if let Some(too_large) = endpoint.too_large(length) {
+    if let Some(too_large) = endpoint.too_large(&ActixHeaders(req.headers())) {
         return Err(WebhookError(too_large));
     }
     let limit = endpoint.body_limit();

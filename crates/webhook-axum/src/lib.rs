@@ -129,12 +129,7 @@ pub fn meta_subscription<S: Clone + Send + Sync + 'static>(
 /// Reads the body within the limit (413 from `Content-Length` before reading a byte, and
 /// again while reading when there is none), then lets the core decide.
 async fn receive(req: Request, endpoint: &Endpoint) -> Result<Verified, WebhookRejection> {
-    let length = req
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if let Some(too_large) = endpoint.too_large(length) {
+    if let Some(too_large) = endpoint.too_large(req.headers()) {
         return Err(WebhookRejection(too_large));
     }
     let url = endpoint.url_for(req.uri().path_and_query().map_or("/", |p| p.as_str()));

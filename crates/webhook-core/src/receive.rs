@@ -31,6 +31,7 @@ use sha2::{Digest, Sha256};
 use crate::dedup::{Claim, DedupStore, MemoryDedup, StoreError};
 use crate::error::{ErrorKind, VerifyError};
 use crate::handshake::Reply;
+use crate::headers::Headers;
 use crate::verifier::{Request, Verified, Verify};
 
 /// The body limit adapters apply when none is configured: 1 MiB.
@@ -189,10 +190,17 @@ impl Endpoint {
             .map(|base| format!("{base}{path_and_query}"))
     }
 
-    /// A request whose `Content-Length` (if any) already exceeds the limit: adapters call
-    /// this before reading a byte.
-    pub fn too_large(&self, content_length: Option<u64>) -> Option<Outcome> {
-        match content_length {
+    /// A request whose `Content-Length` already exceeds the limit: adapters call this with
+    /// the request headers before reading a byte. (A missing or unreadable length is left
+    /// to the limit applied while reading.)
+    pub fn too_large(&self, headers: &dyn Headers) -> Option<Outcome> {
+        let mut length = None;
+        headers.for_each_value("content-length", &mut |v| {
+            length = std::str::from_utf8(v)
+                .ok()
+                .and_then(|t| t.trim().parse::<u64>().ok());
+        });
+        match length {
             Some(n) if n > self.body_limit as u64 => Some(Outcome::TooLarge {
                 limit: self.body_limit,
             }),
@@ -379,8 +387,10 @@ mod tests {
                 ep.receive(&Request::new(&signed, big), now).await.status(),
                 StatusCode::PAYLOAD_TOO_LARGE
             );
-            assert!(ep.too_large(Some(body.len() as u64 + 1)).is_some());
-            assert!(ep.too_large(Some(body.len() as u64)).is_none());
+            let length = |n: usize| vec![("Content-Length", n.to_string())];
+            assert!(ep.too_large(&length(body.len() + 1)).is_some());
+            assert!(ep.too_large(&length(body.len())).is_none());
+            assert!(ep.too_large(&vec![("Content-Length", "many")]).is_none());
 
             let down = Endpoint::new(v.clone()).with_dedup(Arc::new(Down));
             let o = down.receive(&Request::new(&signed, &body[..]), now).await;

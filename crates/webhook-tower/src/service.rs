@@ -85,12 +85,7 @@ where
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let endpoint = self.endpoint.clone();
-        let length = req
-            .headers()
-            .get(header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok());
-        if let Some(too_large) = endpoint.too_large(length) {
+        if let Some(too_large) = endpoint.too_large(req.headers()) {
             return Box::pin(std::future::ready(Ok(early(&too_large))));
         }
         Box::pin(async move {

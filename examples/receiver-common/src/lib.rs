@@ -237,6 +237,39 @@ fn dev_delivery(
     })
 }
 
+/// What every receiver's `main` does first: start logging and read the configuration. A
+/// bad setting is logged and becomes exit code 2.
+pub fn startup() -> Result<Config, std::process::ExitCode> {
+    init_tracing();
+    Config::from_env().map_err(|e| {
+        tracing::error!("{e}");
+        std::process::ExitCode::from(2)
+    })
+}
+
+/// Logs that the address could not be bound; the exit code to return.
+pub fn cannot_listen(config: &Config, error: &std::io::Error) -> std::process::ExitCode {
+    tracing::error!("cannot listen on {}: {error}", config.addr);
+    std::process::ExitCode::FAILURE
+}
+
+/// Prints the banner ([`Config::banner`]) for the person who started `server`.
+#[allow(clippy::print_stderr)] // the banner and its curl are meant to be read and pasted
+pub fn announce(config: &Config, server: &str) {
+    eprintln!("{}", config.banner(server));
+}
+
+/// The exit code for how the server ended.
+pub fn exit(result: std::io::Result<()>) -> std::process::ExitCode {
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("server error: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
 /// Starts logging to stderr, `info` unless `RUST_LOG` says otherwise.
 pub fn init_tracing() {
     use tracing_subscriber::EnvFilter;

@@ -1,29 +1,15 @@
 //! `cargo run -p tower-receiver`.
 
 #[tokio::main]
-#[allow(clippy::print_stderr)] // the banner is for the person who started the receiver
 async fn main() -> std::process::ExitCode {
-    receiver_common::init_tracing();
-    let config = match receiver_common::Config::from_env() {
+    let config = match receiver_common::startup() {
         Ok(c) => c,
-        Err(e) => {
-            tracing::error!("{e}");
-            return std::process::ExitCode::from(2);
-        }
+        Err(code) => return code,
     };
     let listener = match tokio::net::TcpListener::bind(config.addr).await {
         Ok(l) => l,
-        Err(e) => {
-            tracing::error!("cannot listen on {}: {e}", config.addr);
-            return std::process::ExitCode::FAILURE;
-        }
+        Err(e) => return receiver_common::cannot_listen(&config, &e),
     };
-    eprintln!("{}", config.banner("tower-receiver"));
-    match tower_receiver::serve(listener, &config).await {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(e) => {
-            tracing::error!("server error: {e}");
-            std::process::ExitCode::FAILURE
-        }
-    }
+    receiver_common::announce(&config, "tower-receiver");
+    receiver_common::exit(tower_receiver::serve(listener, &config).await)
 }
