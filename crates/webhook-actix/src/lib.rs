@@ -107,9 +107,9 @@ async fn receive(req: HttpRequest, mut payload: Payload) -> Result<Verified, Web
     let limit = endpoint.body_limit();
     let mut body = BytesMut::new();
     while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|_| WebhookError(Outcome::TooLarge { limit }))?;
+        let chunk = chunk.map_err(|_| WebhookError(endpoint.over_limit()))?;
         if body.len() + chunk.len() > limit {
-            return Err(WebhookError(Outcome::TooLarge { limit }));
+            return Err(WebhookError(endpoint.over_limit()));
         }
         body.extend_from_slice(&chunk);
     }

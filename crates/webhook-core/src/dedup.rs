@@ -41,7 +41,7 @@ pub enum Claim {
 
 /// A dedup store could not be reached or failed.
 #[derive(Debug, thiserror::Error)]
-#[error("dedup store unavailable: {message}")]
+#[error("store unavailable: {message}")]
 pub struct StoreError {
     message: String,
     #[source]

@@ -9,6 +9,8 @@ mod error;
 pub mod handshake;
 mod headers;
 mod json;
+#[cfg(feature = "pipeline")]
+pub mod pipeline;
 pub mod providers;
 pub mod receive;
 pub mod scheme;

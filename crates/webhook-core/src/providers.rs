@@ -102,6 +102,32 @@ impl Provider {
         }
     }
 
+    /// The headers that describe a delivery (its id, event type and timestamp) and are worth
+    /// keeping with it. Never a signature or a token.
+    pub fn metadata_headers(&self) -> Vec<&'static str> {
+        use crate::scheme::{Source, TimestampSource};
+        match self.kind {
+            Kind::Scheme(s) => {
+                let mut names: Vec<&'static str> =
+                    s.id.iter()
+                        .chain(s.event_type)
+                        .filter_map(|src| match src {
+                            Source::Header(h) => Some(*h),
+                            Source::Json(_) => None,
+                        })
+                        .collect();
+                if let Some(TimestampSource::Header(ts)) = s.timestamp.map(|t| t.source) {
+                    names.extend_from_slice(ts);
+                }
+                names
+            }
+            #[cfg(feature = "twilio")]
+            Kind::Twilio => vec!["I-Twilio-Idempotency-Token"],
+            Kind::Mailgun => vec![],
+            Kind::GitLabToken => vec!["Idempotency-Key", "X-Gitlab-Event-UUID", "X-Gitlab-Event"],
+        }
+    }
+
     /// The tolerance used when the verifier sets none, if the provider signs a timestamp.
     pub fn default_tolerance(&self) -> Option<Duration> {
         match self.kind {

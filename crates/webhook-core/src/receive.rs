@@ -135,6 +135,8 @@ pub struct Endpoint {
     dedup: Arc<dyn DedupStore>,
     body_limit: usize,
     public_url: Option<Arc<str>>,
+    #[cfg(feature = "pipeline")]
+    sink: Option<Arc<dyn crate::pipeline::Sink>>,
 }
 
 impl Endpoint {
@@ -146,7 +148,20 @@ impl Endpoint {
             dedup: Arc::new(MemoryDedup::new(100_000, MemoryDedup::DEFAULT_TTL)),
             body_limit: DEFAULT_BODY_LIMIT,
             public_url: None,
+            #[cfg(feature = "pipeline")]
+            sink: None,
         }
+    }
+
+    /// Stores every new delivery in `sink` (a [`GroupCommit`](crate::pipeline::GroupCommit)
+    /// in front of an event store) before acknowledging it: the 200 goes out only after the
+    /// commit, and a store that cannot be reached is answered with 503 so the provider
+    /// retries. The store's unique `(provider, delivery id)` is the last word on duplicates.
+    #[cfg(feature = "pipeline")]
+    #[must_use]
+    pub fn with_sink(mut self, sink: Arc<dyn crate::pipeline::Sink>) -> Self {
+        self.sink = Some(sink);
+        self
     }
 
     /// Uses `store` for deduplication (share one store across endpoints if you like: keys
@@ -213,8 +228,9 @@ impl Endpoint {
     /// A new delivery is claimed and immediately marked done, so the answer is the
     /// acknowledgement. (With the durable pipeline the delivery is stored first.)
     pub async fn receive(&self, req: &Request<'_>, now: SystemTime) -> Outcome {
+        let started = std::time::Instant::now();
         let outcome = self.decide(req, now, true).await;
-        self.log(&outcome);
+        self.log(&outcome, Some(started));
         outcome
     }
 
@@ -223,8 +239,9 @@ impl Endpoint {
     /// that a failed handling frees the id for the provider's retry. The tower layer uses
     /// this around the inner service.
     pub async fn claim(&self, req: &Request<'_>, now: SystemTime) -> Outcome {
+        let started = std::time::Instant::now();
         let outcome = self.decide(req, now, false).await;
-        self.log(&outcome);
+        self.log(&outcome, Some(started));
         outcome
     }
 
@@ -239,8 +256,13 @@ impl Endpoint {
         }
     }
 
-    fn log(&self, outcome: &Outcome) {
+    fn log(&self, outcome: &Outcome, started: Option<std::time::Instant>) {
         let provider = self.verifier.provider().name();
+        metrics::counter!("webhook_requests_total", "provider" => provider, "outcome" => outcome.label()).increment(1);
+        if let Some(started) = started {
+            metrics::histogram!("webhook_request_duration_seconds", "provider" => provider)
+                .record(started.elapsed().as_secs_f64());
+        }
         match outcome {
             Outcome::Rejected(e) => {
                 tracing::debug!(provider, kind = e.kind().as_str(), reason = %e, "webhook rejected");
@@ -267,18 +289,40 @@ impl Endpoint {
         }
         let key = dedup_key(&verified);
         match self.dedup.claim(&key).await {
-            Ok(Claim::New) if !complete => Outcome::Accepted(verified),
-            Ok(Claim::New) => match self.dedup.complete(&key).await {
-                Ok(()) => Outcome::Accepted(verified),
-                Err(e) => {
-                    // Best effort: a failed release only delays the retry by the lease.
-                    let _ = self.dedup.release(&key).await;
-                    Outcome::Unavailable(e)
+            Ok(Claim::New) => {}
+            Ok(Claim::Duplicate) => return Outcome::Duplicate(verified),
+            Ok(Claim::InFlight) => return Outcome::InFlight(verified),
+            Err(e) => return Outcome::Unavailable(e),
+        }
+        #[cfg(feature = "pipeline")]
+        if let Some(sink) = &self.sink {
+            use crate::pipeline::{Inserted, NewEvent};
+            match sink
+                .accept(NewEvent::from_verified(&verified, req.headers, now))
+                .await
+            {
+                Ok(Inserted::New(_)) => {}
+                // Stored before (the dedup store forgot it): answered as a duplicate.
+                Ok(_) => {
+                    let _ = self.dedup.complete(&key).await;
+                    return Outcome::Duplicate(verified);
                 }
-            },
-            Ok(Claim::Duplicate) => Outcome::Duplicate(verified),
-            Ok(Claim::InFlight) => Outcome::InFlight(verified),
-            Err(e) => Outcome::Unavailable(e),
+                Err(e) => {
+                    let _ = self.dedup.release(&key).await;
+                    return Outcome::Unavailable(e);
+                }
+            }
+        }
+        if !complete {
+            return Outcome::Accepted(verified);
+        }
+        match self.dedup.complete(&key).await {
+            Ok(()) => Outcome::Accepted(verified),
+            Err(e) => {
+                // Best effort: a failed release only delays the retry by the lease.
+                let _ = self.dedup.release(&key).await;
+                Outcome::Unavailable(e)
+            }
         }
     }
 }

@@ -95,9 +95,7 @@ where
                 Ok(collected) => collected.to_bytes(),
                 // Over the limit, or the client stopped sending: nothing was verified.
                 Err(_) => {
-                    return Ok(early(&Outcome::TooLarge {
-                        limit: endpoint.body_limit(),
-                    }))
+                    return Ok(early(&endpoint.over_limit()))
                 }
             };
             let outcome = {

@@ -1,0 +1,1 @@
+//! A dedup store on Redis.

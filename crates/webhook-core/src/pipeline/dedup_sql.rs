@@ -1,0 +1,1 @@
+//! Dedup stores on SQLite and PostgreSQL.

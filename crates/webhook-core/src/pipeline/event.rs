@@ -1,0 +1,247 @@
+//! What the event store keeps: a verified delivery, its processing status and history.
+
+use std::fmt;
+use std::time::SystemTime;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+use std::time::{Duration, UNIX_EPOCH};
+
+use bytes::Bytes;
+
+use crate::headers::Headers;
+use crate::verifier::Verified;
+
+/// An event's id in its store.
+pub type EventId = i64;
+
+/// Where an event is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Status {
+    /// Stored, waiting for a worker.
+    Pending,
+    /// Leased by a worker until its lease expires.
+    Processing,
+    /// Handled.
+    Done,
+    /// The last attempt failed; waiting for its next attempt time.
+    Failed,
+    /// Every attempt failed: the dead letter. Only a replay brings it back.
+    Dead,
+}
+
+impl Status {
+    /// The status as stored (`pending`, `processing`, `done`, `failed`, `dead`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Processing => "processing",
+            Self::Done => "done",
+            Self::Failed => "failed",
+            Self::Dead => "dead",
+        }
+    }
+
+    /// Reads a stored status.
+    pub fn parse(text: &str) -> Option<Self> {
+        Some(match text {
+            "pending" => Self::Pending,
+            "processing" => Self::Processing,
+            "done" => Self::Done,
+            "failed" => Self::Failed,
+            "dead" => Self::Dead,
+            _ => return None,
+        })
+    }
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A verified delivery on its way into the store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewEvent {
+    /// The provider's name.
+    pub provider: String,
+    /// The deduplication key within the provider (the delivery id, or `sha256:<body hash>`
+    /// for providers that send none): unique per provider in every store.
+    pub delivery_id: String,
+    /// The event type, if the provider sends one.
+    pub event_type: Option<String>,
+    /// The request headers worth keeping (the provider's id, type and timestamp headers,
+    /// `Content-Type`, `User-Agent`); never a signature or a token.
+    pub headers: Vec<(String, String)>,
+    /// The raw body, byte for byte.
+    pub body: Bytes,
+    /// When the delivery was received.
+    pub received_at: SystemTime,
+}
+
+/// Headers always kept beside the provider's own.
+const KEPT: &[&str] = &["Content-Type", "User-Agent"];
+
+impl NewEvent {
+    /// The event for a verified delivery, keeping the headers that matter: `Content-Type`,
+    /// `User-Agent`, and the provider's id, event-type and timestamp headers.
+    pub fn from_verified(
+        verified: &Verified,
+        headers: &dyn Headers,
+        received_at: SystemTime,
+    ) -> Self {
+        let mut kept = Vec::new();
+        let provider = crate::Provider::from_name(verified.provider());
+        let names = KEPT
+            .iter()
+            .copied()
+            .chain(provider.iter().flat_map(|p| p.metadata_headers()));
+        for name in names {
+            headers.for_each_value(name, &mut |v| {
+                if let Ok(text) = std::str::from_utf8(v) {
+                    if text.len() <= 1024
+                        && !kept
+                            .iter()
+                            .any(|(k, _): &(String, String)| k.eq_ignore_ascii_case(name))
+                    {
+                        kept.push((name.to_owned(), text.to_owned()));
+                    }
+                }
+            });
+        }
+        let key = crate::receive::dedup_key(verified);
+        let delivery_id = key
+            .split_once(':')
+            .map_or(key.as_str(), |(_, id)| id)
+            .to_owned();
+        Self {
+            provider: verified.provider().to_owned(),
+            delivery_id,
+            event_type: verified.event_type().map(str::to_owned),
+            headers: kept,
+            body: verified.body().clone(),
+            received_at,
+        }
+    }
+}
+
+/// A stored event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Event {
+    /// Its id in the store.
+    pub id: EventId,
+    /// The provider's name.
+    pub provider: String,
+    /// The deduplication key within the provider.
+    pub delivery_id: String,
+    /// The event type.
+    pub event_type: Option<String>,
+    /// The headers kept.
+    pub headers: Vec<(String, String)>,
+    /// The raw body.
+    pub body: Bytes,
+    /// When it was received.
+    pub received_at: SystemTime,
+    /// Where it is in its life.
+    pub status: Status,
+    /// How many times a worker has taken it.
+    pub attempts: u32,
+    /// The error of the last failed attempt.
+    pub last_error: Option<String>,
+    /// When it may next be taken.
+    pub next_attempt_at: SystemTime,
+}
+
+impl Event {
+    /// The body parsed as JSON into `T`.
+    pub fn json<T: serde::de::DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
+        serde_json::from_slice(&self.body)
+    }
+
+    /// The value of a kept header, case-insensitively.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// What an insert found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Inserted {
+    /// Stored now, under this id.
+    New(EventId),
+    /// Already stored (same provider and delivery id): nothing written.
+    Duplicate,
+}
+
+/// Which events to list or replay.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Filter {
+    /// Only this event.
+    pub id: Option<EventId>,
+    /// Only this provider.
+    pub provider: Option<String>,
+    /// Only this event type.
+    pub event_type: Option<String>,
+    /// Only this status.
+    pub status: Option<Status>,
+}
+
+impl Filter {
+    /// Every dead event.
+    pub fn dead() -> Self {
+        Self {
+            status: Some(Status::Dead),
+            ..Self::default()
+        }
+    }
+
+    /// One event.
+    pub fn id(id: EventId) -> Self {
+        Self {
+            id: Some(id),
+            ..Self::default()
+        }
+    }
+
+    /// Narrowed to a provider.
+    #[must_use]
+    pub fn provider(mut self, provider: &str) -> Self {
+        self.provider = Some(provider.to_owned());
+        self
+    }
+
+    /// Narrowed to an event type.
+    #[must_use]
+    pub fn event_type(mut self, event_type: &str) -> Self {
+        self.event_type = Some(event_type.to_owned());
+        self
+    }
+
+    /// Whether `event` passes.
+    pub fn matches(&self, event: &Event) -> bool {
+        self.id.is_none_or(|id| id == event.id)
+            && self.provider.as_deref().is_none_or(|p| p == event.provider)
+            && self
+                .event_type
+                .as_deref()
+                .is_none_or(|t| Some(t) == event.event_type.as_deref())
+            && self.status.is_none_or(|s| s == event.status)
+    }
+}
+
+/// Milliseconds since the epoch, as the SQL stores keep times.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub(crate) fn to_ms(t: SystemTime) -> i64 {
+    t.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// The inverse of [`to_ms`].
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub(crate) fn from_ms(ms: i64) -> SystemTime {
+    UNIX_EPOCH + Duration::from_millis(u64::try_from(ms).unwrap_or(0))
+}

@@ -1,0 +1,335 @@
+//! The event store on SQLite (embedded, the default) and on PostgreSQL (for several receiver
+//! instances), through sqlx, with the migrations in `migrations/`.
+//!
+//! Both run the same SQL; PostgreSQL adds `FOR UPDATE SKIP LOCKED` when leasing so that
+//! workers in several processes never take the same event. SQLite is opened in WAL mode
+//! with `synchronous = FULL`: a commit is on disk when `insert` returns.
+
+use std::str::FromStr;
+use std::time::{Duration, SystemTime};
+
+use async_trait::async_trait;
+use sqlx::Row;
+
+use super::event::{from_ms, to_ms, Event, EventId, Filter, Inserted, NewEvent, Status};
+use super::store::EventStore;
+use crate::dedup::StoreError;
+
+fn db_error(what: &'static str) -> impl Fn(sqlx::Error) -> StoreError {
+    move |e| StoreError::new(format!("{what}: {e}"), Some(Box::new(e)))
+}
+
+/// How long to wait for a connection or a lock before answering "unavailable".
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+
+const COLUMNS: &str = "id, provider, delivery_id, event_type, headers, body, received_at, status, attempts, last_error, next_attempt_at";
+
+/// The SQL of `lease`, with or without a row-locking clause.
+fn lease_sql(lock: &str) -> String {
+    format!(
+        "UPDATE webhook_events SET status = 'processing', attempts = attempts + 1, lease_until = $1, leased_by = $2 \
+         WHERE id IN (SELECT id FROM webhook_events \
+             WHERE (status IN ('pending', 'failed') AND next_attempt_at <= $3) \
+                OR (status = 'processing' AND lease_until < $3) \
+             ORDER BY next_attempt_at, id LIMIT $4 {lock}) \
+         RETURNING {COLUMNS}"
+    )
+}
+
+/// `WHERE` conditions for a filter, with numbered placeholders from `first`, and the values
+/// to bind in order.
+fn filter_sql(filter: &Filter, first: usize) -> (String, Vec<FilterValue>) {
+    let mut conds = vec!["1 = 1".to_owned()];
+    let mut values = Vec::new();
+    let mut n = first;
+    let mut push = |cond: &str, v: FilterValue| {
+        conds.push(format!("{cond} = ${n}"));
+        values.push(v);
+        n += 1;
+    };
+    if let Some(id) = filter.id {
+        push("id", FilterValue::Int(id));
+    }
+    if let Some(p) = &filter.provider {
+        push("provider", FilterValue::Text(p.clone()));
+    }
+    if let Some(t) = &filter.event_type {
+        push("event_type", FilterValue::Text(t.clone()));
+    }
+    if let Some(s) = filter.status {
+        push("status", FilterValue::Text(s.as_str().to_owned()));
+    }
+    (conds.join(" AND "), values)
+}
+
+enum FilterValue {
+    Int(i64),
+    Text(String),
+}
+
+fn headers_json(headers: &[(String, String)]) -> String {
+    serde_json::to_string(headers).unwrap_or_else(|_| "[]".to_owned())
+}
+
+macro_rules! sql_store {
+    ($name:ident, $db:ty, $pool:ty, $lock:expr, $migrations:literal, $doc:expr) => {
+        #[doc = $doc]
+        #[derive(Clone, Debug)]
+        pub struct $name {
+            pool: $pool,
+            lease_sql: String,
+        }
+
+        impl $name {
+            /// A store on an existing pool whose database has been migrated.
+            pub fn new(pool: $pool) -> Self {
+                Self { pool, lease_sql: lease_sql($lock) }
+            }
+
+            /// The connection pool (shared with the dedup store, for instance).
+            pub fn pool(&self) -> &$pool {
+                &self.pool
+            }
+
+            /// Runs the migrations in `migrations/` on `pool`.
+            pub async fn migrate(pool: &$pool) -> Result<(), StoreError> {
+                sqlx::migrate!($migrations)
+                    .run(pool)
+                    .await
+                    .map_err(|e| StoreError::new(format!("migrating the event store: {e}"), Some(Box::new(e))))
+            }
+
+            fn row(row: &<$db as sqlx::Database>::Row) -> Result<Event, StoreError> {
+                let get = db_error("reading an event");
+                let status: String = row.try_get("status").map_err(&get)?;
+                let headers: String = row.try_get("headers").map_err(&get)?;
+                let body: Vec<u8> = row.try_get("body").map_err(&get)?;
+                let attempts: i32 = row.try_get("attempts").map_err(&get)?;
+                Ok(Event {
+                    id: row.try_get("id").map_err(&get)?,
+                    provider: row.try_get("provider").map_err(&get)?,
+                    delivery_id: row.try_get("delivery_id").map_err(&get)?,
+                    event_type: row.try_get("event_type").map_err(&get)?,
+                    headers: serde_json::from_str(&headers).unwrap_or_default(),
+                    body: bytes::Bytes::from(body),
+                    received_at: from_ms(row.try_get("received_at").map_err(&get)?),
+                    status: Status::parse(&status)
+                        .ok_or_else(|| StoreError::new(format!("unknown event status {status:?}"), None))?,
+                    attempts: u32::try_from(attempts).unwrap_or(0),
+                    last_error: row.try_get("last_error").map_err(&get)?,
+                    next_attempt_at: from_ms(row.try_get("next_attempt_at").map_err(&get)?),
+                })
+            }
+
+            async fn query_filtered(&self, filter: &Filter, tail: &str) -> Result<Vec<Event>, StoreError> {
+                let (cond, values) = filter_sql(filter, 1);
+                let sql = format!("SELECT {COLUMNS} FROM webhook_events WHERE {cond} {tail}");
+                let mut q = sqlx::query(&sql);
+                for v in values {
+                    q = match v {
+                        FilterValue::Int(i) => q.bind(i),
+                        FilterValue::Text(t) => q.bind(t),
+                    };
+                }
+                let rows = q.fetch_all(&self.pool).await.map_err(db_error("listing events"))?;
+                rows.iter().map(Self::row).collect()
+            }
+        }
+
+        #[async_trait]
+        impl EventStore for $name {
+            async fn insert(&self, events: &[NewEvent]) -> Result<Vec<Inserted>, StoreError> {
+                if events.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let mut tx = self.pool.begin().await.map_err(db_error("starting a transaction"))?;
+                let mut out = Vec::with_capacity(events.len());
+                // One statement per row inside one transaction: the commit (the fsync) is
+                // what costs, and it is paid once per batch.
+                for e in events {
+                    let at = to_ms(e.received_at);
+                    let row = sqlx::query(
+                        "INSERT INTO webhook_events (provider, delivery_id, event_type, headers, body, received_at, status, attempts, next_attempt_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6, 'pending', 0, $6) \
+                         ON CONFLICT (provider, delivery_id) DO NOTHING RETURNING id",
+                    )
+                    .bind(&e.provider)
+                    .bind(&e.delivery_id)
+                    .bind(&e.event_type)
+                    .bind(headers_json(&e.headers))
+                    .bind(e.body.as_ref())
+                    .bind(at)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(db_error("storing an event"))?;
+                    out.push(match row {
+                        Some(r) => Inserted::New(r.try_get("id").map_err(db_error("reading an event id"))?),
+                        None => Inserted::Duplicate,
+                    });
+                }
+                tx.commit().await.map_err(db_error("committing events"))?;
+                Ok(out)
+            }
+
+            async fn lease(&self, worker: &str, max: usize, lease: Duration, now: SystemTime) -> Result<Vec<Event>, StoreError> {
+                let rows = sqlx::query(&self.lease_sql)
+                    .bind(to_ms(now + lease))
+                    .bind(worker)
+                    .bind(to_ms(now))
+                    .bind(i64::try_from(max).unwrap_or(i64::MAX))
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(db_error("leasing events"))?;
+                let mut events = rows.iter().map(Self::row).collect::<Result<Vec<_>, _>>()?;
+                events.sort_by_key(|e| (e.next_attempt_at, e.id));
+                Ok(events)
+            }
+
+            async fn complete(&self, id: EventId, worker: &str) -> Result<bool, StoreError> {
+                let done = sqlx::query(
+                    "UPDATE webhook_events SET status = 'done', lease_until = NULL \
+                     WHERE id = $1 AND status = 'processing' AND leased_by = $2",
+                )
+                .bind(id)
+                .bind(worker)
+                .execute(&self.pool)
+                .await
+                .map_err(db_error("completing an event"))?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn fail(&self, id: EventId, worker: &str, error: &str, retry_at: Option<SystemTime>) -> Result<bool, StoreError> {
+                let (status, next) = match retry_at {
+                    Some(t) => ("failed", Some(to_ms(t))),
+                    None => ("dead", None),
+                };
+                let error: String = error.chars().take(4096).collect();
+                let done = sqlx::query(
+                    "UPDATE webhook_events SET status = $1, last_error = $2, lease_until = NULL, \
+                     next_attempt_at = COALESCE($3, next_attempt_at) \
+                     WHERE id = $4 AND status = 'processing' AND leased_by = $5",
+                )
+                .bind(status)
+                .bind(error)
+                .bind(next)
+                .bind(id)
+                .bind(worker)
+                .execute(&self.pool)
+                .await
+                .map_err(db_error("recording a failed attempt"))?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn get(&self, id: EventId) -> Result<Option<Event>, StoreError> {
+                Ok(self.query_filtered(&Filter::id(id), "").await?.pop())
+            }
+
+            async fn list(&self, filter: &Filter, limit: usize) -> Result<Vec<Event>, StoreError> {
+                self.query_filtered(filter, &format!("ORDER BY id DESC LIMIT {}", limit.min(100_000))).await
+            }
+
+            async fn replay(&self, filter: &Filter, now: SystemTime) -> Result<u64, StoreError> {
+                let (cond, values) = filter_sql(filter, 2);
+                let sql = format!(
+                    "UPDATE webhook_events SET status = 'pending', attempts = 0, next_attempt_at = $1, lease_until = NULL \
+                     WHERE {cond} AND status <> 'processing'"
+                );
+                let mut q = sqlx::query(&sql).bind(to_ms(now));
+                for v in values {
+                    q = match v {
+                        FilterValue::Int(i) => q.bind(i),
+                        FilterValue::Text(t) => q.bind(t),
+                    };
+                }
+                let done = q.execute(&self.pool).await.map_err(db_error("replaying events"))?;
+                Ok(done.rows_affected())
+            }
+
+            async fn depth(&self) -> Result<u64, StoreError> {
+                let row = sqlx::query(
+                    "SELECT COUNT(*) AS n FROM webhook_events WHERE status IN ('pending', 'failed', 'processing')",
+                )
+                .fetch_one(&self.pool)
+                .await
+                .map_err(db_error("counting the queue"))?;
+                let n: i64 = row.try_get("n").map_err(db_error("counting the queue"))?;
+                Ok(u64::try_from(n).unwrap_or(0))
+            }
+        }
+    };
+}
+
+#[cfg(feature = "sqlite")]
+sql_store!(
+    SqliteStore,
+    sqlx::Sqlite,
+    sqlx::SqlitePool,
+    "",
+    "./migrations/sqlite",
+    "The event store on SQLite: one file, no setup. Open it with [`SqliteStore::connect`]."
+);
+
+#[cfg(feature = "sqlite")]
+impl SqliteStore {
+    /// Opens (creating if missing) the database at `url` (`sqlite://webhooks.db`,
+    /// `sqlite::memory:`), in WAL mode with `synchronous = FULL`, and runs the migrations.
+    ///
+    /// ```no_run
+    /// # async fn run() -> Result<(), webhook_core::dedup::StoreError> {
+    /// let store = webhook_core::pipeline::SqliteStore::connect("sqlite://webhooks.db").await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        use sqlx::sqlite::{
+            SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous,
+        };
+        let options = SqliteConnectOptions::from_str(url)
+            .map_err(db_error("reading the SQLite URL"))?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(ACQUIRE_TIMEOUT);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .connect_with(options)
+            .await
+            .map_err(db_error("opening the SQLite database"))?;
+        Self::migrate(&pool).await?;
+        Ok(Self::new(pool))
+    }
+}
+
+#[cfg(feature = "postgres")]
+sql_store!(
+    PostgresStore,
+    sqlx::Postgres,
+    sqlx::PgPool,
+    "FOR UPDATE SKIP LOCKED",
+    "./migrations/postgres",
+    "The event store on PostgreSQL, for several receiver instances sharing one database. \
+     Open it with [`PostgresStore::connect`]."
+);
+
+#[cfg(feature = "postgres")]
+impl PostgresStore {
+    /// Connects to `url` (`postgres://user@host/db`) and runs the migrations.
+    ///
+    /// ```no_run
+    /// # async fn run() -> Result<(), webhook_core::dedup::StoreError> {
+    /// let store = webhook_core::pipeline::PostgresStore::connect("postgres://postgres@127.0.0.1/test").await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        let options = sqlx::postgres::PgConnectOptions::from_str(url)
+            .map_err(db_error("reading the PostgreSQL URL"))?;
+        let pool = sqlx::postgres::PgPoolOptions::new()
+            .max_connections(16)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .connect_with(options)
+            .await
+            .map_err(db_error("connecting to PostgreSQL"))?;
+        Self::migrate(&pool).await?;
+        Ok(Self::new(pool))
+    }
+}

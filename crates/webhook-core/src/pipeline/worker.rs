@@ -1,0 +1,549 @@
+//! Background workers: lease due events, run their handler, and settle them: done, retried
+//! later with exponential backoff and jitter, or dead after the last attempt.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use rand::Rng;
+use tokio::sync::{watch, Notify};
+use tokio::task::JoinHandle;
+
+use super::event::Event;
+use super::router::{Dispatch, Router, UnknownEvents};
+use super::store::EventStore;
+
+/// When to try a failed event again, and when to give up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Attempts before an event is dead (the first one included).
+    pub max_attempts: u32,
+    /// The delay after the first failure; it doubles after each further one.
+    pub base: Duration,
+    /// The longest delay.
+    pub max_delay: Duration,
+}
+
+impl Default for RetryPolicy {
+    /// 10 attempts, 1 s doubling to at most 1 h: about 4.5 hours in all.
+    fn default() -> Self {
+        Self {
+            max_attempts: 10,
+            base: Duration::from_secs(1),
+            max_delay: Duration::from_secs(3600),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// The delay before the attempt after failed attempt number `attempt` (1-based):
+    /// `base · 2^(attempt-1)`, capped, with "equal jitter" (a random point in its upper
+    /// half) so that events failing together do not retry together.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use webhook_core::pipeline::RetryPolicy;
+    /// let p = RetryPolicy { max_attempts: 5, base: Duration::from_secs(2), max_delay: Duration::from_secs(60) };
+    /// let d = p.delay(3); // 8 s before jitter
+    /// assert!(d >= Duration::from_secs(4) && d <= Duration::from_secs(8));
+    /// assert!(p.delay(30) <= Duration::from_secs(60));
+    /// ```
+    pub fn delay(&self, attempt: u32) -> Duration {
+        let exp = self.base.saturating_mul(
+            1u32.checked_shl(attempt.saturating_sub(1))
+                .unwrap_or(u32::MAX),
+        );
+        let full = exp.min(self.max_delay);
+        let half = full / 2;
+        half + half.mul_f64(rand::thread_rng().gen_range(0.0..=1.0))
+    }
+}
+
+/// Worker settings.
+#[derive(Debug, Clone, Copy)]
+pub struct WorkerConfig {
+    /// Worker tasks.
+    pub workers: usize,
+    /// Events a worker leases at a time.
+    pub batch: usize,
+    /// How long a lease lasts: a worker that dies holding events frees them after this.
+    pub lease: Duration,
+    /// How long an idle worker waits before looking again (new events wake it sooner).
+    pub idle_poll: Duration,
+    /// Retries and the dead letter.
+    pub retry: RetryPolicy,
+}
+
+impl Default for WorkerConfig {
+    fn default() -> Self {
+        Self {
+            workers: 4,
+            batch: 16,
+            lease: Duration::from_secs(60),
+            idle_poll: Duration::from_millis(250),
+            retry: RetryPolicy::default(),
+        }
+    }
+}
+
+/// What happened to one attempt, for metrics and logs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Settled {
+    Done,
+    Ignored,
+    Retry,
+    Dead,
+    Lost,
+}
+
+impl Settled {
+    fn label(self) -> &'static str {
+        match self {
+            Self::Done => "ok",
+            Self::Ignored => "ignored",
+            Self::Retry => "error",
+            Self::Dead => "dead",
+            Self::Lost => "lease_lost",
+        }
+    }
+}
+
+/// A running pool of workers. Dropping it leaves them running; [`shutdown`](Self::shutdown)
+/// stops them after their current events.
+#[derive(Debug)]
+pub struct Workers {
+    stop: watch::Sender<bool>,
+    handles: Vec<JoinHandle<()>>,
+}
+
+impl Workers {
+    /// Starts `config.workers` workers on the current tokio runtime. `wake` is notified by
+    /// the group commit when new events are stored.
+    pub fn spawn(
+        store: Arc<dyn EventStore>,
+        router: Router,
+        config: WorkerConfig,
+        wake: Arc<Notify>,
+    ) -> Self {
+        let (stop, stopped) = watch::channel(false);
+        let prefix = format!(
+            "{}-{:08x}",
+            std::process::id(),
+            rand::thread_rng().gen::<u32>()
+        );
+        let handles = (0..config.workers.max(1))
+            .map(|i| {
+                let worker = Worker {
+                    name: format!("{prefix}-{i}"),
+                    store: store.clone(),
+                    router: router.clone(),
+                    config,
+                    reports_depth: i == 0,
+                };
+                tokio::spawn(worker.run(wake.clone(), stopped.clone()))
+            })
+            .collect();
+        Self { stop, handles }
+    }
+
+    /// Stops the workers once their current events are settled.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        for h in self.handles {
+            let _ = h.await;
+        }
+    }
+}
+
+struct Worker {
+    name: String,
+    store: Arc<dyn EventStore>,
+    router: Router,
+    config: WorkerConfig,
+    reports_depth: bool,
+}
+
+impl Worker {
+    async fn run(self, wake: Arc<Notify>, mut stopped: watch::Receiver<bool>) {
+        let mut last_depth = Instant::now() - Duration::from_secs(60);
+        while !*stopped.borrow() {
+            if self.reports_depth && last_depth.elapsed() >= Duration::from_secs(1) {
+                last_depth = Instant::now();
+                if let Ok(depth) = self.store.depth().await {
+                    metrics::gauge!("webhook_queue_depth").set(depth as f64);
+                }
+            }
+            let events = match self
+                .store
+                .lease(
+                    &self.name,
+                    self.config.batch,
+                    self.config.lease,
+                    SystemTime::now(),
+                )
+                .await
+            {
+                Ok(events) => events,
+                Err(e) => {
+                    tracing::warn!(worker = %self.name, error = %e, "cannot lease events");
+                    Vec::new()
+                }
+            };
+            if events.is_empty() {
+                tokio::select! {
+                    () = wake.notified() => {}
+                    () = tokio::time::sleep(self.config.idle_poll) => {}
+                    _ = stopped.changed() => {}
+                }
+                continue;
+            }
+            for event in events {
+                self.process(event).await;
+            }
+        }
+    }
+
+    async fn process(&self, event: Event) {
+        let started = Instant::now();
+        // `dispatch` runs the handler and turns a panic into a retryable failure.
+        let result = match self.router.dispatch(&event).await {
+            Dispatch::Handled => Ok(Settled::Done),
+            Dispatch::Unknown(UnknownEvents::Ignore) => Ok(Settled::Ignored),
+            Dispatch::Failed(e) => Err((e.to_string(), e.is_permanent())),
+            Dispatch::Unknown(UnknownEvents::DeadLetter) => {
+                Err(("no handler for this event type".to_owned(), true))
+            }
+            Dispatch::Unknown(_) => Err(("no handler for this event type yet".to_owned(), false)),
+        };
+        let settled = match result {
+            Ok(done) => self.settle_done(&event, done).await,
+            Err((error, permanent)) => {
+                let last = permanent || event.attempts >= self.config.retry.max_attempts;
+                let retry_at =
+                    (!last).then(|| SystemTime::now() + self.config.retry.delay(event.attempts));
+                tracing::warn!(
+                    id = event.id, provider = %event.provider, event_type = ?event.event_type,
+                    attempt = event.attempts, dead = last, error = %error, "webhook handler failed"
+                );
+                match self
+                    .store
+                    .fail(event.id, &self.name, &error, retry_at)
+                    .await
+                {
+                    Ok(true) if last => Settled::Dead,
+                    Ok(true) => Settled::Retry,
+                    Ok(false) => Settled::Lost,
+                    Err(e) => {
+                        tracing::warn!(id = event.id, error = %e, "cannot record a failed attempt; the lease will expire");
+                        Settled::Lost
+                    }
+                }
+            }
+        };
+        self.record(&event, settled, started);
+    }
+
+    async fn settle_done(&self, event: &Event, settled: Settled) -> Settled {
+        match self.store.complete(event.id, &self.name).await {
+            Ok(true) => settled,
+            Ok(false) => Settled::Lost,
+            Err(e) => {
+                tracing::warn!(id = event.id, error = %e, "cannot mark an event done; the lease will expire");
+                Settled::Lost
+            }
+        }
+    }
+
+    fn record(&self, event: &Event, settled: Settled, started: Instant) {
+        let provider = event.provider.clone();
+        let event_type = event.event_type.clone().unwrap_or_else(|| "-".to_owned());
+        metrics::counter!("webhook_handler_runs_total", "provider" => provider.clone(), "event_type" => event_type, "result" => settled.label())
+            .increment(1);
+        metrics::histogram!("webhook_handling_duration_seconds", "provider" => provider)
+            .record(started.elapsed().as_secs_f64());
+        if settled == Settled::Lost {
+            tracing::warn!(id = event.id, worker = %self.name, "the lease expired before the event was settled");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pipeline::router::HandlerError;
+    use crate::pipeline::testing::event;
+    use crate::pipeline::{Filter, GroupCommit, GroupCommitConfig, MemoryStore, Sink, Status};
+    use std::sync::atomic::{AtomicU32, Ordering};
+    use std::sync::Mutex;
+
+    fn fast(max_attempts: u32) -> WorkerConfig {
+        WorkerConfig {
+            workers: 2,
+            batch: 4,
+            lease: Duration::from_secs(5),
+            idle_poll: Duration::from_millis(10),
+            retry: RetryPolicy {
+                max_attempts,
+                base: Duration::from_millis(40),
+                max_delay: Duration::from_secs(1),
+            },
+        }
+    }
+
+    /// Polls `check` every 10 ms for at most 5 s.
+    async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
+        for _ in 0..500 {
+            if check() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("timed out waiting for: {what}");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_handler_that_fails_twice_runs_three_times_with_backoff_between() {
+        let store: Arc<dyn EventStore> = Arc::new(MemoryStore::new());
+        let runs = Arc::new(Mutex::new(Vec::<Instant>::new()));
+        let router = Router::new().on("github", "push", {
+            let runs = runs.clone();
+            move |_event: Event| {
+                let runs = runs.clone();
+                async move {
+                    let n = {
+                        let mut r = runs.lock().unwrap();
+                        r.push(Instant::now());
+                        r.len()
+                    };
+                    if n <= 2 {
+                        Err(HandlerError::retry(format!("attempt {n} failed")))
+                    } else {
+                        Ok(())
+                    }
+                }
+            }
+        });
+        store
+            .insert(&[event("github", "d1", "push")])
+            .await
+            .unwrap();
+        let workers = Workers::spawn(store.clone(), router, fast(5), Arc::new(Notify::new()));
+        let id = store.list(&Filter::default(), 1).await.unwrap()[0].id;
+        eventually("done", || runs.lock().unwrap().len() >= 3).await;
+        eventually("marked done", || {
+            futures_util::FutureExt::now_or_never(store.get(id))
+                .and_then(|r| r.unwrap())
+                .is_some_and(|e| e.status == Status::Done)
+        })
+        .await;
+        workers.shutdown().await;
+        let runs: Vec<Instant> = runs.lock().unwrap().clone();
+        assert_eq!(runs.len(), 3, "exactly three runs");
+        // Equal jitter: each delay is at least half of 40 ms, then 80 ms.
+        assert!(
+            runs[1] - runs[0] >= Duration::from_millis(20),
+            "{:?}",
+            runs[1] - runs[0]
+        );
+        assert!(
+            runs[2] - runs[1] >= Duration::from_millis(40),
+            "{:?}",
+            runs[2] - runs[1]
+        );
+        let e = store.get(id).await.unwrap().unwrap();
+        assert_eq!(
+            (e.attempts, e.last_error.as_deref()),
+            (3, Some("attempt 2 failed"))
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_always_failing_handler_ends_dead_and_can_be_replayed() {
+        let store: Arc<dyn EventStore> = Arc::new(MemoryStore::new());
+        let runs = Arc::new(AtomicU32::new(0));
+        let fixed = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let router = Router::new().catch_all({
+            let (runs, fixed) = (runs.clone(), fixed.clone());
+            move |_event: Event| {
+                let (runs, fixed) = (runs.clone(), fixed.clone());
+                async move {
+                    runs.fetch_add(1, Ordering::SeqCst);
+                    if fixed.load(Ordering::SeqCst) {
+                        Ok(())
+                    } else {
+                        Err(HandlerError::retry("downstream is down"))
+                    }
+                }
+            }
+        });
+        store
+            .insert(&[event("stripe", "evt_1", "invoice.paid")])
+            .await
+            .unwrap();
+        let workers = Workers::spawn(store.clone(), router, fast(3), Arc::new(Notify::new()));
+        let dead = || {
+            futures_util::FutureExt::now_or_never(store.list(&Filter::dead(), 10))
+                .map(|r| r.unwrap().len())
+        };
+        eventually("dead", || dead() == Some(1)).await;
+        assert_eq!(
+            runs.load(Ordering::SeqCst),
+            3,
+            "max_attempts runs, then the dead letter"
+        );
+        // The handler is fixed: replay every dead Stripe event.
+        fixed.store(true, Ordering::SeqCst);
+        let replayed = store
+            .replay(&Filter::dead().provider("stripe"), SystemTime::now())
+            .await
+            .unwrap();
+        assert_eq!(replayed, 1);
+        eventually("handled after replay", || runs.load(Ordering::SeqCst) == 4).await;
+        eventually("done", || dead() == Some(0)).await;
+        workers.shutdown().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_panicking_handler_is_a_failure_and_the_worker_lives_on() {
+        let store: Arc<dyn EventStore> = Arc::new(MemoryStore::new());
+        let handled = Arc::new(AtomicU32::new(0));
+        let router = Router::new()
+            .on("github", "boom", |_event: Event| async move {
+                if true {
+                    panic!("handler bug");
+                }
+                Ok(())
+            })
+            .on("github", "push", {
+                let handled = handled.clone();
+                move |_event: Event| {
+                    let handled = handled.clone();
+                    async move {
+                        handled.fetch_add(1, Ordering::SeqCst);
+                        Ok(())
+                    }
+                }
+            });
+        let mut config = fast(1);
+        config.workers = 1;
+        let workers = Workers::spawn(store.clone(), router, config, Arc::new(Notify::new()));
+        store
+            .insert(&[event("github", "p1", "boom")])
+            .await
+            .unwrap();
+        store
+            .insert(&[event("github", "p2", "push")])
+            .await
+            .unwrap();
+        eventually("the next event is handled", || {
+            handled.load(Ordering::SeqCst) == 1
+        })
+        .await;
+        let dead = store.list(&Filter::dead(), 10).await.unwrap();
+        assert_eq!(dead.len(), 1);
+        assert!(
+            dead[0]
+                .last_error
+                .as_deref()
+                .unwrap_or("")
+                .contains("handler bug"),
+            "{:?}",
+            dead[0].last_error
+        );
+        workers.shutdown().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_crashed_workers_lease_expires_and_another_takes_the_event() {
+        let store: Arc<dyn EventStore> = Arc::new(MemoryStore::new());
+        store
+            .insert(&[event("github", "c1", "push")])
+            .await
+            .unwrap();
+        // A worker that leased the event and died.
+        let taken = store
+            .lease("crashed", 1, Duration::from_millis(200), SystemTime::now())
+            .await
+            .unwrap();
+        assert_eq!(taken.len(), 1);
+        let handled = Arc::new(AtomicU32::new(0));
+        let router = Router::new().catch_all({
+            let handled = handled.clone();
+            move |_event: Event| {
+                let handled = handled.clone();
+                async move {
+                    handled.fetch_add(1, Ordering::SeqCst);
+                    Ok(())
+                }
+            }
+        });
+        let workers = Workers::spawn(store.clone(), router, fast(3), Arc::new(Notify::new()));
+        eventually("taken over after the lease", || {
+            handled.load(Ordering::SeqCst) == 1
+        })
+        .await;
+        workers.shutdown().await;
+        let e = store.get(taken[0].id).await.unwrap().unwrap();
+        assert_eq!((e.status, e.attempts), (Status::Done, 2));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sixty_four_copies_are_stored_once_and_handled_once() {
+        use crate::receive::Endpoint;
+        use crate::{providers, Request, SignRequest, Verifier};
+
+        let store: Arc<dyn EventStore> = Arc::new(MemoryStore::new());
+        let stored = Arc::new(Notify::new());
+        let sink: Arc<dyn Sink> = Arc::new(GroupCommit::spawn(
+            store.clone(),
+            GroupCommitConfig::default(),
+            stored.clone(),
+        ));
+        let github = Verifier::new(providers::GITHUB, "s3cret").unwrap();
+        let endpoint = Endpoint::new(github.clone()).with_sink(sink);
+        let runs = Arc::new(AtomicU32::new(0));
+        let router = Router::new().on("github", "push", {
+            let runs = runs.clone();
+            move |_event: Event| {
+                let runs = runs.clone();
+                async move {
+                    runs.fetch_add(1, Ordering::SeqCst);
+                    Ok(())
+                }
+            }
+        });
+        let workers = Workers::spawn(store.clone(), router, fast(3), stored);
+        let now = SystemTime::now();
+        let signed = github
+            .sign(&SignRequest::new(b"{}", now).id("same").event_type("push"))
+            .unwrap();
+        let tasks: Vec<_> = (0..64)
+            .map(|_| {
+                let (endpoint, signed) = (endpoint.clone(), signed.clone());
+                tokio::spawn(async move {
+                    let outcome = endpoint
+                        .receive(&Request::new(&signed, signed.body().clone()), now)
+                        .await;
+                    outcome.label()
+                })
+            })
+            .collect();
+        let mut accepted = 0;
+        for t in tasks {
+            match t.await.unwrap() {
+                "accepted" => accepted += 1,
+                "duplicate" | "in_flight" => {}
+                other => panic!("unexpected outcome {other}"),
+            }
+        }
+        assert_eq!(accepted, 1);
+        eventually("handled", || runs.load(Ordering::SeqCst) >= 1).await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        workers.shutdown().await;
+        assert_eq!(
+            store.list(&Filter::default(), 100).await.unwrap().len(),
+            1,
+            "one stored event"
+        );
+        assert_eq!(runs.load(Ordering::SeqCst), 1, "one handler run");
+    }
+}
