@@ -216,11 +216,17 @@ impl Endpoint {
                 .and_then(|t| t.trim().parse::<u64>().ok());
         });
         match length {
-            Some(n) if n > self.body_limit as u64 => Some(Outcome::TooLarge {
-                limit: self.body_limit,
-            }),
+            Some(n) if n > self.body_limit as u64 => Some(self.over_limit()),
             _ => None,
         }
+    }
+
+    /// The answer for a body found longer than the limit while reading it (413), counted
+    /// like every other outcome.
+    pub fn over_limit(&self) -> Outcome {
+        let outcome = Outcome::TooLarge { limit: self.body_limit };
+        self.log(&outcome, None);
+        outcome
     }
 
     /// Verifies, answers handshakes, and deduplicates: the whole decision for one request.
