@@ -30,7 +30,8 @@ impl Receiver {
 
     /// Starts this receiver on `127.0.0.1:<free port>` with `vars` as its environment and
     /// returns its address once it accepts connections. It runs until the test process
-    /// ends.
+    /// ends. Unless `vars` names a `DATABASE_URL`, the event store is a fresh SQLite file in
+    /// the temporary directory.
     pub async fn start(self, vars: &[(&str, &str)]) -> SocketAddr {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
         let addr = listener.local_addr().expect("local address");
@@ -39,31 +40,40 @@ impl Receiver {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         map.insert("WEBHOOK_ADDR".into(), addr.to_string());
+        map.entry("DATABASE_URL".into())
+            .or_insert_with(|| format!("sqlite://{}", temp_db(self).display()));
         let config = Config::from_vars(|k| map.get(k).cloned()).expect("valid test configuration");
         match self {
             Receiver::Axum | Receiver::Tower => {
+                let receiver = receiver_common::start(config)
+                    .await
+                    .expect("start the pipeline");
                 listener.set_nonblocking(true).expect("non-blocking");
                 let listener = tokio::net::TcpListener::from_std(listener).expect("tokio listener");
                 tokio::spawn(async move {
                     let result = if self == Receiver::Axum {
-                        axum_receiver::serve(listener, &config).await
+                        axum_receiver::serve(listener, &receiver).await
                     } else {
-                        tower_receiver::serve(listener, &config).await
+                        tower_receiver::serve(listener, &receiver).await
                     };
                     result.expect("receiver stopped");
                 });
             }
             Receiver::Actix => {
+                // Like the binary: the pipeline and the server in actix's own runtime.
                 std::thread::spawn(move || {
                     actix_rt::System::new().block_on(async move {
+                        let receiver = receiver_common::start(config)
+                            .await
+                            .expect("start the pipeline");
                         let server =
-                            actix_receiver::server(listener, &config, 2).expect("actix server");
+                            actix_receiver::server(listener, &receiver, 2).expect("actix server");
                         server.await.expect("receiver stopped");
                     })
                 });
             }
         }
-        for _ in 0..200 {
+        for _ in 0..500 {
             if tokio::net::TcpStream::connect(addr).await.is_ok() {
                 return addr;
             }
@@ -71,6 +81,16 @@ impl Receiver {
         }
         panic!("{self:?} did not start listening on {addr}");
     }
+}
+
+/// A database file no other test uses (left in the temporary directory for inspection).
+pub fn temp_db(receiver: Receiver) -> std::path::PathBuf {
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    std::env::temp_dir().join(format!(
+        "webhook-tests-{receiver:?}-{}-{n}.db",
+        std::process::id()
+    ))
 }
 
 /// A body to send: sized (with `Content-Length`) or chunked (without).

@@ -134,9 +134,9 @@ async fn receive(req: Request, endpoint: &Endpoint) -> Result<Verified, WebhookR
     }
     let url = endpoint.url_for(req.uri().path_and_query().map_or("/", |p| p.as_str()));
     let (parts, body) = req.into_parts();
-    let bytes = to_bytes(body, endpoint.body_limit()).await.map_err(|_| {
-        WebhookRejection(endpoint.over_limit())
-    })?;
+    let bytes = to_bytes(body, endpoint.body_limit())
+        .await
+        .map_err(|_| WebhookRejection(endpoint.over_limit()))?;
     let mut request = webhook_core::Request::new(&parts.headers, bytes);
     if let Some(url) = url.as_deref() {
         request = request.with_url(url);

@@ -224,7 +224,9 @@ impl Endpoint {
     /// The answer for a body found longer than the limit while reading it (413), counted
     /// like every other outcome.
     pub fn over_limit(&self) -> Outcome {
-        let outcome = Outcome::TooLarge { limit: self.body_limit };
+        let outcome = Outcome::TooLarge {
+            limit: self.body_limit,
+        };
         self.log(&outcome, None);
         outcome
     }

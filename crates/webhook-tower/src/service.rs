@@ -94,9 +94,7 @@ where
             let bytes = match Limited::new(body, endpoint.body_limit()).collect().await {
                 Ok(collected) => collected.to_bytes(),
                 // Over the limit, or the client stopped sending: nothing was verified.
-                Err(_) => {
-                    return Ok(early(&endpoint.over_limit()))
-                }
+                Err(_) => return Ok(early(&endpoint.over_limit())),
             };
             let outcome = {
                 let mut request = webhook_core::Request::new(&parts.headers, bytes.clone());

@@ -1,11 +1,11 @@
 //! The actix-web receiver: every enabled route is `POST /webhooks/{provider}` handled by
-//! the `RawWebhook` extractor, its `Endpoint` in the resource's `app_data`; see
-//! `receiver-common` for the contract.
+//! the `RawWebhook` extractor, its `Endpoint` (which stores before the 200) in the
+//! resource's `app_data`; see `receiver-common` for the contract.
 
 use actix_web::dev::Server;
 use actix_web::http::StatusCode;
 use actix_web::{web, App, HttpResponse, HttpServer};
-use receiver_common::{log_accepted, Config, ACCEPTED, HEALTHY, METHOD_NOT_ALLOWED, NOT_FOUND};
+use receiver_common::{log_accepted, Receiver, ACCEPTED, HEALTHY, METHOD_NOT_ALLOWED, NOT_FOUND};
 use webhook_actix::RawWebhook;
 
 fn json(status: StatusCode, body: &'static str) -> HttpResponse {
@@ -19,13 +19,26 @@ async fn accept(hook: RawWebhook) -> HttpResponse {
     json(StatusCode::OK, ACCEPTED)
 }
 
-/// Adds the receiver's routes for `config` to an actix `ServiceConfig`.
-pub fn configure(config: &Config) -> impl Fn(&mut web::ServiceConfig) + Clone {
-    let enabled = config.enabled.clone();
+/// Adds a started receiver's routes to an actix `ServiceConfig`.
+pub fn configure(receiver: &Receiver) -> impl Fn(&mut web::ServiceConfig) + Clone {
+    let enabled = receiver.enabled.clone();
+    let metrics = receiver.metrics.clone();
     move |cfg: &mut web::ServiceConfig| {
         cfg.route(
             "/healthz",
             web::get().to(|| async { json(StatusCode::OK, HEALTHY) }),
+        );
+        let metrics = metrics.clone();
+        cfg.route(
+            "/metrics",
+            web::get().to(move || {
+                let body = metrics.render();
+                async move {
+                    HttpResponse::Ok()
+                        .content_type(receiver_common::METRICS_CONTENT_TYPE)
+                        .body(body)
+                }
+            }),
         );
         for e in &enabled {
             cfg.service(
@@ -41,13 +54,13 @@ pub fn configure(config: &Config) -> impl Fn(&mut web::ServiceConfig) + Clone {
     }
 }
 
-/// The server for `config` on `listener` (run it with `.await`).
+/// The server for a started receiver on `listener` (run it with `.await`).
 pub fn server(
     listener: std::net::TcpListener,
-    config: &Config,
+    receiver: &Receiver,
     workers: usize,
 ) -> std::io::Result<Server> {
-    let routes = configure(config);
+    let routes = configure(receiver);
     Ok(
         HttpServer::new(move || App::new().configure(routes.clone()))
             .workers(workers)

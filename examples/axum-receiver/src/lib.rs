@@ -1,11 +1,12 @@
 //! The axum receiver: every enabled route is `POST /webhooks/{provider}` handled by the
-//! `VerifiedWebhook` extractor; see `receiver-common` for the contract.
+//! `RawWebhook` extractor, whose endpoint stores the delivery before the 200; see
+//! `receiver-common` for the contract.
 
 use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::Router;
-use receiver_common::{log_accepted, Config, ACCEPTED, HEALTHY, METHOD_NOT_ALLOWED, NOT_FOUND};
+use receiver_common::{log_accepted, Receiver, ACCEPTED, HEALTHY, METHOD_NOT_ALLOWED, NOT_FOUND};
 use webhook_axum::RawWebhook;
 
 fn json(status: StatusCode, body: &'static str) -> impl IntoResponse {
@@ -17,12 +18,25 @@ async fn accept(hook: RawWebhook) -> impl IntoResponse {
     json(StatusCode::OK, ACCEPTED)
 }
 
-/// The router for `config`: one route per enabled provider, each with its own endpoint as
-/// state, plus `/healthz`, JSON 404s and 405s.
-pub fn app(config: &Config) -> Router {
-    let mut router =
-        Router::new().route("/healthz", get(|| async { json(StatusCode::OK, HEALTHY) }));
-    for enabled in &config.enabled {
+/// The router for a started receiver: one route per enabled provider, each with its own
+/// endpoint as state, plus `/healthz`, `/metrics`, JSON 404s and 405s.
+pub fn app(receiver: &Receiver) -> Router {
+    let metrics = receiver.metrics.clone();
+    let mut router = Router::new()
+        .route("/healthz", get(|| async { json(StatusCode::OK, HEALTHY) }))
+        .route(
+            "/metrics",
+            get(move || {
+                let metrics = metrics.clone();
+                async move {
+                    (
+                        [(header::CONTENT_TYPE, receiver_common::METRICS_CONTENT_TYPE)],
+                        metrics.render(),
+                    )
+                }
+            }),
+        );
+    for enabled in &receiver.enabled {
         let route = post(accept)
             .with_state(enabled.endpoint.clone())
             .fallback(|| async { json(StatusCode::METHOD_NOT_ALLOWED, METHOD_NOT_ALLOWED) });
@@ -31,7 +45,7 @@ pub fn app(config: &Config) -> Router {
     router.fallback(|| async { json(StatusCode::NOT_FOUND, NOT_FOUND) })
 }
 
-/// Serves `config` on `listener` until the process ends.
-pub async fn serve(listener: tokio::net::TcpListener, config: &Config) -> std::io::Result<()> {
-    axum::serve(listener, app(config)).await
+/// Serves `receiver` on `listener` until the process ends.
+pub async fn serve(listener: tokio::net::TcpListener, receiver: &Receiver) -> std::io::Result<()> {
+    axum::serve(listener, app(receiver)).await
 }

@@ -6,16 +6,25 @@
 //! | `WEBHOOK_ADDR` | listen address | `127.0.0.1:3000` |
 //! | `WEBHOOK_PUBLIC_URL` | `scheme://host:port` the providers post to (Twilio signs it) | `http://` + `WEBHOOK_ADDR` |
 //! | `WEBHOOK_MAX_BODY_BYTES` | body limit | `1048576` |
+//! | `DATABASE_URL` | the event store: `sqlite://…` (created if missing) or `postgres://…` | `sqlite://webhooks.db` |
+//! | `REDIS_URL` | a Redis dedup store in front of the event store | none (in-memory dedup; the store's unique key decides) |
+//! | `WEBHOOK_WORKERS` | background workers handling stored events | `4` |
 //! | one per route (see [`ROUTES`]) | comma-separated secrets; any of them verifies | route disabled |
 //!
 //! With no secret at all, the receiver generates a development secret for
 //! `/webhooks/github` and prints a ready-to-paste signed `curl`.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
-use std::time::SystemTime;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, SystemTime};
 
-use webhook_core::dedup::MemoryDedup;
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use tokio::sync::Notify;
+use webhook_core::dedup::{DedupStore, MemoryDedup};
+use webhook_core::pipeline::{
+    Event, EventStore, GroupCommit, GroupCommitConfig, PostgresStore, RedisDedup, Router, Sink,
+    SqliteStore, WorkerConfig, Workers,
+};
 use webhook_core::receive::{Endpoint, DEFAULT_BODY_LIMIT, DEFAULT_DEDUP_TTL};
 use webhook_core::{providers, Provider, SignRequest, Verifier};
 
@@ -74,12 +83,21 @@ pub const ROUTES: &[Route] = &[
     },
 ];
 
-/// A configured route.
+/// A route with its verifier, before the pipeline is started.
+#[derive(Debug, Clone)]
+pub struct Configured {
+    /// The route.
+    pub route: Route,
+    /// Its verifier.
+    pub verifier: Verifier,
+}
+
+/// A started route.
 #[derive(Debug, Clone)]
 pub struct Enabled {
     /// The route.
     pub route: Route,
-    /// Its endpoint: verifier, shared dedup store, body limit, public URL.
+    /// Its endpoint: verifier, shared dedup store, event store, body limit, public URL.
     pub endpoint: Endpoint,
 }
 
@@ -109,9 +127,15 @@ pub struct Config {
     /// The body limit in bytes.
     pub max_body: usize,
     /// The routes that have secrets.
-    pub enabled: Vec<Enabled>,
+    pub configured: Vec<Configured>,
     /// Set when no secret was configured.
     pub dev: Option<DevDelivery>,
+    /// The event store's URL.
+    pub database_url: String,
+    /// The Redis dedup store's URL, if any.
+    pub redis_url: Option<String>,
+    /// Background workers.
+    pub workers: usize,
 }
 
 impl Config {
@@ -133,14 +157,25 @@ impl Config {
             })?,
             None => DEFAULT_BODY_LIMIT,
         };
-        let dedup = Arc::new(MemoryDedup::new(1_000_000, DEFAULT_DEDUP_TTL));
-        let endpoint = |verifier: Verifier| {
-            Endpoint::new(verifier)
-                .with_dedup(dedup.clone())
-                .with_body_limit(max_body)
-                .with_public_url(&public_url)
+        let workers = match var("WEBHOOK_WORKERS") {
+            Some(v) => v
+                .parse::<usize>()
+                .ok()
+                .filter(|n| (1..=256).contains(n))
+                .ok_or_else(|| {
+                    format!("WEBHOOK_WORKERS={v} is not a number of workers from 1 to 256")
+                })?,
+            None => 4,
         };
-        let mut enabled = Vec::new();
+        let database_url = var("DATABASE_URL").unwrap_or_else(|| "sqlite://webhooks.db".to_owned());
+        if !["sqlite:", "postgres://", "postgresql://"]
+            .iter()
+            .any(|p| database_url.starts_with(p))
+        {
+            return Err("DATABASE_URL must start with sqlite: or postgres://".to_owned());
+        }
+        let redis_url = var("REDIS_URL").filter(|u| !u.trim().is_empty());
+        let mut configured = Vec::new();
         for route in ROUTES {
             let Some(secrets) = var(route.var).filter(|s| !s.trim().is_empty()) else {
                 continue;
@@ -149,28 +184,31 @@ impl Config {
                 .secrets_csv(&secrets)
                 .build()
                 .map_err(|e| format!("{}: {e}", route.var))?;
-            enabled.push(Enabled {
+            configured.push(Configured {
                 route: *route,
-                endpoint: endpoint(verifier),
+                verifier,
             });
         }
         let mut dev = None;
-        if enabled.is_empty() {
+        if configured.is_empty() {
             let secret = random_hex(16)
                 .map_err(|e| format!("no randomness for a development secret: {e}"))?;
             let verifier = Verifier::new(providers::GITHUB, &secret).map_err(|e| e.to_string())?;
             dev = Some(dev_delivery(&verifier, &secret, &public_url)?);
-            enabled.push(Enabled {
+            configured.push(Configured {
                 route: ROUTES[0],
-                endpoint: endpoint(verifier),
+                verifier,
             });
         }
         Ok(Self {
             addr,
             public_url,
             max_body,
-            enabled,
+            configured,
             dev,
+            database_url,
+            redis_url,
+            workers,
         })
     }
 
@@ -178,16 +216,24 @@ impl Config {
     /// enable the others, and the development `curl` when there is one.
     pub fn banner(&self, server: &str) -> String {
         let mut out = format!("{server} listening on http://{}\n", self.addr);
-        for e in &self.enabled {
+        for c in &self.configured {
             out.push_str(&format!(
-                "  POST {}  ({})\n",
-                e.url_path(),
-                e.route.provider.name()
+                "  POST /webhooks/{}  ({})\n",
+                c.route.path,
+                c.route.provider.name()
             ));
         }
+        out.push_str(&format!("  event store {}", redact(&self.database_url)));
+        if let Some(redis) = &self.redis_url {
+            out.push_str(&format!(", dedup on {}", redact(redis)));
+        }
+        out.push_str(&format!(
+            ", {} workers; GET /metrics, GET /healthz\n",
+            self.workers
+        ));
         let off: Vec<_> = ROUTES
             .iter()
-            .filter(|r| !self.enabled.iter().any(|e| e.route.path == r.path))
+            .filter(|r| !self.configured.iter().any(|c| c.route.path == r.path))
             .collect();
         if !off.is_empty() {
             out.push_str("  set these to enable more routes (comma-separated secrets rotate):\n");
@@ -202,6 +248,156 @@ impl Config {
             ));
         }
         out
+    }
+}
+
+/// A URL with any password replaced, for printing.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &url[scheme + 3..at];
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// A receiver whose pipeline is running: its routes, with endpoints that store before they
+/// acknowledge, the workers handling stored events, and the metrics.
+pub struct Receiver {
+    /// The configuration it was started with.
+    pub config: Config,
+    /// The routes, ready to serve.
+    pub enabled: Vec<Enabled>,
+    /// The event store.
+    pub store: Arc<dyn EventStore>,
+    /// Renders `GET /metrics`.
+    pub metrics: PrometheusHandle,
+    workers: Workers,
+}
+
+impl std::fmt::Debug for Receiver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Receiver")
+            .field("enabled", &self.enabled)
+            .field("workers", &self.workers)
+            .finish()
+    }
+}
+
+/// The process-wide Prometheus recorder (installed once; several receivers in one test
+/// process share it).
+fn metrics_handle() -> PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let buckets = [
+                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+                10.0,
+            ];
+            let builder = PrometheusBuilder::new()
+                .set_buckets_for_metric(Matcher::Suffix("duration_seconds".into()), &buckets)
+                .and_then(|b| {
+                    b.set_buckets_for_metric(
+                        Matcher::Full("webhook_commit_batch_size".into()),
+                        &[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0],
+                    )
+                });
+            let recorder = match builder {
+                Ok(b) => b.build_recorder(),
+                Err(_) => PrometheusBuilder::new().build_recorder(),
+            };
+            let handle = recorder.handle();
+            if metrics::set_global_recorder(recorder).is_err() {
+                tracing::warn!(
+                    "a metrics recorder was already installed; /metrics shows only this one's"
+                );
+            }
+            handle
+        })
+        .clone()
+}
+
+/// Opens the event store and the dedup store, starts the group commit, the workers and the
+/// metrics upkeep, and builds every route's endpoint. Must run inside a tokio runtime.
+pub async fn start(config: Config) -> Result<Receiver, String> {
+    let metrics = metrics_handle();
+    let (store, writers): (Arc<dyn EventStore>, usize) =
+        if config.database_url.starts_with("sqlite:") {
+            let store = SqliteStore::connect(&config.database_url)
+                .await
+                .map_err(|e| format!("DATABASE_URL: {e}"))?;
+            (Arc::new(store), 1)
+        } else {
+            let store = PostgresStore::connect(&config.database_url)
+                .await
+                .map_err(|e| format!("DATABASE_URL: {e}"))?;
+            (Arc::new(store), 4)
+        };
+    let dedup: Arc<dyn DedupStore> = match &config.redis_url {
+        Some(url) => Arc::new(
+            RedisDedup::connect(url, DEFAULT_DEDUP_TTL)
+                .await
+                .map_err(|e| format!("REDIS_URL: {e}"))?,
+        ),
+        None => Arc::new(MemoryDedup::new(1_000_000, DEFAULT_DEDUP_TTL)),
+    };
+    let stored = Arc::new(Notify::new());
+    let commit = GroupCommitConfig {
+        writers,
+        ..GroupCommitConfig::default()
+    };
+    let sink: Arc<dyn Sink> = Arc::new(GroupCommit::spawn(store.clone(), commit, stored.clone()));
+    let router = Router::new().catch_all(|event: Event| async move {
+        tracing::info!(
+            provider = %event.provider,
+            event_type = event.event_type.as_deref().unwrap_or("-"),
+            id = %event.delivery_id,
+            attempt = event.attempts,
+            "webhook handled"
+        );
+        Ok(())
+    });
+    let worker_config = WorkerConfig {
+        workers: config.workers,
+        ..WorkerConfig::default()
+    };
+    let workers = Workers::spawn(store.clone(), router, worker_config, stored);
+    let upkeep = metrics.clone();
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            upkeep.run_upkeep();
+        }
+    });
+    let enabled = config
+        .configured
+        .iter()
+        .map(|c| Enabled {
+            route: c.route,
+            endpoint: Endpoint::new(c.verifier.clone())
+                .with_dedup(dedup.clone())
+                .with_sink(sink.clone())
+                .with_body_limit(config.max_body)
+                .with_public_url(&config.public_url),
+        })
+        .collect();
+    Ok(Receiver {
+        config,
+        enabled,
+        store,
+        metrics,
+        workers,
+    })
+}
+
+impl Receiver {
+    /// Stops the workers after their current events.
+    pub async fn shutdown(self) {
+        self.workers.shutdown().await;
     }
 }
 
@@ -237,13 +433,18 @@ fn dev_delivery(
     })
 }
 
-/// What every receiver's `main` does first: start logging and read the configuration. A
-/// bad setting is logged and becomes exit code 2.
-pub fn startup() -> Result<Config, std::process::ExitCode> {
+/// What every receiver's `main` does first: start logging, read the configuration (a bad
+/// setting is logged and becomes exit code 2) and start the pipeline (a store that cannot
+/// be opened is logged and becomes exit code 1).
+pub async fn startup() -> Result<Receiver, std::process::ExitCode> {
     init_tracing();
-    Config::from_env().map_err(|e| {
+    let config = Config::from_env().map_err(|e| {
         tracing::error!("{e}");
         std::process::ExitCode::from(2)
+    })?;
+    start(config).await.map_err(|e| {
+        tracing::error!("{e}");
+        std::process::ExitCode::FAILURE
     })
 }
 
@@ -296,6 +497,8 @@ pub const ACCEPTED: &str = r#"{"status":"accepted"}"#;
 pub const NOT_FOUND: &str = r#"{"error":"no such route"}"#;
 /// The body for a method other than POST on a webhook path.
 pub const METHOD_NOT_ALLOWED: &str = r#"{"error":"method not allowed: webhooks are POSTed"}"#;
+/// The `Content-Type` of `GET /metrics` (Prometheus text format).
+pub const METRICS_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 /// The body of `GET /healthz`.
 pub const HEALTHY: &str = r#"{"status":"ok"}"#;
 
@@ -320,7 +523,11 @@ mod tests {
             (c.public_url.as_str(), c.max_body),
             ("http://127.0.0.1:3000", 1_048_576)
         );
-        assert_eq!(c.enabled.len(), 1);
+        assert_eq!(c.configured.len(), 1);
+        assert_eq!(
+            (c.database_url.as_str(), c.redis_url.as_deref(), c.workers),
+            ("sqlite://webhooks.db", None, 4)
+        );
         let dev = c.dev.as_ref().unwrap();
         assert!(
             dev.curl.contains("X-Hub-Signature-256: sha256="),
@@ -340,8 +547,11 @@ mod tests {
         .unwrap();
         assert!(c.dev.is_none());
         assert_eq!(
-            c.enabled.iter().map(|e| e.url_path()).collect::<Vec<_>>(),
-            ["/webhooks/github"]
+            c.configured
+                .iter()
+                .map(|c| c.route.path)
+                .collect::<Vec<_>>(),
+            ["github"]
         );
         assert!(config(&[("WEBHOOK_ADDR", "localhost")])
             .unwrap_err()
@@ -349,6 +559,16 @@ mod tests {
         assert!(config(&[("WEBHOOK_MAX_BODY_BYTES", "0")])
             .unwrap_err()
             .contains("WEBHOOK_MAX_BODY_BYTES"));
+        assert!(config(&[("DATABASE_URL", "mysql://x")])
+            .unwrap_err()
+            .contains("DATABASE_URL"));
+        assert!(config(&[("WEBHOOK_WORKERS", "0")])
+            .unwrap_err()
+            .contains("WEBHOOK_WORKERS"));
+        assert_eq!(
+            redact("postgres://app:hunter2@db:5432/x"),
+            "postgres://app:***@db:5432/x"
+        );
         let bad = config(&[("STANDARD_WEBHOOK_SECRET", "whsec_!!")]).unwrap_err();
         assert!(
             bad.starts_with("STANDARD_WEBHOOK_SECRET: ") && !bad.contains("!!"),

@@ -13,7 +13,8 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper_util::rt::TokioIo;
-use receiver_common::{log_accepted, Config, ACCEPTED, HEALTHY, METHOD_NOT_ALLOWED, NOT_FOUND};
+use metrics_exporter_prometheus::PrometheusHandle;
+use receiver_common::{log_accepted, Receiver, ACCEPTED, HEALTHY, METHOD_NOT_ALLOWED, NOT_FOUND};
 use tower::util::BoxCloneSyncService;
 use tower::{service_fn, Layer, ServiceExt};
 use webhook_core::Verified;
@@ -44,12 +45,13 @@ async fn accept(req: Request<Full<Bytes>>) -> Result<Response<Full<Bytes>>, Infa
 #[derive(Clone)]
 pub struct Routes {
     webhooks: Arc<HashMap<String, Route>>,
+    metrics: PrometheusHandle,
 }
 
 impl Routes {
-    /// The routes for `config`.
-    pub fn new(config: &Config) -> Self {
-        let webhooks = config
+    /// The routes of a started receiver.
+    pub fn new(receiver: &Receiver) -> Self {
+        let webhooks = receiver
             .enabled
             .iter()
             .map(|e| {
@@ -59,6 +61,7 @@ impl Routes {
             .collect();
         Self {
             webhooks: Arc::new(webhooks),
+            metrics: receiver.metrics.clone(),
         }
     }
 
@@ -73,6 +76,14 @@ impl Routes {
             Some(_) => {
                 Ok(json(StatusCode::METHOD_NOT_ALLOWED, METHOD_NOT_ALLOWED).map(BodyExt::boxed))
             }
+            None if path == "/metrics" && req.method() == Method::GET => {
+                let mut res = Response::new(Full::new(Bytes::from(self.metrics.render())));
+                res.headers_mut().insert(
+                    header::CONTENT_TYPE,
+                    header::HeaderValue::from_static(receiver_common::METRICS_CONTENT_TYPE),
+                );
+                Ok(res.map(BodyExt::boxed))
+            }
             None if path == "/healthz" && req.method() == Method::GET => {
                 Ok(json(StatusCode::OK, HEALTHY).map(BodyExt::boxed))
             }
@@ -81,9 +92,9 @@ impl Routes {
     }
 }
 
-/// Serves `config` on `listener` until the process ends, one task per connection.
-pub async fn serve(listener: tokio::net::TcpListener, config: &Config) -> std::io::Result<()> {
-    let routes = Routes::new(config);
+/// Serves `receiver` on `listener` until the process ends, one task per connection.
+pub async fn serve(listener: tokio::net::TcpListener, receiver: &Receiver) -> std::io::Result<()> {
+    let routes = Routes::new(receiver);
     loop {
         let (stream, _) = listener.accept().await?;
         let routes = routes.clone();

@@ -2,14 +2,14 @@
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    let config = match receiver_common::startup() {
-        Ok(c) => c,
+    let receiver = match receiver_common::startup().await {
+        Ok(r) => r,
         Err(code) => return code,
     };
-    let listener = match tokio::net::TcpListener::bind(config.addr).await {
+    let listener = match tokio::net::TcpListener::bind(receiver.config.addr).await {
         Ok(l) => l,
-        Err(e) => return receiver_common::cannot_listen(&config, &e),
+        Err(e) => return receiver_common::cannot_listen(&receiver.config, &e),
     };
-    receiver_common::announce(&config, "tower-receiver");
-    receiver_common::exit(tower_receiver::serve(listener, &config).await)
+    receiver_common::announce(&receiver.config, "tower-receiver");
+    receiver_common::exit(tower_receiver::serve(listener, &receiver).await)
 }
