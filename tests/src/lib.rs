@@ -35,19 +35,13 @@ impl Receiver {
     pub async fn start(self, vars: &[(&str, &str)]) -> SocketAddr {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
         let addr = listener.local_addr().expect("local address");
-        let mut map: HashMap<String, String> = vars
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
+        let mut map: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         map.insert("WEBHOOK_ADDR".into(), addr.to_string());
-        map.entry("DATABASE_URL".into())
-            .or_insert_with(|| format!("sqlite://{}", temp_db(self).display()));
+        map.entry("DATABASE_URL".into()).or_insert_with(|| format!("sqlite://{}", temp_db(self).display()));
         let config = Config::from_vars(|k| map.get(k).cloned()).expect("valid test configuration");
         match self {
             Receiver::Axum | Receiver::Tower => {
-                let receiver = receiver_common::start(config)
-                    .await
-                    .expect("start the pipeline");
+                let receiver = receiver_common::start(config).await.expect("start the pipeline");
                 listener.set_nonblocking(true).expect("non-blocking");
                 let listener = tokio::net::TcpListener::from_std(listener).expect("tokio listener");
                 tokio::spawn(async move {
@@ -63,11 +57,8 @@ impl Receiver {
                 // Like the binary: the pipeline and the server in actix's own runtime.
                 std::thread::spawn(move || {
                     actix_rt::System::new().block_on(async move {
-                        let receiver = receiver_common::start(config)
-                            .await
-                            .expect("start the pipeline");
-                        let server =
-                            actix_receiver::server(listener, &receiver, 2).expect("actix server");
+                        let receiver = receiver_common::start(config).await.expect("start the pipeline");
+                        let server = actix_receiver::server(listener, &receiver, 2).expect("actix server");
                         server.await.expect("receiver stopped");
                     })
                 });
@@ -87,10 +78,7 @@ impl Receiver {
 pub fn temp_db(receiver: Receiver) -> std::path::PathBuf {
     static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    std::env::temp_dir().join(format!(
-        "webhook-tests-{receiver:?}-{}-{n}.db",
-        std::process::id()
-    ))
+    std::env::temp_dir().join(format!("webhook-tests-{receiver:?}-{}-{n}.db", std::process::id()))
 }
 
 /// A body to send: sized (with `Content-Length`) or chunked (without).
@@ -121,46 +109,23 @@ pub async fn send(
     payload: Payload,
 ) -> Answer {
     let stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-        .await
-        .expect("handshake");
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.expect("handshake");
     tokio::spawn(conn);
     let body: BoxBody<Bytes, Infallible> = match payload {
         Payload::Sized(b) => Full::new(b).boxed(),
         Payload::Chunked(b, n) => {
-            let frames: Vec<Result<Frame<Bytes>, Infallible>> = b
-                .chunks(n.max(1))
-                .map(|c| Ok(Frame::data(Bytes::copy_from_slice(c))))
-                .collect();
+            let frames: Vec<Result<Frame<Bytes>, Infallible>> =
+                b.chunks(n.max(1)).map(|c| Ok(Frame::data(Bytes::copy_from_slice(c)))).collect();
             StreamBody::new(futures_util::stream::iter(frames)).boxed()
         }
     };
-    let mut req = Request::builder()
-        .method(method)
-        .uri(path)
-        .header("host", addr.to_string());
+    let mut req = Request::builder().method(method).uri(path).header("host", addr.to_string());
     for (k, v) in headers {
         req = req.header(k.as_str(), v.as_str());
     }
-    let res = sender
-        .send_request(req.body(body).expect("request"))
-        .await
-        .expect("response");
+    let res = sender.send_request(req.body(body).expect("request")).await.expect("response");
     let status = res.status().as_u16();
-    let content_type = res
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
-    let bytes = res
-        .into_body()
-        .collect()
-        .await
-        .map(|b| b.to_bytes())
-        .unwrap_or_default();
-    Answer {
-        status,
-        content_type,
-        body: String::from_utf8_lossy(&bytes).into_owned(),
-    }
+    let content_type = res.headers().get("content-type").and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let bytes = res.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+    Answer { status, content_type, body: String::from_utf8_lossy(&bytes).into_owned() }
 }

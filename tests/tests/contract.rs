@@ -18,11 +18,7 @@ const STANDARD: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 
 /// The public half of the Discord test key, as the hex the receiver is configured with.
 fn discord_public_hex() -> String {
-    hex::encode(
-        ed25519_dalek::SigningKey::from_bytes(&DISCORD_SEED)
-            .verifying_key()
-            .as_bytes(),
-    )
+    hex::encode(ed25519_dalek::SigningKey::from_bytes(&DISCORD_SEED).verifying_key().as_bytes())
 }
 
 fn env() -> Vec<(&'static str, String)> {
@@ -87,11 +83,7 @@ fn post(path: &str, signer: &Verifier, req: SignRequest<'_>) -> Call {
     Call {
         method: Method::POST,
         path: path.to_owned(),
-        headers: signed
-            .headers()
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.clone()))
-            .collect(),
+        headers: signed.headers().iter().map(|(k, v)| (k.to_string(), v.clone())).collect(),
         payload: Payload::Sized(signed.body().clone()),
     }
 }
@@ -141,14 +133,8 @@ fn check(receiver: Receiver, name: &str, answer: &Answer, expect: &Expect) -> Op
             .is_some_and(|c| c.starts_with("application/json") || c.starts_with("text/plain"));
     match (ok, json) {
         (true, true) => None,
-        (true, false) => Some(format!(
-            "{receiver:?} {name}: content-type {:?}",
-            answer.content_type
-        )),
-        (false, _) => Some(format!(
-            "{receiver:?} {name}: got {} {:?}",
-            answer.status, answer.body
-        )),
+        (true, false) => Some(format!("{receiver:?} {name}: content-type {:?}", answer.content_type)),
+        (false, _) => Some(format!("{receiver:?} {name}: got {} {:?}", answer.status, answer.body)),
     }
 }
 
@@ -159,58 +145,25 @@ fn scenarios(s: &Senders, tag: &str, now: SystemTime) -> Vec<(String, Call, Expe
     let id = |n: &str| format!("{tag}-{n}");
     let gh_by = |signer: &Verifier, n: &str| {
         let id = id(n);
-        post(
-            "/webhooks/github",
-            signer,
-            SignRequest::new(br#"{"zen":"hi"}"#, now)
-                .event_type("push")
-                .id(&id),
-        )
+        post("/webhooks/github", signer, SignRequest::new(br#"{"zen":"hi"}"#, now).event_type("push").id(&id))
     };
     let gh = |n: &str| gh_by(&s.github, n);
     let stripe_body = format!(r#"{{"id":"evt_{tag}","type":"invoice.paid"}}"#);
-    let stripe = |at: SystemTime| {
-        post(
-            "/webhooks/stripe",
-            &s.stripe,
-            SignRequest::new(stripe_body.as_bytes(), at),
-        )
-    };
+    let stripe = |at: SystemTime| post("/webhooks/stripe", &s.stripe, SignRequest::new(stripe_body.as_bytes(), at));
     let std_id = id("std");
-    let standard = || {
-        post(
-            "/webhooks/standard",
-            &s.standard,
-            SignRequest::new(br#"{"type":"user.created"}"#, now).id(&std_id),
-        )
-    };
+    let standard =
+        || post("/webhooks/standard", &s.standard, SignRequest::new(br#"{"type":"user.created"}"#, now).id(&std_id));
     let (shop_id, gl_id) = (id("shop"), id("gl"));
     vec![
-        (
-            "valid delivery".into(),
-            gh("valid"),
-            Exactly(200, r#"{"status":"accepted"}"#),
-        ),
-        (
-            "duplicate".into(),
-            gh("valid"),
-            Exactly(200, r#"{"status":"duplicate"}"#),
-        ),
+        ("valid delivery".into(), gh("valid"), Exactly(200, r#"{"status":"accepted"}"#)),
+        ("duplicate".into(), gh("valid"), Exactly(200, r#"{"status":"duplicate"}"#)),
         (
             "tampered body".into(),
             gh("tampered").body(br#"{"zen":"ho"}"#),
             Exactly(401, r#"{"error":"signature mismatch"}"#),
         ),
-        (
-            "wrong secret".into(),
-            gh_by(&s.github_wrong, "wrong"),
-            Exactly(401, r#"{"error":"signature mismatch"}"#),
-        ),
-        (
-            "rotation: old secret".into(),
-            gh_by(&s.github_old, "old"),
-            Exactly(200, r#"{"status":"accepted"}"#),
-        ),
+        ("wrong secret".into(), gh_by(&s.github_wrong, "wrong"), Exactly(401, r#"{"error":"signature mismatch"}"#)),
+        ("rotation: old secret".into(), gh_by(&s.github_old, "old"), Exactly(200, r#"{"status":"accepted"}"#)),
         (
             "missing signature".into(),
             gh("missing").without("X-Hub-Signature-256"),
@@ -219,21 +172,10 @@ fn scenarios(s: &Senders, tag: &str, now: SystemTime) -> Vec<(String, Call, Expe
         (
             "garbled signature".into(),
             gh("garbled").header("X-Hub-Signature-256", "sha256=zz"),
-            Exactly(
-                400,
-                r#"{"error":"malformed header X-Hub-Signature-256: signature is not hex"}"#,
-            ),
+            Exactly(400, r#"{"error":"malformed header X-Hub-Signature-256: signature is not hex"}"#),
         ),
-        (
-            "stripe valid".into(),
-            stripe(now),
-            Exactly(200, r#"{"status":"accepted"}"#),
-        ),
-        (
-            "stale timestamp".into(),
-            stripe(now - Duration::from_secs(301)),
-            Contains(401, "outside tolerance of 300 s"),
-        ),
+        ("stripe valid".into(), stripe(now), Exactly(200, r#"{"status":"accepted"}"#)),
+        ("stale timestamp".into(), stripe(now - Duration::from_secs(301)), Contains(401, "outside tolerance of 300 s")),
         (
             "future timestamp".into(),
             stripe(now + Duration::from_secs(301)),
@@ -241,43 +183,25 @@ fn scenarios(s: &Senders, tag: &str, now: SystemTime) -> Vec<(String, Call, Expe
         ),
         (
             "not JSON for a JSON provider".into(),
-            post(
-                "/webhooks/stripe",
-                &s.stripe,
-                SignRequest::new(b"id=evt_1&type=x", now),
-            ),
+            post("/webhooks/stripe", &s.stripe, SignRequest::new(b"id=evt_1&type=x", now)),
             Exactly(400, r#"{"error":"body is not JSON"}"#),
         ),
         (
             "missing timestamp".into(),
-            post(
-                "/webhooks/slack",
-                &s.slack,
-                SignRequest::new(b"token=x&command=%2Fhi", now),
-            )
-            .without("X-Slack-Request-Timestamp"),
-            Exactly(
-                400,
-                r#"{"error":"missing header X-Slack-Request-Timestamp"}"#,
-            ),
+            post("/webhooks/slack", &s.slack, SignRequest::new(b"token=x&command=%2Fhi", now))
+                .without("X-Slack-Request-Timestamp"),
+            Exactly(400, r#"{"error":"missing header X-Slack-Request-Timestamp"}"#),
         ),
         (
             "slack url_verification".into(),
             post(
                 "/webhooks/slack",
                 &s.slack,
-                SignRequest::new(
-                    br#"{"token":"t","challenge":"c-123","type":"url_verification"}"#,
-                    now,
-                ),
+                SignRequest::new(br#"{"token":"t","challenge":"c-123","type":"url_verification"}"#, now),
             ),
             Exactly(200, "c-123"),
         ),
-        (
-            "standard webhooks".into(),
-            standard(),
-            Exactly(200, r#"{"status":"accepted"}"#),
-        ),
+        ("standard webhooks".into(), standard(), Exactly(200, r#"{"status":"accepted"}"#)),
         (
             "standard webhooks `v1,` (empty signature)".into(),
             standard().header("webhook-signature", "v1,"),
@@ -288,9 +212,7 @@ fn scenarios(s: &Senders, tag: &str, now: SystemTime) -> Vec<(String, Call, Expe
             post(
                 "/webhooks/shopify",
                 &s.shopify,
-                SignRequest::new(br#"{"id":1}"#, now)
-                    .id(&shop_id)
-                    .event_type("orders/create"),
+                SignRequest::new(br#"{"id":1}"#, now).id(&shop_id).event_type("orders/create"),
             ),
             Exactly(200, r#"{"status":"accepted"}"#),
         ),
@@ -299,16 +221,13 @@ fn scenarios(s: &Senders, tag: &str, now: SystemTime) -> Vec<(String, Call, Expe
             post(
                 "/webhooks/gitlab",
                 &s.gitlab,
-                SignRequest::new(br#"{"object_kind":"push"}"#, now)
-                    .id(&gl_id)
-                    .event_type("Push Hook"),
+                SignRequest::new(br#"{"object_kind":"push"}"#, now).id(&gl_id).event_type("Push Hook"),
             ),
             Exactly(200, r#"{"status":"accepted"}"#),
         ),
         (
             "gitlab wrong token".into(),
-            post("/webhooks/gitlab", &s.gitlab, SignRequest::new(b"{}", now))
-                .header("X-Gitlab-Token", "guess"),
+            post("/webhooks/gitlab", &s.gitlab, SignRequest::new(b"{}", now)).header("X-Gitlab-Token", "guess"),
             Exactly(401, r#"{"error":"signature mismatch"}"#),
         ),
         (
@@ -322,28 +241,15 @@ fn scenarios(s: &Senders, tag: &str, now: SystemTime) -> Vec<(String, Call, Expe
         ),
         (
             "413 with Content-Length".into(),
-            post(
-                "/webhooks/github",
-                &s.github,
-                SignRequest::new(&[b' '; LIMIT + 1], now).id("big"),
-            ),
+            post("/webhooks/github", &s.github, SignRequest::new(&[b' '; LIMIT + 1], now).id("big")),
             Contains(413, "body larger than the limit of 4096 bytes"),
         ),
         (
             "413 chunked, no Content-Length".into(),
-            post(
-                "/webhooks/github",
-                &s.github,
-                SignRequest::new(&[b' '; LIMIT + 1], now).id("big2"),
-            )
-            .chunked(),
+            post("/webhooks/github", &s.github, SignRequest::new(&[b' '; LIMIT + 1], now).id("big2")).chunked(),
             Contains(413, "body larger than the limit of 4096 bytes"),
         ),
-        (
-            "chunked within the limit".into(),
-            gh("chunked").chunked(),
-            Exactly(200, r#"{"status":"accepted"}"#),
-        ),
+        ("chunked within the limit".into(), gh("chunked").chunked(), Exactly(200, r#"{"status":"accepted"}"#)),
         (
             "404".into(),
             Call {
@@ -395,23 +301,16 @@ async fn every_receiver_keeps_the_same_contract() {
         // Twilio signs the public URL, which defaults to http:// + WEBHOOK_ADDR.
         let url = format!("http://{addr}/webhooks/twilio?From=%2B1");
         let form = b"CallSid=CA1&Digits=1234&To=%2B18005551212";
-        let call = post(
-            "/webhooks/twilio?From=%2B1",
-            &senders.twilio,
-            SignRequest::new(form, now).url(&url).id("tw-1"),
-        );
+        let call =
+            post("/webhooks/twilio?From=%2B1", &senders.twilio, SignRequest::new(form, now).url(&url).id("tw-1"));
         failures.extend(check(
             receiver,
             "twilio",
             &call.send(addr).await,
             &Expect::Exactly(200, r#"{"status":"accepted"}"#),
         ));
-        let forged = post(
-            "/webhooks/twilio?From=%2B1",
-            &senders.twilio,
-            SignRequest::new(form, now).url(&url),
-        )
-        .body(b"CallSid=CA2");
+        let forged = post("/webhooks/twilio?From=%2B1", &senders.twilio, SignRequest::new(form, now).url(&url))
+            .body(b"CallSid=CA2");
         failures.extend(check(
             receiver,
             "twilio forged",
@@ -421,12 +320,7 @@ async fn every_receiver_keeps_the_same_contract() {
         ran += 2;
     }
     assert!(ran >= 3 * 27, "only {ran} scenarios ran");
-    assert!(
-        failures.is_empty(),
-        "{} of {ran} failed:\n{}",
-        failures.len(),
-        failures.join("\n")
-    );
+    assert!(failures.is_empty(), "{} of {ran} failed:\n{}", failures.len(), failures.join("\n"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -436,28 +330,15 @@ async fn concurrent_copies_are_accepted_exactly_once() {
     let senders = Senders::new();
     for receiver in Receiver::ALL {
         let addr = receiver.start(&vars).await;
-        let req = SignRequest::new(br#"{"zen":"once"}"#, SystemTime::now())
-            .id("same-delivery")
-            .event_type("push");
+        let req = SignRequest::new(br#"{"zen":"once"}"#, SystemTime::now()).id("same-delivery").event_type("push");
         let signed = senders.github.sign(&req).unwrap();
-        let headers: Vec<(String, String)> = signed
-            .headers()
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.clone()))
-            .collect();
+        let headers: Vec<(String, String)> = signed.headers().iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
         let tasks: Vec<_> = (0..64)
             .map(|_| {
                 let headers = headers.clone();
                 let body = signed.body().clone();
                 tokio::spawn(async move {
-                    send(
-                        addr,
-                        Method::POST,
-                        "/webhooks/github",
-                        &headers,
-                        Payload::Sized(body),
-                    )
-                    .await
+                    send(addr, Method::POST, "/webhooks/github", &headers, Payload::Sized(body)).await
                 })
             })
             .collect();

@@ -51,9 +51,7 @@ pub struct WebhookError(pub Outcome);
 
 impl fmt::Debug for WebhookError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("WebhookError")
-            .field(&self.0.label())
-            .finish()
+        f.debug_tuple("WebhookError").field(&self.0.label()).finish()
     }
 }
 
@@ -75,8 +73,7 @@ impl ResponseError for WebhookError {
 
 /// The core's answer for `outcome`, as an actix-web response.
 pub fn outcome_response(outcome: &Outcome) -> HttpResponse {
-    let status = StatusCode::from_u16(outcome.status().as_u16())
-        .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let status = StatusCode::from_u16(outcome.status().as_u16()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut res = HttpResponse::build(status);
     if let Some(ct) = outcome.content_type() {
         res.insert_header((CONTENT_TYPE, HeaderValue::from_static(ct)));
@@ -85,18 +82,12 @@ pub fn outcome_response(outcome: &Outcome) -> HttpResponse {
 }
 
 fn endpoint(req: &HttpRequest) -> Option<Endpoint> {
-    req.app_data::<Endpoint>().cloned().or_else(|| {
-        req.app_data::<web::Data<Endpoint>>()
-            .map(|d| d.get_ref().clone())
-    })
+    req.app_data::<Endpoint>().cloned().or_else(|| req.app_data::<web::Data<Endpoint>>().map(|d| d.get_ref().clone()))
 }
 
 async fn receive(req: HttpRequest, mut payload: Payload) -> Result<Verified, WebhookError> {
     let Some(endpoint) = endpoint(&req) else {
-        tracing::error!(
-            path = req.path(),
-            "no webhook Endpoint in app_data for this route"
-        );
+        tracing::error!(path = req.path(), "no webhook Endpoint in app_data for this route");
         return Err(WebhookError(Outcome::Rejected(VerifyError::configuration(
             "no webhook endpoint is configured for this route",
         ))));
@@ -166,9 +157,7 @@ pub fn meta_subscription(verify_token: &str) -> actix_web::Route {
         let token = token.clone();
         async move {
             match webhook_core::handshake::meta_challenge(req.query_string(), &token) {
-                Some(challenge) => HttpResponse::Ok()
-                    .content_type("text/plain; charset=utf-8")
-                    .body(challenge),
+                Some(challenge) => HttpResponse::Ok().content_type("text/plain; charset=utf-8").body(challenge),
                 None => HttpResponse::Forbidden()
                     .content_type("application/json")
                     .body(r#"{"error":"verify token does not match"}"#),
@@ -188,19 +177,13 @@ pub struct EventGuard {
 impl EventGuard {
     /// Matches requests whose `header` equals `value` (ASCII case-insensitively).
     pub fn new(header: &'static str, value: impl Into<String>) -> Self {
-        Self {
-            header,
-            value: value.into(),
-        }
+        Self { header, value: value.into() }
     }
 }
 
 impl Guard for EventGuard {
     fn check(&self, ctx: &GuardContext<'_>) -> bool {
-        ctx.head()
-            .headers()
-            .get(self.header)
-            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(self.value.as_bytes()))
+        ctx.head().headers().get(self.header).is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(self.value.as_bytes()))
     }
 }
 
@@ -225,13 +208,7 @@ mod tests {
     }
 
     fn signed(v: &Verifier, body: &'static [u8], id: &str, event: &str) -> atest::TestRequest {
-        let s = v
-            .sign(
-                &SignRequest::new(body, SystemTime::now())
-                    .id(id)
-                    .event_type(event),
-            )
-            .unwrap();
+        let s = v.sign(&SignRequest::new(body, SystemTime::now()).id(id).event_type(event)).unwrap();
         let mut req = atest::TestRequest::post().uri("/gh").set_payload(body);
         for (k, val) in s.headers() {
             req = req.insert_header((*k, val.as_str()));
@@ -243,17 +220,11 @@ mod tests {
     async fn guards_route_and_the_extractor_verifies() {
         let v = Verifier::new(providers::GITHUB, "s3cret").unwrap();
         let app = atest::init_service(
-            App::new()
-                .app_data(Endpoint::new(v.clone()).with_body_limit(32))
-                .service(
-                    web::resource("/gh")
-                        .route(
-                            web::post()
-                                .guard(event(providers::GITHUB, "push").unwrap())
-                                .to(push),
-                        )
-                        .route(web::post().to(other)),
-                ),
+            App::new().app_data(Endpoint::new(v.clone()).with_body_limit(32)).service(
+                web::resource("/gh")
+                    .route(web::post().guard(event(providers::GITHUB, "push").unwrap()).to(push))
+                    .route(web::post().to(other)),
+            ),
         )
         .await;
         let call = |req: atest::TestRequest| {
@@ -261,30 +232,15 @@ mod tests {
             async move {
                 let res = atest::call_service(app, req.to_request()).await;
                 let status = res.status().as_u16();
-                (
-                    status,
-                    String::from_utf8(atest::read_body(res).await.to_vec()).unwrap(),
-                )
+                (status, String::from_utf8(atest::read_body(res).await.to_vec()).unwrap())
             }
         };
-        assert_eq!(
-            call(signed(&v, br#"{"n":1}"#, "a", "push")).await,
-            (200, "push 1".into())
-        );
-        assert_eq!(
-            call(signed(&v, br#"{"n":1}"#, "b", "issues")).await,
-            (200, "other issues".into())
-        );
-        assert_eq!(
-            call(signed(&v, br#"{"n":1}"#, "a", "push")).await,
-            (200, r#"{"status":"duplicate"}"#.into())
-        );
+        assert_eq!(call(signed(&v, br#"{"n":1}"#, "a", "push")).await, (200, "push 1".into()));
+        assert_eq!(call(signed(&v, br#"{"n":1}"#, "b", "issues")).await, (200, "other issues".into()));
+        assert_eq!(call(signed(&v, br#"{"n":1}"#, "a", "push")).await, (200, r#"{"status":"duplicate"}"#.into()));
         // A forged push is routed by the guard but refused by the extractor.
         let forged = signed(&v, br#"{"n":1}"#, "c", "push").set_payload(&br#"{"n":2}"#[..]);
-        assert_eq!(
-            call(forged).await,
-            (401, r#"{"error":"signature mismatch"}"#.into())
-        );
+        assert_eq!(call(forged).await, (401, r#"{"error":"signature mismatch"}"#.into()));
         let big = signed(&v, &[b' '; 40], "d", "push");
         assert_eq!(call(big).await.0, 413);
     }
@@ -292,8 +248,7 @@ mod tests {
     #[actix_rt::test]
     async fn a_route_without_an_endpoint_is_a_server_error() {
         let app = atest::init_service(App::new().route("/gh", web::post().to(other))).await;
-        let res =
-            atest::call_service(&app, atest::TestRequest::post().uri("/gh").to_request()).await;
+        let res = atest::call_service(&app, atest::TestRequest::post().uri("/gh").to_request()).await;
         assert_eq!(res.status().as_u16(), 500);
     }
 
@@ -306,27 +261,12 @@ mod tests {
 
     #[actix_rt::test]
     async fn meta_subscription_echoes_the_challenge_only_for_the_right_token() {
-        let app = atest::init_service(
-            App::new().service(web::resource("/meta").route(meta_subscription("tok"))),
-        )
-        .await;
-        let get = |q: &str| {
-            atest::TestRequest::get()
-                .uri(&format!("/meta?{q}"))
-                .to_request()
-        };
-        let res = atest::call_service(
-            &app,
-            get("hub.mode=subscribe&hub.verify_token=tok&hub.challenge=42"),
-        )
-        .await;
+        let app = atest::init_service(App::new().service(web::resource("/meta").route(meta_subscription("tok")))).await;
+        let get = |q: &str| atest::TestRequest::get().uri(&format!("/meta?{q}")).to_request();
+        let res = atest::call_service(&app, get("hub.mode=subscribe&hub.verify_token=tok&hub.challenge=42")).await;
         assert_eq!(res.status().as_u16(), 200);
         assert_eq!(atest::read_body(res).await, "42");
-        let res = atest::call_service(
-            &app,
-            get("hub.mode=subscribe&hub.verify_token=x&hub.challenge=42"),
-        )
-        .await;
+        let res = atest::call_service(&app, get("hub.mode=subscribe&hub.verify_token=x&hub.challenge=42")).await;
         assert_eq!(res.status().as_u16(), 403);
     }
 }

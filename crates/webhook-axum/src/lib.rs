@@ -78,8 +78,7 @@ pub fn outcome_response(outcome: &Outcome) -> Response {
     let mut res = Response::new(Body::from(outcome.body()));
     *res.status_mut() = outcome.status();
     if let Some(ct) = outcome.content_type() {
-        res.headers_mut()
-            .insert(header::CONTENT_TYPE, HeaderValue::from_static(ct));
+        res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(ct));
     }
     res
 }
@@ -98,32 +97,21 @@ pub fn outcome_response(outcome: &Outcome) -> Response {
 /// let app: Router = Router::new()
 ///     .route("/webhooks/meta", meta_subscription("my-verify-token").merge(post(events).with_state(endpoint)));
 /// ```
-pub fn meta_subscription<S: Clone + Send + Sync + 'static>(
-    verify_token: &str,
-) -> axum::routing::MethodRouter<S> {
+pub fn meta_subscription<S: Clone + Send + Sync + 'static>(verify_token: &str) -> axum::routing::MethodRouter<S> {
     let token: std::sync::Arc<str> = verify_token.into();
-    axum::routing::get(
-        move |axum::extract::RawQuery(query): axum::extract::RawQuery| {
-            let token = token.clone();
-            async move {
-                match webhook_core::handshake::meta_challenge(
-                    query.as_deref().unwrap_or(""),
-                    &token,
-                ) {
-                    Some(challenge) => (
-                        StatusCode::OK,
-                        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-                        challenge,
-                    ),
-                    None => (
-                        StatusCode::FORBIDDEN,
-                        [(header::CONTENT_TYPE, "application/json")],
-                        r#"{"error":"verify token does not match"}"#.to_owned(),
-                    ),
-                }
+    axum::routing::get(move |axum::extract::RawQuery(query): axum::extract::RawQuery| {
+        let token = token.clone();
+        async move {
+            match webhook_core::handshake::meta_challenge(query.as_deref().unwrap_or(""), &token) {
+                Some(challenge) => (StatusCode::OK, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], challenge),
+                None => (
+                    StatusCode::FORBIDDEN,
+                    [(header::CONTENT_TYPE, "application/json")],
+                    r#"{"error":"verify token does not match"}"#.to_owned(),
+                ),
             }
-        },
-    )
+        }
+    })
 }
 
 /// Reads the body within the limit (413 from `Content-Length` before reading a byte, and
@@ -134,9 +122,7 @@ async fn receive(req: Request, endpoint: &Endpoint) -> Result<Verified, WebhookR
     }
     let url = endpoint.url_for(req.uri().path_and_query().map_or("/", |p| p.as_str()));
     let (parts, body) = req.into_parts();
-    let bytes = to_bytes(body, endpoint.body_limit())
-        .await
-        .map_err(|_| WebhookRejection(endpoint.over_limit()))?;
+    let bytes = to_bytes(body, endpoint.body_limit()).await.map_err(|_| WebhookRejection(endpoint.over_limit()))?;
     let mut request = webhook_core::Request::new(&parts.headers, bytes);
     if let Some(url) = url.as_deref() {
         request = request.with_url(url);
@@ -189,11 +175,7 @@ mod tests {
     use webhook_core::{providers, SignRequest, Verifier};
 
     async fn handler(hook: VerifiedWebhook) -> String {
-        format!(
-            "{}:{}",
-            hook.delivery.event_type().unwrap_or("-"),
-            hook.payload["n"]
-        )
+        format!("{}:{}", hook.delivery.event_type().unwrap_or("-"), hook.payload["n"])
     }
 
     fn app(limit: usize) -> (Router, Verifier) {
@@ -210,13 +192,7 @@ mod tests {
     }
 
     fn signed_request(v: &Verifier, body: &'static [u8], id: &str) -> axum::http::Request<Body> {
-        let signed = v
-            .sign(
-                &SignRequest::new(body, SystemTime::now())
-                    .id(id)
-                    .event_type("push"),
-            )
-            .unwrap();
+        let signed = v.sign(&SignRequest::new(body, SystemTime::now()).id(id).event_type("push")).unwrap();
         let mut req = axum::http::Request::post("/gh");
         for (k, val) in signed.headers() {
             req = req.header(*k, val);
@@ -227,23 +203,14 @@ mod tests {
     #[tokio::test]
     async fn accepted_duplicate_tampered() {
         let (app, v) = app(1024);
-        assert_eq!(
-            send(&app, signed_request(&v, br#"{"n":7}"#, "a")).await,
-            (StatusCode::OK, "push:7".into())
-        );
+        assert_eq!(send(&app, signed_request(&v, br#"{"n":7}"#, "a")).await, (StatusCode::OK, "push:7".into()));
         assert_eq!(
             send(&app, signed_request(&v, br#"{"n":7}"#, "a")).await,
             (StatusCode::OK, r#"{"status":"duplicate"}"#.into())
         );
         let mut tampered = signed_request(&v, br#"{"n":7}"#, "b");
         *tampered.body_mut() = Body::from(r#"{"n":8}"#);
-        assert_eq!(
-            send(&app, tampered).await,
-            (
-                StatusCode::UNAUTHORIZED,
-                r#"{"error":"signature mismatch"}"#.into()
-            )
-        );
+        assert_eq!(send(&app, tampered).await, (StatusCode::UNAUTHORIZED, r#"{"error":"signature mismatch"}"#.into()));
     }
 
     #[tokio::test]
@@ -260,10 +227,8 @@ mod tests {
     }
 
     fn futures_stream(bytes: &'static [u8]) -> Body {
-        let chunks: Vec<Result<axum::body::Bytes, std::io::Error>> = bytes
-            .chunks(3)
-            .map(|c| Ok(axum::body::Bytes::from_static(c)))
-            .collect();
+        let chunks: Vec<Result<axum::body::Bytes, std::io::Error>> =
+            bytes.chunks(3).map(|c| Ok(axum::body::Bytes::from_static(c))).collect();
         Body::from_stream(futures_util::stream::iter(chunks))
     }
 
@@ -281,31 +246,16 @@ mod tests {
         let app = Router::new().route("/gh", post(typed).with_state(Endpoint::new(v.clone())));
         let (status, body) = send(&app, signed_request(&v, br#"{"n":1}"#, "e")).await;
         assert_eq!(status, StatusCode::BAD_REQUEST);
-        assert!(
-            body.contains("body is not the expected JSON: missing field `ref`"),
-            "{body}"
-        );
+        assert!(body.contains("body is not the expected JSON: missing field `ref`"), "{body}");
     }
 
     #[tokio::test]
     async fn meta_subscription_echoes_the_challenge_only_for_the_right_token() {
         let app: Router = Router::new().route("/meta", meta_subscription("tok"));
-        let get = |q: &str| {
-            axum::http::Request::get(format!("/meta?{q}"))
-                .body(Body::empty())
-                .unwrap()
-        };
-        let ok = send(
-            &app,
-            get("hub.mode=subscribe&hub.verify_token=tok&hub.challenge=1158201444"),
-        )
-        .await;
+        let get = |q: &str| axum::http::Request::get(format!("/meta?{q}")).body(Body::empty()).unwrap();
+        let ok = send(&app, get("hub.mode=subscribe&hub.verify_token=tok&hub.challenge=1158201444")).await;
         assert_eq!(ok, (StatusCode::OK, "1158201444".into()));
-        let bad = send(
-            &app,
-            get("hub.mode=subscribe&hub.verify_token=nope&hub.challenge=1"),
-        )
-        .await;
+        let bad = send(&app, get("hub.mode=subscribe&hub.verify_token=nope&hub.challenge=1")).await;
         assert_eq!(bad.0, StatusCode::FORBIDDEN);
     }
 }

@@ -18,9 +18,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use criterion::{criterion_main, BenchmarkId, Criterion, Throughput};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
-use webhook_core::{
-    providers, Bytes, ErrorKind, Provider, Request, Secret, SignRequest, Signed, Verifier,
-};
+use webhook_core::{providers, Bytes, ErrorKind, Provider, Request, Secret, SignRequest, Signed, Verifier};
 
 const KIB: usize = 1024;
 const MIB: usize = 1024 * KIB;
@@ -31,8 +29,8 @@ const STRIPE_SECRET: &str = "whsec_test_5WbX5kEWLlfzsGNjH64I8lOOqUB6e8FH";
 const STANDARD_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 /// RFC 8032 test 1 secret key (seed).
 const DISCORD_SEED: [u8; 32] = [
-    0x9d, 0x61, 0xb1, 0x9d, 0xef, 0xfd, 0x5a, 0x60, 0xba, 0x84, 0x4a, 0xf4, 0x92, 0xec, 0x2c, 0xc4,
-    0x44, 0x49, 0xc5, 0x69, 0x7b, 0x32, 0x69, 0x19, 0x70, 0x3b, 0x70, 0x03, 0x1c, 0xae, 0x7f, 0x60,
+    0x9d, 0x61, 0xb1, 0x9d, 0xef, 0xfd, 0x5a, 0x60, 0xba, 0x84, 0x4a, 0xf4, 0x92, 0xec, 0x2c, 0xc4, 0x44, 0x49, 0xc5,
+    0x69, 0x7b, 0x32, 0x69, 0x19, 0x70, 0x3b, 0x70, 0x03, 0x1c, 0xae, 0x7f, 0x60,
 ];
 
 /// The fixed clock: every body is signed and verified at this instant.
@@ -41,8 +39,7 @@ fn now() -> SystemTime {
 }
 
 /// Filler text for padding string fields (JSON-safe, no escapes).
-const LOREM: &str =
-    "Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod tempor \
+const LOREM: &str = "Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod tempor \
                      incididunt ut labore et dolore magna aliqua. ";
 
 fn lorem(len: usize) -> String {
@@ -135,27 +132,11 @@ struct Case {
 }
 
 impl Case {
-    fn new(
-        name: &'static str,
-        verifier: Verifier,
-        body: Vec<u8>,
-        id: &str,
-        event_type: &str,
-    ) -> Self {
-        let headers = verifier
-            .sign(&SignRequest::new(&body, now()).id(id).event_type(event_type))
-            .expect("sign");
-        let case = Self {
-            name,
-            verifier,
-            headers,
-            body: Bytes::from(body),
-        };
+    fn new(name: &'static str, verifier: Verifier, body: Vec<u8>, id: &str, event_type: &str) -> Self {
+        let headers = verifier.sign(&SignRequest::new(&body, now()).id(id).event_type(event_type)).expect("sign");
+        let case = Self { name, verifier, headers, body: Bytes::from(body) };
         // Check, once, that the timed call succeeds and reads what it should.
-        let verified = case
-            .verifier
-            .verify(&case.request(), now())
-            .expect("verify");
+        let verified = case.verifier.verify(&case.request(), now()).expect("verify");
         assert_eq!(verified.event_type(), Some(event_type), "{name}");
         case
     }
@@ -171,10 +152,7 @@ fn hmac_verifier(provider: Provider, secret: &str) -> Verifier {
 
 fn cases(size: usize) -> Vec<Case> {
     let discord_key = Secret::ed25519_seed(&DISCORD_SEED).expect("seed");
-    let discord = Verifier::builder(providers::DISCORD)
-        .key(discord_key)
-        .build()
-        .expect("discord verifier");
+    let discord = Verifier::builder(providers::DISCORD).key(discord_key).build().expect("discord verifier");
     vec![
         Case::new(
             "github",
@@ -197,13 +175,7 @@ fn cases(size: usize) -> Vec<Case> {
             "msg_2KWPBgLlAfxdpx2AI54pPJ85f4W",
             "user.created",
         ),
-        Case::new(
-            "discord",
-            discord,
-            discord_body(size),
-            "1174107640237826108",
-            "2",
-        ),
+        Case::new("discord", discord, discord_body(size), "1174107640237826108", "2"),
     ]
 }
 
@@ -240,8 +212,7 @@ fn verify_by_size(c: &mut Criterion) {
 
         // The ceiling: HMAC-SHA256 over the same bytes (the GitHub body), keyed once.
         let body = &cases[0].body;
-        let keyed =
-            Hmac::<Sha256>::new_from_slice(GITHUB_SECRET.as_bytes()).expect("any key length");
+        let keyed = Hmac::<Sha256>::new_from_slice(GITHUB_SECRET.as_bytes()).expect("any key length");
         let tag = keyed.clone().chain_update(body).finalize().into_bytes();
         group.bench_function(BenchmarkId::from_parameter("bare-hmac-sha256"), |b| {
             b.iter(|| {
@@ -258,20 +229,14 @@ fn rejected(c: &mut Criterion) {
     let verifier = hmac_verifier(providers::GITHUB, GITHUB_SECRET);
     let body = github_body(KIB);
     let headers = verifier
-        .sign(
-            &SignRequest::new(&body, now())
-                .id("72d3162e-cc78-11e3-81ab-4c9367dc0958")
-                .event_type("push"),
-        )
+        .sign(&SignRequest::new(&body, now()).id("72d3162e-cc78-11e3-81ab-4c9367dc0958").event_type("push"))
         .expect("sign");
     // One byte changed in the body, the signature left as it was.
     let mut tampered = body;
     tampered[KIB / 2] ^= 0x01;
     let tampered = Bytes::from(tampered);
     let req = Request::new(&headers, tampered);
-    let err = verifier
-        .verify(&req, now())
-        .expect_err("tampered body must be rejected");
+    let err = verifier.verify(&req, now()).expect_err("tampered body must be rejected");
     assert_eq!(err.kind(), ErrorKind::SignatureMismatch);
 
     let mut group = c.benchmark_group("rejected/1KiB");

@@ -50,14 +50,8 @@ pub struct StoreError {
 
 impl StoreError {
     /// An error with a message and an optional cause.
-    pub fn new(
-        message: impl Into<String>,
-        source: Option<Box<dyn std::error::Error + Send + Sync>>,
-    ) -> Self {
-        Self {
-            message: message.into(),
-            source,
-        }
+    pub fn new(message: impl Into<String>, source: Option<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        Self { message: message.into(), source }
     }
 }
 
@@ -117,9 +111,7 @@ impl MemoryDedup {
     /// A store for at most `capacity` ids (rounded up to a multiple of the shard count),
     /// each remembered for `ttl` after completion.
     pub fn new(capacity: usize, ttl: Duration) -> Self {
-        let shards = std::thread::available_parallelism()
-            .map_or(8, |n| n.get() * 16)
-            .next_power_of_two();
+        let shards = std::thread::available_parallelism().map_or(8, |n| n.get() * 16).next_power_of_two();
         let per_shard = capacity.div_ceil(shards).max(1);
         Self {
             shards: (0..shards)
@@ -172,23 +164,13 @@ impl MemoryDedup {
         let shard = &mut *shard;
         if let Some(slot) = shard.map.get(key) {
             if slot.expires > now {
-                return if slot.done {
-                    Claim::Duplicate
-                } else {
-                    Claim::InFlight
-                };
+                return if slot.done { Claim::Duplicate } else { Claim::InFlight };
             }
         }
         // Sweep what has expired at the front, then make room if still full.
         while let Some((k, gen)) = shard.order.front() {
             match shard.map.get(&**k) {
-                Some(s)
-                    if s.generation == *gen
-                        && s.expires > now
-                        && shard.map.len() < self.per_shard =>
-                {
-                    break
-                }
+                Some(s) if s.generation == *gen && s.expires > now && shard.map.len() < self.per_shard => break,
                 Some(s) if s.generation == *gen => {
                     if s.expires > now {
                         self.evictions.fetch_add(1, Ordering::Relaxed);
@@ -202,11 +184,7 @@ impl MemoryDedup {
             }
         }
         let generation = self.generation.fetch_add(1, Ordering::Relaxed);
-        let slot = Slot {
-            done: false,
-            expires: now + self.lease,
-            generation,
-        };
+        let slot = Slot { done: false, expires: now + self.lease, generation };
         match shard.map.entry(key.into()) {
             Entry::Occupied(mut e) => {
                 e.insert(slot);
@@ -279,10 +257,7 @@ mod tests {
         // A crashed claimer's lease runs out.
         assert_eq!(d.claim_now("a", t0 + Duration::from_secs(3)), Claim::New);
         d.complete_now("a", t0 + Duration::from_secs(3));
-        assert_eq!(
-            d.claim_now("a", t0 + Duration::from_secs(12)),
-            Claim::Duplicate
-        );
+        assert_eq!(d.claim_now("a", t0 + Duration::from_secs(12)), Claim::Duplicate);
         assert_eq!(d.claim_now("a", t0 + Duration::from_secs(14)), Claim::New);
         d.release_now("a");
         assert_eq!(d.claim_now("a", t0 + Duration::from_secs(14)), Claim::New);
@@ -301,10 +276,7 @@ mod tests {
         assert!(d.len() <= cap, "{} > {cap}", d.len());
         assert_eq!(d.evictions(), 10_000 - d.len() as u64);
         // Each shard's map kept the capacity it was given: it never grew.
-        assert!(d
-            .shards
-            .iter()
-            .all(|s| lock(s).map.capacity() >= d.per_shard));
+        assert!(d.shards.iter().all(|s| lock(s).map.capacity() >= d.per_shard));
     }
 
     #[test]
@@ -317,10 +289,7 @@ mod tests {
                     s.spawn(move || d.claim_now("same", Instant::now()) == Claim::New)
                 })
                 .collect();
-            handles
-                .into_iter()
-                .map(|h| usize::from(h.join().unwrap()))
-                .sum()
+            handles.into_iter().map(|h| usize::from(h.join().unwrap())).sum()
         });
         assert_eq!(winners, 1);
     }

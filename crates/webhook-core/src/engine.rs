@@ -12,14 +12,10 @@ use crate::error::SignError;
 use crate::error::{ErrorKind, VerifyError};
 use crate::headers::{first_of, single};
 use crate::json::{extract, Extracted};
-use crate::scheme::{
-    Algorithm, BodyFormat, Encoding, Layout, Part, Scheme, Source, TimestampSource,
-};
+use crate::scheme::{Algorithm, BodyFormat, Encoding, Layout, Part, Scheme, Source, TimestampSource};
 use crate::secret::B64;
 use crate::time;
-use crate::verifier::{
-    derived_id, EventType, Keys, Prepared, Request, SignRequest, Signed, Verified,
-};
+use crate::verifier::{derived_id, EventType, Keys, Prepared, Request, SignRequest, Signed, Verified};
 use bytes::Bytes;
 
 /// Most signatures a list may carry (a rotation has two or three).
@@ -123,32 +119,17 @@ struct Parsed<'a> {
     list_timestamp: Option<&'a [u8]>,
 }
 
-fn parse_header<'a>(
-    scheme: &Scheme,
-    name: &str,
-    value: &'a [u8],
-) -> Result<Parsed<'a>, VerifyError> {
-    let mut parsed = Parsed {
-        candidates: [None; MAX_SIGNATURES],
-        count: 0,
-        list_timestamp: None,
-    };
+fn parse_header<'a>(scheme: &Scheme, name: &str, value: &'a [u8]) -> Result<Parsed<'a>, VerifyError> {
+    let mut parsed = Parsed { candidates: [None; MAX_SIGNATURES], count: 0, list_timestamp: None };
     let mut buf = [0u8; MAX_SIG_LEN];
     match scheme.layout {
         Layout::Single { prefix } => {
-            let rest = value.strip_prefix(prefix.as_bytes()).ok_or_else(|| {
-                VerifyError::malformed_header(
-                    name,
-                    format_args!("expected the prefix \"{prefix}\""),
-                )
-            })?;
+            let rest = value
+                .strip_prefix(prefix.as_bytes())
+                .ok_or_else(|| VerifyError::malformed_header(name, format_args!("expected the prefix \"{prefix}\"")))?;
             let len = decode(scheme.encoding, rest, &mut buf)
                 .ok_or_else(|| VerifyError::malformed_header(name, not_encoded(scheme.encoding)))?;
-            parsed.candidates[0] = Some(Candidate {
-                algorithm: scheme.algorithm,
-                bytes: buf,
-                len,
-            });
+            parsed.candidates[0] = Some(Candidate { algorithm: scheme.algorithm, bytes: buf, len });
             parsed.count = 1;
         }
         Layout::List { separator, assign } => {
@@ -165,10 +146,7 @@ fn parse_header<'a>(
                 let (label, text) = (&item[..at], &item[at + 1..]);
                 if Some(label) == ts_label {
                     if parsed.list_timestamp.replace(text).is_some() {
-                        return Err(VerifyError::malformed_header(
-                            name,
-                            "more than one timestamp",
-                        ));
+                        return Err(VerifyError::malformed_header(name, "more than one timestamp"));
                     }
                     continue;
                 }
@@ -182,11 +160,7 @@ fn parse_header<'a>(
                 };
                 match decode(scheme.encoding, text, &mut buf) {
                     Some(len) if parsed.count < MAX_SIGNATURES => {
-                        parsed.candidates[parsed.count] = Some(Candidate {
-                            algorithm,
-                            bytes: buf,
-                            len,
-                        });
+                        parsed.candidates[parsed.count] = Some(Candidate { algorithm, bytes: buf, len });
                         parsed.count += 1;
                     }
                     Some(_) => {
@@ -201,10 +175,7 @@ fn parse_header<'a>(
             if parsed.count == 0 {
                 let labels = scheme.labels.join("/");
                 let what = if unreadable > 0 {
-                    format!(
-                        "no readable {labels} signature ({})",
-                        not_encoded(scheme.encoding)
-                    )
+                    format!("no readable {labels} signature ({})", not_encoded(scheme.encoding))
                 } else {
                     format!("no {labels} signature")
                 };
@@ -255,18 +226,8 @@ impl Message<'_> {
 }
 
 /// Does `key` produce one of `candidates` (those claiming `algorithm`) over `message`?
-fn matches(
-    key: &Prepared,
-    algorithm: Algorithm,
-    candidates: &[Option<Candidate>],
-    message: &Message<'_>,
-) -> bool {
-    let usable = || {
-        candidates
-            .iter()
-            .flatten()
-            .filter(|c| c.algorithm == algorithm)
-    };
+fn matches(key: &Prepared, algorithm: Algorithm, candidates: &[Option<Candidate>], message: &Message<'_>) -> bool {
+    let usable = || candidates.iter().flatten().filter(|c| c.algorithm == algorithm);
     match key {
         Prepared::Hmac { .. } => {
             let Some(mut mac) = key.mac(algorithm) else {
@@ -328,22 +289,21 @@ pub(crate) fn verify(
     now: SystemTime,
 ) -> Result<Verified, VerifyError> {
     let headers = req.headers;
-    let (value, alias) = first_of(headers, scheme.header)?
-        .ok_or_else(|| VerifyError::missing_header(scheme.header[0]))?;
+    let (value, alias) =
+        first_of(headers, scheme.header)?.ok_or_else(|| VerifyError::missing_header(scheme.header[0]))?;
     let header_name = scheme.header[alias];
     let parsed = parse_header(scheme, header_name, value)?;
 
     // The timestamp as sent (it is signed byte for byte), and where it came from.
     let (ts_raw, ts_name): (&[u8], &str) = match scheme.timestamp.map(|t| t.source) {
         Some(TimestampSource::Header(names)) => {
-            let (v, i) =
-                first_of(headers, names)?.ok_or_else(|| VerifyError::missing_header(names[0]))?;
+            let (v, i) = first_of(headers, names)?.ok_or_else(|| VerifyError::missing_header(names[0]))?;
             (v, names[i])
         }
         Some(TimestampSource::ListItem(label)) => {
-            let v = parsed.list_timestamp.ok_or_else(|| {
-                VerifyError::malformed_header(header_name, format_args!("no {label}= timestamp"))
-            })?;
+            let v = parsed
+                .list_timestamp
+                .ok_or_else(|| VerifyError::malformed_header(header_name, format_args!("no {label}= timestamp")))?;
             (v, header_name)
         }
         Some(TimestampSource::Json(_)) | None => (&[], ""),
@@ -370,10 +330,7 @@ pub(crate) fn verify(
         None if needs(Part::Url) => {
             return Err(VerifyError::new(
                 ErrorKind::Configuration,
-                format!(
-                    "{} signs the request URL, but no URL was configured",
-                    scheme.name
-                ),
+                format!("{} signs the request URL, but no URL was configured", scheme.name),
             ))
         }
         None => "",
@@ -387,11 +344,7 @@ pub(crate) fn verify(
     };
     let candidates = &parsed.candidates[..parsed.count];
     let key_index = keys
-        .find(now, |key| {
-            scheme
-                .variant_for(key.kind())
-                .is_some_and(|(alg, _)| matches(key, alg, candidates, &message))
-        })
+        .find(now, |key| scheme.variant_for(key.kind()).is_some_and(|(alg, _)| matches(key, alg, candidates, &message)))
         .map_err(|e| explain_mismatch(e, scheme, candidates))?;
 
     // The window is checked after the signature, so only an authentic sender learns of it.
@@ -432,25 +385,13 @@ pub(crate) fn verify(
             Extracted::NotJson => vec![None; json_paths.len()],
         }
     };
-    let mut json_value = |path: &[&str]| {
-        json_paths
-            .iter()
-            .position(|p| *p == path)
-            .and_then(|i| values[i].take())
-    };
+    let mut json_value = |path: &[&str]| json_paths.iter().position(|p| *p == path).and_then(|i| values[i].take());
     if let Some((path, format)) = json_ts {
         let field = path.join(".");
-        let raw = json_value(path).ok_or_else(|| {
-            VerifyError::new(
-                ErrorKind::MalformedBody,
-                format!("body has no {field} timestamp"),
-            )
-        })?;
+        let raw = json_value(path)
+            .ok_or_else(|| VerifyError::new(ErrorKind::MalformedBody, format!("body has no {field} timestamp")))?;
         let at = time::parse(raw.as_bytes(), format).ok_or_else(|| {
-            VerifyError::new(
-                ErrorKind::MalformedBody,
-                format!("body field {field} is not a valid timestamp"),
-            )
+            VerifyError::new(ErrorKind::MalformedBody, format!("body field {field} is not a valid timestamp"))
         })?;
         if let Some(tol) = tolerance {
             time::check(at, now, tol)?;
@@ -474,58 +415,35 @@ pub(crate) fn verify(
         Some((v, name)) => EventType::known(Some(header_text(name, v)?)),
         None => EventType::from_body(scheme.event_type),
     };
-    Ok(Verified {
-        provider: scheme.name,
-        id,
-        event_type,
-        timestamp: signed_at,
-        body: req.body.clone(),
-        key_index,
-    })
+    Ok(Verified { provider: scheme.name, id, event_type, timestamp: signed_at, body: req.body.clone(), key_index })
 }
 
 /// Whether a body can be JSON at all: its first byte after white space opens an object or
 /// an array. The application parses the rest (the typed extractors answer 400 when that
 /// fails); the core does not parse a body twice.
 fn looks_like_json(body: &[u8]) -> bool {
-    matches!(
-        body.iter().find(|b| !b.is_ascii_whitespace()),
-        Some(b'{' | b'[')
-    )
+    matches!(body.iter().find(|b| !b.is_ascii_whitespace()), Some(b'{' | b'['))
 }
 
 /// A header value as text: UTF-8 and at most 1 KiB, or it is malformed.
 pub(crate) fn header_text(name: &str, value: &[u8]) -> Result<String, VerifyError> {
     if value.len() > MAX_FIELD {
-        return Err(VerifyError::malformed_header(
-            name,
-            format_args!("longer than {MAX_FIELD} bytes"),
-        ));
+        return Err(VerifyError::malformed_header(name, format_args!("longer than {MAX_FIELD} bytes")));
     }
-    std::str::from_utf8(value)
-        .map(str::to_owned)
-        .map_err(|_| VerifyError::malformed_header(name, "not UTF-8"))
+    std::str::from_utf8(value).map(str::to_owned).map_err(|_| VerifyError::malformed_header(name, "not UTF-8"))
 }
 
 /// A mismatch where no candidate even had the algorithm's length says so: a truncated
 /// signature is the most common cause, and it is worth naming.
-fn explain_mismatch(
-    err: VerifyError,
-    scheme: &Scheme,
-    candidates: &[Option<Candidate>],
-) -> VerifyError {
+fn explain_mismatch(err: VerifyError, scheme: &Scheme, candidates: &[Option<Candidate>]) -> VerifyError {
     if err.kind() != ErrorKind::SignatureMismatch {
         return err;
     }
     let Some(want) = scheme.algorithm.signature_len() else {
         return err;
     };
-    let lens: Vec<usize> = candidates
-        .iter()
-        .flatten()
-        .filter(|c| c.algorithm == scheme.algorithm)
-        .map(|c| c.len)
-        .collect();
+    let lens: Vec<usize> =
+        candidates.iter().flatten().filter(|c| c.algorithm == scheme.algorithm).map(|c| c.len).collect();
     match lens.as_slice() {
         [got] if *got != want => VerifyError::new(
             ErrorKind::SignatureMismatch,
@@ -588,9 +506,7 @@ pub(crate) fn sign(
 ) -> Result<Signed, SignError> {
     let timestamp = match scheme.timestamp {
         // A body timestamp (Linear) is part of the body the caller gives.
-        Some(t) if !matches!(t.source, TimestampSource::Json(_)) => {
-            Some(time::format(req.timestamp, t.format))
-        }
+        Some(t) if !matches!(t.source, TimestampSource::Json(_)) => Some(time::format(req.timestamp, t.format)),
         _ => None,
     };
     let ts_text = timestamp.as_deref().unwrap_or("");
@@ -606,10 +522,7 @@ pub(crate) fn sign(
     let needs = |p: Part| scheme.message.contains(&p);
     let url = url.or(req.url);
     if needs(Part::Url) && url.is_none() {
-        return Err(SignError::new(format!(
-            "{} signs the URL: give one with SignRequest::url",
-            scheme.name
-        )));
+        return Err(SignError::new(format!("{} signs the URL: give one with SignRequest::url", scheme.name)));
     }
     let message = Message {
         parts: scheme.message,
@@ -640,11 +553,7 @@ pub(crate) fn sign(
             if let Some(TimestampSource::ListItem(label)) = scheme.timestamp.map(|t| t.source) {
                 items.push(format!("{label}{assign}{ts_text}"));
             }
-            items.extend(
-                signatures
-                    .iter()
-                    .map(|(label, sig)| format!("{label}{assign}{sig}")),
-            );
+            items.extend(signatures.iter().map(|(label, sig)| format!("{label}{assign}{sig}")));
             items.join(&sep.to_string())
         }
     };
@@ -662,10 +571,7 @@ pub(crate) fn sign(
     if let (Some(name), Some(event_type)) = (type_header, req.event_type) {
         headers.push((name, event_type.to_owned()));
     }
-    Ok(Signed {
-        headers,
-        body: Bytes::copy_from_slice(req.body),
-    })
+    Ok(Signed { headers, body: Bytes::copy_from_slice(req.body) })
 }
 
 #[cfg(test)]
@@ -684,10 +590,7 @@ mod tests {
         };
         // The id comes first: verification stops reading there.
         let d = verify(br#"{"id":"evt_1","data":{"object":{}},"type":"invoice.paid"}"#).unwrap();
-        assert_eq!(
-            (d.id(), d.event_type()),
-            (Some("evt_1"), Some("invoice.paid"))
-        );
+        assert_eq!((d.id(), d.event_type()), (Some("evt_1"), Some("invoice.paid")));
         // What follows the id is the application's to parse: a broken tail verifies, and
         // the type it hides is simply absent.
         let d = verify(br#"{"id":"evt_2", "type": oops"#).unwrap();
@@ -695,12 +598,7 @@ mod tests {
         // A body that cannot be JSON, or whose id cannot be read, is refused.
         for body in [&b"id=evt_3&type=x"[..], b"  not json", br#"{"id": nope"#] {
             let signed = stripe.sign(&SignRequest::new(body, now)).unwrap();
-            let err = stripe
-                .verify(
-                    &Request::new(&signed, bytes::Bytes::copy_from_slice(body)),
-                    now,
-                )
-                .unwrap_err();
+            let err = stripe.verify(&Request::new(&signed, bytes::Bytes::copy_from_slice(body)), now).unwrap_err();
             assert_eq!(err.kind(), ErrorKind::BodyNotJson, "{body:?}");
         }
     }
@@ -711,18 +609,14 @@ mod tests {
         let now = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
         let body = br#"{"type":"event_callback","event":{"type":"app_mention"}}"#;
         let signed = slack.sign(&SignRequest::new(body, now)).unwrap();
-        let d = slack
-            .verify(&Request::new(&signed, &body[..]), now)
-            .unwrap();
+        let d = slack.verify(&Request::new(&signed, &body[..]), now).unwrap();
         assert_eq!(d.event_type(), Some("app_mention"));
 
         let linear = Verifier::new(providers::LINEAR, "l").unwrap();
         let body = br#"{"type":"Issue","action":"create","webhookTimestamp":1700000000000}"#;
         let mut signed = linear.sign(&SignRequest::new(body, now)).unwrap();
         signed.headers.push(("Linear-Event", "Comment".into()));
-        let d = linear
-            .verify(&Request::new(&signed, &body[..]), now)
-            .unwrap();
+        let d = linear.verify(&Request::new(&signed, &body[..]), now).unwrap();
         assert_eq!(d.event_type(), Some("Comment"));
     }
 }

@@ -43,10 +43,9 @@ impl ErrorKind {
     /// what failed authentication, 500 only for server misconfiguration.
     pub fn status(self) -> StatusCode {
         match self {
-            Self::MissingHeader
-            | Self::MalformedHeader
-            | Self::MalformedBody
-            | Self::BodyNotJson => StatusCode::BAD_REQUEST,
+            Self::MissingHeader | Self::MalformedHeader | Self::MalformedBody | Self::BodyNotJson => {
+                StatusCode::BAD_REQUEST
+            }
             Self::SignatureMismatch
             | Self::ExpiredKey
             | Self::UnknownKey
@@ -99,10 +98,7 @@ pub struct VerifyError {
 
 impl VerifyError {
     pub(crate) fn new(kind: ErrorKind, message: impl Into<Cow<'static, str>>) -> Self {
-        Self {
-            kind,
-            message: message.into(),
-        }
+        Self { kind, message: message.into() }
     }
 
     pub(crate) fn missing_header(name: &str) -> Self {
@@ -110,10 +106,7 @@ impl VerifyError {
     }
 
     pub(crate) fn malformed_header(name: &str, what: impl fmt::Display) -> Self {
-        Self::new(
-            ErrorKind::MalformedHeader,
-            format!("malformed header {name}: {what}"),
-        )
+        Self::new(ErrorKind::MalformedHeader, format!("malformed header {name}: {what}"))
     }
 
     pub(crate) fn mismatch() -> Self {
@@ -129,10 +122,7 @@ impl VerifyError {
     /// A verified body that does not deserialize into the type the application asked for:
     /// [`ErrorKind::BodyNotJson`], 400. Adapters use it for their typed extractors.
     pub fn payload(detail: impl fmt::Display) -> Self {
-        Self::new(
-            ErrorKind::BodyNotJson,
-            format!("body is not the expected JSON: {detail}"),
-        )
+        Self::new(ErrorKind::BodyNotJson, format!("body is not the expected JSON: {detail}"))
     }
 
     /// What went wrong.
@@ -158,10 +148,7 @@ impl VerifyError {
 
     /// True when the signed timestamp lies outside the tolerance, either way.
     pub fn is_stale(&self) -> bool {
-        matches!(
-            self.kind,
-            ErrorKind::TimestampTooOld | ErrorKind::TimestampInFuture
-        )
+        matches!(self.kind, ErrorKind::TimestampTooOld | ErrorKind::TimestampInFuture)
     }
 }
 
@@ -173,10 +160,7 @@ impl fmt::Display for VerifyError {
 
 impl fmt::Debug for VerifyError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("VerifyError")
-            .field("kind", &self.kind)
-            .field("message", &self.message)
-            .finish()
+        f.debug_struct("VerifyError").field("kind", &self.kind).field("message", &self.message).finish()
     }
 }
 
@@ -194,9 +178,7 @@ pub struct ConfigError {
 
 impl ConfigError {
     pub(crate) fn new(message: impl Into<Cow<'static, str>>) -> Self {
-        Self {
-            message: message.into(),
-        }
+        Self { message: message.into() }
     }
 }
 
@@ -209,8 +191,6 @@ pub struct SignError {
 
 impl SignError {
     pub(crate) fn new(message: impl Into<Cow<'static, str>>) -> Self {
-        Self {
-            message: message.into(),
-        }
+        Self { message: message.into() }
     }
 }

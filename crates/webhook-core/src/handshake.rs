@@ -23,11 +23,7 @@ pub struct Reply {
 
 impl Reply {
     fn json(value: &serde_json::Value) -> Self {
-        Self {
-            status: StatusCode::OK,
-            content_type: Some("application/json"),
-            body: Bytes::from(value.to_string()),
-        }
+        Self { status: StatusCode::OK, content_type: Some("application/json"), body: Bytes::from(value.to_string()) }
     }
 
     fn text(text: &str) -> Self {
@@ -80,9 +76,7 @@ impl Verifier {
                 }
                 let c: Challenge<'_> = serde_json::from_slice(body).ok()?;
                 match (c.kind, c.challenge) {
-                    (Some("url_verification"), Some(ch)) if ch.len() <= MAX_CHALLENGE => {
-                        Some(Reply::text(ch))
-                    }
+                    (Some("url_verification"), Some(ch)) if ch.len() <= MAX_CHALLENGE => Some(Reply::text(ch)),
                     _ => None,
                 }
             }
@@ -96,11 +90,9 @@ impl Verifier {
                 let p: Ping = serde_json::from_slice(body).ok()?;
                 match (p.kind, p.event) {
                     (Some(1), None) => Some(Reply::json(&serde_json::json!({ "type": 1 }))),
-                    (Some(0), _) => Some(Reply {
-                        status: StatusCode::NO_CONTENT,
-                        content_type: None,
-                        body: Bytes::new(),
-                    }),
+                    (Some(0), _) => {
+                        Some(Reply { status: StatusCode::NO_CONTENT, content_type: None, body: Bytes::new() })
+                    }
                     _ => None,
                 }
             }
@@ -132,8 +124,7 @@ impl Verifier {
             }
             "twitch" => {
                 let mut kind = None;
-                req.headers
-                    .for_each_value("Twitch-Eventsub-Message-Type", &mut |v| kind = Some(v));
+                req.headers.for_each_value("Twitch-Eventsub-Message-Type", &mut |v| kind = Some(v));
                 if kind != Some(&b"webhook_callback_verification"[..]) {
                     return None;
                 }
@@ -142,9 +133,7 @@ impl Verifier {
                     challenge: Option<&'a str>,
                 }
                 let c: Challenge<'_> = serde_json::from_slice(body).ok()?;
-                c.challenge
-                    .filter(|ch| ch.len() <= MAX_CHALLENGE)
-                    .map(Reply::text)
+                c.challenge.filter(|ch| ch.len() <= MAX_CHALLENGE).map(Reply::text)
             }
             _ => None,
         }
@@ -191,9 +180,7 @@ mod tests {
     fn answer(v: &Verifier, body: &[u8], extra: &[(&'static str, &str)]) -> Option<Reply> {
         let now = SystemTime::now();
         let mut signed = v.sign(&SignRequest::new(body, now).id("e76c6bd4")).unwrap();
-        signed
-            .headers
-            .extend(extra.iter().map(|(k, v)| (*k, v.to_string())));
+        signed.headers.extend(extra.iter().map(|(k, v)| (*k, v.to_string())));
         let req = Request::new(&signed, Bytes::copy_from_slice(body));
         let delivery = v.verify(&req, now).unwrap();
         v.handshake(&req, &delivery)
@@ -202,11 +189,7 @@ mod tests {
     #[test]
     fn zoom_url_validation_uses_the_verifying_secret() {
         // Self-generated (not official) vector from shared/vectors/illustrative_vectors.json.
-        let zoom = Verifier::builder(providers::ZOOM)
-            .secret("other")
-            .secret("test_secret_do_not_use")
-            .build()
-            .unwrap();
+        let zoom = Verifier::builder(providers::ZOOM).secret("other").secret("test_secret_do_not_use").build().unwrap();
         let now = SystemTime::now();
         let body = br#"{"event":"endpoint.url_validation","payload":{"plainToken":"qgg8vlvZRS6UYooatFL8Aw"}}"#;
         // Sign with the second key only.
@@ -228,37 +211,13 @@ mod tests {
     #[test]
     fn discord_pings() {
         let key = crate::Secret::ed25519_seed(&[7u8; 32]).unwrap();
-        let discord = Verifier::builder(providers::DISCORD)
-            .key(key)
-            .build()
-            .unwrap();
-        let pong = answer(
-            &discord,
-            br#"{"type":1,"id":"1","token":"t","version":1}"#,
-            &[],
-        )
-        .unwrap();
-        assert_eq!(
-            (pong.status, pong.body.as_ref()),
-            (StatusCode::OK, &br#"{"type":1}"#[..])
-        );
-        let event_ping = answer(
-            &discord,
-            br#"{"version":1,"application_id":"1","type":0}"#,
-            &[],
-        )
-        .unwrap();
-        assert_eq!(
-            (event_ping.status, event_ping.body.len()),
-            (StatusCode::NO_CONTENT, 0)
-        );
+        let discord = Verifier::builder(providers::DISCORD).key(key).build().unwrap();
+        let pong = answer(&discord, br#"{"type":1,"id":"1","token":"t","version":1}"#, &[]).unwrap();
+        assert_eq!((pong.status, pong.body.as_ref()), (StatusCode::OK, &br#"{"type":1}"#[..]));
+        let event_ping = answer(&discord, br#"{"version":1,"application_id":"1","type":0}"#, &[]).unwrap();
+        assert_eq!((event_ping.status, event_ping.body.len()), (StatusCode::NO_CONTENT, 0));
         // A webhook EVENT is type 1 with an `event`: not a ping.
-        assert!(answer(
-            &discord,
-            br#"{"version":1,"type":1,"event":{"type":"APPLICATION_AUTHORIZED"}}"#,
-            &[]
-        )
-        .is_none());
+        assert!(answer(&discord, br#"{"version":1,"type":1,"event":{"type":"APPLICATION_AUTHORIZED"}}"#, &[]).is_none());
         assert!(answer(&discord, br#"{"type":2,"id":"1"}"#, &[]).is_none());
     }
 
@@ -266,45 +225,20 @@ mod tests {
     fn twitch_challenge_only_for_verification_messages() {
         let twitch = Verifier::new(providers::TWITCH, "secretabcd").unwrap();
         let body = br#"{"challenge":"pogchamp-kappa-360noscope-vohiyo","subscription":{"type":"channel.follow"}}"#;
-        let verification = [(
-            "Twitch-Eventsub-Message-Type",
-            "webhook_callback_verification",
-        )];
+        let verification = [("Twitch-Eventsub-Message-Type", "webhook_callback_verification")];
         let reply = answer(&twitch, body, &verification).unwrap();
         assert_eq!(reply.body, "pogchamp-kappa-360noscope-vohiyo");
         assert_eq!(reply.content_type, Some("text/plain; charset=utf-8"));
-        assert!(answer(
-            &twitch,
-            body,
-            &[("Twitch-Eventsub-Message-Type", "notification")]
-        )
-        .is_none());
+        assert!(answer(&twitch, body, &[("Twitch-Eventsub-Message-Type", "notification")]).is_none());
     }
 
     #[test]
     fn slack_events_are_not_handshakes_and_meta_needs_subscribe() {
         let slack = Verifier::new(providers::SLACK, "s").unwrap();
-        assert!(answer(
-            &slack,
-            br#"{"type":"event_callback","event":{"type":"message"}}"#,
-            &[]
-        )
-        .is_none());
+        assert!(answer(&slack, br#"{"type":"event_callback","event":{"type":"message"}}"#, &[]).is_none());
         assert!(answer(&slack, b"command=%2Fx&text=hi", &[]).is_none());
-        assert_eq!(
-            meta_challenge(
-                "hub.mode=unsubscribe&hub.verify_token=t&hub.challenge=1",
-                "t"
-            ),
-            None
-        );
-        assert_eq!(
-            meta_challenge("hub.mode=subscribe&hub.challenge=1", "t"),
-            None
-        );
-        assert_eq!(
-            meta_challenge("hub.mode=subscribe&hub.verify_token=&hub.challenge=1", ""),
-            None
-        );
+        assert_eq!(meta_challenge("hub.mode=unsubscribe&hub.verify_token=t&hub.challenge=1", "t"), None);
+        assert_eq!(meta_challenge("hub.mode=subscribe&hub.challenge=1", "t"), None);
+        assert_eq!(meta_challenge("hub.mode=subscribe&hub.verify_token=&hub.challenge=1", ""), None);
     }
 }

@@ -69,10 +69,7 @@ impl<K: AsRef<str>, V: AsRef<[u8]>, const N: usize> Headers for [(K, V); N] {
 /// `Ok(None)` when absent. A repeated header, an empty one or one over
 /// [`MAX_HEADER_VALUE`] is malformed: a signature or id that arrives twice is ambiguous,
 /// and the core refuses to guess which one the sender meant.
-pub(crate) fn single<'a>(
-    headers: &'a dyn Headers,
-    name: &str,
-) -> Result<Option<&'a [u8]>, VerifyError> {
+pub(crate) fn single<'a>(headers: &'a dyn Headers, name: &str) -> Result<Option<&'a [u8]>, VerifyError> {
     let mut first = None;
     let mut count = 0usize;
     headers.for_each_value(name, &mut |v| {
@@ -83,25 +80,18 @@ pub(crate) fn single<'a>(
     });
     match (first, count) {
         (None, _) => Ok(None),
-        (Some(_), n) if n > 1 => Err(VerifyError::malformed_header(
-            name,
-            "appears more than once",
-        )),
+        (Some(_), n) if n > 1 => Err(VerifyError::malformed_header(name, "appears more than once")),
         (Some(b""), _) => Err(VerifyError::malformed_header(name, "empty")),
-        (Some(v), _) if v.len() > MAX_HEADER_VALUE => Err(VerifyError::malformed_header(
-            name,
-            format_args!("{} bytes, longer than {MAX_HEADER_VALUE}", v.len()),
-        )),
+        (Some(v), _) if v.len() > MAX_HEADER_VALUE => {
+            Err(VerifyError::malformed_header(name, format_args!("{} bytes, longer than {MAX_HEADER_VALUE}", v.len())))
+        }
         (Some(v), _) => Ok(Some(v)),
     }
 }
 
 /// Like [`single`], trying each alias in turn (`svix-id`, then `webhook-id`).
 /// Returns the value and the index of the alias that carried it.
-pub(crate) fn first_of<'a>(
-    headers: &'a dyn Headers,
-    names: &[&str],
-) -> Result<Option<(&'a [u8], usize)>, VerifyError> {
+pub(crate) fn first_of<'a>(headers: &'a dyn Headers, names: &[&str]) -> Result<Option<(&'a [u8], usize)>, VerifyError> {
     for (i, name) in names.iter().enumerate() {
         if let Some(v) = single(headers, name)? {
             return Ok(Some((v, i)));
@@ -128,16 +118,10 @@ mod tests {
     fn single_refuses_repeats_empties_and_giants() {
         let repeated = [("X-Sig", "a"), ("x-sig", "b")];
         let err = single(&repeated, "X-Sig").unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "malformed header X-Sig: appears more than once"
-        );
+        assert_eq!(err.to_string(), "malformed header X-Sig: appears more than once");
 
         let empty = [("X-Sig", "")];
-        assert_eq!(
-            single(&empty, "X-Sig").unwrap_err().to_string(),
-            "malformed header X-Sig: empty"
-        );
+        assert_eq!(single(&empty, "X-Sig").unwrap_err().to_string(), "malformed header X-Sig: empty");
 
         let giant = vec![("X-Sig".to_string(), vec![b'a'; MAX_HEADER_VALUE + 1])];
         assert!(single(&giant, "X-Sig").unwrap_err().is_malformed());
@@ -149,14 +133,8 @@ mod tests {
     #[test]
     fn first_of_tries_aliases_in_order() {
         let h = [("webhook-id", "w"), ("svix-id", "s")];
-        assert_eq!(
-            first_of(&h, &["svix-id", "webhook-id"]).unwrap(),
-            Some((b"s".as_slice(), 0))
-        );
+        assert_eq!(first_of(&h, &["svix-id", "webhook-id"]).unwrap(), Some((b"s".as_slice(), 0)));
         let h = [("webhook-id", "w")];
-        assert_eq!(
-            first_of(&h, &["svix-id", "webhook-id"]).unwrap(),
-            Some((b"w".as_slice(), 1))
-        );
+        assert_eq!(first_of(&h, &["svix-id", "webhook-id"]).unwrap(), Some((b"w".as_slice(), 1)));
     }
 }

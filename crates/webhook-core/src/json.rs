@@ -28,19 +28,9 @@ pub(crate) fn extract(body: &[u8], paths: &[&[&str]]) -> Extracted {
     let paths = &paths[..paths.len().min(MAX_PATHS)];
     let mut out = vec![None; paths.len()];
     let mut remaining = paths.len();
-    let all: u16 = if paths.is_empty() {
-        0
-    } else {
-        u16::MAX >> (16 - paths.len())
-    };
+    let all: u16 = if paths.is_empty() { 0 } else { u16::MAX >> (16 - paths.len()) };
     let mut de = serde_json::Deserializer::from_slice(body);
-    let walk = Walk {
-        paths,
-        live: all,
-        depth: 0,
-        out: &mut out,
-        remaining: &mut remaining,
-    };
+    let walk = Walk { paths, live: all, depth: 0, out: &mut out, remaining: &mut remaining };
     let ok = match walk.deserialize(&mut de) {
         Ok(()) => de.end().is_ok(),
         // The walk stops early, with an error, once every field has been found; any other
@@ -84,14 +74,8 @@ impl<'de> Visitor<'de> for Walk<'_, '_> {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
         // The paths that end at this depth, and those that go deeper.
-        let ends: u16 = each(self.live)
-            .filter(|&i| self.paths[i].len() == self.depth + 1)
-            .fold(0, |m, i| m | 1 << i);
-        while let Some(hits) = map.next_key_seed(KeyMatch {
-            paths: self.paths,
-            live: self.live,
-            depth: self.depth,
-        })? {
+        let ends: u16 = each(self.live).filter(|&i| self.paths[i].len() == self.depth + 1).fold(0, |m, i| m | 1 << i);
+        while let Some(hits) = map.next_key_seed(KeyMatch { paths: self.paths, live: self.live, depth: self.depth })? {
             if hits == 0 {
                 map.next_value::<IgnoredAny>()?;
                 continue;
@@ -101,16 +85,10 @@ impl<'de> Visitor<'de> for Walk<'_, '_> {
                 if value.is_some() {
                     // The first occurrence of a key wins; a value is cloned only when two
                     // paths end at the same field.
-                    let free = each(hits & ends)
-                        .filter(|&i| self.out[i].is_none())
-                        .fold(0u16, |m, i| m | 1 << i);
+                    let free = each(hits & ends).filter(|&i| self.out[i].is_none()).fold(0u16, |m, i| m | 1 << i);
                     let last = each(free).last();
                     for i in each(free) {
-                        self.out[i] = if Some(i) == last {
-                            value.take()
-                        } else {
-                            value.clone()
-                        };
+                        self.out[i] = if Some(i) == last { value.take() } else { value.clone() };
                         *self.remaining -= 1;
                     }
                 }
@@ -176,9 +154,7 @@ impl<'de> Visitor<'de> for KeyMatch<'_> {
         f.write_str("an object key")
     }
     fn visit_str<E>(self, key: &str) -> Result<u16, E> {
-        Ok(each(self.live)
-            .filter(|&i| self.paths[i].get(self.depth) == Some(&key))
-            .fold(0, |m, i| m | 1 << i))
+        Ok(each(self.live).filter(|&i| self.paths[i].get(self.depth) == Some(&key)).fold(0, |m, i| m | 1 << i))
     }
 }
 
@@ -239,18 +215,9 @@ mod tests {
 
     #[test]
     fn reads_nested_fields_numbers_and_first_duplicate() {
-        let body =
-            r#"{"a":{"x":[1,2,{"id":"no"}],"id":"evt_1"},"type":2,"id":"top","id":"second"}"#;
+        let body = r#"{"a":{"x":[1,2,{"id":"no"}],"id":"evt_1"},"type":2,"id":"top","id":"second"}"#;
         let got = get(body, &[&["a", "id"], &["type"], &["id"], &["missing"]]).unwrap();
-        assert_eq!(
-            got,
-            vec![
-                Some("evt_1".into()),
-                Some("2".into()),
-                Some("top".into()),
-                None
-            ]
-        );
+        assert_eq!(got, vec![Some("evt_1".into()), Some("2".into()), Some("top".into()), None]);
     }
 
     #[test]
@@ -270,10 +237,7 @@ mod tests {
 
     #[test]
     fn with_nothing_to_find_the_whole_body_must_be_json() {
-        assert_eq!(
-            get(r#"{"a":[1,2]}"#, &[]).unwrap(),
-            Vec::<Option<String>>::new()
-        );
+        assert_eq!(get(r#"{"a":[1,2]}"#, &[]).unwrap(), Vec::<Option<String>>::new());
         assert!(get("not json", &[]).is_none());
         assert!(get(r#"{"a":1} x"#, &[]).is_none());
     }

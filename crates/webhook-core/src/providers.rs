@@ -45,9 +45,7 @@ pub(crate) enum Kind {
 impl Provider {
     /// A provider described by a [`Scheme`] of your own.
     pub const fn custom(scheme: &'static Scheme) -> Self {
-        Self {
-            kind: Kind::Scheme(scheme),
-        }
+        Self { kind: Kind::Scheme(scheme) }
     }
 
     /// The provider's name, as used in routes, metrics and [`Verified::provider`](crate::Verified::provider).
@@ -139,10 +137,7 @@ impl Provider {
 
     /// Looks a built-in provider up by name (`"github"`, `"standard-webhooks"`, ...).
     pub fn from_name(name: &str) -> Option<Self> {
-        Self::all()
-            .iter()
-            .copied()
-            .find(|p| p.name().eq_ignore_ascii_case(name))
+        Self::all().iter().copied().find(|p| p.name().eq_ignore_ascii_case(name))
     }
 
     /// Every built-in provider compiled in (features decide which), one row each. The
@@ -162,19 +157,13 @@ impl std::fmt::Debug for Provider {
 impl PartialEq for Provider {
     fn eq(&self, other: &Self) -> bool {
         match (self.kind, other.kind) {
-            (Kind::Scheme(a), Kind::Scheme(b)) => {
-                std::ptr::eq(a, b) || a.name == b.name && a.header == b.header
-            }
+            (Kind::Scheme(a), Kind::Scheme(b)) => std::ptr::eq(a, b) || a.name == b.name && a.header == b.header,
             _ => self.name() == other.name(),
         }
     }
 }
 
-const fn hmac256(
-    name: &'static str,
-    header: &'static [&'static str],
-    encoding: crate::scheme::Encoding,
-) -> Scheme {
+const fn hmac256(name: &'static str, header: &'static [&'static str], encoding: crate::scheme::Encoding) -> Scheme {
     Scheme::new(name, header, HmacSha256, encoding)
 }
 
@@ -403,16 +392,12 @@ pub const TWILIO: Provider = Provider { kind: Kind::Twilio };
 
 /// Mailgun: the signature is inside the body (`signature.{timestamp,token,signature}`,
 /// HMAC-SHA256 of `{timestamp}{token}`); the event data itself is **not** signed. 5 minutes.
-pub const MAILGUN: Provider = Provider {
-    kind: Kind::Mailgun,
-};
+pub const MAILGUN: Provider = Provider { kind: Kind::Mailgun };
 
 /// GitLab's classic `X-Gitlab-Token`: the configured token is sent in plaintext and
 /// compared in constant time. No HMAC, no timestamp. For the signing token use
 /// [`GITLAB_SIGNING`].
-pub const GITLAB: Provider = Provider {
-    kind: Kind::GitLabToken,
-};
+pub const GITLAB: Provider = Provider { kind: Kind::GitLabToken };
 
 static ALL: &[Provider] = &[
     GITHUB,

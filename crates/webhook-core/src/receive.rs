@@ -93,9 +93,7 @@ impl Outcome {
             Self::InFlight(_) => error("this delivery is already being processed; retry later"),
             Self::Handshake(r) => r.body.clone(),
             Self::Rejected(e) => error(&e.to_string()),
-            Self::TooLarge { limit } => {
-                error(&format!("body larger than the limit of {limit} bytes"))
-            }
+            Self::TooLarge { limit } => error(&format!("body larger than the limit of {limit} bytes")),
             Self::Unavailable(_) => error("the webhook store is unavailable; retry later"),
         }
     }
@@ -200,9 +198,7 @@ impl Endpoint {
     /// The full URL for a request path and query (`/hooks/twilio?x=1`), if a public URL
     /// is configured.
     pub fn url_for(&self, path_and_query: &str) -> Option<String> {
-        self.public_url
-            .as_ref()
-            .map(|base| format!("{base}{path_and_query}"))
+        self.public_url.as_ref().map(|base| format!("{base}{path_and_query}"))
     }
 
     /// A request whose `Content-Length` already exceeds the limit: adapters call this with
@@ -211,9 +207,7 @@ impl Endpoint {
     pub fn too_large(&self, headers: &dyn Headers) -> Option<Outcome> {
         let mut length = None;
         headers.for_each_value("content-length", &mut |v| {
-            length = std::str::from_utf8(v)
-                .ok()
-                .and_then(|t| t.trim().parse::<u64>().ok());
+            length = std::str::from_utf8(v).ok().and_then(|t| t.trim().parse::<u64>().ok());
         });
         match length {
             Some(n) if n > self.body_limit as u64 => Some(self.over_limit()),
@@ -224,9 +218,7 @@ impl Endpoint {
     /// The answer for a body found longer than the limit while reading it (413), counted
     /// like every other outcome.
     pub fn over_limit(&self) -> Outcome {
-        let outcome = Outcome::TooLarge {
-            limit: self.body_limit,
-        };
+        let outcome = Outcome::TooLarge { limit: self.body_limit };
         self.log(&outcome, None);
         outcome
     }
@@ -284,9 +276,7 @@ impl Endpoint {
 
     async fn decide(&self, req: &Request<'_>, now: SystemTime, complete: bool) -> Outcome {
         if req.body().len() > self.body_limit {
-            return Outcome::TooLarge {
-                limit: self.body_limit,
-            };
+            return Outcome::TooLarge { limit: self.body_limit };
         }
         let verified = match self.verifier.verify(req, now) {
             Ok(v) => v,
@@ -305,10 +295,7 @@ impl Endpoint {
         #[cfg(feature = "pipeline")]
         if let Some(sink) = &self.sink {
             use crate::pipeline::{Inserted, NewEvent};
-            match sink
-                .accept(NewEvent::from_verified(&verified, req.headers, now))
-                .await
-            {
+            match sink.accept(NewEvent::from_verified(&verified, req.headers, now)).await {
                 Ok(Inserted::New(_)) => {}
                 // Stored before (the dedup store forgot it): answered as a duplicate.
                 Ok(_) => {
@@ -351,11 +338,7 @@ impl std::fmt::Debug for Endpoint {
 pub fn dedup_key(verified: &Verified) -> String {
     match verified.id() {
         Some(id) => format!("{}:{id}", verified.provider()),
-        None => format!(
-            "{}:sha256:{}",
-            verified.provider(),
-            hex::encode(Sha256::digest(verified.body()))
-        ),
+        None => format!("{}:sha256:{}", verified.provider(), hex::encode(Sha256::digest(verified.body()))),
     }
 }
 
@@ -384,10 +367,7 @@ mod tests {
     }
 
     fn run<F: std::future::Future>(f: F) -> F::Output {
-        tokio::runtime::Builder::new_current_thread()
-            .build()
-            .unwrap()
-            .block_on(f)
+        tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(f)
     }
 
     #[test]
@@ -398,47 +378,18 @@ mod tests {
         let signed = v.sign(&SignRequest::new(body, now)).unwrap();
         run(async {
             let ep = Endpoint::new(v.clone()).with_body_limit(body.len());
-            assert_eq!(
-                ep.receive(&Request::new(&signed, &body[..]), now)
-                    .await
-                    .label(),
-                "accepted"
-            );
-            assert_eq!(
-                ep.receive(&Request::new(&signed, &body[..]), now)
-                    .await
-                    .label(),
-                "duplicate"
-            );
+            assert_eq!(ep.receive(&Request::new(&signed, &body[..]), now).await.label(), "accepted");
+            assert_eq!(ep.receive(&Request::new(&signed, &body[..]), now).await.label(), "duplicate");
 
-            let tampered = ep
-                .receive(
-                    &Request::new(&signed, &br#"{"id":"evt_9","type":"a.c"}"#[..]),
-                    now,
-                )
-                .await;
-            assert_eq!(
-                (tampered.status(), tampered.label()),
-                (StatusCode::UNAUTHORIZED, "invalid_signature")
-            );
-            assert_eq!(
-                tampered.body().as_ref(),
-                br#"{"error":"signature mismatch"}"#
-            );
+            let tampered = ep.receive(&Request::new(&signed, &br#"{"id":"evt_9","type":"a.c"}"#[..]), now).await;
+            assert_eq!((tampered.status(), tampered.label()), (StatusCode::UNAUTHORIZED, "invalid_signature"));
+            assert_eq!(tampered.body().as_ref(), br#"{"error":"signature mismatch"}"#);
 
-            let stale = ep
-                .receive(
-                    &Request::new(&signed, &body[..]),
-                    now + Duration::from_secs(301),
-                )
-                .await;
+            let stale = ep.receive(&Request::new(&signed, &body[..]), now + Duration::from_secs(301)).await;
             assert_eq!(stale.label(), "stale");
 
             let big = [&body[..], b" "].concat();
-            assert_eq!(
-                ep.receive(&Request::new(&signed, big), now).await.status(),
-                StatusCode::PAYLOAD_TOO_LARGE
-            );
+            assert_eq!(ep.receive(&Request::new(&signed, big), now).await.status(), StatusCode::PAYLOAD_TOO_LARGE);
             let length = |n: usize| vec![("Content-Length", n.to_string())];
             assert!(ep.too_large(&length(body.len() + 1)).is_some());
             assert!(ep.too_large(&length(body.len())).is_none());
@@ -446,10 +397,7 @@ mod tests {
 
             let down = Endpoint::new(v.clone()).with_dedup(Arc::new(Down));
             let o = down.receive(&Request::new(&signed, &body[..]), now).await;
-            assert_eq!(
-                (o.status(), o.label()),
-                (StatusCode::SERVICE_UNAVAILABLE, "unavailable")
-            );
+            assert_eq!((o.status(), o.label()), (StatusCode::SERVICE_UNAVAILABLE, "unavailable"));
         });
     }
 
@@ -460,9 +408,6 @@ mod tests {
         let body = br#"{"event":"meeting.started"}"#;
         let signed = v.sign(&SignRequest::new(body, now)).unwrap();
         let d = v.verify(&Request::new(&signed, &body[..]), now).unwrap();
-        assert_eq!(
-            dedup_key(&d),
-            format!("zoom:sha256:{}", hex::encode(Sha256::digest(body)))
-        );
+        assert_eq!(dedup_key(&d), format!("zoom:sha256:{}", hex::encode(Sha256::digest(body))));
     }
 }

@@ -149,24 +149,15 @@ pub(crate) enum TimestampSource {
 impl Timestamp {
     /// Unix seconds in a header; several names are aliases tried in order.
     pub const fn header(names: &'static [&'static str]) -> Self {
-        Self {
-            source: TimestampSource::Header(names),
-            format: TimeFormat::UnixSeconds,
-        }
+        Self { source: TimestampSource::Header(names), format: TimeFormat::UnixSeconds }
     }
     /// Unix seconds in an item of the signature list (Stripe's `t`, Paddle's `ts`).
     pub const fn list_item(label: &'static str) -> Self {
-        Self {
-            source: TimestampSource::ListItem(label),
-            format: TimeFormat::UnixSeconds,
-        }
+        Self { source: TimestampSource::ListItem(label), format: TimeFormat::UnixSeconds }
     }
     /// A field of the (signed) JSON body.
     pub const fn json(path: &'static [&'static str]) -> Self {
-        Self {
-            source: TimestampSource::Json(path),
-            format: TimeFormat::UnixSeconds,
-        }
+        Self { source: TimestampSource::Json(path), format: TimeFormat::UnixSeconds }
     }
     /// The same place, written in another format.
     pub const fn format(mut self, format: TimeFormat) -> Self {
@@ -245,12 +236,7 @@ impl Scheme {
     }
 
     /// The header is a list of items; items labelled with one of `labels` are signatures.
-    pub const fn list(
-        mut self,
-        separator: u8,
-        assign: u8,
-        labels: &'static [&'static str],
-    ) -> Self {
+    pub const fn list(mut self, separator: u8, assign: u8, labels: &'static [&'static str]) -> Self {
         self.layout = Layout::List { separator, assign };
         self.labels = labels;
         self

@@ -59,10 +59,7 @@ pub struct Secret {
 
 impl Secret {
     fn of(material: Material) -> Self {
-        Self {
-            material,
-            not_after: None,
-        }
+        Self { material, not_after: None }
     }
 
     /// Shared key bytes used exactly as given (GitHub, Stripe, Slack and most others key the
@@ -93,10 +90,7 @@ impl Secret {
             return Self::ed25519_seed(&bytes);
         }
         let rest = text.strip_prefix("whsec_").unwrap_or(text);
-        let key = Zeroizing::new(
-            B64.decode(rest)
-                .map_err(|_| ConfigError::new("whsec_ secret is not valid base64"))?,
-        );
+        let key = Zeroizing::new(B64.decode(rest).map_err(|_| ConfigError::new("whsec_ secret is not valid base64"))?);
         if key.is_empty() {
             return Err(ConfigError::new("whsec_ secret is empty"));
         }
@@ -107,9 +101,7 @@ impl Secret {
     /// from hex.
     #[cfg(feature = "ed25519")]
     pub fn ed25519_public(bytes: &[u8]) -> Result<Self, ConfigError> {
-        let arr: [u8; 32] = bytes
-            .try_into()
-            .map_err(|_| ConfigError::new("an Ed25519 public key is 32 bytes"))?;
+        let arr: [u8; 32] = bytes.try_into().map_err(|_| ConfigError::new("an Ed25519 public key is 32 bytes"))?;
         let key = ed25519_dalek::VerifyingKey::from_bytes(&arr)
             .map_err(|_| ConfigError::new("not a valid Ed25519 public key"))?;
         Ok(Self::of(Material::Ed25519Public(key)))
@@ -119,13 +111,9 @@ impl Secret {
     /// a receiver, or to act as a sender).
     #[cfg(feature = "ed25519")]
     pub fn ed25519_seed(seed: &[u8]) -> Result<Self, ConfigError> {
-        let arr: Zeroizing<[u8; 32]> = Zeroizing::new(
-            seed.try_into()
-                .map_err(|_| ConfigError::new("an Ed25519 seed is 32 bytes"))?,
-        );
-        Ok(Self::of(Material::Ed25519Private(
-            ed25519_dalek::SigningKey::from_bytes(&arr),
-        )))
+        let arr: Zeroizing<[u8; 32]> =
+            Zeroizing::new(seed.try_into().map_err(|_| ConfigError::new("an Ed25519 seed is 32 bytes"))?);
+        Ok(Self::of(Material::Ed25519Private(ed25519_dalek::SigningKey::from_bytes(&arr))))
     }
 
     /// An ECDSA P-256 public key as DER SubjectPublicKeyInfo in base64 (SendGrid's form), or
@@ -133,14 +121,8 @@ impl Secret {
     #[cfg(feature = "ecdsa")]
     pub fn p256_public(text: &str) -> Result<Self, ConfigError> {
         use p256::pkcs8::DecodePublicKey;
-        let body: String = text
-            .lines()
-            .filter(|l| !l.starts_with("-----"))
-            .flat_map(|l| l.trim().chars())
-            .collect();
-        let der = B64
-            .decode(body.as_bytes())
-            .map_err(|_| ConfigError::new("P-256 public key is not valid base64"))?;
+        let body: String = text.lines().filter(|l| !l.starts_with("-----")).flat_map(|l| l.trim().chars()).collect();
+        let der = B64.decode(body.as_bytes()).map_err(|_| ConfigError::new("P-256 public key is not valid base64"))?;
         let key = p256::ecdsa::VerifyingKey::from_public_key_der(&der)
             .map_err(|_| ConfigError::new("not a DER SubjectPublicKeyInfo for a P-256 key"))?;
         Ok(Self::of(Material::P256Public(key)))
@@ -209,10 +191,7 @@ impl fmt::Debug for Secret {
 }
 
 fn decode_32(b64: &str, what: &str) -> Result<Zeroizing<Vec<u8>>, ConfigError> {
-    let bytes = Zeroizing::new(
-        B64.decode(b64)
-            .map_err(|_| ConfigError::new(format!("{what} is not valid base64")))?,
-    );
+    let bytes = Zeroizing::new(B64.decode(b64).map_err(|_| ConfigError::new(format!("{what} is not valid base64")))?);
     if bytes.len() != 32 {
         return Err(ConfigError::new(format!("{what} must decode to 32 bytes")));
     }
@@ -222,9 +201,7 @@ fn decode_32(b64: &str, what: &str) -> Result<Zeroizing<Vec<u8>>, ConfigError> {
 #[cfg(not(feature = "ed25519"))]
 impl Secret {
     fn ed25519_public(_: &[u8]) -> Result<Self, ConfigError> {
-        Err(ConfigError::new(
-            "Ed25519 keys need the `ed25519` feature of webhook-core",
-        ))
+        Err(ConfigError::new("Ed25519 keys need the `ed25519` feature of webhook-core"))
     }
     fn ed25519_seed(_: &[u8]) -> Result<Self, ConfigError> {
         Self::ed25519_public(&[])
@@ -277,8 +254,7 @@ impl KeyFormat {
                     None => (false, text),
                 };
                 let bytes = Zeroizing::new(
-                    hex::decode(hex_text.trim())
-                        .map_err(|_| ConfigError::new("Ed25519 key is not valid hex"))?,
+                    hex::decode(hex_text.trim()).map_err(|_| ConfigError::new("Ed25519 key is not valid hex"))?,
                 );
                 if seed {
                     Secret::ed25519_seed(&bytes)
@@ -289,9 +265,7 @@ impl KeyFormat {
             #[cfg(feature = "ecdsa")]
             Self::P256Der => Secret::p256_public(text),
             #[cfg(not(feature = "ecdsa"))]
-            Self::P256Der => Err(ConfigError::new(
-                "P-256 keys need the `ecdsa` feature of webhook-core",
-            )),
+            Self::P256Der => Err(ConfigError::new("P-256 keys need the `ecdsa` feature of webhook-core")),
         }
     }
 }
@@ -305,10 +279,7 @@ mod tests {
     fn debug_never_prints_key_material() {
         let s = Secret::standard_webhooks("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").unwrap();
         let shown = format!("{s:?} {:?}", Secret::shared("plain-secret"));
-        assert!(
-            !shown.contains("MfKQ") && !shown.contains("plain-secret"),
-            "{shown}"
-        );
+        assert!(!shown.contains("MfKQ") && !shown.contains("plain-secret"), "{shown}");
         assert!(shown.contains("[REDACTED]"));
     }
 
@@ -337,9 +308,7 @@ mod tests {
     fn standard_webhooks_asymmetric_prefixes() {
         let pk = B64.encode([7u8; 32]);
         // 32 arbitrary bytes are not always a valid curve point; use a known key instead.
-        let rfc_pk =
-            hex::decode("d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a")
-                .unwrap();
+        let rfc_pk = hex::decode("d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a").unwrap();
         let s = Secret::standard_webhooks(&format!("whpk_{}", B64.encode(&rfc_pk))).unwrap();
         assert_eq!((s.kind(), s.can_sign()), (KeyKind::Ed25519, false));
         let s = Secret::standard_webhooks(&format!("whsk_{pk}")).unwrap();

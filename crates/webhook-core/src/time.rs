@@ -13,9 +13,7 @@ pub(crate) fn parse(raw: &[u8], format: TimeFormat) -> Option<SystemTime> {
         TimeFormat::Rfc3339 => {
             let text = std::str::from_utf8(raw).ok()?;
             // RFC 3339 in UTC ("Z"), fraction of up to 9 digits, as Twitch sends it.
-            humantime::parse_rfc3339_weak(text)
-                .ok()
-                .filter(|_| text.ends_with(['Z', 'z']))
+            humantime::parse_rfc3339_weak(text).ok().filter(|_| text.ends_with(['Z', 'z']))
         }
     }
 }
@@ -26,9 +24,7 @@ fn digits(raw: &[u8]) -> Option<u64> {
     if raw.is_empty() || raw.len() > 16 || !raw.iter().all(u8::is_ascii_digit) {
         return None;
     }
-    raw.iter().try_fold(0u64, |acc, d| {
-        acc.checked_mul(10)?.checked_add(u64::from(d - b'0'))
-    })
+    raw.iter().try_fold(0u64, |acc, d| acc.checked_mul(10)?.checked_add(u64::from(d - b'0')))
 }
 
 /// Writes a timestamp the way a scheme sends it.
@@ -42,19 +38,11 @@ pub(crate) fn format(t: SystemTime, format: TimeFormat) -> String {
 }
 
 /// Refuses a timestamp further than `tolerance` from `now`, either way.
-pub(crate) fn check(
-    signed: SystemTime,
-    now: SystemTime,
-    tolerance: Duration,
-) -> Result<(), VerifyError> {
+pub(crate) fn check(signed: SystemTime, now: SystemTime, tolerance: Duration) -> Result<(), VerifyError> {
     match now.duration_since(signed) {
         Ok(age) if age > tolerance => Err(VerifyError::new(
             ErrorKind::TimestampTooOld,
-            format!(
-                "timestamp {} s old, outside tolerance of {} s",
-                age.as_secs(),
-                tolerance.as_secs()
-            ),
+            format!("timestamp {} s old, outside tolerance of {} s", age.as_secs(), tolerance.as_secs()),
         )),
         Ok(_) => Ok(()),
         Err(ahead) if ahead.duration() > tolerance => Err(VerifyError::new(
@@ -79,36 +67,18 @@ mod tests {
 
     #[test]
     fn unix_seconds_are_strict_digits() {
-        assert_eq!(
-            parse(b"1614265330", TimeFormat::UnixSeconds),
-            Some(at(1614265330))
-        );
-        for bad in [
-            &b""[..],
-            b"-1",
-            b"+5",
-            b" 5",
-            b"5 ",
-            b"1e9",
-            b"12345678901234567",
-            b"0x10",
-        ] {
+        assert_eq!(parse(b"1614265330", TimeFormat::UnixSeconds), Some(at(1614265330)));
+        for bad in [&b""[..], b"-1", b"+5", b" 5", b"5 ", b"1e9", b"12345678901234567", b"0x10"] {
             assert_eq!(parse(bad, TimeFormat::UnixSeconds), None, "{bad:?}");
         }
     }
 
     #[test]
     fn millis_and_rfc3339() {
-        assert_eq!(
-            parse(b"1700000000123", TimeFormat::UnixMillis),
-            Some(at(1700000000) + Duration::from_millis(123))
-        );
+        assert_eq!(parse(b"1700000000123", TimeFormat::UnixMillis), Some(at(1700000000) + Duration::from_millis(123)));
         let t = parse(b"2021-02-19T23:47:00.8091512Z", TimeFormat::Rfc3339).unwrap();
         assert_eq!(t, at(1613778420) + Duration::from_nanos(809_151_200));
-        assert_eq!(
-            parse(b"2021-02-19T23:47:00+01:00", TimeFormat::Rfc3339),
-            None
-        );
+        assert_eq!(parse(b"2021-02-19T23:47:00+01:00", TimeFormat::Rfc3339), None);
         assert_eq!(parse(b"yesterday", TimeFormat::Rfc3339), None);
     }
 
@@ -116,20 +86,8 @@ mod tests {
     fn format_round_trips() {
         let t = at(1613778420) + Duration::from_nanos(809_151_200);
         let t_ms = at(1613778420) + Duration::from_millis(809);
-        assert_eq!(
-            parse(
-                format(t, TimeFormat::Rfc3339).as_bytes(),
-                TimeFormat::Rfc3339
-            ),
-            Some(t)
-        );
-        assert_eq!(
-            parse(
-                format(t_ms, TimeFormat::UnixMillis).as_bytes(),
-                TimeFormat::UnixMillis
-            ),
-            Some(t_ms)
-        );
+        assert_eq!(parse(format(t, TimeFormat::Rfc3339).as_bytes(), TimeFormat::Rfc3339), Some(t));
+        assert_eq!(parse(format(t_ms, TimeFormat::UnixMillis).as_bytes(), TimeFormat::UnixMillis), Some(t_ms));
         assert_eq!(format(t, TimeFormat::UnixSeconds), "1613778420");
     }
 
@@ -141,10 +99,7 @@ mod tests {
         let old = check(at(1000), at(1301), tol).unwrap_err();
         assert_eq!(
             (old.kind(), old.to_string().as_str()),
-            (
-                ErrorKind::TimestampTooOld,
-                "timestamp 301 s old, outside tolerance of 300 s"
-            )
+            (ErrorKind::TimestampTooOld, "timestamp 301 s old, outside tolerance of 300 s")
         );
         let future = check(at(1301), at(1000), tol).unwrap_err();
         assert_eq!(future.kind(), ErrorKind::TimestampInFuture);

@@ -35,11 +35,7 @@ impl<'a> Request<'a> {
     /// A request with these headers and this raw body. Passing [`Bytes`] (what every
     /// framework reads into) moves no body bytes: the verified delivery shares them.
     pub fn new(headers: &'a (dyn Headers + Sync), body: impl Into<Bytes>) -> Self {
-        Self {
-            headers,
-            body: body.into(),
-            url: None,
-        }
+        Self { headers, body: body.into(), url: None }
     }
 
     /// The full URL the sender requested: scheme, host, optional port, path and query.
@@ -135,18 +131,12 @@ pub(crate) struct EventType {
 
 impl EventType {
     pub(crate) fn known(value: Option<String>) -> Self {
-        Self {
-            value: OnceLock::from(value),
-            sources: &[],
-        }
+        Self { value: OnceLock::from(value), sources: &[] }
     }
 
     /// The first of `sources` that is a JSON field present in the body, read when asked.
     pub(crate) fn from_body(sources: &'static [Source]) -> Self {
-        Self {
-            value: OnceLock::new(),
-            sources,
-        }
+        Self { value: OnceLock::new(), sources }
     }
 
     fn get(&self, body: &[u8]) -> Option<&str> {
@@ -221,15 +211,9 @@ pub(crate) enum Prepared {
         macs: Vec<(Algorithm, Mac)>,
     },
     #[cfg(feature = "ed25519")]
-    Ed25519(
-        ed25519_dalek::VerifyingKey,
-        Option<Box<ed25519_dalek::SigningKey>>,
-    ),
+    Ed25519(ed25519_dalek::VerifyingKey, Option<Box<ed25519_dalek::SigningKey>>),
     #[cfg(feature = "ecdsa")]
-    P256(
-        p256::ecdsa::VerifyingKey,
-        Option<Box<p256::ecdsa::SigningKey>>,
-    ),
+    P256(p256::ecdsa::VerifyingKey, Option<Box<p256::ecdsa::SigningKey>>),
 }
 
 impl Prepared {
@@ -237,23 +221,16 @@ impl Prepared {
         match &secret.material {
             Material::Shared(raw) => Self::Hmac {
                 raw: raw.clone(),
-                macs: algorithms
-                    .iter()
-                    .filter_map(|&a| Mac::new(a, raw).map(|m| (a, m)))
-                    .collect(),
+                macs: algorithms.iter().filter_map(|&a| Mac::new(a, raw).map(|m| (a, m))).collect(),
             },
             #[cfg(feature = "ed25519")]
             Material::Ed25519Public(vk) => Self::Ed25519(*vk, None),
             #[cfg(feature = "ed25519")]
-            Material::Ed25519Private(sk) => {
-                Self::Ed25519(sk.verifying_key(), Some(Box::new(sk.clone())))
-            }
+            Material::Ed25519Private(sk) => Self::Ed25519(sk.verifying_key(), Some(Box::new(sk.clone()))),
             #[cfg(feature = "ecdsa")]
             Material::P256Public(vk) => Self::P256(*vk, None),
             #[cfg(feature = "ecdsa")]
-            Material::P256Private(sk) => {
-                Self::P256(*sk.verifying_key(), Some(Box::new(sk.clone())))
-            }
+            Material::P256Private(sk) => Self::P256(*sk.verifying_key(), Some(Box::new(sk.clone()))),
         }
     }
 
@@ -270,10 +247,7 @@ impl Prepared {
     /// The keyed HMAC state for `algorithm`, ready to be fed.
     pub(crate) fn mac(&self, algorithm: Algorithm) -> Option<Mac> {
         match self {
-            Self::Hmac { macs, .. } => macs
-                .iter()
-                .find(|(a, _)| *a == algorithm)
-                .map(|(_, m)| m.clone()),
+            Self::Hmac { macs, .. } => macs.iter().find(|(a, _)| *a == algorithm).map(|(_, m)| m.clone()),
             #[allow(unreachable_patterns)]
             _ => None,
         }
@@ -299,11 +273,7 @@ impl Keys {
     /// The index of the first key valid at `now` for which `check` holds. When none does,
     /// an expired key that would have matched is named ([`ErrorKind::ExpiredKey`]), and a
     /// verifier whose keys have all expired says so ([`ErrorKind::UnknownKey`]).
-    pub(crate) fn find(
-        &self,
-        now: SystemTime,
-        mut check: impl FnMut(&Prepared) -> bool,
-    ) -> Result<usize, VerifyError> {
+    pub(crate) fn find(&self, now: SystemTime, mut check: impl FnMut(&Prepared) -> bool) -> Result<usize, VerifyError> {
         let mut any_valid = false;
         for (i, (secret, key)) in self.items.iter().enumerate() {
             if secret.is_valid_at(now) {
@@ -315,10 +285,7 @@ impl Keys {
         }
         for (secret, key) in self.items.iter().filter(|(s, _)| !s.is_valid_at(now)) {
             if check(key) {
-                let ago = secret
-                    .not_after()
-                    .and_then(|t| now.duration_since(t).ok())
-                    .unwrap_or_default();
+                let ago = secret.not_after().and_then(|t| now.duration_since(t).ok()).unwrap_or_default();
                 return Err(VerifyError::new(
                     ErrorKind::ExpiredKey,
                     format!("signed with a key that expired {} s ago", ago.as_secs()),
@@ -326,20 +293,14 @@ impl Keys {
             }
         }
         if !any_valid {
-            return Err(VerifyError::new(
-                ErrorKind::UnknownKey,
-                "no configured key is valid now",
-            ));
+            return Err(VerifyError::new(ErrorKind::UnknownKey, "no configured key is valid now"));
         }
         Err(VerifyError::mismatch())
     }
 
     /// The keys valid at `at` that can sign.
     pub(crate) fn signing(&self, at: SystemTime) -> impl Iterator<Item = &Prepared> {
-        self.items
-            .iter()
-            .filter(move |(s, _)| s.is_valid_at(at) && s.can_sign())
-            .map(|(_, k)| k)
+        self.items.iter().filter(move |(s, _)| s.is_valid_at(at) && s.can_sign()).map(|(_, k)| k)
     }
 }
 
@@ -412,22 +373,10 @@ impl Verifier {
         match self.provider.kind {
             Kind::Scheme(scheme) => {
                 let scheme = match self.legacy {
-                    Some(old)
-                        if !present(req.headers, scheme.header)
-                            && present(req.headers, old.header) =>
-                    {
-                        old
-                    }
+                    Some(old) if !present(req.headers, scheme.header) && present(req.headers, old.header) => old,
                     _ => scheme,
                 };
-                engine::verify(
-                    scheme,
-                    &self.keys,
-                    self.tolerance,
-                    self.url.as_deref(),
-                    req,
-                    now,
-                )
+                engine::verify(scheme, &self.keys, self.tolerance, self.url.as_deref(), req, now)
             }
             #[cfg(feature = "twilio")]
             Kind::Twilio => special::twilio::verify(&self.keys, self.url.as_deref(), req, now),
@@ -475,10 +424,7 @@ impl fmt::Debug for Verifier {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Verifier")
             .field("provider", &self.provider)
-            .field(
-                "keys",
-                &self.keys.items.iter().map(|(s, _)| s).collect::<Vec<_>>(),
-            )
+            .field("keys", &self.keys.items.iter().map(|(s, _)| s).collect::<Vec<_>>())
             .field("tolerance", &self.tolerance)
             .field("url", &self.url)
             .finish()
@@ -506,11 +452,7 @@ impl VerifierBuilder {
 
     /// Adds a key that stops verifying after `until` (the end of a planned rotation).
     pub fn secret_until(self, text: &str, until: SystemTime) -> Self {
-        let parsed = self
-            .provider
-            .key_format()
-            .parse(text)
-            .map(|s| s.valid_until(until));
+        let parsed = self.provider.key_format().parse(text).map(|s| s.valid_until(until));
         self.push(parsed)
     }
 
@@ -572,10 +514,7 @@ impl VerifierBuilder {
             return Err(e);
         }
         if self.keys.is_empty() {
-            return Err(ConfigError::new(format!(
-                "no key configured for {}",
-                self.provider.name()
-            )));
+            return Err(ConfigError::new(format!("no key configured for {}", self.provider.name())));
         }
         let legacy = match self.legacy {
             None => None,
@@ -612,8 +551,7 @@ impl VerifierBuilder {
             }
         }
         if let Some(url) = &self.url {
-            url.parse::<http::Uri>()
-                .map_err(|_| ConfigError::new("the configured URL is not a valid URL"))?;
+            url.parse::<http::Uri>().map_err(|_| ConfigError::new("the configured URL is not a valid URL"))?;
         }
         let items = self.keys.into_iter().map(|s| {
             let prepared = Prepared::new(&s, &algorithms);
@@ -622,9 +560,7 @@ impl VerifierBuilder {
         Ok(Verifier {
             provider: self.provider,
             legacy,
-            keys: Keys {
-                items: items.collect(),
-            },
+            keys: Keys { items: items.collect() },
             tolerance: self.tolerance,
             url: self.url,
         })
@@ -645,13 +581,7 @@ pub struct SignRequest<'a> {
 impl<'a> SignRequest<'a> {
     /// Sign `body` as of `timestamp`.
     pub fn new(body: &'a [u8], timestamp: SystemTime) -> Self {
-        Self {
-            body,
-            timestamp,
-            id: None,
-            event_type: None,
-            url: None,
-        }
+        Self { body, timestamp, id: None, event_type: None, url: None }
     }
 
     /// The delivery id to send (and sign, where the scheme signs it). Without one, schemes
@@ -697,10 +627,7 @@ impl Signed {
 
     /// The value of header `name`, case-insensitively.
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
 
     /// The body to send.
@@ -718,9 +645,6 @@ impl Headers for Signed {
 /// `msg_` + 24 hex digits of SHA-256(timestamp || body).
 pub(crate) fn derived_id(timestamp: &str, body: &[u8]) -> String {
     use sha2::Digest;
-    let digest = sha2::Sha256::new()
-        .chain_update(timestamp)
-        .chain_update(body)
-        .finalize();
+    let digest = sha2::Sha256::new().chain_update(timestamp).chain_update(body).finalize();
     format!("msg_{}", hex::encode(&digest[..12]))
 }

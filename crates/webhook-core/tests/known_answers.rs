@@ -51,42 +51,27 @@ const MIN_ILLUSTRATIVE: &[(&str, usize)] = &[
 ];
 
 fn vectors_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests")
-        .join("vectors")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests").join("vectors")
 }
 
 fn text<'a>(row: &'a Value, field: &str) -> Result<&'a str, String> {
-    row.get(field)
-        .and_then(Value::as_str)
-        .ok_or_else(|| format!("field {field:?} missing or not a string"))
+    row.get(field).and_then(Value::as_str).ok_or_else(|| format!("field {field:?} missing or not a string"))
 }
 
 fn body_of(row: &Value) -> Result<Vec<u8>, String> {
-    let given = ["body", "body_file", "body_base64"]
-        .iter()
-        .filter(|f| row.get(**f).is_some())
-        .count();
+    let given = ["body", "body_file", "body_base64"].iter().filter(|f| row.get(**f).is_some()).count();
     if given != 1 {
-        return Err(format!(
-            "exactly one of body, body_file, body_base64 is needed, found {given}"
-        ));
+        return Err(format!("exactly one of body, body_file, body_base64 is needed, found {given}"));
     }
     if let Some(b) = row.get("body") {
-        return b
-            .as_str()
-            .map(|s| s.as_bytes().to_vec())
-            .ok_or_else(|| "body is not a string".to_owned());
+        return b.as_str().map(|s| s.as_bytes().to_vec()).ok_or_else(|| "body is not a string".to_owned());
     }
     if let Some(b) = row.get("body_base64") {
         let s = b.as_str().ok_or("body_base64 is not a string")?;
-        return base64::engine::general_purpose::STANDARD
-            .decode(s)
-            .map_err(|e| format!("body_base64: {e}"));
+        return base64::engine::general_purpose::STANDARD.decode(s).map_err(|e| format!("body_base64: {e}"));
     }
     let file = text(row, "body_file")?;
-    let bytes =
-        std::fs::read(vectors_dir().join(file)).map_err(|e| format!("cannot read {file}: {e}"))?;
+    let bytes = std::fs::read(vectors_dir().join(file)).map_err(|e| format!("cannot read {file}: {e}"))?;
     if row.get("body_strip").and_then(Value::as_bool) == Some(true) {
         // Python's str.strip(): whitespace off both ends.
         return Ok(bytes.trim_ascii().to_vec());
@@ -107,12 +92,8 @@ fn expected_text(row: &Value, field: &str) -> Result<Option<Option<String>>, Str
 /// Runs one row; `Err` describes what went wrong.
 fn run(row: &Value) -> Result<(), String> {
     let provider_name = text(row, "provider")?;
-    let provider = Provider::from_name(provider_name)
-        .ok_or_else(|| format!("unknown provider {provider_name:?}"))?;
-    let keys = row
-        .get("keys")
-        .and_then(Value::as_array)
-        .ok_or("keys missing")?;
+    let provider = Provider::from_name(provider_name).ok_or_else(|| format!("unknown provider {provider_name:?}"))?;
+    let keys = row.get("keys").and_then(Value::as_array).ok_or("keys missing")?;
     if keys.is_empty() {
         return Err("keys is empty".to_owned());
     }
@@ -123,28 +104,17 @@ fn run(row: &Value) -> Result<(), String> {
     if row.get("no_tolerance").and_then(Value::as_bool) == Some(true) {
         builder = builder.no_tolerance();
     }
-    let verifier = builder
-        .build()
-        .map_err(|e| format!("verifier does not build: {e}"))?;
+    let verifier = builder.build().map_err(|e| format!("verifier does not build: {e}"))?;
 
     let mut headers: Vec<(String, String)> = Vec::new();
-    for pair in row
-        .get("headers")
-        .and_then(Value::as_array)
-        .ok_or("headers missing")?
-    {
+    for pair in row.get("headers").and_then(Value::as_array).ok_or("headers missing")? {
         match pair.as_array().map(Vec::as_slice) {
             Some([Value::String(k), Value::String(v)]) => headers.push((k.clone(), v.clone())),
             _ => return Err(format!("header {pair} is not a [name, value] pair")),
         }
     }
     let body = body_of(row)?;
-    let now = UNIX_EPOCH
-        + Duration::from_secs(
-            row.get("now")
-                .and_then(Value::as_u64)
-                .ok_or("now missing")?,
-        );
+    let now = UNIX_EPOCH + Duration::from_secs(row.get("now").and_then(Value::as_u64).ok_or("now missing")?);
     let expect = text(row, "expect")?;
     text(row, "source")?;
 
@@ -156,11 +126,7 @@ fn run(row: &Value) -> Result<(), String> {
         (Ok(v), "ok") => {
             let mut problems = Vec::new();
             if v.provider() != provider.name() {
-                problems.push(format!(
-                    "provider {} instead of {}",
-                    v.provider(),
-                    provider.name()
-                ));
+                problems.push(format!("provider {} instead of {}", v.provider(), provider.name()));
             }
             if v.body().as_ref() != body.as_slice() {
                 problems.push("the verified body differs from the body sent".to_owned());
@@ -172,10 +138,7 @@ fn run(row: &Value) -> Result<(), String> {
             }
             if let Some(want) = expected_text(row, "expect_event_type")? {
                 if v.event_type() != want.as_deref() {
-                    problems.push(format!(
-                        "event type {:?} instead of {want:?}",
-                        v.event_type()
-                    ));
+                    problems.push(format!("event type {:?} instead of {want:?}", v.event_type()));
                 }
             }
             if let Some(want) = row.get("expect_key_index") {
@@ -190,35 +153,21 @@ fn run(row: &Value) -> Result<(), String> {
             }
         }
         (Ok(_), want) => Err(format!("verified, but {want} was expected")),
-        (Err(e), "ok") => Err(format!(
-            "refused ({}: {e}), but it should verify",
-            e.kind().as_str()
-        )),
+        (Err(e), "ok") => Err(format!("refused ({}: {e}), but it should verify", e.kind().as_str())),
         (Err(e), want) if e.kind().as_str() == want => {
             if e.status() != e.kind().status() {
-                return Err(format!(
-                    "status {} does not match kind {}",
-                    e.status(),
-                    want
-                ));
+                return Err(format!("status {} does not match kind {}", e.status(), want));
             }
             Ok(())
         }
-        (Err(e), want) => Err(format!(
-            "refused with {} ({e}), but {want} was expected",
-            e.kind().as_str()
-        )),
+        (Err(e), want) => Err(format!("refused with {} ({e}), but {want} was expected", e.kind().as_str())),
     }
 }
 
 fn count_by_provider(rows: &[Value]) -> BTreeMap<String, usize> {
     let mut counts = BTreeMap::new();
     for row in rows {
-        let name = row
-            .get("provider")
-            .and_then(Value::as_str)
-            .unwrap_or("?")
-            .to_owned();
+        let name = row.get("provider").and_then(Value::as_str).unwrap_or("?").to_owned();
         *counts.entry(name).or_insert(0) += 1;
     }
     counts
@@ -229,43 +178,27 @@ fn every_known_answer_row() {
     let path = vectors_dir().join("known_answers.json");
     let raw = std::fs::read_to_string(&path).unwrap();
     let doc: Value = serde_json::from_str(&raw).unwrap();
-    let section = |name: &str| {
-        doc.get(name)
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default()
-    };
+    let section = |name: &str| doc.get(name).and_then(Value::as_array).cloned().unwrap_or_default();
     let official = section("official");
     let illustrative = section("illustrative");
 
     // An emptied or thinned-out file must not pass.
     let mut failures = Vec::new();
-    for (rows, minimums, label) in [
-        (&official, MIN_OFFICIAL, "official"),
-        (&illustrative, MIN_ILLUSTRATIVE, "illustrative"),
-    ] {
+    for (rows, minimums, label) in
+        [(&official, MIN_OFFICIAL, "official"), (&illustrative, MIN_ILLUSTRATIVE, "illustrative")]
+    {
         let counts = count_by_provider(rows);
         for (provider, min) in minimums {
             let have = counts.get(*provider).copied().unwrap_or(0);
             if have < *min {
-                failures.push(format!(
-                    "{label}: {have} {provider} rows, at least {min} expected"
-                ));
+                failures.push(format!("{label}: {have} {provider} rows, at least {min} expected"));
             }
         }
     }
     let min_official: usize = MIN_OFFICIAL.iter().map(|(_, n)| n).sum();
-    assert!(
-        official.len() >= min_official,
-        "only {} official rows",
-        official.len()
-    );
+    assert!(official.len() >= min_official, "only {} official rows", official.len());
     let min_illustrative: usize = MIN_ILLUSTRATIVE.iter().map(|(_, n)| n).sum();
-    assert!(
-        illustrative.len() >= min_illustrative,
-        "only {} illustrative rows",
-        illustrative.len()
-    );
+    assert!(illustrative.len() >= min_illustrative, "only {} illustrative rows", illustrative.len());
 
     let mut ran = 0;
     for (label, rows) in [("official", &official), ("illustrative", &illustrative)] {
@@ -273,18 +206,10 @@ fn every_known_answer_row() {
             ran += 1;
             if let Err(why) = run(row) {
                 let name = row.get("name").and_then(Value::as_str).unwrap_or("?");
-                let source = row
-                    .get("source")
-                    .and_then(Value::as_str)
-                    .unwrap_or("no source");
+                let source = row.get("source").and_then(Value::as_str).unwrap_or("no source");
                 failures.push(format!("{label}[{i}] {name}: {why}\n    source: {source}"));
             }
         }
     }
-    assert!(
-        failures.is_empty(),
-        "{} of {ran} known-answer checks failed:\n{}",
-        failures.len(),
-        failures.join("\n")
-    );
+    assert!(failures.is_empty(), "{} of {ran} known-answer checks failed:\n{}", failures.len(), failures.join("\n"));
 }

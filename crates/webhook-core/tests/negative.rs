@@ -13,8 +13,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
 use webhook_core::{
-    providers, ErrorKind, Provider, Request, Secret, SignRequest, Signed, Verified, Verifier,
-    VerifierBuilder, VerifyError,
+    providers, ErrorKind, Provider, Request, Secret, SignRequest, Signed, Verified, Verifier, VerifierBuilder,
+    VerifyError,
 };
 
 /// The fixed clock every test starts from.
@@ -34,12 +34,7 @@ enum Layout {
     /// The signature alone.
     Bare,
     /// Items `label<assign>value` separated by `sep`; `ts` names the timestamp item.
-    List {
-        ts: Option<&'static str>,
-        label: &'static str,
-        sep: char,
-        assign: char,
-    },
+    List { ts: Option<&'static str>, label: &'static str, sep: char, assign: char },
     /// A plaintext token (GitLab's classic hook).
     Token,
     /// No header: the signature is inside the body (Mailgun).
@@ -70,15 +65,7 @@ struct Spec {
 }
 
 const fn spec(name: &'static str, layout: Layout, enc: Enc, json: bool) -> Spec {
-    Spec {
-        name,
-        layout,
-        enc,
-        ts_header: None,
-        signed_id: None,
-        json,
-        url: false,
-    }
+    Spec { name, layout, enc, ts_header: None, signed_id: None, json, url: false }
 }
 
 const fn with_ts(mut s: Spec, ts: &'static str) -> Spec {
@@ -96,114 +83,40 @@ const fn with_url(mut s: Spec) -> Spec {
     s
 }
 
-const SW_LIST: Layout = Layout::List {
-    ts: None,
-    label: "v1",
-    sep: ' ',
-    assign: ',',
-};
+const SW_LIST: Layout = Layout::List { ts: None, label: "v1", sep: ' ', assign: ',' };
 
 static SPECS: &[Spec] = &[
     spec("github", Layout::Prefix("sha256="), Enc::Hex, false),
-    spec(
-        "stripe",
-        Layout::List {
-            ts: Some("t"),
-            label: "v1",
-            sep: ',',
-            assign: '=',
-        },
-        Enc::Hex,
-        true,
-    ),
-    with_ts(
-        spec("slack", Layout::Prefix("v0="), Enc::Hex, false),
-        "X-Slack-Request-Timestamp",
-    ),
-    with_id(
-        with_ts(
-            spec("standard-webhooks", SW_LIST, Enc::Base64, true),
-            "webhook-timestamp",
-        ),
-        "webhook-id",
-    ),
-    with_id(
-        with_ts(spec("svix", SW_LIST, Enc::Base64, true), "svix-timestamp"),
-        "svix-id",
-    ),
-    with_id(
-        with_ts(spec("clerk", SW_LIST, Enc::Base64, true), "svix-timestamp"),
-        "svix-id",
-    ),
-    with_id(
-        with_ts(spec("resend", SW_LIST, Enc::Base64, true), "svix-timestamp"),
-        "svix-id",
-    ),
+    spec("stripe", Layout::List { ts: Some("t"), label: "v1", sep: ',', assign: '=' }, Enc::Hex, true),
+    with_ts(spec("slack", Layout::Prefix("v0="), Enc::Hex, false), "X-Slack-Request-Timestamp"),
+    with_id(with_ts(spec("standard-webhooks", SW_LIST, Enc::Base64, true), "webhook-timestamp"), "webhook-id"),
+    with_id(with_ts(spec("svix", SW_LIST, Enc::Base64, true), "svix-timestamp"), "svix-id"),
+    with_id(with_ts(spec("clerk", SW_LIST, Enc::Base64, true), "svix-timestamp"), "svix-id"),
+    with_id(with_ts(spec("resend", SW_LIST, Enc::Base64, true), "svix-timestamp"), "svix-id"),
     spec("shopify", Layout::Bare, Enc::Base64, false),
     spec("gitlab", Layout::Token, Enc::Text, false),
-    with_id(
-        with_ts(
-            spec("gitlab-signing", SW_LIST, Enc::Base64, true),
-            "webhook-timestamp",
-        ),
-        "webhook-id",
-    ),
+    with_id(with_ts(spec("gitlab-signing", SW_LIST, Enc::Base64, true), "webhook-timestamp"), "webhook-id"),
     with_url(spec("twilio", Layout::Bare, Enc::Base64, false)),
-    with_ts(
-        spec("discord", Layout::Bare, Enc::Hex, true),
-        "X-Signature-Timestamp",
-    ),
+    with_ts(spec("discord", Layout::Bare, Enc::Hex, true), "X-Signature-Timestamp"),
     with_url(spec("square", Layout::Bare, Enc::Base64, true)),
-    spec(
-        "paddle",
-        Layout::List {
-            ts: Some("ts"),
-            label: "h1",
-            sep: ';',
-            assign: '=',
-        },
-        Enc::Hex,
-        true,
-    ),
-    with_ts(
-        spec("zoom", Layout::Prefix("v0="), Enc::Hex, true),
-        "x-zm-request-timestamp",
-    ),
+    spec("paddle", Layout::List { ts: Some("ts"), label: "h1", sep: ';', assign: '=' }, Enc::Hex, true),
+    with_ts(spec("zoom", Layout::Prefix("v0="), Enc::Hex, true), "x-zm-request-timestamp"),
     spec("linear", Layout::Bare, Enc::Hex, true),
     with_id(
-        with_ts(
-            spec("twitch", Layout::Prefix("sha256="), Enc::Hex, true),
-            "Twitch-Eventsub-Message-Timestamp",
-        ),
+        with_ts(spec("twitch", Layout::Prefix("sha256="), Enc::Hex, true), "Twitch-Eventsub-Message-Timestamp"),
         "Twitch-Eventsub-Message-Id",
     ),
     spec("mailgun", Layout::InBody, Enc::Hex, true),
     spec("intercom", Layout::Prefix("sha1="), Enc::Hex, true),
     spec("bitbucket", Layout::Prefix("sha256="), Enc::Hex, true),
-    with_ts(
-        spec("sendgrid", Layout::Bare, Enc::Base64, true),
-        "X-Twilio-Email-Event-Webhook-Timestamp",
-    ),
+    with_ts(spec("sendgrid", Layout::Bare, Enc::Base64, true), "X-Twilio-Email-Event-Webhook-Timestamp"),
     spec("meta", Layout::Prefix("sha256="), Enc::Hex, true),
     spec("typeform", Layout::Prefix("sha256="), Enc::Base64, true),
-    spec(
-        "pagerduty",
-        Layout::List {
-            ts: None,
-            label: "v1",
-            sep: ',',
-            assign: '=',
-        },
-        Enc::Hex,
-        true,
-    ),
+    spec("pagerduty", Layout::List { ts: None, label: "v1", sep: ',', assign: '=' }, Enc::Hex, true),
 ];
 
 fn spec_of(p: Provider) -> &'static Spec {
-    SPECS
-        .iter()
-        .find(|s| s.name == p.name())
-        .unwrap_or_else(|| panic!("no test spec for provider {}", p.name()))
+    SPECS.iter().find(|s| s.name == p.name()).unwrap_or_else(|| panic!("no test spec for provider {}", p.name()))
 }
 
 /// The key number `n` of a provider, as text where the provider has a text form.
@@ -216,10 +129,9 @@ fn key(spec: &Spec, n: u8) -> Key {
     match spec.name {
         "discord" => Key::Text(format!("seed:{}", hex::encode([n; 32]))),
         "sendgrid" => Key::Made(Box::new(Secret::p256_private(&[n; 32]).unwrap())),
-        "standard-webhooks" | "svix" | "clerk" | "resend" => Key::Text(format!(
-            "whsec_{}",
-            base64::engine::general_purpose::STANDARD.encode([n; 24])
-        )),
+        "standard-webhooks" | "svix" | "clerk" | "resend" => {
+            Key::Text(format!("whsec_{}", base64::engine::general_purpose::STANDARD.encode([n; 24])))
+        }
         name => Key::Text(format!("{name}-secret-number-{n}-do-not-leak")),
     }
 }
@@ -227,12 +139,7 @@ fn key(spec: &Spec, n: u8) -> Key {
 /// Texts an error message must never contain for this key.
 fn key_texts(spec: &Spec, n: u8) -> Vec<String> {
     let mut out = match key(spec, n) {
-        Key::Text(t) => vec![
-            t.clone(),
-            t.trim_start_matches("whsec_")
-                .trim_start_matches("seed:")
-                .to_owned(),
-        ],
+        Key::Text(t) => vec![t.clone(), t.trim_start_matches("whsec_").trim_start_matches("seed:").to_owned()],
         Key::Made(_) => vec![],
     };
     out.push(hex::encode([n; 32]));
@@ -277,27 +184,16 @@ fn sign(v: &Verifier, spec: &Spec, body: &[u8], ts: u64) -> Signed {
     if spec.url {
         req = req.url(URL);
     }
-    v.sign(&req)
-        .unwrap_or_else(|e| panic!("{}: sign failed: {e}", spec.name))
+    v.sign(&req).unwrap_or_else(|e| panic!("{}: sign failed: {e}", spec.name))
 }
 
 type Headers = Vec<(String, Vec<u8>)>;
 
 fn headers_of(signed: &Signed) -> Headers {
-    signed
-        .headers()
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), v.clone().into_bytes()))
-        .collect()
+    signed.headers().iter().map(|(k, v)| ((*k).to_owned(), v.clone().into_bytes())).collect()
 }
 
-fn verify(
-    v: &Verifier,
-    spec: &Spec,
-    headers: &Headers,
-    body: &[u8],
-    now: u64,
-) -> Result<Verified, VerifyError> {
+fn verify(v: &Verifier, spec: &Spec, headers: &Headers, body: &[u8], now: u64) -> Result<Verified, VerifyError> {
     let mut req = Request::new(headers, body.to_vec());
     if spec.url {
         req = req.with_url(URL);
@@ -308,10 +204,9 @@ fn verify(
 /// The status each kind must have, from the design's status table (not from the crate).
 fn status_for(kind: ErrorKind) -> u16 {
     match kind {
-        ErrorKind::MissingHeader
-        | ErrorKind::MalformedHeader
-        | ErrorKind::MalformedBody
-        | ErrorKind::BodyNotJson => 400,
+        ErrorKind::MissingHeader | ErrorKind::MalformedHeader | ErrorKind::MalformedBody | ErrorKind::BodyNotJson => {
+            400
+        }
         ErrorKind::Configuration => 500,
         _ => 401,
     }
@@ -320,10 +215,7 @@ fn status_for(kind: ErrorKind) -> u16 {
 /// Parts of a signed delivery that must never appear in an error message: each encoded
 /// signature, the whole signature header, and the body.
 fn secrets_of(spec: &Spec, signed: &Signed, key_numbers: &[u8]) -> Vec<String> {
-    let mut out: Vec<String> = key_numbers
-        .iter()
-        .flat_map(|n| key_texts(spec, *n))
-        .collect();
+    let mut out: Vec<String> = key_numbers.iter().flat_map(|n| key_texts(spec, *n)).collect();
     let mut scan = |value: &str| {
         out.push(value.to_owned());
         for token in value.split([',', ';', ' ', '=', '"', ':', '{', '}']) {
@@ -352,33 +244,22 @@ impl Report {
         match res {
             Ok(v) => Some(v),
             Err(e) => {
-                self.failures
-                    .push(format!("{ctx}: expected ok, got {:?}: {e}", e.kind()));
+                self.failures.push(format!("{ctx}: expected ok, got {:?}: {e}", e.kind()));
                 None
             }
         }
     }
 
-    fn err(
-        &mut self,
-        ctx: &str,
-        res: Result<Verified, VerifyError>,
-        kind: ErrorKind,
-        never: &[String],
-    ) {
+    fn err(&mut self, ctx: &str, res: Result<Verified, VerifyError>, kind: ErrorKind, never: &[String]) {
         self.checked += 1;
         match res {
-            Ok(_) => self
-                .failures
-                .push(format!("{ctx}: verified, expected {kind:?}")),
+            Ok(_) => self.failures.push(format!("{ctx}: verified, expected {kind:?}")),
             Err(e) => {
                 if e.kind() != kind {
-                    self.failures
-                        .push(format!("{ctx}: expected {kind:?}, got {:?}: {e}", e.kind()));
+                    self.failures.push(format!("{ctx}: expected {kind:?}, got {:?}: {e}", e.kind()));
                 }
                 if e.status().as_u16() != status_for(e.kind()) {
-                    self.failures
-                        .push(format!("{ctx}: {:?} answered {}", e.kind(), e.status()));
+                    self.failures.push(format!("{ctx}: {:?} answered {}", e.kind(), e.status()));
                 }
                 self.no_leak(ctx, &e, never);
             }
@@ -386,23 +267,16 @@ impl Report {
     }
 
     /// Some refusal, of any kind (used where several kinds are defensible).
-    fn refused(
-        &mut self,
-        ctx: &str,
-        res: Result<Verified, VerifyError>,
-        never: &[String],
-    ) -> Option<VerifyError> {
+    fn refused(&mut self, ctx: &str, res: Result<Verified, VerifyError>, never: &[String]) -> Option<VerifyError> {
         self.checked += 1;
         match res {
             Ok(_) => {
-                self.failures
-                    .push(format!("{ctx}: verified, expected a refusal"));
+                self.failures.push(format!("{ctx}: verified, expected a refusal"));
                 None
             }
             Err(e) => {
                 if e.status().as_u16() != status_for(e.kind()) {
-                    self.failures
-                        .push(format!("{ctx}: {:?} answered {}", e.kind(), e.status()));
+                    self.failures.push(format!("{ctx}: {:?} answered {}", e.kind(), e.status()));
                 }
                 self.no_leak(ctx, &e, never);
                 Some(e)
@@ -414,8 +288,7 @@ impl Report {
         let shown = format!("{e} {e:?}");
         for s in never.iter().filter(|s| s.len() >= 8) {
             if shown.contains(s.as_str()) {
-                self.failures
-                    .push(format!("{ctx}: error message {shown:?} contains {s:?}"));
+                self.failures.push(format!("{ctx}: error message {shown:?} contains {s:?}"));
             }
         }
     }
@@ -428,17 +301,8 @@ impl Report {
     }
 
     fn finish(self, min_checks: usize) {
-        assert!(
-            self.failures.is_empty(),
-            "{} failures:\n{}",
-            self.failures.len(),
-            self.failures.join("\n")
-        );
-        assert!(
-            self.checked >= min_checks,
-            "only {} checks ran, expected at least {min_checks}",
-            self.checked
-        );
+        assert!(self.failures.is_empty(), "{} failures:\n{}", self.failures.len(), self.failures.join("\n"));
+        assert!(self.checked >= min_checks, "only {} checks ran, expected at least {min_checks}", self.checked);
     }
 }
 
@@ -461,21 +325,13 @@ fn remove(headers: &mut Headers, name: &str) {
 }
 
 fn value(headers: &Headers, name: &str) -> String {
-    let v = &headers
-        .iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case(name))
-        .unwrap()
-        .1;
+    let v = &headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).unwrap().1;
     String::from_utf8(v.clone()).unwrap()
 }
 
 /// The list items of a list-layout value, rewritten by `f` (`None` drops the item).
 fn map_items(value: &str, sep: char, f: impl Fn(&str) -> Option<String>) -> String {
-    value
-        .split(sep)
-        .filter_map(f)
-        .collect::<Vec<_>>()
-        .join(&sep.to_string())
+    value.split(sep).filter_map(f).collect::<Vec<_>>().join(&sep.to_string())
 }
 
 #[test]
@@ -485,12 +341,7 @@ fn every_provider_has_a_spec() {
     assert_eq!(names, specs);
     for p in Provider::all() {
         let s = spec_of(*p);
-        assert_eq!(
-            p.signature_header().is_none(),
-            s.layout == Layout::InBody,
-            "{}",
-            s.name
-        );
+        assert_eq!(p.signature_header().is_none(), s.layout == Layout::InBody, "{}", s.name);
     }
 }
 
@@ -511,20 +362,14 @@ fn signature_header_mutations() {
         let n = spec.name;
         let ctx = |what: &str| format!("{n}: {what}");
 
-        r.ok(
-            &ctx("the valid delivery"),
-            verify(&v, spec, &good, &body, T0),
-        );
+        r.ok(&ctx("the valid delivery"), verify(&v, spec, &good, &body, T0));
 
         // Header names are case-insensitive.
         let mut h = good.clone();
         for (k, _) in h.iter_mut() {
             *k = k.to_ascii_uppercase();
         }
-        r.ok(
-            &ctx("upper-case header names"),
-            verify(&v, spec, &h, &body, T0),
-        );
+        r.ok(&ctx("upper-case header names"), verify(&v, spec, &h, &body, T0));
 
         // The same delivery through http::HeaderMap.
         let mut map = http::HeaderMap::new();
@@ -542,30 +387,15 @@ fn signature_header_mutations() {
 
         let mut h = good.clone();
         remove(&mut h, sig_name);
-        r.err(
-            &ctx("signature header missing"),
-            verify(&v, spec, &h, &body, T0),
-            ErrorKind::MissingHeader,
-            &never,
-        );
+        r.err(&ctx("signature header missing"), verify(&v, spec, &h, &body, T0), ErrorKind::MissingHeader, &never);
 
         let mut h = good.clone();
         set(&mut h, sig_name, "");
-        r.err(
-            &ctx("signature header empty"),
-            verify(&v, spec, &h, &body, T0),
-            ErrorKind::MalformedHeader,
-            &never,
-        );
+        r.err(&ctx("signature header empty"), verify(&v, spec, &h, &body, T0), ErrorKind::MalformedHeader, &never);
 
         let mut h = good.clone();
         h.push((sig_name.to_owned(), sig.clone().into_bytes()));
-        r.err(
-            &ctx("signature header repeated"),
-            verify(&v, spec, &h, &body, T0),
-            ErrorKind::MalformedHeader,
-            &never,
-        );
+        r.err(&ctx("signature header repeated"), verify(&v, spec, &h, &body, T0), ErrorKind::MalformedHeader, &never);
 
         let mut h = good.clone();
         h.push((sig_name.to_ascii_lowercase(), b"sha256=0000".to_vec()));
@@ -584,12 +414,7 @@ fn signature_header_mutations() {
         };
         let mut h = good.clone();
         set(&mut h, sig_name, &sig[..sig.len() - cut]);
-        r.err(
-            &ctx("signature truncated"),
-            verify(&v, spec, &h, &body, T0),
-            ErrorKind::SignatureMismatch,
-            &never,
-        );
+        r.err(&ctx("signature truncated"), verify(&v, spec, &h, &body, T0), ErrorKind::SignatureMismatch, &never);
 
         // One character short of a whole byte: a hex signature of odd length is unreadable.
         if spec.enc == Enc::Hex {
@@ -611,10 +436,7 @@ fn signature_header_mutations() {
             set(&mut h, ts, value(&good, ts));
         }
         if spec.layout == Layout::Token {
-            r.ok(
-                &ctx("the token does not depend on the body"),
-                verify(&v, spec, &h, &body, T0),
-            );
+            r.ok(&ctx("the token does not depend on the body"), verify(&v, spec, &h, &body, T0));
         } else {
             r.err(
                 &ctx("a signature of another body"),
@@ -637,26 +459,12 @@ fn signature_header_mutations() {
         let garbage = "not a signature!";
         let mut h = good.clone();
         set(&mut h, sig_name, garbage);
-        let kind = if spec.layout == Layout::Token {
-            ErrorKind::SignatureMismatch
-        } else {
-            ErrorKind::MalformedHeader
-        };
-        r.err(
-            &ctx("garbage signature"),
-            verify(&v, spec, &h, &body, T0),
-            kind,
-            &never,
-        );
+        let kind = if spec.layout == Layout::Token { ErrorKind::SignatureMismatch } else { ErrorKind::MalformedHeader };
+        r.err(&ctx("garbage signature"), verify(&v, spec, &h, &body, T0), kind, &never);
 
         let mut h = good.clone();
         set(&mut h, sig_name, vec![0xff, 0xfe, b'=', 0x80]);
-        r.err(
-            &ctx("non-UTF-8 signature"),
-            verify(&v, spec, &h, &body, T0),
-            kind,
-            &never,
-        );
+        r.err(&ctx("non-UTF-8 signature"), verify(&v, spec, &h, &body, T0), kind, &never);
 
         match spec.layout {
             Layout::Prefix(prefix) => {
@@ -695,12 +503,7 @@ fn signature_header_mutations() {
                     );
                 }
             }
-            Layout::List {
-                ts,
-                label,
-                sep,
-                assign,
-            } => {
+            Layout::List { ts, label, sep, assign } => {
                 let sig_item = format!("{label}{assign}");
                 let relabel = |new_label: &str| {
                     map_items(&sig, sep, |item| {
@@ -726,11 +529,7 @@ fn signature_header_mutations() {
                 }
                 // `v1,` with nothing after it: the Standard Webhooks bug that once verified.
                 let empty = map_items(&sig, sep, |item| {
-                    Some(if item.starts_with(&sig_item) {
-                        sig_item.clone()
-                    } else {
-                        item.to_owned()
-                    })
+                    Some(if item.starts_with(&sig_item) { sig_item.clone() } else { item.to_owned() })
                 });
                 let mut h = good.clone();
                 set(&mut h, sig_name, empty.clone());
@@ -743,20 +542,11 @@ fn signature_header_mutations() {
                 // A wrong signature beside the right one still verifies (rotation); two
                 // wrong ones do not.
                 let mut h = good.clone();
-                set(
-                    &mut h,
-                    sig_name,
-                    format!("{sig}{sep}{label}{assign}{}", &sig[sig.len() - 8..]),
-                );
-                r.ok(
-                    &ctx("an extra wrong signature item is ignored"),
-                    verify(&v, spec, &h, &body, T0),
-                );
+                set(&mut h, sig_name, format!("{sig}{sep}{label}{assign}{}", &sig[sig.len() - 8..]));
+                r.ok(&ctx("an extra wrong signature item is ignored"), verify(&v, spec, &h, &body, T0));
                 if let Some(ts) = ts {
                     let ts_item = format!("{ts}{assign}");
-                    let no_ts = map_items(&sig, sep, |item| {
-                        (!item.starts_with(&ts_item)).then(|| item.to_owned())
-                    });
+                    let no_ts = map_items(&sig, sep, |item| (!item.starts_with(&ts_item)).then(|| item.to_owned()));
                     let mut h = good.clone();
                     set(&mut h, sig_name, no_ts);
                     r.err(
@@ -775,11 +565,7 @@ fn signature_header_mutations() {
                         &never,
                     );
                     let bad_ts = map_items(&sig, sep, |item| {
-                        Some(if item.starts_with(&ts_item) {
-                            format!("{ts_item}soon")
-                        } else {
-                            item.to_owned()
-                        })
+                        Some(if item.starts_with(&ts_item) { format!("{ts_item}soon") } else { item.to_owned() })
                     });
                     let mut h = good.clone();
                     set(&mut h, sig_name, bad_ts);
@@ -823,21 +609,11 @@ fn other_required_headers() {
         if let Some(ts) = spec.ts_header {
             let mut h = good.clone();
             remove(&mut h, ts);
-            r.err(
-                &ctx("timestamp header missing"),
-                verify(&v, spec, &h, &body, T0),
-                ErrorKind::MissingHeader,
-                &never,
-            );
+            r.err(&ctx("timestamp header missing"), verify(&v, spec, &h, &body, T0), ErrorKind::MissingHeader, &never);
 
             let mut h = good.clone();
             set(&mut h, ts, "");
-            r.err(
-                &ctx("timestamp header empty"),
-                verify(&v, spec, &h, &body, T0),
-                ErrorKind::MalformedHeader,
-                &never,
-            );
+            r.err(&ctx("timestamp header empty"), verify(&v, spec, &h, &body, T0), ErrorKind::MalformedHeader, &never);
 
             let mut h = good.clone();
             h.push((ts.to_owned(), value(&good, ts).into_bytes()));
@@ -848,13 +624,7 @@ fn other_required_headers() {
                 &never,
             );
 
-            for bad in [
-                "yesterday",
-                "-5",
-                "1e9",
-                " 1700000000",
-                "99999999999999999999",
-            ] {
+            for bad in ["yesterday", "-5", "1e9", " 1700000000", "99999999999999999999"] {
                 let mut h = good.clone();
                 set(&mut h, ts, bad);
                 r.err(
@@ -869,32 +639,17 @@ fn other_required_headers() {
             let mut h = good.clone();
             let shifted = headers_of(&sign(&v, spec, &body, T0 + 1));
             set(&mut h, ts, value(&shifted, ts));
-            r.err(
-                &ctx("another timestamp"),
-                verify(&v, spec, &h, &body, T0),
-                ErrorKind::SignatureMismatch,
-                &never,
-            );
+            r.err(&ctx("another timestamp"), verify(&v, spec, &h, &body, T0), ErrorKind::SignatureMismatch, &never);
         }
 
         if let Some(id) = spec.signed_id {
             let mut h = good.clone();
             remove(&mut h, id);
-            r.err(
-                &ctx("signed id header missing"),
-                verify(&v, spec, &h, &body, T0),
-                ErrorKind::MissingHeader,
-                &never,
-            );
+            r.err(&ctx("signed id header missing"), verify(&v, spec, &h, &body, T0), ErrorKind::MissingHeader, &never);
 
             let mut h = good.clone();
             set(&mut h, id, "");
-            r.err(
-                &ctx("signed id header empty"),
-                verify(&v, spec, &h, &body, T0),
-                ErrorKind::MalformedHeader,
-                &never,
-            );
+            r.err(&ctx("signed id header empty"), verify(&v, spec, &h, &body, T0), ErrorKind::MalformedHeader, &never);
 
             let mut h = good.clone();
             h.push((id.to_owned(), b"msg_other".to_vec()));
@@ -907,39 +662,19 @@ fn other_required_headers() {
 
             let mut h = good.clone();
             set(&mut h, id, "msg_other");
-            r.err(
-                &ctx("another id"),
-                verify(&v, spec, &h, &body, T0),
-                ErrorKind::SignatureMismatch,
-                &never,
-            );
+            r.err(&ctx("another id"), verify(&v, spec, &h, &body, T0), ErrorKind::SignatureMismatch, &never);
         }
 
         if spec.url {
             let req = Request::new(&good, body.clone());
-            r.err(
-                &ctx("no URL"),
-                v.verify(&req, at(T0)),
-                ErrorKind::Configuration,
-                &never,
-            );
-            let req = Request::new(&good, body.clone())
-                .with_url("https://example.com/hooks/other?tenant=7");
-            r.err(
-                &ctx("another URL"),
-                v.verify(&req, at(T0)),
-                ErrorKind::SignatureMismatch,
-                &never,
-            );
+            r.err(&ctx("no URL"), v.verify(&req, at(T0)), ErrorKind::Configuration, &never);
+            let req = Request::new(&good, body.clone()).with_url("https://example.com/hooks/other?tenant=7");
+            r.err(&ctx("another URL"), v.verify(&req, at(T0)), ErrorKind::SignatureMismatch, &never);
         }
 
         // Unsigned headers the provider sends (id, event type) are optional.
         let sig_name = p.signature_header();
-        let required: Vec<&str> = sig_name
-            .into_iter()
-            .chain(spec.ts_header)
-            .chain(spec.signed_id)
-            .collect();
+        let required: Vec<&str> = sig_name.into_iter().chain(spec.ts_header).chain(spec.signed_id).collect();
         let optional: Vec<String> = good
             .iter()
             .map(|(k, _)| k.clone())
@@ -950,10 +685,7 @@ fn other_required_headers() {
             for name in &optional {
                 remove(&mut h, name);
             }
-            r.ok(
-                &ctx(&format!("without the optional headers {optional:?}")),
-                verify(&v, spec, &h, &body, T0),
-            );
+            r.ok(&ctx(&format!("without the optional headers {optional:?}")), verify(&v, spec, &h, &body, T0));
         }
     }
     r.finish(80);
@@ -973,87 +705,37 @@ fn mailgun_body_signature() {
         verify(&v, spec, &headers, &body, T0)
     };
     let d = r.ok("mailgun: as signed", run(&envelope)).unwrap();
-    assert_eq!(
-        (d.id(), d.event_type()),
-        (Some("evt_mg"), Some("delivered"))
-    );
+    assert_eq!((d.id(), d.event_type()), (Some("evt_mg"), Some("delivered")));
 
     let mut e = envelope.clone();
     e.as_object_mut().unwrap().remove("signature");
-    r.err(
-        "mailgun: no signature object",
-        run(&e),
-        ErrorKind::MalformedBody,
-        &never,
-    );
+    r.err("mailgun: no signature object", run(&e), ErrorKind::MalformedBody, &never);
     for field in ["timestamp", "token", "signature"] {
         let mut e = envelope.clone();
         e["signature"].as_object_mut().unwrap().remove(field);
-        r.err(
-            &format!("mailgun: no signature.{field}"),
-            run(&e),
-            ErrorKind::MalformedBody,
-            &never,
-        );
+        r.err(&format!("mailgun: no signature.{field}"), run(&e), ErrorKind::MalformedBody, &never);
     }
-    let sig = envelope["signature"]["signature"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    for (what, bad) in [
-        ("empty", String::new()),
-        ("truncated", sig[..62].to_owned()),
-        ("not hex", "zz".repeat(32)),
-    ] {
+    let sig = envelope["signature"]["signature"].as_str().unwrap().to_owned();
+    for (what, bad) in [("empty", String::new()), ("truncated", sig[..62].to_owned()), ("not hex", "zz".repeat(32))] {
         let mut e = envelope.clone();
         e["signature"]["signature"] = bad.into();
-        r.err(
-            &format!("mailgun: signature {what}"),
-            run(&e),
-            ErrorKind::MalformedBody,
-            &never,
-        );
+        r.err(&format!("mailgun: signature {what}"), run(&e), ErrorKind::MalformedBody, &never);
     }
     let mut e = envelope.clone();
     e["signature"]["signature"] = "00".repeat(32).into();
-    r.err(
-        "mailgun: wrong signature",
-        run(&e),
-        ErrorKind::SignatureMismatch,
-        &never,
-    );
+    r.err("mailgun: wrong signature", run(&e), ErrorKind::SignatureMismatch, &never);
     let mut e = envelope.clone();
     e["signature"]["token"] = "b".repeat(50).into();
-    r.err(
-        "mailgun: another token",
-        run(&e),
-        ErrorKind::SignatureMismatch,
-        &never,
-    );
+    r.err("mailgun: another token", run(&e), ErrorKind::SignatureMismatch, &never);
     let mut e = envelope.clone();
     e["signature"]["token"] = "".into();
-    r.err(
-        "mailgun: empty token",
-        run(&e),
-        ErrorKind::MalformedBody,
-        &never,
-    );
+    r.err("mailgun: empty token", run(&e), ErrorKind::MalformedBody, &never);
     let mut e = envelope.clone();
     e["signature"]["timestamp"] = "soon".into();
-    r.err(
-        "mailgun: timestamp not a number",
-        run(&e),
-        ErrorKind::MalformedBody,
-        &never,
-    );
+    r.err("mailgun: timestamp not a number", run(&e), ErrorKind::MalformedBody, &never);
     let mut e = envelope.clone();
     e["signature"]["timestamp"] = (T0 + 1).to_string().into();
-    r.err(
-        "mailgun: another timestamp",
-        run(&e),
-        ErrorKind::SignatureMismatch,
-        &never,
-    );
+    r.err("mailgun: another timestamp", run(&e), ErrorKind::SignatureMismatch, &never);
     // The event data is not signed (PROVIDERS.md section 14): changing it still verifies.
     let mut e = envelope;
     e["event-data"]["event"] = "opened".into();
@@ -1071,11 +753,8 @@ fn mailgun_body_signature() {
 
 #[test]
 fn tolerance_edges_for_every_provider_with_a_window() {
-    let with_window: BTreeSet<&str> = Provider::all()
-        .iter()
-        .filter(|p| p.default_tolerance().is_some())
-        .map(Provider::name)
-        .collect();
+    let with_window: BTreeSet<&str> =
+        Provider::all().iter().filter(|p| p.default_tolerance().is_some()).map(Provider::name).collect();
     let expected: BTreeSet<&str> = [
         "stripe",
         "slack",
@@ -1094,10 +773,7 @@ fn tolerance_edges_for_every_provider_with_a_window() {
     ]
     .into_iter()
     .collect();
-    assert_eq!(
-        with_window, expected,
-        "providers that sign a timestamp and have a default window"
-    );
+    assert_eq!(with_window, expected, "providers that sign a timestamp and have a default window");
 
     let mut r = Report::default();
     for p in Provider::all() {
@@ -1112,14 +788,8 @@ fn tolerance_edges_for_every_provider_with_a_window() {
         let never = secrets_of(spec, &signed, &[1]);
         let (h, b) = (headers_of(&signed), signed.body().to_vec());
         let n = spec.name;
-        r.ok(
-            &format!("{n}: exactly {limit} s old"),
-            verify(&v, spec, &h, &b, T0 + limit),
-        );
-        r.ok(
-            &format!("{n}: exactly {limit} s ahead"),
-            verify(&v, spec, &h, &b, T0 - limit),
-        );
+        r.ok(&format!("{n}: exactly {limit} s old"), verify(&v, spec, &h, &b, T0 + limit));
+        r.ok(&format!("{n}: exactly {limit} s ahead"), verify(&v, spec, &h, &b, T0 - limit));
         r.err(
             &format!("{n}: {} s old", limit + 1),
             verify(&v, spec, &h, &b, T0 + limit + 1),
@@ -1134,43 +804,22 @@ fn tolerance_edges_for_every_provider_with_a_window() {
         );
         // A tighter window set by the user, and none at all.
         let tight = Verifier::builder(*p);
-        let tight = add_key(tight, spec, 1, None)
-            .tolerance(Duration::from_secs(5))
-            .build()
-            .unwrap();
-        r.ok(
-            &format!("{n}: 5 s window, 5 s old"),
-            verify(&tight, spec, &h, &b, T0 + 5),
-        );
+        let tight = add_key(tight, spec, 1, None).tolerance(Duration::from_secs(5)).build().unwrap();
+        r.ok(&format!("{n}: 5 s window, 5 s old"), verify(&tight, spec, &h, &b, T0 + 5));
         r.err(
             &format!("{n}: 5 s window, 6 s old"),
             verify(&tight, spec, &h, &b, T0 + 6),
             ErrorKind::TimestampTooOld,
             &never,
         );
-        let open = add_key(Verifier::builder(*p), spec, 1, None)
-            .no_tolerance()
-            .build()
-            .unwrap();
-        r.ok(
-            &format!("{n}: no window, a year old"),
-            verify(&open, spec, &h, &b, T0 + 365 * 86_400),
-        );
-        r.ok(
-            &format!("{n}: no window, a day ahead"),
-            verify(&open, spec, &h, &b, T0 - 86_400),
-        );
+        let open = add_key(Verifier::builder(*p), spec, 1, None).no_tolerance().build().unwrap();
+        r.ok(&format!("{n}: no window, a year old"), verify(&open, spec, &h, &b, T0 + 365 * 86_400));
+        r.ok(&format!("{n}: no window, a day ahead"), verify(&open, spec, &h, &b, T0 - 86_400));
         // The window is checked only after the signature: a stale forgery is a mismatch.
         let forged = sign(&verifier(spec, &[(9, None)]), spec, &body, T0);
         r.err(
             &format!("{n}: stale and forged"),
-            verify(
-                &v,
-                spec,
-                &headers_of(&forged),
-                forged.body(),
-                T0 + limit + 1,
-            ),
+            verify(&v, spec, &headers_of(&forged), forged.body(), T0 + limit + 1),
             ErrorKind::SignatureMismatch,
             &never,
         );
@@ -1181,19 +830,13 @@ fn tolerance_edges_for_every_provider_with_a_window() {
 #[test]
 fn providers_without_a_window_accept_old_deliveries() {
     let mut r = Report::default();
-    for p in Provider::all()
-        .iter()
-        .filter(|p| p.default_tolerance().is_none())
-    {
+    for p in Provider::all().iter().filter(|p| p.default_tolerance().is_none()) {
         let spec = spec_of(*p);
         let v = verifier(spec, &[(1, None)]);
         let body = body(spec, T0);
         let signed = sign(&v, spec, &body, T0);
         let h = headers_of(&signed);
-        r.ok(
-            &format!("{}: ten years later", spec.name),
-            verify(&v, spec, &h, signed.body(), T0 + 10 * 365 * 86_400),
-        );
+        r.ok(&format!("{}: ten years later", spec.name), verify(&v, spec, &h, signed.body(), T0 + 10 * 365 * 86_400));
     }
     r.finish(8);
 }
@@ -1218,23 +861,14 @@ fn rotation_expiry_and_unknown_keys() {
 
         let (res, _) = run(&v, &old_signer, expiry);
         if let Some(d) = r.ok(&format!("{n}: old key at its expiry"), res) {
-            r.check(n, d.key_index() == 1, || {
-                format!("old key matched as index {}", d.key_index())
-            });
+            r.check(n, d.key_index() == 1, || format!("old key matched as index {}", d.key_index()));
         }
         let (res, never) = run(&v, &old_signer, expiry + 1);
-        r.err(
-            &format!("{n}: old key a second after expiry"),
-            res,
-            ErrorKind::ExpiredKey,
-            &never,
-        );
+        r.err(&format!("{n}: old key a second after expiry"), res, ErrorKind::ExpiredKey, &never);
         for ts in [expiry, expiry + 1, expiry + 86_400] {
             let (res, _) = run(&v, &new_signer, ts);
             if let Some(d) = r.ok(&format!("{n}: new key at {ts}"), res) {
-                r.check(n, d.key_index() == 0, || {
-                    format!("new key matched as index {}", d.key_index())
-                });
+                r.check(n, d.key_index() == 0, || format!("new key matched as index {}", d.key_index()));
             }
         }
         // The verifier signs with every key valid at the time: both during the rotation,
@@ -1242,49 +876,25 @@ fn rotation_expiry_and_unknown_keys() {
         for ts in [expiry, expiry + 1] {
             let body = body(spec, ts);
             let s = sign(&v, spec, &body, ts);
-            r.ok(
-                &format!("{n}: own signature at {ts}"),
-                verify(&v, spec, &headers_of(&s), s.body(), ts),
-            );
+            r.ok(&format!("{n}: own signature at {ts}"), verify(&v, spec, &headers_of(&s), s.body(), ts));
         }
-        if let Layout::List {
-            label, sep, assign, ..
-        } = spec.layout
-        {
+        if let Layout::List { label, sep, assign, .. } = spec.layout {
             let during = sign(&v, spec, &body(spec, expiry), expiry);
             let after = sign(&v, spec, &body(spec, expiry + 1), expiry + 1);
             let count = |s: &Signed| {
                 let sig_item = format!("{label}{assign}");
-                s.header(p.signature_header().unwrap())
-                    .unwrap()
-                    .split(sep)
-                    .filter(|i| i.starts_with(&sig_item))
-                    .count()
+                s.header(p.signature_header().unwrap()).unwrap().split(sep).filter(|i| i.starts_with(&sig_item)).count()
             };
-            r.check(n, count(&during) == 2, || {
-                format!("{} signatures during the rotation", count(&during))
-            });
-            r.check(n, count(&after) == 1, || {
-                format!("{} signatures after the rotation", count(&after))
-            });
+            r.check(n, count(&during) == 2, || format!("{} signatures during the rotation", count(&during)));
+            r.check(n, count(&after) == 1, || format!("{} signatures after the rotation", count(&after)));
         }
 
         // Every key expired.
         let all_expired = verifier(spec, &[(1, Some(at(expiry)))]);
         let (res, never) = run(&all_expired, &new_signer, expiry + 1);
-        r.err(
-            &format!("{n}: all keys expired, unknown signer"),
-            res,
-            ErrorKind::UnknownKey,
-            &never,
-        );
+        r.err(&format!("{n}: all keys expired, unknown signer"), res, ErrorKind::UnknownKey, &never);
         let (res, never) = run(&all_expired, &old_signer, expiry + 1);
-        r.err(
-            &format!("{n}: all keys expired, signed by the expired key"),
-            res,
-            ErrorKind::ExpiredKey,
-            &never,
-        );
+        r.err(&format!("{n}: all keys expired, signed by the expired key"), res, ErrorKind::ExpiredKey, &never);
         let (res, _) = run(&all_expired, &old_signer, expiry);
         r.ok(&format!("{n}: the only key, at its expiry"), res);
     }
@@ -1295,25 +905,12 @@ fn rotation_expiry_and_unknown_keys() {
 fn github_legacy_sha1_only_when_enabled() {
     let secret = "It's a Secret to Everybody";
     let body = b"Hello, World!";
-    let sha1 = Verifier::new(providers::GITHUB_SHA1, secret)
-        .unwrap()
-        .sign(&SignRequest::new(body, at(T0)))
-        .unwrap();
-    let sha256 = Verifier::new(providers::GITHUB, secret)
-        .unwrap()
-        .sign(&SignRequest::new(body, at(T0)))
-        .unwrap();
+    let sha1 = Verifier::new(providers::GITHUB_SHA1, secret).unwrap().sign(&SignRequest::new(body, at(T0))).unwrap();
+    let sha256 = Verifier::new(providers::GITHUB, secret).unwrap().sign(&SignRequest::new(body, at(T0))).unwrap();
     let legacy_value = sha1.header("X-Hub-Signature").unwrap().to_owned();
-    assert!(
-        legacy_value.starts_with("sha1=") && legacy_value.len() == 45,
-        "{legacy_value}"
-    );
+    assert!(legacy_value.starts_with("sha1=") && legacy_value.len() == 45, "{legacy_value}");
     let only_legacy = [("X-Hub-Signature", legacy_value.as_str())];
-    let never = vec![
-        secret.to_owned(),
-        legacy_value.clone(),
-        legacy_value[5..].to_owned(),
-    ];
+    let never = vec![secret.to_owned(), legacy_value.clone(), legacy_value[5..].to_owned()];
     let mut r = Report::default();
 
     let plain = Verifier::new(providers::GITHUB, secret).unwrap();
@@ -1324,48 +921,22 @@ fn github_legacy_sha1_only_when_enabled() {
         &never,
     );
 
-    let legacy = Verifier::builder(providers::GITHUB)
-        .secret(secret)
-        .legacy(providers::GITHUB_SHA1)
-        .build()
-        .unwrap();
-    r.ok(
-        "github with legacy: sha1 header only",
-        legacy.verify(&Request::new(&only_legacy, &body[..]), at(T0)),
-    );
+    let legacy = Verifier::builder(providers::GITHUB).secret(secret).legacy(providers::GITHUB_SHA1).build().unwrap();
+    r.ok("github with legacy: sha1 header only", legacy.verify(&Request::new(&only_legacy, &body[..]), at(T0)));
     let mut tampered = legacy_value.clone();
-    tampered.replace_range(
-        5..7,
-        if &legacy_value[5..7] == "00" {
-            "11"
-        } else {
-            "00"
-        },
-    );
+    tampered.replace_range(5..7, if &legacy_value[5..7] == "00" { "11" } else { "00" });
     r.err(
         "github with legacy: wrong sha1",
-        legacy.verify(
-            &Request::new(&[("X-Hub-Signature", tampered.as_str())], &body[..]),
-            at(T0),
-        ),
+        legacy.verify(&Request::new(&[("X-Hub-Signature", tampered.as_str())], &body[..]), at(T0)),
         ErrorKind::SignatureMismatch,
         &never,
     );
     // When the SHA-256 header is present it decides: a valid SHA-1 cannot rescue a bad one.
     let main = sha256.header("X-Hub-Signature-256").unwrap();
-    let both = [
-        ("X-Hub-Signature-256", main),
-        ("X-Hub-Signature", legacy_value.as_str()),
-    ];
-    r.ok(
-        "github with legacy: both headers",
-        legacy.verify(&Request::new(&both, &body[..]), at(T0)),
-    );
+    let both = [("X-Hub-Signature-256", main), ("X-Hub-Signature", legacy_value.as_str())];
+    r.ok("github with legacy: both headers", legacy.verify(&Request::new(&both, &body[..]), at(T0)));
     let bad_main = format!("sha256={}", "0".repeat(64));
-    let bad_both = [
-        ("X-Hub-Signature-256", bad_main.as_str()),
-        ("X-Hub-Signature", legacy_value.as_str()),
-    ];
+    let bad_both = [("X-Hub-Signature-256", bad_main.as_str()), ("X-Hub-Signature", legacy_value.as_str())];
     r.err(
         "github with legacy: bad sha256 beside a good sha1",
         legacy.verify(&Request::new(&bad_both, &body[..]), at(T0)),
@@ -1375,28 +946,11 @@ fn github_legacy_sha1_only_when_enabled() {
     r.finish(5);
 
     // A legacy scheme of another sender is a configuration error.
-    assert!(Verifier::builder(providers::STRIPE)
-        .secret("s")
-        .legacy(providers::GITHUB_SHA1)
-        .build()
-        .is_err());
-    assert!(Verifier::builder(providers::GITHUB)
-        .secret("s")
-        .legacy(providers::META_SHA1)
-        .build()
-        .is_err());
-    let meta = Verifier::builder(providers::META)
-        .secret("s")
-        .legacy(providers::META_SHA1)
-        .build()
-        .unwrap();
-    let meta_sha1 = Verifier::new(providers::META_SHA1, "s")
-        .unwrap()
-        .sign(&SignRequest::new(b"{}", at(T0)))
-        .unwrap();
-    assert!(meta
-        .verify(&Request::new(&meta_sha1, &b"{}"[..]), at(T0))
-        .is_ok());
+    assert!(Verifier::builder(providers::STRIPE).secret("s").legacy(providers::GITHUB_SHA1).build().is_err());
+    assert!(Verifier::builder(providers::GITHUB).secret("s").legacy(providers::META_SHA1).build().is_err());
+    let meta = Verifier::builder(providers::META).secret("s").legacy(providers::META_SHA1).build().unwrap();
+    let meta_sha1 = Verifier::new(providers::META_SHA1, "s").unwrap().sign(&SignRequest::new(b"{}", at(T0))).unwrap();
+    assert!(meta.verify(&Request::new(&meta_sha1, &b"{}"[..]), at(T0)).is_ok());
     assert!(Verifier::new(providers::META, "s")
         .unwrap()
         .verify(&Request::new(&meta_sha1, &b"{}"[..]), at(T0))
@@ -1419,26 +973,15 @@ fn stripe_v0_is_never_accepted() {
     };
     r.ok("stripe: v1", run(format!("t={T0},v1={hmac}")));
     // The correct HMAC, labelled v0, is still not a v1 signature.
-    r.err(
-        "stripe: the right HMAC as v0 only",
-        run(format!("t={T0},v0={hmac}")),
-        ErrorKind::MalformedHeader,
-        &never,
-    );
+    r.err("stripe: the right HMAC as v0 only", run(format!("t={T0},v0={hmac}")), ErrorKind::MalformedHeader, &never);
     r.err(
         "stripe: right v0 beside a wrong v1",
         run(format!("t={T0},v1={},v0={hmac}", "0".repeat(64))),
         ErrorKind::SignatureMismatch,
         &never,
     );
-    r.ok(
-        "stripe: v0 decoy beside the right v1",
-        run(format!("t={T0},v0={},v1={hmac}", "1".repeat(64))),
-    );
-    r.ok(
-        "stripe: upper-case hex",
-        run(format!("t={T0},v1={}", hmac.to_ascii_uppercase())),
-    );
+    r.ok("stripe: v0 decoy beside the right v1", run(format!("t={T0},v0={},v1={hmac}", "1".repeat(64))));
+    r.ok("stripe: upper-case hex", run(format!("t={T0},v1={}", hmac.to_ascii_uppercase())));
     r.finish(5);
 }
 
@@ -1456,12 +999,7 @@ fn json_providers_refuse_a_body_that_is_not_json() {
         let never = secrets_of(spec, &signed, &[1]);
         let res = verify(&v, spec, &headers_of(&signed), &not_json, T0);
         if spec.json {
-            r.err(
-                &format!("{}: signed non-JSON body", spec.name),
-                res,
-                ErrorKind::BodyNotJson,
-                &never,
-            );
+            r.err(&format!("{}: signed non-JSON body", spec.name), res, ErrorKind::BodyNotJson, &never);
             // Only an authentic sender learns that: a forged one is a mismatch.
             let forged = sign(&verifier(spec, &[(9, None)]), spec, &not_json, T0);
             r.err(
@@ -1482,9 +1020,7 @@ fn verified_fields() {
     let spec = spec_of(providers::STANDARD_WEBHOOKS);
     let v = verifier(spec, &[(1, None)]);
     let body = br#"{"type":"invoice.paid","data":{}}"#;
-    let s = v
-        .sign(&SignRequest::new(body, at(T0)).id("msg_fixed_1"))
-        .unwrap();
+    let s = v.sign(&SignRequest::new(body, at(T0)).id("msg_fixed_1")).unwrap();
     let d = v.verify(&Request::new(&s, &body[..]), at(T0)).unwrap();
     assert_eq!(d.provider(), "standard-webhooks");
     assert_eq!(d.id(), Some("msg_fixed_1"));
@@ -1495,20 +1031,12 @@ fn verified_fields() {
 
     let gh = Verifier::new(providers::GITHUB, "s").unwrap();
     let s = gh
-        .sign(
-            &SignRequest::new(b"{}", at(T0))
-                .id("72d3162e-cc78-11e3-81ab-4c9367dc0958")
-                .event_type("push"),
-        )
+        .sign(&SignRequest::new(b"{}", at(T0)).id("72d3162e-cc78-11e3-81ab-4c9367dc0958").event_type("push"))
         .unwrap();
     let d = gh.verify(&Request::new(&s, &b"{}"[..]), at(T0)).unwrap();
     assert_eq!(
         (d.id(), d.event_type(), d.timestamp()),
-        (
-            Some("72d3162e-cc78-11e3-81ab-4c9367dc0958"),
-            Some("push"),
-            None
-        )
+        (Some("72d3162e-cc78-11e3-81ab-4c9367dc0958"), Some("push"), None)
     );
 }
 
@@ -1518,33 +1046,16 @@ fn standard_webhooks_versions() {
     // with the keys of its own version.
     let hmac_key = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
     let ed = Secret::ed25519_seed(&[3u8; 32]).unwrap();
-    let both = Verifier::builder(providers::STANDARD_WEBHOOKS)
-        .secret(hmac_key)
-        .key(ed.clone())
-        .build()
-        .unwrap();
+    let both = Verifier::builder(providers::STANDARD_WEBHOOKS).secret(hmac_key).key(ed.clone()).build().unwrap();
     let only_hmac = Verifier::new(providers::STANDARD_WEBHOOKS, hmac_key).unwrap();
-    let only_ed = Verifier::builder(providers::STANDARD_WEBHOOKS)
-        .key(ed)
-        .build()
-        .unwrap();
+    let only_ed = Verifier::builder(providers::STANDARD_WEBHOOKS).key(ed).build().unwrap();
     let body = br#"{"type":"a.b"}"#;
-    let signed = both
-        .sign(&SignRequest::new(body, at(T0)).id("msg_1"))
-        .unwrap();
+    let signed = both.sign(&SignRequest::new(body, at(T0)).id("msg_1")).unwrap();
     let value = signed.header("webhook-signature").unwrap().to_owned();
     let items: Vec<&str> = value.split(' ').collect();
     assert_eq!(items.len(), 2, "{value}");
-    assert!(
-        items[0].starts_with("v1,") && items[1].starts_with("v1a,"),
-        "{value}"
-    );
-    let never = vec![
-        hmac_key.to_owned(),
-        value.clone(),
-        items[0][3..].to_owned(),
-        items[1][4..].to_owned(),
-    ];
+    assert!(items[0].starts_with("v1,") && items[1].starts_with("v1a,"), "{value}");
+    let never = vec![hmac_key.to_owned(), value.clone(), items[0][3..].to_owned(), items[1][4..].to_owned()];
     let with_sig = |sig: &str| {
         let mut h = headers_of(&signed);
         set(&mut h, "webhook-signature", sig);
@@ -1552,21 +1063,12 @@ fn standard_webhooks_versions() {
     };
     let mut r = Report::default();
     for (name, v) in [("both", &both), ("hmac", &only_hmac), ("ed25519", &only_ed)] {
-        r.ok(
-            &format!("{name}: both signatures"),
-            v.verify(&Request::new(&signed, &body[..]), at(T0)),
-        );
+        r.ok(&format!("{name}: both signatures"), v.verify(&Request::new(&signed, &body[..]), at(T0)));
     }
     let v1_only = with_sig(items[0]);
     let v1a_only = with_sig(items[1]);
-    r.ok(
-        "hmac key, v1 only",
-        only_hmac.verify(&Request::new(&v1_only, &body[..]), at(T0)),
-    );
-    r.ok(
-        "ed25519 key, v1a only",
-        only_ed.verify(&Request::new(&v1a_only, &body[..]), at(T0)),
-    );
+    r.ok("hmac key, v1 only", only_hmac.verify(&Request::new(&v1_only, &body[..]), at(T0)));
+    r.ok("ed25519 key, v1a only", only_ed.verify(&Request::new(&v1a_only, &body[..]), at(T0)));
     r.err(
         "hmac key, v1a only",
         only_hmac.verify(&Request::new(&v1a_only, &body[..]), at(T0)),
@@ -1583,11 +1085,7 @@ fn standard_webhooks_versions() {
     let swapped = format!("v1a,{} v1,{}", &items[0][3..], &items[1][4..]);
     let swapped = with_sig(&swapped);
     for (name, v) in [("both", &both), ("hmac", &only_hmac), ("ed25519", &only_ed)] {
-        r.refused(
-            &format!("{name}: labels swapped"),
-            v.verify(&Request::new(&swapped, &body[..]), at(T0)),
-            &never,
-        );
+        r.refused(&format!("{name}: labels swapped"), v.verify(&Request::new(&swapped, &body[..]), at(T0)), &never);
     }
     let empty = with_sig("v1, v1a,");
     r.err(
@@ -1597,14 +1095,8 @@ fn standard_webhooks_versions() {
         &never,
     );
     // svix-* headers are accepted too, webhook-* first.
-    let svix: Headers = headers_of(&signed)
-        .into_iter()
-        .map(|(k, v)| (k.replace("webhook-", "svix-"), v))
-        .collect();
-    r.ok(
-        "svix-* headers",
-        both.verify(&Request::new(&svix, &body[..]), at(T0)),
-    );
+    let svix: Headers = headers_of(&signed).into_iter().map(|(k, v)| (k.replace("webhook-", "svix-"), v)).collect();
+    r.ok("svix-* headers", both.verify(&Request::new(&svix, &body[..]), at(T0)));
     r.finish(12);
 }
 
@@ -1627,28 +1119,15 @@ fn oversized_and_overfull_headers() {
         let padding = " ".repeat(webhook_core::MAX_HEADER_VALUE);
         set(&mut h, sig_name, format!("{sig}{padding}"));
         r.err(
-            &format!(
-                "{}: signature header over {} bytes",
-                spec.name,
-                webhook_core::MAX_HEADER_VALUE
-            ),
+            &format!("{}: signature header over {} bytes", spec.name, webhook_core::MAX_HEADER_VALUE),
             verify(&v, spec, &h, &body, T0),
             ErrorKind::MalformedHeader,
             &never,
         );
         // More signatures than any rotation needs.
-        if let Layout::List {
-            label, sep, assign, ..
-        } = spec.layout
-        {
-            let extra = format!(
-                "{label}{assign}{}",
-                if spec.enc == Enc::Hex {
-                    "ab".repeat(32)
-                } else {
-                    "q".repeat(44)
-                }
-            );
+        if let Layout::List { label, sep, assign, .. } = spec.layout {
+            let extra =
+                format!("{label}{assign}{}", if spec.enc == Enc::Hex { "ab".repeat(32) } else { "q".repeat(44) });
             let mut value = sig.clone();
             for _ in 0..16 {
                 value = format!("{value}{sep}{extra}");

@@ -13,8 +13,8 @@ use proptest::prelude::*;
 use proptest::sample::Index;
 use serde_json::{json, Value};
 use webhook_core::{
-    twilio_json_url, KeyFormat, KeyKind, Provider, Request, Secret, SignRequest, Signed, Verified,
-    Verifier, VerifyError,
+    twilio_json_url, KeyFormat, KeyKind, Provider, Request, Secret, SignRequest, Signed, Verified, Verifier,
+    VerifyError,
 };
 
 const URL: &str = "https://example.com/hooks/in?tenant=7";
@@ -52,27 +52,13 @@ const SIGNED_HEADERS: &[(&str, &[&str])] = &[
     ("gitlab-signing", &["webhook-timestamp", "webhook-id"]),
     ("discord", &["X-Signature-Timestamp"]),
     ("zoom", &["x-zm-request-timestamp"]),
-    (
-        "twitch",
-        &[
-            "Twitch-Eventsub-Message-Timestamp",
-            "Twitch-Eventsub-Message-Id",
-        ],
-    ),
+    ("twitch", &["Twitch-Eventsub-Message-Timestamp", "Twitch-Eventsub-Message-Id"]),
     ("sendgrid", &["X-Twilio-Email-Event-Webhook-Timestamp"]),
 ];
 
 /// Providers whose signature header is a list whose items are trimmed of whitespace.
-const LIST_LAYOUT: &[&str] = &[
-    "stripe",
-    "standard-webhooks",
-    "svix",
-    "clerk",
-    "resend",
-    "gitlab-signing",
-    "paddle",
-    "pagerduty",
-];
+const LIST_LAYOUT: &[&str] =
+    &["stripe", "standard-webhooks", "svix", "clerk", "resend", "gitlab-signing", "paddle", "pagerduty"];
 
 /// Providers whose signature is hex (either case decodes to the same bytes).
 const HEX: &[&str] = &[
@@ -111,9 +97,7 @@ impl Signer {
     /// The body to sign and the URL to post to.
     fn delivery(&self, raw: &[u8], data: &Value, ts: u64) -> (Vec<u8>, Option<String>) {
         let body = match self.name() {
-            "linear" => {
-                serde_json::to_vec(&json!({ "webhookTimestamp": ts * 1000, "data": data })).unwrap()
-            }
+            "linear" => serde_json::to_vec(&json!({ "webhookTimestamp": ts * 1000, "data": data })).unwrap(),
             _ if self.json() => serde_json::to_vec(&json!({ "data": data })).unwrap(),
             _ => raw.to_vec(),
         };
@@ -126,15 +110,11 @@ impl Signer {
     }
 
     fn sign(&self, body: &[u8], url: Option<&str>, id: &str, ts: u64) -> Signed {
-        let mut req = SignRequest::new(body, at(ts))
-            .id(id)
-            .event_type("prop.event");
+        let mut req = SignRequest::new(body, at(ts)).id(id).event_type("prop.event");
         if let Some(u) = url {
             req = req.url(u);
         }
-        self.verifier
-            .sign(&req)
-            .unwrap_or_else(|e| panic!("{}: sign failed: {e}", self.label))
+        self.verifier.sign(&req).unwrap_or_else(|e| panic!("{}: sign failed: {e}", self.label))
     }
 
     fn verify(
@@ -159,10 +139,7 @@ fn at(secs: u64) -> SystemTime {
 fn shared_key_text(p: Provider) -> String {
     match p.key_format() {
         KeyFormat::StandardWebhooks => {
-            format!(
-                "whsec_{}",
-                base64::engine::general_purpose::STANDARD.encode(b"property-test-key-24-bytes!")
-            )
+            format!("whsec_{}", base64::engine::general_purpose::STANDARD.encode(b"property-test-key-24-bytes!"))
         }
         _ => format!("{}-property-secret", p.name()),
     }
@@ -178,9 +155,7 @@ static SIGNERS: LazyLock<Vec<Signer>> = LazyLock::new(|| {
         twilio_json: false,
     };
     for &p in Provider::all() {
-        let shared = p
-            .scheme()
-            .is_none_or(|s| s.algorithm().key_kind() == KeyKind::Shared);
+        let shared = p.scheme().is_none_or(|s| s.algorithm().key_kind() == KeyKind::Shared);
         if shared {
             let v = Verifier::new(p, &shared_key_text(p)).unwrap();
             if p.name() == "twilio" {
@@ -206,10 +181,7 @@ static SIGNERS: LazyLock<Vec<Signer>> = LazyLock::new(|| {
         out.push(signer(format!("{} (Ed25519)", p.name()), p, v));
     }
     let sendgrid = webhook_core::providers::SENDGRID;
-    let v = Verifier::builder(sendgrid)
-        .key(Secret::p256_private(&[0x24; 32]).unwrap())
-        .build()
-        .unwrap();
+    let v = Verifier::builder(sendgrid).key(Secret::p256_private(&[0x24; 32]).unwrap()).build().unwrap();
     out.push(signer("sendgrid (P-256)".into(), sendgrid, v));
     out
 });
@@ -217,11 +189,7 @@ static SIGNERS: LazyLock<Vec<Signer>> = LazyLock::new(|| {
 #[test]
 fn every_provider_can_be_signed_for() {
     for p in Provider::all() {
-        assert!(
-            SIGNERS.iter().any(|s| s.provider == *p),
-            "no signer for {}",
-            p.name()
-        );
+        assert!(SIGNERS.iter().any(|s| s.provider == *p), "no signer for {}", p.name());
     }
     assert!(SIGNERS.len() >= Provider::all().len() + 5);
 }
@@ -238,35 +206,22 @@ fn json_value() -> impl Strategy<Value = Value> {
     leaf.prop_recursive(3, 24, 4, |inner| {
         prop_oneof![
             prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
-            prop::collection::btree_map(".{0,8}", inner, 0..4)
-                .prop_map(|m| Value::Object(m.into_iter().collect())),
+            prop::collection::btree_map(".{0,8}", inner, 0..4).prop_map(|m| Value::Object(m.into_iter().collect())),
         ]
     })
 }
 
 fn headers_of(signed: &Signed) -> Vec<(String, Vec<u8>)> {
-    signed
-        .headers()
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), v.clone().into_bytes()))
-        .collect()
+    signed.headers().iter().map(|(k, v)| ((*k).to_owned(), v.clone().into_bytes())).collect()
 }
 
 fn position(headers: &[(String, Vec<u8>)], name: &str) -> usize {
-    headers
-        .iter()
-        .position(|(k, _)| k.eq_ignore_ascii_case(name))
-        .unwrap_or_else(|| panic!("no header {name}"))
+    headers.iter().position(|(k, _)| k.eq_ignore_ascii_case(name)).unwrap_or_else(|| panic!("no header {name}"))
 }
 
 /// The inputs every signing property draws.
 fn delivery_inputs() -> impl Strategy<Value = (Vec<u8>, Value, String, u64)> {
-    (
-        prop::collection::vec(any::<u8>(), 0..300),
-        json_value(),
-        "[A-Za-z0-9_-]{1,40}",
-        1_000_000_000u64..4_000_000_000,
-    )
+    (prop::collection::vec(any::<u8>(), 0..300), json_value(), "[A-Za-z0-9_-]{1,40}", 1_000_000_000u64..4_000_000_000)
 }
 
 proptest! {

@@ -26,17 +26,11 @@ pin_project! {
 
 impl<B> WebhookBody<B> {
     pub(crate) fn early(bytes: Bytes) -> Self {
-        Self {
-            inner: Inner::Early {
-                bytes: Some(bytes).filter(|b| !b.is_empty()),
-            },
-        }
+        Self { inner: Inner::Early { bytes: Some(bytes).filter(|b| !b.is_empty()) } }
     }
 
     pub(crate) fn service(body: B) -> Self {
-        Self {
-            inner: Inner::Service { body },
-        }
+        Self { inner: Inner::Service { body } }
     }
 }
 
@@ -44,10 +38,7 @@ impl<B: Body<Data = Bytes>> Body for WebhookBody<B> {
     type Data = Bytes;
     type Error = B::Error;
 
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, B::Error>>> {
+    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, B::Error>>> {
         match self.project().inner.project() {
             Projection::Service { body } => body.poll_frame(cx),
             Projection::Early { bytes } => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
@@ -64,9 +55,7 @@ impl<B: Body<Data = Bytes>> Body for WebhookBody<B> {
     fn size_hint(&self) -> SizeHint {
         match &self.inner {
             Inner::Service { body } => body.size_hint(),
-            Inner::Early { bytes } => {
-                SizeHint::with_exact(bytes.as_ref().map_or(0, |b| b.len() as u64))
-            }
+            Inner::Early { bytes } => SizeHint::with_exact(bytes.as_ref().map_or(0, |b| b.len() as u64)),
         }
     }
 }

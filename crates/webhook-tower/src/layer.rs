@@ -19,37 +19,26 @@ pub struct WebhookLayer<B = Full<Bytes>> {
 impl WebhookLayer {
     /// A layer for `endpoint`, passing the body on as `Full<Bytes>`.
     pub fn new(endpoint: Endpoint) -> Self {
-        Self {
-            endpoint,
-            _body: PhantomData,
-        }
+        Self { endpoint, _body: PhantomData }
     }
 }
 
 impl<B> WebhookLayer<B> {
     /// Passes the body on as `B2` instead (`axum::body::Body` inside an axum router).
     pub fn with_body<B2: From<Bytes>>(self) -> WebhookLayer<B2> {
-        WebhookLayer {
-            endpoint: self.endpoint,
-            _body: PhantomData,
-        }
+        WebhookLayer { endpoint: self.endpoint, _body: PhantomData }
     }
 }
 
 impl<B> Clone for WebhookLayer<B> {
     fn clone(&self) -> Self {
-        Self {
-            endpoint: self.endpoint.clone(),
-            _body: PhantomData,
-        }
+        Self { endpoint: self.endpoint.clone(), _body: PhantomData }
     }
 }
 
 impl<B> fmt::Debug for WebhookLayer<B> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("WebhookLayer")
-            .field("endpoint", &self.endpoint)
-            .finish()
+        f.debug_struct("WebhookLayer").field("endpoint", &self.endpoint).finish()
     }
 }
 

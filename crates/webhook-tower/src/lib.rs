@@ -27,13 +27,7 @@ mod tests {
     use super::WebhookLayer;
 
     fn request(v: &Verifier, body: &'static [u8], id: &str) -> Request<Full<Bytes>> {
-        let signed = v
-            .sign(
-                &SignRequest::new(body, SystemTime::now())
-                    .id(id)
-                    .event_type("push"),
-            )
-            .unwrap();
+        let signed = v.sign(&SignRequest::new(body, SystemTime::now()).id(id).event_type("push")).unwrap();
         let mut req = Request::post("/hook").header("content-length", body.len());
         for (k, val) in signed.headers() {
             req = req.header(*k, val);
@@ -54,13 +48,8 @@ mod tests {
                     let delivery = req.extensions().get::<Verified>().cloned().unwrap();
                     let body = req.into_body().collect().await.unwrap().to_bytes();
                     assert_eq!(body, delivery.body());
-                    let status = if n == 0 {
-                        StatusCode::INTERNAL_SERVER_ERROR
-                    } else {
-                        StatusCode::OK
-                    };
-                    let mut res =
-                        Response::new(Full::new(Bytes::from(delivery.id().unwrap().to_owned())));
+                    let status = if n == 0 { StatusCode::INTERNAL_SERVER_ERROR } else { StatusCode::OK };
+                    let mut res = Response::new(Full::new(Bytes::from(delivery.id().unwrap().to_owned())));
                     *res.status_mut() = status;
                     Ok::<_, Infallible>(res)
                 }
@@ -76,20 +65,11 @@ mod tests {
             }
         };
         // A failed handling releases the id: the provider's retry is handled.
-        assert_eq!(
-            send(request(&v, b"{}", "d1")).await.0,
-            StatusCode::INTERNAL_SERVER_ERROR
-        );
-        assert_eq!(
-            send(request(&v, b"{}", "d1")).await,
-            (StatusCode::OK, Bytes::from("d1"))
-        );
+        assert_eq!(send(request(&v, b"{}", "d1")).await.0, StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(send(request(&v, b"{}", "d1")).await, (StatusCode::OK, Bytes::from("d1")));
         // Handled once: now a duplicate, answered by the layer.
         let dup = send(request(&v, b"{}", "d1")).await;
-        assert_eq!(
-            dup,
-            (StatusCode::OK, Bytes::from(r#"{"status":"duplicate"}"#))
-        );
+        assert_eq!(dup, (StatusCode::OK, Bytes::from(r#"{"status":"duplicate"}"#)));
         assert_eq!(calls.load(Ordering::SeqCst), 2);
 
         let mut tampered = request(&v, b"{}", "d2");
@@ -111,9 +91,7 @@ mod tests {
 
         let v = Verifier::new(providers::GITHUB, "s3cret").unwrap();
         let layer = WebhookLayer::new(Endpoint::new(v.clone())).with_body::<axum::body::Body>();
-        let app = Router::new()
-            .route("/hook", post(handler))
-            .route_layer(layer);
+        let app = Router::new().route("/hook", post(handler)).route_layer(layer);
 
         let send = |req: Request<Full<Bytes>>| {
             let app = app.clone();
@@ -123,14 +101,8 @@ mod tests {
                 (status, res.into_body().collect().await.unwrap().to_bytes())
             }
         };
-        assert_eq!(
-            send(request(&v, b"{\"a\":1}", "ax1")).await,
-            (StatusCode::OK, Bytes::from("ax1:7"))
-        );
-        assert_eq!(
-            send(request(&v, b"{\"a\":1}", "ax1")).await.1,
-            Bytes::from(r#"{"status":"duplicate"}"#)
-        );
+        assert_eq!(send(request(&v, b"{\"a\":1}", "ax1")).await, (StatusCode::OK, Bytes::from("ax1:7")));
+        assert_eq!(send(request(&v, b"{\"a\":1}", "ax1")).await.1, Bytes::from(r#"{"status":"duplicate"}"#));
         let mut forged = request(&v, b"{}", "ax2");
         *forged.body_mut() = Full::new(Bytes::from_static(b"{ }"));
         assert_eq!(send(forged).await.0, StatusCode::UNAUTHORIZED);

@@ -23,11 +23,7 @@ pub struct WebhookService<S, B> {
 
 impl<S, B> WebhookService<S, B> {
     pub(crate) fn new(inner: S, endpoint: Endpoint) -> Self {
-        Self {
-            inner,
-            endpoint,
-            _body: PhantomData,
-        }
+        Self { inner, endpoint, _body: PhantomData }
     }
 }
 
@@ -39,10 +35,7 @@ impl<S: Clone, B> Clone for WebhookService<S, B> {
 
 impl<S: fmt::Debug, B> fmt::Debug for WebhookService<S, B> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("WebhookService")
-            .field("inner", &self.inner)
-            .field("endpoint", &self.endpoint)
-            .finish()
+        f.debug_struct("WebhookService").field("inner", &self.inner).field("endpoint", &self.endpoint).finish()
     }
 }
 
@@ -50,8 +43,7 @@ fn early<B>(outcome: &Outcome) -> Response<WebhookBody<B>> {
     let mut res = Response::new(WebhookBody::early(outcome.body()));
     *res.status_mut() = outcome.status();
     if let Some(ct) = outcome.content_type() {
-        res.headers_mut()
-            .insert(header::CONTENT_TYPE, HeaderValue::from_static(ct));
+        res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(ct));
     }
     res
 }

@@ -9,9 +9,7 @@ use receiver_common::{log_accepted, Receiver, ACCEPTED, HEALTHY, METHOD_NOT_ALLO
 use webhook_actix::RawWebhook;
 
 fn json(status: StatusCode, body: &'static str) -> HttpResponse {
-    HttpResponse::build(status)
-        .content_type("application/json")
-        .body(body)
+    HttpResponse::build(status).content_type("application/json").body(body)
 }
 
 async fn accept(hook: RawWebhook) -> HttpResponse {
@@ -24,20 +22,13 @@ pub fn configure(receiver: &Receiver) -> impl Fn(&mut web::ServiceConfig) + Clon
     let enabled = receiver.enabled.clone();
     let metrics = receiver.metrics.clone();
     move |cfg: &mut web::ServiceConfig| {
-        cfg.route(
-            "/healthz",
-            web::get().to(|| async { json(StatusCode::OK, HEALTHY) }),
-        );
+        cfg.route("/healthz", web::get().to(|| async { json(StatusCode::OK, HEALTHY) }));
         let metrics = metrics.clone();
         cfg.route(
             "/metrics",
             web::get().to(move || {
                 let body = metrics.render();
-                async move {
-                    HttpResponse::Ok()
-                        .content_type(receiver_common::METRICS_CONTENT_TYPE)
-                        .body(body)
-                }
+                async move { HttpResponse::Ok().content_type(receiver_common::METRICS_CONTENT_TYPE).body(body) }
             }),
         );
         for e in &enabled {
@@ -45,9 +36,7 @@ pub fn configure(receiver: &Receiver) -> impl Fn(&mut web::ServiceConfig) + Clon
                 web::resource(e.url_path())
                     .app_data(e.endpoint.clone())
                     .route(web::post().to(accept))
-                    .default_service(web::to(|| async {
-                        json(StatusCode::METHOD_NOT_ALLOWED, METHOD_NOT_ALLOWED)
-                    })),
+                    .default_service(web::to(|| async { json(StatusCode::METHOD_NOT_ALLOWED, METHOD_NOT_ALLOWED) })),
             );
         }
         cfg.default_service(web::to(|| async { json(StatusCode::NOT_FOUND, NOT_FOUND) }));
@@ -55,17 +44,30 @@ pub fn configure(receiver: &Receiver) -> impl Fn(&mut web::ServiceConfig) + Clon
 }
 
 /// The server for a started receiver on `listener` (run it with `.await`).
-pub fn server(
-    listener: std::net::TcpListener,
-    receiver: &Receiver,
-    workers: usize,
-) -> std::io::Result<Server> {
+pub fn server(listener: std::net::TcpListener, receiver: &Receiver, workers: usize) -> std::io::Result<Server> {
     let routes = configure(receiver);
-    Ok(
-        HttpServer::new(move || App::new().configure(routes.clone()))
-            .workers(workers)
-            .disable_signals()
-            .listen(listener)?
-            .run(),
-    )
+    Ok(HttpServer::new(move || App::new().configure(routes.clone()))
+        .workers(workers)
+        .disable_signals()
+        .listen(listener)?
+        .run())
+}
+
+/// The whole binary: read the environment, start the pipeline, listen, serve. `main` is
+/// this (inside actix's runtime); the process-level tests run it too.
+pub async fn run() -> std::process::ExitCode {
+    let receiver = match receiver_common::startup().await {
+        Ok(r) => r,
+        Err(code) => return code,
+    };
+    let listener = match std::net::TcpListener::bind(receiver.config.addr) {
+        Ok(l) => l,
+        Err(e) => return receiver_common::cannot_listen(&receiver.config, &e),
+    };
+    receiver_common::announce(&receiver.config, "actix-receiver");
+    let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
+    match server(listener, &receiver, workers) {
+        Ok(server) => receiver_common::exit(server.await),
+        Err(e) => receiver_common::exit(Err(e)),
+    }
 }

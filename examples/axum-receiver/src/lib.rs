@@ -22,20 +22,13 @@ async fn accept(hook: RawWebhook) -> impl IntoResponse {
 /// endpoint as state, plus `/healthz`, `/metrics`, JSON 404s and 405s.
 pub fn app(receiver: &Receiver) -> Router {
     let metrics = receiver.metrics.clone();
-    let mut router = Router::new()
-        .route("/healthz", get(|| async { json(StatusCode::OK, HEALTHY) }))
-        .route(
-            "/metrics",
-            get(move || {
-                let metrics = metrics.clone();
-                async move {
-                    (
-                        [(header::CONTENT_TYPE, receiver_common::METRICS_CONTENT_TYPE)],
-                        metrics.render(),
-                    )
-                }
-            }),
-        );
+    let mut router = Router::new().route("/healthz", get(|| async { json(StatusCode::OK, HEALTHY) })).route(
+        "/metrics",
+        get(move || {
+            let metrics = metrics.clone();
+            async move { ([(header::CONTENT_TYPE, receiver_common::METRICS_CONTENT_TYPE)], metrics.render()) }
+        }),
+    );
     for enabled in &receiver.enabled {
         let route = post(accept)
             .with_state(enabled.endpoint.clone())
@@ -48,4 +41,19 @@ pub fn app(receiver: &Receiver) -> Router {
 /// Serves `receiver` on `listener` until the process ends.
 pub async fn serve(listener: tokio::net::TcpListener, receiver: &Receiver) -> std::io::Result<()> {
     axum::serve(listener, app(receiver)).await
+}
+
+/// The whole binary: read the environment, start the pipeline, listen, serve. `main` is
+/// this; the process-level tests run it too.
+pub async fn run() -> std::process::ExitCode {
+    let receiver = match receiver_common::startup().await {
+        Ok(r) => r,
+        Err(code) => return code,
+    };
+    let listener = match tokio::net::TcpListener::bind(receiver.config.addr).await {
+        Ok(l) => l,
+        Err(e) => return receiver_common::cannot_listen(&receiver.config, &e),
+    };
+    receiver_common::announce(&receiver.config, "axum-receiver");
+    receiver_common::exit(serve(listener, &receiver).await)
 }

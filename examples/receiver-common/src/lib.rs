@@ -6,9 +6,10 @@
 //! | `WEBHOOK_ADDR` | listen address | `127.0.0.1:3000` |
 //! | `WEBHOOK_PUBLIC_URL` | `scheme://host:port` the providers post to (Twilio signs it) | `http://` + `WEBHOOK_ADDR` |
 //! | `WEBHOOK_MAX_BODY_BYTES` | body limit | `1048576` |
-//! | `DATABASE_URL` | the event store: `sqlite://…` (created if missing) or `postgres://…` | `sqlite://webhooks.db` |
+//! | `DATABASE_URL` | the event store: `sqlite://…` (created if missing), `postgres://…`, or `memory:` (not durable: benchmarks and demos only) | `sqlite://webhooks.db` |
 //! | `REDIS_URL` | a Redis dedup store in front of the event store | none (in-memory dedup; the store's unique key decides) |
 //! | `WEBHOOK_WORKERS` | background workers handling stored events | `4` |
+//! | `WEBHOOK_LEASE_SECS` | how long a worker holds an event before another may take it | `60` |
 //! | one per route (see [`ROUTES`]) | comma-separated secrets; any of them verifies | route disabled |
 //!
 //! With no secret at all, the receiver generates a development secret for
@@ -22,8 +23,8 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tokio::sync::Notify;
 use webhook_core::dedup::{DedupStore, MemoryDedup};
 use webhook_core::pipeline::{
-    Event, EventStore, GroupCommit, GroupCommitConfig, PostgresStore, RedisDedup, Router, Sink,
-    SqliteStore, WorkerConfig, Workers,
+    Event, EventStore, GroupCommit, GroupCommitConfig, PostgresStore, RedisDedup, Router, Sink, SqliteStore,
+    WorkerConfig, Workers,
 };
 use webhook_core::receive::{Endpoint, DEFAULT_BODY_LIMIT, DEFAULT_DEDUP_TTL};
 use webhook_core::{providers, Provider, SignRequest, Verifier};
@@ -41,46 +42,14 @@ pub struct Route {
 
 /// Every route the receivers serve.
 pub const ROUTES: &[Route] = &[
-    Route {
-        path: "github",
-        provider: providers::GITHUB,
-        var: "GITHUB_WEBHOOK_SECRET",
-    },
-    Route {
-        path: "stripe",
-        provider: providers::STRIPE,
-        var: "STRIPE_WEBHOOK_SECRET",
-    },
-    Route {
-        path: "slack",
-        provider: providers::SLACK,
-        var: "SLACK_SIGNING_SECRET",
-    },
-    Route {
-        path: "standard",
-        provider: providers::STANDARD_WEBHOOKS,
-        var: "STANDARD_WEBHOOK_SECRET",
-    },
-    Route {
-        path: "shopify",
-        provider: providers::SHOPIFY,
-        var: "SHOPIFY_WEBHOOK_SECRET",
-    },
-    Route {
-        path: "gitlab",
-        provider: providers::GITLAB,
-        var: "GITLAB_WEBHOOK_TOKEN",
-    },
-    Route {
-        path: "twilio",
-        provider: providers::TWILIO,
-        var: "TWILIO_AUTH_TOKEN",
-    },
-    Route {
-        path: "discord",
-        provider: providers::DISCORD,
-        var: "DISCORD_PUBLIC_KEY",
-    },
+    Route { path: "github", provider: providers::GITHUB, var: "GITHUB_WEBHOOK_SECRET" },
+    Route { path: "stripe", provider: providers::STRIPE, var: "STRIPE_WEBHOOK_SECRET" },
+    Route { path: "slack", provider: providers::SLACK, var: "SLACK_SIGNING_SECRET" },
+    Route { path: "standard", provider: providers::STANDARD_WEBHOOKS, var: "STANDARD_WEBHOOK_SECRET" },
+    Route { path: "shopify", provider: providers::SHOPIFY, var: "SHOPIFY_WEBHOOK_SECRET" },
+    Route { path: "gitlab", provider: providers::GITLAB, var: "GITLAB_WEBHOOK_TOKEN" },
+    Route { path: "twilio", provider: providers::TWILIO, var: "TWILIO_AUTH_TOKEN" },
+    Route { path: "discord", provider: providers::DISCORD, var: "DISCORD_PUBLIC_KEY" },
 ];
 
 /// A route with its verifier, before the pipeline is started.
@@ -136,6 +105,8 @@ pub struct Config {
     pub redis_url: Option<String>,
     /// Background workers.
     pub workers: usize,
+    /// How long a worker's lease on an event lasts.
+    pub lease: Duration,
 }
 
 impl Config {
@@ -147,14 +118,15 @@ impl Config {
     /// Reads the configuration from `var` (a map in tests, the environment in a binary).
     pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Self, String> {
         let addr_text = var("WEBHOOK_ADDR").unwrap_or_else(|| "127.0.0.1:3000".to_owned());
-        let addr: SocketAddr = addr_text.parse().map_err(|_| {
-            format!("WEBHOOK_ADDR={addr_text} is not an address like 127.0.0.1:3000")
-        })?;
+        let addr: SocketAddr =
+            addr_text.parse().map_err(|_| format!("WEBHOOK_ADDR={addr_text} is not an address like 127.0.0.1:3000"))?;
         let public_url = var("WEBHOOK_PUBLIC_URL").unwrap_or_else(|| format!("http://{addr}"));
         let max_body = match var("WEBHOOK_MAX_BODY_BYTES") {
-            Some(v) => v.parse::<usize>().ok().filter(|n| *n > 0).ok_or_else(|| {
-                format!("WEBHOOK_MAX_BODY_BYTES={v} is not a positive number of bytes")
-            })?,
+            Some(v) => v
+                .parse::<usize>()
+                .ok()
+                .filter(|n| *n > 0)
+                .ok_or_else(|| format!("WEBHOOK_MAX_BODY_BYTES={v} is not a positive number of bytes"))?,
             None => DEFAULT_BODY_LIMIT,
         };
         let workers = match var("WEBHOOK_WORKERS") {
@@ -162,17 +134,21 @@ impl Config {
                 .parse::<usize>()
                 .ok()
                 .filter(|n| (1..=256).contains(n))
-                .ok_or_else(|| {
-                    format!("WEBHOOK_WORKERS={v} is not a number of workers from 1 to 256")
-                })?,
+                .ok_or_else(|| format!("WEBHOOK_WORKERS={v} is not a number of workers from 1 to 256"))?,
             None => 4,
         };
+        let lease = match var("WEBHOOK_LEASE_SECS") {
+            Some(v) => Duration::from_secs(
+                v.parse::<u64>()
+                    .ok()
+                    .filter(|n| (1..=86_400).contains(n))
+                    .ok_or_else(|| format!("WEBHOOK_LEASE_SECS={v} is not a number of seconds from 1 to 86400"))?,
+            ),
+            None => Duration::from_secs(60),
+        };
         let database_url = var("DATABASE_URL").unwrap_or_else(|| "sqlite://webhooks.db".to_owned());
-        if !["sqlite:", "postgres://", "postgresql://"]
-            .iter()
-            .any(|p| database_url.starts_with(p))
-        {
-            return Err("DATABASE_URL must start with sqlite: or postgres://".to_owned());
+        if !["sqlite:", "postgres://", "postgresql://", "memory:"].iter().any(|p| database_url.starts_with(p)) {
+            return Err("DATABASE_URL must start with sqlite:, postgres:// or memory:".to_owned());
         }
         let redis_url = var("REDIS_URL").filter(|u| !u.trim().is_empty());
         let mut configured = Vec::new();
@@ -184,32 +160,16 @@ impl Config {
                 .secrets_csv(&secrets)
                 .build()
                 .map_err(|e| format!("{}: {e}", route.var))?;
-            configured.push(Configured {
-                route: *route,
-                verifier,
-            });
+            configured.push(Configured { route: *route, verifier });
         }
         let mut dev = None;
         if configured.is_empty() {
-            let secret = random_hex(16)
-                .map_err(|e| format!("no randomness for a development secret: {e}"))?;
+            let secret = random_hex(16).map_err(|e| format!("no randomness for a development secret: {e}"))?;
             let verifier = Verifier::new(providers::GITHUB, &secret).map_err(|e| e.to_string())?;
             dev = Some(dev_delivery(&verifier, &secret, &public_url)?);
-            configured.push(Configured {
-                route: ROUTES[0],
-                verifier,
-            });
+            configured.push(Configured { route: ROUTES[0], verifier });
         }
-        Ok(Self {
-            addr,
-            public_url,
-            max_body,
-            configured,
-            dev,
-            database_url,
-            redis_url,
-            workers,
-        })
+        Ok(Self { addr, public_url, max_body, configured, dev, database_url, redis_url, workers, lease })
     }
 
     /// What to tell the person who started the receiver: the routes, the variables that
@@ -217,24 +177,14 @@ impl Config {
     pub fn banner(&self, server: &str) -> String {
         let mut out = format!("{server} listening on http://{}\n", self.addr);
         for c in &self.configured {
-            out.push_str(&format!(
-                "  POST /webhooks/{}  ({})\n",
-                c.route.path,
-                c.route.provider.name()
-            ));
+            out.push_str(&format!("  POST /webhooks/{}  ({})\n", c.route.path, c.route.provider.name()));
         }
         out.push_str(&format!("  event store {}", redact(&self.database_url)));
         if let Some(redis) = &self.redis_url {
             out.push_str(&format!(", dedup on {}", redact(redis)));
         }
-        out.push_str(&format!(
-            ", {} workers; GET /metrics, GET /healthz\n",
-            self.workers
-        ));
-        let off: Vec<_> = ROUTES
-            .iter()
-            .filter(|r| !self.configured.iter().any(|c| c.route.path == r.path))
-            .collect();
+        out.push_str(&format!(", {} workers; GET /metrics, GET /healthz\n", self.workers));
+        let off: Vec<_> = ROUTES.iter().filter(|r| !self.configured.iter().any(|c| c.route.path == r.path)).collect();
         if !off.is_empty() {
             out.push_str("  set these to enable more routes (comma-separated secrets rotate):\n");
             for r in off {
@@ -281,10 +231,7 @@ pub struct Receiver {
 
 impl std::fmt::Debug for Receiver {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Receiver")
-            .field("enabled", &self.enabled)
-            .field("workers", &self.workers)
-            .finish()
+        f.debug_struct("Receiver").field("enabled", &self.enabled).field("workers", &self.workers).finish()
     }
 }
 
@@ -294,10 +241,7 @@ fn metrics_handle() -> PrometheusHandle {
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
     HANDLE
         .get_or_init(|| {
-            let buckets = [
-                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
-                10.0,
-            ];
+            let buckets = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
             let builder = PrometheusBuilder::new()
                 .set_buckets_for_metric(Matcher::Suffix("duration_seconds".into()), &buckets)
                 .and_then(|b| {
@@ -312,9 +256,7 @@ fn metrics_handle() -> PrometheusHandle {
             };
             let handle = recorder.handle();
             if metrics::set_global_recorder(recorder).is_err() {
-                tracing::warn!(
-                    "a metrics recorder was already installed; /metrics shows only this one's"
-                );
+                tracing::warn!("a metrics recorder was already installed; /metrics shows only this one's");
             }
             handle
         })
@@ -325,31 +267,21 @@ fn metrics_handle() -> PrometheusHandle {
 /// metrics upkeep, and builds every route's endpoint. Must run inside a tokio runtime.
 pub async fn start(config: Config) -> Result<Receiver, String> {
     let metrics = metrics_handle();
-    let (store, writers): (Arc<dyn EventStore>, usize) =
-        if config.database_url.starts_with("sqlite:") {
-            let store = SqliteStore::connect(&config.database_url)
-                .await
-                .map_err(|e| format!("DATABASE_URL: {e}"))?;
-            (Arc::new(store), 1)
-        } else {
-            let store = PostgresStore::connect(&config.database_url)
-                .await
-                .map_err(|e| format!("DATABASE_URL: {e}"))?;
-            (Arc::new(store), 4)
-        };
+    let (store, writers): (Arc<dyn EventStore>, usize) = if config.database_url.starts_with("sqlite:") {
+        let store = SqliteStore::connect(&config.database_url).await.map_err(|e| format!("DATABASE_URL: {e}"))?;
+        (Arc::new(store), 1)
+    } else {
+        let store = PostgresStore::connect(&config.database_url).await.map_err(|e| format!("DATABASE_URL: {e}"))?;
+        (Arc::new(store), 4)
+    };
     let dedup: Arc<dyn DedupStore> = match &config.redis_url {
-        Some(url) => Arc::new(
-            RedisDedup::connect(url, DEFAULT_DEDUP_TTL)
-                .await
-                .map_err(|e| format!("REDIS_URL: {e}"))?,
-        ),
+        Some(url) => {
+            Arc::new(RedisDedup::connect(url, DEFAULT_DEDUP_TTL).await.map_err(|e| format!("REDIS_URL: {e}"))?)
+        }
         None => Arc::new(MemoryDedup::new(1_000_000, DEFAULT_DEDUP_TTL)),
     };
     let stored = Arc::new(Notify::new());
-    let commit = GroupCommitConfig {
-        writers,
-        ..GroupCommitConfig::default()
-    };
+    let commit = GroupCommitConfig { writers, ..GroupCommitConfig::default() };
     let sink: Arc<dyn Sink> = Arc::new(GroupCommit::spawn(store.clone(), commit, stored.clone()));
     let router = Router::new().catch_all(|event: Event| async move {
         tracing::info!(
@@ -361,10 +293,7 @@ pub async fn start(config: Config) -> Result<Receiver, String> {
         );
         Ok(())
     });
-    let worker_config = WorkerConfig {
-        workers: config.workers,
-        ..WorkerConfig::default()
-    };
+    let worker_config = WorkerConfig { workers: config.workers, ..WorkerConfig::default() };
     let workers = Workers::spawn(store.clone(), router, worker_config, stored);
     let upkeep = metrics.clone();
     tokio::spawn(async move {
@@ -385,13 +314,7 @@ pub async fn start(config: Config) -> Result<Receiver, String> {
                 .with_public_url(&config.public_url),
         })
         .collect();
-    Ok(Receiver {
-        config,
-        enabled,
-        store,
-        metrics,
-        workers,
-    })
+    Ok(Receiver { config, enabled, store, metrics, workers })
 }
 
 impl Receiver {
@@ -407,30 +330,18 @@ fn random_hex(bytes: usize) -> Result<String, getrandom::Error> {
     Ok(hex::encode(buf))
 }
 
-fn dev_delivery(
-    verifier: &Verifier,
-    secret: &str,
-    public_url: &str,
-) -> Result<DevDelivery, String> {
+fn dev_delivery(verifier: &Verifier, secret: &str, public_url: &str) -> Result<DevDelivery, String> {
     let body = r#"{"zen":"Design for failure.","hook_id":1,"hook":{"type":"Repository","events":["push"]}}"#;
     let id = format!("dev-{}", random_hex(8).map_err(|e| e.to_string())?);
     let signed = verifier
-        .sign(
-            &SignRequest::new(body.as_bytes(), SystemTime::now())
-                .id(&id)
-                .event_type("ping"),
-        )
+        .sign(&SignRequest::new(body.as_bytes(), SystemTime::now()).id(&id).event_type("ping"))
         .map_err(|e| e.to_string())?;
-    let mut curl =
-        format!("curl -i {public_url}/webhooks/github \\\n  -H 'Content-Type: application/json'");
+    let mut curl = format!("curl -i {public_url}/webhooks/github \\\n  -H 'Content-Type: application/json'");
     for (k, v) in signed.headers() {
         curl.push_str(&format!(" \\\n  -H '{k}: {v}'"));
     }
     curl.push_str(&format!(" \\\n  --data-binary '{body}'"));
-    Ok(DevDelivery {
-        secret: secret.to_owned(),
-        curl,
-    })
+    Ok(DevDelivery { secret: secret.to_owned(), curl })
 }
 
 /// What every receiver's `main` does first: start logging, read the configuration (a bad
@@ -475,10 +386,7 @@ pub fn exit(result: std::io::Result<()>) -> std::process::ExitCode {
 pub fn init_tracing() {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
 }
 
 /// Logs an accepted delivery: provider, event type and id.
@@ -508,10 +416,7 @@ mod tests {
     use std::collections::HashMap;
 
     fn config(vars: &[(&str, &str)]) -> Result<Config, String> {
-        let map: HashMap<String, String> = vars
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
+        let map: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         Config::from_vars(|k| map.get(k).cloned())
     }
 
@@ -519,60 +424,26 @@ mod tests {
     fn defaults_and_dev_mode() {
         let c = config(&[]).unwrap();
         assert_eq!(c.addr.to_string(), "127.0.0.1:3000");
-        assert_eq!(
-            (c.public_url.as_str(), c.max_body),
-            ("http://127.0.0.1:3000", 1_048_576)
-        );
+        assert_eq!((c.public_url.as_str(), c.max_body), ("http://127.0.0.1:3000", 1_048_576));
         assert_eq!(c.configured.len(), 1);
-        assert_eq!(
-            (c.database_url.as_str(), c.redis_url.as_deref(), c.workers),
-            ("sqlite://webhooks.db", None, 4)
-        );
+        assert_eq!((c.database_url.as_str(), c.redis_url.as_deref(), c.workers), ("sqlite://webhooks.db", None, 4));
         let dev = c.dev.as_ref().unwrap();
-        assert!(
-            dev.curl.contains("X-Hub-Signature-256: sha256="),
-            "{}",
-            dev.curl
-        );
+        assert!(dev.curl.contains("X-Hub-Signature-256: sha256="), "{}", dev.curl);
         let banner = c.banner("axum-receiver");
         assert!(banner.contains("STRIPE_WEBHOOK_SECRET") && banner.contains(&dev.curl));
     }
 
     #[test]
     fn routes_from_secrets_and_clear_errors() {
-        let c = config(&[
-            ("GITHUB_WEBHOOK_SECRET", "a, b"),
-            ("WEBHOOK_ADDR", "127.0.0.1:0"),
-        ])
-        .unwrap();
+        let c = config(&[("GITHUB_WEBHOOK_SECRET", "a, b"), ("WEBHOOK_ADDR", "127.0.0.1:0")]).unwrap();
         assert!(c.dev.is_none());
-        assert_eq!(
-            c.configured
-                .iter()
-                .map(|c| c.route.path)
-                .collect::<Vec<_>>(),
-            ["github"]
-        );
-        assert!(config(&[("WEBHOOK_ADDR", "localhost")])
-            .unwrap_err()
-            .contains("WEBHOOK_ADDR"));
-        assert!(config(&[("WEBHOOK_MAX_BODY_BYTES", "0")])
-            .unwrap_err()
-            .contains("WEBHOOK_MAX_BODY_BYTES"));
-        assert!(config(&[("DATABASE_URL", "mysql://x")])
-            .unwrap_err()
-            .contains("DATABASE_URL"));
-        assert!(config(&[("WEBHOOK_WORKERS", "0")])
-            .unwrap_err()
-            .contains("WEBHOOK_WORKERS"));
-        assert_eq!(
-            redact("postgres://app:hunter2@db:5432/x"),
-            "postgres://app:***@db:5432/x"
-        );
+        assert_eq!(c.configured.iter().map(|c| c.route.path).collect::<Vec<_>>(), ["github"]);
+        assert!(config(&[("WEBHOOK_ADDR", "localhost")]).unwrap_err().contains("WEBHOOK_ADDR"));
+        assert!(config(&[("WEBHOOK_MAX_BODY_BYTES", "0")]).unwrap_err().contains("WEBHOOK_MAX_BODY_BYTES"));
+        assert!(config(&[("DATABASE_URL", "mysql://x")]).unwrap_err().contains("DATABASE_URL"));
+        assert!(config(&[("WEBHOOK_WORKERS", "0")]).unwrap_err().contains("WEBHOOK_WORKERS"));
+        assert_eq!(redact("postgres://app:hunter2@db:5432/x"), "postgres://app:***@db:5432/x");
         let bad = config(&[("STANDARD_WEBHOOK_SECRET", "whsec_!!")]).unwrap_err();
-        assert!(
-            bad.starts_with("STANDARD_WEBHOOK_SECRET: ") && !bad.contains("!!"),
-            "{bad}"
-        );
+        assert!(bad.starts_with("STANDARD_WEBHOOK_SECRET: ") && !bad.contains("!!"), "{bad}");
     }
 }

@@ -26,10 +26,7 @@ type Route = BoxCloneSyncService<Request<Incoming>, Response<WebhookBody<Full<By
 fn json(status: StatusCode, body: &'static str) -> Response<Full<Bytes>> {
     let mut res = Response::new(Full::new(Bytes::from_static(body.as_bytes())));
     *res.status_mut() = status;
-    res.headers_mut().insert(
-        header::CONTENT_TYPE,
-        header::HeaderValue::from_static("application/json"),
-    );
+    res.headers_mut().insert(header::CONTENT_TYPE, header::HeaderValue::from_static("application/json"));
     res
 }
 
@@ -59,10 +56,7 @@ impl Routes {
                 (e.url_path(), BoxCloneSyncService::new(svc))
             })
             .collect();
-        Self {
-            webhooks: Arc::new(webhooks),
-            metrics: receiver.metrics.clone(),
-        }
+        Self { webhooks: Arc::new(webhooks), metrics: receiver.metrics.clone() }
     }
 
     /// Answers one request.
@@ -73,9 +67,7 @@ impl Routes {
                 let res = route.clone().oneshot(req).await?;
                 Ok(res.map(BodyExt::boxed))
             }
-            Some(_) => {
-                Ok(json(StatusCode::METHOD_NOT_ALLOWED, METHOD_NOT_ALLOWED).map(BodyExt::boxed))
-            }
+            Some(_) => Ok(json(StatusCode::METHOD_NOT_ALLOWED, METHOD_NOT_ALLOWED).map(BodyExt::boxed)),
             None if path == "/metrics" && req.method() == Method::GET => {
                 let mut res = Response::new(Full::new(Bytes::from(self.metrics.render())));
                 res.headers_mut().insert(
@@ -103,12 +95,24 @@ pub async fn serve(listener: tokio::net::TcpListener, receiver: &Receiver) -> st
                 let routes = routes.clone();
                 async move { routes.call(req).await }
             });
-            if let Err(e) = http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), svc)
-                .await
-            {
+            if let Err(e) = http1::Builder::new().serve_connection(TokioIo::new(stream), svc).await {
                 tracing::debug!(error = %e, "connection ended with an error");
             }
         });
     }
+}
+
+/// The whole binary: read the environment, start the pipeline, listen, serve. `main` is
+/// this; the process-level tests run it too.
+pub async fn run() -> std::process::ExitCode {
+    let receiver = match receiver_common::startup().await {
+        Ok(r) => r,
+        Err(code) => return code,
+    };
+    let listener = match tokio::net::TcpListener::bind(receiver.config.addr).await {
+        Ok(l) => l,
+        Err(e) => return receiver_common::cannot_listen(&receiver.config, &e),
+    };
+    receiver_common::announce(&receiver.config, "tower-receiver");
+    receiver_common::exit(serve(listener, &receiver).await)
 }

@@ -90,10 +90,7 @@ fn push_body(n: u64) -> Vec<u8> {
 fn is_loopback(uri: &Uri) -> bool {
     match uri.host() {
         Some("localhost") => true,
-        Some(h) => h
-            .trim_matches(['[', ']'])
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback()),
+        Some(h) => h.trim_matches(['[', ']']).parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback()),
         None => false,
     }
 }
@@ -113,23 +110,10 @@ async fn worker(
     worker_id: u64,
 ) -> Histogram<u64> {
     let mut hist = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("histogram bounds");
-    let authority = args
-        .url
-        .authority()
-        .map(|a| a.to_string())
-        .unwrap_or_default();
-    let host = args
-        .url
-        .host()
-        .unwrap_or("127.0.0.1")
-        .trim_matches(['[', ']'])
-        .to_owned();
+    let authority = args.url.authority().map(|a| a.to_string()).unwrap_or_default();
+    let host = args.url.host().unwrap_or("127.0.0.1").trim_matches(['[', ']']).to_owned();
     let port = args.url.port_u16().unwrap_or(80);
-    let path = args
-        .url
-        .path_and_query()
-        .map_or("/", |p| p.as_str())
-        .to_owned();
+    let path = args.url.path_and_query().map_or("/", |p| p.as_str()).to_owned();
     let mut sender = None;
     loop {
         let n = totals.sent.fetch_add(1, Ordering::Relaxed);
@@ -157,15 +141,10 @@ async fn worker(
         let body = push_body(n);
         let id = format!("load-{worker_id}-{n}");
         let signed = verifier
-            .sign(
-                &SignRequest::new(&body, SystemTime::now())
-                    .id(&id)
-                    .event_type("push"),
-            )
+            .sign(&SignRequest::new(&body, SystemTime::now()).id(&id).event_type("push"))
             .expect("a shared secret signs");
-        let mut req = Request::post(path.as_str())
-            .header("host", authority.as_str())
-            .header("content-type", "application/json");
+        let mut req =
+            Request::post(path.as_str()).header("host", authority.as_str()).header("content-type", "application/json");
         for (k, v) in signed.headers() {
             req = req.header(*k, v.as_str());
         }
@@ -200,10 +179,7 @@ async fn worker(
 
 async fn run(args: RunArgs) -> ExitCode {
     if !is_loopback(&args.url) {
-        eprintln!(
-            "webhook-load: refusing {}: only loopback targets (127.0.0.0/8, [::1], localhost)",
-            args.url
-        );
+        eprintln!("webhook-load: refusing {}: only loopback targets (127.0.0.0/8, [::1], localhost)", args.url);
         return ExitCode::from(2);
     }
     if args.connections == 0 || args.requests == 0 || args.max_seconds == 0 {
@@ -218,24 +194,11 @@ async fn run(args: RunArgs) -> ExitCode {
         }
     };
     let args = Arc::new(args);
-    let totals = Arc::new(Totals {
-        sent: AtomicU64::new(0),
-        non_2xx: AtomicU64::new(0),
-        errors: AtomicU64::new(0),
-    });
+    let totals = Arc::new(Totals { sent: AtomicU64::new(0), non_2xx: AtomicU64::new(0), errors: AtomicU64::new(0) });
     let deadline = Instant::now() + Duration::from_secs(args.max_seconds);
     let started = Instant::now();
     let workers: Vec<_> = (0..args.connections as u64)
-        .map(|w| {
-            tokio::spawn(worker(
-                args.clone(),
-                verifier.clone(),
-                totals.clone(),
-                deadline,
-                args.warmup,
-                w,
-            ))
-        })
+        .map(|w| tokio::spawn(worker(args.clone(), verifier.clone(), totals.clone(), deadline, args.warmup, w)))
         .collect();
     let mut hist = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("histogram bounds");
     for w in workers {
@@ -247,26 +210,13 @@ async fn run(args: RunArgs) -> ExitCode {
     let measured = hist.len();
     // Throughput over the measured requests only: the warm-up share of the time is removed
     // in proportion, which is close enough for a closed-loop run of many requests.
-    let total = totals
-        .sent
-        .load(Ordering::Relaxed)
-        .min(args.requests + args.warmup);
-    let share = if total == 0 {
-        0.0
-    } else {
-        measured as f64 / total as f64
-    };
-    let rps = if elapsed.as_secs_f64() == 0.0 {
-        0.0
-    } else {
-        measured as f64 / (elapsed.as_secs_f64() * share.max(1e-9))
-    };
+    let total = totals.sent.load(Ordering::Relaxed).min(args.requests + args.warmup);
+    let share = if total == 0 { 0.0 } else { measured as f64 / total as f64 };
+    let rps =
+        if elapsed.as_secs_f64() == 0.0 { 0.0 } else { measured as f64 / (elapsed.as_secs_f64() * share.max(1e-9)) };
     let q = |p: f64| hist.value_at_quantile(p) as f64 / 1000.0;
     let stalls = hist.count_between(args.stall_ms * 1000, u64::MAX);
-    let (non_2xx, errors) = (
-        totals.non_2xx.load(Ordering::Relaxed),
-        totals.errors.load(Ordering::Relaxed),
-    );
+    let (non_2xx, errors) = (totals.non_2xx.load(Ordering::Relaxed), totals.errors.load(Ordering::Relaxed));
     if args.json {
         let report = serde_json::json!({
             "label": args.label, "url": args.url.to_string(), "connections": args.connections,
@@ -304,12 +254,11 @@ async fn serve_plain(addr: SocketAddr) -> ExitCode {
         eprintln!("webhook-load: serve-plain listens on loopback only");
         return ExitCode::from(2);
     }
-    let app =
-        axum::Router::new().fallback(axum::routing::post(|body: axum::body::Bytes| async move {
-            // Read the body and answer; check nothing.
-            std::hint::black_box(body.len());
-            r#"{"status":"accepted"}"#
-        }));
+    let app = axum::Router::new().fallback(axum::routing::post(|body: axum::body::Bytes| async move {
+        // Read the body and answer; check nothing.
+        std::hint::black_box(body.len());
+        r#"{"status":"accepted"}"#
+    }));
     let listener = match tokio::net::TcpListener::bind(addr).await {
         Ok(l) => l,
         Err(e) => {

@@ -40,12 +40,7 @@ pub struct GroupCommitConfig {
 
 impl Default for GroupCommitConfig {
     fn default() -> Self {
-        Self {
-            max_batch: 512,
-            writers: 1,
-            queue: 16_384,
-            timeout: Duration::from_secs(10),
-        }
+        Self { max_batch: 512, writers: 1, queue: 16_384, timeout: Duration::from_secs(10) }
     }
 }
 
@@ -62,33 +57,19 @@ pub struct GroupCommit {
 impl GroupCommit {
     /// Starts the writers on the current tokio runtime. `stored` is notified after every
     /// commit that stored something new (the workers wait on it).
-    pub fn spawn(
-        store: Arc<dyn EventStore>,
-        config: GroupCommitConfig,
-        stored: Arc<Notify>,
-    ) -> Self {
+    pub fn spawn(store: Arc<dyn EventStore>, config: GroupCommitConfig, stored: Arc<Notify>) -> Self {
         let (tx, rx) = mpsc::channel::<Job>(config.queue.max(1));
         let rx = Arc::new(tokio::sync::Mutex::new(rx));
         for _ in 0..config.writers.max(1) {
-            tokio::spawn(writer(
-                store.clone(),
-                rx.clone(),
-                config.max_batch.max(1),
-                stored.clone(),
-            ));
+            tokio::spawn(writer(store.clone(), rx.clone(), config.max_batch.max(1), stored.clone()));
         }
-        Self {
-            tx,
-            timeout: config.timeout,
-        }
+        Self { tx, timeout: config.timeout }
     }
 }
 
 impl std::fmt::Debug for GroupCommit {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("GroupCommit")
-            .field("queued", &(self.tx.max_capacity() - self.tx.capacity()))
-            .finish()
+        f.debug_struct("GroupCommit").field("queued", &(self.tx.max_capacity() - self.tx.capacity())).finish()
     }
 }
 
@@ -145,18 +126,11 @@ impl Sink for GroupCommit {
                 .send((event, reply))
                 .await
                 .map_err(|_| StoreError::new("the event store writer has stopped", None))?;
-            answer
-                .await
-                .map_err(|_| StoreError::new("the event store writer has stopped", None))?
+            answer.await.map_err(|_| StoreError::new("the event store writer has stopped", None))?
         };
         tokio::time::timeout(self.timeout, wait)
             .await
-            .map_err(|_| {
-                StoreError::new(
-                    format!("no commit within {} s", self.timeout.as_secs()),
-                    None,
-                )
-            })?
+            .map_err(|_| StoreError::new(format!("no commit within {} s", self.timeout.as_secs()), None))?
     }
 }
 
@@ -165,9 +139,7 @@ impl Sink for GroupCommit {
 impl Sink for Arc<dyn EventStore> {
     async fn accept(&self, event: NewEvent) -> Result<Inserted, StoreError> {
         let mut results = self.insert(std::slice::from_ref(&event)).await?;
-        results
-            .pop()
-            .ok_or_else(|| StoreError::new("the store answered nothing for one event", None))
+        results.pop().ok_or_else(|| StoreError::new("the store answered nothing for one event", None))
     }
 }
 
@@ -208,23 +180,13 @@ mod tests {
         async fn complete(&self, id: i64, w: &str) -> Result<bool, StoreError> {
             self.inner.complete(id, w).await
         }
-        async fn fail(
-            &self,
-            id: i64,
-            w: &str,
-            e: &str,
-            r: Option<SystemTime>,
-        ) -> Result<bool, StoreError> {
+        async fn fail(&self, id: i64, w: &str, e: &str, r: Option<SystemTime>) -> Result<bool, StoreError> {
             self.inner.fail(id, w, e, r).await
         }
         async fn get(&self, id: i64) -> Result<Option<super::super::Event>, StoreError> {
             self.inner.get(id).await
         }
-        async fn list(
-            &self,
-            f: &super::super::Filter,
-            l: usize,
-        ) -> Result<Vec<super::super::Event>, StoreError> {
+        async fn list(&self, f: &super::super::Filter, l: usize) -> Result<Vec<super::super::Event>, StoreError> {
             self.inner.list(f, l).await
         }
         async fn replay(&self, f: &super::super::Filter, n: SystemTime) -> Result<u64, StoreError> {
@@ -237,24 +199,14 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn concurrent_deliveries_share_transactions_and_each_waits_for_its_commit() {
-        let store = Arc::new(Slow {
-            inner: MemoryStore::new(),
-            commits: AtomicUsize::new(0),
-            fail: false,
-        });
-        let sink = GroupCommit::spawn(
-            store.clone(),
-            GroupCommitConfig::default(),
-            Arc::new(Notify::new()),
-        );
+        let store = Arc::new(Slow { inner: MemoryStore::new(), commits: AtomicUsize::new(0), fail: false });
+        let sink = GroupCommit::spawn(store.clone(), GroupCommitConfig::default(), Arc::new(Notify::new()));
         let tasks: Vec<_> = (0..200)
             .map(|i| {
                 let sink = sink.clone();
                 // Every tenth delivery is a copy of the one before it.
                 let id = if i % 10 == 9 { i - 1 } else { i };
-                tokio::spawn(
-                    async move { sink.accept(event("github", &id.to_string(), "push")).await },
-                )
+                tokio::spawn(async move { sink.accept(event("github", &id.to_string(), "push")).await })
             })
             .collect();
         let mut new = 0;
@@ -267,24 +219,13 @@ mod tests {
         }
         assert_eq!(new, 180);
         let commits = store.commits.load(Ordering::SeqCst);
-        assert!(
-            commits < 100,
-            "{commits} transactions for 200 concurrent deliveries"
-        );
+        assert!(commits < 100, "{commits} transactions for 200 concurrent deliveries");
     }
 
     #[tokio::test]
     async fn a_failed_commit_fails_every_delivery_in_it() {
-        let store = Arc::new(Slow {
-            inner: MemoryStore::new(),
-            commits: AtomicUsize::new(0),
-            fail: true,
-        });
-        let sink = GroupCommit::spawn(
-            store.clone(),
-            GroupCommitConfig::default(),
-            Arc::new(Notify::new()),
-        );
+        let store = Arc::new(Slow { inner: MemoryStore::new(), commits: AtomicUsize::new(0), fail: true });
+        let sink = GroupCommit::spawn(store.clone(), GroupCommitConfig::default(), Arc::new(Notify::new()));
         let err = sink.accept(event("github", "x", "push")).await.unwrap_err();
         assert!(err.to_string().contains("disk full"), "{err}");
         assert_eq!(store.inner.depth().await.unwrap(), 0);

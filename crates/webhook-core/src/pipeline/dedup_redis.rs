@@ -110,9 +110,7 @@ impl RedisDedup {
             .set_response_timeout(TIMEOUT)
             .set_number_of_retries(RETRIES)
             .set_max_delay(MAX_RETRY_DELAY_MS);
-        let conn = ConnectionManager::new_with_config(client, config)
-            .await
-            .map_err(|e| error("connect", e))?;
+        let conn = ConnectionManager::new_with_config(client, config).await.map_err(|e| error("connect", e))?;
         Ok(Self::new(conn, ttl))
     }
 
@@ -150,9 +148,7 @@ impl std::fmt::Debug for RedisDedup {
 
 /// An expiry in whole milliseconds, at least 1 (Redis rejects `PX 0`).
 fn px(d: Duration) -> u64 {
-    u64::try_from(d.as_millis())
-        .unwrap_or(MAX_PX)
-        .clamp(1, MAX_PX)
+    u64::try_from(d.as_millis()).unwrap_or(MAX_PX).clamp(1, MAX_PX)
 }
 
 fn error(what: &str, source: redis::RedisError) -> StoreError {
@@ -205,15 +201,8 @@ mod tests {
     /// A key prefix no other test (in this process or another) uses.
     fn unique_prefix() -> String {
         static COUNTER: AtomicU64 = AtomicU64::new(0);
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.subsec_nanos());
-        format!(
-            "webhook:dedup:test:{}:{}:{}:",
-            std::process::id(),
-            COUNTER.fetch_add(1, Ordering::Relaxed),
-            nanos
-        )
+        let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
+        format!("webhook:dedup:test:{}:{}:{}:", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed), nanos)
     }
 
     async fn store(test: &str, ttl: Duration, lease: Duration) -> Option<RedisDedup> {
@@ -221,30 +210,17 @@ mod tests {
             println!("WEBHOOK_TEST_REDIS_URL is not set: {test} was not run against Redis");
             return None;
         };
-        let store = RedisDedup::connect(&url, ttl)
-            .await
-            .unwrap()
-            .with_lease(lease)
-            .with_prefix(unique_prefix());
+        let store = RedisDedup::connect(&url, ttl).await.unwrap().with_lease(lease).with_prefix(unique_prefix());
         Some(store)
     }
 
     async fn get(store: &RedisDedup, key: &str) -> Option<String> {
-        redis::cmd("GET")
-            .arg(store.key(key))
-            .query_async(&mut store.conn.clone())
-            .await
-            .unwrap()
+        redis::cmd("GET").arg(store.key(key)).query_async(&mut store.conn.clone()).await.unwrap()
     }
 
     #[tokio::test]
     async fn redis_lifecycle_and_release() {
-        let Some(s) = store(
-            "redis_lifecycle_and_release",
-            Duration::from_secs(60),
-            Duration::from_secs(60),
-        )
-        .await
+        let Some(s) = store("redis_lifecycle_and_release", Duration::from_secs(60), Duration::from_secs(60)).await
         else {
             return;
         };
@@ -272,12 +248,7 @@ mod tests {
 
     #[tokio::test]
     async fn redis_lease_and_ttl_expire() {
-        let Some(s) = store(
-            "redis_lease_and_ttl_expire",
-            Duration::from_millis(500),
-            Duration::from_millis(300),
-        )
-        .await
+        let Some(s) = store("redis_lease_and_ttl_expire", Duration::from_millis(500), Duration::from_millis(300)).await
         else {
             return;
         };
@@ -296,12 +267,8 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn redis_concurrent_claims_have_one_winner() {
-        let Some(s) = store(
-            "redis_concurrent_claims_have_one_winner",
-            Duration::from_secs(60),
-            Duration::from_secs(60),
-        )
-        .await
+        let Some(s) =
+            store("redis_concurrent_claims_have_one_winner", Duration::from_secs(60), Duration::from_secs(60)).await
         else {
             return;
         };
@@ -330,20 +297,12 @@ mod tests {
     #[tokio::test]
     async fn redis_unreachable_is_an_error() {
         let started = std::time::Instant::now();
-        let err = RedisDedup::connect("redis://127.0.0.1:1", Duration::from_secs(60))
-            .await
-            .unwrap_err();
+        let err = RedisDedup::connect("redis://127.0.0.1:1", Duration::from_secs(60)).await.unwrap_err();
         assert!(err.to_string().contains("redis"), "{err}");
         assert!(std::error::Error::source(&err).is_some());
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "{:?}",
-            started.elapsed()
-        );
+        assert!(started.elapsed() < Duration::from_secs(20), "{:?}", started.elapsed());
 
-        let err = RedisDedup::connect("not a url", Duration::from_secs(60))
-            .await
-            .unwrap_err();
+        let err = RedisDedup::connect("not a url", Duration::from_secs(60)).await.unwrap_err();
         assert!(err.to_string().contains("redis"), "{err}");
     }
 

@@ -83,11 +83,7 @@ fn millis(d: Duration) -> i64 {
 }
 
 /// Wraps a database error with what was being done.
-fn store_error(
-    db: &str,
-    what: &str,
-    source: impl std::error::Error + Send + Sync + 'static,
-) -> StoreError {
+fn store_error(db: &str, what: &str, source: impl std::error::Error + Send + Sync + 'static) -> StoreError {
     StoreError::new(format!("{db}: {what} failed"), Some(Box::new(source)))
 }
 
@@ -307,10 +303,7 @@ impl SqliteDedup {
     ///
     /// [`StoreError`] when a migration fails or the database cannot be reached.
     pub async fn migrate(pool: &sqlx::SqlitePool) -> Result<(), StoreError> {
-        sqlx::migrate!("./migrations/sqlite")
-            .run(pool)
-            .await
-            .map_err(|e| store_error("sqlite", "migration", e))
+        sqlx::migrate!("./migrations/sqlite").run(pool).await.map_err(|e| store_error("sqlite", "migration", e))
     }
 }
 
@@ -370,10 +363,7 @@ impl PostgresDedup {
     ///
     /// [`StoreError`] when a migration fails or the database cannot be reached.
     pub async fn migrate(pool: &sqlx::PgPool) -> Result<(), StoreError> {
-        sqlx::migrate!("./migrations/postgres")
-            .run(pool)
-            .await
-            .map_err(|e| store_error("postgres", "migration", e))
+        sqlx::migrate!("./migrations/postgres").run(pool).await.map_err(|e| store_error("postgres", "migration", e))
     }
 }
 
@@ -387,15 +377,8 @@ mod tests {
     /// A name no other test (in this process or another) uses.
     fn unique() -> String {
         static COUNTER: AtomicU64 = AtomicU64::new(0);
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.subsec_nanos());
-        format!(
-            "{}_{}_{}",
-            std::process::id(),
-            COUNTER.fetch_add(1, Ordering::Relaxed),
-            nanos
-        )
+        let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
+        format!("{}_{}_{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed), nanos)
     }
 
     const TTL: Duration = Duration::from_secs(10);
@@ -425,10 +408,7 @@ mod tests {
         assert_eq!(store.claim_at(k, t(2_500)).await.unwrap(), Claim::InFlight);
         store.complete_at(k, t(3_000)).await.unwrap();
         assert_eq!(store.claim_at(k, t(3_000)).await.unwrap(), Claim::Duplicate);
-        assert_eq!(
-            store.claim_at(k, t(12_999)).await.unwrap(),
-            Claim::Duplicate
-        );
+        assert_eq!(store.claim_at(k, t(12_999)).await.unwrap(), Claim::Duplicate);
         // The TTL ends at t(13000).
         assert_eq!(store.claim_at(k, t(13_000)).await.unwrap(), Claim::New);
         // Release frees the key at once.
@@ -481,8 +461,7 @@ mod tests {
         let barrier = Arc::new(tokio::sync::Barrier::new(64));
         let tasks: Vec<_> = (0..64)
             .map(|_| {
-                let (store, key, barrier) =
-                    (Arc::clone(&store), Arc::clone(&key), Arc::clone(&barrier));
+                let (store, key, barrier) = (Arc::clone(&store), Arc::clone(&key), Arc::clone(&barrier));
                 tokio::spawn(async move {
                     barrier.wait().await;
                     store.claim(&key).await
@@ -552,10 +531,7 @@ mod tests {
         }
 
         async fn store(db: &TempDb) -> SqliteDedup {
-            SqliteDedup::connect(&db.url(), TTL)
-                .await
-                .unwrap()
-                .with_lease(LEASE)
+            SqliteDedup::connect(&db.url(), TTL).await.unwrap().with_lease(LEASE)
         }
 
         #[tokio::test]
@@ -635,9 +611,7 @@ mod tests {
             use futures_util::FutureExt;
 
             let Ok(url) = std::env::var("WEBHOOK_TEST_DATABASE_URL") else {
-                println!(
-                    "WEBHOOK_TEST_DATABASE_URL is not set: {test} was not run against PostgreSQL"
-                );
+                println!("WEBHOOK_TEST_DATABASE_URL is not set: {test} was not run against PostgreSQL");
                 return;
             };
             let schema = format!("webhook_dedup_test_{}", unique());
@@ -647,14 +621,8 @@ mod tests {
                 .connect(&url)
                 .await
                 .unwrap();
-            sqlx::query(&format!("CREATE SCHEMA \"{schema}\""))
-                .execute(&admin)
-                .await
-                .unwrap();
-            let options = url
-                .parse::<PgConnectOptions>()
-                .unwrap()
-                .options([("search_path", schema.as_str())]);
+            sqlx::query(&format!("CREATE SCHEMA \"{schema}\"")).execute(&admin).await.unwrap();
+            let options = url.parse::<PgConnectOptions>().unwrap().options([("search_path", schema.as_str())]);
             let pool = PgPoolOptions::new()
                 .max_connections(8)
                 .acquire_timeout(Duration::from_secs(5))
@@ -666,10 +634,7 @@ mod tests {
             .catch_unwind()
             .await;
             pool.close().await;
-            sqlx::query(&format!("DROP SCHEMA \"{schema}\" CASCADE"))
-                .execute(&admin)
-                .await
-                .unwrap();
+            sqlx::query(&format!("DROP SCHEMA \"{schema}\" CASCADE")).execute(&admin).await.unwrap();
             admin.close().await;
             if let Err(panic) = outcome {
                 std::panic::resume_unwind(panic);
@@ -696,22 +661,17 @@ mod tests {
 
         #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
         async fn postgres_concurrent_claims_have_one_winner() {
-            with_store(
-                "postgres_concurrent_claims_have_one_winner",
-                |store| async move {
-                    assert!(store.pool().options().get_max_connections() > 1);
-                    concurrent(Arc::new(store), &format!("{}:", unique())).await;
-                },
-            )
+            with_store("postgres_concurrent_claims_have_one_winner", |store| async move {
+                assert!(store.pool().options().get_max_connections() > 1);
+                concurrent(Arc::new(store), &format!("{}:", unique())).await;
+            })
             .await;
         }
 
         #[tokio::test]
         async fn postgres_unreachable_is_an_error() {
             let started = std::time::Instant::now();
-            let err = PostgresDedup::connect("postgres://postgres@127.0.0.1:1/test", TTL)
-                .await
-                .unwrap_err();
+            let err = PostgresDedup::connect("postgres://postgres@127.0.0.1:1/test", TTL).await.unwrap_err();
             assert!(err.to_string().contains("postgres"), "{err}");
             assert!(std::error::Error::source(&err).is_some());
 
@@ -725,11 +685,7 @@ mod tests {
             assert!(store.complete("k").await.is_err());
             assert!(store.release("k").await.is_err());
             assert!(store.purge_expired(SystemTime::now()).await.is_err());
-            assert!(
-                started.elapsed() < Duration::from_secs(30),
-                "{:?}",
-                started.elapsed()
-            );
+            assert!(started.elapsed() < Duration::from_secs(30), "{:?}", started.elapsed());
         }
     }
 }

@@ -85,24 +85,14 @@ const KEPT: &[&str] = &["Content-Type", "User-Agent"];
 impl NewEvent {
     /// The event for a verified delivery, keeping the headers that matter: `Content-Type`,
     /// `User-Agent`, and the provider's id, event-type and timestamp headers.
-    pub fn from_verified(
-        verified: &Verified,
-        headers: &dyn Headers,
-        received_at: SystemTime,
-    ) -> Self {
+    pub fn from_verified(verified: &Verified, headers: &dyn Headers, received_at: SystemTime) -> Self {
         let mut kept = Vec::new();
         let provider = crate::Provider::from_name(verified.provider());
-        let names = KEPT
-            .iter()
-            .copied()
-            .chain(provider.iter().flat_map(|p| p.metadata_headers()));
+        let names = KEPT.iter().copied().chain(provider.iter().flat_map(|p| p.metadata_headers()));
         for name in names {
             headers.for_each_value(name, &mut |v| {
                 if let Ok(text) = std::str::from_utf8(v) {
-                    if text.len() <= 1024
-                        && !kept
-                            .iter()
-                            .any(|(k, _): &(String, String)| k.eq_ignore_ascii_case(name))
+                    if text.len() <= 1024 && !kept.iter().any(|(k, _): &(String, String)| k.eq_ignore_ascii_case(name))
                     {
                         kept.push((name.to_owned(), text.to_owned()));
                     }
@@ -110,10 +100,7 @@ impl NewEvent {
             });
         }
         let key = crate::receive::dedup_key(verified);
-        let delivery_id = key
-            .split_once(':')
-            .map_or(key.as_str(), |(_, id)| id)
-            .to_owned();
+        let delivery_id = key.split_once(':').map_or(key.as_str(), |(_, id)| id).to_owned();
         Self {
             provider: verified.provider().to_owned(),
             delivery_id,
@@ -160,10 +147,7 @@ impl Event {
 
     /// The value of a kept header, case-insensitively.
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
 }
 
@@ -193,18 +177,12 @@ pub struct Filter {
 impl Filter {
     /// Every dead event.
     pub fn dead() -> Self {
-        Self {
-            status: Some(Status::Dead),
-            ..Self::default()
-        }
+        Self { status: Some(Status::Dead), ..Self::default() }
     }
 
     /// One event.
     pub fn id(id: EventId) -> Self {
-        Self {
-            id: Some(id),
-            ..Self::default()
-        }
+        Self { id: Some(id), ..Self::default() }
     }
 
     /// Narrowed to a provider.
@@ -225,10 +203,7 @@ impl Filter {
     pub fn matches(&self, event: &Event) -> bool {
         self.id.is_none_or(|id| id == event.id)
             && self.provider.as_deref().is_none_or(|p| p == event.provider)
-            && self
-                .event_type
-                .as_deref()
-                .is_none_or(|t| Some(t) == event.event_type.as_deref())
+            && self.event_type.as_deref().is_none_or(|t| Some(t) == event.event_type.as_deref())
             && self.status.is_none_or(|s| s == event.status)
     }
 }
@@ -236,8 +211,7 @@ impl Filter {
 /// Milliseconds since the epoch, as the SQL stores keep times.
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub(crate) fn to_ms(t: SystemTime) -> i64 {
-    t.duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+    t.duration_since(UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 /// The inverse of [`to_ms`].

@@ -247,10 +247,7 @@ where
     F: Fn(T, Event) -> Fut + Send + Sync,
     Fut: Future<Output = Result<(), HandlerError>> + Send,
 {
-    Typed {
-        f,
-        payload: PhantomData,
-    }
+    Typed { f, payload: PhantomData }
 }
 
 /// The [`Handler`] made by [`typed`].
@@ -261,9 +258,7 @@ pub struct Typed<T, F> {
 
 impl<T, F> fmt::Debug for Typed<T, F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Typed")
-            .field("payload", &type_name::<T>())
-            .finish_non_exhaustive()
+        f.debug_struct("Typed").field("payload", &type_name::<T>()).finish_non_exhaustive()
     }
 }
 
@@ -275,9 +270,9 @@ where
     Fut: Future<Output = Result<(), HandlerError>> + Send,
 {
     async fn handle(&self, event: &Event) -> Result<(), HandlerError> {
-        let payload = event.json::<T>().map_err(|e| {
-            HandlerError::permanent(format!("payload is not a {}: {e}", type_name::<T>()))
-        })?;
+        let payload = event
+            .json::<T>()
+            .map_err(|e| HandlerError::permanent(format!("payload is not a {}: {e}", type_name::<T>())))?;
         (self.f)(payload, event.clone()).await
     }
 }
@@ -332,11 +327,7 @@ impl HandlerError {
     }
 
     fn new(kind: Kind, message: impl fmt::Display) -> Self {
-        Self {
-            kind,
-            message: Cow::Owned(message.to_string()),
-            source: None,
-        }
+        Self { kind, message: Cow::Owned(message.to_string()), source: None }
     }
 
     /// Whether no retry can help: dead-letter the event now.
@@ -358,11 +349,7 @@ impl HandlerError {
 impl<E: StdError + Send + Sync + 'static> From<E> for HandlerError {
     /// A retryable error wrapping `error`.
     fn from(error: E) -> Self {
-        Self {
-            kind: Kind::Retry,
-            message: Cow::Owned(error.to_string()),
-            source: Some(Box::new(error)),
-        }
+        Self { kind: Kind::Retry, message: Cow::Owned(error.to_string()), source: Some(Box::new(error)) }
     }
 }
 
@@ -546,11 +533,7 @@ impl<'a> Pattern<'a> {
         if name.contains('*') {
             return Err("`*` may only be the whole pattern or its last segment (`prefix.*`)");
         }
-        Ok(if wildcard {
-            Self::Prefix(name)
-        } else {
-            Self::Exact(name)
-        })
+        Ok(if wildcard { Self::Prefix(name) } else { Self::Exact(name) })
     }
 }
 
@@ -585,8 +568,7 @@ impl ProviderRoutes {
                     return Err(TAKEN);
                 }
                 // `a.b` matches `t.action` for `t` = `a` (and for `a.b.c`, `t` = `a.b` too).
-                self.action_types
-                    .extend(before_dots(name).map(str::to_owned));
+                self.action_types.extend(before_dots(name).map(str::to_owned));
                 self.exact.insert(name.to_owned(), handler);
             }
             Pattern::Prefix(prefix) => {
@@ -597,11 +579,8 @@ impl ProviderRoutes {
                 // `a.b.*` matches `t.action` and not `t` for `t` = `a.b` or `a`; a longer
                 // `t` that starts with `a.b.` matches by itself.
                 self.action_types.insert(prefix.to_owned());
-                self.action_types
-                    .extend(before_dots(prefix).map(str::to_owned));
-                let at = self
-                    .prefixes
-                    .partition_point(|(p, _)| p.len() >= dotted.len());
+                self.action_types.extend(before_dots(prefix).map(str::to_owned));
+                let at = self.prefixes.partition_point(|(p, _)| p.len() >= dotted.len());
                 self.prefixes.insert(at, (dotted, handler));
             }
         }
@@ -615,11 +594,8 @@ impl ProviderRoutes {
 
     /// The best typed route for type `t` (not `*`).
     fn find(&self, t: &str, body: &[u8]) -> Option<&Arc<dyn Handler>> {
-        let with_action = if self.needs_action(t) {
-            read_action(body).map(|action| format!("{t}.{action}"))
-        } else {
-            None
-        };
+        let with_action =
+            if self.needs_action(t) { read_action(body).map(|action| format!("{t}.{action}")) } else { None };
         let with_action = with_action.as_deref();
         if let Some(h) = with_action.and_then(|name| self.exact.get(name)) {
             return Some(h);
@@ -631,8 +607,7 @@ impl ProviderRoutes {
         self.prefixes
             .iter()
             .find(|(prefix, _)| {
-                t.starts_with(prefix.as_str())
-                    || with_action.is_some_and(|name| name.starts_with(prefix.as_str()))
+                t.starts_with(prefix.as_str()) || with_action.is_some_and(|name| name.starts_with(prefix.as_str()))
             })
             .map(|(_, h)| h)
     }
@@ -678,11 +653,7 @@ impl Router {
             panic!("Router::on: the provider name is empty (pattern {pattern:?})");
         }
         let inner = Arc::make_mut(&mut self.inner);
-        let routes = match inner
-            .providers
-            .iter()
-            .position(|r| r.provider.eq_ignore_ascii_case(provider))
-        {
+        let routes = match inner.providers.iter().position(|r| r.provider.eq_ignore_ascii_case(provider)) {
             Some(i) => &mut inner.providers[i],
             None => {
                 inner.providers.push(ProviderRoutes::new(provider));
@@ -746,16 +717,9 @@ impl Router {
     }
 
     fn find(&self, event: &Event) -> Option<&Arc<dyn Handler>> {
-        let routes = self
-            .inner
-            .providers
-            .iter()
-            .find(|r| r.provider.eq_ignore_ascii_case(&event.provider));
+        let routes = self.inner.providers.iter().find(|r| r.provider.eq_ignore_ascii_case(&event.provider));
         if let Some(routes) = routes {
-            let typed = event
-                .event_type
-                .as_deref()
-                .and_then(|t| routes.find(t, &event.body));
+            let typed = event.event_type.as_deref().and_then(|t| routes.find(t, &event.body));
             if let Some(handler) = typed.or(routes.any.as_ref()) {
                 return Some(handler);
             }
@@ -796,9 +760,7 @@ impl Router {
                     panic = what,
                     "webhook handler panicked"
                 );
-                Dispatch::Failed(HandlerError::retry(format_args!(
-                    "handler panicked: {what}"
-                )))
+                Dispatch::Failed(HandlerError::retry(format_args!("handler panicked: {what}")))
             }
         }
     }
@@ -809,12 +771,7 @@ impl fmt::Debug for Router {
         f.debug_struct("Router")
             .field(
                 "routes",
-                &self
-                    .inner
-                    .providers
-                    .iter()
-                    .map(|r| (r.provider.as_str(), r.patterns()))
-                    .collect::<Vec<_>>(),
+                &self.inner.providers.iter().map(|r| (r.provider.as_str(), r.patterns())).collect::<Vec<_>>(),
             )
             .field("catch_all", &self.inner.catch_all.is_some())
             .field("unknown", &self.inner.unknown)
@@ -895,21 +852,13 @@ mod tests {
         let log = log();
         let issue = event("github", Some("issues"), OPENED);
         // Each level added in turn takes over from the less specific ones before it.
-        let levels: [(&str, &'static str); 4] = [
-            ("*", "provider"),
-            ("issues.*", "wildcard"),
-            ("issues", "type"),
-            ("issues.opened", "action"),
-        ];
+        let levels: [(&str, &'static str); 4] =
+            [("*", "provider"), ("issues.*", "wildcard"), ("issues", "type"), ("issues.opened", "action")];
         let mut router = Router::new().catch_all(rec(&log, "catch_all"));
         assert_eq!(ran(&router, &log, &issue).await, ["catch_all"]);
         for (pattern, name) in levels {
             router = router.on("github", pattern, rec(&log, name));
-            assert_eq!(
-                ran(&router, &log, &issue).await,
-                [name],
-                "after adding {pattern}"
-            );
+            assert_eq!(ran(&router, &log, &issue).await, [name], "after adding {pattern}");
         }
         // The order of registration does not matter.
         let mut router = Router::new();
@@ -929,20 +878,16 @@ mod tests {
     #[tokio::test]
     async fn longest_prefix_wildcard_wins_whatever_the_order() {
         let log = log();
-        let a = Router::new()
-            .on("stripe", "customer.*", rec(&log, "customer"))
-            .on(
-                "stripe",
-                "customer.subscription.*",
-                rec(&log, "subscription"),
-            );
-        let b = Router::new()
-            .on(
-                "stripe",
-                "customer.subscription.*",
-                rec(&log, "subscription"),
-            )
-            .on("stripe", "customer.*", rec(&log, "customer"));
+        let a = Router::new().on("stripe", "customer.*", rec(&log, "customer")).on(
+            "stripe",
+            "customer.subscription.*",
+            rec(&log, "subscription"),
+        );
+        let b = Router::new().on("stripe", "customer.subscription.*", rec(&log, "subscription")).on(
+            "stripe",
+            "customer.*",
+            rec(&log, "customer"),
+        );
         for router in [a, b] {
             let sub = event("stripe", Some("customer.subscription.updated"), "{}");
             assert_eq!(ran(&router, &log, &sub).await, ["subscription"]);
@@ -960,13 +905,11 @@ mod tests {
     #[tokio::test]
     async fn longest_prefix_counts_across_type_and_action() {
         let log = log();
-        let router = Router::new()
-            .on("github", "pull_request.*", rec(&log, "pr"))
-            .on(
-                "github",
-                "pull_request.review_requested.*",
-                rec(&log, "review"),
-            );
+        let router = Router::new().on("github", "pull_request.*", rec(&log, "pr")).on(
+            "github",
+            "pull_request.review_requested.*",
+            rec(&log, "review"),
+        );
         let e = event("github", Some("pull_request"), r#"{"action":"opened"}"#);
         assert_eq!(ran(&router, &log, &e).await, ["pr"]);
         // An exact type beats a wildcard that matches only through the action.
@@ -977,9 +920,11 @@ mod tests {
     #[tokio::test]
     async fn stripe_dotted_types_match_exactly_and_by_wildcard() {
         let log = log();
-        let router = Router::new()
-            .on("stripe", "payment_intent.succeeded", rec(&log, "succeeded"))
-            .on("stripe", "payment_intent.*", rec(&log, "payment_intent"));
+        let router = Router::new().on("stripe", "payment_intent.succeeded", rec(&log, "succeeded")).on(
+            "stripe",
+            "payment_intent.*",
+            rec(&log, "payment_intent"),
+        );
         let ok = event("stripe", Some("payment_intent.succeeded"), "{}");
         assert_eq!(ran(&router, &log, &ok).await, ["succeeded"]);
         let failed = event("stripe", Some("payment_intent.payment_failed"), "{}");
@@ -997,13 +942,7 @@ mod tests {
             let e = event("github", Some("issues"), &body);
             assert_eq!(ran(&router, &log, &e).await, ["issues"], "{action}");
         }
-        for body in [
-            "{}",
-            r#"{"action":""}"#,
-            r#"{"action":null}"#,
-            "not json",
-            "",
-        ] {
+        for body in ["{}", r#"{"action":""}"#, r#"{"action":null}"#, "not json", ""] {
             let e = event("github", Some("issues"), body);
             assert_eq!(ran(&router, &log, &e).await, ["unknown:ignore"], "{body:?}");
         }
@@ -1033,10 +972,7 @@ mod tests {
         let e = event("gitlab", Some("Push Hook"), "{}");
         let router = Router::new().on("github", "push", rec(&log, "push"));
         assert_eq!(router.unknown_events(), UnknownEvents::Ignore);
-        assert!(matches!(
-            router.route(&e),
-            Route::Unknown(UnknownEvents::Ignore)
-        ));
+        assert!(matches!(router.route(&e), Route::Unknown(UnknownEvents::Ignore)));
         assert_eq!(ran(&router, &log, &e).await, ["unknown:ignore"]);
         for (policy, name) in [
             (UnknownEvents::DeadLetter, "unknown:dead_letter"),
@@ -1086,21 +1022,9 @@ mod tests {
                 }
             }),
         );
-        let e = event(
-            "github",
-            Some("issues"),
-            r#"{"action":"opened","issue":{"number":42}}"#,
-        );
+        let e = event("github", Some("issues"), r#"{"action":"opened","issue":{"number":42}}"#);
         assert!(matches!(router.dispatch(&e).await, Dispatch::Handled));
-        assert_eq!(
-            *seen.lock().unwrap(),
-            [(
-                "opened".to_owned(),
-                42,
-                "d-1".to_owned(),
-                Some("d-1".to_owned())
-            )]
-        );
+        assert_eq!(*seen.lock().unwrap(), [("opened".to_owned(), 42, "d-1".to_owned(), Some("d-1".to_owned()))]);
     }
 
     #[tokio::test]
@@ -1175,9 +1099,7 @@ mod tests {
         match router.dispatch(&bad).await {
             Dispatch::Failed(e) => {
                 assert!(e.is_retryable());
-                assert!(e
-                    .source()
-                    .is_some_and(|s| s.is::<std::num::ParseIntError>()));
+                assert!(e.source().is_some_and(|s| s.is::<std::num::ParseIntError>()));
             }
             other => panic!("{other:?}"),
         }
@@ -1199,10 +1121,8 @@ mod tests {
 
         let log = log();
         let shared: Arc<dyn Handler> = Arc::new(Named("shared", log.clone()));
-        let router = Router::new()
-            .on("a", "x", shared.clone())
-            .on("b", "x", shared)
-            .on("c", "x", Named("own", log.clone()));
+        let router =
+            Router::new().on("a", "x", shared.clone()).on("b", "x", shared).on("c", "x", Named("own", log.clone()));
         for (provider, name) in [("a", "shared"), ("b", "shared"), ("c", "own")] {
             let e = event(provider, Some("x"), "{}");
             assert_eq!(ran(&router, &log, &e).await, [name]);
@@ -1212,20 +1132,15 @@ mod tests {
     #[tokio::test]
     async fn provider_names_compare_case_insensitively_event_types_exactly() {
         let log = log();
-        let router = Router::new()
-            .on("GitHub", "issues.opened", rec(&log, "opened"))
-            .on("github", "Push", rec(&log, "push"));
+        let router =
+            Router::new().on("GitHub", "issues.opened", rec(&log, "opened")).on("github", "Push", rec(&log, "push"));
         for provider in ["github", "GITHUB", "GitHub"] {
             let e = event(provider, Some("issues"), OPENED);
             assert_eq!(ran(&router, &log, &e).await, ["opened"], "{provider}");
             let e = event(provider, Some("Push"), "{}");
             assert_eq!(ran(&router, &log, &e).await, ["push"], "{provider}");
             let e = event(provider, Some("push"), "{}");
-            assert_eq!(
-                ran(&router, &log, &e).await,
-                ["unknown:ignore"],
-                "{provider}"
-            );
+            assert_eq!(ran(&router, &log, &e).await, ["unknown:ignore"], "{provider}");
         }
         let e = event("github", Some("Issues"), OPENED);
         assert_eq!(ran(&router, &log, &e).await, ["unknown:ignore"]);
@@ -1237,29 +1152,13 @@ mod tests {
     fn the_body_is_read_only_for_types_whose_action_can_matter() {
         let mut routes = ProviderRoutes::new("x");
         let h: Arc<dyn Handler> = Arc::new(handler_fn(|_event| async move { Ok(()) }));
-        for pattern in [
-            "payment_intent.*",
-            "charge.succeeded",
-            "issues.opened",
-            "a.b.c",
-            "p.q.*",
-            "ping",
-            "*",
-        ] {
+        for pattern in ["payment_intent.*", "charge.succeeded", "issues.opened", "a.b.c", "p.q.*", "ping", "*"] {
             routes.add(pattern, h.clone()).unwrap();
         }
         for t in ["payment_intent", "charge", "issues", "a", "a.b", "p", "p.q"] {
             assert!(routes.needs_action(t), "{t}");
         }
-        for t in [
-            "payment_intent.succeeded",
-            "charge.succeeded",
-            "ping",
-            "push",
-            "a.b.c",
-            "p.q.r",
-            "",
-        ] {
+        for t in ["payment_intent.succeeded", "charge.succeeded", "ping", "push", "a.b.c", "p.q.r", ""] {
             assert!(!routes.needs_action(t), "{t}");
         }
         // A router with no dotted pattern never reads a body.
@@ -1278,29 +1177,24 @@ mod tests {
         }
         for pattern in ["*", "a", "a.b", "a.*", "a.b.*"] {
             routes.add(pattern, h.clone()).unwrap();
-            assert!(
-                routes.add(pattern, h.clone()).is_err(),
-                "second {pattern:?}"
-            );
+            assert!(routes.add(pattern, h.clone()).is_err(), "second {pattern:?}");
         }
     }
 
     #[test]
     #[should_panic(expected = "already registered")]
     fn registering_a_pattern_twice_panics_across_provider_case() {
-        let _ = Router::new()
-            .on("github", "push", handler_fn(|_event| async move { Ok(()) }))
-            .on("GITHUB", "push", handler_fn(|_event| async move { Ok(()) }));
+        let _ = Router::new().on("github", "push", handler_fn(|_event| async move { Ok(()) })).on(
+            "GITHUB",
+            "push",
+            handler_fn(|_event| async move { Ok(()) }),
+        );
     }
 
     #[test]
     #[should_panic(expected = "`*` may only be")]
     fn a_star_inside_a_pattern_panics() {
-        let _ = Router::new().on(
-            "stripe",
-            "payment_*",
-            handler_fn(|_event| async move { Ok(()) }),
-        );
+        let _ = Router::new().on("stripe", "payment_*", handler_fn(|_event| async move { Ok(()) }));
     }
 
     #[test]
@@ -1379,14 +1273,8 @@ mod tests {
 
         // Adding a route to a clone leaves the original alone.
         let more = copy.on("github", "ping", handler_fn(|_event| async move { Ok(()) }));
-        assert!(matches!(
-            router.route(&event("github", Some("ping"), "{}")),
-            Route::Unknown(_)
-        ));
-        assert!(matches!(
-            more.route(&event("github", Some("ping"), "{}")),
-            Route::Handler(_)
-        ));
+        assert!(matches!(router.route(&event("github", Some("ping"), "{}")), Route::Unknown(_)));
+        assert!(matches!(more.route(&event("github", Some("ping"), "{}")), Route::Handler(_)));
         let debug = format!("{more:?}");
         assert!(debug.contains(r#"("github", ["ping", "push"])"#), "{debug}");
     }

@@ -22,7 +22,8 @@ fn db_error(what: &'static str) -> impl Fn(sqlx::Error) -> StoreError {
 /// How long to wait for a connection or a lock before answering "unavailable".
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 
-const COLUMNS: &str = "id, provider, delivery_id, event_type, headers, body, received_at, status, attempts, last_error, next_attempt_at";
+const COLUMNS: &str =
+    "id, provider, delivery_id, event_type, headers, body, received_at, status, attempts, last_error, next_attempt_at";
 
 /// The SQL of `lease`, with or without a row-locking clause.
 fn lease_sql(lock: &str) -> String {
@@ -280,9 +281,7 @@ impl SqliteStore {
     /// # Ok(()) }
     /// ```
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
-        use sqlx::sqlite::{
-            SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous,
-        };
+        use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
         let options = SqliteConnectOptions::from_str(url)
             .map_err(db_error("reading the SQLite URL"))?
             .create_if_missing(true)
@@ -321,8 +320,8 @@ impl PostgresStore {
     /// # Ok(()) }
     /// ```
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
-        let options = sqlx::postgres::PgConnectOptions::from_str(url)
-            .map_err(db_error("reading the PostgreSQL URL"))?;
+        let options =
+            sqlx::postgres::PgConnectOptions::from_str(url).map_err(db_error("reading the PostgreSQL URL"))?;
         let pool = sqlx::postgres::PgPoolOptions::new()
             .max_connections(16)
             .acquire_timeout(ACQUIRE_TIMEOUT)

@@ -22,13 +22,8 @@ pub trait EventStore: Send + Sync {
     /// Leases up to `max` events that are due at `now` (pending, failed and past their next
     /// attempt time, or processing with an expired lease) to `worker` until `now + lease`,
     /// counting an attempt for each.
-    async fn lease(
-        &self,
-        worker: &str,
-        max: usize,
-        lease: Duration,
-        now: SystemTime,
-    ) -> Result<Vec<Event>, StoreError>;
+    async fn lease(&self, worker: &str, max: usize, lease: Duration, now: SystemTime)
+        -> Result<Vec<Event>, StoreError>;
 
     /// Marks a leased event done. False if `worker` no longer holds its lease.
     async fn complete(&self, id: EventId, worker: &str) -> Result<bool, StoreError>;
@@ -78,17 +73,13 @@ impl MemoryStore {
     }
 
     fn rows(&self) -> std::sync::MutexGuard<'_, Vec<Row>> {
-        self.rows
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.rows.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 
 impl std::fmt::Debug for MemoryStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("MemoryStore")
-            .field("events", &self.rows().len())
-            .finish()
+        f.debug_struct("MemoryStore").field("events", &self.rows().len()).finish()
     }
 }
 
@@ -106,10 +97,7 @@ impl EventStore for MemoryStore {
         let mut rows = self.rows();
         let mut out = Vec::with_capacity(events.len());
         for e in events {
-            if rows
-                .iter()
-                .any(|r| r.event.provider == e.provider && r.event.delivery_id == e.delivery_id)
-            {
+            if rows.iter().any(|r| r.event.provider == e.provider && r.event.delivery_id == e.delivery_id) {
                 out.push(Inserted::Duplicate);
                 continue;
             }
@@ -162,10 +150,7 @@ impl EventStore for MemoryStore {
     async fn complete(&self, id: EventId, worker: &str) -> Result<bool, StoreError> {
         let mut rows = self.rows();
         Ok(match rows.iter_mut().find(|r| r.event.id == id) {
-            Some(r)
-                if r.event.status == Status::Processing
-                    && r.leased_by.as_deref() == Some(worker) =>
-            {
+            Some(r) if r.event.status == Status::Processing && r.leased_by.as_deref() == Some(worker) => {
                 r.event.status = Status::Done;
                 r.lease_until = None;
                 true
@@ -183,10 +168,7 @@ impl EventStore for MemoryStore {
     ) -> Result<bool, StoreError> {
         let mut rows = self.rows();
         Ok(match rows.iter_mut().find(|r| r.event.id == id) {
-            Some(r)
-                if r.event.status == Status::Processing
-                    && r.leased_by.as_deref() == Some(worker) =>
-            {
+            Some(r) if r.event.status == Status::Processing && r.leased_by.as_deref() == Some(worker) => {
                 r.event.last_error = Some(error.to_owned());
                 r.lease_until = None;
                 match retry_at {
@@ -203,31 +185,17 @@ impl EventStore for MemoryStore {
     }
 
     async fn get(&self, id: EventId) -> Result<Option<Event>, StoreError> {
-        Ok(self
-            .rows()
-            .iter()
-            .find(|r| r.event.id == id)
-            .map(|r| r.event.clone()))
+        Ok(self.rows().iter().find(|r| r.event.id == id).map(|r| r.event.clone()))
     }
 
     async fn list(&self, filter: &Filter, limit: usize) -> Result<Vec<Event>, StoreError> {
-        Ok(self
-            .rows()
-            .iter()
-            .rev()
-            .filter(|r| filter.matches(&r.event))
-            .take(limit)
-            .map(|r| r.event.clone())
-            .collect())
+        Ok(self.rows().iter().rev().filter(|r| filter.matches(&r.event)).take(limit).map(|r| r.event.clone()).collect())
     }
 
     async fn replay(&self, filter: &Filter, now: SystemTime) -> Result<u64, StoreError> {
         let mut rows = self.rows();
         let mut n = 0;
-        for r in rows
-            .iter_mut()
-            .filter(|r| filter.matches(&r.event) && r.event.status != Status::Processing)
-        {
+        for r in rows.iter_mut().filter(|r| filter.matches(&r.event) && r.event.status != Status::Processing) {
             r.event.status = Status::Pending;
             r.event.attempts = 0;
             r.event.next_attempt_at = now;
@@ -240,12 +208,7 @@ impl EventStore for MemoryStore {
         Ok(self
             .rows()
             .iter()
-            .filter(|r| {
-                matches!(
-                    r.event.status,
-                    Status::Pending | Status::Failed | Status::Processing
-                )
-            })
+            .filter(|r| matches!(r.event.status, Status::Pending | Status::Failed | Status::Processing))
             .count() as u64)
     }
 }

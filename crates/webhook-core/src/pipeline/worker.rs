@@ -26,11 +26,7 @@ pub struct RetryPolicy {
 impl Default for RetryPolicy {
     /// 10 attempts, 1 s doubling to at most 1 h: about 4.5 hours in all.
     fn default() -> Self {
-        Self {
-            max_attempts: 10,
-            base: Duration::from_secs(1),
-            max_delay: Duration::from_secs(3600),
-        }
+        Self { max_attempts: 10, base: Duration::from_secs(1), max_delay: Duration::from_secs(3600) }
     }
 }
 
@@ -48,10 +44,7 @@ impl RetryPolicy {
     /// assert!(p.delay(30) <= Duration::from_secs(60));
     /// ```
     pub fn delay(&self, attempt: u32) -> Duration {
-        let exp = self.base.saturating_mul(
-            1u32.checked_shl(attempt.saturating_sub(1))
-                .unwrap_or(u32::MAX),
-        );
+        let exp = self.base.saturating_mul(1u32.checked_shl(attempt.saturating_sub(1)).unwrap_or(u32::MAX));
         let full = exp.min(self.max_delay);
         let half = full / 2;
         half + half.mul_f64(rand::thread_rng().gen_range(0.0..=1.0))
@@ -118,18 +111,9 @@ pub struct Workers {
 impl Workers {
     /// Starts `config.workers` workers on the current tokio runtime. `wake` is notified by
     /// the group commit when new events are stored.
-    pub fn spawn(
-        store: Arc<dyn EventStore>,
-        router: Router,
-        config: WorkerConfig,
-        wake: Arc<Notify>,
-    ) -> Self {
+    pub fn spawn(store: Arc<dyn EventStore>, router: Router, config: WorkerConfig, wake: Arc<Notify>) -> Self {
         let (stop, stopped) = watch::channel(false);
-        let prefix = format!(
-            "{}-{:08x}",
-            std::process::id(),
-            rand::thread_rng().gen::<u32>()
-        );
+        let prefix = format!("{}-{:08x}", std::process::id(), rand::thread_rng().gen::<u32>());
         let handles = (0..config.workers.max(1))
             .map(|i| {
                 let worker = Worker {
@@ -172,22 +156,14 @@ impl Worker {
                     metrics::gauge!("webhook_queue_depth").set(depth as f64);
                 }
             }
-            let events = match self
-                .store
-                .lease(
-                    &self.name,
-                    self.config.batch,
-                    self.config.lease,
-                    SystemTime::now(),
-                )
-                .await
-            {
-                Ok(events) => events,
-                Err(e) => {
-                    tracing::warn!(worker = %self.name, error = %e, "cannot lease events");
-                    Vec::new()
-                }
-            };
+            let events =
+                match self.store.lease(&self.name, self.config.batch, self.config.lease, SystemTime::now()).await {
+                    Ok(events) => events,
+                    Err(e) => {
+                        tracing::warn!(worker = %self.name, error = %e, "cannot lease events");
+                        Vec::new()
+                    }
+                };
             if events.is_empty() {
                 tokio::select! {
                     () = wake.notified() => {}
@@ -209,26 +185,19 @@ impl Worker {
             Dispatch::Handled => Ok(Settled::Done),
             Dispatch::Unknown(UnknownEvents::Ignore) => Ok(Settled::Ignored),
             Dispatch::Failed(e) => Err((e.to_string(), e.is_permanent())),
-            Dispatch::Unknown(UnknownEvents::DeadLetter) => {
-                Err(("no handler for this event type".to_owned(), true))
-            }
+            Dispatch::Unknown(UnknownEvents::DeadLetter) => Err(("no handler for this event type".to_owned(), true)),
             Dispatch::Unknown(_) => Err(("no handler for this event type yet".to_owned(), false)),
         };
         let settled = match result {
             Ok(done) => self.settle_done(&event, done).await,
             Err((error, permanent)) => {
                 let last = permanent || event.attempts >= self.config.retry.max_attempts;
-                let retry_at =
-                    (!last).then(|| SystemTime::now() + self.config.retry.delay(event.attempts));
+                let retry_at = (!last).then(|| SystemTime::now() + self.config.retry.delay(event.attempts));
                 tracing::warn!(
                     id = event.id, provider = %event.provider, event_type = ?event.event_type,
                     attempt = event.attempts, dead = last, error = %error, "webhook handler failed"
                 );
-                match self
-                    .store
-                    .fail(event.id, &self.name, &error, retry_at)
-                    .await
-                {
+                match self.store.fail(event.id, &self.name, &error, retry_at).await {
                     Ok(true) if last => Settled::Dead,
                     Ok(true) => Settled::Retry,
                     Ok(false) => Settled::Lost,
@@ -281,11 +250,7 @@ mod tests {
             batch: 4,
             lease: Duration::from_secs(5),
             idle_poll: Duration::from_millis(10),
-            retry: RetryPolicy {
-                max_attempts,
-                base: Duration::from_millis(40),
-                max_delay: Duration::from_secs(1),
-            },
+            retry: RetryPolicy { max_attempts, base: Duration::from_millis(40), max_delay: Duration::from_secs(1) },
         }
     }
 
@@ -322,10 +287,7 @@ mod tests {
                 }
             }
         });
-        store
-            .insert(&[event("github", "d1", "push")])
-            .await
-            .unwrap();
+        store.insert(&[event("github", "d1", "push")]).await.unwrap();
         let workers = Workers::spawn(store.clone(), router, fast(5), Arc::new(Notify::new()));
         let id = store.list(&Filter::default(), 1).await.unwrap()[0].id;
         eventually("done", || runs.lock().unwrap().len() >= 3).await;
@@ -339,21 +301,10 @@ mod tests {
         let runs: Vec<Instant> = runs.lock().unwrap().clone();
         assert_eq!(runs.len(), 3, "exactly three runs");
         // Equal jitter: each delay is at least half of 40 ms, then 80 ms.
-        assert!(
-            runs[1] - runs[0] >= Duration::from_millis(20),
-            "{:?}",
-            runs[1] - runs[0]
-        );
-        assert!(
-            runs[2] - runs[1] >= Duration::from_millis(40),
-            "{:?}",
-            runs[2] - runs[1]
-        );
+        assert!(runs[1] - runs[0] >= Duration::from_millis(20), "{:?}", runs[1] - runs[0]);
+        assert!(runs[2] - runs[1] >= Duration::from_millis(40), "{:?}", runs[2] - runs[1]);
         let e = store.get(id).await.unwrap().unwrap();
-        assert_eq!(
-            (e.attempts, e.last_error.as_deref()),
-            (3, Some("attempt 2 failed"))
-        );
+        assert_eq!((e.attempts, e.last_error.as_deref()), (3, Some("attempt 2 failed")));
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -375,27 +326,14 @@ mod tests {
                 }
             }
         });
-        store
-            .insert(&[event("stripe", "evt_1", "invoice.paid")])
-            .await
-            .unwrap();
+        store.insert(&[event("stripe", "evt_1", "invoice.paid")]).await.unwrap();
         let workers = Workers::spawn(store.clone(), router, fast(3), Arc::new(Notify::new()));
-        let dead = || {
-            futures_util::FutureExt::now_or_never(store.list(&Filter::dead(), 10))
-                .map(|r| r.unwrap().len())
-        };
+        let dead = || futures_util::FutureExt::now_or_never(store.list(&Filter::dead(), 10)).map(|r| r.unwrap().len());
         eventually("dead", || dead() == Some(1)).await;
-        assert_eq!(
-            runs.load(Ordering::SeqCst),
-            3,
-            "max_attempts runs, then the dead letter"
-        );
+        assert_eq!(runs.load(Ordering::SeqCst), 3, "max_attempts runs, then the dead letter");
         // The handler is fixed: replay every dead Stripe event.
         fixed.store(true, Ordering::SeqCst);
-        let replayed = store
-            .replay(&Filter::dead().provider("stripe"), SystemTime::now())
-            .await
-            .unwrap();
+        let replayed = store.replay(&Filter::dead().provider("stripe"), SystemTime::now()).await.unwrap();
         assert_eq!(replayed, 1);
         eventually("handled after replay", || runs.load(Ordering::SeqCst) == 4).await;
         eventually("done", || dead() == Some(0)).await;
@@ -426,44 +364,21 @@ mod tests {
         let mut config = fast(1);
         config.workers = 1;
         let workers = Workers::spawn(store.clone(), router, config, Arc::new(Notify::new()));
-        store
-            .insert(&[event("github", "p1", "boom")])
-            .await
-            .unwrap();
-        store
-            .insert(&[event("github", "p2", "push")])
-            .await
-            .unwrap();
-        eventually("the next event is handled", || {
-            handled.load(Ordering::SeqCst) == 1
-        })
-        .await;
+        store.insert(&[event("github", "p1", "boom")]).await.unwrap();
+        store.insert(&[event("github", "p2", "push")]).await.unwrap();
+        eventually("the next event is handled", || handled.load(Ordering::SeqCst) == 1).await;
         let dead = store.list(&Filter::dead(), 10).await.unwrap();
         assert_eq!(dead.len(), 1);
-        assert!(
-            dead[0]
-                .last_error
-                .as_deref()
-                .unwrap_or("")
-                .contains("handler bug"),
-            "{:?}",
-            dead[0].last_error
-        );
+        assert!(dead[0].last_error.as_deref().unwrap_or("").contains("handler bug"), "{:?}", dead[0].last_error);
         workers.shutdown().await;
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_crashed_workers_lease_expires_and_another_takes_the_event() {
         let store: Arc<dyn EventStore> = Arc::new(MemoryStore::new());
-        store
-            .insert(&[event("github", "c1", "push")])
-            .await
-            .unwrap();
+        store.insert(&[event("github", "c1", "push")]).await.unwrap();
         // A worker that leased the event and died.
-        let taken = store
-            .lease("crashed", 1, Duration::from_millis(200), SystemTime::now())
-            .await
-            .unwrap();
+        let taken = store.lease("crashed", 1, Duration::from_millis(200), SystemTime::now()).await.unwrap();
         assert_eq!(taken.len(), 1);
         let handled = Arc::new(AtomicU32::new(0));
         let router = Router::new().catch_all({
@@ -477,10 +392,7 @@ mod tests {
             }
         });
         let workers = Workers::spawn(store.clone(), router, fast(3), Arc::new(Notify::new()));
-        eventually("taken over after the lease", || {
-            handled.load(Ordering::SeqCst) == 1
-        })
-        .await;
+        eventually("taken over after the lease", || handled.load(Ordering::SeqCst) == 1).await;
         workers.shutdown().await;
         let e = store.get(taken[0].id).await.unwrap().unwrap();
         assert_eq!((e.status, e.attempts), (Status::Done, 2));
@@ -493,11 +405,8 @@ mod tests {
 
         let store: Arc<dyn EventStore> = Arc::new(MemoryStore::new());
         let stored = Arc::new(Notify::new());
-        let sink: Arc<dyn Sink> = Arc::new(GroupCommit::spawn(
-            store.clone(),
-            GroupCommitConfig::default(),
-            stored.clone(),
-        ));
+        let sink: Arc<dyn Sink> =
+            Arc::new(GroupCommit::spawn(store.clone(), GroupCommitConfig::default(), stored.clone()));
         let github = Verifier::new(providers::GITHUB, "s3cret").unwrap();
         let endpoint = Endpoint::new(github.clone()).with_sink(sink);
         let runs = Arc::new(AtomicU32::new(0));
@@ -513,16 +422,12 @@ mod tests {
         });
         let workers = Workers::spawn(store.clone(), router, fast(3), stored);
         let now = SystemTime::now();
-        let signed = github
-            .sign(&SignRequest::new(b"{}", now).id("same").event_type("push"))
-            .unwrap();
+        let signed = github.sign(&SignRequest::new(b"{}", now).id("same").event_type("push")).unwrap();
         let tasks: Vec<_> = (0..64)
             .map(|_| {
                 let (endpoint, signed) = (endpoint.clone(), signed.clone());
                 tokio::spawn(async move {
-                    let outcome = endpoint
-                        .receive(&Request::new(&signed, signed.body().clone()), now)
-                        .await;
+                    let outcome = endpoint.receive(&Request::new(&signed, signed.body().clone()), now).await;
                     outcome.label()
                 })
             })
@@ -539,11 +444,7 @@ mod tests {
         eventually("handled", || runs.load(Ordering::SeqCst) >= 1).await;
         tokio::time::sleep(Duration::from_millis(100)).await;
         workers.shutdown().await;
-        assert_eq!(
-            store.list(&Filter::default(), 100).await.unwrap().len(),
-            1,
-            "one stored event"
-        );
+        assert_eq!(store.list(&Filter::default(), 100).await.unwrap().len(), 1, "one stored event");
         assert_eq!(runs.load(Ordering::SeqCst), 1, "one handler run");
     }
 }

@@ -17,17 +17,10 @@ const EVENT: &str = "X-Gitlab-Event";
 
 /// Compares SHA-256 digests of the sent and the configured token in constant time, so
 /// neither the token's bytes nor its length leak through timing.
-pub(crate) fn verify(
-    keys: &Keys,
-    req: &Request<'_>,
-    now: SystemTime,
-) -> Result<Verified, VerifyError> {
+pub(crate) fn verify(keys: &Keys, req: &Request<'_>, now: SystemTime) -> Result<Verified, VerifyError> {
     let sent = single(req.headers, TOKEN)?.ok_or_else(|| VerifyError::missing_header(TOKEN))?;
     let sent = Sha256::digest(sent);
-    let key_index = keys.find(now, |key| {
-        key.raw()
-            .is_some_and(|raw| ct_eq(&Sha256::digest(raw), &sent))
-    })?;
+    let key_index = keys.find(now, |key| key.raw().is_some_and(|raw| ct_eq(&Sha256::digest(raw), &sent)))?;
     Ok(Verified {
         provider: "gitlab",
         id: first_header_text(req.headers, IDS)?,
@@ -43,17 +36,11 @@ pub(crate) fn sign(keys: &Keys, req: &SignRequest<'_>) -> Result<Signed, SignErr
         .signing(req.timestamp)
         .find_map(|k| k.raw())
         .ok_or_else(|| SignError::new("no GitLab token valid at that time"))?;
-    let token =
-        std::str::from_utf8(raw).map_err(|_| SignError::new("the GitLab token is not UTF-8"))?;
-    let id = req
-        .id
-        .map_or_else(|| derived_id("", req.body), str::to_owned);
+    let token = std::str::from_utf8(raw).map_err(|_| SignError::new("the GitLab token is not UTF-8"))?;
+    let id = req.id.map_or_else(|| derived_id("", req.body), str::to_owned);
     let mut headers = vec![(TOKEN, token.to_owned()), (IDS[0], id)];
     if let Some(t) = req.event_type {
         headers.push((EVENT, t.to_owned()));
     }
-    Ok(Signed {
-        headers,
-        body: Bytes::copy_from_slice(req.body),
-    })
+    Ok(Signed { headers, body: Bytes::copy_from_slice(req.body) })
 }

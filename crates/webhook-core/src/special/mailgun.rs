@@ -57,10 +57,7 @@ fn text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Cow<'de, str>, D::Erro
 }
 
 fn malformed(what: &str) -> VerifyError {
-    VerifyError::new(
-        ErrorKind::MalformedBody,
-        format!("body has no valid {what}"),
-    )
+    VerifyError::new(ErrorKind::MalformedBody, format!("body has no valid {what}"))
 }
 
 pub(crate) fn verify(
@@ -70,50 +67,48 @@ pub(crate) fn verify(
     now: SystemTime,
 ) -> Result<Verified, VerifyError> {
     // JSON (current webhooks) or a form (legacy webhooks, same field names at top level).
-    let (timestamp, token, signature, id, event_type) =
-        match serde_json::from_slice::<Envelope<'_>>(&req.body) {
-            Ok(env) => {
-                let f = env.signature.ok_or_else(|| malformed("signature object"))?;
-                let data = env.event_data;
-                let (id, event) = data.map_or((None, None), |d| (d.id, d.event));
-                (f.timestamp, f.token, f.signature, id, event)
+    let (timestamp, token, signature, id, event_type) = match serde_json::from_slice::<Envelope<'_>>(&req.body) {
+        Ok(env) => {
+            let f = env.signature.ok_or_else(|| malformed("signature object"))?;
+            let data = env.event_data;
+            let (id, event) = data.map_or((None, None), |d| (d.id, d.event));
+            (f.timestamp, f.token, f.signature, id, event)
+        }
+        Err(_) => {
+            let mut fields = [None, None, None, None];
+            for (k, v) in form_urlencoded::parse(&req.body) {
+                let slot = match k.as_ref() {
+                    "timestamp" => 0,
+                    "token" => 1,
+                    "signature" => 2,
+                    "event" => 3,
+                    _ => continue,
+                };
+                fields[slot].get_or_insert(v);
             }
-            Err(_) => {
-                let mut fields = [None, None, None, None];
-                for (k, v) in form_urlencoded::parse(&req.body) {
-                    let slot = match k.as_ref() {
-                        "timestamp" => 0,
-                        "token" => 1,
-                        "signature" => 2,
-                        "event" => 3,
-                        _ => continue,
-                    };
-                    fields[slot].get_or_insert(v);
-                }
-                let [ts, token, sig, event] = fields;
-                let ts = ts.ok_or_else(|| malformed("signature.timestamp"))?;
-                let token = token.ok_or_else(|| malformed("signature.token"))?;
-                let sig = sig.ok_or_else(|| malformed("signature.signature"))?;
-                (ts, token, sig, None, event.map(Cow::into_owned))
-            }
-        };
+            let [ts, token, sig, event] = fields;
+            let ts = ts.ok_or_else(|| malformed("signature.timestamp"))?;
+            let token = token.ok_or_else(|| malformed("signature.token"))?;
+            let sig = sig.ok_or_else(|| malformed("signature.signature"))?;
+            (ts, token, sig, None, event.map(Cow::into_owned))
+        }
+    };
     if token.is_empty() || token.len() > MAX_TOKEN {
         return Err(malformed("signature.token"));
     }
-    let signed_at = time::parse(timestamp.as_bytes(), TimeFormat::UnixSeconds)
-        .ok_or_else(|| malformed("signature.timestamp"))?;
+    let signed_at =
+        time::parse(timestamp.as_bytes(), TimeFormat::UnixSeconds).ok_or_else(|| malformed("signature.timestamp"))?;
     let mut sent = [0u8; 32];
     hex::decode_to_slice(signature.as_bytes(), &mut sent)
         .map_err(|_| malformed("signature.signature (64 hex digits)"))?;
     let key_index = keys.find(now, |key| {
-        key.mac(crate::scheme::Algorithm::HmacSha256)
-            .is_some_and(|mut mac| {
-                mac.update(timestamp.as_bytes());
-                mac.update(token.as_bytes());
-                let mut tag = [0u8; 64];
-                let n = mac.finish(&mut tag);
-                ct_eq(&tag[..n], &sent)
-            })
+        key.mac(crate::scheme::Algorithm::HmacSha256).is_some_and(|mut mac| {
+            mac.update(timestamp.as_bytes());
+            mac.update(token.as_bytes());
+            let mut tag = [0u8; 64];
+            let n = mac.finish(&mut tag);
+            ct_eq(&tag[..n], &sent)
+        })
     })?;
     if let Some(tol) = tolerance {
         time::check(signed_at, now, tol)?;
@@ -131,8 +126,8 @@ pub(crate) fn verify(
 
 /// Wraps the event data in `req.body` into the envelope Mailgun sends.
 pub(crate) fn sign(keys: &Keys, req: &SignRequest<'_>) -> Result<Signed, SignError> {
-    let event: &serde_json::value::RawValue = serde_json::from_slice(req.body)
-        .map_err(|_| SignError::new("Mailgun event data must be JSON"))?;
+    let event: &serde_json::value::RawValue =
+        serde_json::from_slice(req.body).map_err(|_| SignError::new("Mailgun event data must be JSON"))?;
     let key = keys
         .signing(req.timestamp)
         .find_map(|k| k.mac(crate::scheme::Algorithm::HmacSha256))
@@ -142,10 +137,7 @@ pub(crate) fn sign(keys: &Keys, req: &SignRequest<'_>) -> Result<Signed, SignErr
         Some(t) => t.to_owned(),
         None => {
             use sha2::Digest;
-            let digest = sha2::Sha256::new()
-                .chain_update(&timestamp)
-                .chain_update(req.body)
-                .finalize();
+            let digest = sha2::Sha256::new().chain_update(&timestamp).chain_update(req.body).finalize();
             hex::encode(digest)[..50].to_owned()
         }
     };
@@ -159,8 +151,5 @@ pub(crate) fn sign(keys: &Keys, req: &SignRequest<'_>) -> Result<Signed, SignErr
         "event-data": event,
     });
     let body = serde_json::to_vec(&envelope).map_err(|e| SignError::new(e.to_string()))?;
-    Ok(Signed {
-        headers: vec![("Content-Type", "application/json".to_owned())],
-        body: Bytes::from(body),
-    })
+    Ok(Signed { headers: vec![("Content-Type", "application/json".to_owned())], body: Bytes::from(body) })
 }
