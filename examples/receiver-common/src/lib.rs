@@ -23,8 +23,8 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tokio::sync::Notify;
 use webhook_core::dedup::{DedupStore, MemoryDedup};
 use webhook_core::pipeline::{
-    Event, EventStore, GroupCommit, GroupCommitConfig, PostgresStore, RedisDedup, Router, Sink, SqliteStore,
-    WorkerConfig, Workers,
+    Event, EventStore, GroupCommit, GroupCommitConfig, MemoryStore, PostgresStore, RedisDedup, Router, Sink,
+    SqliteStore, WorkerConfig, Workers,
 };
 use webhook_core::receive::{Endpoint, DEFAULT_BODY_LIMIT, DEFAULT_DEDUP_TTL};
 use webhook_core::{providers, Provider, SignRequest, Verifier};
@@ -224,6 +224,8 @@ pub struct Receiver {
     pub enabled: Vec<Enabled>,
     /// The event store.
     pub store: Arc<dyn EventStore>,
+    /// Which event store `DATABASE_URL` opened: `memory`, `sqlite` or `postgres`.
+    pub store_kind: &'static str,
     /// Renders `GET /metrics`.
     pub metrics: PrometheusHandle,
     workers: Workers,
@@ -267,12 +269,15 @@ fn metrics_handle() -> PrometheusHandle {
 /// metrics upkeep, and builds every route's endpoint. Must run inside a tokio runtime.
 pub async fn start(config: Config) -> Result<Receiver, String> {
     let metrics = metrics_handle();
-    let (store, writers): (Arc<dyn EventStore>, usize) = if config.database_url.starts_with("sqlite:") {
+    let (store, writers, store_kind): (Arc<dyn EventStore>, usize, _) = if config.database_url.starts_with("memory:") {
+        tracing::warn!("DATABASE_URL=memory: nothing survives a restart (benchmarks and demos only)");
+        (Arc::new(MemoryStore::new()), 1, "memory")
+    } else if config.database_url.starts_with("sqlite:") {
         let store = SqliteStore::connect(&config.database_url).await.map_err(|e| format!("DATABASE_URL: {e}"))?;
-        (Arc::new(store), 1)
+        (Arc::new(store), 1, "sqlite")
     } else {
         let store = PostgresStore::connect(&config.database_url).await.map_err(|e| format!("DATABASE_URL: {e}"))?;
-        (Arc::new(store), 4)
+        (Arc::new(store), 4, "postgres")
     };
     let dedup: Arc<dyn DedupStore> = match &config.redis_url {
         Some(url) => {
@@ -293,7 +298,7 @@ pub async fn start(config: Config) -> Result<Receiver, String> {
         );
         Ok(())
     });
-    let worker_config = WorkerConfig { workers: config.workers, ..WorkerConfig::default() };
+    let worker_config = WorkerConfig { workers: config.workers, lease: config.lease, ..WorkerConfig::default() };
     let workers = Workers::spawn(store.clone(), router, worker_config, stored);
     let upkeep = metrics.clone();
     tokio::spawn(async move {
@@ -314,7 +319,7 @@ pub async fn start(config: Config) -> Result<Receiver, String> {
                 .with_public_url(&config.public_url),
         })
         .collect();
-    Ok(Receiver { config, enabled, store, metrics, workers })
+    Ok(Receiver { config, enabled, store, store_kind, metrics, workers })
 }
 
 impl Receiver {
@@ -445,5 +450,21 @@ mod tests {
         assert_eq!(redact("postgres://app:hunter2@db:5432/x"), "postgres://app:***@db:5432/x");
         let bad = config(&[("STANDARD_WEBHOOK_SECRET", "whsec_!!")]).unwrap_err();
         assert!(bad.starts_with("STANDARD_WEBHOOK_SECRET: ") && !bad.contains("!!"), "{bad}");
+    }
+
+    #[tokio::test]
+    async fn database_url_picks_the_store_and_settings_reach_the_workers() {
+        let db = std::env::temp_dir().join(format!("receiver-common-{}.db", std::process::id()));
+        let sqlite = format!("sqlite://{}", db.display());
+        for (url, kind) in [("memory:", "memory"), (sqlite.as_str(), "sqlite")] {
+            let c = config(&[("DATABASE_URL", url), ("WEBHOOK_LEASE_SECS", "7"), ("WEBHOOK_WORKERS", "1")]).unwrap();
+            assert_eq!(c.lease, Duration::from_secs(7));
+            let r = start(c).await.unwrap();
+            assert_eq!(r.store_kind, kind, "{url}");
+            r.shutdown().await;
+        }
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
+        }
     }
 }

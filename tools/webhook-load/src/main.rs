@@ -39,6 +39,19 @@ struct Cli {
 enum Command {
     /// Send signed GitHub pushes and report throughput and latency.
     Run(RunArgs),
+    /// Measure the disk's commit ceiling: append 4 KiB and `fdatasync`, again and again (what a
+    /// SQLite WAL commit with `synchronous = FULL` costs at least).
+    Fsync {
+        /// Directory to write the scratch file in (the event store's disk).
+        #[arg(long, default_value = ".")]
+        dir: std::path::PathBuf,
+        /// How many syncs at most.
+        #[arg(long, default_value_t = 5_000)]
+        count: u32,
+        /// Wall-clock limit in seconds.
+        #[arg(long, default_value_t = 10)]
+        max_seconds: u64,
+    },
     /// Serve a plain axum route that reads the body and answers 200: the ceiling.
     ServePlain {
         /// Address to listen on (loopback).
@@ -249,6 +262,48 @@ async fn run(args: RunArgs) -> ExitCode {
     }
 }
 
+fn fsync(dir: &std::path::Path, count: u32, max_seconds: u64) -> ExitCode {
+    use std::io::Write;
+    let path = dir.join(format!(".webhook-load-fsync-{}", std::process::id()));
+    let mut file = match std::fs::OpenOptions::new().create(true).append(true).open(&path) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("webhook-load: cannot create {}: {e}", path.display());
+            return ExitCode::FAILURE;
+        }
+    };
+    let mut hist = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("histogram bounds");
+    let block = [0u8; 4096];
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs(max_seconds);
+    let mut done = 0u32;
+    let mut failed = None;
+    while done < count && Instant::now() < deadline {
+        let t = Instant::now();
+        if let Err(e) = file.write_all(&block).and_then(|()| file.sync_data()) {
+            failed = Some(e);
+            break;
+        }
+        let _ = hist.record(u64::try_from(t.elapsed().as_micros()).unwrap_or(u64::MAX).max(1));
+        done += 1;
+    }
+    drop(file);
+    let _ = std::fs::remove_file(&path);
+    if let Some(e) = failed {
+        eprintln!("webhook-load: write/fdatasync failed: {e}");
+        return ExitCode::FAILURE;
+    }
+    let secs = started.elapsed().as_secs_f64();
+    println!(
+        "fsync {:>9.0} /s  p50 {:.3} ms  p99 {:.3} ms  ({done} x 4 KiB append + fdatasync in {secs:.1} s, {})",
+        f64::from(done) / secs,
+        hist.value_at_quantile(0.5) as f64 / 1000.0,
+        hist.value_at_quantile(0.99) as f64 / 1000.0,
+        dir.display()
+    );
+    ExitCode::SUCCESS
+}
+
 async fn serve_plain(addr: SocketAddr) -> ExitCode {
     if !addr.ip().is_loopback() {
         eprintln!("webhook-load: serve-plain listens on loopback only");
@@ -277,6 +332,7 @@ async fn serve_plain(addr: SocketAddr) -> ExitCode {
 async fn main() -> ExitCode {
     match Cli::parse().command {
         Command::Run(args) => run(args).await,
+        Command::Fsync { dir, count, max_seconds } => fsync(&dir, count, max_seconds),
         Command::ServePlain { addr } => serve_plain(addr).await,
     }
 }

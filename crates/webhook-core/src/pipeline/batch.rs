@@ -100,7 +100,7 @@ async fn writer(
         match store.insert(&events).await {
             Ok(results) => {
                 if results.iter().any(|r| matches!(r, Inserted::New(_))) {
-                    stored.notify_waiters();
+                    stored.notify_one();
                 }
                 for (reply, result) in replies.into_iter().zip(results) {
                     let _ = reply.send(Ok(result));

@@ -25,14 +25,20 @@ const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 const COLUMNS: &str =
     "id, provider, delivery_id, event_type, headers, body, received_at, status, attempts, last_error, next_attempt_at";
 
-/// The SQL of `lease`, with or without a row-locking clause.
+/// The SQL of `lease`, with or without a row-locking clause. Each branch reads one partial
+/// index (waiting rows by next attempt, expired leases by lease end) and stops at the limit,
+/// so a lease costs the same however long the backlog or the history.
 fn lease_sql(lock: &str) -> String {
     format!(
-        "UPDATE webhook_events SET status = 'processing', attempts = attempts + 1, lease_until = $1, leased_by = $2 \
-         WHERE id IN (SELECT id FROM webhook_events \
-             WHERE (status IN ('pending', 'failed') AND next_attempt_at <= $3) \
-                OR (status = 'processing' AND lease_until < $3) \
-             ORDER BY next_attempt_at, id LIMIT $4 {lock}) \
+        "WITH waiting AS (SELECT id, next_attempt_at FROM webhook_events \
+             WHERE status IN ('pending', 'failed') AND next_attempt_at <= $3 \
+             ORDER BY next_attempt_at, id LIMIT $4 {lock}), \
+         expired AS (SELECT id, next_attempt_at FROM webhook_events \
+             WHERE status = 'processing' AND lease_until < $3 ORDER BY lease_until LIMIT $4 {lock}), \
+         due AS (SELECT id FROM (SELECT id, next_attempt_at FROM waiting UNION ALL SELECT id, next_attempt_at FROM expired) AS d \
+             ORDER BY next_attempt_at, id LIMIT $4) \
+         UPDATE webhook_events SET status = 'processing', attempts = attempts + 1, lease_until = $1, leased_by = $2 \
+         WHERE id IN (SELECT id FROM due) \
          RETURNING {COLUMNS}"
     )
 }
@@ -77,14 +83,23 @@ macro_rules! sql_store {
         #[doc = $doc]
         #[derive(Clone, Debug)]
         pub struct $name {
+            /// Leases, status updates and reads.
             pool: $pool,
+            /// Inserts of accepted deliveries: the commits that must be durable.
+            ingest: $pool,
             lease_sql: String,
         }
 
         impl $name {
             /// A store on an existing pool whose database has been migrated.
             pub fn new(pool: $pool) -> Self {
-                Self { pool, lease_sql: lease_sql($lock) }
+                Self::with_ingest(pool.clone(), pool)
+            }
+
+            /// A store that writes accepted deliveries through `ingest` (durable commits) and
+            /// does the workers' bookkeeping and reads through `pool`.
+            pub fn with_ingest(pool: $pool, ingest: $pool) -> Self {
+                Self { pool, ingest, lease_sql: lease_sql($lock) }
             }
 
             /// The connection pool (shared with the dedup store, for instance).
@@ -140,35 +155,47 @@ macro_rules! sql_store {
         #[async_trait]
         impl EventStore for $name {
             async fn insert(&self, events: &[NewEvent]) -> Result<Vec<Inserted>, StoreError> {
-                if events.is_empty() {
-                    return Ok(Vec::new());
+                // One multi-row statement per batch: the commit (the fsync) is what costs,
+                // and it is paid once. A delivery twice in one batch is a duplicate of the
+                // first copy.
+                let mut out = vec![Inserted::Duplicate; events.len()];
+                let mut seen = std::collections::HashMap::new();
+                for (i, e) in events.iter().enumerate() {
+                    seen.entry((e.provider.as_str(), e.delivery_id.as_str())).or_insert(i);
                 }
-                let mut tx = self.pool.begin().await.map_err(db_error("starting a transaction"))?;
-                let mut out = Vec::with_capacity(events.len());
-                // One statement per row inside one transaction: the commit (the fsync) is
-                // what costs, and it is paid once per batch.
-                for e in events {
-                    let at = to_ms(e.received_at);
-                    let row = sqlx::query(
-                        "INSERT INTO webhook_events (provider, delivery_id, event_type, headers, body, received_at, status, attempts, next_attempt_at) \
-                         VALUES ($1, $2, $3, $4, $5, $6, 'pending', 0, $6) \
-                         ON CONFLICT (provider, delivery_id) DO NOTHING RETURNING id",
-                    )
-                    .bind(&e.provider)
-                    .bind(&e.delivery_id)
-                    .bind(&e.event_type)
-                    .bind(headers_json(&e.headers))
-                    .bind(e.body.as_ref())
-                    .bind(at)
-                    .fetch_optional(&mut *tx)
-                    .await
-                    .map_err(db_error("storing an event"))?;
-                    out.push(match row {
-                        Some(r) => Inserted::New(r.try_get("id").map_err(db_error("reading an event id"))?),
-                        None => Inserted::Duplicate,
+                let firsts: Vec<usize> = {
+                    let mut v: Vec<usize> = seen.values().copied().collect();
+                    v.sort_unstable();
+                    v
+                };
+                for chunk in firsts.chunks(1000) {
+                    let mut q = sqlx::QueryBuilder::<$db>::new(
+                        "INSERT INTO webhook_events (provider, delivery_id, event_type, headers, body, received_at, status, attempts, next_attempt_at) ",
+                    );
+                    q.push_values(chunk, |mut row, &i| {
+                        let e = &events[i];
+                        let at = to_ms(e.received_at);
+                        row.push_bind(&e.provider)
+                            .push_bind(&e.delivery_id)
+                            .push_bind(&e.event_type)
+                            .push_bind(headers_json(&e.headers))
+                            .push_bind(e.body.as_ref())
+                            .push_bind(at)
+                            .push("'pending'")
+                            .push("0")
+                            .push_bind(at);
                     });
+                    q.push(" ON CONFLICT (provider, delivery_id) DO NOTHING RETURNING id, provider, delivery_id");
+                    let rows = q.build().fetch_all(&self.ingest).await.map_err(db_error("storing events"))?;
+                    for r in rows {
+                        let get = db_error("reading a stored event's id");
+                        let (id, provider, delivery): (EventId, String, String) =
+                            (r.try_get("id").map_err(&get)?, r.try_get("provider").map_err(&get)?, r.try_get("delivery_id").map_err(&get)?);
+                        if let Some(&i) = seen.get(&(provider.as_str(), delivery.as_str())) {
+                            out[i] = Inserted::New(id);
+                        }
+                    }
                 }
-                tx.commit().await.map_err(db_error("committing events"))?;
                 Ok(out)
             }
 
@@ -197,6 +224,23 @@ macro_rules! sql_store {
                 .await
                 .map_err(db_error("completing an event"))?;
                 Ok(done.rows_affected() == 1)
+            }
+
+            async fn complete_many(&self, ids: &[EventId], worker: &str) -> Result<u64, StoreError> {
+                if ids.is_empty() {
+                    return Ok(0);
+                }
+                let mut q = sqlx::QueryBuilder::<$db>::new(
+                    "UPDATE webhook_events SET status = 'done', lease_until = NULL WHERE status = 'processing' AND leased_by = ",
+                );
+                q.push_bind(worker).push(" AND id IN (");
+                let mut list = q.separated(", ");
+                for &id in ids {
+                    list.push_bind(id);
+                }
+                q.push(")");
+                let done = q.build().execute(&self.pool).await.map_err(db_error("completing events"))?;
+                Ok(done.rows_affected())
             }
 
             async fn fail(&self, id: EventId, worker: &str, error: &str, retry_at: Option<SystemTime>) -> Result<bool, StoreError> {
@@ -280,22 +324,33 @@ impl SqliteStore {
     /// let store = webhook_core::pipeline::SqliteStore::connect("sqlite://webhooks.db").await?;
     /// # Ok(()) }
     /// ```
+    ///
+    /// Two pools share the file: deliveries are inserted through one connection with
+    /// `synchronous = FULL` (a 200 goes out only after the WAL is on disk), while the
+    /// workers' leases and status updates use `synchronous = NORMAL` (not synced by
+    /// themselves; the next delivery's commit syncs them). A crash can at worst forget that
+    /// an event was done, and its handler runs again: never an acknowledged delivery lost.
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
         use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
         let options = SqliteConnectOptions::from_str(url)
             .map_err(db_error("reading the SQLite URL"))?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Full)
             .busy_timeout(ACQUIRE_TIMEOUT);
+        let ingest = SqlitePoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .connect_with(options.clone().synchronous(SqliteSynchronous::Full))
+            .await
+            .map_err(db_error("opening the SQLite database"))?;
+        Self::migrate(&ingest).await?;
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
             .acquire_timeout(ACQUIRE_TIMEOUT)
-            .connect_with(options)
+            .connect_with(options.synchronous(SqliteSynchronous::Normal))
             .await
             .map_err(db_error("opening the SQLite database"))?;
-        Self::migrate(&pool).await?;
-        Ok(Self::new(pool))
+        Ok(Self::with_ingest(pool, ingest))
     }
 }
 
@@ -319,16 +374,22 @@ impl PostgresStore {
     /// let store = webhook_core::pipeline::PostgresStore::connect("postgres://postgres@127.0.0.1/test").await?;
     /// # Ok(()) }
     /// ```
+    ///
+    /// Deliveries are inserted through a pool with the server's durable commits; the
+    /// workers' leases and status updates go through a second pool with
+    /// `synchronous_commit = off` (a crash can forget an event was done, and its handler runs
+    /// again; an acknowledged delivery is never lost).
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
         let options =
             sqlx::postgres::PgConnectOptions::from_str(url).map_err(db_error("reading the PostgreSQL URL"))?;
-        let pool = sqlx::postgres::PgPoolOptions::new()
-            .max_connections(16)
-            .acquire_timeout(ACQUIRE_TIMEOUT)
-            .connect_with(options)
+        let pool_options = || sqlx::postgres::PgPoolOptions::new().max_connections(8).acquire_timeout(ACQUIRE_TIMEOUT);
+        let ingest =
+            pool_options().connect_with(options.clone()).await.map_err(db_error("connecting to PostgreSQL"))?;
+        Self::migrate(&ingest).await?;
+        let pool = pool_options()
+            .connect_with(options.options([("synchronous_commit", "off")]))
             .await
             .map_err(db_error("connecting to PostgreSQL"))?;
-        Self::migrate(&pool).await?;
-        Ok(Self::new(pool))
+        Ok(Self::with_ingest(pool, ingest))
     }
 }

@@ -1,6 +1,7 @@
 //! The event store: where a verified delivery is written before it is acknowledged, and
 //! where workers lease it from.
 
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
 
@@ -27,6 +28,16 @@ pub trait EventStore: Send + Sync {
 
     /// Marks a leased event done. False if `worker` no longer holds its lease.
     async fn complete(&self, id: EventId, worker: &str) -> Result<bool, StoreError>;
+
+    /// Marks several leased events done at once (one transaction where the store has them);
+    /// returns how many `worker` still held.
+    async fn complete_many(&self, ids: &[EventId], worker: &str) -> Result<u64, StoreError> {
+        let mut n = 0;
+        for &id in ids {
+            n += u64::from(self.complete(id, worker).await?);
+        }
+        Ok(n)
+    }
 
     /// Records a failed attempt: `retry_at` schedules the next one, `None` makes the event
     /// dead. False if `worker` no longer holds its lease.
@@ -59,11 +70,44 @@ struct Row {
     leased_by: Option<String>,
 }
 
-/// An [`EventStore`] in memory: for tests and single-process development. Nothing survives
-/// a restart.
+/// The rows, indexed so that no operation scans them all: by id (their position), by
+/// `(provider, delivery_id)`, and the waiting ones by `(next attempt, id)`.
+#[derive(Default)]
+struct Rows {
+    rows: Vec<Row>,
+    keys: HashMap<(String, String), EventId>,
+    waiting: BTreeSet<(SystemTime, EventId)>,
+    leased: BTreeSet<(SystemTime, EventId)>,
+}
+
+impl Rows {
+    fn get_mut(&mut self, id: EventId) -> Option<&mut Row> {
+        usize::try_from(id).ok().and_then(|i| i.checked_sub(1)).and_then(|i| self.rows.get_mut(i))
+    }
+
+    /// Takes a row out of whichever queue it is in.
+    fn unqueue(&mut self, id: EventId) {
+        if let Some(row) = usize::try_from(id).ok().and_then(|i| i.checked_sub(1)).and_then(|i| self.rows.get(i)) {
+            match row.event.status {
+                Status::Pending | Status::Failed => {
+                    self.waiting.remove(&(row.event.next_attempt_at, id));
+                }
+                Status::Processing => {
+                    if let Some(until) = row.lease_until {
+                        self.leased.remove(&(until, id));
+                    }
+                }
+                Status::Done | Status::Dead => {}
+            }
+        }
+    }
+}
+
+/// An [`EventStore`] in memory: for tests, benchmarks and single-process development.
+/// Nothing survives a restart.
 #[derive(Default)]
 pub struct MemoryStore {
-    rows: Mutex<Vec<Row>>,
+    rows: Mutex<Rows>,
 }
 
 impl MemoryStore {
@@ -72,22 +116,14 @@ impl MemoryStore {
         Self::default()
     }
 
-    fn rows(&self) -> std::sync::MutexGuard<'_, Vec<Row>> {
+    fn rows(&self) -> std::sync::MutexGuard<'_, Rows> {
         self.rows.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 
 impl std::fmt::Debug for MemoryStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("MemoryStore").field("events", &self.rows().len()).finish()
-    }
-}
-
-fn due(row: &Row, now: SystemTime) -> bool {
-    match row.event.status {
-        Status::Pending | Status::Failed => row.event.next_attempt_at <= now,
-        Status::Processing => row.lease_until.is_some_and(|t| t < now),
-        Status::Done | Status::Dead => false,
+        f.debug_struct("MemoryStore").field("events", &self.rows().rows.len()).finish()
     }
 }
 
@@ -97,12 +133,15 @@ impl EventStore for MemoryStore {
         let mut rows = self.rows();
         let mut out = Vec::with_capacity(events.len());
         for e in events {
-            if rows.iter().any(|r| r.event.provider == e.provider && r.event.delivery_id == e.delivery_id) {
+            let key = (e.provider.clone(), e.delivery_id.clone());
+            if rows.keys.contains_key(&key) {
                 out.push(Inserted::Duplicate);
                 continue;
             }
-            let id = rows.len() as EventId + 1;
-            rows.push(Row {
+            let id = rows.rows.len() as EventId + 1;
+            rows.keys.insert(key, id);
+            rows.waiting.insert((e.received_at, id));
+            rows.rows.push(Row {
                 event: Event {
                     id,
                     provider: e.provider.clone(),
@@ -132,31 +171,47 @@ impl EventStore for MemoryStore {
         now: SystemTime,
     ) -> Result<Vec<Event>, StoreError> {
         let mut rows = self.rows();
-        let mut due_rows: Vec<&mut Row> = rows.iter_mut().filter(|r| due(r, now)).collect();
-        due_rows.sort_by_key(|r| (r.event.next_attempt_at, r.event.id));
-        Ok(due_rows
-            .into_iter()
-            .take(max)
-            .map(|r| {
+        // Due: waiting rows whose time has come, and leases that expired; oldest first.
+        let mut due: Vec<(SystemTime, EventId)> =
+            rows.waiting.range(..=(now, EventId::MAX)).take(max).copied().collect();
+        let expired: Vec<EventId> =
+            rows.leased.iter().take_while(|(t, _)| *t < now).map(|(_, id)| *id).take(max).collect();
+        for id in expired {
+            if let Some(row) = rows.get_mut(id) {
+                due.push((row.event.next_attempt_at, id));
+            }
+        }
+        due.sort_unstable();
+        due.truncate(max);
+        let mut out = Vec::with_capacity(due.len());
+        for (_, id) in due {
+            rows.unqueue(id);
+            let until = now + lease;
+            if let Some(r) = rows.get_mut(id) {
                 r.event.status = Status::Processing;
                 r.event.attempts += 1;
-                r.lease_until = Some(now + lease);
+                r.lease_until = Some(until);
                 r.leased_by = Some(worker.to_owned());
-                r.event.clone()
-            })
-            .collect())
+                out.push(r.event.clone());
+            }
+            rows.leased.insert((until, id));
+        }
+        Ok(out)
     }
 
     async fn complete(&self, id: EventId, worker: &str) -> Result<bool, StoreError> {
         let mut rows = self.rows();
-        Ok(match rows.iter_mut().find(|r| r.event.id == id) {
-            Some(r) if r.event.status == Status::Processing && r.leased_by.as_deref() == Some(worker) => {
+        let held = rows
+            .get_mut(id)
+            .is_some_and(|r| r.event.status == Status::Processing && r.leased_by.as_deref() == Some(worker));
+        if held {
+            rows.unqueue(id);
+            if let Some(r) = rows.get_mut(id) {
                 r.event.status = Status::Done;
                 r.lease_until = None;
-                true
             }
-            _ => false,
-        })
+        }
+        Ok(held)
     }
 
     async fn fail(
@@ -167,48 +222,70 @@ impl EventStore for MemoryStore {
         retry_at: Option<SystemTime>,
     ) -> Result<bool, StoreError> {
         let mut rows = self.rows();
-        Ok(match rows.iter_mut().find(|r| r.event.id == id) {
-            Some(r) if r.event.status == Status::Processing && r.leased_by.as_deref() == Some(worker) => {
-                r.event.last_error = Some(error.to_owned());
-                r.lease_until = None;
-                match retry_at {
-                    Some(t) => {
-                        r.event.status = Status::Failed;
-                        r.event.next_attempt_at = t;
-                    }
-                    None => r.event.status = Status::Dead,
+        let held = rows
+            .get_mut(id)
+            .is_some_and(|r| r.event.status == Status::Processing && r.leased_by.as_deref() == Some(worker));
+        if !held {
+            return Ok(false);
+        }
+        rows.unqueue(id);
+        let mut requeue = None;
+        if let Some(r) = rows.get_mut(id) {
+            r.event.last_error = Some(error.to_owned());
+            r.lease_until = None;
+            match retry_at {
+                Some(t) => {
+                    r.event.status = Status::Failed;
+                    r.event.next_attempt_at = t;
+                    requeue = Some(t);
                 }
-                true
+                None => r.event.status = Status::Dead,
             }
-            _ => false,
-        })
+        }
+        if let Some(t) = requeue {
+            rows.waiting.insert((t, id));
+        }
+        Ok(true)
     }
 
     async fn get(&self, id: EventId) -> Result<Option<Event>, StoreError> {
-        Ok(self.rows().iter().find(|r| r.event.id == id).map(|r| r.event.clone()))
+        Ok(self.rows().get_mut(id).map(|r| r.event.clone()))
     }
 
     async fn list(&self, filter: &Filter, limit: usize) -> Result<Vec<Event>, StoreError> {
-        Ok(self.rows().iter().rev().filter(|r| filter.matches(&r.event)).take(limit).map(|r| r.event.clone()).collect())
+        Ok(self
+            .rows()
+            .rows
+            .iter()
+            .rev()
+            .filter(|r| filter.matches(&r.event))
+            .take(limit)
+            .map(|r| r.event.clone())
+            .collect())
     }
 
     async fn replay(&self, filter: &Filter, now: SystemTime) -> Result<u64, StoreError> {
         let mut rows = self.rows();
-        let mut n = 0;
-        for r in rows.iter_mut().filter(|r| filter.matches(&r.event) && r.event.status != Status::Processing) {
-            r.event.status = Status::Pending;
-            r.event.attempts = 0;
-            r.event.next_attempt_at = now;
-            n += 1;
+        let ids: Vec<EventId> = rows
+            .rows
+            .iter()
+            .filter(|r| filter.matches(&r.event) && r.event.status != Status::Processing)
+            .map(|r| r.event.id)
+            .collect();
+        for &id in &ids {
+            rows.unqueue(id);
+            if let Some(r) = rows.get_mut(id) {
+                r.event.status = Status::Pending;
+                r.event.attempts = 0;
+                r.event.next_attempt_at = now;
+            }
+            rows.waiting.insert((now, id));
         }
-        Ok(n)
+        Ok(ids.len() as u64)
     }
 
     async fn depth(&self) -> Result<u64, StoreError> {
-        Ok(self
-            .rows()
-            .iter()
-            .filter(|r| matches!(r.event.status, Status::Pending | Status::Failed | Status::Processing))
-            .count() as u64)
+        let rows = self.rows();
+        Ok((rows.waiting.len() + rows.leased.len()) as u64)
     }
 }

@@ -172,13 +172,21 @@ impl Worker {
                 }
                 continue;
             }
+            // Handlers run one after another; the events they handled are marked done in
+            // one statement at the end of the batch.
+            let mut done = Vec::with_capacity(events.len());
             for event in events {
-                self.process(event).await;
+                if let Some(finished) = self.process(event).await {
+                    done.push(finished);
+                }
             }
+            self.settle_done(done).await;
         }
     }
 
-    async fn process(&self, event: Event) {
+    /// Runs one event's handler. A success is returned, to be marked done with its batch;
+    /// a failure is recorded at once.
+    async fn process(&self, event: Event) -> Option<(Event, Settled, Instant)> {
         let started = Instant::now();
         // `dispatch` runs the handler and turns a panic into a retryable failure.
         let result = match self.router.dispatch(&event).await {
@@ -189,7 +197,7 @@ impl Worker {
             Dispatch::Unknown(_) => Err(("no handler for this event type yet".to_owned(), false)),
         };
         let settled = match result {
-            Ok(done) => self.settle_done(&event, done).await,
+            Ok(done) => return Some((event, done, started)),
             Err((error, permanent)) => {
                 let last = permanent || event.attempts >= self.config.retry.max_attempts;
                 let retry_at = (!last).then(|| SystemTime::now() + self.config.retry.delay(event.attempts));
@@ -209,16 +217,23 @@ impl Worker {
             }
         };
         self.record(&event, settled, started);
+        None
     }
 
-    async fn settle_done(&self, event: &Event, settled: Settled) -> Settled {
-        match self.store.complete(event.id, &self.name).await {
-            Ok(true) => settled,
-            Ok(false) => Settled::Lost,
+    async fn settle_done(&self, done: Vec<(Event, Settled, Instant)>) {
+        if done.is_empty() {
+            return;
+        }
+        let ids: Vec<_> = done.iter().map(|(e, _, _)| e.id).collect();
+        let held = match self.store.complete_many(&ids, &self.name).await {
+            Ok(n) => n as usize == ids.len(),
             Err(e) => {
-                tracing::warn!(id = event.id, error = %e, "cannot mark an event done; the lease will expire");
-                Settled::Lost
+                tracing::warn!(events = ids.len(), error = %e, "cannot mark events done; their leases will expire");
+                false
             }
+        };
+        for (event, settled, started) in done {
+            self.record(&event, if held { settled } else { Settled::Lost }, started);
         }
     }
 

@@ -1,0 +1,859 @@
+//! Process-level durability tests: the real receiver binaries (`test-axum-receiver`,
+//! `test-tower-receiver`) spawned as child processes on 127.0.0.1, driven over HTTP, with
+//! the event store inspected directly afterwards.
+//!
+//! - exactly once: 64 concurrent copies of one delivery, split across two processes
+//!   sharing one PostgreSQL database (with and without Redis dedup), give one stored event
+//!   and one handler run;
+//! - crash safety: a receiver under load is killed with SIGKILL; after a restart every
+//!   delivery that was acknowledged is stored and handled;
+//! - store down: a receiver whose PostgreSQL connection is cut answers 503 and
+//!   acknowledges nothing it did not store;
+//! - metrics: `GET /metrics` counts outcomes, handler runs, the queue depth and latency.
+//!
+//! PostgreSQL and Redis parts read `WEBHOOK_TEST_DATABASE_URL` and `WEBHOOK_TEST_REDIS_URL`
+//! and are skipped (with one printed line) when they are unset. Every PostgreSQL test works
+//! in a database of its own, dropped at the end.
+
+#![allow(clippy::unwrap_used)] // a test: a failed unwrap is a failed test
+#![allow(clippy::print_stdout, clippy::print_stderr)] // a test reports what it measured
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use http::{Method, Request};
+use http_body_util::{BodyExt, Full};
+use hyper::client::conn::http1::SendRequest;
+use hyper_util::rt::TokioIo;
+use sqlx::Connection;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinHandle;
+use webhook_core::pipeline::{Event, EventStore, Filter, PostgresStore, SqliteStore, Status, WorkerConfig};
+use webhook_core::{providers, SignRequest, Verifier};
+
+const SECRET: &str = "durability-test-secret";
+const ACCEPTED: &str = r#"{"status":"accepted"}"#;
+const DUPLICATE: &str = r#"{"status":"duplicate"}"#;
+const HOOK: &str = "/webhooks/github";
+
+// ---------------------------------------------------------------------------------------
+// Names, environment
+// ---------------------------------------------------------------------------------------
+
+/// A name no other test (in this process or another) uses: `[a-z0-9_]` only, so it is also
+/// a valid unquoted PostgreSQL identifier.
+fn unique(tag: &str) -> String {
+    static N: AtomicU64 = AtomicU64::new(0);
+    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+    format!("{tag}_{}_{nanos:x}_{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed))
+}
+
+/// A test URL from the environment, or `None` after printing that `part` was not run.
+fn test_url(var: &str, part: &str) -> Option<String> {
+    match std::env::var(var) {
+        Ok(url) if !url.trim().is_empty() => Some(url),
+        _ => {
+            println!("durability: {var} is unset: {part} not run");
+            None
+        }
+    }
+}
+
+fn signer() -> Verifier {
+    Verifier::new(providers::GITHUB, SECRET).unwrap()
+}
+
+/// A signed GitHub `push` delivery, ready to send (and resend).
+#[derive(Clone)]
+struct Delivery {
+    id: String,
+    headers: Vec<(String, String)>,
+    body: Bytes,
+}
+
+fn delivery(signer: &Verifier, id: &str) -> Delivery {
+    let body = format!(r#"{{"zen":"durable","delivery":"{id}"}}"#);
+    let signed = signer.sign(&SignRequest::new(body.as_bytes(), SystemTime::now()).id(id).event_type("push")).unwrap();
+    Delivery {
+        id: id.to_owned(),
+        headers: signed.headers().iter().map(|(k, v)| (k.to_string(), v.clone())).collect(),
+        body: signed.body().clone(),
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// HTTP client (never panics: a refused connection is an answer in these tests)
+// ---------------------------------------------------------------------------------------
+
+/// Status, `Content-Type`, body.
+type Reply = (u16, Option<String>, String);
+
+async fn connect(addr: SocketAddr) -> Result<SendRequest<Full<Bytes>>, String> {
+    let stream = TcpStream::connect(addr).await.map_err(|e| format!("connect: {e}"))?;
+    let (sender, conn) =
+        hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.map_err(|e| format!("handshake: {e}"))?;
+    tokio::spawn(conn);
+    Ok(sender)
+}
+
+async fn send_on(
+    sender: &mut SendRequest<Full<Bytes>>,
+    addr: SocketAddr,
+    method: Method,
+    path: &str,
+    headers: &[(String, String)],
+    body: Bytes,
+) -> Result<Reply, String> {
+    let mut req = Request::builder().method(method).uri(path).header("host", addr.to_string());
+    for (k, v) in headers {
+        req = req.header(k.as_str(), v.as_str());
+    }
+    let res = sender.send_request(req.body(Full::new(body)).unwrap()).await.map_err(|e| format!("request: {e}"))?;
+    let status = res.status().as_u16();
+    let content_type = res.headers().get("content-type").and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let bytes = res.into_body().collect().await.map_err(|e| format!("body: {e}"))?.to_bytes();
+    Ok((status, content_type, String::from_utf8_lossy(&bytes).into_owned()))
+}
+
+/// One request on a new connection, within `timeout`.
+async fn request(
+    addr: SocketAddr,
+    method: Method,
+    path: &str,
+    headers: &[(String, String)],
+    body: Bytes,
+    timeout: Duration,
+) -> Result<Reply, String> {
+    let call = async {
+        let mut sender = connect(addr).await?;
+        send_on(&mut sender, addr, method, path, headers, body).await
+    };
+    tokio::time::timeout(timeout, call).await.map_err(|_| format!("no answer within {timeout:?}"))?
+}
+
+async fn post(addr: SocketAddr, d: &Delivery, timeout: Duration) -> Result<Reply, String> {
+    request(addr, Method::POST, HOOK, &d.headers, d.body.clone(), timeout).await
+}
+
+async fn get(addr: SocketAddr, path: &str) -> Result<Reply, String> {
+    request(addr, Method::GET, path, &[], Bytes::new(), Duration::from_secs(5)).await
+}
+
+/// The sum of the samples of `name` whose labels contain every one of `labels`
+/// (`outcome="accepted"`), in Prometheus text.
+fn metric_sum(text: &str, name: &str, labels: &[&str]) -> f64 {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| {
+            let (series, value) = l.rsplit_once(' ')?;
+            let (n, rest) = series.split_at(series.find('{').unwrap_or(series.len()));
+            (n == name && labels.iter().all(|lab| rest.contains(lab))).then(|| value.parse::<f64>().ok()).flatten()
+        })
+        .sum()
+}
+
+async fn scrape(addr: SocketAddr) -> String {
+    let (status, _, body) = get(addr, "/metrics").await.unwrap();
+    assert_eq!(status, 200, "GET /metrics on {addr}: {body}");
+    body
+}
+
+async fn handler_runs_ok(addrs: &[SocketAddr]) -> f64 {
+    let mut sum = 0.0;
+    for addr in addrs {
+        sum += metric_sum(&scrape(*addr).await, "webhook_handler_runs_total", &[r#"result="ok""#]);
+    }
+    sum
+}
+
+// ---------------------------------------------------------------------------------------
+// Receiver processes
+// ---------------------------------------------------------------------------------------
+
+#[derive(Debug, Clone, Copy)]
+enum Bin {
+    Axum,
+    Tower,
+}
+
+impl Bin {
+    fn path(self) -> &'static str {
+        match self {
+            Bin::Axum => env!("CARGO_BIN_EXE_test-axum-receiver"),
+            Bin::Tower => env!("CARGO_BIN_EXE_test-tower-receiver"),
+        }
+    }
+}
+
+/// A receiver process, killed (SIGKILL) and reaped on drop. Its stderr goes to a log file,
+/// printed if the test panics and removed otherwise.
+struct Proc {
+    child: Child,
+    addr: SocketAddr,
+    name: String,
+    log: PathBuf,
+}
+
+impl Proc {
+    /// Spawns `bin` on a free loopback port with exactly `vars` (plus the address, the
+    /// GitHub secret and `RUST_LOG=warn`) as its environment, and waits (bounded) until
+    /// `GET /healthz` answers 200. A port taken between choosing and binding is retried.
+    async fn start(bin: Bin, vars: &[(&str, String)]) -> Proc {
+        let mut failures = Vec::new();
+        for _ in 0..3 {
+            let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+            let addr = SocketAddr::from(([127, 0, 0, 1], port));
+            let log = std::env::temp_dir().join(format!("webhook-durability-{}.log", unique("proc")));
+            let mut cmd = Command::new(bin.path());
+            cmd.env_clear()
+                .env("WEBHOOK_ADDR", addr.to_string())
+                .env("GITHUB_WEBHOOK_SECRET", SECRET)
+                .env("RUST_LOG", "warn")
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(std::fs::File::create(&log).unwrap());
+            for (k, v) in vars {
+                cmd.env(k, v);
+            }
+            let child = cmd.spawn().unwrap();
+            let mut proc = Proc { child, addr, name: format!("{bin:?}@{addr}"), log };
+            match proc.ready(Duration::from_secs(20)).await {
+                Ok(()) => return proc,
+                Err(e) => failures.push(e),
+            }
+        }
+        panic!("{bin:?} did not become ready:\n{}", failures.join("\n"));
+    }
+
+    async fn ready(&mut self, within: Duration) -> Result<(), String> {
+        let deadline = Instant::now() + within;
+        for _ in 0..2_000 {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return Err(format!("{} exited with {status}: {}", self.name, self.log_text()));
+            }
+            if let Ok((200, _, _)) = get(self.addr, "/healthz").await {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        Err(format!("{}: GET /healthz not 200 within {within:?}: {}", self.name, self.log_text()))
+    }
+
+    fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// SIGKILL (`Child::kill` on Unix), then reap.
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        self.kill();
+        if std::thread::panicking() {
+            let text = self.log_text();
+            let tail: String =
+                text.lines().rev().take(30).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n");
+            eprintln!("--- {} stderr (last lines) ---\n{tail}", self.name);
+        }
+        let _ = std::fs::remove_file(&self.log);
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// PostgreSQL: a database per test
+// ---------------------------------------------------------------------------------------
+
+/// `url` with its path replaced by `/{db}` and, if given, its host and port by `hostport`.
+fn pg_url_with(url: &str, hostport: Option<&str>, db: &str) -> String {
+    let (scheme, rest) = url.split_once("://").expect("WEBHOOK_TEST_DATABASE_URL is a postgres:// URL");
+    let (rest, query) = match rest.split_once('?') {
+        Some((r, q)) => (r, Some(q)),
+        None => (rest, None),
+    };
+    let authority = rest.split('/').next().unwrap_or_default();
+    let authority = match (hostport, authority.rsplit_once('@')) {
+        (Some(hp), Some((user, _))) => format!("{user}@{hp}"),
+        (Some(hp), None) => hp.to_owned(),
+        (None, _) => authority.to_owned(),
+    };
+    match query {
+        Some(q) => format!("{scheme}://{authority}/{db}?{q}"),
+        None => format!("{scheme}://{authority}/{db}"),
+    }
+}
+
+/// The `host:port` of a PostgreSQL URL (port 5432 when none is given).
+fn pg_hostport(url: &str) -> String {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let authority = rest.split(['/', '?']).next().unwrap_or_default();
+    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    if host.contains(':') {
+        host.to_owned()
+    } else {
+        format!("{host}:5432")
+    }
+}
+
+/// A fresh database, dropped (`WITH (FORCE)`) when this guard is, also on failure.
+struct PgDb {
+    admin_url: String,
+    name: String,
+    /// The database's URL, on the server of the test URL.
+    url: String,
+}
+
+impl PgDb {
+    async fn create(admin_url: &str, tag: &str) -> PgDb {
+        let name = format!("webhook_durability_{}", unique(tag));
+        let mut conn = sqlx::PgConnection::connect(admin_url).await.unwrap();
+        sqlx::raw_sql(&format!("CREATE DATABASE \"{name}\"")).execute(&mut conn).await.unwrap();
+        let _ = conn.close().await;
+        let url = pg_url_with(admin_url, None, &name);
+        PgDb { admin_url: admin_url.to_owned(), name, url }
+    }
+
+    /// The database's URL through `hostport` (a forwarder) instead of the server.
+    fn url_via(&self, hostport: &str) -> String {
+        pg_url_with(&self.admin_url, Some(hostport), &self.name)
+    }
+}
+
+impl Drop for PgDb {
+    fn drop(&mut self) {
+        let (admin, name) = (self.admin_url.clone(), self.name.clone());
+        // Drop runs inside the test's runtime: drop the database from a thread of its own.
+        let dropped = std::thread::spawn(move || -> Result<(), String> {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
+            rt.block_on(async {
+                let drop = async {
+                    let mut conn = sqlx::PgConnection::connect(&admin).await?;
+                    sqlx::raw_sql(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+                        .execute(&mut conn)
+                        .await?;
+                    conn.close().await
+                };
+                match tokio::time::timeout(Duration::from_secs(20), drop).await {
+                    Ok(r) => r.map_err(|e| e.to_string()),
+                    Err(_) => Err("timed out".to_owned()),
+                }
+            })
+        })
+        .join();
+        if let Ok(Err(e)) | Err(e) = dropped.map_err(|_| "panicked".to_owned()) {
+            eprintln!("durability: could not drop database {}: {e}", self.name);
+        }
+    }
+}
+
+/// The stored events with this provider and delivery id.
+async fn stored(store: &dyn EventStore, delivery_id: &str) -> Vec<Event> {
+    let all = store.list(&Filter::default().provider("github"), 100_000).await.unwrap();
+    all.into_iter().filter(|e| e.delivery_id == delivery_id).collect()
+}
+
+// ---------------------------------------------------------------------------------------
+// 1 and 2: exactly once across two processes
+// ---------------------------------------------------------------------------------------
+
+/// 64 concurrent copies of one delivery, alternating between two processes (axum and
+/// tower) on one fresh PostgreSQL database, optionally with Redis dedup in front.
+async fn exactly_once_across_two_processes(pg: &str, redis: Option<&str>) {
+    let started = Instant::now();
+    let db = PgDb::create(pg, if redis.is_some() { "once_redis" } else { "once" }).await;
+    let mut vars = vec![
+        ("DATABASE_URL", db.url.clone()),
+        ("WEBHOOK_WORKERS", "2".to_owned()),
+        ("WEBHOOK_LEASE_SECS", "30".to_owned()),
+    ];
+    if let Some(redis) = redis {
+        vars.push(("REDIS_URL", redis.to_owned()));
+    }
+    let a = Proc::start(Bin::Axum, &vars).await;
+    let b = Proc::start(Bin::Tower, &vars).await;
+    let d = delivery(&signer(), &unique("once"));
+
+    // Every copy connects first, then all send together.
+    const COPIES: usize = 64;
+    let barrier = Arc::new(tokio::sync::Barrier::new(COPIES));
+    let tasks: Vec<_> = (0..COPIES)
+        .map(|i| {
+            let addr = if i % 2 == 0 { a.addr } else { b.addr };
+            let (d, barrier) = (d.clone(), barrier.clone());
+            tokio::spawn(async move {
+                let call = async {
+                    let sender = connect(addr).await;
+                    barrier.wait().await;
+                    send_on(&mut sender?, addr, Method::POST, HOOK, &d.headers, d.body.clone()).await
+                };
+                (addr, tokio::time::timeout(Duration::from_secs(20), call).await)
+            })
+        })
+        .collect();
+    let (mut accepted, mut duplicate, mut in_flight, mut other) = (Vec::new(), 0, 0, Vec::new());
+    for t in tasks {
+        match t.await.unwrap() {
+            (addr, Ok(Ok((200, _, body)))) if body == ACCEPTED => accepted.push(addr),
+            (_, Ok(Ok((200, _, body)))) if body == DUPLICATE => duplicate += 1,
+            (_, Ok(Ok((409, _, _)))) => in_flight += 1,
+            (addr, answer) => other.push(format!("{addr}: {answer:?}")),
+        }
+    }
+    println!(
+        "exactly once{}: {COPIES} copies -> {} accepted, {duplicate} duplicate, {in_flight} in flight (409), {} other",
+        if redis.is_some() { " (redis)" } else { "" },
+        accepted.len(),
+        other.len()
+    );
+    assert!(other.is_empty(), "unexpected answers:\n{}", other.join("\n"));
+    assert_eq!(accepted.len(), 1, "accepted by {accepted:?}");
+
+    // The event is handled once, by one of the two processes.
+    let store = PostgresStore::connect(&db.url).await.unwrap();
+    let mut rows = Vec::new();
+    for _ in 0..200 {
+        rows = stored(&store, &d.id).await;
+        if rows.len() == 1 && rows[0].status == Status::Done {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(rows.len(), 1, "rows for {}: {rows:?}", d.id);
+    assert_eq!((rows[0].status, rows[0].attempts), (Status::Done, 1), "{:?}", rows[0]);
+    assert_eq!(store.list(&Filter::default(), 100).await.unwrap().len(), 1, "only this delivery is stored");
+
+    // The run is counted after the commit that marks it done: wait for it, then make sure
+    // no second run follows.
+    let addrs = [a.addr, b.addr];
+    let mut runs = 0.0;
+    for _ in 0..100 {
+        runs = handler_runs_ok(&addrs).await;
+        if runs >= 1.0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    runs = runs.max(handler_runs_ok(&addrs).await);
+    let mut requests = 0.0;
+    for addr in addrs {
+        requests += metric_sum(&scrape(addr).await, "webhook_requests_total", &[r#"outcome="accepted""#]);
+    }
+    println!(
+        "exactly once{}: 1 row (done, attempts 1), handler runs (ok) over both processes = {runs}, \
+         accepted counted = {requests}; {:?}",
+        if redis.is_some() { " (redis)" } else { "" },
+        started.elapsed()
+    );
+    assert_eq!(runs, 1.0, "webhook_handler_runs_total{{result=\"ok\"}} summed over both processes");
+    assert_eq!(requests, 1.0, "webhook_requests_total{{outcome=\"accepted\"}} summed over both processes");
+    store.pool().close().await;
+    drop((a, b));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn exactly_once_across_two_processes_sharing_postgres() {
+    let Some(pg) = test_url("WEBHOOK_TEST_DATABASE_URL", "exactly once across two processes on PostgreSQL") else {
+        return;
+    };
+    exactly_once_across_two_processes(&pg, None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn exactly_once_across_two_processes_with_redis_dedup() {
+    let Some(pg) = test_url("WEBHOOK_TEST_DATABASE_URL", "exactly once with Redis dedup") else {
+        return;
+    };
+    let Some(redis) = test_url("WEBHOOK_TEST_REDIS_URL", "exactly once with Redis dedup") else {
+        return;
+    };
+    exactly_once_across_two_processes(&pg, Some(&redis)).await;
+}
+
+// ---------------------------------------------------------------------------------------
+// 3: SIGKILL under load
+// ---------------------------------------------------------------------------------------
+
+/// A SQLite database file and its WAL companions, removed on drop.
+struct TempDb {
+    path: PathBuf,
+}
+
+impl TempDb {
+    fn new(tag: &str) -> Self {
+        Self { path: std::env::temp_dir().join(format!("webhook-durability-{}.db", unique(tag))) }
+    }
+
+    fn url(&self) -> String {
+        format!("sqlite://{}", self.path.display())
+    }
+}
+
+impl Drop for TempDb {
+    fn drop(&mut self) {
+        for suffix in ["", "-wal", "-shm", "-journal"] {
+            let mut p = self.path.clone().into_os_string();
+            p.push(suffix);
+            let _ = std::fs::remove_file(p);
+        }
+    }
+}
+
+#[derive(Default)]
+struct Load {
+    /// Ids answered with a 2xx.
+    acked: Vec<String>,
+    /// Non-2xx answers.
+    refused: Vec<String>,
+    /// Transport errors before the kill.
+    early_errors: Vec<String>,
+    /// Transport errors after the kill (expected).
+    late_errors: usize,
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sigkill_under_load_loses_no_acknowledged_delivery() {
+    const WORKERS: usize = 2;
+    const CLIENTS: usize = 16;
+    const MAX_DELIVERIES: usize = 3_000;
+    const LOAD_LIMIT: Duration = Duration::from_secs(5);
+    const KILL_AFTER: Duration = Duration::from_millis(500);
+    let began = Instant::now();
+    let db = TempDb::new("crash");
+    let vars =
+        [("DATABASE_URL", db.url()), ("WEBHOOK_WORKERS", WORKERS.to_string()), ("WEBHOOK_LEASE_SECS", "2".to_owned())];
+    let mut first = Proc::start(Bin::Axum, &vars).await;
+    let (addr, run) = (first.addr, unique("crash"));
+    let sent = Arc::new(AtomicUsize::new(0));
+    let killed = Arc::new(AtomicBool::new(false));
+    let load_started = Instant::now();
+    let clients: Vec<_> = (0..CLIENTS)
+        .map(|_| {
+            let (sent, killed, run, signer) = (sent.clone(), killed.clone(), run.clone(), signer());
+            tokio::spawn(async move {
+                let mut load = Load::default();
+                for _ in 0..MAX_DELIVERIES {
+                    let n = sent.fetch_add(1, Ordering::SeqCst);
+                    if n >= MAX_DELIVERIES || load_started.elapsed() > LOAD_LIMIT {
+                        break;
+                    }
+                    let d = delivery(&signer, &format!("{run}-{n}"));
+                    match post(addr, &d, Duration::from_secs(15)).await {
+                        Ok((s, _, _)) if (200..300).contains(&s) => load.acked.push(d.id),
+                        Ok((s, _, body)) => load.refused.push(format!("{s} {body}")),
+                        // The kill: connections are reset or refused from here on.
+                        Err(_) if killed.load(Ordering::SeqCst) => {
+                            load.late_errors += 1;
+                            break;
+                        }
+                        Err(e) => {
+                            load.early_errors.push(e);
+                            break;
+                        }
+                    }
+                }
+                load
+            })
+        })
+        .collect();
+    tokio::time::sleep_until((load_started + KILL_AFTER).into()).await;
+    let sent_at_kill = sent.load(Ordering::SeqCst).min(MAX_DELIVERIES);
+    killed.store(true, Ordering::SeqCst);
+    first.kill();
+    let mut load = Load::default();
+    for c in clients {
+        let l = c.await.unwrap();
+        load.acked.extend(l.acked);
+        load.refused.extend(l.refused);
+        load.early_errors.extend(l.early_errors);
+        load.late_errors += l.late_errors;
+    }
+    println!(
+        "crash: {} deliveries started before the SIGKILL at {KILL_AFTER:?}, {} acknowledged (2xx), {} refused, \
+         {} transport errors before the kill, {} after",
+        sent_at_kill,
+        load.acked.len(),
+        load.refused.len(),
+        load.early_errors.len(),
+        load.late_errors
+    );
+    assert!(!load.acked.is_empty(), "nothing was acknowledged before the kill: the test proves nothing");
+    assert!(load.refused.is_empty(), "non-2xx answers under load: {:?}", &load.refused[..load.refused.len().min(5)]);
+    assert!(load.early_errors.is_empty(), "transport errors before the kill: {:?}", load.early_errors);
+
+    // Restart on the same file; the queue must drain (events held at the kill are taken
+    // again once their 2 s lease expires).
+    let second = Proc::start(Bin::Axum, &vars).await;
+    let store = SqliteStore::connect(&db.url()).await.unwrap();
+    let drain_started = Instant::now();
+    let mut depth = u64::MAX;
+    for _ in 0..150 {
+        depth = store.depth().await.unwrap();
+        if depth == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let drained_in = drain_started.elapsed();
+    let events = store.list(&Filter::default(), 100_000).await.unwrap();
+    let by_id: HashMap<&str, &Event> = events.iter().map(|e| (e.delivery_id.as_str(), e)).collect();
+    let missing: Vec<&String> = load.acked.iter().filter(|id| !by_id.contains_key(id.as_str())).collect();
+    let not_done: Vec<&Event> = events.iter().filter(|e| e.status != Status::Done).collect();
+    let mut attempts: HashMap<u32, usize> = HashMap::new();
+    for e in &events {
+        *attempts.entry(e.attempts).or_default() += 1;
+    }
+    let rerun = events.iter().filter(|e| e.attempts > 1).count();
+    let runs_after_restart = handler_runs_ok(&[second.addr]).await;
+    let mut histogram: Vec<_> = attempts.into_iter().collect();
+    histogram.sort_unstable();
+    println!(
+        "crash: {} stored ({} more than acknowledged: stored, answer lost in the kill); queue depth {depth} after \
+         {drained_in:?}; attempts histogram {histogram:?}; {rerun} events handled more than once (at-least-once \
+         boundary: held by a worker at the kill); {runs_after_restart} handler runs after the restart; {:?}",
+        events.len(),
+        events.len().saturating_sub(load.acked.len()),
+        began.elapsed()
+    );
+    assert!(
+        missing.is_empty(),
+        "{} acknowledged deliveries are not stored, e.g. {:?}",
+        missing.len(),
+        &missing[..missing.len().min(5)]
+    );
+    let statuses: Vec<_> = not_done.iter().take(5).map(|e| (e.id, e.status, e.attempts)).collect();
+    assert!(
+        depth == 0 && not_done.is_empty(),
+        "queue not drained {drained_in:?} after the restart (WEBHOOK_LEASE_SECS=2): depth {depth}, {} events not \
+         done, e.g. (id, status, attempts) {statuses:?}",
+        not_done.len()
+    );
+    let bound = WORKERS * WorkerConfig::default().batch;
+    assert!(rerun <= bound, "{rerun} events ran more than once; at most {bound} can be held at the kill");
+    store.pool().close().await;
+    drop(second);
+}
+
+// ---------------------------------------------------------------------------------------
+// 4: the store goes down
+// ---------------------------------------------------------------------------------------
+
+/// A TCP forwarder `127.0.0.1:port` → `upstream`. [`stop`](Self::stop) stops accepting and
+/// drops every established connection.
+struct Forwarder {
+    port: u16,
+    accept: Option<JoinHandle<()>>,
+    conns: Arc<Mutex<Vec<JoinHandle<()>>>>,
+}
+
+impl Forwarder {
+    /// Listens on `127.0.0.1:port` (0: any free port), retrying the bind for up to 5 s.
+    async fn start(upstream: SocketAddr, port: u16) -> Forwarder {
+        let mut listener = None;
+        for _ in 0..50 {
+            match TcpListener::bind(("127.0.0.1", port)).await {
+                Ok(l) => {
+                    listener = Some(l);
+                    break;
+                }
+                Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+            }
+        }
+        let listener = listener.unwrap_or_else(|| panic!("cannot bind the forwarder on 127.0.0.1:{port}"));
+        let port = listener.local_addr().unwrap().port();
+        let conns: Arc<Mutex<Vec<JoinHandle<()>>>> = Arc::default();
+        let tracked = conns.clone();
+        let accept = tokio::spawn(async move {
+            // Bounded: a test opens a few dozen connections at most.
+            for _ in 0..10_000 {
+                let Ok((mut inbound, _)) = listener.accept().await else {
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    continue;
+                };
+                let conn = tokio::spawn(async move {
+                    if let Ok(mut outbound) = TcpStream::connect(upstream).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+                tracked.lock().unwrap().push(conn);
+            }
+        });
+        Forwarder { port, accept: Some(accept), conns }
+    }
+
+    fn hostport(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// Closes the listener and every forwarded connection, and waits until they are gone.
+    async fn stop(&mut self) {
+        let conns: Vec<_> = self.conns.lock().unwrap().drain(..).collect();
+        for h in self.accept.take().into_iter().chain(conns) {
+            h.abort();
+            let _ = h.await;
+        }
+    }
+}
+
+impl Drop for Forwarder {
+    fn drop(&mut self) {
+        if let Some(h) = self.accept.take() {
+            h.abort();
+        }
+        for h in self.conns.lock().unwrap().drain(..) {
+            h.abort();
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn store_down_answers_503_and_acknowledges_nothing_unstored() {
+    let Some(pg) = test_url("WEBHOOK_TEST_DATABASE_URL", "store down (503)") else {
+        return;
+    };
+    let began = Instant::now();
+    let db = PgDb::create(&pg, "down").await;
+    let upstream: SocketAddr = tokio::net::lookup_host(pg_hostport(&pg)).await.unwrap().next().unwrap();
+    assert!(upstream.ip().is_loopback(), "the test targets 127.0.0.1 only, not {upstream}");
+    let mut forwarder = Forwarder::start(upstream, 0).await;
+    let vars = [
+        ("DATABASE_URL", db.url_via(&forwarder.hostport())),
+        ("WEBHOOK_WORKERS", "1".to_owned()),
+        ("WEBHOOK_LEASE_SECS", "5".to_owned()),
+    ];
+    let receiver = Proc::start(Bin::Axum, &vars).await;
+    let signer = signer();
+    let timeout = Duration::from_secs(30);
+
+    let before = delivery(&signer, &unique("up"));
+    let answer = post(receiver.addr, &before, timeout).await.unwrap();
+    assert_eq!((answer.0, answer.2.as_str()), (200, ACCEPTED), "with the store up");
+
+    // Cut the store off: no new connection, and the pooled ones are closed.
+    forwarder.stop().await;
+    let down: Vec<Delivery> = (0..3).map(|_| delivery(&signer, &unique("down"))).collect();
+    let cut = Instant::now();
+    let answers = futures_util::future::join_all(down.iter().map(|d| post(receiver.addr, d, timeout))).await;
+    let waited = cut.elapsed();
+    for (d, answer) in down.iter().zip(&answers) {
+        let (status, content_type, body) = answer.as_ref().unwrap_or_else(|e| panic!("{}: no answer: {e}", d.id));
+        assert_eq!(*status, 503, "{} with the store down: {body}", d.id);
+        assert!(
+            content_type.as_deref().is_some_and(|c| c.starts_with("application/json"))
+                && body.starts_with(r#"{"error":""#)
+                && body.ends_with("\"}"),
+            "{}: a JSON {{\"error\": ...}} body, got {content_type:?} {body}",
+            d.id
+        );
+    }
+    println!(
+        "store down: {} deliveries answered 503 within {waited:?}: {}",
+        down.len(),
+        answers[0].as_ref().unwrap().2
+    );
+
+    // Nothing answered 503 was stored (checked on the server directly, not through the
+    // forwarder).
+    let direct = PostgresStore::connect(&db.url).await.unwrap();
+    assert_eq!(stored(&direct, &before.id).await.len(), 1, "the delivery acknowledged before the outage");
+    for d in &down {
+        assert!(stored(&direct, &d.id).await.is_empty(), "{} was answered 503 but is stored", d.id);
+    }
+
+    // The store comes back: the provider's retries are accepted (new, not duplicates).
+    let port = forwarder.port;
+    let _forwarder = Forwarder::start(upstream, port).await;
+    let mut tries = Vec::new();
+    for d in &down {
+        let mut last = Err("not sent".to_owned());
+        for attempt in 1..=20 {
+            last = post(receiver.addr, d, timeout).await;
+            if matches!(&last, Ok((s, _, _)) if *s != 503) || cut.elapsed() > Duration::from_secs(60) {
+                tries.push(attempt);
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+        let (status, _, body) = last.unwrap();
+        assert_eq!((status, body.as_str()), (200, ACCEPTED), "{} retried after the store came back", d.id);
+    }
+    for d in down.iter().chain([&before]) {
+        assert_eq!(stored(&direct, &d.id).await.len(), 1, "{} acknowledged, so stored once", d.id);
+    }
+    println!(
+        "store down: retries accepted after {tries:?} attempts each; all 4 acknowledged deliveries stored; {:?}",
+        began.elapsed()
+    );
+    direct.pool().close().await;
+    drop(receiver);
+}
+
+// ---------------------------------------------------------------------------------------
+// 5: metrics
+// ---------------------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_count_outcomes_runs_depth_and_latency() {
+    let db = TempDb::new("metrics");
+    let vars = [("DATABASE_URL", db.url()), ("WEBHOOK_WORKERS", "1".to_owned())];
+    let receiver = Proc::start(Bin::Axum, &vars).await;
+    let signer = signer();
+    let d = delivery(&signer, &unique("metrics"));
+    let timeout = Duration::from_secs(15);
+    let first = post(receiver.addr, &d, timeout).await.unwrap();
+    let again = post(receiver.addr, &d, timeout).await.unwrap();
+    let tampered =
+        Delivery { body: Bytes::from_static(br#"{"zen":"tampered"}"#), ..delivery(&signer, &unique("tampered")) };
+    let refused = post(receiver.addr, &tampered, timeout).await.unwrap();
+    assert_eq!((first.0, first.2.as_str()), (200, ACCEPTED));
+    assert_eq!((again.0, again.2.as_str()), (200, DUPLICATE));
+    assert_eq!((refused.0, refused.2.as_str()), (401, r#"{"error":"signature mismatch"}"#));
+
+    let mut text = String::new();
+    for _ in 0..100 {
+        text = scrape(receiver.addr).await;
+        if metric_sum(&text, "webhook_handler_runs_total", &[r#"result="ok""#]) >= 1.0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let gh = r#"provider="github""#;
+    let count = |name: &str, labels: &[&str]| metric_sum(&text, name, labels);
+    let mut missing = Vec::new();
+    for (what, value, want) in [
+        ("requests accepted", count("webhook_requests_total", &[gh, r#"outcome="accepted""#]), 1.0),
+        ("requests duplicate", count("webhook_requests_total", &[gh, r#"outcome="duplicate""#]), 1.0),
+        ("requests invalid_signature", count("webhook_requests_total", &[gh, r#"outcome="invalid_signature""#]), 1.0),
+        ("handler runs ok", count("webhook_handler_runs_total", &[gh, r#"result="ok""#]), 1.0),
+        ("request duration count", count("webhook_request_duration_seconds_count", &[gh]), 3.0),
+    ] {
+        if value != want {
+            missing.push(format!("{what}: {value}, expected {want}"));
+        }
+    }
+    for needle in [
+        "\nwebhook_queue_depth ",
+        "# TYPE webhook_request_duration_seconds histogram",
+        "webhook_request_duration_seconds_bucket{",
+        r#"le="+Inf""#,
+    ] {
+        if !text.contains(needle) {
+            missing.push(format!("no {needle:?}"));
+        }
+    }
+    println!("metrics: {} lines; webhook_queue_depth = {}", text.lines().count(), count("webhook_queue_depth", &[]));
+    assert!(missing.is_empty(), "{}\n--- /metrics ---\n{text}", missing.join("\n"));
+    drop(receiver);
+}
