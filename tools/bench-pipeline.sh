@@ -26,11 +26,12 @@ run() { # label database-url
   for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/3101) 2>/dev/null && break; sleep 0.1; done
   "$bin/webhook-load" run --url http://127.0.0.1:3101/webhooks/github --secret s3cret \
     --connections "$conns" --requests "$reqs" --max-seconds 30 --label "$1" || true
-  curl -s http://127.0.0.1:3101/metrics | grep -E '^webhook_commit_batch_size_(sum|count)' | tr '\n' ' ' ; echo
+  curl -s http://127.0.0.1:3101/metrics | grep -E '^webhook_commit_(batch_size|duration_seconds)_(sum|count)' | tr '\n' ' ' ; echo
   kill "$pid"; wait "$pid" 2>/dev/null || true; pid=
 }
 run memory "memory:"
 run sqlite "sqlite://$work/events.db"
+conns_saved=$conns; conns=128; run sqlite-128conns "sqlite://$work/events128.db"; conns=$conns_saved
 if psql "$pg/test" -qc "DROP DATABASE IF EXISTS webhook_bench" 2>/dev/null && psql "$pg/test" -qc "CREATE DATABASE webhook_bench"; then
   run postgres "$pg/webhook_bench"
   psql "$pg/test" -qc "DROP DATABASE IF EXISTS webhook_bench WITH (FORCE)" || true

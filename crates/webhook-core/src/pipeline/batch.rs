@@ -97,7 +97,10 @@ async fn writer(
         }
         let (events, replies): (Vec<NewEvent>, Vec<_>) = jobs.drain(..).unzip();
         metrics::histogram!("webhook_commit_batch_size").record(events.len() as f64);
-        match store.insert(&events).await {
+        let started = std::time::Instant::now();
+        let result = store.insert(&events).await;
+        metrics::histogram!("webhook_commit_duration_seconds").record(started.elapsed().as_secs_f64());
+        match result {
             Ok(results) => {
                 if results.iter().any(|r| matches!(r, Inserted::New(_))) {
                     stored.notify_one();

@@ -22,8 +22,9 @@ fn db_error(what: &'static str) -> impl Fn(sqlx::Error) -> StoreError {
 /// How long to wait for a connection or a lock before answering "unavailable".
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// An event's own columns; its headers and body live in `webhook_bodies`, written once.
 const COLUMNS: &str =
-    "id, provider, delivery_id, event_type, headers, body, received_at, status, attempts, last_error, next_attempt_at";
+    "id, provider, delivery_id, event_type, received_at, status, attempts, last_error, next_attempt_at";
 
 /// The SQL of `lease`, with or without a row-locking clause. Each branch reads one partial
 /// index (waiting rows by next attempt, expired leases by lease end) and stops at the limit,
@@ -88,6 +89,14 @@ macro_rules! sql_store {
             /// Inserts of accepted deliveries: the commits that must be durable.
             ingest: $pool,
             lease_sql: String,
+            /// SQLite has one writer at a time, and a writer that finds the lock taken sleeps
+            /// (milliseconds at a time). Writers queue here instead, in order, without
+            /// sleeping. PostgreSQL writes concurrently and has none.
+            writers: Option<std::sync::Arc<tokio::sync::Mutex<()>>>,
+            /// Workers queue here before the write turn, so that at most one of them waits
+            /// beside the ingest of new deliveries: an acknowledgement never waits behind
+            /// every worker's bookkeeping (SQLite only).
+            workers: Option<std::sync::Arc<tokio::sync::Mutex<()>>>,
         }
 
         impl $name {
@@ -99,7 +108,30 @@ macro_rules! sql_store {
             /// A store that writes accepted deliveries through `ingest` (durable commits) and
             /// does the workers' bookkeeping and reads through `pool`.
             pub fn with_ingest(pool: $pool, ingest: $pool) -> Self {
-                Self { pool, ingest, lease_sql: lease_sql($lock) }
+                let single_writer = $lock.is_empty();
+                Self {
+                    pool,
+                    ingest,
+                    lease_sql: lease_sql($lock),
+                    writers: single_writer.then(|| std::sync::Arc::new(tokio::sync::Mutex::new(()))),
+                    workers: single_writer.then(|| std::sync::Arc::new(tokio::sync::Mutex::new(()))),
+                }
+            }
+
+            /// A worker's turn to write: first among the workers, then with the ingest.
+            async fn worker_turn(&self) -> Option<(tokio::sync::MutexGuard<'_, ()>, tokio::sync::MutexGuard<'_, ()>)> {
+                let lane = self.workers.as_ref()?.lock().await;
+                let turn = self.write_turn().await?;
+                Some((lane, turn))
+            }
+
+            /// Waits for this process's turn to write (SQLite only).
+            async fn write_turn(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+                let m = self.writers.as_ref()?;
+                let started = std::time::Instant::now();
+                let turn = m.lock().await;
+                metrics::histogram!("webhook_sqlite_write_wait_seconds").record(started.elapsed().as_secs_f64());
+                Some(turn)
             }
 
             /// The connection pool (shared with the dedup store, for instance).
@@ -118,16 +150,14 @@ macro_rules! sql_store {
             fn row(row: &<$db as sqlx::Database>::Row) -> Result<Event, StoreError> {
                 let get = db_error("reading an event");
                 let status: String = row.try_get("status").map_err(&get)?;
-                let headers: String = row.try_get("headers").map_err(&get)?;
-                let body: Vec<u8> = row.try_get("body").map_err(&get)?;
                 let attempts: i32 = row.try_get("attempts").map_err(&get)?;
                 Ok(Event {
                     id: row.try_get("id").map_err(&get)?,
                     provider: row.try_get("provider").map_err(&get)?,
                     delivery_id: row.try_get("delivery_id").map_err(&get)?,
                     event_type: row.try_get("event_type").map_err(&get)?,
-                    headers: serde_json::from_str(&headers).unwrap_or_default(),
-                    body: bytes::Bytes::from(body),
+                    headers: Vec::new(),
+                    body: bytes::Bytes::new(),
                     received_at: from_ms(row.try_get("received_at").map_err(&get)?),
                     status: Status::parse(&status)
                         .ok_or_else(|| StoreError::new(format!("unknown event status {status:?}"), None))?,
@@ -148,13 +178,40 @@ macro_rules! sql_store {
                     };
                 }
                 let rows = q.fetch_all(&self.pool).await.map_err(db_error("listing events"))?;
-                rows.iter().map(Self::row).collect()
+                let mut events = rows.iter().map(Self::row).collect::<Result<Vec<_>, _>>()?;
+                self.attach_bodies(&mut events).await?;
+                Ok(events)
+            }
+
+            /// Fills in the headers and bodies of `events` from `webhook_bodies`.
+            async fn attach_bodies(&self, events: &mut [Event]) -> Result<(), StoreError> {
+                for chunk in events.chunks_mut(500) {
+                    let mut q = sqlx::QueryBuilder::<$db>::new("SELECT id, headers, body FROM webhook_bodies WHERE id IN (");
+                    let mut list = q.separated(", ");
+                    for e in chunk.iter() {
+                        list.push_bind(e.id);
+                    }
+                    q.push(")");
+                    let rows = q.build().fetch_all(&self.pool).await.map_err(db_error("reading event bodies"))?;
+                    let get = db_error("reading an event body");
+                    for r in rows {
+                        let id: EventId = r.try_get("id").map_err(&get)?;
+                        let headers: String = r.try_get("headers").map_err(&get)?;
+                        let body: Vec<u8> = r.try_get("body").map_err(&get)?;
+                        if let Some(e) = chunk.iter_mut().find(|e| e.id == id) {
+                            e.headers = serde_json::from_str(&headers).unwrap_or_default();
+                            e.body = bytes::Bytes::from(body);
+                        }
+                    }
+                }
+                Ok(())
             }
         }
 
         #[async_trait]
         impl EventStore for $name {
             async fn insert(&self, events: &[NewEvent]) -> Result<Vec<Inserted>, StoreError> {
+                let _turn = self.write_turn().await;
                 // One multi-row statement per batch: the commit (the fsync) is what costs,
                 // and it is paid once. A delivery twice in one batch is a duplicate of the
                 // first copy.
@@ -168,9 +225,10 @@ macro_rules! sql_store {
                     v.sort_unstable();
                     v
                 };
+                let mut tx = self.ingest.begin().await.map_err(db_error("starting a transaction"))?;
                 for chunk in firsts.chunks(1000) {
                     let mut q = sqlx::QueryBuilder::<$db>::new(
-                        "INSERT INTO webhook_events (provider, delivery_id, event_type, headers, body, received_at, status, attempts, next_attempt_at) ",
+                        "INSERT INTO webhook_events (provider, delivery_id, event_type, received_at, status, attempts, next_attempt_at) ",
                     );
                     q.push_values(chunk, |mut row, &i| {
                         let e = &events[i];
@@ -178,28 +236,38 @@ macro_rules! sql_store {
                         row.push_bind(&e.provider)
                             .push_bind(&e.delivery_id)
                             .push_bind(&e.event_type)
-                            .push_bind(headers_json(&e.headers))
-                            .push_bind(e.body.as_ref())
                             .push_bind(at)
                             .push("'pending'")
                             .push("0")
                             .push_bind(at);
                     });
                     q.push(" ON CONFLICT (provider, delivery_id) DO NOTHING RETURNING id, provider, delivery_id");
-                    let rows = q.build().fetch_all(&self.ingest).await.map_err(db_error("storing events"))?;
+                    let rows = q.build().fetch_all(&mut *tx).await.map_err(db_error("storing events"))?;
+                    let mut stored = Vec::with_capacity(rows.len());
                     for r in rows {
                         let get = db_error("reading a stored event's id");
                         let (id, provider, delivery): (EventId, String, String) =
                             (r.try_get("id").map_err(&get)?, r.try_get("provider").map_err(&get)?, r.try_get("delivery_id").map_err(&get)?);
                         if let Some(&i) = seen.get(&(provider.as_str(), delivery.as_str())) {
                             out[i] = Inserted::New(id);
+                            stored.push((id, i));
                         }
                     }
+                    if stored.is_empty() {
+                        continue;
+                    }
+                    let mut q = sqlx::QueryBuilder::<$db>::new("INSERT INTO webhook_bodies (id, headers, body) ");
+                    q.push_values(&stored, |mut row, &(id, i)| {
+                        row.push_bind(id).push_bind(headers_json(&events[i].headers)).push_bind(events[i].body.as_ref());
+                    });
+                    q.build().execute(&mut *tx).await.map_err(db_error("storing event bodies"))?;
                 }
+                tx.commit().await.map_err(db_error("committing events"))?;
                 Ok(out)
             }
 
             async fn lease(&self, worker: &str, max: usize, lease: Duration, now: SystemTime) -> Result<Vec<Event>, StoreError> {
+                let _turn = self.worker_turn().await;
                 let rows = sqlx::query(&self.lease_sql)
                     .bind(to_ms(now + lease))
                     .bind(worker)
@@ -209,11 +277,14 @@ macro_rules! sql_store {
                     .await
                     .map_err(db_error("leasing events"))?;
                 let mut events = rows.iter().map(Self::row).collect::<Result<Vec<_>, _>>()?;
+                drop(_turn);
                 events.sort_by_key(|e| (e.next_attempt_at, e.id));
+                self.attach_bodies(&mut events).await?;
                 Ok(events)
             }
 
             async fn complete(&self, id: EventId, worker: &str) -> Result<bool, StoreError> {
+                let _turn = self.worker_turn().await;
                 let done = sqlx::query(
                     "UPDATE webhook_events SET status = 'done', lease_until = NULL \
                      WHERE id = $1 AND status = 'processing' AND leased_by = $2",
@@ -227,6 +298,7 @@ macro_rules! sql_store {
             }
 
             async fn complete_many(&self, ids: &[EventId], worker: &str) -> Result<u64, StoreError> {
+                let _turn = self.worker_turn().await;
                 if ids.is_empty() {
                     return Ok(0);
                 }
@@ -244,6 +316,7 @@ macro_rules! sql_store {
             }
 
             async fn fail(&self, id: EventId, worker: &str, error: &str, retry_at: Option<SystemTime>) -> Result<bool, StoreError> {
+                let _turn = self.worker_turn().await;
                 let (status, next) = match retry_at {
                     Some(t) => ("failed", Some(to_ms(t))),
                     None => ("dead", None),
@@ -274,6 +347,7 @@ macro_rules! sql_store {
             }
 
             async fn replay(&self, filter: &Filter, now: SystemTime) -> Result<u64, StoreError> {
+                let _turn = self.write_turn().await;
                 let (cond, values) = filter_sql(filter, 2);
                 let sql = format!(
                     "UPDATE webhook_events SET status = 'pending', attempts = 0, next_attempt_at = $1, lease_until = NULL \
