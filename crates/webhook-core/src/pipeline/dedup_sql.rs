@@ -303,7 +303,7 @@ impl SqliteDedup {
     ///
     /// [`StoreError`] when a migration fails or the database cannot be reached.
     pub async fn migrate(pool: &sqlx::SqlitePool) -> Result<(), StoreError> {
-        sqlx::migrate!("./migrations/sqlite").run(pool).await.map_err(|e| store_error("sqlite", "migration", e))
+        crate::pipeline::SqliteStore::migrate(pool).await
     }
 }
 
@@ -363,7 +363,7 @@ impl PostgresDedup {
     ///
     /// [`StoreError`] when a migration fails or the database cannot be reached.
     pub async fn migrate(pool: &sqlx::PgPool) -> Result<(), StoreError> {
-        sqlx::migrate!("./migrations/postgres").run(pool).await.map_err(|e| store_error("postgres", "migration", e))
+        crate::pipeline::PostgresStore::migrate(pool).await
     }
 }
 
