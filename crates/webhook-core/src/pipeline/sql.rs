@@ -167,16 +167,24 @@ macro_rules! sql_store {
                 })
             }
 
-            async fn query_filtered(&self, filter: &Filter, tail: &str) -> Result<Vec<Event>, StoreError> {
-                let (cond, values) = filter_sql(filter, 1);
-                let sql = format!("SELECT {COLUMNS} FROM webhook_events WHERE {cond} {tail}");
-                let mut q = sqlx::query(&sql);
+            /// Binds a filter's values, in the order [`filter_sql`] numbered them.
+            fn bind_filter<'q>(
+                mut q: sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments<'q>>,
+                values: Vec<FilterValue>,
+            ) -> sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments<'q>> {
                 for v in values {
                     q = match v {
                         FilterValue::Int(i) => q.bind(i),
                         FilterValue::Text(t) => q.bind(t),
                     };
                 }
+                q
+            }
+
+            async fn query_filtered(&self, filter: &Filter, tail: &str) -> Result<Vec<Event>, StoreError> {
+                let (cond, values) = filter_sql(filter, 1);
+                let sql = format!("SELECT {COLUMNS} FROM webhook_events WHERE {cond} {tail}");
+                let q = Self::bind_filter(sqlx::query(&sql), values);
                 let rows = q.fetch_all(&self.pool).await.map_err(db_error("listing events"))?;
                 let mut events = rows.iter().map(Self::row).collect::<Result<Vec<_>, _>>()?;
                 self.attach_bodies(&mut events).await?;
@@ -284,17 +292,7 @@ macro_rules! sql_store {
             }
 
             async fn complete(&self, id: EventId, worker: &str) -> Result<bool, StoreError> {
-                let _turn = self.worker_turn().await;
-                let done = sqlx::query(
-                    "UPDATE webhook_events SET status = 'done', lease_until = NULL \
-                     WHERE id = $1 AND status = 'processing' AND leased_by = $2",
-                )
-                .bind(id)
-                .bind(worker)
-                .execute(&self.pool)
-                .await
-                .map_err(db_error("completing an event"))?;
-                Ok(done.rows_affected() == 1)
+                Ok(self.complete_many(&[id], worker).await? == 1)
             }
 
             async fn complete_many(&self, ids: &[EventId], worker: &str) -> Result<u64, StoreError> {
@@ -353,13 +351,7 @@ macro_rules! sql_store {
                     "UPDATE webhook_events SET status = 'pending', attempts = 0, next_attempt_at = $1, lease_until = NULL \
                      WHERE {cond} AND status <> 'processing'"
                 );
-                let mut q = sqlx::query(&sql).bind(to_ms(now));
-                for v in values {
-                    q = match v {
-                        FilterValue::Int(i) => q.bind(i),
-                        FilterValue::Text(t) => q.bind(t),
-                    };
-                }
+                let q = Self::bind_filter(sqlx::query(&sql).bind(to_ms(now)), values);
                 let done = q.execute(&self.pool).await.map_err(db_error("replaying events"))?;
                 Ok(done.rows_affected())
             }
