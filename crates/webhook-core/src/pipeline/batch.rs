@@ -233,4 +233,12 @@ mod tests {
         assert!(err.to_string().contains("disk full"), "{err}");
         assert_eq!(store.inner.depth().await.unwrap(), 0);
     }
+
+    #[tokio::test]
+    async fn a_store_is_a_sink_without_batching() {
+        let store: Arc<dyn EventStore> = Arc::new(MemoryStore::new());
+        assert!(matches!(store.accept(event("github", "one", "push")).await.unwrap(), Inserted::New(_)));
+        assert_eq!(store.accept(event("github", "one", "push")).await.unwrap(), Inserted::Duplicate);
+        assert_eq!(store.depth().await.unwrap(), 1);
+    }
 }
