@@ -642,7 +642,7 @@ async fn sigkill_under_load_loses_no_acknowledged_delivery() {
     );
     let bound = WORKERS * WorkerConfig::default().batch;
     assert!(rerun <= bound, "{rerun} events ran more than once; at most {bound} can be held at the kill");
-    store.pool().close().await;
+    store.close().await;
     drop(second);
 }
 

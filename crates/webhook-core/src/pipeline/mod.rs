@@ -11,18 +11,22 @@
 
 mod batch;
 mod event;
+#[cfg(feature = "postgres")]
+mod postgres;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod sql;
+#[cfg(feature = "sqlite")]
+mod sqlite;
 mod store;
 mod worker;
 
 pub use batch::{GroupCommit, GroupCommitConfig, Sink};
 pub use event::{Event, EventId, Filter, Inserted, NewEvent, Status};
-pub use router::{handler_fn, typed, Handler, HandlerError, Router, UnknownEvents};
 #[cfg(feature = "postgres")]
-pub use sql::PostgresStore;
+pub use postgres::PostgresStore;
+pub use router::{handler_fn, typed, Handler, HandlerError, Router, UnknownEvents};
 #[cfg(feature = "sqlite")]
-pub use sql::SqliteStore;
+pub use sqlite::SqliteStore;
 pub use store::{EventStore, MemoryStore};
 pub use worker::{RetryPolicy, WorkerConfig, Workers};
 
@@ -45,7 +49,7 @@ mod tests {
         let db = TempDb::new();
         let store = super::SqliteStore::connect(&db.url()).await.expect("open");
         conformance(&store).await;
-        store.pool().close().await;
+        store.close().await;
     }
 
     #[cfg(feature = "postgres")]

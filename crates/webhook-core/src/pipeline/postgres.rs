@@ -1,0 +1,334 @@
+//! The event store on PostgreSQL, for several receiver instances sharing one database,
+//! through sqlx, with the migrations in `migrations/postgres`.
+//!
+//! Leases take rows `FOR UPDATE SKIP LOCKED`, so workers in several processes never take
+//! the same event.
+
+use std::str::FromStr;
+use std::time::{Duration, SystemTime};
+
+use async_trait::async_trait;
+use sqlx::postgres::{PgPool, PgRow};
+use sqlx::Row;
+
+use super::event::{from_ms, to_ms, Event, EventId, Filter, Inserted, NewEvent, Status};
+use super::sql::{filter_sql, headers_from_json, headers_json, FilterValue, COLUMNS};
+use super::store::EventStore;
+use crate::dedup::StoreError;
+
+fn db_error(what: &'static str) -> impl Fn(sqlx::Error) -> StoreError {
+    move |e| StoreError::new(format!("{what}: {e}"), Some(Box::new(e)))
+}
+
+/// How long to wait for a connection before answering "unavailable".
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The SQL of `lease`. Each branch reads one partial index (waiting rows by next attempt,
+/// expired leases by lease end) and stops at the limit, so a lease costs the same however
+/// long the backlog or the history.
+fn lease_sql() -> String {
+    format!(
+        "WITH waiting AS (SELECT id, next_attempt_at FROM webhook_events \
+             WHERE status IN ('pending', 'failed') AND next_attempt_at <= $3 \
+             ORDER BY next_attempt_at, id LIMIT $4 FOR UPDATE SKIP LOCKED), \
+         expired AS (SELECT id, next_attempt_at FROM webhook_events \
+             WHERE status = 'processing' AND lease_until < $3 ORDER BY lease_until LIMIT $4 FOR UPDATE SKIP LOCKED), \
+         due AS (SELECT id FROM (SELECT id, next_attempt_at FROM waiting UNION ALL SELECT id, next_attempt_at FROM expired) AS d \
+             ORDER BY next_attempt_at, id LIMIT $4) \
+         UPDATE webhook_events SET status = 'processing', attempts = attempts + 1, lease_until = $1, leased_by = $2 \
+         WHERE id IN (SELECT id FROM due) \
+         RETURNING {COLUMNS}"
+    )
+}
+
+/// The event store on PostgreSQL, for several receiver instances sharing one database.
+/// Open it with [`PostgresStore::connect`].
+#[derive(Clone, Debug)]
+pub struct PostgresStore {
+    /// Leases, status updates and reads.
+    pool: PgPool,
+    /// Inserts of accepted deliveries: the commits that must be durable.
+    ingest: PgPool,
+    lease_sql: String,
+}
+
+impl PostgresStore {
+    /// Connects to `url` (`postgres://user@host/db`) and runs the migrations.
+    ///
+    /// ```no_run
+    /// # async fn run() -> Result<(), webhook_core::dedup::StoreError> {
+    /// let store = webhook_core::pipeline::PostgresStore::connect("postgres://postgres@127.0.0.1/test").await?;
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// Deliveries are inserted through a pool with the server's durable commits; the
+    /// workers' leases and status updates go through a second pool with
+    /// `synchronous_commit = off` (a crash can forget an event was done, and its handler runs
+    /// again; an acknowledged delivery is never lost).
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        let options =
+            sqlx::postgres::PgConnectOptions::from_str(url).map_err(db_error("reading the PostgreSQL URL"))?;
+        let pool_options = || sqlx::postgres::PgPoolOptions::new().max_connections(8).acquire_timeout(ACQUIRE_TIMEOUT);
+        let ingest =
+            pool_options().connect_with(options.clone()).await.map_err(db_error("connecting to PostgreSQL"))?;
+        Self::migrate(&ingest).await?;
+        let pool = pool_options()
+            .connect_with(options.options([("synchronous_commit", "off")]))
+            .await
+            .map_err(db_error("connecting to PostgreSQL"))?;
+        Ok(Self::with_ingest(pool, ingest))
+    }
+
+    /// A store on an existing pool whose database has been migrated.
+    pub fn new(pool: PgPool) -> Self {
+        Self::with_ingest(pool.clone(), pool)
+    }
+
+    /// A store that writes accepted deliveries through `ingest` (durable commits) and does
+    /// the workers' bookkeeping and reads through `pool`.
+    pub fn with_ingest(pool: PgPool, ingest: PgPool) -> Self {
+        Self { pool, ingest, lease_sql: lease_sql() }
+    }
+
+    /// The connection pool (shared with the dedup store, for instance).
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// Runs the migrations in `migrations/postgres` on `pool`.
+    pub async fn migrate(pool: &PgPool) -> Result<(), StoreError> {
+        sqlx::migrate!("./migrations/postgres")
+            .run(pool)
+            .await
+            .map_err(|e| StoreError::new(format!("migrating the event store: {e}"), Some(Box::new(e))))
+    }
+
+    fn row(row: &PgRow) -> Result<Event, StoreError> {
+        let get = db_error("reading an event");
+        let status: String = row.try_get("status").map_err(&get)?;
+        let attempts: i32 = row.try_get("attempts").map_err(&get)?;
+        Ok(Event {
+            id: row.try_get("id").map_err(&get)?,
+            provider: row.try_get("provider").map_err(&get)?,
+            delivery_id: row.try_get("delivery_id").map_err(&get)?,
+            event_type: row.try_get("event_type").map_err(&get)?,
+            headers: Vec::new(),
+            body: bytes::Bytes::new(),
+            received_at: from_ms(row.try_get("received_at").map_err(&get)?),
+            status: Status::parse(&status)
+                .ok_or_else(|| StoreError::new(format!("unknown event status {status:?}"), None))?,
+            attempts: u32::try_from(attempts).unwrap_or(0),
+            last_error: row.try_get("last_error").map_err(&get)?,
+            next_attempt_at: from_ms(row.try_get("next_attempt_at").map_err(&get)?),
+        })
+    }
+
+    /// Binds a filter's values, in the order [`filter_sql`] numbered them.
+    fn bind_filter<'q>(
+        mut q: sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>,
+        values: Vec<FilterValue>,
+    ) -> sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments> {
+        for v in values {
+            q = match v {
+                FilterValue::Int(i) => q.bind(i),
+                FilterValue::Text(t) => q.bind(t),
+            };
+        }
+        q
+    }
+
+    async fn query_filtered(&self, filter: &Filter, tail: &str) -> Result<Vec<Event>, StoreError> {
+        let (cond, values) = filter_sql(filter, '$', 1);
+        let sql = format!("SELECT {COLUMNS} FROM webhook_events WHERE {cond} {tail}");
+        let q = Self::bind_filter(sqlx::query(&sql), values);
+        let rows = q.fetch_all(&self.pool).await.map_err(db_error("listing events"))?;
+        let mut events = rows.iter().map(Self::row).collect::<Result<Vec<_>, _>>()?;
+        self.attach_bodies(&mut events).await?;
+        Ok(events)
+    }
+
+    /// Fills in the headers and bodies of `events` from `webhook_bodies`.
+    async fn attach_bodies(&self, events: &mut [Event]) -> Result<(), StoreError> {
+        for chunk in events.chunks_mut(500) {
+            let mut q =
+                sqlx::QueryBuilder::<sqlx::Postgres>::new("SELECT id, headers, body FROM webhook_bodies WHERE id IN (");
+            let mut list = q.separated(", ");
+            for e in chunk.iter() {
+                list.push_bind(e.id);
+            }
+            q.push(")");
+            let rows = q.build().fetch_all(&self.pool).await.map_err(db_error("reading event bodies"))?;
+            let get = db_error("reading an event body");
+            for r in rows {
+                let id: EventId = r.try_get("id").map_err(&get)?;
+                let headers: String = r.try_get("headers").map_err(&get)?;
+                let body: Vec<u8> = r.try_get("body").map_err(&get)?;
+                if let Some(e) = chunk.iter_mut().find(|e| e.id == id) {
+                    e.headers = headers_from_json(&headers);
+                    e.body = bytes::Bytes::from(body);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl EventStore for PostgresStore {
+    async fn insert(&self, events: &[NewEvent]) -> Result<Vec<Inserted>, StoreError> {
+        // One multi-row statement per batch: the commit (the fsync) is what costs, and it is
+        // paid once. A delivery twice in one batch is a duplicate of the first copy.
+        let mut out = vec![Inserted::Duplicate; events.len()];
+        let mut seen = std::collections::HashMap::new();
+        for (i, e) in events.iter().enumerate() {
+            seen.entry((e.provider.as_str(), e.delivery_id.as_str())).or_insert(i);
+        }
+        let firsts: Vec<usize> = {
+            let mut v: Vec<usize> = seen.values().copied().collect();
+            v.sort_unstable();
+            v
+        };
+        let mut tx = self.ingest.begin().await.map_err(db_error("starting a transaction"))?;
+        for chunk in firsts.chunks(1000) {
+            let mut q = sqlx::QueryBuilder::<sqlx::Postgres>::new(
+                "INSERT INTO webhook_events (provider, delivery_id, event_type, received_at, status, attempts, next_attempt_at) ",
+            );
+            q.push_values(chunk, |mut row, &i| {
+                let e = &events[i];
+                let at = to_ms(e.received_at);
+                row.push_bind(&e.provider)
+                    .push_bind(&e.delivery_id)
+                    .push_bind(&e.event_type)
+                    .push_bind(at)
+                    .push("'pending'")
+                    .push("0")
+                    .push_bind(at);
+            });
+            q.push(" ON CONFLICT (provider, delivery_id) DO NOTHING RETURNING id, provider, delivery_id");
+            let rows = q.build().fetch_all(&mut *tx).await.map_err(db_error("storing events"))?;
+            let mut stored = Vec::with_capacity(rows.len());
+            for r in rows {
+                let get = db_error("reading a stored event's id");
+                let (id, provider, delivery): (EventId, String, String) = (
+                    r.try_get("id").map_err(&get)?,
+                    r.try_get("provider").map_err(&get)?,
+                    r.try_get("delivery_id").map_err(&get)?,
+                );
+                if let Some(&i) = seen.get(&(provider.as_str(), delivery.as_str())) {
+                    out[i] = Inserted::New(id);
+                    stored.push((id, i));
+                }
+            }
+            if stored.is_empty() {
+                continue;
+            }
+            let mut q = sqlx::QueryBuilder::<sqlx::Postgres>::new("INSERT INTO webhook_bodies (id, headers, body) ");
+            q.push_values(&stored, |mut row, &(id, i)| {
+                row.push_bind(id).push_bind(headers_json(&events[i].headers)).push_bind(events[i].body.as_ref());
+            });
+            q.build().execute(&mut *tx).await.map_err(db_error("storing event bodies"))?;
+        }
+        tx.commit().await.map_err(db_error("committing events"))?;
+        Ok(out)
+    }
+
+    async fn lease(
+        &self,
+        worker: &str,
+        max: usize,
+        lease: Duration,
+        now: SystemTime,
+    ) -> Result<Vec<Event>, StoreError> {
+        let rows = sqlx::query(&self.lease_sql)
+            .bind(to_ms(now + lease))
+            .bind(worker)
+            .bind(to_ms(now))
+            .bind(i64::try_from(max).unwrap_or(i64::MAX))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_error("leasing events"))?;
+        let mut events = rows.iter().map(Self::row).collect::<Result<Vec<_>, _>>()?;
+        events.sort_by_key(|e| (e.next_attempt_at, e.id));
+        self.attach_bodies(&mut events).await?;
+        Ok(events)
+    }
+
+    async fn complete(&self, id: EventId, worker: &str) -> Result<bool, StoreError> {
+        Ok(self.complete_many(&[id], worker).await? == 1)
+    }
+
+    async fn complete_many(&self, ids: &[EventId], worker: &str) -> Result<u64, StoreError> {
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        let done = sqlx::query(
+            "UPDATE webhook_events SET status = 'done', lease_until = NULL \
+             WHERE status = 'processing' AND leased_by = $1 AND id = ANY($2)",
+        )
+        .bind(worker)
+        .bind(ids)
+        .execute(&self.pool)
+        .await
+        .map_err(db_error("completing events"))?;
+        Ok(done.rows_affected())
+    }
+
+    async fn fail(
+        &self,
+        id: EventId,
+        worker: &str,
+        error: &str,
+        retry_at: Option<SystemTime>,
+    ) -> Result<bool, StoreError> {
+        let (status, next) = match retry_at {
+            Some(t) => ("failed", Some(to_ms(t))),
+            None => ("dead", None),
+        };
+        let error: String = error.chars().take(4096).collect();
+        let done = sqlx::query(
+            "UPDATE webhook_events SET status = $1, last_error = $2, lease_until = NULL, \
+             next_attempt_at = COALESCE($3, next_attempt_at) \
+             WHERE id = $4 AND status = 'processing' AND leased_by = $5",
+        )
+        .bind(status)
+        .bind(error)
+        .bind(next)
+        .bind(id)
+        .bind(worker)
+        .execute(&self.pool)
+        .await
+        .map_err(db_error("recording a failed attempt"))?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn get(&self, id: EventId) -> Result<Option<Event>, StoreError> {
+        Ok(self.query_filtered(&Filter::id(id), "").await?.pop())
+    }
+
+    async fn list(&self, filter: &Filter, limit: usize) -> Result<Vec<Event>, StoreError> {
+        self.query_filtered(filter, &format!("ORDER BY id DESC LIMIT {}", limit.min(100_000))).await
+    }
+
+    async fn replay(&self, filter: &Filter, now: SystemTime) -> Result<u64, StoreError> {
+        let (cond, values) = filter_sql(filter, '$', 2);
+        let sql = format!(
+            "UPDATE webhook_events SET status = 'pending', attempts = 0, next_attempt_at = $1, lease_until = NULL \
+             WHERE {cond} AND status <> 'processing'"
+        );
+        let q = Self::bind_filter(sqlx::query(&sql).bind(to_ms(now)), values);
+        let done = q.execute(&self.pool).await.map_err(db_error("replaying events"))?;
+        Ok(done.rows_affected())
+    }
+
+    async fn depth(&self) -> Result<u64, StoreError> {
+        let row = sqlx::query(
+            "SELECT (SELECT COUNT(*) FROM webhook_events WHERE status IN ('pending', 'failed')) \
+                  + (SELECT COUNT(*) FROM webhook_events WHERE status = 'processing') AS n",
+        )
+        .fetch_one(&self.pool)
+        .await
+        .map_err(db_error("counting the queue"))?;
+        let n: i64 = row.try_get("n").map_err(db_error("counting the queue"))?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+}

@@ -1,0 +1,640 @@
+//! The event store on SQLite: one file, no setup, the default.
+//!
+//! SQLite has one writer at a time, so the store has exactly one: a thread of its own
+//! holding the only connection, fed through a queue. Each turn it takes every job waiting
+//! (the group commit's inserts, the workers' leases and completions, replays, reads), runs
+//! them with prepared statements in ONE transaction, commits, and only then answers each
+//! caller. A turn that stored a new delivery commits with `synchronous = FULL` (the WAL is
+//! on disk before any 200 goes out); a turn of bookkeeping only commits with
+//! `synchronous = NORMAL` and is made durable by the next FULL commit (a crash can at worst
+//! forget that an event was done, and its handler runs again: never an acknowledged delivery
+//! lost).
+//!
+//! No async runtime thread ever blocks on the database, no statement is parsed twice, and
+//! nothing sleeps on SQLite's busy handler: the writers of this process queue in order.
+
+use std::path::Path;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use rusqlite::types::Value;
+use rusqlite::{params, params_from_iter, Connection, OptionalExtension};
+use tokio::sync::{mpsc, oneshot};
+
+use super::event::{from_ms, to_ms, Event, EventId, Filter, Inserted, NewEvent, Status};
+use super::sql::{filter_sql, headers_from_json, headers_json, FilterValue, COLUMNS};
+use super::store::EventStore;
+use crate::dedup::StoreError;
+
+/// Jobs that may wait for the writer; a full queue makes callers wait.
+const QUEUE: usize = 4096;
+/// Most jobs in one transaction (each job may hold a whole group-commit batch).
+const MAX_JOBS: usize = 256;
+/// How long SQLite waits for a lock held by another process (a dedup store, the CLI).
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+fn db_error(what: &'static str) -> impl Fn(rusqlite::Error) -> StoreError {
+    move |e| StoreError::new(format!("{what}: {e}"), Some(Box::new(e)))
+}
+
+fn stopped() -> StoreError {
+    StoreError::new("the SQLite writer has stopped", None)
+}
+
+/// The event store on SQLite: one file, no setup. Open it with [`SqliteStore::connect`].
+///
+/// Cheap to clone; every clone feeds the same writer thread, which stops when the last
+/// clone is dropped or [`close`](Self::close) is called.
+#[derive(Clone)]
+pub struct SqliteStore {
+    jobs: mpsc::Sender<Job>,
+    path: Arc<Path>,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore")
+            .field("path", &self.path)
+            .field("queued", &(self.jobs.max_capacity() - self.jobs.capacity()))
+            .finish()
+    }
+}
+
+impl SqliteStore {
+    /// Opens (creating if missing) the database file at `url` (`sqlite://webhooks.db`,
+    /// `sqlite:///var/lib/webhooks/events.db`), runs the migrations, and starts the writer
+    /// thread.
+    ///
+    /// ```no_run
+    /// # async fn run() -> Result<(), webhook_core::dedup::StoreError> {
+    /// let store = webhook_core::pipeline::SqliteStore::connect("sqlite://webhooks.db").await?;
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// An invalid URL, an in-memory URL (`sqlite::memory:`: not durable, and invisible to
+    /// every other connection; use [`MemoryStore`](super::MemoryStore)), a file that cannot
+    /// be opened or created, or a failed migration.
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
+        if url.contains(":memory:") || url.contains("mode=memory") {
+            return Err(StoreError::new(
+                "an in-memory SQLite database is not durable: use a file (sqlite://events.db) or MemoryStore",
+                None,
+            ));
+        }
+        let options = SqliteConnectOptions::from_str(url)
+            .map_err(|e| StoreError::new(format!("reading the SQLite URL: {e}"), Some(Box::new(e))))?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .busy_timeout(BUSY_TIMEOUT);
+        let path: Arc<Path> = Arc::from(options.get_filename());
+        // The migrations run through sqlx (the dedup store shares them); then the pool is
+        // closed and the writer thread takes the file.
+        let migrator = SqlitePoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(BUSY_TIMEOUT)
+            .connect_with(options)
+            .await
+            .map_err(|e| StoreError::new(format!("opening the SQLite database: {e}"), Some(Box::new(e))))?;
+        let migrated = Self::migrate(&migrator).await;
+        migrator.close().await;
+        migrated?;
+
+        let (jobs, queue) = mpsc::channel(QUEUE);
+        let (ready, opened) = oneshot::channel();
+        let file = path.to_path_buf();
+        std::thread::Builder::new()
+            .name("webhook-sqlite-writer".to_owned())
+            .spawn(move || match Writer::open(&file) {
+                Ok(writer) => {
+                    let _ = ready.send(Ok(()));
+                    // Answered once the connection is closed.
+                    if let Some(closed) = writer.run(queue) {
+                        let _ = closed.send(());
+                    }
+                }
+                Err(e) => {
+                    let _ = ready.send(Err(e));
+                }
+            })
+            .map_err(|e| StoreError::new(format!("starting the SQLite writer: {e}"), Some(Box::new(e))))?;
+        opened.await.map_err(|_| stopped())??;
+        Ok(Self { jobs, path })
+    }
+
+    /// Runs the migrations in `migrations/sqlite` on `pool` (the dedup store's, say).
+    /// Applied migrations are recorded, so running them again is cheap.
+    pub async fn migrate(pool: &sqlx::SqlitePool) -> Result<(), StoreError> {
+        sqlx::migrate!("./migrations/sqlite")
+            .run(pool)
+            .await
+            .map_err(|e| StoreError::new(format!("migrating the event store: {e}"), Some(Box::new(e))))
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Finishes the jobs already queued, then stops the writer thread and closes the
+    /// database (SQLite checkpoints the WAL into the file). Later calls answer "stopped".
+    pub async fn close(&self) {
+        let (done, closed) = oneshot::channel();
+        if self.jobs.send(Job::Close(done)).await.is_ok() {
+            let _ = closed.await;
+        }
+    }
+
+    async fn ask<T>(&self, job: impl FnOnce(Reply<T>) -> Job) -> Result<T, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        self.jobs.send(job(reply)).await.map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?
+    }
+}
+
+type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
+
+/// An accepted delivery in the form it is stored (prepared by the caller, off the writer
+/// thread).
+struct Row {
+    provider: String,
+    delivery_id: String,
+    event_type: Option<String>,
+    headers: String,
+    body: Bytes,
+    received_at: i64,
+}
+
+/// What the writer thread is asked to do.
+enum Job {
+    Insert(Vec<Row>, Reply<Vec<Inserted>>),
+    Lease { worker: String, max: i64, until: i64, now: i64, reply: Reply<Vec<Event>> },
+    Complete { ids: Vec<EventId>, worker: String, reply: Reply<u64> },
+    Fail { id: EventId, worker: String, status: Status, error: String, next: Option<i64>, reply: Reply<bool> },
+    Replay { filter: Filter, now: i64, reply: Reply<u64> },
+    List { filter: Filter, limit: usize, reply: Reply<Vec<Event>> },
+    Depth(Reply<u64>),
+    Close(oneshot::Sender<()>),
+}
+
+/// A job's result, held until its transaction commits.
+trait Answer: Send {
+    /// Sends the result, or the commit's error if the transaction did not commit.
+    fn send(self: Box<Self>, commit: Result<(), &StoreError>);
+}
+
+struct Pending<T> {
+    reply: Reply<T>,
+    result: Result<T, StoreError>,
+}
+
+impl<T: Send> Answer for Pending<T> {
+    fn send(self: Box<Self>, commit: Result<(), &StoreError>) {
+        let result = match (commit, self.result) {
+            (Ok(()), result) | (Err(_), result @ Err(_)) => result,
+            (Err(e), Ok(_)) => Err(StoreError::new(e.to_string(), None)),
+        };
+        let _ = self.reply.send(result);
+    }
+}
+
+fn pending<T: Send + 'static>(reply: Reply<T>, result: Result<T, StoreError>) -> Box<dyn Answer> {
+    Box::new(Pending { reply, result })
+}
+
+const INSERT_EVENT: &str = "INSERT INTO webhook_events \
+    (provider, delivery_id, event_type, received_at, status, attempts, next_attempt_at) \
+    VALUES (?1, ?2, ?3, ?4, 'pending', 0, ?4) ON CONFLICT (provider, delivery_id) DO NOTHING RETURNING id";
+const INSERT_BODY: &str = "INSERT INTO webhook_bodies (id, headers, body) VALUES (?1, ?2, ?3)";
+const READ_BODY: &str = "SELECT headers, body FROM webhook_bodies WHERE id = ?1";
+const COMPLETE: &str = "UPDATE webhook_events SET status = 'done', lease_until = NULL \
+    WHERE id = ?1 AND status = 'processing' AND leased_by = ?2";
+const FAIL: &str = "UPDATE webhook_events SET status = ?1, last_error = ?2, lease_until = NULL, \
+    next_attempt_at = COALESCE(?3, next_attempt_at) WHERE id = ?4 AND status = 'processing' AND leased_by = ?5";
+// Each count reads one partial index: the cost follows the backlog, not the history.
+const DEPTH: &str = "SELECT (SELECT COUNT(*) FROM webhook_events WHERE status IN ('pending', 'failed')) \
+    + (SELECT COUNT(*) FROM webhook_events WHERE status = 'processing')";
+
+/// The lease: each branch reads one partial index (waiting rows by next attempt, expired
+/// leases by lease end) and stops at the limit.
+fn lease_sql() -> String {
+    format!(
+        "WITH waiting AS (SELECT id, next_attempt_at FROM webhook_events \
+             WHERE status IN ('pending', 'failed') AND next_attempt_at <= ?3 \
+             ORDER BY next_attempt_at, id LIMIT ?4), \
+         expired AS (SELECT id, next_attempt_at FROM webhook_events \
+             WHERE status = 'processing' AND lease_until < ?3 ORDER BY lease_until LIMIT ?4), \
+         due AS (SELECT id FROM (SELECT id, next_attempt_at FROM waiting UNION ALL SELECT id, next_attempt_at FROM expired) \
+             ORDER BY next_attempt_at, id LIMIT ?4) \
+         UPDATE webhook_events SET status = 'processing', attempts = attempts + 1, lease_until = ?1, leased_by = ?2 \
+         WHERE id IN (SELECT id FROM due) \
+         RETURNING {COLUMNS}"
+    )
+}
+
+/// The writer thread's state: the connection and what it last set `synchronous` to.
+struct Writer {
+    conn: Connection,
+    lease_sql: String,
+    durable: bool,
+}
+
+impl Writer {
+    fn open(path: &Path) -> Result<Self, StoreError> {
+        let open = db_error("opening the SQLite database");
+        let conn = Connection::open(path).map_err(&open)?;
+        conn.busy_timeout(BUSY_TIMEOUT).map_err(&open)?;
+        conn.pragma_update(None, "journal_mode", "WAL").map_err(&open)?;
+        conn.pragma_update(None, "synchronous", "FULL").map_err(&open)?;
+        conn.set_prepared_statement_cache_capacity(64);
+        Ok(Self { conn, lease_sql: lease_sql(), durable: true })
+    }
+
+    /// Serves the queue until every sender is gone or a job asks to close; returns the
+    /// closer's channel (the connection is closed when this returns).
+    fn run(mut self, mut queue: mpsc::Receiver<Job>) -> Option<oneshot::Sender<()>> {
+        let mut jobs = Vec::with_capacity(MAX_JOBS);
+        while let Some(first) = queue.blocking_recv() {
+            jobs.push(first);
+            while jobs.len() < MAX_JOBS {
+                match queue.try_recv() {
+                    Ok(job) => jobs.push(job),
+                    Err(_) => break,
+                }
+            }
+            if let Some(closed) = self.turn(&mut jobs) {
+                return Some(closed);
+            }
+        }
+        None
+    }
+
+    /// Runs `jobs` in one transaction and answers them; returns a close request's channel.
+    fn turn(&mut self, jobs: &mut Vec<Job>) -> Option<oneshot::Sender<()>> {
+        let started = Instant::now();
+        let durable = jobs.iter().any(|j| matches!(j, Job::Insert(..)));
+        if durable != self.durable {
+            let level = if durable { "FULL" } else { "NORMAL" };
+            if self.conn.pragma_update(None, "synchronous", level).is_ok() {
+                self.durable = durable;
+            }
+        }
+        let mut answers: Vec<Box<dyn Answer>> = Vec::with_capacity(jobs.len());
+        let mut close = None;
+        let begun = self.exec("BEGIN IMMEDIATE").map_err(db_error("starting a transaction"));
+        let count = jobs.len();
+        for job in jobs.drain(..) {
+            if let Job::Close(done) = job {
+                close = Some(done);
+                continue;
+            }
+            answers.push(match &begun {
+                Ok(()) => self.run_job(job),
+                Err(e) => fail_job(job, e),
+            });
+        }
+        let commit = match begun {
+            Ok(()) => self.exec("COMMIT").map_err(db_error("committing")).inspect_err(|_| {
+                let _ = self.exec("ROLLBACK");
+            }),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = &commit {
+            tracing::warn!(error = %e, jobs = count, "SQLite transaction failed");
+        }
+        for answer in answers {
+            answer.send(commit.as_ref().map(|_| ()));
+        }
+        metrics::histogram!("webhook_sqlite_turn_jobs").record(count as f64);
+        metrics::histogram!("webhook_sqlite_turn_seconds").record(started.elapsed().as_secs_f64());
+        close
+    }
+
+    fn exec(&self, sql: &str) -> rusqlite::Result<()> {
+        self.conn.prepare_cached(sql)?.execute([]).map(drop)
+    }
+
+    /// Runs one job inside the turn's transaction, in a savepoint of its own: a job that
+    /// fails leaves no trace and does not take the others down.
+    fn run_job(&self, job: Job) -> Box<dyn Answer> {
+        if let Err(e) = self.exec("SAVEPOINT job") {
+            return fail_job(job, &db_error("starting a savepoint")(e));
+        }
+        let (ok, answer) = match job {
+            Job::Insert(rows, reply) => {
+                let r = self.insert(&rows);
+                (r.is_ok(), pending(reply, r))
+            }
+            Job::Lease { worker, max, until, now, reply } => {
+                let r = self.lease(&worker, max, until, now);
+                (r.is_ok(), pending(reply, r))
+            }
+            Job::Complete { ids, worker, reply } => {
+                let r = self.complete(&ids, &worker);
+                (r.is_ok(), pending(reply, r))
+            }
+            Job::Fail { id, worker, status, error, next, reply } => {
+                let r = self
+                    .conn
+                    .prepare_cached(FAIL)
+                    .and_then(|mut s| s.execute(params![status.as_str(), error, next, id, worker]))
+                    .map(|n| n == 1)
+                    .map_err(db_error("recording a failed attempt"));
+                (r.is_ok(), pending(reply, r))
+            }
+            Job::Replay { filter, now, reply } => {
+                let r = self.replay(&filter, now);
+                (r.is_ok(), pending(reply, r))
+            }
+            Job::List { filter, limit, reply } => {
+                let r = self.list(&filter, limit);
+                (r.is_ok(), pending(reply, r))
+            }
+            Job::Depth(reply) => {
+                let r = self
+                    .conn
+                    .prepare_cached(DEPTH)
+                    .and_then(|mut s| s.query_row([], |row| row.get::<_, i64>(0)))
+                    .map(|n| u64::try_from(n).unwrap_or(0))
+                    .map_err(db_error("counting the queue"));
+                (r.is_ok(), pending(reply, r))
+            }
+            Job::Close(_) => unreachable_close(),
+        };
+        let end = if ok {
+            self.exec("RELEASE job")
+        } else {
+            self.exec("ROLLBACK TO job").and_then(|()| self.exec("RELEASE job"))
+        };
+        if let Err(e) = end {
+            tracing::warn!(error = %e, "SQLite savepoint failed");
+        }
+        answer
+    }
+
+    fn insert(&self, rows: &[Row]) -> Result<Vec<Inserted>, StoreError> {
+        let store = db_error("storing events");
+        let mut event = self.conn.prepare_cached(INSERT_EVENT).map_err(&store)?;
+        let mut body = self.conn.prepare_cached(INSERT_BODY).map_err(&store)?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in rows {
+            // A conflict returns no row: stored before, or earlier in this same batch.
+            let id: Option<EventId> = event
+                .query_row(params![r.provider, r.delivery_id, r.event_type, r.received_at], |row| row.get(0))
+                .optional()
+                .map_err(&store)?;
+            out.push(match id {
+                Some(id) => {
+                    body.execute(params![id, r.headers, r.body.as_ref()]).map_err(&store)?;
+                    Inserted::New(id)
+                }
+                None => Inserted::Duplicate,
+            });
+        }
+        Ok(out)
+    }
+
+    fn lease(&self, worker: &str, max: i64, until: i64, now: i64) -> Result<Vec<Event>, StoreError> {
+        let lease = db_error("leasing events");
+        let mut stmt = self.conn.prepare_cached(&self.lease_sql).map_err(&lease)?;
+        let mut events = stmt
+            .query_map(params![until, worker, now, max], event_row)
+            .map_err(&lease)?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(&lease)?;
+        events.sort_by_key(|e| (e.next_attempt_at, e.id));
+        self.attach_bodies(&mut events)?;
+        Ok(events)
+    }
+
+    fn complete(&self, ids: &[EventId], worker: &str) -> Result<u64, StoreError> {
+        let complete = db_error("completing events");
+        let mut stmt = self.conn.prepare_cached(COMPLETE).map_err(&complete)?;
+        let mut done = 0;
+        for id in ids {
+            done += stmt.execute(params![id, worker]).map_err(&complete)? as u64;
+        }
+        Ok(done)
+    }
+
+    fn replay(&self, filter: &Filter, now: i64) -> Result<u64, StoreError> {
+        let (cond, values) = filter_sql(filter, '?', 2);
+        let sql = format!(
+            "UPDATE webhook_events SET status = 'pending', attempts = 0, next_attempt_at = ?1, lease_until = NULL \
+             WHERE {cond} AND status <> 'processing'"
+        );
+        let binds = std::iter::once(Value::Integer(now)).chain(values.into_iter().map(value));
+        let n = self.conn.execute(&sql, params_from_iter(binds)).map_err(db_error("replaying events"))?;
+        Ok(n as u64)
+    }
+
+    fn list(&self, filter: &Filter, limit: usize) -> Result<Vec<Event>, StoreError> {
+        let list = db_error("listing events");
+        let (cond, values) = filter_sql(filter, '?', 1);
+        let sql = format!("SELECT {COLUMNS} FROM webhook_events WHERE {cond} ORDER BY id DESC LIMIT {limit}");
+        let mut stmt = self.conn.prepare(&sql).map_err(&list)?;
+        let mut events = stmt
+            .query_map(params_from_iter(values.into_iter().map(value)), event_row)
+            .map_err(&list)?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(&list)?;
+        self.attach_bodies(&mut events)?;
+        Ok(events)
+    }
+
+    /// Fills in the headers and bodies of `events` from `webhook_bodies`.
+    fn attach_bodies(&self, events: &mut [Event]) -> Result<(), StoreError> {
+        let read = db_error("reading event bodies");
+        let mut stmt = self.conn.prepare_cached(READ_BODY).map_err(&read)?;
+        for e in events {
+            let stored: Option<(String, Vec<u8>)> =
+                stmt.query_row([e.id], |row| Ok((row.get(0)?, row.get(1)?))).optional().map_err(&read)?;
+            if let Some((headers, body)) = stored {
+                e.headers = headers_from_json(&headers);
+                e.body = Bytes::from(body);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The answer for a job that could not run because the transaction did not start.
+fn fail_job(job: Job, error: &StoreError) -> Box<dyn Answer> {
+    fn e<T>(error: &StoreError) -> Result<T, StoreError> {
+        Err(StoreError::new(error.to_string(), None))
+    }
+    match job {
+        Job::Insert(_, reply) => pending(reply, e(error)),
+        Job::Lease { reply, .. } => pending(reply, e(error)),
+        Job::Complete { reply, .. } | Job::Replay { reply, .. } | Job::Depth(reply) => pending(reply, e(error)),
+        Job::Fail { reply, .. } => pending(reply, e(error)),
+        Job::List { reply, .. } => pending(reply, e(error)),
+        Job::Close(_) => unreachable_close(),
+    }
+}
+
+fn unreachable_close() -> ! {
+    unreachable!("Close is handled by the turn, never run as a job")
+}
+
+fn value(v: FilterValue) -> Value {
+    match v {
+        FilterValue::Int(i) => Value::Integer(i),
+        FilterValue::Text(t) => Value::Text(t),
+    }
+}
+
+/// An event's own columns, in [`COLUMNS`] order.
+fn event_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Event> {
+    let status: String = row.get(5)?;
+    let status = Status::parse(&status).ok_or_else(|| {
+        rusqlite::Error::FromSqlConversionFailure(
+            5,
+            rusqlite::types::Type::Text,
+            format!("unknown status {status:?}").into(),
+        )
+    })?;
+    Ok(Event {
+        id: row.get(0)?,
+        provider: row.get(1)?,
+        delivery_id: row.get(2)?,
+        event_type: row.get(3)?,
+        headers: Vec::new(),
+        body: Bytes::new(),
+        received_at: from_ms(row.get(4)?),
+        status,
+        attempts: row.get::<_, i64>(6)?.try_into().unwrap_or(0),
+        last_error: row.get(7)?,
+        next_attempt_at: from_ms(row.get(8)?),
+    })
+}
+
+#[async_trait]
+impl EventStore for SqliteStore {
+    async fn insert(&self, events: &[NewEvent]) -> Result<Vec<Inserted>, StoreError> {
+        let rows = events
+            .iter()
+            .map(|e| Row {
+                provider: e.provider.clone(),
+                delivery_id: e.delivery_id.clone(),
+                event_type: e.event_type.clone(),
+                headers: headers_json(&e.headers),
+                body: e.body.clone(),
+                received_at: to_ms(e.received_at),
+            })
+            .collect();
+        self.ask(|reply| Job::Insert(rows, reply)).await
+    }
+
+    async fn lease(
+        &self,
+        worker: &str,
+        max: usize,
+        lease: Duration,
+        now: SystemTime,
+    ) -> Result<Vec<Event>, StoreError> {
+        let (worker, max) = (worker.to_owned(), i64::try_from(max).unwrap_or(i64::MAX));
+        self.ask(|reply| Job::Lease { worker, max, until: to_ms(now + lease), now: to_ms(now), reply }).await
+    }
+
+    async fn complete(&self, id: EventId, worker: &str) -> Result<bool, StoreError> {
+        Ok(self.complete_many(&[id], worker).await? == 1)
+    }
+
+    async fn complete_many(&self, ids: &[EventId], worker: &str) -> Result<u64, StoreError> {
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        let (ids, worker) = (ids.to_vec(), worker.to_owned());
+        self.ask(|reply| Job::Complete { ids, worker, reply }).await
+    }
+
+    async fn fail(
+        &self,
+        id: EventId,
+        worker: &str,
+        error: &str,
+        retry_at: Option<SystemTime>,
+    ) -> Result<bool, StoreError> {
+        let (status, next) = match retry_at {
+            Some(t) => (Status::Failed, Some(to_ms(t))),
+            None => (Status::Dead, None),
+        };
+        let (worker, error) = (worker.to_owned(), error.chars().take(4096).collect());
+        self.ask(|reply| Job::Fail { id, worker, status, error, next, reply }).await
+    }
+
+    async fn get(&self, id: EventId) -> Result<Option<Event>, StoreError> {
+        Ok(self.ask(|reply| Job::List { filter: Filter::id(id), limit: 1, reply }).await?.pop())
+    }
+
+    async fn list(&self, filter: &Filter, limit: usize) -> Result<Vec<Event>, StoreError> {
+        let (filter, limit) = (filter.clone(), limit.min(100_000));
+        self.ask(|reply| Job::List { filter, limit, reply }).await
+    }
+
+    async fn replay(&self, filter: &Filter, now: SystemTime) -> Result<u64, StoreError> {
+        let filter = filter.clone();
+        self.ask(|reply| Job::Replay { filter, now: to_ms(now), reply }).await
+    }
+
+    async fn depth(&self) -> Result<u64, StoreError> {
+        self.ask(Job::Depth).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pipeline::testing::{event, TempDb};
+
+    #[tokio::test]
+    async fn an_in_memory_url_is_refused_with_a_reason() {
+        let err = SqliteStore::connect("sqlite::memory:").await.unwrap_err();
+        assert!(err.to_string().contains("not durable"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn close_stops_the_writer_and_later_calls_say_so() {
+        let db = TempDb::new();
+        let store = SqliteStore::connect(&db.url()).await.unwrap();
+        assert_eq!(store.path(), db.path.as_path());
+        store.insert(&[event("github", "a", "push")]).await.unwrap();
+        store.close().await;
+        let err = store.depth().await.unwrap_err();
+        assert!(err.to_string().contains("stopped"), "{err}");
+        // The file is complete without its WAL: a new store reads what the old one wrote.
+        let again = SqliteStore::connect(&db.url()).await.unwrap();
+        assert_eq!(again.depth().await.unwrap(), 1);
+        again.close().await;
+    }
+
+    #[tokio::test]
+    async fn one_failing_job_does_not_undo_the_others_in_its_turn() {
+        let db = TempDb::new();
+        let store = SqliteStore::connect(&db.url()).await.unwrap();
+        // A trigger makes one delivery's insert fail inside the writer; a concurrent insert,
+        // in the same turn or the next, must still be stored.
+        {
+            let conn = Connection::open(&db.path).unwrap();
+            conn.execute_batch(
+                "CREATE TRIGGER refuse BEFORE INSERT ON webhook_events WHEN NEW.delivery_id = 'clash' \
+                 BEGIN SELECT RAISE(ABORT, 'refused by the test'); END;",
+            )
+            .unwrap();
+        }
+        let (clash, fine) = ([event("github", "clash", "push")], [event("github", "fine", "push")]);
+        let (bad, good) = tokio::join!(store.insert(&clash), store.insert(&fine));
+        let err = bad.unwrap_err();
+        assert!(err.to_string().contains("refused by the test"), "{err}");
+        assert!(matches!(good.unwrap()[..], [Inserted::New(_)]));
+        let stored = store.list(&Filter::default(), 10).await.unwrap();
+        assert_eq!(stored.iter().map(|e| e.delivery_id.as_str()).collect::<Vec<_>>(), ["fine"]);
+        store.close().await;
+    }
+}
