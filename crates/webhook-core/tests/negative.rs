@@ -737,10 +737,26 @@ fn mailgun_body_signature() {
     e["signature"]["timestamp"] = (T0 + 1).to_string().into();
     r.err("mailgun: another timestamp", run(&e), ErrorKind::SignatureMismatch, &never);
     // The event data is not signed (PROVIDERS.md section 14): changing it still verifies.
-    let mut e = envelope;
+    let mut e = envelope.clone();
     e["event-data"]["event"] = "opened".into();
     let d = r.ok("mailgun: event data changed", run(&e)).unwrap();
     assert_eq!(d.event_type(), Some("opened"));
+    // Event data of an unexpected shape does not hide the signature: the delivery verifies,
+    // deduplicated on its token, with no event type.
+    for (what, data) in [
+        ("id and event not strings", serde_json::json!({"id": 7, "event": {"name": "delivered"}})),
+        ("not an object", serde_json::json!("delivered")),
+    ] {
+        let mut e = envelope.clone();
+        e["event-data"] = data;
+        let d = r.ok(&format!("mailgun: event data {what}"), run(&e)).unwrap();
+        assert_eq!((d.id(), d.event_type()), (envelope["signature"]["token"].as_str(), None));
+    }
+    // Signing keeps the event data byte for byte (keys in the order given).
+    let given = br#"{"z":1,"id":"evt_order","a":[2, 1]}"#;
+    let signed_again = sign(&v, spec, given, T0);
+    let text = std::str::from_utf8(signed_again.body()).unwrap();
+    assert!(text.contains(r#""event-data":{"z":1,"id":"evt_order","a":[2, 1]}"#), "{text}");
     let headers: Headers = vec![];
     r.err(
         "mailgun: body neither JSON nor form",
@@ -748,7 +764,7 @@ fn mailgun_body_signature() {
         ErrorKind::MalformedBody,
         &never,
     );
-    r.finish(15);
+    r.finish(17);
 }
 
 #[test]

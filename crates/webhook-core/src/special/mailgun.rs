@@ -21,8 +21,10 @@ const MAX_TOKEN: usize = 256;
 struct Envelope<'a> {
     #[serde(borrow)]
     signature: Option<Fields<'a>>,
-    #[serde(rename = "event-data")]
-    event_data: Option<EventData>,
+    /// Read leniently afterwards: event data of an unexpected shape must not hide the
+    /// signature (which does not cover it).
+    #[serde(rename = "event-data", borrow)]
+    event_data: Option<&'a serde_json::value::RawValue>,
 }
 
 #[derive(Deserialize)]
@@ -37,8 +39,25 @@ struct Fields<'a> {
 
 #[derive(Deserialize)]
 struct EventData {
+    #[serde(default, deserialize_with = "string_or_nothing")]
     id: Option<String>,
+    #[serde(default, deserialize_with = "string_or_nothing")]
     event: Option<String>,
+}
+
+impl EventData {
+    /// The id and event name, where the event data has them as strings.
+    fn read(raw: Option<&serde_json::value::RawValue>) -> (Option<String>, Option<String>) {
+        raw.and_then(|r| serde_json::from_str::<Self>(r.get()).ok()).map_or((None, None), |d| (d.id, d.event))
+    }
+}
+
+/// A string, or `None` for any other JSON value.
+fn string_or_nothing<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    Ok(match serde_json::Value::deserialize(d)? {
+        serde_json::Value::String(s) => Some(s),
+        _ => None,
+    })
 }
 
 /// A timestamp sent as a string or as a number.
@@ -70,8 +89,7 @@ pub(crate) fn verify(
     let (timestamp, token, signature, id, event_type) = match serde_json::from_slice::<Envelope<'_>>(&req.body) {
         Ok(env) => {
             let f = env.signature.ok_or_else(|| malformed("signature object"))?;
-            let data = env.event_data;
-            let (id, event) = data.map_or((None, None), |d| (d.id, d.event));
+            let (id, event) = EventData::read(env.event_data);
             (f.timestamp, f.token, f.signature, id, event)
         }
         Err(_) => {
@@ -146,10 +164,23 @@ pub(crate) fn sign(keys: &Keys, req: &SignRequest<'_>) -> Result<Signed, SignErr
     mac.update(token.as_bytes());
     let mut tag = [0u8; 64];
     let n = mac.finish(&mut tag);
-    let envelope = serde_json::json!({
-        "signature": { "timestamp": timestamp, "token": token, "signature": hex::encode(&tag[..n]) },
-        "event-data": event,
-    });
+    // A struct, not `json!`: the event data goes out byte for byte as given.
+    #[derive(serde::Serialize)]
+    struct Out<'a> {
+        signature: Sig<'a>,
+        #[serde(rename = "event-data")]
+        event_data: &'a serde_json::value::RawValue,
+    }
+    #[derive(serde::Serialize)]
+    struct Sig<'a> {
+        timestamp: &'a str,
+        token: &'a str,
+        signature: String,
+    }
+    let envelope = Out {
+        signature: Sig { timestamp: &timestamp, token: &token, signature: hex::encode(&tag[..n]) },
+        event_data: event,
+    };
     let body = serde_json::to_vec(&envelope).map_err(|e| SignError::new(e.to_string()))?;
     Ok(Signed { headers: vec![("Content-Type", "application/json".to_owned())], body: Bytes::from(body) })
 }
