@@ -1,0 +1,263 @@
+//! `webhook events list | show | replay`, against the event store a receiver writes, opened
+//! from the same `DATABASE_URL` (`sqlite://path` or `postgres://…`) through the store's
+//! public constructors and the [`EventStore`] trait only.
+
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::SystemTime;
+
+use webhook_core::pipeline::{Event, EventStore, Filter, PostgresStore, SqliteStore, Status};
+
+use crate::cli::{EventsArgs, EventsCommand, ListArgs, ReplayArgs, ShowArgs, StatusArg};
+use crate::output::{self, Failure};
+
+/// `webhook events ...`.
+pub(crate) fn run(args: &EventsArgs) -> Result<ExitCode, Failure> {
+    let Some(url) = args.database_url.as_deref() else {
+        return Err(Failure::usage("no event store given: pass --database-url or set DATABASE_URL"));
+    };
+    check_database_url(url)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::runtime(format!("cannot start the async runtime: {e}")))?;
+    runtime.block_on(async {
+        let store = open(url).await?;
+        match &args.command {
+            EventsCommand::List(a) => list(&*store, a).await,
+            EventsCommand::Show(a) => show(&*store, a).await,
+            EventsCommand::Replay(a) => replay(&*store, a).await,
+        }
+    })
+}
+
+/// A usage error for a URL this command cannot use, before anything is opened.
+fn check_database_url(url: &str) -> Result<(), Failure> {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        return Ok(());
+    }
+    let Some(path) = sqlite_path(url) else {
+        return Err(Failure::usage(format!(
+            "bad --database-url {}: expected sqlite://path or postgres://user@host/db",
+            output::redact_url(url)
+        )));
+    };
+    if path.is_empty() || path == ":memory:" || url.contains("mode=memory") {
+        return Err(Failure::usage(
+            "bad --database-url: an in-memory SQLite database holds no stored events; give the receiver's file",
+        ));
+    }
+    Ok(())
+}
+
+/// The file of a `sqlite:` URL (`sqlite://webhooks.db`, `sqlite:///abs/path.db`,
+/// `sqlite:webhooks.db?mode=rwc`), as sqlx reads it.
+fn sqlite_path(url: &str) -> Option<&str> {
+    let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
+    Some(rest.split_once('?').map_or(rest, |(path, _)| path))
+}
+
+/// Opens the store. A SQLite file that does not exist is an error, not a new empty store.
+async fn open(url: &str) -> Result<Box<dyn EventStore>, Failure> {
+    let shown = output::redact_url(url);
+    if let Some(path) = sqlite_path(url) {
+        if !Path::new(path).is_file() {
+            return Err(Failure::runtime(format!(
+                "no event store at {shown}: {path} does not exist (the receiver creates it on its first start)"
+            )));
+        }
+        let store = SqliteStore::connect(url)
+            .await
+            .map_err(|e| Failure::runtime(format!("cannot open the event store at {shown}: {e}")))?;
+        return Ok(Box::new(store));
+    }
+    let store = PostgresStore::connect(url)
+        .await
+        .map_err(|e| Failure::runtime(format!("cannot open the event store at {shown}: {e}")))?;
+    Ok(Box::new(store))
+}
+
+fn status(arg: StatusArg) -> Status {
+    match arg {
+        StatusArg::Pending => Status::Pending,
+        StatusArg::Processing => Status::Processing,
+        StatusArg::Done => Status::Done,
+        StatusArg::Failed => Status::Failed,
+        StatusArg::Dead => Status::Dead,
+    }
+}
+
+fn store_error(what: &str) -> impl Fn(webhook_core::dedup::StoreError) -> Failure + '_ {
+    move |e| Failure::runtime(format!("{what}: {e}"))
+}
+
+/// What `list --json` gives for each event, and `show --json` starts from.
+fn summary(e: &Event) -> serde_json::Value {
+    serde_json::json!({
+        "id": e.id,
+        "provider": e.provider,
+        "delivery_id": e.delivery_id,
+        "event_type": e.event_type,
+        "status": e.status.as_str(),
+        "attempts": e.attempts,
+        "received_at": output::time_millis(e.received_at),
+        "next_attempt_at": output::time_millis(e.next_attempt_at),
+        "last_error": e.last_error,
+        "body_len": e.body.len(),
+    })
+}
+
+/// `events list`.
+async fn list(store: &dyn EventStore, args: &ListArgs) -> Result<ExitCode, Failure> {
+    let filter = Filter {
+        provider: args.provider.clone(),
+        event_type: args.event_type.clone(),
+        status: args.status.map(status),
+        ..Filter::default()
+    };
+    let events = store.list(&filter, args.limit).await.map_err(store_error("listing events"))?;
+    if args.json {
+        output::print_json(&serde_json::Value::Array(events.iter().map(summary).collect()))?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    if events.is_empty() {
+        eprintln!("no events match");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let rows: Vec<Vec<String>> = events
+        .iter()
+        .map(|e| {
+            vec![
+                e.id.to_string(),
+                output::cell(&e.provider, 24),
+                output::cell(e.event_type.as_deref().unwrap_or("-"), 32),
+                e.status.to_string(),
+                e.attempts.to_string(),
+                output::time_seconds(e.received_at),
+                output::cell(&e.delivery_id, 40),
+                output::cell(e.last_error.as_deref().unwrap_or(""), 60),
+            ]
+        })
+        .collect();
+    let header = ["ID", "PROVIDER", "TYPE", "STATUS", "ATTEMPTS", "RECEIVED", "DELIVERY", "LAST ERROR"];
+    output::write_stdout(output::table(&header, &rows).as_bytes())?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `events show`.
+async fn show(store: &dyn EventStore, args: &ShowArgs) -> Result<ExitCode, Failure> {
+    let Some(e) = store.get(args.id).await.map_err(store_error("reading the event"))? else {
+        return Err(Failure::runtime(format!("no event with id {}", args.id)));
+    };
+    if args.raw {
+        output::write_stdout(&e.body)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    if args.json {
+        let mut out = summary(&e);
+        let mut headers = serde_json::Map::new();
+        for (k, v) in &e.headers {
+            match headers.get_mut(k) {
+                Some(serde_json::Value::String(s)) => {
+                    s.push_str(", ");
+                    s.push_str(v);
+                }
+                _ => {
+                    headers.insert(k.clone(), v.as_str().into());
+                }
+            }
+        }
+        let (encoding, text) = output::body_json(&e.body);
+        out["headers"] = headers.into();
+        out["body"] = text.into();
+        out["body_encoding"] = encoding.into();
+        output::print_json(&out)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut text = String::new();
+    let mut field = |name: &str, value: &str| text.push_str(&format!("{name:<14}{}\n", output::cell(value, 1000)));
+    field("id", &e.id.to_string());
+    field("provider", &e.provider);
+    field("delivery id", &e.delivery_id);
+    field("event type", e.event_type.as_deref().unwrap_or("-"));
+    field("status", e.status.as_str());
+    field("attempts", &e.attempts.to_string());
+    field("received at", &output::time_millis(e.received_at));
+    field("next attempt", &output::time_millis(e.next_attempt_at));
+    field("last error", e.last_error.as_deref().unwrap_or("-"));
+    text.push_str("\nheaders:\n");
+    if e.headers.is_empty() {
+        text.push_str("  (none kept)\n");
+    }
+    for (k, v) in &e.headers {
+        text.push_str(&format!("  {}: {}\n", output::cell(k, 200), output::cell(v, 2000)));
+    }
+    match std::str::from_utf8(&e.body) {
+        Ok(body) => {
+            text.push_str(&format!("\nbody ({} bytes, UTF-8):\n", e.body.len()));
+            text.push_str(&output::printable(body));
+            if !body.ends_with('\n') {
+                text.push('\n');
+            }
+        }
+        Err(_) => {
+            text.push_str(&format!("\nbody ({} bytes, not UTF-8; shown as base64):\n", e.body.len()));
+            text.push_str(&output::body_json(&e.body).1);
+            text.push('\n');
+        }
+    }
+    output::write_stdout(text.as_bytes())?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `events replay`.
+async fn replay(store: &dyn EventStore, args: &ReplayArgs) -> Result<ExitCode, Failure> {
+    let now = SystemTime::now();
+    let replayed = match (args.id, &args.provider) {
+        (Some(id), _) => {
+            let Some(event) = store.get(id).await.map_err(store_error("reading the event"))? else {
+                return Err(Failure::runtime(format!("no event with id {id}")));
+            };
+            let n = store.replay(&Filter::id(id), now).await.map_err(store_error("replaying the event"))?;
+            if n == 0 && event.status == Status::Processing {
+                return Err(Failure::runtime(format!(
+                    "event {id} is being processed by a worker; not replayed (try again once its lease ends)"
+                )));
+            }
+            n
+        }
+        (None, Some(provider)) => {
+            let mut filter = Filter::dead().provider(provider);
+            if let Some(t) = &args.event_type {
+                filter = filter.event_type(t);
+            }
+            store.replay(&filter, now).await.map_err(store_error("replaying events"))?
+        }
+        (None, None) => return Err(Failure::usage("events replay: give an ID, or --provider P --dead")),
+    };
+    if args.json {
+        output::print_json(&serde_json::json!({ "replayed": replayed }))?;
+    } else {
+        let plural = if replayed == 1 { "" } else { "s" };
+        output::write_stdout(format!("replayed {replayed} event{plural}\n").as_bytes())?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn database_urls_are_checked_before_opening() {
+        assert_eq!(sqlite_path("sqlite://webhooks.db"), Some("webhooks.db"));
+        assert_eq!(sqlite_path("sqlite:///var/lib/w.db?mode=rwc"), Some("/var/lib/w.db"));
+        assert_eq!(sqlite_path("sqlite:w.db"), Some("w.db"));
+        assert_eq!(sqlite_path("postgres://x"), None);
+        assert!(check_database_url("postgres://postgres@127.0.0.1/test").is_ok());
+        assert!(check_database_url("sqlite://w.db").is_ok());
+        for bad in ["mysql://x", "sqlite::memory:", "sqlite://", "memory:", "w.db"] {
+            assert!(matches!(check_database_url(bad), Err(Failure::Usage(_))), "{bad:?}");
+        }
+    }
+}
