@@ -33,6 +33,10 @@ impl Headers for ActixHeaders<'_> {
 }
 
 /// A delivery that verified and was not seen before, with its body parsed as JSON into `T`.
+///
+/// An endpoint with an allowlist ([`Endpoint::with_allowlist`]) is checked first, against
+/// [`HttpRequest::peer_addr`] (and, from trusted proxies, the forwarding headers), before the
+/// payload is read: other clients get 403 `{"error":"forbidden","reason":...}`.
 #[derive(Debug)]
 pub struct VerifiedWebhook<T = serde_json::Value> {
     /// The body, parsed.
@@ -92,6 +96,11 @@ async fn receive(req: HttpRequest, mut payload: Payload) -> Result<Verified, Web
             "no webhook endpoint is configured for this route",
         ))));
     };
+    // The allowlist first: a refused client gets a 403 before a byte of the body is read.
+    let peer = req.peer_addr().map(|addr| addr.ip());
+    if let Some(forbidden) = endpoint.admit(peer, &ActixHeaders(req.headers())) {
+        return Err(WebhookError(forbidden));
+    }
     if let Some(too_large) = endpoint.too_large(&ActixHeaders(req.headers())) {
         return Err(WebhookError(too_large));
     }
@@ -243,6 +252,44 @@ mod tests {
         assert_eq!(call(forged).await, (401, r#"{"error":"signature mismatch"}"#.into()));
         let big = signed(&v, &[b' '; 40], "d", "push");
         assert_eq!(call(big).await.0, 413);
+    }
+
+    #[actix_rt::test]
+    async fn the_allowlist_is_checked_on_the_peer_address() {
+        use webhook_core::ip::{IpAllowlist, TrustedProxies};
+
+        let v = Verifier::new(providers::GITHUB, "s3cret").unwrap();
+        let allowlist = IpAllowlist::parse_csv("10.0.0.0/8")
+            .unwrap()
+            .with_trusted_proxies(TrustedProxies::parse_csv("192.0.2.1").unwrap());
+        let endpoint = Endpoint::new(v.clone()).with_allowlist(allowlist).with_body_limit(32);
+        let app = atest::init_service(App::new().app_data(endpoint).route("/gh", web::post().to(other))).await;
+        let call = |req: atest::TestRequest| {
+            let app = &app;
+            async move {
+                let res = atest::call_service(app, req.to_request()).await;
+                let status = res.status().as_u16();
+                (status, String::from_utf8(atest::read_body(res).await.to_vec()).unwrap())
+            }
+        };
+        let from = |peer: &str, id: &str| {
+            signed(&v, br#"{"n":1}"#, id, "push").peer_addr(format!("{peer}:4711").parse().unwrap())
+        };
+        assert_eq!(call(from("10.9.8.7", "a")).await, (200, "other push".into()));
+        assert_eq!(
+            call(from("127.0.0.1", "b")).await,
+            (403, r#"{"error":"forbidden","reason":"client address 127.0.0.1 is not in the allowlist"}"#.into())
+        );
+        // Refused before the payload is read: a body over the limit is still a 403.
+        assert_eq!(call(signed(&v, &[b' '; 40], "c", "push").peer_addr("127.0.0.1:1".parse().unwrap())).await.0, 403);
+        let proxied = from("192.0.2.1", "d").insert_header(("Forwarded", "for=10.1.2.3;proto=https"));
+        assert_eq!(call(proxied).await, (200, "other push".into()));
+        let forged = from("127.0.0.1", "e").insert_header(("X-Forwarded-For", "10.1.2.3"));
+        assert_eq!(call(forged).await.0, 403, "an untrusted peer's header changes nothing");
+        // No peer address: refused with the reason.
+        let (status, body) = call(signed(&v, br#"{"n":1}"#, "f", "push")).await;
+        assert_eq!(status, 403);
+        assert!(body.contains("did not pass the connection's peer address"), "{body}");
     }
 
     #[actix_rt::test]

@@ -2,10 +2,12 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+use std::net::SocketAddr;
 use std::time::SystemTime;
 
 use axum::body::{to_bytes, Body};
-use axum::extract::{FromRef, FromRequest, Request};
+use axum::extract::connect_info::MockConnectInfo;
+use axum::extract::{ConnectInfo, FromRef, FromRequest, Request};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::de::DeserializeOwned;
@@ -22,6 +24,11 @@ use webhook_core::VerifyError;
 ///
 /// The [`Endpoint`] comes from the router state through [`FromRef`], so each route can have
 /// its own (`post(handler).with_state(endpoint)`), or a state struct can carry one.
+///
+/// An endpoint with an allowlist ([`Endpoint::with_allowlist`]) is checked first, against
+/// the peer address in [`ConnectInfo<SocketAddr>`]: serve the router with
+/// `into_make_service_with_connect_info::<SocketAddr>()` (see the crate docs), or every
+/// request is refused with 403 and a reason saying the peer address was not passed.
 ///
 /// ```
 /// use axum::{routing::post, Json, Router};
@@ -114,9 +121,31 @@ pub fn meta_subscription<S: Clone + Send + Sync + 'static>(verify_token: &str) -
     })
 }
 
-/// Reads the body within the limit (413 from `Content-Length` before reading a byte, and
-/// again while reading when there is none), then lets the core decide.
+/// The connection's peer address: the [`ConnectInfo<SocketAddr>`] that
+/// `into_make_service_with_connect_info::<SocketAddr>()` (or `MockConnectInfo` in tests)
+/// puts in the request extensions.
+fn peer_addr(req: &Request) -> Option<std::net::IpAddr> {
+    let extensions = req.extensions();
+    extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(addr)| addr.ip())
+        .or_else(|| extensions.get::<MockConnectInfo<SocketAddr>>().map(|MockConnectInfo(addr)| addr.ip()))
+}
+
+/// Checks the endpoint's allowlist (403 before reading anything), reads the body within
+/// the limit (413 from `Content-Length` before reading a byte, and again while reading when
+/// there is none), then lets the core decide.
 async fn receive(req: Request, endpoint: &Endpoint) -> Result<Verified, WebhookRejection> {
+    let peer = peer_addr(&req);
+    if let Some(forbidden) = endpoint.admit(peer, req.headers()) {
+        if peer.is_none() {
+            tracing::warn!(
+                "webhook allowlist: no ConnectInfo<SocketAddr> in the request; serve the router with \
+                 into_make_service_with_connect_info::<SocketAddr>()"
+            );
+        }
+        return Err(WebhookRejection(forbidden));
+    }
     if let Some(too_large) = endpoint.too_large(req.headers()) {
         return Err(WebhookRejection(too_large));
     }
@@ -247,6 +276,44 @@ mod tests {
         let (status, body) = send(&app, signed_request(&v, br#"{"n":1}"#, "e")).await;
         assert_eq!(status, StatusCode::BAD_REQUEST);
         assert!(body.contains("body is not the expected JSON: missing field `ref`"), "{body}");
+    }
+
+    #[tokio::test]
+    async fn the_allowlist_is_checked_on_the_connect_info_peer() {
+        use webhook_core::ip::{IpAllowlist, TrustedProxies};
+
+        let v = Verifier::new(providers::GITHUB, "s3cret").unwrap();
+        let allowlist = IpAllowlist::parse_csv("10.0.0.0/8")
+            .unwrap()
+            .with_trusted_proxies(TrustedProxies::parse_csv("192.0.2.1").unwrap());
+        let router =
+            Router::new().route("/gh", post(handler).with_state(Endpoint::new(v.clone()).with_allowlist(allowlist)));
+        let from = |peer: &str| router.clone().layer(MockConnectInfo(SocketAddr::new(peer.parse().unwrap(), 4711)));
+
+        assert_eq!(
+            send(&from("10.9.8.7"), signed_request(&v, br#"{"n":1}"#, "ip1")).await,
+            (StatusCode::OK, "push:1".into())
+        );
+        let (status, body) = send(&from("127.0.0.1"), signed_request(&v, br#"{"n":1}"#, "ip2")).await;
+        assert_eq!(
+            (status, body.as_str()),
+            (
+                StatusCode::FORBIDDEN,
+                r#"{"error":"forbidden","reason":"client address 127.0.0.1 is not in the allowlist"}"#
+            )
+        );
+        // Refused before the body is read: even a body over the limit is a 403, not a 413.
+        let mut big = signed_request(&v, br#"{"n":1}"#, "ip3");
+        big.headers_mut().insert(header::CONTENT_LENGTH, HeaderValue::from_static("999999999"));
+        assert_eq!(send(&from("127.0.0.1"), big).await.0, StatusCode::FORBIDDEN);
+        // Through the trusted proxy, the forwarded client decides.
+        let mut proxied = signed_request(&v, br#"{"n":2}"#, "ip4");
+        proxied.headers_mut().insert("x-forwarded-for", HeaderValue::from_static("10.1.2.3"));
+        assert_eq!(send(&from("192.0.2.1"), proxied).await, (StatusCode::OK, "push:2".into()));
+        // Without ConnectInfo (served without connect info): 403 with the reason, not a 500.
+        let (status, body) = send(&router, signed_request(&v, br#"{"n":3}"#, "ip5")).await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        assert!(body.contains("did not pass the connection's peer address"), "{body}");
     }
 
     #[tokio::test]

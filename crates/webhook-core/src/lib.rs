@@ -8,6 +8,7 @@ mod engine;
 mod error;
 pub mod handshake;
 mod headers;
+pub mod ip;
 mod json;
 #[cfg(feature = "pipeline")]
 pub mod pipeline;

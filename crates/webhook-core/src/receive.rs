@@ -21,6 +21,7 @@
 //! # });
 //! ```
 
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -32,6 +33,7 @@ use crate::dedup::{Claim, DedupStore, MemoryDedup, StoreError};
 use crate::error::{ErrorKind, VerifyError};
 use crate::handshake::Reply;
 use crate::headers::Headers;
+use crate::ip::{IpAllowlist, IpRefusal};
 use crate::verifier::{Request, Verified, Verify};
 
 /// The body limit adapters apply when none is configured: 1 MiB.
@@ -59,6 +61,9 @@ pub enum Outcome {
     },
     /// The dedup (or event) store could not be reached: 503, so the provider retries.
     Unavailable(StoreError),
+    /// The client's address is not in the endpoint's allowlist, or could not be
+    /// determined: 403 `{"error":"forbidden","reason":"..."}`. See [`Endpoint::admit`].
+    Forbidden(IpRefusal),
 }
 
 impl Outcome {
@@ -71,6 +76,7 @@ impl Outcome {
             Self::Rejected(e) => e.status(),
             Self::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
         }
     }
 
@@ -83,8 +89,8 @@ impl Outcome {
     }
 
     /// The body to answer with: `{"status": ...}` for acknowledgements,
-    /// `{"error": "<what is wrong>"}` for refusals, the provider's expected body for a
-    /// handshake.
+    /// `{"error": "<what is wrong>"}` for refusals (`{"error": "forbidden", "reason": ...}`
+    /// for a client outside the allowlist), the provider's expected body for a handshake.
     pub fn body(&self) -> Bytes {
         let error = |msg: &str| Bytes::from(serde_json::json!({ "error": msg }).to_string());
         match self {
@@ -95,12 +101,15 @@ impl Outcome {
             Self::Rejected(e) => error(&e.to_string()),
             Self::TooLarge { limit } => error(&format!("body larger than the limit of {limit} bytes")),
             Self::Unavailable(_) => error("the webhook store is unavailable; retry later"),
+            Self::Forbidden(r) => {
+                Bytes::from(serde_json::json!({ "error": "forbidden", "reason": r.to_string() }).to_string())
+            }
         }
     }
 
     /// A stable label for metrics and logs: `accepted`, `duplicate`, `in_flight`,
     /// `handshake`, `invalid_signature`, `malformed`, `stale`, `too_large`, `unavailable`,
-    /// `misconfigured`.
+    /// `misconfigured`, `forbidden`.
     pub fn label(&self) -> &'static str {
         match self {
             Self::Accepted(_) => "accepted",
@@ -113,6 +122,7 @@ impl Outcome {
             Self::Rejected(_) => "malformed",
             Self::TooLarge { .. } => "too_large",
             Self::Unavailable(_) => "unavailable",
+            Self::Forbidden(_) => "forbidden",
         }
     }
 
@@ -133,6 +143,7 @@ pub struct Endpoint {
     dedup: Arc<dyn DedupStore>,
     body_limit: usize,
     public_url: Option<Arc<str>>,
+    allowlist: Option<IpAllowlist>,
     #[cfg(feature = "pipeline")]
     sink: Option<Arc<dyn crate::pipeline::Sink>>,
 }
@@ -146,6 +157,7 @@ impl Endpoint {
             dedup: Arc::new(MemoryDedup::new(100_000, MemoryDedup::DEFAULT_TTL)),
             body_limit: DEFAULT_BODY_LIMIT,
             public_url: None,
+            allowlist: None,
             #[cfg(feature = "pipeline")]
             sink: None,
         }
@@ -185,6 +197,20 @@ impl Endpoint {
         self
     }
 
+    /// Accepts deliveries only from clients in `allowlist` (which also names the trusted
+    /// proxies whose forwarding headers are believed): see [`admit`](Self::admit). Without
+    /// one, every address is admitted and nothing is computed.
+    #[must_use]
+    pub fn with_allowlist(mut self, allowlist: IpAllowlist) -> Self {
+        self.allowlist = Some(allowlist);
+        self
+    }
+
+    /// The allowlist, if one is configured.
+    pub fn allowlist(&self) -> Option<&IpAllowlist> {
+        self.allowlist.as_ref()
+    }
+
     /// The body limit in bytes.
     pub fn body_limit(&self) -> usize {
         self.body_limit
@@ -213,6 +239,38 @@ impl Endpoint {
             Some(n) if n > self.body_limit as u64 => Some(self.over_limit()),
             _ => None,
         }
+    }
+
+    /// Whether the client may post here: adapters call this first, with the connection's
+    /// peer address and the request headers, before reading a byte of the body.
+    ///
+    /// `None` admits the request (always, when no allowlist is configured). Otherwise the
+    /// answer is [`Outcome::Forbidden`] (403), already counted as `forbidden` and logged at
+    /// debug with the peer, the client and the reason. A `peer` of `None` (the server did
+    /// not pass the connection's address) is refused when an allowlist is configured: an
+    /// allowlist that cannot see the client must not admit everyone.
+    ///
+    /// ```
+    /// use webhook_core::ip::IpAllowlist;
+    /// use webhook_core::receive::Endpoint;
+    /// use webhook_core::{providers, Verifier};
+    ///
+    /// let github = Verifier::new(providers::GITHUB, "s3cret").unwrap();
+    /// let endpoint = Endpoint::new(github).with_allowlist(IpAllowlist::parse_csv("192.0.2.0/24").unwrap());
+    /// let headers: [(&str, &str); 0] = [];
+    /// assert!(endpoint.admit(Some("192.0.2.7".parse().unwrap()), &headers).is_none());
+    /// let refused = endpoint.admit(Some("127.0.0.1".parse().unwrap()), &headers).unwrap();
+    /// assert_eq!((refused.status().as_u16(), refused.label()), (403, "forbidden"));
+    /// assert_eq!(
+    ///     refused.body().as_ref(),
+    ///     br#"{"error":"forbidden","reason":"client address 127.0.0.1 is not in the allowlist"}"#
+    /// );
+    /// ```
+    pub fn admit(&self, peer: Option<IpAddr>, headers: &dyn Headers) -> Option<Outcome> {
+        let refusal = self.allowlist.as_ref()?.check(peer, headers).err()?;
+        let outcome = Outcome::Forbidden(refusal);
+        self.log(&outcome, None);
+        Some(outcome)
     }
 
     /// The answer for a body found longer than the limit while reading it (413), counted
@@ -269,6 +327,9 @@ impl Endpoint {
             }
             Outcome::Unavailable(e) => {
                 tracing::warn!(provider, error = %e, "dedup store unavailable")
+            }
+            Outcome::Forbidden(r) => {
+                tracing::debug!(provider, peer = ?r.peer(), client = ?r.client(), reason = %r, "webhook forbidden");
             }
             _ => {}
         }
@@ -328,6 +389,7 @@ impl std::fmt::Debug for Endpoint {
             .field("provider", &self.verifier.provider())
             .field("body_limit", &self.body_limit)
             .field("public_url", &self.public_url)
+            .field("allowlist", &self.allowlist)
             .finish()
     }
 }
@@ -399,6 +461,25 @@ mod tests {
             let o = down.receive(&Request::new(&signed, &body[..]), now).await;
             assert_eq!((o.status(), o.label()), (StatusCode::SERVICE_UNAVAILABLE, "unavailable"));
         });
+    }
+
+    #[test]
+    fn admit_checks_the_allowlist_only_when_there_is_one() {
+        let v = Verifier::new(providers::GITHUB, "s3cret").unwrap();
+        let none: [(&str, &str); 0] = [];
+        assert!(Endpoint::new(v.clone()).admit(None, &none).is_none(), "no allowlist: everyone, even unseen");
+        let list = crate::ip::IpAllowlist::parse_csv("10.0.0.0/8").unwrap();
+        let ep = Endpoint::new(v).with_allowlist(list);
+        assert!(ep.admit(Some("10.1.2.3".parse().unwrap()), &none).is_none());
+        let unseen = ep.admit(None, &none).unwrap();
+        assert_eq!(
+            (unseen.status(), unseen.label(), unseen.content_type()),
+            (StatusCode::FORBIDDEN, "forbidden", Some("application/json"))
+        );
+        let body: serde_json::Value = serde_json::from_slice(&unseen.body()).unwrap();
+        assert_eq!(body["error"], "forbidden");
+        assert!(body["reason"].as_str().unwrap().contains("peer address"), "{body}");
+        assert!(unseen.delivery().is_none());
     }
 
     #[test]

@@ -4,10 +4,12 @@
 
 mod body;
 mod layer;
+mod peer;
 mod service;
 
 pub use body::WebhookBody;
-pub use layer::WebhookLayer;
+pub use layer::{PeerAddrFn, WebhookLayer};
+pub use peer::PeerAddr;
 pub use service::{ResponseFuture, WebhookService};
 
 #[cfg(test)]
@@ -78,6 +80,87 @@ mod tests {
         let big = request(&v, &[b' '; 65], "d3");
         assert_eq!(send(big).await.0, StatusCode::PAYLOAD_TOO_LARGE);
         assert_eq!(calls.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn the_allowlist_is_checked_before_the_body_is_read() {
+        use super::PeerAddr;
+        use webhook_core::ip::{IpAllowlist, TrustedProxies};
+
+        let v = Verifier::new(providers::GITHUB, "s3cret").unwrap();
+        let calls = Arc::new(AtomicUsize::new(0));
+        let inner = {
+            let calls = Arc::clone(&calls);
+            service_fn(move |_: Request<Full<Bytes>>| {
+                calls.fetch_add(1, Ordering::SeqCst);
+                async { Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"handled")))) }
+            })
+        };
+        let allowlist = IpAllowlist::parse_csv("10.0.0.0/8, 2001:db8::/32")
+            .unwrap()
+            .with_trusted_proxies(TrustedProxies::parse_csv("192.0.2.1").unwrap());
+        let endpoint = Endpoint::new(v.clone()).with_allowlist(allowlist).with_body_limit(64);
+        let svc = WebhookLayer::new(endpoint).layer(inner);
+        let send = |mut req: Request<Full<Bytes>>, peer: Option<&str>| {
+            let svc = svc.clone();
+            if let Some(peer) = peer {
+                req.extensions_mut().insert(PeerAddr(peer.parse().unwrap()));
+            }
+            async move {
+                let res = svc.oneshot(req).await.unwrap();
+                let status = res.status();
+                (status, res.into_body().collect().await.unwrap().to_bytes())
+            }
+        };
+        assert_eq!(
+            send(request(&v, b"{}", "p1"), Some("10.0.0.1:4711")).await,
+            (StatusCode::OK, Bytes::from("handled"))
+        );
+        assert_eq!(send(request(&v, b"{}", "p2"), Some("[::ffff:10.0.0.1]:1")).await.0, StatusCode::OK);
+        assert_eq!(send(request(&v, b"{}", "p3"), Some("[2001:db8::9]:1")).await.0, StatusCode::OK);
+        let refused = send(request(&v, b"{}", "p4"), Some("127.0.0.1:4711")).await;
+        assert_eq!(
+            refused,
+            (
+                StatusCode::FORBIDDEN,
+                Bytes::from(r#"{"error":"forbidden","reason":"client address 127.0.0.1 is not in the allowlist"}"#)
+            )
+        );
+        // 403 before 413: the body of a refused client is never looked at.
+        assert_eq!(send(request(&v, &[b' '; 65], "p5"), Some("127.0.0.1:1")).await.0, StatusCode::FORBIDDEN);
+        let mut proxied = request(&v, b"{}", "p6");
+        proxied.headers_mut().insert("x-forwarded-for", "10.1.2.3".parse().unwrap());
+        assert_eq!(send(proxied, Some("192.0.2.1:80")).await.0, StatusCode::OK);
+        let mut forged = request(&v, b"{}", "p7");
+        forged.headers_mut().insert("x-forwarded-for", "10.1.2.3".parse().unwrap());
+        assert_eq!(send(forged, Some("192.0.2.2:80")).await.0, StatusCode::FORBIDDEN);
+        let (status, body) = send(request(&v, b"{}", "p8"), None).await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        assert!(String::from_utf8_lossy(&body).contains("did not pass the connection's peer address"));
+        assert_eq!(calls.load(Ordering::SeqCst), 4);
+    }
+
+    #[tokio::test]
+    async fn inside_axum_the_peer_can_come_from_connect_info() {
+        use axum::extract::ConnectInfo;
+        use axum::routing::post;
+        use axum::Router;
+        use std::net::SocketAddr;
+        use webhook_core::ip::IpAllowlist;
+
+        let v = Verifier::new(providers::GITHUB, "s3cret").unwrap();
+        let endpoint = Endpoint::new(v.clone()).with_allowlist(IpAllowlist::parse_csv("127.0.0.0/8").unwrap());
+        let layer = WebhookLayer::new(endpoint)
+            .with_body::<axum::body::Body>()
+            .with_peer_addr(|ext| ext.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip()));
+        let app = Router::new().route("/hook", post(|| async { "ok" })).route_layer(layer);
+        let send = |peer: &str, id: &str| {
+            let mut req = request(&v, b"{}", id).map(axum::body::Body::new);
+            req.extensions_mut().insert(ConnectInfo(peer.parse::<SocketAddr>().unwrap()));
+            app.clone().oneshot(req)
+        };
+        assert_eq!(send("127.0.0.1:1", "c1").await.unwrap().status(), StatusCode::OK);
+        assert_eq!(send("192.0.2.1:1", "c2").await.unwrap().status(), StatusCode::FORBIDDEN);
     }
 
     #[tokio::test]

@@ -13,23 +13,25 @@ use tower::Service;
 use webhook_core::receive::{Endpoint, Outcome};
 
 use crate::body::WebhookBody;
+use crate::layer::PeerAddrFn;
 
 /// The service made by [`WebhookLayer`](crate::WebhookLayer).
 pub struct WebhookService<S, B> {
     inner: S,
     endpoint: Endpoint,
+    peer: PeerAddrFn,
     _body: PhantomData<fn() -> B>,
 }
 
 impl<S, B> WebhookService<S, B> {
-    pub(crate) fn new(inner: S, endpoint: Endpoint) -> Self {
-        Self { inner, endpoint, _body: PhantomData }
+    pub(crate) fn new(inner: S, endpoint: Endpoint, peer: PeerAddrFn) -> Self {
+        Self { inner, endpoint, peer, _body: PhantomData }
     }
 }
 
 impl<S: Clone, B> Clone for WebhookService<S, B> {
     fn clone(&self) -> Self {
-        Self::new(self.inner.clone(), self.endpoint.clone())
+        Self::new(self.inner.clone(), self.endpoint.clone(), self.peer)
     }
 }
 
@@ -77,6 +79,16 @@ where
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let endpoint = self.endpoint.clone();
+        let peer = (self.peer)(req.extensions());
+        if let Some(forbidden) = endpoint.admit(peer, req.headers()) {
+            if peer.is_none() {
+                tracing::warn!(
+                    "webhook allowlist: no peer address in the request extensions; insert \
+                     webhook_tower::PeerAddr in the accept loop (or see WebhookLayer::with_peer_addr)"
+                );
+            }
+            return Box::pin(std::future::ready(Ok(early(&forbidden))));
+        }
         if let Some(too_large) = endpoint.too_large(req.headers()) {
             return Box::pin(std::future::ready(Ok(early(&too_large))));
         }

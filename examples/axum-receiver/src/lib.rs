@@ -38,9 +38,11 @@ pub fn app(receiver: &Receiver) -> Router {
     router.fallback(|| async { json(StatusCode::NOT_FOUND, NOT_FOUND) })
 }
 
-/// Serves `receiver` on `listener` until the process ends.
+/// Serves `receiver` on `listener` until the process ends, with each connection's peer
+/// address in the requests (`ConnectInfo<SocketAddr>`), which the routes' IP allowlists
+/// (`<PROVIDER>_WEBHOOK_ALLOW_IPS`) are checked against.
 pub async fn serve(listener: tokio::net::TcpListener, receiver: &Receiver) -> std::io::Result<()> {
-    axum::serve(listener, app(receiver)).await
+    axum::serve(listener, app(receiver).into_make_service_with_connect_info::<std::net::SocketAddr>()).await
 }
 
 /// The whole binary: read the environment, start the pipeline, listen, serve. `main` is

@@ -11,9 +11,15 @@
 //! | `WEBHOOK_WORKERS` | background workers handling stored events | `4` |
 //! | `WEBHOOK_LEASE_SECS` | how long a worker holds an event before another may take it | `60` |
 //! | one per route (see [`ROUTES`]) | comma-separated secrets; any of them verifies | route disabled |
+//! | `<PROVIDER>_WEBHOOK_ALLOW_IPS`, one per route ([`Route::allow_var`]) | comma-separated CIDR ranges or addresses the route accepts deliveries from; others get 403 `forbidden` | every address |
+//! | `WEBHOOK_TRUSTED_PROXIES` | comma-separated CIDR ranges of your proxies, whose `X-Forwarded-For` / `Forwarded` name the client for the allowlists | none: the peer address is the client |
 //!
 //! With no secret at all, the receiver generates a development secret for
 //! `/webhooks/github` and prints a ready-to-paste signed `curl`.
+//!
+//! A range that cannot be read stops the receiver at startup with a message naming the
+//! variable. How the client address is found, and when it is refused, is documented in
+//! `webhook_core::ip`.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
@@ -22,6 +28,7 @@ use std::time::{Duration, SystemTime};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tokio::sync::Notify;
 use webhook_core::dedup::{DedupStore, MemoryDedup};
+use webhook_core::ip::{IpAllowlist, TrustedProxies};
 use webhook_core::pipeline::{
     Event, EventStore, GroupCommit, GroupCommitConfig, MemoryStore, PostgresStore, RedisDedup, Router, Sink,
     SqliteStore, WorkerConfig, Workers,
@@ -38,18 +45,61 @@ pub struct Route {
     pub provider: Provider,
     /// The environment variable holding its comma-separated secrets.
     pub var: &'static str,
+    /// The environment variable holding the comma-separated ranges it accepts deliveries
+    /// from (`<PROVIDER>_WEBHOOK_ALLOW_IPS`); unset, every address.
+    pub allow_var: &'static str,
 }
 
 /// Every route the receivers serve.
 pub const ROUTES: &[Route] = &[
-    Route { path: "github", provider: providers::GITHUB, var: "GITHUB_WEBHOOK_SECRET" },
-    Route { path: "stripe", provider: providers::STRIPE, var: "STRIPE_WEBHOOK_SECRET" },
-    Route { path: "slack", provider: providers::SLACK, var: "SLACK_SIGNING_SECRET" },
-    Route { path: "standard", provider: providers::STANDARD_WEBHOOKS, var: "STANDARD_WEBHOOK_SECRET" },
-    Route { path: "shopify", provider: providers::SHOPIFY, var: "SHOPIFY_WEBHOOK_SECRET" },
-    Route { path: "gitlab", provider: providers::GITLAB, var: "GITLAB_WEBHOOK_TOKEN" },
-    Route { path: "twilio", provider: providers::TWILIO, var: "TWILIO_AUTH_TOKEN" },
-    Route { path: "discord", provider: providers::DISCORD, var: "DISCORD_PUBLIC_KEY" },
+    Route {
+        path: "github",
+        provider: providers::GITHUB,
+        var: "GITHUB_WEBHOOK_SECRET",
+        allow_var: "GITHUB_WEBHOOK_ALLOW_IPS",
+    },
+    Route {
+        path: "stripe",
+        provider: providers::STRIPE,
+        var: "STRIPE_WEBHOOK_SECRET",
+        allow_var: "STRIPE_WEBHOOK_ALLOW_IPS",
+    },
+    Route {
+        path: "slack",
+        provider: providers::SLACK,
+        var: "SLACK_SIGNING_SECRET",
+        allow_var: "SLACK_WEBHOOK_ALLOW_IPS",
+    },
+    Route {
+        path: "standard",
+        provider: providers::STANDARD_WEBHOOKS,
+        var: "STANDARD_WEBHOOK_SECRET",
+        allow_var: "STANDARD_WEBHOOK_ALLOW_IPS",
+    },
+    Route {
+        path: "shopify",
+        provider: providers::SHOPIFY,
+        var: "SHOPIFY_WEBHOOK_SECRET",
+        allow_var: "SHOPIFY_WEBHOOK_ALLOW_IPS",
+    },
+    Route {
+        path: "gitlab",
+        provider: providers::GITLAB,
+        var: "GITLAB_WEBHOOK_TOKEN",
+        allow_var: "GITLAB_WEBHOOK_ALLOW_IPS",
+    },
+    Route {
+        path: "twilio",
+        provider: providers::TWILIO,
+        var: "TWILIO_AUTH_TOKEN",
+        allow_var: "TWILIO_WEBHOOK_ALLOW_IPS",
+    },
+    Route {
+        path: "discord",
+        provider: providers::DISCORD,
+        var: "DISCORD_PUBLIC_KEY",
+        allow_var: "DISCORD_WEBHOOK_ALLOW_IPS",
+    },
 ];
 
 /// A route with its verifier, before the pipeline is started.
@@ -59,6 +109,8 @@ pub struct Configured {
     pub route: Route,
     /// Its verifier.
     pub verifier: Verifier,
+    /// The addresses it accepts deliveries from (with the trusted proxies), if limited.
+    pub allowlist: Option<IpAllowlist>,
 }
 
 /// A started route.
@@ -107,6 +159,8 @@ pub struct Config {
     pub workers: usize,
     /// How long a worker's lease on an event lasts.
     pub lease: Duration,
+    /// The proxies whose forwarding headers name the client (`WEBHOOK_TRUSTED_PROXIES`).
+    pub trusted_proxies: TrustedProxies,
 }
 
 impl Config {
@@ -151,6 +205,25 @@ impl Config {
             return Err("DATABASE_URL must start with sqlite:, postgres:// or memory:".to_owned());
         }
         let redis_url = var("REDIS_URL").filter(|u| !u.trim().is_empty());
+        let trusted_proxies = match var("WEBHOOK_TRUSTED_PROXIES") {
+            Some(v) => TrustedProxies::parse_csv(&v).map_err(|e| format!("WEBHOOK_TRUSTED_PROXIES: {e}"))?,
+            None => TrustedProxies::none(),
+        };
+        let allowlist = |route: &Route| -> Result<Option<IpAllowlist>, String> {
+            let Some(ranges) = var(route.allow_var).filter(|s| !s.trim().is_empty()) else {
+                return Ok(None);
+            };
+            let list = IpAllowlist::parse_csv(&ranges).map_err(|e| format!("{}: {e}", route.allow_var))?;
+            if list.ranges().is_empty() {
+                return Err(format!("{}: lists no address range (unset it to accept every address)", route.allow_var));
+            }
+            Ok(Some(list.with_trusted_proxies(trusted_proxies.clone())))
+        };
+        // Every route's ranges are read, enabled or not: a typo fails now, not on the day
+        // the route is enabled.
+        let allowlists = ROUTES.iter().map(allowlist).collect::<Result<Vec<_>, String>>()?;
+        let allowlist_of =
+            |route: &Route| ROUTES.iter().position(|r| r.path == route.path).and_then(|i| allowlists[i].clone());
         let mut configured = Vec::new();
         for route in ROUTES {
             let Some(secrets) = var(route.var).filter(|s| !s.trim().is_empty()) else {
@@ -160,16 +233,27 @@ impl Config {
                 .secrets_csv(&secrets)
                 .build()
                 .map_err(|e| format!("{}: {e}", route.var))?;
-            configured.push(Configured { route: *route, verifier });
+            configured.push(Configured { route: *route, verifier, allowlist: allowlist_of(route) });
         }
         let mut dev = None;
         if configured.is_empty() {
             let secret = random_hex(16).map_err(|e| format!("no randomness for a development secret: {e}"))?;
             let verifier = Verifier::new(providers::GITHUB, &secret).map_err(|e| e.to_string())?;
             dev = Some(dev_delivery(&verifier, &secret, &public_url)?);
-            configured.push(Configured { route: ROUTES[0], verifier });
+            configured.push(Configured { route: ROUTES[0], verifier, allowlist: allowlist_of(&ROUTES[0]) });
         }
-        Ok(Self { addr, public_url, max_body, configured, dev, database_url, redis_url, workers, lease })
+        Ok(Self {
+            addr,
+            public_url,
+            max_body,
+            configured,
+            dev,
+            database_url,
+            redis_url,
+            workers,
+            lease,
+            trusted_proxies,
+        })
     }
 
     /// What to tell the person who started the receiver: the routes, the variables that
@@ -177,13 +261,21 @@ impl Config {
     pub fn banner(&self, server: &str) -> String {
         let mut out = format!("{server} listening on http://{}\n", self.addr);
         for c in &self.configured {
-            out.push_str(&format!("  POST /webhooks/{}  ({})\n", c.route.path, c.route.provider.name()));
+            out.push_str(&format!("  POST /webhooks/{}  ({}", c.route.path, c.route.provider.name()));
+            if let Some(list) = &c.allowlist {
+                out.push_str(&format!("; allowlist of {} ranges", list.ranges().len()));
+            }
+            out.push_str(")\n");
         }
         out.push_str(&format!("  event store {}", redact(&self.database_url)));
         if let Some(redis) = &self.redis_url {
             out.push_str(&format!(", dedup on {}", redact(redis)));
         }
         out.push_str(&format!(", {} workers; GET /metrics, GET /healthz\n", self.workers));
+        if !self.trusted_proxies.is_empty() {
+            let ranges: Vec<_> = self.trusted_proxies.ranges().iter().map(|r| r.to_string()).collect();
+            out.push_str(&format!("  trusted proxies (for the allowlists): {}\n", ranges.join(", ")));
+        }
         let off: Vec<_> = ROUTES.iter().filter(|r| !self.configured.iter().any(|c| c.route.path == r.path)).collect();
         if !off.is_empty() {
             out.push_str("  set these to enable more routes (comma-separated secrets rotate):\n");
@@ -310,13 +402,17 @@ pub async fn start(config: Config) -> Result<Receiver, String> {
     let enabled = config
         .configured
         .iter()
-        .map(|c| Enabled {
-            route: c.route,
-            endpoint: Endpoint::new(c.verifier.clone())
+        .map(|c| {
+            let endpoint = Endpoint::new(c.verifier.clone())
                 .with_dedup(dedup.clone())
                 .with_sink(sink.clone())
                 .with_body_limit(config.max_body)
-                .with_public_url(&config.public_url),
+                .with_public_url(&config.public_url);
+            let endpoint = match &c.allowlist {
+                Some(list) => endpoint.with_allowlist(list.clone()),
+                None => endpoint,
+            };
+            Enabled { route: c.route, endpoint }
         })
         .collect();
     Ok(Receiver { config, enabled, store, store_kind, metrics, workers })
@@ -450,6 +546,43 @@ mod tests {
         assert_eq!(redact("postgres://app:hunter2@db:5432/x"), "postgres://app:***@db:5432/x");
         let bad = config(&[("STANDARD_WEBHOOK_SECRET", "whsec_!!")]).unwrap_err();
         assert!(bad.starts_with("STANDARD_WEBHOOK_SECRET: ") && !bad.contains("!!"), "{bad}");
+    }
+
+    #[test]
+    fn allowlists_and_trusted_proxies_from_the_environment() {
+        let c = config(&[
+            ("GITHUB_WEBHOOK_SECRET", "s"),
+            ("STRIPE_WEBHOOK_SECRET", "whsec_x"),
+            ("GITHUB_WEBHOOK_ALLOW_IPS", "192.0.2.0/24, 2001:db8::/32"),
+            ("WEBHOOK_TRUSTED_PROXIES", "10.0.0.0/8"),
+        ])
+        .unwrap();
+        let github = c.configured.iter().find(|c| c.route.path == "github").unwrap();
+        let list = github.allowlist.as_ref().unwrap();
+        assert_eq!(list.ranges().len(), 2);
+        assert_eq!(list.trusted_proxies().ranges().len(), 1);
+        assert!(list.check(Some("10.0.0.1".parse().unwrap()), &[("X-Forwarded-For", "192.0.2.9")]).is_ok());
+        assert!(c.configured.iter().find(|c| c.route.path == "stripe").unwrap().allowlist.is_none());
+        let banner = c.banner("x");
+        assert!(banner.contains("POST /webhooks/github  (github; allowlist of 2 ranges)\n"), "{banner}");
+        assert!(banner.contains("POST /webhooks/stripe  (stripe)\n"), "{banner}");
+        assert!(banner.contains("trusted proxies (for the allowlists): 10.0.0.0/8\n"), "{banner}");
+        // Blank is unset; the dev route gets its allowlist too.
+        let dev = config(&[("GITHUB_WEBHOOK_ALLOW_IPS", "127.0.0.1"), ("STRIPE_WEBHOOK_ALLOW_IPS", " ")]).unwrap();
+        assert!(dev.configured[0].allowlist.is_some());
+        assert!(dev.trusted_proxies.is_empty());
+
+        let err = config(&[("GITHUB_WEBHOOK_ALLOW_IPS", "192.0.2.0/24, 10.0.0.0/33")]).unwrap_err();
+        assert!(err.starts_with("GITHUB_WEBHOOK_ALLOW_IPS: `10.0.0.0/33` is not"), "{err}");
+        let err = config(&[("DISCORD_WEBHOOK_ALLOW_IPS", "nope")]).unwrap_err();
+        assert!(err.starts_with("DISCORD_WEBHOOK_ALLOW_IPS: "), "a disabled route's ranges are checked too: {err}");
+        let err = config(&[("GITHUB_WEBHOOK_ALLOW_IPS", ",")]).unwrap_err();
+        assert!(err.contains("lists no address range"), "{err}");
+        let err = config(&[("WEBHOOK_TRUSTED_PROXIES", "10.0.0.0/8 192.0.2.1")]).unwrap_err();
+        assert!(err.starts_with("WEBHOOK_TRUSTED_PROXIES: "), "{err}");
+        for r in ROUTES {
+            assert_eq!(r.allow_var, format!("{}_WEBHOOK_ALLOW_IPS", r.path.to_uppercase()));
+        }
     }
 
     #[tokio::test]

@@ -18,7 +18,7 @@ use receiver_common::{log_accepted, Receiver, ACCEPTED, HEALTHY, METHOD_NOT_ALLO
 use tower::util::BoxCloneSyncService;
 use tower::{service_fn, Layer, ServiceExt};
 use webhook_core::Verified;
-use webhook_tower::{WebhookBody, WebhookLayer};
+use webhook_tower::{PeerAddr, WebhookBody, WebhookLayer};
 
 type Body = BoxBody<Bytes, Infallible>;
 type Route = BoxCloneSyncService<Request<Incoming>, Response<WebhookBody<Full<Bytes>>>, Infallible>;
@@ -84,14 +84,17 @@ impl Routes {
     }
 }
 
-/// Serves `receiver` on `listener` until the process ends, one task per connection.
+/// Serves `receiver` on `listener` until the process ends, one task per connection. Each
+/// request carries its connection's [`PeerAddr`], which the routes' IP allowlists
+/// (`<PROVIDER>_WEBHOOK_ALLOW_IPS`) are checked against.
 pub async fn serve(listener: tokio::net::TcpListener, receiver: &Receiver) -> std::io::Result<()> {
     let routes = Routes::new(receiver);
     loop {
-        let (stream, _) = listener.accept().await?;
+        let (stream, peer) = listener.accept().await?;
         let routes = routes.clone();
         tokio::spawn(async move {
-            let svc = hyper::service::service_fn(move |req| {
+            let svc = hyper::service::service_fn(move |mut req: Request<Incoming>| {
+                req.extensions_mut().insert(PeerAddr(peer));
                 let routes = routes.clone();
                 async move { routes.call(req).await }
             });
