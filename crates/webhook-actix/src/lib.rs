@@ -119,6 +119,9 @@ async fn receive(req: HttpRequest, mut payload: Payload) -> Result<Verified, Web
     if let Some(url) = url.as_deref() {
         request = request.with_url(url);
     }
+    if let Some(peer) = peer {
+        request = request.with_peer(peer);
+    }
     match endpoint.receive(&request, SystemTime::now()).await {
         Outcome::Accepted(delivery) => Ok(delivery),
         other => Err(WebhookError(other)),

@@ -156,6 +156,9 @@ async fn receive(req: Request, endpoint: &Endpoint) -> Result<Verified, WebhookR
     if let Some(url) = url.as_deref() {
         request = request.with_url(url);
     }
+    if let Some(peer) = peer {
+        request = request.with_peer(peer);
+    }
     match endpoint.receive(&request, SystemTime::now()).await {
         Outcome::Accepted(delivery) => Ok(delivery),
         other => Err(WebhookRejection(other)),

@@ -56,6 +56,8 @@ pub(crate) enum Command {
     Send(SendArgs),
     /// Inspect and replay the events in a receiver's event store.
     Events(EventsArgs),
+    /// Read the audit log a receiver keeps (WEBHOOK_AUDIT_DAYS): every request, accepted or refused.
+    Audit(AuditArgs),
     /// List the provider names --provider accepts, with the secret each expects.
     Providers(ProvidersArgs),
 }
@@ -163,6 +165,62 @@ pub(crate) struct EventsArgs {
     /// What to do with the store.
     #[command(subcommand)]
     pub(crate) command: EventsCommand,
+}
+
+/// `webhook audit ...`.
+#[derive(Debug, Args)]
+pub(crate) struct AuditArgs {
+    /// The event store holding the audit log, as for `events`.
+    #[arg(long = "database-url", env = "DATABASE_URL", hide_env_values = true, global = true, value_name = "URL")]
+    pub(crate) database_url: Option<String>,
+
+    /// What to read.
+    #[command(subcommand)]
+    pub(crate) command: AuditCommand,
+}
+
+/// The `audit` subcommands.
+#[derive(Debug, Subcommand)]
+pub(crate) enum AuditCommand {
+    /// List audit records, newest first, each with the processing status of its event.
+    List(AuditListArgs),
+}
+
+/// `webhook audit list`.
+#[derive(Debug, Args)]
+pub(crate) struct AuditListArgs {
+    /// Only this provider's requests.
+    #[arg(long, value_name = "PROVIDER")]
+    pub(crate) provider: Option<String>,
+
+    /// Only requests for this delivery id (verified, or as claimed by a refused request).
+    #[arg(long, value_name = "ID")]
+    pub(crate) delivery: Option<String>,
+
+    /// Only the request with this request id.
+    #[arg(long, value_name = "ID")]
+    pub(crate) request: Option<String>,
+
+    /// Only requests with this outcome (accepted, duplicate, invalid_signature, stale,
+    /// malformed, too_large, forbidden, unavailable, ...).
+    #[arg(long, value_name = "OUTCOME")]
+    pub(crate) outcome: Option<String>,
+
+    /// Only requests whose signature did not verify.
+    #[arg(long, conflicts_with = "verified")]
+    pub(crate) refused: bool,
+
+    /// Only requests whose signature verified.
+    #[arg(long)]
+    pub(crate) verified: bool,
+
+    /// At most this many records.
+    #[arg(long, value_name = "N", default_value_t = 50)]
+    pub(crate) limit: usize,
+
+    /// Print a JSON array of records.
+    #[arg(long)]
+    pub(crate) json: bool,
 }
 
 /// The `events` subcommands.

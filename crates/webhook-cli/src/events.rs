@@ -32,7 +32,7 @@ pub(crate) fn run(args: &EventsArgs) -> Result<ExitCode, Failure> {
 }
 
 /// A usage error for a URL this command cannot use, before anything is opened.
-fn check_database_url(url: &str) -> Result<(), Failure> {
+pub(crate) fn check_database_url(url: &str) -> Result<(), Failure> {
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         return Ok(());
     }
@@ -58,7 +58,7 @@ fn sqlite_path(url: &str) -> Option<&str> {
 }
 
 /// Opens the store. A SQLite file that does not exist is an error, not a new empty store.
-async fn open(url: &str) -> Result<Box<dyn EventStore>, Failure> {
+pub(crate) async fn open(url: &str) -> Result<Box<dyn EventStore>, Failure> {
     let shown = output::redact_url(url);
     if let Some(path) = sqlite_path(url) {
         if !Path::new(path).is_file() {

@@ -16,6 +16,7 @@
 // standard error.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
+mod audit;
 mod cli;
 mod events;
 mod keys;
@@ -48,6 +49,7 @@ fn run(cli: &Cli) -> Result<ExitCode, Failure> {
         Command::Sign(args) => sign::run(args).map(|()| ExitCode::SUCCESS),
         Command::Send(args) => send::run(args),
         Command::Events(args) => events::run(args),
+        Command::Audit(args) => audit::run(args),
         Command::Providers(args) => providers(args).map(|()| ExitCode::SUCCESS),
     }
 }

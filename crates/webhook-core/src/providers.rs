@@ -100,6 +100,22 @@ impl Provider {
         }
     }
 
+    /// The header naming the delivery id, if the provider sends it in a header
+    /// (`X-GitHub-Delivery`, `webhook-id`, ...): what an audit log can record, unverified,
+    /// for a request whose signature did not verify.
+    pub fn id_header(&self) -> Option<&'static str> {
+        match self.kind {
+            Kind::Scheme(s) => s.id.iter().find_map(|src| match src {
+                crate::scheme::Source::Header(h) => Some(*h),
+                crate::scheme::Source::Json(_) => None,
+            }),
+            #[cfg(feature = "twilio")]
+            Kind::Twilio => Some("I-Twilio-Idempotency-Token"),
+            Kind::GitLabToken => Some("Idempotency-Key"),
+            Kind::Mailgun => None,
+        }
+    }
+
     /// The headers that describe a delivery (its id, event type and timestamp) and are worth
     /// keeping with it. Never a signature or a token.
     pub fn metadata_headers(&self) -> Vec<&'static str> {

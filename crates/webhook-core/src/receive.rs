@@ -146,6 +146,8 @@ pub struct Endpoint {
     allowlist: Option<IpAllowlist>,
     #[cfg(feature = "pipeline")]
     sink: Option<Arc<dyn crate::pipeline::Sink>>,
+    #[cfg(feature = "pipeline")]
+    audit: Option<crate::pipeline::AuditLog>,
 }
 
 impl Endpoint {
@@ -160,6 +162,8 @@ impl Endpoint {
             allowlist: None,
             #[cfg(feature = "pipeline")]
             sink: None,
+            #[cfg(feature = "pipeline")]
+            audit: None,
         }
     }
 
@@ -171,6 +175,17 @@ impl Endpoint {
     #[must_use]
     pub fn with_sink(mut self, sink: Arc<dyn crate::pipeline::Sink>) -> Self {
         self.sink = Some(sink);
+        self
+    }
+
+    /// Records every request this endpoint answers, accepted or refused, in `audit`
+    /// (see [`AuditLog`](crate::pipeline::AuditLog)): provider, delivery id, event type,
+    /// time, whether the signature verified, request id, outcome, status, error and client
+    /// address. Recording never delays the answer.
+    #[cfg(feature = "pipeline")]
+    #[must_use]
+    pub fn with_audit(mut self, audit: crate::pipeline::AuditLog) -> Self {
+        self.audit = Some(audit);
         self
     }
 
@@ -236,7 +251,13 @@ impl Endpoint {
             length = std::str::from_utf8(v).ok().and_then(|t| t.trim().parse::<u64>().ok());
         });
         match length {
-            Some(n) if n > self.body_limit as u64 => Some(self.over_limit()),
+            Some(n) if n > self.body_limit as u64 => {
+                let outcome = Outcome::TooLarge { limit: self.body_limit };
+                let (span, rid) = self.span(headers);
+                let _entered = span.enter();
+                self.log(&outcome, None, (&span, rid.as_deref()), Some(headers), None);
+                Some(outcome)
+            }
             _ => None,
         }
     }
@@ -269,7 +290,9 @@ impl Endpoint {
     pub fn admit(&self, peer: Option<IpAddr>, headers: &dyn Headers) -> Option<Outcome> {
         let refusal = self.allowlist.as_ref()?.check(peer, headers).err()?;
         let outcome = Outcome::Forbidden(refusal);
-        self.log(&outcome, None);
+        let (span, rid) = self.span(headers);
+        let _entered = span.enter();
+        self.log(&outcome, None, (&span, rid.as_deref()), Some(headers), peer);
         Some(outcome)
     }
 
@@ -277,7 +300,9 @@ impl Endpoint {
     /// like every other outcome.
     pub fn over_limit(&self) -> Outcome {
         let outcome = Outcome::TooLarge { limit: self.body_limit };
-        self.log(&outcome, None);
+        let (span, rid) = self.span(&NO_HEADERS);
+        let _entered = span.enter();
+        self.log(&outcome, None, (&span, rid.as_deref()), None, None);
         outcome
     }
 
@@ -285,11 +310,11 @@ impl Endpoint {
     ///
     /// A new delivery is claimed and immediately marked done, so the answer is the
     /// acknowledgement. (With the durable pipeline the delivery is stored first.)
+    ///
+    /// Each call runs in a `webhook` tracing span carrying the provider, the request id,
+    /// the delivery id, the event type, the client address and the outcome.
     pub async fn receive(&self, req: &Request<'_>, now: SystemTime) -> Outcome {
-        let started = std::time::Instant::now();
-        let outcome = self.decide(req, now, true).await;
-        self.log(&outcome, Some(started));
-        outcome
+        self.answer(req, now, true).await
     }
 
     /// Like [`receive`](Self::receive), but an [`Outcome::Accepted`] delivery is only
@@ -297,10 +322,40 @@ impl Endpoint {
     /// that a failed handling frees the id for the provider's retry. The tower layer uses
     /// this around the inner service.
     pub async fn claim(&self, req: &Request<'_>, now: SystemTime) -> Outcome {
+        self.answer(req, now, false).await
+    }
+
+    async fn answer(&self, req: &Request<'_>, now: SystemTime, complete: bool) -> Outcome {
+        use tracing::Instrument;
         let started = std::time::Instant::now();
-        let outcome = self.decide(req, now, false).await;
-        self.log(&outcome, Some(started));
+        let (span, rid) = self.span(req.headers);
+        let outcome = self.decide(req, now, complete).instrument(span.clone()).await;
+        let _entered = span.enter();
+        self.log(&outcome, Some(started), (&span, rid.as_deref()), Some(req.headers), req.peer);
         outcome
+    }
+
+    /// The request's span, and its request id (the caller's `X-Request-Id` when usable)
+    /// when a subscriber or the audit log will see it.
+    fn span(&self, headers: &dyn Headers) -> (tracing::Span, Option<String>) {
+        let span = tracing::info_span!(
+            "webhook",
+            provider = self.verifier.provider().name(),
+            request_id = tracing::field::Empty,
+            delivery_id = tracing::field::Empty,
+            event_type = tracing::field::Empty,
+            client = tracing::field::Empty,
+            outcome = tracing::field::Empty,
+        );
+        #[cfg(feature = "pipeline")]
+        let audited = self.audit.is_some();
+        #[cfg(not(feature = "pipeline"))]
+        let audited = false;
+        let rid = (audited || !span.is_disabled()).then(|| request_id(headers));
+        if let Some(rid) = &rid {
+            span.record("request_id", rid.as_str());
+        }
+        (span, rid)
     }
 
     /// Ends a claim: `handled` marks the id done (later copies are duplicates), otherwise
@@ -314,8 +369,37 @@ impl Endpoint {
         }
     }
 
-    fn log(&self, outcome: &Outcome, started: Option<std::time::Instant>) {
+    /// Counts, logs, traces and audits one answer.
+    fn log(
+        &self,
+        outcome: &Outcome,
+        started: Option<std::time::Instant>,
+        (span, rid): (&tracing::Span, Option<&str>),
+        headers: Option<&dyn Headers>,
+        peer: Option<IpAddr>,
+    ) {
         let provider = self.verifier.provider().name();
+        let _ = rid; // Only the audit log uses it beyond the span.
+        let client = match (&self.allowlist, peer, headers) {
+            (Some(list), Some(p), Some(h)) => list.trusted_proxies().client_addr(p, h).ok(),
+            _ => peer,
+        };
+        if !span.is_disabled() {
+            span.record("outcome", outcome.label());
+            if let Some(d) = outcome.delivery() {
+                span.record("delivery_id", delivery_id(d).as_str());
+                if let Some(t) = d.event_type() {
+                    span.record("event_type", t);
+                }
+            }
+            if let Some(c) = client {
+                span.record("client", tracing::field::display(c));
+            }
+        }
+        #[cfg(feature = "pipeline")]
+        if let Some(audit) = &self.audit {
+            audit.record(self.audit_record(outcome, rid.map_or_else(new_request_id, str::to_owned), headers, client));
+        }
         metrics::counter!("webhook_requests_total", "provider" => provider, "outcome" => outcome.label()).increment(1);
         if let Some(started) = started {
             metrics::histogram!("webhook_request_duration_seconds", "provider" => provider)
@@ -326,12 +410,53 @@ impl Endpoint {
                 tracing::debug!(provider, kind = e.kind().as_str(), reason = %e, "webhook rejected");
             }
             Outcome::Unavailable(e) => {
-                tracing::warn!(provider, error = %e, "dedup store unavailable")
+                tracing::warn!(provider, error = %e, "store unavailable")
             }
             Outcome::Forbidden(r) => {
                 tracing::debug!(provider, peer = ?r.peer(), client = ?r.client(), reason = %r, "webhook forbidden");
             }
             _ => {}
+        }
+    }
+
+    #[cfg(feature = "pipeline")]
+    fn audit_record(
+        &self,
+        outcome: &Outcome,
+        request_id: String,
+        headers: Option<&dyn Headers>,
+        client: Option<IpAddr>,
+    ) -> crate::pipeline::AuditRecord {
+        let provider = self.verifier.provider();
+        let (delivery, event_type) = match outcome.delivery() {
+            Some(d) => (Some(delivery_id(d)), d.event_type().map(str::to_owned)),
+            // Unverified: the id the request claims, if it names one, bounded.
+            None => (
+                headers
+                    .zip(provider.id_header())
+                    .and_then(|(h, name)| header_text(h, name))
+                    .map(|v| v.chars().take(MAX_CLAIMED_ID).collect()),
+                None,
+            ),
+        };
+        let error = match outcome {
+            Outcome::Rejected(e) => Some(e.to_string()),
+            Outcome::Unavailable(e) => Some(e.to_string()),
+            Outcome::Forbidden(r) => Some(r.to_string()),
+            Outcome::TooLarge { .. } | Outcome::InFlight(_) => {
+                Some(String::from_utf8_lossy(&outcome.body()).into_owned())
+            }
+            _ => None,
+        };
+        crate::pipeline::AuditRecord {
+            delivery_id: delivery,
+            event_type,
+            signature_verified: outcome.delivery().is_some() || matches!(outcome, Outcome::Handshake(_)),
+            outcome: outcome.label().to_owned(),
+            status: outcome.status().as_u16(),
+            error,
+            client_ip: client.map(|c| c.to_string()),
+            ..crate::pipeline::AuditRecord::new(&request_id, provider.name(), SystemTime::now())
         }
     }
 
@@ -404,6 +529,51 @@ pub fn dedup_key(verified: &Verified) -> String {
     }
 }
 
+/// The delivery id a verified delivery is stored under (its [`dedup_key`] without the
+/// provider): what the audit log records and the event store's `delivery_id`.
+pub(crate) fn delivery_id(verified: &Verified) -> String {
+    let key = dedup_key(verified);
+    key.split_once(':').map_or(key.as_str(), |(_, id)| id).to_owned()
+}
+
+/// The longest claimed (unverified) delivery id an audit record keeps.
+#[cfg(feature = "pipeline")]
+const MAX_CLAIMED_ID: usize = 200;
+
+/// The longest `X-Request-Id` taken from a request; longer or odd ones are replaced.
+const MAX_REQUEST_ID: usize = 128;
+
+/// The request id: the caller's `X-Request-Id` (a load balancer's, say) when it is short
+/// and printable, otherwise a new one.
+fn request_id(headers: &dyn Headers) -> String {
+    match header_text(headers, "x-request-id") {
+        Some(id) if !id.is_empty() && id.len() <= MAX_REQUEST_ID && id.bytes().all(|b| b.is_ascii_graphic()) => id,
+        _ => new_request_id(),
+    }
+}
+
+/// A header's first value, if it is UTF-8.
+fn header_text(headers: &dyn Headers, name: &str) -> Option<String> {
+    let mut found = None;
+    headers.for_each_value(name, &mut |v| {
+        if found.is_none() {
+            found = std::str::from_utf8(v).ok().map(str::to_owned);
+        }
+    });
+    found
+}
+
+/// A request id unique in this process and across restarts: the time and a counter.
+fn new_request_id() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let micros = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_micros());
+    format!("{micros:x}-{:x}", NEXT.fetch_add(1, Ordering::Relaxed))
+}
+
+/// For answers given before any header is at hand.
+const NO_HEADERS: [(&str, &str); 0] = [];
+
 /// How long providers keep redelivering (Stripe: 3 days, Standard Webhooks: about 3 days;
 /// GitHub's manual redelivery: 3 days): the default dedup TTL covers them all.
 pub const DEFAULT_DEDUP_TTL: Duration = MemoryDedup::DEFAULT_TTL;
@@ -412,6 +582,78 @@ pub const DEFAULT_DEDUP_TTL: Duration = MemoryDedup::DEFAULT_TTL;
 mod tests {
     use super::*;
     use crate::{providers, SignRequest, Verifier};
+
+    /// Everything a DEBUG-level fmt subscriber writes while `f` runs, span closes included.
+    fn traced(f: impl FnOnce()) -> String {
+        use std::sync::Mutex;
+        #[derive(Clone, Default)]
+        struct Sink(Arc<Mutex<Vec<u8>>>);
+        impl std::io::Write for Sink {
+            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(buf);
+                Ok(buf.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let sink = Sink::default();
+        let writer = sink.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::DEBUG)
+            .with_span_events(tracing_subscriber::fmt::format::FmtSpan::CLOSE)
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .finish();
+        tracing::subscriber::with_default(subscriber, f);
+        let out = sink.0.lock().unwrap().clone();
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn each_request_has_a_span_with_its_delivery_and_outcome_and_rejections_name_no_secret() {
+        let secret = "s3cret-never-logged";
+        let github = Verifier::new(providers::GITHUB, secret).unwrap();
+        let endpoint = Endpoint::new(github.clone());
+        let now = SystemTime::now();
+        let body = br#"{"zen":"trace"}"#;
+        let signed = github.sign(&SignRequest::new(body, now).id("d-traced").event_type("push")).unwrap();
+        let mut forged: Vec<(String, String)> =
+            signed.headers().iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
+        let signature = "sha256=".to_owned() + &"ab".repeat(32);
+        forged.retain(|(k, _)| !k.eq_ignore_ascii_case("x-hub-signature-256"));
+        forged.push(("X-Hub-Signature-256".into(), signature.clone()));
+        forged.push(("X-Request-Id".into(), "req-from-the-lb".into()));
+        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let out = traced(|| {
+            rt.block_on(async {
+                let ok =
+                    endpoint.receive(&Request::new(&signed, &body[..]).with_peer([192, 0, 2, 7].into()), now).await;
+                assert_eq!(ok.label(), "accepted");
+                let bad = endpoint.receive(&Request::new(&forged, &body[..]), now).await;
+                assert_eq!(bad.label(), "invalid_signature");
+            });
+        });
+        let lines: Vec<&str> = out.lines().collect();
+        let accepted = lines.iter().find(|l| l.contains(r#"outcome="accepted""#)).unwrap_or_else(|| panic!("{out}"));
+        for field in [
+            r#"provider="github""#,
+            r#"delivery_id="d-traced""#,
+            r#"event_type="push""#,
+            "client=192.0.2.7",
+            "request_id=",
+        ] {
+            assert!(accepted.contains(field), "{field} missing from the span: {accepted}");
+        }
+        let rejected = lines.iter().find(|l| l.contains("webhook rejected")).unwrap_or_else(|| panic!("{out}"));
+        assert!(rejected.contains("DEBUG") && rejected.contains("reason="), "{rejected}");
+        assert!(
+            rejected.contains(r#"request_id="req-from-the-lb""#),
+            "the rejection is logged inside its span: {rejected}"
+        );
+        assert!(!out.contains(secret), "the secret is never logged: {out}");
+        assert!(!out.contains(&signature[7..]), "the signature is never logged: {out}");
+    }
 
     struct Down;
 

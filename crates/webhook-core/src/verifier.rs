@@ -29,13 +29,14 @@ pub struct Request<'a> {
     pub(crate) headers: &'a (dyn Headers + Sync),
     pub(crate) body: Bytes,
     pub(crate) url: Option<&'a str>,
+    pub(crate) peer: Option<std::net::IpAddr>,
 }
 
 impl<'a> Request<'a> {
     /// A request with these headers and this raw body. Passing [`Bytes`] (what every
     /// framework reads into) moves no body bytes: the verified delivery shares them.
     pub fn new(headers: &'a (dyn Headers + Sync), body: impl Into<Bytes>) -> Self {
-        Self { headers, body: body.into(), url: None }
+        Self { headers, body: body.into(), url: None, peer: None }
     }
 
     /// The full URL the sender requested: scheme, host, optional port, path and query.
@@ -45,9 +46,27 @@ impl<'a> Request<'a> {
         self
     }
 
+    /// The connection's peer address (adapters set it): the audit log and the request's
+    /// tracing span record the client address derived from it. Verification never uses it.
+    #[must_use]
+    pub fn with_peer(mut self, peer: std::net::IpAddr) -> Self {
+        self.peer = Some(peer);
+        self
+    }
+
     /// The raw body.
     pub fn body(&self) -> &Bytes {
         &self.body
+    }
+
+    /// The headers.
+    pub fn headers(&self) -> &(dyn Headers + Sync) {
+        self.headers
+    }
+
+    /// The connection's peer address, if the adapter passed it.
+    pub fn peer(&self) -> Option<std::net::IpAddr> {
+        self.peer
     }
 }
 

@@ -105,6 +105,9 @@ where
                 if let Some(url) = url.as_deref() {
                     request = request.with_url(url);
                 }
+                if let Some(peer) = peer {
+                    request = request.with_peer(peer);
+                }
                 endpoint.claim(&request, SystemTime::now()).await
             };
             let delivery = match outcome {

@@ -10,6 +10,7 @@
 //! | `REDIS_URL` | a Redis dedup store in front of the event store | none (in-memory dedup; the store's unique key decides) |
 //! | `WEBHOOK_WORKERS` | background workers handling stored events | `4` |
 //! | `WEBHOOK_LEASE_SECS` | how long a worker holds an event before another may take it | `60` |
+//! | `WEBHOOK_AUDIT_DAYS` | keep an audit log of every request (accepted or refused) in the event store for this many days | no audit log |
 //! | one per route (see [`ROUTES`]) | comma-separated secrets; any of them verifies | route disabled |
 //! | `<PROVIDER>_WEBHOOK_ALLOW_IPS`, one per route ([`Route::allow_var`]) | comma-separated CIDR ranges or addresses the route accepts deliveries from; others get 403 `forbidden` | every address |
 //! | `WEBHOOK_TRUSTED_PROXIES` | comma-separated CIDR ranges of your proxies, whose `X-Forwarded-For` / `Forwarded` name the client for the allowlists | none: the peer address is the client |
@@ -30,8 +31,8 @@ use tokio::sync::Notify;
 use webhook_core::dedup::{DedupStore, MemoryDedup};
 use webhook_core::ip::{IpAllowlist, TrustedProxies};
 use webhook_core::pipeline::{
-    Event, EventStore, GroupCommit, GroupCommitConfig, MemoryStore, PostgresStore, RedisDedup, Router, Sink,
-    SqliteStore, WorkerConfig, Workers,
+    AuditConfig, AuditLog, Event, EventStore, GroupCommit, GroupCommitConfig, MemoryStore, PostgresStore, RedisDedup,
+    Router, Sink, SqliteStore, WorkerConfig, Workers,
 };
 use webhook_core::receive::{Endpoint, DEFAULT_BODY_LIMIT, DEFAULT_DEDUP_TTL};
 use webhook_core::{providers, Provider, SignRequest, Verifier};
@@ -161,6 +162,8 @@ pub struct Config {
     pub lease: Duration,
     /// The proxies whose forwarding headers name the client (`WEBHOOK_TRUSTED_PROXIES`).
     pub trusted_proxies: TrustedProxies,
+    /// How long audit records are kept (`WEBHOOK_AUDIT_DAYS`); `None`: no audit log.
+    pub audit_retention: Option<Duration>,
 }
 
 impl Config {
@@ -199,6 +202,17 @@ impl Config {
                     .ok_or_else(|| format!("WEBHOOK_LEASE_SECS={v} is not a number of seconds from 1 to 86400"))?,
             ),
             None => Duration::from_secs(60),
+        };
+        let audit_retention = match var("WEBHOOK_AUDIT_DAYS").filter(|v| !v.trim().is_empty()) {
+            Some(v) => Some(Duration::from_secs(
+                86_400
+                    * v.trim()
+                        .parse::<u64>()
+                        .ok()
+                        .filter(|n| (1..=3650).contains(n))
+                        .ok_or_else(|| format!("WEBHOOK_AUDIT_DAYS={v} is not a number of days from 1 to 3650"))?,
+            )),
+            None => None,
         };
         let database_url = var("DATABASE_URL").unwrap_or_else(|| "sqlite://webhooks.db".to_owned());
         if !["sqlite:", "postgres://", "postgresql://", "memory:"].iter().any(|p| database_url.starts_with(p)) {
@@ -253,6 +267,7 @@ impl Config {
             workers,
             lease,
             trusted_proxies,
+            audit_retention,
         })
     }
 
@@ -272,6 +287,12 @@ impl Config {
             out.push_str(&format!(", dedup on {}", redact(redis)));
         }
         out.push_str(&format!(", {} workers; GET /metrics, GET /healthz\n", self.workers));
+        if let Some(retention) = self.audit_retention {
+            out.push_str(&format!(
+                "  audit log: every request, kept {} days (webhook audit list --database-url ...)\n",
+                retention.as_secs() / 86_400
+            ));
+        }
         if !self.trusted_proxies.is_empty() {
             let ranges: Vec<_> = self.trusted_proxies.ranges().iter().map(|r| r.to_string()).collect();
             out.push_str(&format!("  trusted proxies (for the allowlists): {}\n", ranges.join(", ")));
@@ -392,6 +413,9 @@ pub async fn start(config: Config) -> Result<Receiver, String> {
     });
     let worker_config = WorkerConfig { workers: config.workers, lease: config.lease, ..WorkerConfig::default() };
     let workers = Workers::spawn(store.clone(), router, worker_config, stored);
+    let audit = config
+        .audit_retention
+        .map(|retention| AuditLog::spawn(store.clone(), AuditConfig { retention, ..AuditConfig::default() }));
     let upkeep = metrics.clone();
     tokio::spawn(async move {
         loop {
@@ -410,6 +434,10 @@ pub async fn start(config: Config) -> Result<Receiver, String> {
                 .with_public_url(&config.public_url);
             let endpoint = match &c.allowlist {
                 Some(list) => endpoint.with_allowlist(list.clone()),
+                None => endpoint,
+            };
+            let endpoint = match &audit {
+                Some(log) => endpoint.with_audit(log.clone()),
                 None => endpoint,
             };
             Enabled { route: c.route, endpoint }

@@ -9,6 +9,7 @@
 //!                         └─▶ Router ─▶ Handler ─▶ done | failed (backoff) | dead ─▶ replay
 //! ```
 
+mod audit;
 mod batch;
 mod event;
 #[cfg(feature = "postgres")]
@@ -20,6 +21,7 @@ mod sqlite;
 mod store;
 mod worker;
 
+pub use audit::{AuditConfig, AuditEntry, AuditFilter, AuditLog, AuditRecord};
 pub use batch::{GroupCommit, GroupCommitConfig, Sink};
 pub use event::{Event, EventId, Filter, Inserted, NewEvent, Status};
 #[cfg(feature = "postgres")]
@@ -60,6 +62,7 @@ mod tests {
         };
         let (store, schema) = postgres_store(&url).await;
         conformance(&store).await;
+        super::audit::tests::audit_conformance(&store).await;
         store.pool().close().await;
         drop_schema(&url, &schema).await;
     }

@@ -11,8 +11,9 @@ use async_trait::async_trait;
 use sqlx::postgres::{PgPool, PgRow};
 use sqlx::Row;
 
+use super::audit::{AuditEntry, AuditFilter, AuditRecord};
 use super::event::{from_ms, to_ms, Event, EventId, Filter, Inserted, NewEvent, Status};
-use super::sql::{filter_sql, headers_from_json, headers_json, FilterValue, COLUMNS};
+use super::sql::{audit_sql, filter_sql, headers_from_json, headers_json, FilterValue, COLUMNS};
 use super::store::EventStore;
 use crate::dedup::StoreError;
 
@@ -132,6 +133,7 @@ impl PostgresStore {
             q = match v {
                 FilterValue::Int(i) => q.bind(i),
                 FilterValue::Text(t) => q.bind(t),
+                FilterValue::Bool(b) => q.bind(b),
             };
         }
         q
@@ -330,5 +332,68 @@ impl EventStore for PostgresStore {
         .map_err(db_error("counting the queue"))?;
         let n: i64 = row.try_get("n").map_err(db_error("counting the queue"))?;
         Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    async fn record_audit(&self, records: &[AuditRecord]) -> Result<(), StoreError> {
+        for chunk in records.chunks(1000) {
+            let mut q = sqlx::QueryBuilder::<sqlx::Postgres>::new(
+                "INSERT INTO webhook_audit (request_id, provider, delivery_id, event_type, received_at, \
+                 signature_verified, outcome, status, error, client_ip) ",
+            );
+            q.push_values(chunk, |mut row, r| {
+                row.push_bind(&r.request_id)
+                    .push_bind(&r.provider)
+                    .push_bind(&r.delivery_id)
+                    .push_bind(&r.event_type)
+                    .push_bind(to_ms(r.received_at))
+                    .push_bind(r.signature_verified)
+                    .push_bind(&r.outcome)
+                    .push_bind(i16::try_from(r.status).unwrap_or(i16::MAX))
+                    .push_bind(&r.error)
+                    .push_bind(&r.client_ip);
+            });
+            q.build().execute(&self.pool).await.map_err(db_error("writing the audit log"))?;
+        }
+        Ok(())
+    }
+
+    async fn audit(&self, filter: &AuditFilter, limit: usize) -> Result<Vec<AuditEntry>, StoreError> {
+        let (sql, values) = audit_sql(filter, '$', limit);
+        let rows = Self::bind_filter(sqlx::query(&sql), values)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_error("reading the audit log"))?;
+        let get = db_error("reading an audit record");
+        rows.iter()
+            .map(|row| {
+                let status: i16 = row.try_get(8).map_err(&get)?;
+                let processing: Option<String> = row.try_get(11).map_err(&get)?;
+                Ok(AuditEntry {
+                    id: row.try_get(0).map_err(&get)?,
+                    record: AuditRecord {
+                        request_id: row.try_get(1).map_err(&get)?,
+                        provider: row.try_get(2).map_err(&get)?,
+                        delivery_id: row.try_get(3).map_err(&get)?,
+                        event_type: row.try_get(4).map_err(&get)?,
+                        received_at: from_ms(row.try_get(5).map_err(&get)?),
+                        signature_verified: row.try_get(6).map_err(&get)?,
+                        outcome: row.try_get(7).map_err(&get)?,
+                        status: u16::try_from(status).unwrap_or(0),
+                        error: row.try_get(9).map_err(&get)?,
+                        client_ip: row.try_get(10).map_err(&get)?,
+                    },
+                    processing: processing.as_deref().and_then(Status::parse),
+                })
+            })
+            .collect()
+    }
+
+    async fn purge_audit(&self, before: SystemTime) -> Result<u64, StoreError> {
+        let done = sqlx::query("DELETE FROM webhook_audit WHERE received_at < $1")
+            .bind(to_ms(before))
+            .execute(&self.pool)
+            .await
+            .map_err(db_error("purging the audit log"))?;
+        Ok(done.rows_affected())
     }
 }

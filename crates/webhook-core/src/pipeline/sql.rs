@@ -1,7 +1,8 @@
 //! What the SQLite and PostgreSQL event stores share: the event columns and the `WHERE`
 //! clause of a [`Filter`]. The schema is in `migrations/{sqlite,postgres}`.
 
-use super::event::Filter;
+use super::audit::AuditFilter;
+use super::event::{to_ms, Filter};
 
 /// An event's own columns, in the order both stores read them; its headers and body live
 /// in `webhook_bodies`, written once.
@@ -12,6 +13,7 @@ pub(super) const COLUMNS: &str =
 pub(super) enum FilterValue {
     Int(i64),
     Text(String),
+    Bool(bool),
 }
 
 /// `WHERE` conditions for a filter, with placeholders numbered from `first` and written
@@ -38,6 +40,49 @@ pub(super) fn filter_sql(filter: &Filter, mark: char, first: usize) -> (String, 
         push("status", FilterValue::Text(s.as_str().to_owned()));
     }
     (conds.join(" AND "), values)
+}
+
+/// An audit record's columns (table `a`) and its event's status (table `e`), in the order
+/// both stores read them.
+pub(super) const AUDIT_COLUMNS: &str = "a.id, a.request_id, a.provider, a.delivery_id, a.event_type, a.received_at, \
+    a.signature_verified, a.outcome, a.status, a.error, a.client_ip, e.status";
+
+/// The audit query for a filter's conditions: each record with the status of the event it
+/// delivered, joined only when the record's signature verified (an unverified claim of a
+/// delivery id is not that delivery).
+pub(super) fn audit_sql(filter: &AuditFilter, mark: char, limit: usize) -> (String, Vec<FilterValue>) {
+    let mut conds = vec!["1 = 1".to_owned()];
+    let mut values = Vec::new();
+    let mut push = |cond: &str, v: FilterValue| {
+        conds.push(format!("{cond} {mark}{}", values.len() + 1));
+        values.push(v);
+    };
+    if let Some(p) = &filter.provider {
+        push("a.provider =", FilterValue::Text(p.clone()));
+    }
+    if let Some(d) = &filter.delivery_id {
+        push("a.delivery_id =", FilterValue::Text(d.clone()));
+    }
+    if let Some(r) = &filter.request_id {
+        push("a.request_id =", FilterValue::Text(r.clone()));
+    }
+    if let Some(o) = &filter.outcome {
+        push("a.outcome =", FilterValue::Text(o.clone()));
+    }
+    if let Some(v) = filter.verified {
+        push("a.signature_verified =", FilterValue::Bool(v));
+    }
+    if let Some(t) = filter.since {
+        push("a.received_at >=", FilterValue::Int(to_ms(t)));
+    }
+    let sql = format!(
+        "SELECT {AUDIT_COLUMNS} FROM webhook_audit a LEFT JOIN webhook_events e \
+         ON a.signature_verified AND e.provider = a.provider AND e.delivery_id = a.delivery_id \
+         WHERE {} ORDER BY a.id DESC LIMIT {}",
+        conds.join(" AND "),
+        limit.min(100_000)
+    );
+    (sql, values)
 }
 
 /// The stored form of an event's headers: a JSON array of `[name, value]` pairs.

@@ -24,8 +24,9 @@ use rusqlite::types::Value;
 use rusqlite::{params, params_from_iter, Connection, OptionalExtension};
 use tokio::sync::{mpsc, oneshot};
 
+use super::audit::{AuditEntry, AuditFilter, AuditRecord};
 use super::event::{from_ms, to_ms, Event, EventId, Filter, Inserted, NewEvent, Status};
-use super::sql::{filter_sql, headers_from_json, headers_json, FilterValue, COLUMNS};
+use super::sql::{audit_sql, filter_sql, headers_from_json, headers_json, FilterValue, COLUMNS};
 use super::store::EventStore;
 use crate::dedup::StoreError;
 
@@ -179,6 +180,9 @@ enum Job {
     Replay { filter: Filter, now: i64, reply: Reply<u64> },
     List { filter: Filter, limit: usize, reply: Reply<Vec<Event>> },
     Depth(Reply<u64>),
+    Audit(Vec<AuditRecord>, Reply<()>),
+    AuditQuery { filter: AuditFilter, limit: usize, reply: Reply<Vec<AuditEntry>> },
+    PurgeAudit { before: i64, reply: Reply<u64> },
     Close(oneshot::Sender<()>),
 }
 
@@ -210,6 +214,9 @@ fn pending<T: Send + 'static>(reply: Reply<T>, result: Result<T, StoreError>) ->
 const INSERT_EVENT: &str = "INSERT INTO webhook_events \
     (provider, delivery_id, event_type, received_at, status, attempts, next_attempt_at) \
     VALUES (?1, ?2, ?3, ?4, 'pending', 0, ?4) ON CONFLICT (provider, delivery_id) DO NOTHING RETURNING id";
+const INSERT_AUDIT: &str = "INSERT INTO webhook_audit (request_id, provider, delivery_id, event_type, \
+    received_at, signature_verified, outcome, status, error, client_ip) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
+const PURGE_AUDIT: &str = "DELETE FROM webhook_audit WHERE received_at < ?1";
 const INSERT_BODY: &str = "INSERT INTO webhook_bodies (id, headers, body) VALUES (?1, ?2, ?3)";
 const READ_BODY: &str = "SELECT headers, body FROM webhook_bodies WHERE id = ?1";
 const COMPLETE: &str = "UPDATE webhook_events SET status = 'done', lease_until = NULL \
@@ -251,6 +258,9 @@ impl Writer {
         conn.busy_timeout(BUSY_TIMEOUT).map_err(&open)?;
         conn.pragma_update(None, "journal_mode", "WAL").map_err(&open)?;
         conn.pragma_update(None, "synchronous", "FULL").map_err(&open)?;
+        // Savepoints' statement journals stay in memory instead of a file created and
+        // deleted per statement.
+        conn.pragma_update(None, "temp_store", "MEMORY").map_err(&open)?;
         conn.set_prepared_statement_cache_capacity(64);
         Ok(Self { conn, lease_sql: lease_sql(), durable: true })
     }
@@ -261,17 +271,22 @@ impl Writer {
         let mut jobs = Vec::with_capacity(MAX_JOBS);
         while let Some(first) = queue.blocking_recv() {
             jobs.push(first);
-            while jobs.len() < MAX_JOBS {
-                match queue.try_recv() {
-                    Ok(job) => jobs.push(job),
-                    Err(_) => break,
-                }
-            }
+            Self::drain(&mut queue, &mut jobs);
             if let Some(closed) = self.turn(&mut jobs) {
                 return Some(closed);
             }
         }
         None
+    }
+
+    /// Takes the jobs already waiting, up to [`MAX_JOBS`] in all.
+    fn drain(queue: &mut mpsc::Receiver<Job>, jobs: &mut Vec<Job>) {
+        while jobs.len() < MAX_JOBS {
+            match queue.try_recv() {
+                Ok(job) => jobs.push(job),
+                Err(_) => break,
+            }
+        }
     }
 
     /// Runs `jobs` in one transaction and answers them; returns a close request's channel.
@@ -364,6 +379,23 @@ impl Writer {
                     .map_err(db_error("counting the queue"));
                 (r.is_ok(), pending(reply, r))
             }
+            Job::Audit(records, reply) => {
+                let r = self.record_audit(&records);
+                (r.is_ok(), pending(reply, r))
+            }
+            Job::AuditQuery { filter, limit, reply } => {
+                let r = self.audit(&filter, limit);
+                (r.is_ok(), pending(reply, r))
+            }
+            Job::PurgeAudit { before, reply } => {
+                let r = self
+                    .conn
+                    .prepare_cached(PURGE_AUDIT)
+                    .and_then(|mut s| s.execute([before]))
+                    .map(|n| n as u64)
+                    .map_err(db_error("purging the audit log"));
+                (r.is_ok(), pending(reply, r))
+            }
             Job::Close(_) => unreachable_close(),
         };
         let end = if ok {
@@ -447,6 +479,57 @@ impl Writer {
         Ok(events)
     }
 
+    fn record_audit(&self, records: &[AuditRecord]) -> Result<(), StoreError> {
+        let write = db_error("writing the audit log");
+        let mut stmt = self.conn.prepare_cached(INSERT_AUDIT).map_err(&write)?;
+        for r in records {
+            stmt.execute(params![
+                r.request_id,
+                r.provider,
+                r.delivery_id,
+                r.event_type,
+                to_ms(r.received_at),
+                r.signature_verified,
+                r.outcome,
+                r.status,
+                r.error,
+                r.client_ip
+            ])
+            .map_err(&write)?;
+        }
+        Ok(())
+    }
+
+    fn audit(&self, filter: &AuditFilter, limit: usize) -> Result<Vec<AuditEntry>, StoreError> {
+        let read = db_error("reading the audit log");
+        let (sql, values) = audit_sql(filter, '?', limit);
+        let mut stmt = self.conn.prepare(&sql).map_err(&read)?;
+        let entries = stmt
+            .query_map(params_from_iter(values.into_iter().map(value)), |row| {
+                let processing: Option<String> = row.get(11)?;
+                Ok(AuditEntry {
+                    id: row.get(0)?,
+                    record: AuditRecord {
+                        request_id: row.get(1)?,
+                        provider: row.get(2)?,
+                        delivery_id: row.get(3)?,
+                        event_type: row.get(4)?,
+                        received_at: from_ms(row.get(5)?),
+                        signature_verified: row.get(6)?,
+                        outcome: row.get(7)?,
+                        status: row.get(8)?,
+                        error: row.get(9)?,
+                        client_ip: row.get(10)?,
+                    },
+                    processing: processing.as_deref().and_then(Status::parse),
+                })
+            })
+            .map_err(&read)?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(&read)?;
+        Ok(entries)
+    }
+
     /// Fills in the headers and bodies of `events` from `webhook_bodies`.
     fn attach_bodies(&self, events: &mut [Event]) -> Result<(), StoreError> {
         let read = db_error("reading event bodies");
@@ -474,6 +557,9 @@ fn fail_job(job: Job, error: &StoreError) -> Box<dyn Answer> {
         Job::Complete { reply, .. } | Job::Replay { reply, .. } | Job::Depth(reply) => pending(reply, e(error)),
         Job::Fail { reply, .. } => pending(reply, e(error)),
         Job::List { reply, .. } => pending(reply, e(error)),
+        Job::Audit(_, reply) => pending(reply, e(error)),
+        Job::AuditQuery { reply, .. } => pending(reply, e(error)),
+        Job::PurgeAudit { reply, .. } => pending(reply, e(error)),
         Job::Close(_) => unreachable_close(),
     }
 }
@@ -486,6 +572,7 @@ fn value(v: FilterValue) -> Value {
     match v {
         FilterValue::Int(i) => Value::Integer(i),
         FilterValue::Text(t) => Value::Text(t),
+        FilterValue::Bool(b) => Value::Integer(i64::from(b)),
     }
 }
 
@@ -586,12 +673,34 @@ impl EventStore for SqliteStore {
     async fn depth(&self) -> Result<u64, StoreError> {
         self.ask(Job::Depth).await
     }
+
+    async fn record_audit(&self, records: &[AuditRecord]) -> Result<(), StoreError> {
+        let records = records.to_vec();
+        self.ask(|reply| Job::Audit(records, reply)).await
+    }
+
+    async fn audit(&self, filter: &AuditFilter, limit: usize) -> Result<Vec<AuditEntry>, StoreError> {
+        let filter = filter.clone();
+        self.ask(|reply| Job::AuditQuery { filter, limit, reply }).await
+    }
+
+    async fn purge_audit(&self, before: SystemTime) -> Result<u64, StoreError> {
+        self.ask(|reply| Job::PurgeAudit { before: to_ms(before), reply }).await
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::pipeline::testing::{event, TempDb};
+
+    #[tokio::test]
+    async fn keeps_an_audit_log() {
+        let db = TempDb::new();
+        let store = SqliteStore::connect(&db.url()).await.unwrap();
+        crate::pipeline::audit::tests::audit_conformance(&store).await;
+        store.close().await;
+    }
 
     #[tokio::test]
     async fn an_in_memory_url_is_refused_with_a_reason() {

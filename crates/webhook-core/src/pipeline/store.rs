@@ -7,6 +7,7 @@ use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 
+use super::audit::{AuditEntry, AuditFilter, AuditRecord};
 use super::event::{Event, EventId, Filter, Inserted, NewEvent, Status};
 use crate::dedup::StoreError;
 
@@ -61,7 +62,34 @@ pub trait EventStore: Send + Sync {
 
     /// How many events wait or are being processed (pending, failed, processing).
     async fn depth(&self) -> Result<u64, StoreError>;
+
+    /// Appends audit records (see [`AuditLog`](super::AuditLog)). The default answers that
+    /// this store keeps no audit log.
+    async fn record_audit(&self, records: &[AuditRecord]) -> Result<(), StoreError> {
+        let _ = records;
+        Err(no_audit())
+    }
+
+    /// Up to `limit` audit records that pass `filter`, newest first, each with the current
+    /// processing status of the event it delivered.
+    async fn audit(&self, filter: &AuditFilter, limit: usize) -> Result<Vec<AuditEntry>, StoreError> {
+        let _ = (filter, limit);
+        Err(no_audit())
+    }
+
+    /// Deletes the audit records received before `before`; returns how many.
+    async fn purge_audit(&self, before: SystemTime) -> Result<u64, StoreError> {
+        let _ = before;
+        Err(no_audit())
+    }
 }
+
+fn no_audit() -> StoreError {
+    StoreError::new("this event store keeps no audit log", None)
+}
+
+/// Audit records kept by a [`MemoryStore`]: the oldest go first beyond this.
+const MEMORY_AUDIT_CAPACITY: usize = 100_000;
 
 #[derive(Clone)]
 struct Row {
@@ -108,6 +136,8 @@ impl Rows {
 #[derive(Default)]
 pub struct MemoryStore {
     rows: Mutex<Rows>,
+    /// The audit log, oldest first, at most [`MEMORY_AUDIT_CAPACITY`] records.
+    audit: Mutex<(i64, std::collections::VecDeque<(i64, AuditRecord)>)>,
 }
 
 impl MemoryStore {
@@ -118,6 +148,10 @@ impl MemoryStore {
 
     fn rows(&self) -> std::sync::MutexGuard<'_, Rows> {
         self.rows.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn audit_log(&self) -> std::sync::MutexGuard<'_, (i64, std::collections::VecDeque<(i64, AuditRecord)>)> {
+        self.audit.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 
@@ -287,5 +321,46 @@ impl EventStore for MemoryStore {
     async fn depth(&self) -> Result<u64, StoreError> {
         let rows = self.rows();
         Ok((rows.waiting.len() + rows.leased.len()) as u64)
+    }
+
+    async fn record_audit(&self, records: &[AuditRecord]) -> Result<(), StoreError> {
+        let mut log = self.audit_log();
+        for r in records {
+            log.0 += 1;
+            let id = log.0;
+            if log.1.len() == MEMORY_AUDIT_CAPACITY {
+                log.1.pop_front();
+            }
+            log.1.push_back((id, r.clone()));
+        }
+        Ok(())
+    }
+
+    async fn audit(&self, filter: &AuditFilter, limit: usize) -> Result<Vec<AuditEntry>, StoreError> {
+        let found: Vec<(i64, AuditRecord)> =
+            self.audit_log().1.iter().rev().filter(|(_, r)| filter.matches(r)).take(limit).cloned().collect();
+        let rows = self.rows();
+        Ok(found
+            .into_iter()
+            .map(|(id, record)| {
+                let processing = match (&record.delivery_id, record.signature_verified) {
+                    (Some(d), true) => rows
+                        .keys
+                        .get(&(record.provider.clone(), d.clone()))
+                        .and_then(|&id| usize::try_from(id - 1).ok())
+                        .and_then(|i| rows.rows.get(i))
+                        .map(|row| row.event.status),
+                    _ => None,
+                };
+                AuditEntry { id, record, processing }
+            })
+            .collect())
+    }
+
+    async fn purge_audit(&self, before: SystemTime) -> Result<u64, StoreError> {
+        let mut log = self.audit_log();
+        let was = log.1.len();
+        log.1.retain(|(_, r)| r.received_at >= before);
+        Ok((was - log.1.len()) as u64)
     }
 }

@@ -189,7 +189,18 @@ impl Worker {
     async fn process(&self, event: Event) -> Option<(Event, Settled, Instant)> {
         let started = Instant::now();
         // `dispatch` runs the handler and turns a panic into a retryable failure.
-        let result = match self.router.dispatch(&event).await {
+        let dispatched = self.router.dispatch(&event).await;
+        if let Dispatch::Unknown(_) = dispatched {
+            // No route for this type: an alert on this counter catches a provider sending
+            // events nobody handles (a new type, a subscription left on).
+            metrics::counter!(
+                "webhook_unknown_events_total",
+                "provider" => event.provider.clone(),
+                "event_type" => event.event_type.clone().unwrap_or_else(|| "-".to_owned())
+            )
+            .increment(1);
+        }
+        let result = match dispatched {
             Dispatch::Handled => Ok(Settled::Done),
             Dispatch::Unknown(UnknownEvents::Ignore) => Ok(Settled::Ignored),
             Dispatch::Failed(e) => Err((e.to_string(), e.is_permanent())),
@@ -353,6 +364,38 @@ mod tests {
         eventually("handled after replay", || runs.load(Ordering::SeqCst) == 4).await;
         eventually("done", || dead() == Some(0)).await;
         workers.shutdown().await;
+    }
+
+    #[test]
+    fn unknown_event_types_are_counted_by_provider_and_type() {
+        let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+        let handle = recorder.handle();
+        metrics::with_local_recorder(&recorder, || {
+            // A current-thread runtime: every task runs on this thread, under this recorder.
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            rt.block_on(async {
+                let store: Arc<dyn EventStore> = Arc::new(MemoryStore::new());
+                let router = Router::new().on("github", "push", |_event: Event| async { Ok(()) });
+                store
+                    .insert(&[
+                        event("github", "d1", "issues"),
+                        event("github", "d2", "push"),
+                        event("github", "d3", "issues"),
+                    ])
+                    .await
+                    .unwrap();
+                let workers = Workers::spawn(store.clone(), router, fast(1), Arc::new(Notify::new()));
+                let done = || {
+                    futures_util::FutureExt::now_or_never(store.list(&Filter::default(), 10))
+                        .is_some_and(|r| r.unwrap().iter().all(|e| e.status == Status::Done))
+                };
+                eventually("all settled", done).await;
+                workers.shutdown().await;
+            });
+        });
+        let text = handle.render();
+        assert!(text.contains(r#"webhook_unknown_events_total{provider="github",event_type="issues"} 2"#), "{text}");
+        assert!(!text.contains(r#"webhook_unknown_events_total{provider="github",event_type="push"}"#), "{text}");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
