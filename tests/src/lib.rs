@@ -129,3 +129,24 @@ pub async fn send(
     let bytes = res.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
     Answer { status, content_type, body: String::from_utf8_lossy(&bytes).into_owned() }
 }
+
+/// The framework guides in `docs/guides/`: their Rust examples are compiled (and run, unless
+/// marked `no_run`) as this crate's doc tests, so a guide cannot drift from the API.
+#[cfg(doctest)]
+#[doc = include_str!("../../docs/guides/axum.md")]
+pub struct AxumGuide;
+
+/// `docs/guides/actix-web.md`: its examples compile, and run unless marked `no_run`.
+#[cfg(doctest)]
+#[doc = include_str!("../../docs/guides/actix-web.md")]
+pub struct ActixWebGuide;
+
+/// `docs/guides/tower.md`: its examples compile, and run unless marked `no_run`.
+#[cfg(doctest)]
+#[doc = include_str!("../../docs/guides/tower.md")]
+pub struct TowerGuide;
+
+/// `docs/guides/scaling.md`: its example compiles.
+#[cfg(doctest)]
+#[doc = include_str!("../../docs/guides/scaling.md")]
+pub struct ScalingGuide;
