@@ -135,10 +135,16 @@ impl<T: DeserializeOwned + 'static> FromRequest for VerifiedWebhook<T> {
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
         let (req, payload) = (req.clone(), payload.take());
         Box::pin(async move {
-            let delivery = receive(req, payload).await?;
+            let delivery = receive(req.clone(), payload).await?;
             match delivery.json::<T>() {
                 Ok(payload) => Ok(Self { payload, delivery }),
-                Err(e) => Err(WebhookError(Outcome::Rejected(VerifyError::payload(e)))),
+                Err(e) => {
+                    // Not handled: free the id, so a redelivery is not answered "duplicate".
+                    if let Some(endpoint) = endpoint(&req) {
+                        let _ = endpoint.settle(&delivery, false).await;
+                    }
+                    Err(WebhookError(Outcome::Rejected(VerifyError::payload(e))))
+                }
             }
         })
     }
@@ -255,6 +261,30 @@ mod tests {
         assert_eq!(call(forged).await, (401, r#"{"error":"signature mismatch"}"#.into()));
         let big = signed(&v, &[b' '; 40], "d", "push");
         assert_eq!(call(big).await.0, 413);
+    }
+
+    #[actix_rt::test]
+    async fn a_payload_of_the_wrong_shape_is_400_and_its_redelivery_too() {
+        #[derive(serde::Deserialize)]
+        #[allow(dead_code)]
+        struct Push {
+            r#ref: String,
+        }
+        async fn typed(_: VerifiedWebhook<Push>) -> HttpResponse {
+            HttpResponse::Ok().finish()
+        }
+        let v = Verifier::new(providers::GITHUB, "s3cret").unwrap();
+        let app =
+            atest::init_service(App::new().app_data(Endpoint::new(v.clone())).route("/gh", web::post().to(typed)))
+                .await;
+        for attempt in 0..2 {
+            let res = atest::call_service(&app, signed(&v, br#"{"n":1}"#, "e", "push").to_request()).await;
+            let status = res.status().as_u16();
+            let body = String::from_utf8(atest::read_body(res).await.to_vec()).unwrap();
+            // The id is not kept as handled: a redelivery is parsed again, not "duplicate".
+            assert_eq!(status, 400, "attempt {attempt}: {body}");
+            assert!(body.contains("missing field `ref`"), "attempt {attempt}: {body}");
+        }
     }
 
     #[actix_rt::test]

@@ -176,10 +176,13 @@ where
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         let endpoint = Endpoint::from_ref(state);
         let delivery = receive(req, &endpoint).await?;
-        match delivery.json::<T>() {
-            Ok(payload) => Ok(Self { payload, delivery }),
-            Err(e) => Err(WebhookRejection(Outcome::Rejected(VerifyError::payload(e)))),
-        }
+        let error = match delivery.json::<T>() {
+            Ok(payload) => return Ok(Self { payload, delivery }),
+            Err(e) => VerifyError::payload(e),
+        };
+        // Not handled: free the id, so a redelivery is not answered "duplicate".
+        let _ = endpoint.settle(&delivery, false).await;
+        Err(WebhookRejection(Outcome::Rejected(error)))
     }
 }
 
@@ -279,6 +282,8 @@ mod tests {
         let (status, body) = send(&app, signed_request(&v, br#"{"n":1}"#, "e")).await;
         assert_eq!(status, StatusCode::BAD_REQUEST);
         assert!(body.contains("body is not the expected JSON: missing field `ref`"), "{body}");
+        // The id was not kept as handled: the redelivery gets the same 400, not "duplicate".
+        assert_eq!(send(&app, signed_request(&v, br#"{"n":1}"#, "e")).await.0, StatusCode::BAD_REQUEST);
     }
 
     #[tokio::test]
