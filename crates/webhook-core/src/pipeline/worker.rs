@@ -114,17 +114,14 @@ impl Workers {
     pub fn spawn(store: Arc<dyn EventStore>, router: Router, config: WorkerConfig, wake: Arc<Notify>) -> Self {
         let (stop, stopped) = watch::channel(false);
         let prefix = format!("{}-{:08x}", std::process::id(), rand::thread_rng().gen::<u32>());
+        let depth = tokio::spawn(report_depth(store.clone(), stopped.clone()));
         let handles = (0..config.workers.max(1))
             .map(|i| {
-                let worker = Worker {
-                    name: format!("{prefix}-{i}"),
-                    store: store.clone(),
-                    router: router.clone(),
-                    config,
-                    reports_depth: i == 0,
-                };
+                let worker =
+                    Worker { name: format!("{prefix}-{i}"), store: store.clone(), router: router.clone(), config };
                 tokio::spawn(worker.run(wake.clone(), stopped.clone()))
             })
+            .chain(std::iter::once(depth))
             .collect();
         Self { stop, handles }
     }
@@ -138,24 +135,31 @@ impl Workers {
     }
 }
 
+/// Sets `webhook_queue_depth` every second, whatever the workers are busy with.
+async fn report_depth(store: Arc<dyn EventStore>, mut stopped: watch::Receiver<bool>) {
+    let mut every = tokio::time::interval(Duration::from_secs(1));
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    while !*stopped.borrow() {
+        tokio::select! {
+            _ = every.tick() => {}
+            _ = stopped.changed() => continue,
+        }
+        if let Ok(depth) = store.depth().await {
+            metrics::gauge!("webhook_queue_depth").set(depth as f64);
+        }
+    }
+}
+
 struct Worker {
     name: String,
     store: Arc<dyn EventStore>,
     router: Router,
     config: WorkerConfig,
-    reports_depth: bool,
 }
 
 impl Worker {
     async fn run(self, wake: Arc<Notify>, mut stopped: watch::Receiver<bool>) {
-        let mut last_depth = Instant::now() - Duration::from_secs(60);
         while !*stopped.borrow() {
-            if self.reports_depth && last_depth.elapsed() >= Duration::from_secs(1) {
-                last_depth = Instant::now();
-                if let Ok(depth) = self.store.depth().await {
-                    metrics::gauge!("webhook_queue_depth").set(depth as f64);
-                }
-            }
             let events =
                 match self.store.lease(&self.name, self.config.batch, self.config.lease, SystemTime::now()).await {
                     Ok(events) => events,
@@ -186,10 +190,12 @@ impl Worker {
 
     /// Runs one event's handler. A success is returned, to be marked done with its batch;
     /// a failure is recorded at once.
-    async fn process(&self, event: Event) -> Option<(Event, Settled, Instant)> {
+    async fn process(&self, event: Event) -> Option<(Event, Settled, Duration)> {
         let started = Instant::now();
         // `dispatch` runs the handler and turns a panic into a retryable failure.
         let dispatched = self.router.dispatch(&event).await;
+        // The handler's own time: not its batch's, nor the bookkeeping after it.
+        let took = started.elapsed();
         if let Dispatch::Unknown(_) = dispatched {
             // No route for this type: an alert on this counter catches a provider sending
             // events nobody handles (a new type, a subscription left on).
@@ -208,7 +214,7 @@ impl Worker {
             Dispatch::Unknown(_) => Err(("no handler for this event type yet".to_owned(), false)),
         };
         let settled = match result {
-            Ok(done) => return Some((event, done, started)),
+            Ok(done) => return Some((event, done, took)),
             Err((error, permanent)) => {
                 let last = permanent || event.attempts >= self.config.retry.max_attempts;
                 let retry_at = (!last).then(|| SystemTime::now() + self.config.retry.delay(event.attempts));
@@ -227,11 +233,11 @@ impl Worker {
                 }
             }
         };
-        self.record(&event, settled, started);
+        self.record(&event, settled, took);
         None
     }
 
-    async fn settle_done(&self, done: Vec<(Event, Settled, Instant)>) {
+    async fn settle_done(&self, done: Vec<(Event, Settled, Duration)>) {
         if done.is_empty() {
             return;
         }
@@ -243,18 +249,17 @@ impl Worker {
                 false
             }
         };
-        for (event, settled, started) in done {
-            self.record(&event, if held { settled } else { Settled::Lost }, started);
+        for (event, settled, took) in done {
+            self.record(&event, if held { settled } else { Settled::Lost }, took);
         }
     }
 
-    fn record(&self, event: &Event, settled: Settled, started: Instant) {
+    fn record(&self, event: &Event, settled: Settled, took: Duration) {
         let provider = event.provider.clone();
         let event_type = event.event_type.clone().unwrap_or_else(|| "-".to_owned());
         metrics::counter!("webhook_handler_runs_total", "provider" => provider.clone(), "event_type" => event_type, "result" => settled.label())
             .increment(1);
-        metrics::histogram!("webhook_handling_duration_seconds", "provider" => provider)
-            .record(started.elapsed().as_secs_f64());
+        metrics::histogram!("webhook_handling_duration_seconds", "provider" => provider).record(took.as_secs_f64());
         if settled == Settled::Lost {
             tracing::warn!(id = event.id, worker = %self.name, "the lease expired before the event was settled");
         }
