@@ -66,8 +66,18 @@ pub async fn run() -> std::process::ExitCode {
     };
     receiver_common::announce(&receiver.config, "actix-receiver");
     let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
-    match server(listener, &receiver, workers) {
-        Ok(server) => receiver_common::exit(server.await),
-        Err(e) => receiver_common::exit(Err(e)),
-    }
+    let served = match server(listener, &receiver, workers) {
+        Ok(server) => {
+            // actix's own signal handling is off (`disable_signals`): this one stops the
+            // server gracefully, then the workers settle their events.
+            let handle = server.handle();
+            actix_web::rt::spawn(async move {
+                receiver_common::shutdown_signal().await;
+                handle.stop(true).await;
+            });
+            server.await
+        }
+        Err(e) => Err(e),
+    };
+    receiver_common::finish(receiver, served).await
 }

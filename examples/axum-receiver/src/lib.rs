@@ -42,7 +42,19 @@ pub fn app(receiver: &Receiver) -> Router {
 /// address in the requests (`ConnectInfo<SocketAddr>`), which the routes' IP allowlists
 /// (`<PROVIDER>_WEBHOOK_ALLOW_IPS`) are checked against.
 pub async fn serve(listener: tokio::net::TcpListener, receiver: &Receiver) -> std::io::Result<()> {
-    axum::serve(listener, app(receiver).into_make_service_with_connect_info::<std::net::SocketAddr>()).await
+    serve_until(listener, receiver, std::future::pending()).await
+}
+
+/// Like [`serve`], until `stop` resolves; then no new connection is accepted and the
+/// requests in flight are answered before this returns.
+pub async fn serve_until(
+    listener: tokio::net::TcpListener,
+    receiver: &Receiver,
+    stop: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, app(receiver).into_make_service_with_connect_info::<std::net::SocketAddr>())
+        .with_graceful_shutdown(stop)
+        .await
 }
 
 /// The whole binary: read the environment, start the pipeline, listen, serve. `main` is
@@ -57,5 +69,6 @@ pub async fn run() -> std::process::ExitCode {
         Err(e) => return receiver_common::cannot_listen(&receiver.config, &e),
     };
     receiver_common::announce(&receiver.config, "axum-receiver");
-    receiver_common::exit(serve(listener, &receiver).await)
+    let served = serve_until(listener, &receiver, receiver_common::shutdown_signal()).await;
+    receiver_common::finish(receiver, served).await
 }

@@ -500,6 +500,39 @@ pub fn announce(config: &Config, server: &str) {
     eprintln!("{}", config.banner(server));
 }
 
+/// Resolves on SIGTERM or Ctrl-C: the servers then stop accepting connections, finish the
+/// requests in flight (each waits for its commit), and [`finish`] lets the workers settle
+/// their current events, so a planned stop leaves no event leased and nothing runs twice.
+pub async fn shutdown_signal() {
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGTERM; Ctrl-C still stops the receiver");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = terminate => {}
+    }
+    tracing::info!("stopping: finishing the requests in flight and the workers' current events");
+}
+
+/// After the server has stopped: the workers settle their current events, then the exit
+/// code for how the server ended.
+pub async fn finish(receiver: Receiver, served: std::io::Result<()>) -> std::process::ExitCode {
+    receiver.shutdown().await;
+    tracing::info!("stopped");
+    exit(served)
+}
+
 /// The exit code for how the server ended.
 pub fn exit(result: std::io::Result<()>) -> std::process::ExitCode {
     match result {

@@ -88,21 +88,46 @@ impl Routes {
 /// request carries its connection's [`PeerAddr`], which the routes' IP allowlists
 /// (`<PROVIDER>_WEBHOOK_ALLOW_IPS`) are checked against.
 pub async fn serve(listener: tokio::net::TcpListener, receiver: &Receiver) -> std::io::Result<()> {
+    serve_until(listener, receiver, std::future::pending()).await
+}
+
+/// How long a graceful stop waits for the connections in flight.
+const DRAIN: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Like [`serve`], until `stop` resolves; then no new connection is accepted, idle
+/// connections are closed, and the requests in flight are answered (for at most 30 s)
+/// before this returns.
+pub async fn serve_until(
+    listener: tokio::net::TcpListener,
+    receiver: &Receiver,
+    stop: impl std::future::Future<Output = ()>,
+) -> std::io::Result<()> {
     let routes = Routes::new(receiver);
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut stop = std::pin::pin!(stop);
     loop {
-        let (stream, peer) = listener.accept().await?;
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => accepted?,
+            () = &mut stop => break,
+        };
         let routes = routes.clone();
+        let svc = hyper::service::service_fn(move |mut req: Request<Incoming>| {
+            req.extensions_mut().insert(PeerAddr(peer));
+            let routes = routes.clone();
+            async move { routes.call(req).await }
+        });
+        let connection = graceful.watch(http1::Builder::new().serve_connection(TokioIo::new(stream), svc));
         tokio::spawn(async move {
-            let svc = hyper::service::service_fn(move |mut req: Request<Incoming>| {
-                req.extensions_mut().insert(PeerAddr(peer));
-                let routes = routes.clone();
-                async move { routes.call(req).await }
-            });
-            if let Err(e) = http1::Builder::new().serve_connection(TokioIo::new(stream), svc).await {
+            if let Err(e) = connection.await {
                 tracing::debug!(error = %e, "connection ended with an error");
             }
         });
     }
+    drop(listener);
+    if tokio::time::timeout(DRAIN, graceful.shutdown()).await.is_err() {
+        tracing::warn!("connections still open after {} s; stopping anyway", DRAIN.as_secs());
+    }
+    Ok(())
 }
 
 /// The whole binary: read the environment, start the pipeline, listen, serve. `main` is
@@ -117,5 +142,6 @@ pub async fn run() -> std::process::ExitCode {
         Err(e) => return receiver_common::cannot_listen(&receiver.config, &e),
     };
     receiver_common::announce(&receiver.config, "tower-receiver");
-    receiver_common::exit(serve(listener, &receiver).await)
+    let served = serve_until(listener, &receiver, receiver_common::shutdown_signal()).await;
+    receiver_common::finish(receiver, served).await
 }
