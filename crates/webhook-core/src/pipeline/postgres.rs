@@ -69,6 +69,21 @@ impl PostgresStore {
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
         let options =
             sqlx::postgres::PgConnectOptions::from_str(url).map_err(db_error("reading the PostgreSQL URL"))?;
+        // One plain connection first: a pool that cannot connect reports only that it timed
+        // out, while this says why (refused, unknown host, authentication, no database).
+        {
+            use sqlx::Connection;
+            let first = tokio::time::timeout(ACQUIRE_TIMEOUT, sqlx::postgres::PgConnection::connect_with(&options))
+                .await
+                .map_err(|_| {
+                    StoreError::new(
+                        format!("connecting to PostgreSQL: no answer within {} s", ACQUIRE_TIMEOUT.as_secs()),
+                        None,
+                    )
+                })?
+                .map_err(db_error("connecting to PostgreSQL"))?;
+            let _ = first.close().await;
+        }
         let pool_options = || sqlx::postgres::PgPoolOptions::new().max_connections(8).acquire_timeout(ACQUIRE_TIMEOUT);
         let ingest =
             pool_options().connect_with(options.clone()).await.map_err(db_error("connecting to PostgreSQL"))?;
@@ -395,5 +410,20 @@ impl EventStore for PostgresStore {
             .await
             .map_err(db_error("purging the audit log"))?;
         Ok(done.rows_affected())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn an_unreachable_server_is_reported_with_its_cause() {
+        // Port 1 on loopback: nothing listens, the connection is refused at once.
+        let started = std::time::Instant::now();
+        let err = PostgresStore::connect("postgres://postgres@127.0.0.1:1/test").await.unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("connecting to PostgreSQL") && text.contains("refused"), "{text}");
+        assert!(started.elapsed() < ACQUIRE_TIMEOUT, "answered without waiting for a pool timeout");
     }
 }
