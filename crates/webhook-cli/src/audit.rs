@@ -6,21 +6,12 @@ use std::process::ExitCode;
 use webhook_core::pipeline::{AuditEntry, AuditFilter, EventStore};
 
 use crate::cli::{AuditArgs, AuditCommand, AuditListArgs};
-use crate::events::{check_database_url, open};
+use crate::events::with_store;
 use crate::output::{self, Failure};
 
 /// `webhook audit ...`.
 pub(crate) fn run(args: &AuditArgs) -> Result<ExitCode, Failure> {
-    let Some(url) = args.database_url.as_deref() else {
-        return Err(Failure::usage("no event store given: pass --database-url or set DATABASE_URL"));
-    };
-    check_database_url(url)?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Failure::runtime(format!("cannot start the async runtime: {e}")))?;
-    runtime.block_on(async {
-        let store = open(url).await?;
+    with_store(args.database_url.as_deref(), |store| async move {
         match &args.command {
             AuditCommand::List(a) => list(&*store, a).await,
         }

@@ -13,16 +13,7 @@ use crate::output::{self, Failure};
 
 /// `webhook events ...`.
 pub(crate) fn run(args: &EventsArgs) -> Result<ExitCode, Failure> {
-    let Some(url) = args.database_url.as_deref() else {
-        return Err(Failure::usage("no event store given: pass --database-url or set DATABASE_URL"));
-    };
-    check_database_url(url)?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Failure::runtime(format!("cannot start the async runtime: {e}")))?;
-    runtime.block_on(async {
-        let store = open(url).await?;
+    with_store(args.database_url.as_deref(), |store| async move {
         match &args.command {
             EventsCommand::List(a) => list(&*store, a).await,
             EventsCommand::Show(a) => show(&*store, a).await,
@@ -31,8 +22,26 @@ pub(crate) fn run(args: &EventsArgs) -> Result<ExitCode, Failure> {
     })
 }
 
+/// Checks the URL, opens the store on a current-thread runtime, and runs `f` with it
+/// (`events` and `audit` alike).
+pub(crate) fn with_store<F, Fut>(url: Option<&str>, f: F) -> Result<ExitCode, Failure>
+where
+    F: FnOnce(Box<dyn EventStore>) -> Fut,
+    Fut: std::future::Future<Output = Result<ExitCode, Failure>>,
+{
+    let Some(url) = url else {
+        return Err(Failure::usage("no event store given: pass --database-url or set DATABASE_URL"));
+    };
+    check_database_url(url)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::runtime(format!("cannot start the async runtime: {e}")))?;
+    runtime.block_on(async { f(open(url).await?).await })
+}
+
 /// A usage error for a URL this command cannot use, before anything is opened.
-pub(crate) fn check_database_url(url: &str) -> Result<(), Failure> {
+fn check_database_url(url: &str) -> Result<(), Failure> {
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         return Ok(());
     }
@@ -58,7 +67,7 @@ fn sqlite_path(url: &str) -> Option<&str> {
 }
 
 /// Opens the store. A SQLite file that does not exist is an error, not a new empty store.
-pub(crate) async fn open(url: &str) -> Result<Box<dyn EventStore>, Failure> {
+async fn open(url: &str) -> Result<Box<dyn EventStore>, Failure> {
     let shown = output::redact_url(url);
     if let Some(path) = sqlite_path(url) {
         if !Path::new(path).is_file() {

@@ -247,3 +247,55 @@ fn the_database_url_comes_from_the_environment_too() {
     assert_exit(&out, 2);
     assert!(stderr(&out).contains("mysql://root:***@db/x") && !stderr(&out).contains("hunter2"), "{}", stderr(&out));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audit_list_reads_the_audit_log_with_its_filters() {
+    use webhook_core::pipeline::AuditRecord;
+    let db = TempDb::new();
+    let store = SqliteStore::connect(&db.url()).await.unwrap();
+    store.insert(&[event("github", "d-ok", "push", b"{}", 1)]).await.unwrap();
+    store
+        .record_audit(&[
+            AuditRecord {
+                delivery_id: Some("d-ok".into()),
+                event_type: Some("push".into()),
+                signature_verified: true,
+                outcome: "accepted".into(),
+                status: 200,
+                client_ip: Some("192.0.2.7".into()),
+                ..AuditRecord::new("req-1", "github", at(1))
+            },
+            AuditRecord {
+                delivery_id: Some("d-forged".into()),
+                outcome: "invalid_signature".into(),
+                status: 401,
+                error: Some("signature mismatch".into()),
+                ..AuditRecord::new("req-2", "github", at(2))
+            },
+        ])
+        .await
+        .unwrap();
+    let audit = |args: &[&str]| {
+        let mut all: Vec<String> = vec!["audit".into(), "--database-url".into(), db.url(), "list".into()];
+        all.extend(args.iter().map(|s| (*s).to_owned()));
+        webhook().args(&all).output().unwrap()
+    };
+    let refused = tokio::task::block_in_place(|| audit(&["--refused", "--json"]));
+    assert_exit(&refused, 0);
+    let rows = json(&refused);
+    assert_eq!(rows.as_array().unwrap().len(), 1, "{rows}");
+    assert_eq!(rows[0]["request_id"], "req-2");
+    assert_eq!(rows[0]["error"], "signature mismatch");
+    assert_eq!(rows[0]["signature_verified"], false);
+    assert_eq!(rows[0]["processing"], serde_json::Value::Null);
+    let accepted = json(&tokio::task::block_in_place(|| audit(&["--outcome", "accepted", "--json"])));
+    assert_eq!(
+        (accepted[0]["delivery_id"].as_str(), accepted[0]["processing"].as_str()),
+        (Some("d-ok"), Some("pending"))
+    );
+    let table = tokio::task::block_in_place(|| audit(&[]));
+    assert_exit(&table, 0);
+    let text = stdout(&table);
+    assert!(text.contains("invalid_signature") && text.contains("req-1") && text.contains("192.0.2.7"), "{text}");
+    store.close().await;
+}
