@@ -174,16 +174,29 @@ struct Row {
 /// What the writer thread is asked to do.
 enum Job {
     Insert(Vec<Row>, Reply<Vec<Inserted>>),
-    Lease { worker: String, max: i64, until: i64, now: i64, reply: Reply<Vec<Event>> },
+    Lease { worker: String, max: i64, until: i64, now: i64, reply: Reply<Vec<Read>> },
     Complete { ids: Vec<EventId>, worker: String, reply: Reply<u64> },
     Fail { id: EventId, worker: String, status: Status, error: String, next: Option<i64>, reply: Reply<bool> },
     Replay { filter: Filter, now: i64, reply: Reply<u64> },
-    List { filter: Filter, limit: usize, reply: Reply<Vec<Event>> },
+    List { filter: Filter, limit: usize, reply: Reply<Vec<Read>> },
     Depth(Reply<u64>),
     Audit(Vec<AuditRecord>, Reply<()>),
     AuditQuery { filter: AuditFilter, limit: usize, reply: Reply<Vec<AuditEntry>> },
     PurgeAudit { before: i64, reply: Reply<u64> },
     Close(oneshot::Sender<()>),
+}
+
+/// An event as the writer read it: its headers still in their stored JSON, parsed by the
+/// caller, off the writer thread.
+struct Read {
+    event: Event,
+    headers: String,
+}
+
+impl Read {
+    fn event(self) -> Event {
+        Event { headers: headers_from_json(&self.headers), ..self.event }
+    }
 }
 
 /// A job's result, held until its transaction commits.
@@ -430,7 +443,7 @@ impl Writer {
         Ok(out)
     }
 
-    fn lease(&self, worker: &str, max: i64, until: i64, now: i64) -> Result<Vec<Event>, StoreError> {
+    fn lease(&self, worker: &str, max: i64, until: i64, now: i64) -> Result<Vec<Read>, StoreError> {
         let lease = db_error("leasing events");
         let mut stmt = self.conn.prepare_cached(&self.lease_sql).map_err(&lease)?;
         let mut events = stmt
@@ -439,8 +452,7 @@ impl Writer {
             .collect::<Result<Vec<_>, _>>()
             .map_err(&lease)?;
         events.sort_by_key(|e| (e.next_attempt_at, e.id));
-        self.attach_bodies(&mut events)?;
-        Ok(events)
+        self.attach_bodies(events)
     }
 
     fn complete(&self, ids: &[EventId], worker: &str) -> Result<u64, StoreError> {
@@ -464,18 +476,17 @@ impl Writer {
         Ok(n as u64)
     }
 
-    fn list(&self, filter: &Filter, limit: usize) -> Result<Vec<Event>, StoreError> {
+    fn list(&self, filter: &Filter, limit: usize) -> Result<Vec<Read>, StoreError> {
         let list = db_error("listing events");
         let (cond, values) = filter_sql(filter, '?', 1);
         let sql = format!("SELECT {COLUMNS} FROM webhook_events WHERE {cond} ORDER BY id DESC LIMIT {limit}");
         let mut stmt = self.conn.prepare(&sql).map_err(&list)?;
-        let mut events = stmt
+        let events = stmt
             .query_map(params_from_iter(values.into_iter().map(value)), event_row)
             .map_err(&list)?
             .collect::<Result<Vec<_>, _>>()
             .map_err(&list)?;
-        self.attach_bodies(&mut events)?;
-        Ok(events)
+        self.attach_bodies(events)
     }
 
     fn record_audit(&self, records: &[AuditRecord]) -> Result<(), StoreError> {
@@ -529,19 +540,19 @@ impl Writer {
         Ok(entries)
     }
 
-    /// Fills in the headers and bodies of `events` from `webhook_bodies`.
-    fn attach_bodies(&self, events: &mut [Event]) -> Result<(), StoreError> {
+    /// Reads the headers and bodies of `events` from `webhook_bodies`.
+    fn attach_bodies(&self, events: Vec<Event>) -> Result<Vec<Read>, StoreError> {
         let read = db_error("reading event bodies");
         let mut stmt = self.conn.prepare_cached(READ_BODY).map_err(&read)?;
-        for e in events {
+        let mut out = Vec::with_capacity(events.len());
+        for mut event in events {
             let stored: Option<(String, Vec<u8>)> =
-                stmt.query_row([e.id], |row| Ok((row.get(0)?, row.get(1)?))).optional().map_err(&read)?;
-            if let Some((headers, body)) = stored {
-                e.headers = headers_from_json(&headers);
-                e.body = Bytes::from(body);
-            }
+                stmt.query_row([event.id], |row| Ok((row.get(0)?, row.get(1)?))).optional().map_err(&read)?;
+            let (headers, body) = stored.unwrap_or_default();
+            event.body = Bytes::from(body);
+            out.push(Read { event, headers });
         }
-        Ok(())
+        Ok(out)
     }
 }
 
@@ -625,7 +636,9 @@ impl EventStore for SqliteStore {
         now: SystemTime,
     ) -> Result<Vec<Event>, StoreError> {
         let (worker, max) = (worker.to_owned(), i64::try_from(max).unwrap_or(i64::MAX));
-        self.ask(|reply| Job::Lease { worker, max, until: to_ms(now + lease), now: to_ms(now), reply }).await
+        let read =
+            self.ask(|reply| Job::Lease { worker, max, until: to_ms(now + lease), now: to_ms(now), reply }).await?;
+        Ok(read.into_iter().map(Read::event).collect())
     }
 
     async fn complete(&self, id: EventId, worker: &str) -> Result<bool, StoreError> {
@@ -656,12 +669,12 @@ impl EventStore for SqliteStore {
     }
 
     async fn get(&self, id: EventId) -> Result<Option<Event>, StoreError> {
-        Ok(self.ask(|reply| Job::List { filter: Filter::id(id), limit: 1, reply }).await?.pop())
+        Ok(self.ask(|reply| Job::List { filter: Filter::id(id), limit: 1, reply }).await?.pop().map(Read::event))
     }
 
     async fn list(&self, filter: &Filter, limit: usize) -> Result<Vec<Event>, StoreError> {
         let (filter, limit) = (filter.clone(), limit.min(100_000));
-        self.ask(|reply| Job::List { filter, limit, reply }).await
+        Ok(self.ask(|reply| Job::List { filter, limit, reply }).await?.into_iter().map(Read::event).collect())
     }
 
     async fn replay(&self, filter: &Filter, now: SystemTime) -> Result<u64, StoreError> {
