@@ -22,7 +22,8 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use rusqlite::types::Value;
 use rusqlite::{params, params_from_iter, Connection, OptionalExtension};
-use tokio::sync::{mpsc, oneshot};
+use std::sync::mpsc;
+use tokio::sync::oneshot;
 
 use super::audit::{AuditEntry, AuditFilter, AuditRecord};
 use super::event::{from_ms, to_ms, Event, EventId, Filter, Inserted, NewEvent, Status};
@@ -30,10 +31,13 @@ use super::sql::{audit_sql, filter_sql, headers_from_json, headers_json, FilterV
 use super::store::EventStore;
 use crate::dedup::StoreError;
 
-/// Jobs that may wait for the writer; a full queue makes callers wait.
-const QUEUE: usize = 4096;
 /// Most jobs in one transaction (each job may hold a whole group-commit batch).
 const MAX_JOBS: usize = 256;
+/// How long a turn of bookkeeping alone (leases, completions, reads) waits for a delivery
+/// to commit with. Every turn rewrites the pages it touches into the WAL; riding along with
+/// the next ingest turn, the workers' bookkeeping does not pay for turns of its own. A
+/// delivery that arrives meanwhile starts the turn at once.
+const BOOKKEEPING_LINGER: Duration = Duration::from_millis(2);
 /// How long SQLite waits for a lock held by another process (a dedup store, the CLI).
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -51,16 +55,15 @@ fn stopped() -> StoreError {
 /// clone is dropped or [`close`](Self::close) is called.
 #[derive(Clone)]
 pub struct SqliteStore {
+    /// Unbounded, but every job has a caller awaiting its reply: the queue never holds more
+    /// jobs than there are callers waiting.
     jobs: mpsc::Sender<Job>,
     path: Arc<Path>,
 }
 
 impl std::fmt::Debug for SqliteStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SqliteStore")
-            .field("path", &self.path)
-            .field("queued", &(self.jobs.max_capacity() - self.jobs.capacity()))
-            .finish()
+        f.debug_struct("SqliteStore").field("path", &self.path).finish()
     }
 }
 
@@ -106,7 +109,7 @@ impl SqliteStore {
         migrator.close().await;
         migrated?;
 
-        let (jobs, queue) = mpsc::channel(QUEUE);
+        let (jobs, queue) = mpsc::channel();
         let (ready, opened) = oneshot::channel();
         let file = path.to_path_buf();
         std::thread::Builder::new()
@@ -146,14 +149,14 @@ impl SqliteStore {
     /// database (SQLite checkpoints the WAL into the file). Later calls answer "stopped".
     pub async fn close(&self) {
         let (done, closed) = oneshot::channel();
-        if self.jobs.send(Job::Close(done)).await.is_ok() {
+        if self.jobs.send(Job::Close(done)).is_ok() {
             let _ = closed.await;
         }
     }
 
     async fn ask<T>(&self, job: impl FnOnce(Reply<T>) -> Job) -> Result<T, StoreError> {
         let (reply, answer) = oneshot::channel();
-        self.jobs.send(job(reply)).await.map_err(|_| stopped())?;
+        self.jobs.send(job(reply)).map_err(|_| stopped())?;
         answer.await.map_err(|_| stopped())?
     }
 }
@@ -280,11 +283,22 @@ impl Writer {
 
     /// Serves the queue until every sender is gone or a job asks to close; returns the
     /// closer's channel (the connection is closed when this returns).
-    fn run(mut self, mut queue: mpsc::Receiver<Job>) -> Option<oneshot::Sender<()>> {
+    fn run(mut self, queue: mpsc::Receiver<Job>) -> Option<oneshot::Sender<()>> {
         let mut jobs = Vec::with_capacity(MAX_JOBS);
-        while let Some(first) = queue.blocking_recv() {
+        while let Ok(first) = queue.recv() {
             jobs.push(first);
-            Self::drain(&mut queue, &mut jobs);
+            Self::drain(&queue, &mut jobs);
+            let carried = |jobs: &[Job]| jobs.iter().any(|j| matches!(j, Job::Insert(..) | Job::Close(_)));
+            let deadline = Instant::now() + BOOKKEEPING_LINGER;
+            while !carried(&jobs) && jobs.len() < MAX_JOBS {
+                match queue.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+                    Ok(job) => {
+                        jobs.push(job);
+                        Self::drain(&queue, &mut jobs);
+                    }
+                    Err(_) => break,
+                }
+            }
             if let Some(closed) = self.turn(&mut jobs) {
                 return Some(closed);
             }
@@ -293,7 +307,7 @@ impl Writer {
     }
 
     /// Takes the jobs already waiting, up to [`MAX_JOBS`] in all.
-    fn drain(queue: &mut mpsc::Receiver<Job>, jobs: &mut Vec<Job>) {
+    fn drain(queue: &mpsc::Receiver<Job>, jobs: &mut Vec<Job>) {
         while jobs.len() < MAX_JOBS {
             match queue.try_recv() {
                 Ok(job) => jobs.push(job),
