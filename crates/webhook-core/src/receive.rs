@@ -331,7 +331,7 @@ impl Endpoint {
         let (span, rid) = self.span(req.headers);
         let outcome = self.decide(req, now, complete).instrument(span.clone()).await;
         let _entered = span.enter();
-        self.log(&outcome, Some(started), (&span, rid.as_deref()), Some(req.headers), req.peer);
+        self.log(&outcome, Some((started, now)), (&span, rid.as_deref()), Some(req.headers), req.peer);
         outcome
     }
 
@@ -373,7 +373,7 @@ impl Endpoint {
     fn log(
         &self,
         outcome: &Outcome,
-        started: Option<std::time::Instant>,
+        started: Option<(std::time::Instant, SystemTime)>,
         (span, rid): (&tracing::Span, Option<&str>),
         headers: Option<&dyn Headers>,
         peer: Option<IpAddr>,
@@ -398,10 +398,12 @@ impl Endpoint {
         }
         #[cfg(feature = "pipeline")]
         if let Some(audit) = &self.audit {
-            audit.record(self.audit_record(outcome, rid.map_or_else(new_request_id, str::to_owned), headers, client));
+            let received_at = started.map_or_else(SystemTime::now, |(_, at)| at);
+            let rid = rid.map_or_else(new_request_id, str::to_owned);
+            audit.record(self.audit_record(outcome, rid, received_at, headers, client));
         }
         metrics::counter!("webhook_requests_total", "provider" => provider, "outcome" => outcome.label()).increment(1);
-        if let Some(started) = started {
+        if let Some((started, _)) = started {
             metrics::histogram!("webhook_request_duration_seconds", "provider" => provider)
                 .record(started.elapsed().as_secs_f64());
         }
@@ -424,6 +426,7 @@ impl Endpoint {
         &self,
         outcome: &Outcome,
         request_id: String,
+        received_at: SystemTime,
         headers: Option<&dyn Headers>,
         client: Option<IpAddr>,
     ) -> crate::pipeline::AuditRecord {
@@ -456,7 +459,7 @@ impl Endpoint {
             status: outcome.status().as_u16(),
             error,
             client_ip: client.map(|c| c.to_string()),
-            ..crate::pipeline::AuditRecord::new(&request_id, provider.name(), SystemTime::now())
+            ..crate::pipeline::AuditRecord::new(&request_id, provider.name(), received_at)
         }
     }
 
