@@ -506,7 +506,10 @@ pub(crate) fn sign(
 ) -> Result<Signed, SignError> {
     let timestamp = match scheme.timestamp {
         // A body timestamp (Linear) is part of the body the caller gives.
-        Some(t) if !matches!(t.source, TimestampSource::Json(_)) => Some(time::format(req.timestamp, t.format)),
+        Some(t) if !matches!(t.source, TimestampSource::Json(_)) => Some(
+            time::format(req.timestamp, t.format)
+                .ok_or_else(|| SignError::new("the timestamp cannot be written in this provider's format"))?,
+        ),
         _ => None,
     };
     let ts_text = timestamp.as_deref().unwrap_or("");

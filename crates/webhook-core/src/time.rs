@@ -27,14 +27,21 @@ fn digits(raw: &[u8]) -> Option<u64> {
     raw.iter().try_fold(0u64, |acc, d| acc.checked_mul(10)?.checked_add(u64::from(d - b'0')))
 }
 
-/// Writes a timestamp the way a scheme sends it.
-pub(crate) fn format(t: SystemTime, format: TimeFormat) -> String {
+/// Writes a timestamp the way a scheme sends it; `None` for an instant the format cannot
+/// express (RFC 3339 stops at the end of year 9999).
+pub(crate) fn format(t: SystemTime, format: TimeFormat) -> Option<String> {
     let since = t.duration_since(UNIX_EPOCH).unwrap_or_default();
-    match format {
+    Some(match format {
         TimeFormat::UnixSeconds => since.as_secs().to_string(),
         TimeFormat::UnixMillis => since.as_millis().to_string(),
-        TimeFormat::Rfc3339 => humantime::format_rfc3339_nanos(t).to_string(),
-    }
+        TimeFormat::Rfc3339 => {
+            // Not `to_string()`: humantime's Display fails past 9999, and `to_string` panics.
+            use std::fmt::Write as _;
+            let mut text = String::new();
+            write!(text, "{}", humantime::format_rfc3339_nanos(t)).ok()?;
+            text
+        }
+    })
 }
 
 /// Refuses a timestamp further than `tolerance` from `now`, either way.
@@ -66,6 +73,18 @@ mod tests {
     }
 
     #[test]
+    fn rfc3339_past_year_9999_is_none_not_a_panic() {
+        // Found by the sign_roundtrip fuzz target: Twitch signing panicked here.
+        let last = at(253_402_300_799);
+        assert_eq!(format(last, TimeFormat::Rfc3339).as_deref(), Some("9999-12-31T23:59:59.000000000Z"));
+        assert_eq!(format(at(253_402_300_800), TimeFormat::Rfc3339), None);
+        assert_eq!(format(at(253_402_300_800), TimeFormat::UnixSeconds).as_deref(), Some("253402300800"));
+        let twitch = crate::Verifier::new(crate::providers::TWITCH, "secretabcd").unwrap();
+        let err = twitch.sign(&crate::SignRequest::new(b"{}", at(253_402_300_800))).unwrap_err();
+        assert!(err.to_string().contains("cannot be written"), "{err}");
+    }
+
+    #[test]
     fn unix_seconds_are_strict_digits() {
         assert_eq!(parse(b"1614265330", TimeFormat::UnixSeconds), Some(at(1614265330)));
         for bad in [&b""[..], b"-1", b"+5", b" 5", b"5 ", b"1e9", b"12345678901234567", b"0x10"] {
@@ -86,9 +105,10 @@ mod tests {
     fn format_round_trips() {
         let t = at(1613778420) + Duration::from_nanos(809_151_200);
         let t_ms = at(1613778420) + Duration::from_millis(809);
-        assert_eq!(parse(format(t, TimeFormat::Rfc3339).as_bytes(), TimeFormat::Rfc3339), Some(t));
-        assert_eq!(parse(format(t_ms, TimeFormat::UnixMillis).as_bytes(), TimeFormat::UnixMillis), Some(t_ms));
-        assert_eq!(format(t, TimeFormat::UnixSeconds), "1613778420");
+        let text = |t, f| format(t, f).unwrap();
+        assert_eq!(parse(text(t, TimeFormat::Rfc3339).as_bytes(), TimeFormat::Rfc3339), Some(t));
+        assert_eq!(parse(text(t_ms, TimeFormat::UnixMillis).as_bytes(), TimeFormat::UnixMillis), Some(t_ms));
+        assert_eq!(text(t, TimeFormat::UnixSeconds), "1613778420");
     }
 
     #[test]

@@ -150,7 +150,8 @@ pub(crate) fn sign(keys: &Keys, req: &SignRequest<'_>) -> Result<Signed, SignErr
         .signing(req.timestamp)
         .find_map(|k| k.mac(crate::scheme::Algorithm::HmacSha256))
         .ok_or_else(|| SignError::new("no Mailgun signing key valid at that time"))?;
-    let timestamp = time::format(req.timestamp, TimeFormat::UnixSeconds);
+    let timestamp = time::format(req.timestamp, TimeFormat::UnixSeconds)
+        .ok_or_else(|| SignError::new("the timestamp cannot be written in Unix seconds"))?;
     let token = match req.id {
         Some(t) => t.to_owned(),
         None => {
