@@ -116,7 +116,7 @@ pub(crate) struct SignArgs {
     #[arg(long)]
     pub(crate) json: bool,
 
-    /// Print GitLab's X-Gitlab-Token (the secret itself: it is replaced by [REDACTED]
+    /// Print GitLab's X-Gitlab-Token (the secret itself: it is replaced by `[REDACTED]`
     /// unless this is given).
     #[arg(long = "show-token")]
     pub(crate) show_token: bool,
