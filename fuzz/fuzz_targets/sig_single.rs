@@ -1,0 +1,46 @@
+//! Single-signature headers: a fixed prefix and one hex or base64 signature. GitHub
+//! (`sha256=`, and the legacy `sha1=`), Slack and Zoom (`v0=`), Shopify, Linear, Twitch,
+//! Intercom, Bitbucket, Meta (and legacy), Typeform (base64 behind `sha256=`), Square,
+//! Discord (hex Ed25519) and SendGrid (base64 DER ECDSA: the DER parser sees every input).
+//!
+//! Input: `[scheme selector: u8]` then the signature header's value; the other headers,
+//! the body and the clock are those of a delivery the core signed. Accepted exactly when
+//! the value is the prefix followed by the valid signature in any spelling the encoding
+//! allows (hex in either case, base64 with or without padding).
+
+#![no_main]
+
+use bytes::Bytes;
+use libfuzzer_sys::fuzz_target;
+use webhook_core::{Request, MAX_HEADER_VALUE};
+use webhook_core_fuzz::fixtures::{now, single_schemes, Encoding, BODY};
+use webhook_core_fuzz::{oracle, RawHeaders};
+
+fuzz_target!(|data: &[u8]| {
+    let Some((&sel, value)) = data.split_first() else {
+        return;
+    };
+    let schemes = single_schemes();
+    let s = &schemes[usize::from(sel) % schemes.len()];
+    let mut pairs: Vec<(&[u8], &[u8])> = s.others.iter().map(|(k, v)| (k.as_bytes(), v.as_bytes())).collect();
+    pairs.push((s.header.as_bytes(), value));
+    let headers = RawHeaders(pairs);
+    let mut req = Request::new(&headers, Bytes::from_static(BODY));
+    if let Some(url) = s.url {
+        req = req.with_url(url);
+    }
+    let result = s.verifier.verify(&req, now());
+    let expected = !value.is_empty()
+        && value.len() <= MAX_HEADER_VALUE
+        && value.strip_prefix(s.prefix.as_bytes()).is_some_and(|rest| {
+            let decoded = match s.encoding {
+                Encoding::Hex => oracle::hex_signature(rest),
+                Encoding::Base64 => oracle::base64_signature(rest),
+            };
+            decoded.as_deref() == Some(&s.expected[..])
+        });
+    assert_eq!(result.is_ok(), expected, "{}: header {:?} gave {result:?}", s.label, String::from_utf8_lossy(value));
+    if let Err(e) = &result {
+        oracle::check_error_basic(e, value);
+    }
+});
