@@ -74,7 +74,7 @@ impl Verifier {
                     kind: Option<&'a str>,
                     challenge: Option<&'a str>,
                 }
-                let c: Challenge<'_> = serde_json::from_slice(body).ok()?;
+                let c: Challenge<'_> = crate::json::object(body)?;
                 match (c.kind, c.challenge) {
                     (Some("url_verification"), Some(ch)) if ch.len() <= MAX_CHALLENGE => Some(Reply::text(ch)),
                     _ => None,
@@ -87,7 +87,7 @@ impl Verifier {
                     kind: Option<i64>,
                     event: Option<serde::de::IgnoredAny>,
                 }
-                let p: Ping = serde_json::from_slice(body).ok()?;
+                let p: Ping = crate::json::object(body)?;
                 match (p.kind, p.event) {
                     (Some(1), None) => Some(Reply::json(&serde_json::json!({ "type": 1 }))),
                     (Some(0), _) => {
@@ -101,15 +101,16 @@ impl Verifier {
                 struct Validation<'a> {
                     event: Option<&'a str>,
                     #[serde(borrow)]
-                    payload: Option<Payload<'a>>,
+                    payload: Option<&'a serde_json::value::RawValue>,
                 }
                 #[derive(Deserialize)]
                 struct Payload<'a> {
                     #[serde(rename = "plainToken")]
                     plain_token: Option<&'a str>,
                 }
-                let v: Validation<'_> = serde_json::from_slice(body).ok()?;
-                let plain = match (v.event, v.payload.and_then(|p| p.plain_token)) {
+                let v: Validation<'_> = crate::json::object(body)?;
+                let payload = v.payload.and_then(|p| crate::json::object::<Payload<'_>>(p.get().as_bytes()));
+                let plain = match (v.event, payload.and_then(|p| p.plain_token)) {
                     (Some("endpoint.url_validation"), Some(t)) if t.len() <= MAX_CHALLENGE => t,
                     _ => return None,
                 };
@@ -132,7 +133,7 @@ impl Verifier {
                 struct Challenge<'a> {
                     challenge: Option<&'a str>,
                 }
-                let c: Challenge<'_> = serde_json::from_slice(body).ok()?;
+                let c: Challenge<'_> = crate::json::object(body)?;
                 c.challenge.filter(|ch| ch.len() <= MAX_CHALLENGE).map(Reply::text)
             }
             _ => None,
@@ -230,6 +231,27 @@ mod tests {
         assert_eq!(reply.body, "pogchamp-kappa-360noscope-vohiyo");
         assert_eq!(reply.content_type, Some("text/plain; charset=utf-8"));
         assert!(answer(&twitch, body, &[("Twitch-Eventsub-Message-Type", "notification")]).is_none());
+    }
+
+    #[test]
+    fn arrays_are_never_handshakes() {
+        // Found by the handshake fuzz target: serde's derived structs also read an array of
+        // their fields in order, so `["t"]` was answered as Twitch's challenge "t".
+        let twitch = Verifier::new(providers::TWITCH, "secretabcd").unwrap();
+        let verification = [("Twitch-Eventsub-Message-Type", "webhook_callback_verification")];
+        assert!(answer(&twitch, br#"["t"]"#, &verification).is_none());
+        assert!(answer(&twitch, br#" {"challenge":"t"}"#, &verification).is_some(), "whitespace before an object");
+        let slack = Verifier::new(providers::SLACK, "s").unwrap();
+        assert!(answer(&slack, br#"["url_verification","c"]"#, &[]).is_none());
+        #[cfg(feature = "ed25519")]
+        {
+            let key = crate::Secret::ed25519_seed(&[7u8; 32]).unwrap();
+            let discord = Verifier::builder(providers::DISCORD).key(key).build().unwrap();
+            assert!(answer(&discord, b"[1]", &[]).is_none());
+        }
+        let zoom = Verifier::new(providers::ZOOM, "z").unwrap();
+        assert!(answer(&zoom, br#"{"event":"endpoint.url_validation","payload":["tok"]}"#, &[]).is_none());
+        assert!(answer(&zoom, br#"{"event":"endpoint.url_validation","payload":{"plainToken":"tok"}}"#, &[]).is_some());
     }
 
     #[test]

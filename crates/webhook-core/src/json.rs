@@ -24,6 +24,16 @@ const MAX_PATHS: usize = 16;
 
 /// Reads the value at each of `paths` (strings, numbers and booleans as text). Paths
 /// beyond the sixteenth are not read.
+/// A JSON object read into `T`; `None` for anything else, an array included: serde's
+/// derived structs also read an array of their fields in order, which no provider sends
+/// and no handshake or envelope may be mistaken for.
+pub(crate) fn object<'a, T: serde::Deserialize<'a>>(text: &'a [u8]) -> Option<T> {
+    if text.iter().find(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r')) != Some(&b'{') {
+        return None;
+    }
+    serde_json::from_slice(text).ok()
+}
+
 pub(crate) fn extract(body: &[u8], paths: &[&[&str]]) -> Extracted {
     let paths = &paths[..paths.len().min(MAX_PATHS)];
     let mut out = vec![None; paths.len()];

@@ -752,6 +752,16 @@ fn mailgun_body_signature() {
         let d = r.ok(&format!("mailgun: event data {what}"), run(&e)).unwrap();
         assert_eq!((d.id(), d.event_type()), (envelope["signature"]["token"].as_str(), None));
     }
+    // An array is not an envelope (serde's derived structs would read one field by field).
+    let as_array = serde_json::json!([envelope["signature"].clone(), envelope["event-data"].clone()]);
+    r.err("mailgun: envelope as an array", run(&as_array), ErrorKind::MalformedBody, &never);
+    let mut e = envelope.clone();
+    e["signature"] = serde_json::json!([
+        envelope["signature"]["timestamp"].clone(),
+        envelope["signature"]["token"].clone(),
+        envelope["signature"]["signature"].clone()
+    ]);
+    r.err("mailgun: signature fields as an array", run(&e), ErrorKind::MalformedBody, &never);
     // Signing keeps the event data byte for byte (keys in the order given).
     let given = br#"{"z":1,"id":"evt_order","a":[2, 1]}"#;
     let signed_again = sign(&v, spec, given, T0);
@@ -764,7 +774,7 @@ fn mailgun_body_signature() {
         ErrorKind::MalformedBody,
         &never,
     );
-    r.finish(17);
+    r.finish(19);
 }
 
 #[test]

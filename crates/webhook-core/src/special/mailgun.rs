@@ -19,8 +19,9 @@ const MAX_TOKEN: usize = 256;
 
 #[derive(Deserialize)]
 struct Envelope<'a> {
+    /// Read as an object afterwards (a derived struct would also take an array).
     #[serde(borrow)]
-    signature: Option<Fields<'a>>,
+    signature: Option<&'a serde_json::value::RawValue>,
     /// Read leniently afterwards: event data of an unexpected shape must not hide the
     /// signature (which does not cover it).
     #[serde(rename = "event-data", borrow)]
@@ -48,7 +49,7 @@ struct EventData {
 impl EventData {
     /// The id and event name, where the event data has them as strings.
     fn read(raw: Option<&serde_json::value::RawValue>) -> (Option<String>, Option<String>) {
-        raw.and_then(|r| serde_json::from_str::<Self>(r.get()).ok()).map_or((None, None), |d| (d.id, d.event))
+        raw.and_then(|r| crate::json::object::<Self>(r.get().as_bytes())).map_or((None, None), |d| (d.id, d.event))
     }
 }
 
@@ -86,13 +87,16 @@ pub(crate) fn verify(
     now: SystemTime,
 ) -> Result<Verified, VerifyError> {
     // JSON (current webhooks) or a form (legacy webhooks, same field names at top level).
-    let (timestamp, token, signature, id, event_type) = match serde_json::from_slice::<Envelope<'_>>(&req.body) {
-        Ok(env) => {
-            let f = env.signature.ok_or_else(|| malformed("signature object"))?;
+    let (timestamp, token, signature, id, event_type) = match crate::json::object::<Envelope<'_>>(&req.body) {
+        Some(env) => {
+            let f: Fields<'_> = env
+                .signature
+                .and_then(|raw| crate::json::object(raw.get().as_bytes()))
+                .ok_or_else(|| malformed("signature object"))?;
             let (id, event) = EventData::read(env.event_data);
             (f.timestamp, f.token, f.signature, id, event)
         }
-        Err(_) => {
+        None => {
             let mut fields = [None, None, None, None];
             for (k, v) in form_urlencoded::parse(&req.body) {
                 let slot = match k.as_ref() {
