@@ -22,7 +22,15 @@ use webhook_core_fuzz::fixtures::now;
 use webhook_core_fuzz::frame::Cursor;
 use webhook_core_fuzz::{oracle, RawHeaders};
 
+/// Longer inputs are not read: Twilio's form bodies are a few hundred bytes, and one of
+/// thousands of parameters only repeats the sorting (five times per input here) at a
+/// hundred times the cost.
+const MAX_INPUT: usize = 1024;
+
 fuzz_target!(|data: &[u8]| {
+    if data.len() > MAX_INPUT {
+        return;
+    }
     let mut c = Cursor::new(data);
     let flags = c.byte();
     let pos = usize::from(c.u16());
