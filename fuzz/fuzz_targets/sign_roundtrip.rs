@@ -155,7 +155,11 @@ fn roundtrip(
         "gitlab" => {}
         // Only `signature.{timestamp,token}` is signed.
         "mailgun" => {
-            let mut envelope: Value = serde_json::from_slice(signed.body()).unwrap();
+            // The event data goes out byte for byte; a number serde_json's Value cannot hold
+            // (`170e5000951615`) is valid JSON the core keeps, but this check cannot edit.
+            let Ok(mut envelope) = serde_json::from_slice::<Value>(signed.body()) else {
+                return;
+            };
             let token = envelope["signature"]["token"].as_str().unwrap().to_owned() + "x";
             envelope["signature"]["token"] = Value::String(token);
             let changed = Bytes::from(serde_json::to_vec(&envelope).unwrap());
