@@ -4,9 +4,11 @@
 //!
 //! - exactly once: 64 concurrent copies of one delivery, split across two processes
 //!   sharing one PostgreSQL database (with and without Redis dedup), give one stored event
-//!   and one handler run;
+//!   and one handler run, whose row in `handled_deliveries` is the only one;
 //! - crash safety: a receiver under load is killed with SIGKILL; after a restart every
-//!   delivery that was acknowledged is stored and handled;
+//!   delivery that was acknowledged is stored and handled, and handled exactly once: the
+//!   handler's row in `handled_deliveries` commits with the done mark, so each event has
+//!   one row, from the run that committed, even the events a worker held at the kill;
 //! - store down: a receiver whose PostgreSQL connection is cut answers 503 and
 //!   acknowledges nothing it did not store;
 //! - metrics: `GET /metrics` counts outcomes, handler runs, the queue depth and latency.
@@ -460,6 +462,10 @@ async fn exactly_once_across_two_processes(pg: &str, redis: Option<&str>) {
         started.elapsed()
     );
     assert_eq!(runs, 1.0, "webhook_handler_runs_total{{result=\"ok\"}} summed over both processes");
+    // The handler's effect, committed with the done mark: one row.
+    let handled: Vec<(String, i64)> =
+        sqlx::query_as("SELECT delivery_id, attempt FROM handled_deliveries").fetch_all(store.pool()).await.unwrap();
+    assert_eq!(handled, vec![(d.id.clone(), 1)], "rows in handled_deliveries");
     assert_eq!(requests, 1.0, "webhook_requests_total{{outcome=\"accepted\"}} summed over both processes");
     store.pool().close().await;
     drop((a, b));
@@ -703,8 +709,8 @@ async fn sigkill_under_load_loses_no_acknowledged_delivery() {
     histogram.sort_unstable();
     println!(
         "crash: {} stored ({} more than acknowledged: stored, answer lost in the kill); queue depth {depth} after \
-         {drained_in:?}; attempts histogram {histogram:?}; {rerun} events handled more than once (at-least-once \
-         boundary: held by a worker at the kill); {runs_after_restart} handler runs after the restart; {:?}",
+         {drained_in:?}; attempts histogram {histogram:?}; {rerun} events whose handler ran again (held by a \
+         worker at the kill: their effects count below); {runs_after_restart} handler runs after the restart; {:?}",
         events.len(),
         events.len().saturating_sub(load.acked.len()),
         began.elapsed()
@@ -724,6 +730,37 @@ async fn sigkill_under_load_loses_no_acknowledged_delivery() {
     );
     let bound = WORKERS * WorkerConfig::default().batch;
     assert!(rerun <= bound, "{rerun} events ran more than once; at most {bound} can be held at the kill");
+
+    // Handled exactly once, counted: the handler's row in `handled_deliveries` commits with
+    // the done mark, so every done event has exactly one row, from the run that committed
+    // (its attempt number), even the events a worker held at the kill and ran again.
+    let conn = rusqlite::Connection::open(&db.path).unwrap();
+    let mut rows: HashMap<i64, Vec<i64>> = HashMap::new();
+    let mut query = conn.prepare("SELECT event_id, attempt FROM handled_deliveries").unwrap();
+    for row in query.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))).unwrap() {
+        let (id, attempt) = row.unwrap();
+        rows.entry(id).or_default().push(attempt);
+    }
+    let total: usize = rows.values().map(Vec::len).sum();
+    let wrong: Vec<_> = events
+        .iter()
+        .filter(|e| rows.get(&e.id).map(Vec::as_slice) != Some(&[i64::from(e.attempts)][..]))
+        .take(5)
+        .map(|e| (e.id, e.attempts, rows.get(&e.id)))
+        .collect();
+    println!(
+        "crash: handled_deliveries has {total} rows for {} events ({} of them run more than once)",
+        events.len(),
+        rerun
+    );
+    assert!(
+        wrong.is_empty() && total == events.len(),
+        "not exactly one row per event from its committed run: {total} rows for {} events; e.g. (id, attempts, rows' \
+         attempts) {wrong:?}",
+        events.len()
+    );
+    drop(query);
+    drop(conn);
     store.close().await;
     drop(second);
 }

@@ -11,6 +11,7 @@
 //! | `WEBHOOK_WORKERS` | background workers handling stored events | `4` |
 //! | `WEBHOOK_LEASE_SECS` | how long a worker holds an event before another may take it | `60` |
 //! | `WEBHOOK_AUDIT_DAYS` | keep an audit log of every request (accepted or refused) in the event store for this many days | no audit log |
+//! | `WEBHOOK_RECORD_HANDLED` | `1`: the handler writes a row per handled event to `handled_deliveries`, in the transaction that marks the event done (exactly once, see [`HANDLED_TABLE`]); `0`: it only logs | `1` |
 //! | one per route (see [`ROUTES`]) | comma-separated secrets; any of them verifies | route disabled |
 //! | `<PROVIDER>_WEBHOOK_ALLOW_IPS`, one per route ([`Route::allow_var`]) | comma-separated CIDR ranges or addresses the route accepts deliveries from; others get 403 `forbidden` | every address |
 //! | `WEBHOOK_TRUSTED_PROXIES` | comma-separated CIDR ranges of your proxies, whose `X-Forwarded-For` / `Forwarded` name the client for the allowlists | none: the peer address is the client |
@@ -31,8 +32,8 @@ use tokio::sync::Notify;
 use webhook_core::dedup::{DedupStore, MemoryDedup};
 use webhook_core::ip::{IpAllowlist, TrustedProxies};
 use webhook_core::pipeline::{
-    AuditConfig, AuditLog, Event, EventStore, GroupCommit, GroupCommitConfig, MemoryStore, PostgresStore, RedisDedup,
-    Router, Sink, SqliteStore, WorkerConfig, Workers,
+    transactional, AuditConfig, AuditLog, Effects, Event, EventStore, GroupCommit, GroupCommitConfig, MemoryStore,
+    PostgresStore, RedisDedup, Router, Sink, SqliteStore, WorkerConfig, Workers,
 };
 use webhook_core::receive::{Endpoint, DEFAULT_BODY_LIMIT, DEFAULT_DEDUP_TTL};
 use webhook_core::{providers, Provider, SignRequest, Verifier};
@@ -164,7 +165,18 @@ pub struct Config {
     pub trusted_proxies: TrustedProxies,
     /// How long audit records are kept (`WEBHOOK_AUDIT_DAYS`); `None`: no audit log.
     pub audit_retention: Option<Duration>,
+    /// Whether the handler records each handled event in [`HANDLED_TABLE`]
+    /// (`WEBHOOK_RECORD_HANDLED`).
+    pub record_handled: bool,
 }
+
+/// The example application's own table: one row per handled event, written by the
+/// handler as [`Effects`] in the same transaction that marks the event done, so a crash at
+/// any moment leaves exactly one row per done event and none for the others. Portable DDL
+/// (SQLite and PostgreSQL); on the memory store the statements are kept, not run.
+pub const HANDLED_TABLE: &str = "CREATE TABLE IF NOT EXISTS handled_deliveries (\
+    event_id BIGINT NOT NULL, provider TEXT NOT NULL, delivery_id TEXT NOT NULL, event_type TEXT, \
+    attempt BIGINT NOT NULL, handled_at BIGINT NOT NULL)";
 
 impl Config {
     /// Reads the configuration from the process environment.
@@ -213,6 +225,11 @@ impl Config {
                         .ok_or_else(|| format!("WEBHOOK_AUDIT_DAYS={v} is not a number of days from 1 to 3650"))?,
             )),
             None => None,
+        };
+        let record_handled = match var("WEBHOOK_RECORD_HANDLED").as_deref().map(str::trim) {
+            None | Some("" | "1" | "true" | "on") => true,
+            Some("0" | "false" | "off") => false,
+            Some(v) => return Err(format!("WEBHOOK_RECORD_HANDLED={v} is not 1 or 0")),
         };
         let database_url = var("DATABASE_URL").unwrap_or_else(|| "sqlite://webhooks.db".to_owned());
         if !["sqlite:", "postgres://", "postgresql://", "memory:"].iter().any(|p| database_url.starts_with(p)) {
@@ -268,6 +285,7 @@ impl Config {
             lease,
             trusted_proxies,
             audit_retention,
+            record_handled,
         })
     }
 
@@ -401,16 +419,18 @@ pub async fn start(config: Config) -> Result<Receiver, String> {
     let stored = Arc::new(Notify::new());
     let commit = GroupCommitConfig { writers, ..GroupCommitConfig::default() };
     let sink: Arc<dyn Sink> = Arc::new(GroupCommit::spawn(store.clone(), commit, stored.clone()));
-    let router = Router::new().catch_all(|event: Event| async move {
-        tracing::info!(
-            provider = %event.provider,
-            event_type = event.event_type.as_deref().unwrap_or("-"),
-            id = %event.delivery_id,
-            attempt = event.attempts,
-            "webhook handled"
-        );
-        Ok(())
-    });
+    let router = if config.record_handled {
+        create_handled_table(store.as_ref()).await?;
+        Router::new().catch_all(transactional(|event: Event| async move {
+            log_handled(&event);
+            Ok(record_handled(&event))
+        }))
+    } else {
+        Router::new().catch_all(|event: Event| async move {
+            log_handled(&event);
+            Ok(())
+        })
+    };
     let worker_config = WorkerConfig { workers: config.workers, lease: config.lease, ..WorkerConfig::default() };
     let workers = Workers::spawn(store.clone(), router, worker_config, stored);
     let audit = config
@@ -450,6 +470,51 @@ impl Receiver {
     /// Stops the workers after their current events.
     pub async fn shutdown(self) {
         self.workers.shutdown().await;
+    }
+}
+
+fn log_handled(event: &Event) {
+    tracing::info!(
+        provider = %event.provider,
+        event_type = event.event_type.as_deref().unwrap_or("-"),
+        id = %event.delivery_id,
+        attempt = event.attempts,
+        "webhook handled"
+    );
+}
+
+/// The handler's effects: a row in `handled_deliveries`, committed with the done mark.
+fn record_handled(event: &Event) -> Effects {
+    let now = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
+    Effects::new().execute(
+        "INSERT INTO handled_deliveries (event_id, provider, delivery_id, event_type, attempt, handled_at) \
+         VALUES ($1, $2, $3, $4, $5, $6)",
+        [
+            event.id.into(),
+            event.provider.as_str().into(),
+            event.delivery_id.as_str().into(),
+            event.event_type.as_deref().into(),
+            event.attempts.into(),
+            i64::try_from(now.as_millis()).unwrap_or(i64::MAX).into(),
+        ],
+    )
+}
+
+/// Creates [`HANDLED_TABLE`] if missing. Receivers starting together on one PostgreSQL can
+/// collide on `CREATE TABLE IF NOT EXISTS` (a unique violation in the catalog): try again.
+async fn create_handled_table(store: &dyn EventStore) -> Result<(), String> {
+    let ddl = Effects::new().execute(HANDLED_TABLE, []);
+    let mut tries = 0;
+    loop {
+        match store.execute(&ddl).await {
+            Ok(()) => return Ok(()),
+            Err(e) if tries < 3 => {
+                tries += 1;
+                tracing::debug!(error = %e, "creating handled_deliveries; trying again");
+                tokio::time::sleep(Duration::from_millis(100 * tries)).await;
+            }
+            Err(e) => return Err(format!("creating handled_deliveries: {e}")),
+        }
     }
 }
 
@@ -604,6 +669,9 @@ mod tests {
         assert!(config(&[("WEBHOOK_MAX_BODY_BYTES", "0")]).unwrap_err().contains("WEBHOOK_MAX_BODY_BYTES"));
         assert!(config(&[("DATABASE_URL", "mysql://x")]).unwrap_err().contains("DATABASE_URL"));
         assert!(config(&[("WEBHOOK_WORKERS", "0")]).unwrap_err().contains("WEBHOOK_WORKERS"));
+        assert!(config(&[]).unwrap().record_handled);
+        assert!(!config(&[("WEBHOOK_RECORD_HANDLED", "0")]).unwrap().record_handled);
+        assert!(config(&[("WEBHOOK_RECORD_HANDLED", "yes")]).unwrap_err().contains("WEBHOOK_RECORD_HANDLED=yes"));
         assert_eq!(redact("postgres://app:hunter2@db:5432/x"), "postgres://app:***@db:5432/x");
         let bad = config(&[("STANDARD_WEBHOOK_SECRET", "whsec_!!")]).unwrap_err();
         assert!(bad.starts_with("STANDARD_WEBHOOK_SECRET: ") && !bad.contains("!!"), "{bad}");

@@ -11,6 +11,7 @@
 
 mod audit;
 mod batch;
+pub mod effects;
 mod event;
 #[cfg(feature = "postgres")]
 mod postgres;
@@ -23,10 +24,11 @@ mod worker;
 
 pub use audit::{AuditConfig, AuditEntry, AuditFilter, AuditLog, AuditRecord};
 pub use batch::{GroupCommit, GroupCommitConfig, Sink};
+pub use effects::{Completion, Effects, SqlValue};
 pub use event::{Event, EventId, Filter, Inserted, NewEvent, Status};
 #[cfg(feature = "postgres")]
 pub use postgres::PostgresStore;
-pub use router::{handler_fn, typed, Handler, HandlerError, Router, UnknownEvents};
+pub use router::{handler_fn, transactional, typed, Handler, HandlerError, Router, UnknownEvents};
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteStore;
 pub use store::{EventStore, MemoryStore};
@@ -39,6 +41,7 @@ pub(crate) mod testing;
 #[cfg(test)]
 mod tests {
     use super::testing::*;
+    use super::EventStore;
 
     #[tokio::test]
     async fn memory_store_conformance() {
@@ -54,6 +57,55 @@ mod tests {
         store.close().await;
     }
 
+    #[cfg(feature = "sqlite")]
+    #[tokio::test]
+    async fn sqlite_store_runs_effects_with_the_done_mark() {
+        let db = TempDb::new();
+        let store = super::SqliteStore::connect(&db.url()).await.expect("open");
+        let path = db.path.clone();
+        let rows = || {
+            let path = path.clone();
+            async move {
+                let conn = rusqlite::Connection::open(path).expect("open");
+                let mut stmt = conn
+                    .prepare("SELECT event_id, note, amount, flag, raw FROM effect_log ORDER BY event_id, note")
+                    .expect("query");
+                let rows = stmt.query_map([], |r| {
+                    Ok((
+                        r.get::<_, i64>(0)?,
+                        r.get::<_, Option<String>>(1)?,
+                        r.get::<_, Option<f64>>(2)?,
+                        r.get::<_, Option<bool>>(3)?,
+                        r.get::<_, Option<Vec<u8>>>(4)?,
+                    ))
+                });
+                rows.expect("rows")
+                    .map(|r| r.expect("row"))
+                    .map(|(id, note, amount, flag, raw)| {
+                        // Every value type arrives as itself.
+                        if note.is_some() {
+                            assert_eq!((amount, flag, raw), (Some(12.5), Some(true), Some(vec![0, 255])));
+                        }
+                        (id, note)
+                    })
+                    .collect::<Vec<(i64, Option<String>)>>()
+            }
+        };
+        effects_conformance(&store, rows).await;
+        // SQLite binds by number: a placeholder without a value, or a value without one,
+        // is named.
+        let e = store
+            .execute(&super::Effects::new().execute("INSERT INTO effect_log (event_id) VALUES ($2)", [1i64.into()]))
+            .await
+            .expect_err("$2 has no value");
+        assert!(e.to_string().contains("placeholder $2 has no value"), "{e}");
+        store.close().await;
+    }
+
+    /// A row of the effects conformance table: event id, note, amount, flag, raw.
+    #[cfg(feature = "postgres")]
+    type Logged = (i64, Option<String>, Option<f64>, Option<bool>, Option<Vec<u8>>);
+
     #[cfg(feature = "postgres")]
     #[tokio::test]
     async fn postgres_store_conformance() {
@@ -63,6 +115,27 @@ mod tests {
         let (store, schema) = postgres_store(&url).await;
         conformance(&store).await;
         super::audit::tests::audit_conformance(&store).await;
+        let pool = store.pool().clone();
+        let rows = || {
+            let pool = pool.clone();
+            async move {
+                let rows: Vec<Logged> = sqlx::query_as(
+                    "SELECT event_id, note, amount, flag, raw FROM effect_log ORDER BY event_id, note NULLS FIRST",
+                )
+                .fetch_all(&pool)
+                .await
+                .expect("query");
+                rows.into_iter()
+                    .map(|(id, note, amount, flag, raw)| {
+                        if note.is_some() {
+                            assert_eq!((amount, flag, raw), (Some(12.5), Some(true), Some(vec![0, 255])));
+                        }
+                        (id, note)
+                    })
+                    .collect::<Vec<_>>()
+            }
+        };
+        effects_conformance(&store, rows).await;
         store.pool().close().await;
         drop_schema(&url, &schema).await;
     }

@@ -12,6 +12,7 @@ use sqlx::postgres::{PgPool, PgRow};
 use sqlx::Row;
 
 use super::audit::{AuditEntry, AuditFilter, AuditRecord};
+use super::effects::{statement_failed, Completion, Effects, SqlValue};
 use super::event::{from_ms, to_ms, Event, EventId, Filter, Inserted, NewEvent, Status};
 use super::sql::{audit_sql, filter_sql, headers_from_json, headers_json, FilterValue, COLUMNS};
 use super::store::EventStore;
@@ -117,6 +118,57 @@ impl PostgresStore {
             .run(pool)
             .await
             .map_err(|e| StoreError::new(format!("migrating the event store: {e}"), Some(Box::new(e))))
+    }
+
+    /// Runs a handler's statements on `conn`, in its transaction; the error names the
+    /// statement.
+    async fn run_effects(conn: &mut sqlx::PgConnection, effects: &Effects) -> Result<(), String> {
+        for (i, statement) in effects.statements().iter().enumerate() {
+            let mut query = sqlx::query(statement.sql());
+            for v in statement.params() {
+                query = match v {
+                    SqlValue::Integer(n) => query.bind(*n),
+                    SqlValue::Real(x) => query.bind(*x),
+                    SqlValue::Bool(b) => query.bind(*b),
+                    SqlValue::Text(t) => query.bind(t.as_str()),
+                    SqlValue::Blob(b) => query.bind(b.as_slice()),
+                    _ => query.bind(None::<&str>),
+                };
+            }
+            query.execute(&mut *conn).await.map_err(|e| statement_failed(i + 1, e))?;
+        }
+        Ok(())
+    }
+
+    /// One event's done mark and effects in one transaction (durable commit): the
+    /// `UPDATE` locks the row, so no other worker can lease it until the commit.
+    async fn complete_one(&self, id: EventId, effects: &Effects, worker: &str) -> Result<Completion, StoreError> {
+        let complete = db_error("completing events");
+        let mut tx = self.ingest.begin().await.map_err(&complete)?;
+        let held = sqlx::query(
+            "UPDATE webhook_events SET status = 'done', lease_until = NULL \
+             WHERE id = $1 AND status = 'processing' AND leased_by = $2",
+        )
+        .bind(id)
+        .bind(worker)
+        .execute(&mut *tx)
+        .await
+        .map_err(&complete)?
+        .rows_affected();
+        if held != 1 {
+            tx.rollback().await.map_err(&complete)?;
+            return Ok(Completion::LeaseLost);
+        }
+        if let Err(e) = Self::run_effects(&mut tx, effects).await {
+            tx.rollback().await.map_err(&complete)?;
+            return Ok(Completion::Failed(e));
+        }
+        // A commit that fails may or may not have happened: the worker records a failed
+        // attempt, which only lands if the event is still leased (it did not commit).
+        Ok(match tx.commit().await {
+            Ok(()) => Completion::Done,
+            Err(e) => Completion::Failed(format!("committing the effects: {e}")),
+        })
     }
 
     fn row(row: &PgRow) -> Result<Event, StoreError> {
@@ -288,6 +340,28 @@ impl EventStore for PostgresStore {
         .await
         .map_err(db_error("completing events"))?;
         Ok(done.rows_affected())
+    }
+
+    async fn complete_with(&self, done: &[(EventId, Effects)], worker: &str) -> Result<Vec<Completion>, StoreError> {
+        let mut out = Vec::with_capacity(done.len());
+        // One transaction per event, so an error is that event's alone (earlier ones may
+        // have committed): it comes back as a failed attempt, never as the batch's `Err`.
+        for (id, effects) in done {
+            out.push(
+                self.complete_one(*id, effects, worker).await.unwrap_or_else(|e| Completion::Failed(e.to_string())),
+            );
+        }
+        Ok(out)
+    }
+
+    async fn execute(&self, effects: &Effects) -> Result<(), StoreError> {
+        let run = db_error("running statements");
+        let mut tx = self.ingest.begin().await.map_err(&run)?;
+        if let Err(e) = Self::run_effects(&mut tx, effects).await {
+            tx.rollback().await.map_err(&run)?;
+            return Err(StoreError::new(e, None));
+        }
+        tx.commit().await.map_err(run)
     }
 
     async fn fail(

@@ -42,6 +42,9 @@
 //! closure is a handler ([`handler_fn`] helps type inference); [`typed`] parses the body
 //! into a `T: Deserialize` first, and a body that does not parse is a
 //! [permanent](HandlerError::is_permanent) error, dead-lettered without retries.
+//! [`transactional`] handlers return their writes as SQL [`Effects`], which the store runs
+//! in the transaction that marks the event done: exactly once, even across a crash (see
+//! [`effects`](super::effects)).
 //!
 //! # Example
 //!
@@ -102,18 +105,18 @@
 //! # }
 //! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
 //! let opened = event("github", "issues", r#"{"action":"opened","issue":{"number":7,"title":"Bug"}}"#);
-//! assert!(matches!(router.dispatch(&opened).await, Dispatch::Handled));
+//! assert!(matches!(router.dispatch(&opened).await, Dispatch::Handled(_)));
 //!
 //! // Not an issue payload: permanent, so the worker dead-letters it at once.
 //! let garbled = event("github", "issues", r#"{"action":"opened","issue":null}"#);
 //! assert!(matches!(router.dispatch(&garbled).await, Dispatch::Failed(e) if e.is_permanent()));
 //!
 //! let paid = event("stripe", "payment_intent.succeeded", r#"{"data":{"object":{"amount":500}}}"#);
-//! assert!(matches!(router.dispatch(&paid).await, Dispatch::Handled));
+//! assert!(matches!(router.dispatch(&paid).await, Dispatch::Handled(_)));
 //!
 //! // The catch-all takes the rest, so nothing here is unknown.
 //! let ping = event("github", "ping", "{}");
-//! assert!(matches!(router.dispatch(&ping).await, Dispatch::Handled));
+//! assert!(matches!(router.dispatch(&ping).await, Dispatch::Handled(_)));
 //! # });
 //! ```
 
@@ -131,6 +134,7 @@ use async_trait::async_trait;
 use futures_util::FutureExt;
 use serde::de::DeserializeOwned;
 
+use super::effects::Effects;
 use super::event::Event;
 use crate::json::{extract, Extracted};
 
@@ -173,6 +177,13 @@ use crate::json::{extract, Extracted};
 pub trait Handler: Send + Sync {
     /// Handles `event`.
     async fn handle(&self, event: &Event) -> Result<(), HandlerError>;
+
+    /// Handles `event` and returns the SQL [`Effects`] the event store is to run in the
+    /// transaction that marks the event done (see [`transactional`]). This is what the
+    /// router calls; the default runs [`handle`](Self::handle) and asks for none.
+    async fn handle_with_effects(&self, event: &Event) -> Result<Effects, HandlerError> {
+        self.handle(event).await.map(|()| Effects::new())
+    }
 }
 
 #[async_trait]
@@ -190,6 +201,101 @@ where
 impl<H: Handler + ?Sized> Handler for Arc<H> {
     async fn handle(&self, event: &Event) -> Result<(), HandlerError> {
         (**self).handle(event).await
+    }
+
+    async fn handle_with_effects(&self, event: &Event) -> Result<Effects, HandlerError> {
+        (**self).handle_with_effects(event).await
+    }
+}
+
+/// A handler whose work is a write to the database that holds the events, made exactly
+/// once: `f` returns the statements as [`Effects`], and the worker has the store run them
+/// in the same transaction that marks the event done, only while it still holds the
+/// event's lease ([`EventStore::complete_with`](super::EventStore::complete_with)).
+///
+/// A crash, an expired lease or a failing statement leaves no trace of the effects: the
+/// event is handled again from scratch, and the effects of the run that committed are the
+/// only ones there are. A statement that fails is a retryable failure of the attempt, with
+/// the database's message as the event's last error. `f` may be called more than once for
+/// an event (once per attempt); only one call's effects ever commit. Work outside the
+/// database (an HTTP call, an email) is still at least once: keep it out of `f`, or make it
+/// idempotent.
+///
+/// On a store that runs no SQL ([`MemoryStore`](super::MemoryStore)) the statements are
+/// kept, not run: see [`MemoryStore::applied_effects`](super::MemoryStore::applied_effects).
+///
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// use serde::Deserialize;
+/// use webhook_core::pipeline::router::{transactional, Dispatch, HandlerError, Router};
+/// use webhook_core::pipeline::{Effects, Event, Status};
+///
+/// #[derive(Deserialize)]
+/// struct Paid {
+///     id: String,
+///     amount: i64,
+/// }
+///
+/// let router = Router::new().on("stripe", "invoice.paid", transactional(|event: Event| async move {
+///     let paid: Paid = event.json().map_err(HandlerError::permanent)?;
+///     Ok(Effects::new().execute(
+///         "INSERT INTO payments (invoice, amount, delivery) VALUES ($1, $2, $3)",
+///         [paid.id.into(), paid.amount.into(), event.delivery_id.clone().into()],
+///     ))
+/// }));
+///
+/// let event = Event {
+///     id: 1,
+///     provider: "stripe".to_owned(),
+///     delivery_id: "evt_1".to_owned(),
+///     event_type: Some("invoice.paid".to_owned()),
+///     headers: Vec::new(),
+///     body: webhook_core::Bytes::from_static(br#"{"id":"in_1","amount":900}"#),
+///     received_at: std::time::SystemTime::UNIX_EPOCH,
+///     status: Status::Processing,
+///     attempts: 1,
+///     last_error: None,
+///     next_attempt_at: std::time::SystemTime::UNIX_EPOCH,
+/// };
+/// let Dispatch::Handled(effects) = router.dispatch(&event).await else { panic!() };
+/// assert_eq!(effects.statements()[0].params()[1], 900i64.into());
+/// # });
+/// ```
+pub fn transactional<F, Fut>(f: F) -> Transactional<F>
+where
+    F: Fn(Event) -> Fut + Send + Sync,
+    Fut: Future<Output = Result<Effects, HandlerError>> + Send,
+{
+    Transactional { f }
+}
+
+/// The [`Handler`] made by [`transactional`].
+pub struct Transactional<F> {
+    f: F,
+}
+
+impl<F> fmt::Debug for Transactional<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Transactional").finish_non_exhaustive()
+    }
+}
+
+#[async_trait]
+impl<F, Fut> Handler for Transactional<F>
+where
+    F: Fn(Event) -> Fut + Send + Sync,
+    Fut: Future<Output = Result<Effects, HandlerError>> + Send,
+{
+    /// Refuses: effects run without their event's completion would not be exactly once.
+    /// The router calls [`handle_with_effects`](Handler::handle_with_effects).
+    async fn handle(&self, _event: &Event) -> Result<(), HandlerError> {
+        Err(HandlerError::permanent(
+            "a transactional handler's effects run with its event's completion: dispatch it through a Router",
+        ))
+    }
+
+    async fn handle_with_effects(&self, event: &Event) -> Result<Effects, HandlerError> {
+        (self.f)(event.clone()).await
     }
 }
 
@@ -437,8 +543,9 @@ impl fmt::Debug for Route<'_> {
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum Dispatch {
-    /// The handler returned `Ok(())`.
-    Handled,
+    /// The handler succeeded; the [`Effects`] it asked for (none unless it is
+    /// [`transactional`]) are to run with the event's done mark.
+    Handled(Effects),
     /// The handler returned an error, or panicked (a retryable error).
     Failed(HandlerError),
     /// No route matched; no handler ran.
@@ -745,8 +852,8 @@ impl Router {
                 return Dispatch::Unknown(policy);
             }
         };
-        match AssertUnwindSafe(handler.handle(event)).catch_unwind().await {
-            Ok(Ok(())) => Dispatch::Handled,
+        match AssertUnwindSafe(handler.handle_with_effects(event)).catch_unwind().await {
+            Ok(Ok(effects)) => Dispatch::Handled(effects),
             Ok(Err(e)) => Dispatch::Failed(e),
             Err(panic) => {
                 let what = panic
@@ -832,7 +939,7 @@ mod tests {
     /// or `unknown:<policy>`.
     async fn ran(router: &Router, log: &Log, event: &Event) -> Vec<&'static str> {
         match router.dispatch(event).await {
-            Dispatch::Handled => taken(log),
+            Dispatch::Handled(_) => taken(log),
             Dispatch::Unknown(policy) => {
                 assert!(taken(log).is_empty());
                 vec![match policy {
@@ -1023,7 +1130,7 @@ mod tests {
             }),
         );
         let e = event("github", Some("issues"), r#"{"action":"opened","issue":{"number":42}}"#);
-        assert!(matches!(router.dispatch(&e).await, Dispatch::Handled));
+        assert!(matches!(router.dispatch(&e).await, Dispatch::Handled(_)));
         assert_eq!(*seen.lock().unwrap(), [("opened".to_owned(), 42, "d-1".to_owned(), Some("d-1".to_owned()))]);
     }
 
@@ -1084,7 +1191,7 @@ mod tests {
                 }),
             );
         let ping = event("github", Some("ping"), "{}");
-        assert!(matches!(router.dispatch(&ping).await, Dispatch::Handled));
+        assert!(matches!(router.dispatch(&ping).await, Dispatch::Handled(_)));
 
         let push = event("github", Some("push"), "7");
         match router.dispatch(&push).await {

@@ -8,7 +8,8 @@
 //! on disk before any 200 goes out); a turn of bookkeeping only commits with
 //! `synchronous = NORMAL` and is made durable by the next FULL commit (a crash can at worst
 //! forget that an event was done, and its handler runs again: never an acknowledged delivery
-//! lost).
+//! lost). A turn that runs a handler's [effects](super::effects) commits with `FULL` too:
+//! they are the application's data.
 //!
 //! No async runtime thread ever blocks on the database, no statement is parsed twice, and
 //! nothing sleeps on SQLite's busy handler: the writers of this process queue in order.
@@ -26,6 +27,7 @@ use std::sync::mpsc;
 use tokio::sync::oneshot;
 
 use super::audit::{AuditEntry, AuditFilter, AuditRecord};
+use super::effects::{placeholder_values, statement_failed, Completion, Effects, SqlValue};
 use super::event::{from_ms, to_ms, Event, EventId, Filter, Inserted, NewEvent, Status};
 use super::sql::{audit_sql, filter_sql, headers_from_json, headers_json, FilterValue, COLUMNS};
 use super::store::EventStore;
@@ -179,6 +181,8 @@ enum Job {
     Insert(Vec<Row>, Reply<Vec<Inserted>>),
     Lease { worker: String, max: i64, until: i64, now: i64, reply: Reply<Vec<Read>> },
     Complete { ids: Vec<EventId>, worker: String, reply: Reply<u64> },
+    CompleteWith { done: Vec<(EventId, Effects)>, worker: String, reply: Reply<Vec<Completion>> },
+    Execute(Effects, Reply<()>),
     Fail { id: EventId, worker: String, status: Status, error: String, next: Option<i64>, reply: Reply<bool> },
     Replay { filter: Filter, now: i64, reply: Reply<u64> },
     List { filter: Filter, limit: usize, reply: Reply<Vec<Read>> },
@@ -319,7 +323,7 @@ impl Writer {
     /// Runs `jobs` in one transaction and answers them; returns a close request's channel.
     fn turn(&mut self, jobs: &mut Vec<Job>) -> Option<oneshot::Sender<()>> {
         let started = Instant::now();
-        let durable = jobs.iter().any(|j| matches!(j, Job::Insert(..)));
+        let durable = jobs.iter().any(|j| matches!(j, Job::Insert(..) | Job::CompleteWith { .. } | Job::Execute(..)));
         if durable != self.durable {
             let level = if durable { "FULL" } else { "NORMAL" };
             if self.conn.pragma_update(None, "synchronous", level).is_ok() {
@@ -378,6 +382,14 @@ impl Writer {
             }
             Job::Complete { ids, worker, reply } => {
                 let r = self.complete(&ids, &worker);
+                (r.is_ok(), pending(reply, r))
+            }
+            Job::CompleteWith { done, worker, reply } => {
+                let r = self.complete_with(&done, &worker);
+                (r.is_ok(), pending(reply, r))
+            }
+            Job::Execute(effects, reply) => {
+                let r = self.run_effects(&effects).map_err(|e| StoreError::new(e, None));
                 (r.is_ok(), pending(reply, r))
             }
             Job::Fail { id, worker, status, error, next, reply } => {
@@ -477,6 +489,52 @@ impl Writer {
             done += stmt.execute(params![id, worker]).map_err(&complete)? as u64;
         }
         Ok(done)
+    }
+
+    /// Each event in a savepoint of its own: its done mark (only while `worker` holds the
+    /// lease), then its effects; a lost lease or a failing statement rolls that event
+    /// back alone.
+    fn complete_with(&self, done: &[(EventId, Effects)], worker: &str) -> Result<Vec<Completion>, StoreError> {
+        let complete = db_error("completing events");
+        let mut out = Vec::with_capacity(done.len());
+        for (id, effects) in done {
+            self.exec("SAVEPOINT effects").map_err(&complete)?;
+            let held = self.conn.prepare_cached(COMPLETE).and_then(|mut s| s.execute(params![id, worker]));
+            let completion = match held {
+                Ok(1) => match self.run_effects(effects) {
+                    Ok(()) => Completion::Done,
+                    Err(e) => Completion::Failed(e),
+                },
+                Ok(_) => Completion::LeaseLost,
+                Err(e) => return Err(complete(e)),
+            };
+            let end = if completion == Completion::Done {
+                self.exec("RELEASE effects")
+            } else {
+                self.exec("ROLLBACK TO effects").and_then(|()| self.exec("RELEASE effects"))
+            };
+            end.map_err(&complete)?;
+            out.push(completion);
+        }
+        Ok(out)
+    }
+
+    /// Runs a handler's statements, binding each `$n` to its value; the error names the
+    /// statement.
+    fn run_effects(&self, effects: &Effects) -> Result<(), String> {
+        for (i, statement) in effects.statements().iter().enumerate() {
+            let failed = |e: &dyn std::fmt::Display| statement_failed(i + 1, e);
+            let mut stmt = self.conn.prepare_cached(statement.sql()).map_err(|e| failed(&e))?;
+            let names: Vec<Option<String>> =
+                (1..=stmt.parameter_count()).map(|k| stmt.parameter_name(k).map(str::to_owned)).collect();
+            let names: Vec<Option<&str>> = names.iter().map(Option::as_deref).collect();
+            let values = placeholder_values(&names, statement.params().len()).map_err(|e| failed(&e))?;
+            for (k, v) in values.into_iter().enumerate() {
+                stmt.raw_bind_parameter(k + 1, sql_value(&statement.params()[v])).map_err(|e| failed(&e))?;
+            }
+            stmt.raw_execute().map_err(|e| failed(&e))?;
+        }
+        Ok(())
     }
 
     fn replay(&self, filter: &Filter, now: i64) -> Result<u64, StoreError> {
@@ -579,6 +637,8 @@ fn fail_job(job: Job, error: &StoreError) -> Box<dyn Answer> {
         Job::Insert(_, reply) => pending(reply, e(error)),
         Job::Lease { reply, .. } => pending(reply, e(error)),
         Job::Complete { reply, .. } | Job::Replay { reply, .. } | Job::Depth(reply) => pending(reply, e(error)),
+        Job::CompleteWith { reply, .. } => pending(reply, e(error)),
+        Job::Execute(_, reply) => pending(reply, e(error)),
         Job::Fail { reply, .. } => pending(reply, e(error)),
         Job::List { reply, .. } => pending(reply, e(error)),
         Job::Audit(_, reply) => pending(reply, e(error)),
@@ -590,6 +650,18 @@ fn fail_job(job: Job, error: &StoreError) -> Box<dyn Answer> {
 
 fn unreachable_close() -> ! {
     unreachable!("Close is handled by the turn, never run as a job")
+}
+
+fn sql_value(v: &SqlValue) -> rusqlite::types::ToSqlOutput<'_> {
+    use rusqlite::types::{ToSqlOutput, ValueRef};
+    match v {
+        SqlValue::Integer(n) => ToSqlOutput::Owned(Value::Integer(*n)),
+        SqlValue::Real(x) => ToSqlOutput::Owned(Value::Real(*x)),
+        SqlValue::Bool(b) => ToSqlOutput::Owned(Value::Integer(i64::from(*b))),
+        SqlValue::Text(t) => ToSqlOutput::Borrowed(ValueRef::Text(t.as_bytes())),
+        SqlValue::Blob(b) => ToSqlOutput::Borrowed(ValueRef::Blob(b)),
+        _ => ToSqlOutput::Owned(Value::Null),
+    }
 }
 
 fn value(v: FilterValue) -> Value {
@@ -665,6 +737,19 @@ impl EventStore for SqliteStore {
         }
         let (ids, worker) = (ids.to_vec(), worker.to_owned());
         self.ask(|reply| Job::Complete { ids, worker, reply }).await
+    }
+
+    async fn complete_with(&self, done: &[(EventId, Effects)], worker: &str) -> Result<Vec<Completion>, StoreError> {
+        if done.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (done, worker) = (done.to_vec(), worker.to_owned());
+        self.ask(|reply| Job::CompleteWith { done, worker, reply }).await
+    }
+
+    async fn execute(&self, effects: &Effects) -> Result<(), StoreError> {
+        let effects = effects.clone();
+        self.ask(|reply| Job::Execute(effects, reply)).await
     }
 
     async fn fail(

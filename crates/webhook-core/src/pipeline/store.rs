@@ -8,6 +8,7 @@ use std::time::{Duration, SystemTime};
 use async_trait::async_trait;
 
 use super::audit::{AuditEntry, AuditFilter, AuditRecord};
+use super::effects::{Completion, Effects};
 use super::event::{Event, EventId, Filter, Inserted, NewEvent, Status};
 use crate::dedup::StoreError;
 
@@ -38,6 +39,34 @@ pub trait EventStore: Send + Sync {
             n += u64::from(self.complete(id, worker).await?);
         }
         Ok(n)
+    }
+
+    /// Runs each event's [effects](super::effects) and marks it done, one transaction per
+    /// event: the statements and the done mark commit together, and only while `worker`
+    /// still holds the event's lease. Returns one [`Completion`] per event, in order; an
+    /// `Err` is the store being unreachable (nothing is known to have committed).
+    ///
+    /// The default completes events without effects one by one and refuses effects: a
+    /// store that cannot run SQL cannot make them exactly once.
+    async fn complete_with(&self, done: &[(EventId, Effects)], worker: &str) -> Result<Vec<Completion>, StoreError> {
+        if done.iter().any(|(_, effects)| !effects.is_empty()) {
+            return Err(no_effects());
+        }
+        let mut out = Vec::with_capacity(done.len());
+        for (id, _) in done {
+            out.push(if self.complete(*id, worker).await? { Completion::Done } else { Completion::LeaseLost });
+        }
+        Ok(out)
+    }
+
+    /// Runs `effects` in one transaction on their own, outside any event: to create the
+    /// tables handlers' effects write to, say. The default refuses any statement.
+    async fn execute(&self, effects: &Effects) -> Result<(), StoreError> {
+        if effects.is_empty() {
+            Ok(())
+        } else {
+            Err(no_effects())
+        }
     }
 
     /// Records a failed attempt: `retry_at` schedules the next one, `None` makes the event
@@ -84,12 +113,18 @@ pub trait EventStore: Send + Sync {
     }
 }
 
+fn no_effects() -> StoreError {
+    StoreError::new("this event store cannot run a handler's SQL effects", None)
+}
+
 fn no_audit() -> StoreError {
     StoreError::new("this event store keeps no audit log", None)
 }
 
 /// Audit records kept by a [`MemoryStore`]: the oldest go first beyond this.
 const MEMORY_AUDIT_CAPACITY: usize = 100_000;
+/// How many of the latest effects a [`MemoryStore`] keeps.
+const MEMORY_EFFECTS_CAPACITY: usize = 10_000;
 
 #[derive(Clone)]
 struct Row {
@@ -106,11 +141,21 @@ struct Rows {
     keys: HashMap<(String, String), EventId>,
     waiting: BTreeSet<(SystemTime, EventId)>,
     leased: BTreeSet<(SystemTime, EventId)>,
+    /// Effects "applied" (kept, not run): with their event, or `None` from `execute`; the
+    /// latest [`MEMORY_EFFECTS_CAPACITY`].
+    applied: std::collections::VecDeque<(Option<EventId>, Effects)>,
 }
 
 impl Rows {
     fn get_mut(&mut self, id: EventId) -> Option<&mut Row> {
         usize::try_from(id).ok().and_then(|i| i.checked_sub(1)).and_then(|i| self.rows.get_mut(i))
+    }
+
+    fn keep_applied(&mut self, id: Option<EventId>, effects: &Effects) {
+        if self.applied.len() == MEMORY_EFFECTS_CAPACITY {
+            self.applied.pop_front();
+        }
+        self.applied.push_back((id, effects.clone()));
     }
 
     /// Takes a row out of whichever queue it is in.
@@ -150,8 +195,43 @@ impl MemoryStore {
         self.rows.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
+    /// The [effects](super::effects) this store was given, oldest first (the latest 10 000):
+    /// each with the event whose completion carried it, or `None` for [`EventStore::execute`]. A memory store
+    /// cannot run SQL; it keeps the statements, so a test can see what a handler asked for
+    /// and that a lost lease or a crash applied nothing.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// use webhook_core::pipeline::{Effects, EventStore, MemoryStore};
+    ///
+    /// let store = MemoryStore::new();
+    /// store.execute(&Effects::new().execute("CREATE TABLE t (x INTEGER)", [])).await.unwrap();
+    /// assert_eq!(store.applied_effects()[0].1.statements()[0].sql(), "CREATE TABLE t (x INTEGER)");
+    /// # });
+    /// ```
+    pub fn applied_effects(&self) -> Vec<(Option<EventId>, Effects)> {
+        self.rows().applied.iter().cloned().collect()
+    }
+
     fn audit_log(&self) -> std::sync::MutexGuard<'_, (i64, std::collections::VecDeque<(i64, AuditRecord)>)> {
         self.audit.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+impl MemoryStore {
+    /// Marks a leased event done; false if `worker` does not hold its lease.
+    fn complete_row(rows: &mut Rows, id: EventId, worker: &str) -> bool {
+        let held = rows
+            .get_mut(id)
+            .is_some_and(|r| r.event.status == Status::Processing && r.leased_by.as_deref() == Some(worker));
+        if held {
+            rows.unqueue(id);
+            if let Some(r) = rows.get_mut(id) {
+                r.event.status = Status::Done;
+                r.lease_until = None;
+            }
+        }
+        held
     }
 }
 
@@ -234,18 +314,30 @@ impl EventStore for MemoryStore {
     }
 
     async fn complete(&self, id: EventId, worker: &str) -> Result<bool, StoreError> {
+        Ok(Self::complete_row(&mut self.rows(), id, worker))
+    }
+
+    async fn complete_with(&self, done: &[(EventId, Effects)], worker: &str) -> Result<Vec<Completion>, StoreError> {
         let mut rows = self.rows();
-        let held = rows
-            .get_mut(id)
-            .is_some_and(|r| r.event.status == Status::Processing && r.leased_by.as_deref() == Some(worker));
-        if held {
-            rows.unqueue(id);
-            if let Some(r) = rows.get_mut(id) {
-                r.event.status = Status::Done;
-                r.lease_until = None;
-            }
+        Ok(done
+            .iter()
+            .map(|(id, effects)| {
+                if !Self::complete_row(&mut rows, *id, worker) {
+                    return Completion::LeaseLost;
+                }
+                if !effects.is_empty() {
+                    rows.keep_applied(Some(*id), effects);
+                }
+                Completion::Done
+            })
+            .collect())
+    }
+
+    async fn execute(&self, effects: &Effects) -> Result<(), StoreError> {
+        if !effects.is_empty() {
+            self.rows().keep_applied(None, effects);
         }
-        Ok(held)
+        Ok(())
     }
 
     async fn fail(

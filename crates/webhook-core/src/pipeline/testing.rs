@@ -160,3 +160,84 @@ pub(crate) async fn conformance(store: &dyn EventStore) {
     assert_eq!(store.list(&Filter::default().event_type("issues"), 10).await.expect("list").len(), 1);
     assert_eq!(store.depth().await.expect("depth"), 1);
 }
+
+/// What a store that runs SQL must do with a handler's effects. `rows` reads the table the
+/// effects write, `(event_id, note)` ordered by event id then note.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub(crate) async fn effects_conformance<F, Fut>(store: &dyn EventStore, rows: F)
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Vec<(i64, Option<String>)>>,
+{
+    use super::{Completion, Effects, SqlValue};
+    let lease = Duration::from_secs(1000);
+    // Portable DDL, run on its own.
+    store
+        .execute(&Effects::new().execute(
+            "CREATE TABLE effect_log (event_id BIGINT NOT NULL, note TEXT, amount DOUBLE PRECISION, \
+             flag BOOLEAN, raw BYTEA)",
+            [],
+        ))
+        .await
+        .expect("create the effects table");
+    // `execute` is one transaction: a failing statement takes the earlier ones with it.
+    let e = store
+        .execute(
+            &Effects::new()
+                .execute("INSERT INTO effect_log (event_id, note) VALUES ($1, $2)", [0i64.into(), "lost".into()])
+                .execute("INSERT INTO no_such_table VALUES ($1)", [1i64.into()]),
+        )
+        .await
+        .expect_err("a failing statement fails execute");
+    assert!(e.to_string().contains("effect statement 2 failed"), "{e}");
+    assert!(rows().await.is_empty(), "execute applied part of a failed transaction");
+
+    let inserted =
+        store.insert(&[event("fx", "1", "t"), event("fx", "2", "t"), event("fx", "3", "t")]).await.expect("insert");
+    let ids: Vec<_> = inserted.iter().map(|i| if let Inserted::New(id) = i { *id } else { unreachable!() }).collect();
+    // (A store that ran the conformance suite first has one more event waiting.)
+    let leased = store.lease("w1", 10, lease, at(1)).await.expect("lease");
+    assert!(ids.iter().all(|id| leased.iter().any(|e| e.id == *id)), "{leased:?}");
+    let log = |id: i64, note: &str| {
+        Effects::new().execute(
+            // Placeholders in any order, one used twice: bound by number.
+            "INSERT INTO effect_log (event_id, note, amount, flag, raw) VALUES ($2, $1, $3, $4, $5)",
+            [note.into(), id.into(), 12.5f64.into(), true.into(), SqlValue::Blob(vec![0, 255])],
+        )
+    };
+    let done = [
+        (
+            ids[0],
+            log(ids[0], "first").execute("INSERT INTO effect_log (event_id, note) VALUES ($1, NULL)", [ids[0].into()]),
+        ),
+        // The second statement fails: the first is rolled back with the done mark.
+        (ids[1], log(ids[1], "second").execute("INSERT INTO no_such_table VALUES ($1)", [1i64.into()])),
+        // Completed by a worker that does not hold the lease (w2): nothing runs.
+        (ids[2], log(ids[2], "third")),
+    ];
+    let completions = store.complete_with(&done[..2], "w1").await.expect("complete_with");
+    assert_eq!(completions[0], Completion::Done);
+    assert!(
+        matches!(&completions[1], Completion::Failed(m) if m.starts_with("effect statement 2 failed")),
+        "{completions:?}"
+    );
+    let stolen = store.complete_with(&done[2..], "w2").await.expect("complete_with");
+    assert_eq!(stolen, vec![Completion::LeaseLost]);
+    assert_eq!(rows().await, vec![(ids[0], None), (ids[0], Some("first".to_owned()))]);
+    let status = |id| async move { store.get(id).await.expect("get").expect("stored").status };
+    assert_eq!(status(ids[0]).await, Status::Done);
+    assert_eq!(status(ids[1]).await, Status::Processing, "a failed effect leaves the event leased");
+    assert_eq!(status(ids[2]).await, Status::Processing);
+
+    // Done once, never again: a second completion of the same event applies nothing.
+    let again = store.complete_with(&done[..1], "w1").await.expect("complete_with");
+    assert_eq!(again, vec![Completion::LeaseLost]);
+    // The holder completes the others; a plain completion in the same batch works too.
+    let rest = store.complete_with(&[(ids[1], log(ids[1], "second")), (ids[2], Effects::new())], "w1").await;
+    assert_eq!(rest.expect("complete_with"), vec![Completion::Done, Completion::Done]);
+    assert_eq!(
+        rows().await,
+        vec![(ids[0], None), (ids[0], Some("first".to_owned())), (ids[1], Some("second".to_owned()))]
+    );
+    assert_eq!(status(ids[2]).await, Status::Done);
+}

@@ -8,6 +8,7 @@ use rand::Rng;
 use tokio::sync::{watch, Notify};
 use tokio::task::JoinHandle;
 
+use super::effects::{Completion, Effects};
 use super::event::Event;
 use super::router::{Dispatch, Router, UnknownEvents};
 use super::store::EventStore;
@@ -150,6 +151,14 @@ async fn report_depth(store: Arc<dyn EventStore>, mut stopped: watch::Receiver<b
     }
 }
 
+/// A handled event waiting for its done mark.
+struct Finished {
+    event: Event,
+    settled: Settled,
+    took: Duration,
+    effects: Effects,
+}
+
 struct Worker {
     name: String,
     store: Arc<dyn EventStore>,
@@ -188,9 +197,9 @@ impl Worker {
         }
     }
 
-    /// Runs one event's handler. A success is returned, to be marked done with its batch;
-    /// a failure is recorded at once.
-    async fn process(&self, event: Event) -> Option<(Event, Settled, Duration)> {
+    /// Runs one event's handler. A success is returned with its effects, to be marked done
+    /// with its batch; a failure is recorded at once.
+    async fn process(&self, event: Event) -> Option<Finished> {
         let started = Instant::now();
         // `dispatch` runs the handler and turns a panic into a retryable failure.
         let dispatched = self.router.dispatch(&event).await;
@@ -207,50 +216,85 @@ impl Worker {
             .increment(1);
         }
         let result = match dispatched {
-            Dispatch::Handled => Ok(Settled::Done),
-            Dispatch::Unknown(UnknownEvents::Ignore) => Ok(Settled::Ignored),
+            Dispatch::Handled(effects) => Ok((Settled::Done, effects)),
+            Dispatch::Unknown(UnknownEvents::Ignore) => Ok((Settled::Ignored, Effects::new())),
             Dispatch::Failed(e) => Err((e.to_string(), e.is_permanent())),
             Dispatch::Unknown(UnknownEvents::DeadLetter) => Err(("no handler for this event type".to_owned(), true)),
             Dispatch::Unknown(_) => Err(("no handler for this event type yet".to_owned(), false)),
         };
-        let settled = match result {
-            Ok(done) => return Some((event, done, took)),
+        match result {
+            Ok((settled, effects)) => Some(Finished { event, settled, took, effects }),
             Err((error, permanent)) => {
-                let last = permanent || event.attempts >= self.config.retry.max_attempts;
-                let retry_at = (!last).then(|| SystemTime::now() + self.config.retry.delay(event.attempts));
-                tracing::warn!(
-                    id = event.id, provider = %event.provider, event_type = ?event.event_type,
-                    attempt = event.attempts, dead = last, error = %error, "webhook handler failed"
-                );
-                match self.store.fail(event.id, &self.name, &error, retry_at).await {
-                    Ok(true) if last => Settled::Dead,
-                    Ok(true) => Settled::Retry,
-                    Ok(false) => Settled::Lost,
-                    Err(e) => {
-                        tracing::warn!(id = event.id, error = %e, "cannot record a failed attempt; the lease will expire");
-                        Settled::Lost
-                    }
-                }
+                let settled = self.fail(&event, &error, permanent).await;
+                self.record(&event, settled, took);
+                None
             }
-        };
-        self.record(&event, settled, took);
-        None
+        }
     }
 
-    async fn settle_done(&self, done: Vec<(Event, Settled, Duration)>) {
-        if done.is_empty() {
+    /// Records a failed attempt: retried after a backoff while attempts remain, else dead.
+    async fn fail(&self, event: &Event, error: &str, permanent: bool) -> Settled {
+        let last = permanent || event.attempts >= self.config.retry.max_attempts;
+        let retry_at = (!last).then(|| SystemTime::now() + self.config.retry.delay(event.attempts));
+        tracing::warn!(
+            id = event.id, provider = %event.provider, event_type = ?event.event_type,
+            attempt = event.attempts, dead = last, error = %error, "webhook handler failed"
+        );
+        match self.store.fail(event.id, &self.name, error, retry_at).await {
+            Ok(true) if last => Settled::Dead,
+            Ok(true) => Settled::Retry,
+            Ok(false) => Settled::Lost,
+            Err(e) => {
+                tracing::warn!(id = event.id, error = %e, "cannot record a failed attempt; the lease will expire");
+                Settled::Lost
+            }
+        }
+    }
+
+    /// Marks a batch's handled events done: those without effects in one statement, those
+    /// with effects each in its own transaction with them.
+    async fn settle_done(&self, done: Vec<Finished>) {
+        let (with_effects, plain): (Vec<_>, Vec<_>) = done.into_iter().partition(|f| !f.effects.is_empty());
+        if !plain.is_empty() {
+            let ids: Vec<_> = plain.iter().map(|f| f.event.id).collect();
+            let held = match self.store.complete_many(&ids, &self.name).await {
+                Ok(n) => n as usize == ids.len(),
+                Err(e) => {
+                    tracing::warn!(events = ids.len(), error = %e, "cannot mark events done; their leases will expire");
+                    false
+                }
+            };
+            for f in plain {
+                self.record(&f.event, if held { f.settled } else { Settled::Lost }, f.took);
+            }
+        }
+        if with_effects.is_empty() {
             return;
         }
-        let ids: Vec<_> = done.iter().map(|(e, _, _)| e.id).collect();
-        let held = match self.store.complete_many(&ids, &self.name).await {
-            Ok(n) => n as usize == ids.len(),
+        let (batch, finished): (Vec<_>, Vec<_>) =
+            with_effects.into_iter().map(|f| ((f.event.id, f.effects), (f.event, f.settled, f.took))).unzip();
+        let completions = match self.store.complete_with(&batch, &self.name).await {
+            Ok(c) if c.len() == finished.len() => c,
+            Ok(c) => {
+                tracing::error!(
+                    events = finished.len(),
+                    answers = c.len(),
+                    "the store answered for the wrong number of events"
+                );
+                vec![Completion::LeaseLost; finished.len()]
+            }
             Err(e) => {
-                tracing::warn!(events = ids.len(), error = %e, "cannot mark events done; their leases will expire");
-                false
+                tracing::warn!(events = finished.len(), error = %e, "cannot apply effects and mark events done; their leases will expire");
+                vec![Completion::LeaseLost; finished.len()]
             }
         };
-        for (event, settled, took) in done {
-            self.record(&event, if held { settled } else { Settled::Lost }, took);
+        for ((event, settled, took), completion) in finished.into_iter().zip(completions) {
+            let settled = match completion {
+                Completion::Done => settled,
+                Completion::Failed(error) => self.fail(&event, &error, false).await,
+                _ => Settled::Lost,
+            };
+            self.record(&event, settled, took);
         }
     }
 
@@ -509,5 +553,115 @@ mod tests {
         workers.shutdown().await;
         assert_eq!(store.list(&Filter::default(), 100).await.unwrap().len(), 1, "one stored event");
         assert_eq!(runs.load(Ordering::SeqCst), 1, "one handler run");
+    }
+}
+
+#[cfg(test)]
+#[cfg(feature = "sqlite")]
+mod effects_tests {
+    use super::*;
+    use crate::pipeline::router::transactional;
+    use crate::pipeline::testing::{event, TempDb};
+    use crate::pipeline::{Effects, Filter, MemoryStore, SqliteStore, Status};
+
+    fn config() -> WorkerConfig {
+        WorkerConfig {
+            workers: 2,
+            batch: 4,
+            lease: Duration::from_secs(5),
+            idle_poll: Duration::from_millis(10),
+            retry: RetryPolicy {
+                max_attempts: 5,
+                base: Duration::from_millis(20),
+                max_delay: Duration::from_millis(100),
+            },
+        }
+    }
+
+    /// Waits (at most 5 s) until every event is done or dead.
+    async fn settled(store: &dyn EventStore) -> Vec<Event> {
+        for _ in 0..500 {
+            let events = store.list(&Filter::default(), 100).await.unwrap();
+            if events.iter().all(|e| matches!(e.status, Status::Done | Status::Dead)) {
+                return events;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("events not settled in 5 s: {:?}", store.list(&Filter::default(), 100).await);
+    }
+
+    /// Records `(delivery id, attempt)` in `handled`.
+    fn recorder() -> Router {
+        Router::new().on_any(
+            "github",
+            transactional(|event: Event| async move {
+                Ok(Effects::new().execute(
+                    "INSERT INTO handled (delivery_id, attempt) VALUES ($1, $2)",
+                    [event.delivery_id.clone().into(), event.attempts.into()],
+                ))
+            }),
+        )
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_failing_effect_rolls_back_and_the_event_is_retried_until_its_effects_commit() {
+        let db = TempDb::new();
+        let store = Arc::new(SqliteStore::connect(&db.url()).await.unwrap());
+        // The CHECK refuses attempts 1 and 2: their effects fail and leave nothing.
+        let ddl = "CREATE TABLE handled (delivery_id TEXT NOT NULL, attempt INTEGER NOT NULL CHECK (attempt >= 3))";
+        store.execute(&Effects::new().execute(ddl, [])).await.unwrap();
+        store.insert(&[event("github", "d1", "push"), event("github", "d2", "push")]).await.unwrap();
+        let workers = Workers::spawn(store.clone(), recorder(), config(), Arc::new(Notify::new()));
+        let events = settled(store.as_ref()).await;
+        workers.shutdown().await;
+        for e in &events {
+            assert_eq!((e.status, e.attempts), (Status::Done, 3), "{e:?}");
+            let error = e.last_error.as_deref().unwrap_or_default();
+            assert!(error.starts_with("effect statement 1 failed: CHECK constraint failed"), "{error}");
+        }
+        let conn = rusqlite::Connection::open(&db.path).unwrap();
+        let rows: Vec<(String, i64)> = conn
+            .prepare("SELECT delivery_id, attempt FROM handled ORDER BY delivery_id")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(
+            rows,
+            vec![("d1".to_owned(), 3), ("d2".to_owned(), 3)],
+            "one row per event, from the run that committed"
+        );
+        store.close().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_run_whose_lease_expired_applies_nothing() {
+        // The first run of each event outlives its lease (a stalled worker): another worker
+        // takes the event and commits; the stalled run's effects are never applied.
+        let store = Arc::new(MemoryStore::new());
+        let router = Router::new().on_any(
+            "github",
+            transactional(|event: Event| async move {
+                if event.attempts == 1 {
+                    tokio::time::sleep(Duration::from_millis(400)).await;
+                }
+                Ok(Effects::new().execute(
+                    "INSERT INTO handled VALUES ($1, $2)",
+                    [event.delivery_id.clone().into(), event.attempts.into()],
+                ))
+            }),
+        );
+        store.insert(&[event("github", "d1", "push")]).await.unwrap();
+        let config = WorkerConfig { lease: Duration::from_millis(100), ..config() };
+        let workers = Workers::spawn(store.clone(), router, config, Arc::new(Notify::new()));
+        let events = settled(store.as_ref()).await;
+        // Let the stalled run finish and try to complete.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        workers.shutdown().await;
+        assert_eq!((events[0].status, events[0].attempts), (Status::Done, 2));
+        let applied = store.applied_effects();
+        assert_eq!(applied.len(), 1, "{applied:?}");
+        assert_eq!(applied[0].1.statements()[0].params()[1], 2i64.into(), "the second run's effects");
     }
 }
