@@ -29,7 +29,7 @@ use crate::dedup::{Claim, DedupStore, MemoryDedup, StoreError};
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Rows deleted per statement by `purge_expired`, so no purge holds locks for long.
-const PURGE_BATCH: i64 = 1_000;
+pub(super) const PURGE_BATCH: i64 = 1_000;
 
 /// How many times a claim is tried when the row it lost to disappears (released or purged)
 /// before its state could be read. After that the key is reported in flight: the sender
@@ -39,16 +39,16 @@ const CLAIM_ATTEMPTS: usize = 3;
 /// The statements, in one database's dialect. Parameters, by position:
 /// `claim(key, lease_end, now)`, `state(key, now)`, `complete(key, ttl_end)`,
 /// `release(key)`, `purge(now, limit)`.
-struct Dialect {
-    claim: &'static str,
-    state: &'static str,
-    complete: &'static str,
-    release: &'static str,
-    purge: &'static str,
+pub(super) struct Dialect {
+    pub(super) claim: &'static str,
+    pub(super) state: &'static str,
+    pub(super) complete: &'static str,
+    pub(super) release: &'static str,
+    pub(super) purge: &'static str,
 }
 
 #[cfg(feature = "sqlite")]
-const SQLITE: Dialect = Dialect {
+pub(super) const SQLITE: Dialect = Dialect {
     claim: "INSERT INTO webhook_dedup (key, done, expires_at) VALUES (?1, 0, ?2) \
             ON CONFLICT (key) DO UPDATE SET done = 0, expires_at = excluded.expires_at \
             WHERE webhook_dedup.expires_at <= ?3 \
@@ -238,6 +238,11 @@ macro_rules! sql_dedup {
 sql_dedup! {
     /// A [`DedupStore`] in a SQLite database: for one receiver process that must remember
     /// delivery ids across restarts.
+    ///
+    /// It opens a pool of its own. Beside a [`SqliteStore`](super::SqliteStore) on the same
+    /// file, use [`SqliteStore::dedup`](super::SqliteStore::dedup) instead: the same table
+    /// and statements through the store's writer thread, so the two never wait on SQLite's
+    /// lock for each other.
     ///
     /// Every claim is one `INSERT ... ON CONFLICT DO UPDATE ... RETURNING` statement, so
     /// concurrent claims of a key (from any number of pool connections) have one winner.
@@ -506,6 +511,72 @@ mod tests {
                 .await
                 .unwrap();
             }
+        }
+
+        impl Clocked for crate::pipeline::SqliteStoreDedup {
+            async fn claim_at(&self, key: &str, now: SystemTime) -> Result<Claim, StoreError> {
+                crate::pipeline::SqliteStoreDedup::claim_at(self, key, now).await
+            }
+            async fn complete_at(&self, key: &str, now: SystemTime) -> Result<(), StoreError> {
+                crate::pipeline::SqliteStoreDedup::complete_at(self, key, now).await
+            }
+            async fn purge_expired(&self, now: SystemTime) -> Result<u64, StoreError> {
+                crate::pipeline::SqliteStoreDedup::purge_expired(self, now).await
+            }
+            async fn insert_bulk(&self, prefix: &str, n: i64, expires_at: SystemTime) {
+                use crate::pipeline::{Effects, EventStore};
+                let sql = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < $1) \
+                           INSERT INTO webhook_dedup (key, done, expires_at) SELECT $2 || i, 1, $3 FROM n";
+                let effects = Effects::new().execute(sql, [n.into(), prefix.into(), to_ms(expires_at).into()]);
+                self.store().execute(&effects).await.unwrap();
+            }
+        }
+
+        /// The same suite through an event store's writer thread.
+        async fn on_store(db: &TempDb) -> crate::pipeline::SqliteStoreDedup {
+            crate::pipeline::SqliteStore::connect(&db.url()).await.unwrap().dedup(TTL).with_lease(LEASE)
+        }
+
+        #[tokio::test]
+        async fn sqlite_store_dedup_lifecycle_purge_and_one_winner() {
+            let db = TempDb::new();
+            let store = on_store(&db).await;
+            lifecycle(&store, "k:").await;
+            purge(&store, "p:").await;
+            let store = Arc::new(store);
+            concurrent(Arc::clone(&store), "c:").await;
+            store.store().close().await;
+        }
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+        async fn sqlite_store_dedup_and_the_event_store_share_the_writer() {
+            // Claims and deliveries at once, from many tasks: none meets SQLite's lock (a
+            // second connection would, and fail with "database is locked" past its timeout).
+            use crate::pipeline::{EventStore, Filter, Inserted};
+            let db = TempDb::new();
+            let dedup = on_store(&db).await;
+            let tasks: Vec<_> = (0..64)
+                .map(|i| {
+                    let dedup = dedup.clone();
+                    tokio::spawn(async move {
+                        let key = format!("github:{i}");
+                        assert_eq!(dedup.claim(&key).await.unwrap(), Claim::New);
+                        let stored = dedup
+                            .store()
+                            .insert(&[crate::pipeline::testing::event("github", &i.to_string(), "push")])
+                            .await
+                            .unwrap();
+                        assert!(matches!(stored[..], [Inserted::New(_)]));
+                        dedup.complete(&key).await.unwrap();
+                        assert_eq!(dedup.claim(&key).await.unwrap(), Claim::Duplicate);
+                    })
+                })
+                .collect();
+            for t in tasks {
+                t.await.unwrap();
+            }
+            assert_eq!(dedup.store().list(&Filter::default(), 100).await.unwrap().len(), 64);
+            dedup.store().close().await;
         }
 
         /// A fresh database file, removed (with its WAL files) when dropped.

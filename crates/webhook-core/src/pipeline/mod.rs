@@ -30,7 +30,7 @@ pub use event::{Event, EventId, Filter, Inserted, NewEvent, Status};
 pub use postgres::PostgresStore;
 pub use router::{handler_fn, transactional, typed, Handler, HandlerError, Router, UnknownEvents};
 #[cfg(feature = "sqlite")]
-pub use sqlite::SqliteStore;
+pub use sqlite::{SqliteStore, SqliteStoreDedup};
 pub use store::{EventStore, MemoryStore};
 pub use worker::{RetryPolicy, WorkerConfig, Workers};
 

@@ -27,11 +27,12 @@ use std::sync::mpsc;
 use tokio::sync::oneshot;
 
 use super::audit::{AuditEntry, AuditFilter, AuditRecord};
+use super::dedup_sql::{PURGE_BATCH, SQLITE as SQLITE_DEDUP};
 use super::effects::{placeholder_values, statement_failed, Completion, Effects, SqlValue};
 use super::event::{from_ms, to_ms, Event, EventId, Filter, Inserted, NewEvent, Status};
 use super::sql::{audit_sql, filter_sql, headers_from_json, headers_json, FilterValue, COLUMNS};
 use super::store::EventStore;
-use crate::dedup::StoreError;
+use crate::dedup::{Claim, DedupStore, MemoryDedup, StoreError};
 
 /// Most jobs in one transaction (each job may hold a whole group-commit batch).
 const MAX_JOBS: usize = 256;
@@ -156,6 +157,27 @@ impl SqliteStore {
         }
     }
 
+    /// A [`DedupStore`] in this store's file (the `webhook_dedup` table of
+    /// [`SqliteDedup`](super::SqliteDedup), same statements, same semantics), run by this
+    /// store's writer thread: claims queue with the deliveries instead of meeting them on
+    /// SQLite's lock. Completed ids are remembered for `ttl`; the in-flight lease is
+    /// [`MemoryDedup::DEFAULT_LEASE`] unless [`with_lease`](SqliteStoreDedup::with_lease)
+    /// says otherwise.
+    ///
+    /// ```no_run
+    /// # async fn run() -> Result<(), webhook_core::dedup::StoreError> {
+    /// use webhook_core::dedup::{Claim, DedupStore, MemoryDedup};
+    /// use webhook_core::pipeline::SqliteStore;
+    ///
+    /// let store = SqliteStore::connect("sqlite://webhooks.db").await?;
+    /// let dedup = store.dedup(MemoryDedup::DEFAULT_TTL);
+    /// assert_eq!(dedup.claim("github:72d3162e").await?, Claim::New);
+    /// # Ok(()) }
+    /// ```
+    pub fn dedup(&self, ttl: Duration) -> SqliteStoreDedup {
+        SqliteStoreDedup { store: self.clone(), ttl, lease: MemoryDedup::DEFAULT_LEASE }
+    }
+
     async fn ask<T>(&self, job: impl FnOnce(Reply<T>) -> Job) -> Result<T, StoreError> {
         let (reply, answer) = oneshot::channel();
         self.jobs.send(job(reply)).map_err(|_| stopped())?;
@@ -164,6 +186,79 @@ impl SqliteStore {
 }
 
 type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
+
+/// The [`DedupStore`] made by [`SqliteStore::dedup`]: claims run on the store's writer
+/// thread. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct SqliteStoreDedup {
+    store: SqliteStore,
+    ttl: Duration,
+    lease: Duration,
+}
+
+impl SqliteStoreDedup {
+    /// How long a claim may stay in flight before another request may claim the key.
+    #[must_use]
+    pub fn with_lease(mut self, lease: Duration) -> Self {
+        self.lease = lease;
+        self
+    }
+
+    /// The event store whose writer runs the claims.
+    pub fn store(&self) -> &SqliteStore {
+        &self.store
+    }
+
+    /// [`DedupStore::claim`] with an explicit clock: `now` decides whether an existing
+    /// row has expired and when the new lease ends.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError`] when the database fails or the writer has stopped.
+    pub async fn claim_at(&self, key: &str, now: SystemTime) -> Result<Claim, StoreError> {
+        let (key, now) = (key.to_owned(), to_ms(now));
+        let lease_end = now.saturating_add(i64::try_from(self.lease.as_millis()).unwrap_or(i64::MAX));
+        self.store.ask(|reply| Job::Claim { key, now, lease_end, reply }).await
+    }
+
+    /// [`DedupStore::complete`] with an explicit clock: the key stays a duplicate until
+    /// `now + ttl`.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError`] when the database fails or the writer has stopped.
+    pub async fn complete_at(&self, key: &str, now: SystemTime) -> Result<(), StoreError> {
+        let key = key.to_owned();
+        let ttl_end = to_ms(now).saturating_add(i64::try_from(self.ttl.as_millis()).unwrap_or(i64::MAX));
+        self.store.ask(|reply| Job::ClaimDone { key, ttl_end, reply }).await
+    }
+
+    /// Deletes the rows expired at `now`, 1,000 per statement, and returns how many went
+    /// (see [`SqliteDedup::purge_expired`](super::SqliteDedup::purge_expired)).
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError`] when the database fails or the writer has stopped.
+    pub async fn purge_expired(&self, now: SystemTime) -> Result<u64, StoreError> {
+        self.store.ask(|reply| Job::PurgeClaims { now: to_ms(now), reply }).await
+    }
+}
+
+#[async_trait]
+impl DedupStore for SqliteStoreDedup {
+    async fn claim(&self, key: &str) -> Result<Claim, StoreError> {
+        self.claim_at(key, SystemTime::now()).await
+    }
+
+    async fn complete(&self, key: &str) -> Result<(), StoreError> {
+        self.complete_at(key, SystemTime::now()).await
+    }
+
+    async fn release(&self, key: &str) -> Result<(), StoreError> {
+        let key = key.to_owned();
+        self.store.ask(|reply| Job::ClaimRelease { key, reply }).await
+    }
+}
 
 /// An accepted delivery in the form it is stored (prepared by the caller, off the writer
 /// thread).
@@ -190,6 +285,10 @@ enum Job {
     Audit(Vec<AuditRecord>, Reply<()>),
     AuditQuery { filter: AuditFilter, limit: usize, reply: Reply<Vec<AuditEntry>> },
     PurgeAudit { before: i64, reply: Reply<u64> },
+    Claim { key: String, now: i64, lease_end: i64, reply: Reply<Claim> },
+    ClaimDone { key: String, ttl_end: i64, reply: Reply<()> },
+    ClaimRelease { key: String, reply: Reply<()> },
+    PurgeClaims { now: i64, reply: Reply<u64> },
     Close(oneshot::Sender<()>),
 }
 
@@ -292,7 +391,9 @@ impl Writer {
         while let Ok(first) = queue.recv() {
             jobs.push(first);
             Self::drain(&queue, &mut jobs);
-            let carried = |jobs: &[Job]| jobs.iter().any(|j| matches!(j, Job::Insert(..) | Job::Close(_)));
+            // A claim holds up its request: it starts the turn at once, like a delivery.
+            let carried =
+                |jobs: &[Job]| jobs.iter().any(|j| matches!(j, Job::Insert(..) | Job::Claim { .. } | Job::Close(_)));
             let deadline = Instant::now() + BOOKKEEPING_LINGER;
             while !carried(&jobs) && jobs.len() < MAX_JOBS {
                 match queue.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
@@ -435,6 +536,22 @@ impl Writer {
                     .map_err(db_error("purging the audit log"));
                 (r.is_ok(), pending(reply, r))
             }
+            Job::Claim { key, now, lease_end, reply } => {
+                let r = self.claim(&key, now, lease_end);
+                (r.is_ok(), pending(reply, r))
+            }
+            Job::ClaimDone { key, ttl_end, reply } => {
+                let r = self.dedup_exec(SQLITE_DEDUP.complete, params![key, ttl_end], "completing a claim").map(drop);
+                (r.is_ok(), pending(reply, r))
+            }
+            Job::ClaimRelease { key, reply } => {
+                let r = self.dedup_exec(SQLITE_DEDUP.release, params![key], "releasing a claim").map(drop);
+                (r.is_ok(), pending(reply, r))
+            }
+            Job::PurgeClaims { now, reply } => {
+                let r = self.purge_claims(now);
+                (r.is_ok(), pending(reply, r))
+            }
             Job::Close(_) => unreachable_close(),
         };
         let end = if ok {
@@ -535,6 +652,43 @@ impl Writer {
             stmt.raw_execute().map_err(|e| failed(&e))?;
         }
         Ok(())
+    }
+
+    /// The dedup claim of [`SqliteDedup`](super::SqliteDedup), in the writer's transaction:
+    /// the upsert, then (when it lost) the live row's state.
+    fn claim(&self, key: &str, now: i64, lease_end: i64) -> Result<Claim, StoreError> {
+        let claim = db_error("claiming a delivery id");
+        let won = self
+            .conn
+            .prepare_cached(SQLITE_DEDUP.claim)
+            .and_then(|mut s| s.query_row(params![key, lease_end, now], |r| r.get::<_, String>(0)).optional())
+            .map_err(&claim)?;
+        if won.is_some() {
+            return Ok(Claim::New);
+        }
+        let done = self
+            .conn
+            .prepare_cached(SQLITE_DEDUP.state)
+            .and_then(|mut s| s.query_row(params![key, now], |r| r.get::<_, bool>(0)).optional())
+            .map_err(&claim)?;
+        // No live row after a lost upsert cannot happen inside the one writer's transaction;
+        // answer in flight (the sender retries) rather than claim twice.
+        Ok(if done == Some(true) { Claim::Duplicate } else { Claim::InFlight })
+    }
+
+    fn dedup_exec(&self, sql: &str, params: impl rusqlite::Params, what: &'static str) -> Result<usize, StoreError> {
+        self.conn.prepare_cached(sql).and_then(|mut s| s.execute(params)).map_err(db_error(what))
+    }
+
+    fn purge_claims(&self, now: i64) -> Result<u64, StoreError> {
+        let mut total = 0;
+        loop {
+            let n = self.dedup_exec(SQLITE_DEDUP.purge, params![now, PURGE_BATCH], "purging claims")? as u64;
+            total += n;
+            if n < PURGE_BATCH.unsigned_abs() {
+                return Ok(total);
+            }
+        }
     }
 
     fn replay(&self, filter: &Filter, now: i64) -> Result<u64, StoreError> {
@@ -638,7 +792,11 @@ fn fail_job(job: Job, error: &StoreError) -> Box<dyn Answer> {
         Job::Lease { reply, .. } => pending(reply, e(error)),
         Job::Complete { reply, .. } | Job::Replay { reply, .. } | Job::Depth(reply) => pending(reply, e(error)),
         Job::CompleteWith { reply, .. } => pending(reply, e(error)),
-        Job::Execute(_, reply) => pending(reply, e(error)),
+        Job::Execute(_, reply) | Job::ClaimDone { reply, .. } | Job::ClaimRelease { reply, .. } => {
+            pending(reply, e(error))
+        }
+        Job::Claim { reply, .. } => pending(reply, e(error)),
+        Job::PurgeClaims { reply, .. } => pending(reply, e(error)),
         Job::Fail { reply, .. } => pending(reply, e(error)),
         Job::List { reply, .. } => pending(reply, e(error)),
         Job::Audit(_, reply) => pending(reply, e(error)),
