@@ -18,13 +18,20 @@ trap cleanup EXIT
 
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); $(rustc --version)"
 "$bin/webhook-load" fsync --dir "$work" --count 5000 --max-seconds 10
+# The ceiling of this host: a route that reads the body and answers 200, storing nothing.
+"$bin/webhook-load" serve-plain --addr 127.0.0.1:3102 >/dev/null 2>&1 &
+plain=$!
+for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/3102) 2>/dev/null && break; sleep 0.1; done
+"$bin/webhook-load" run --url http://127.0.0.1:3102/webhooks/github --secret s3cret \
+  --connections "$conns" --requests "$reqs" --max-seconds 30 --label plain-route || true
+kill "$plain"; wait "$plain" 2>/dev/null || true
 
 # CPU time (user + system, in clock ticks) of the receiver's threads, summed by thread name:
 # the tokio runtime's workers and, for SQLite, the store's writer thread.
 threads() { for t in /proc/"$pid"/task/*; do echo "$(cat "$t/comm") $(awk '{print $14 + $15}' "$t/stat")"; done |
   awk '{a[$1] += $2} END {for (k in a) print k, a[k]}' | sort; }
-run() { # label database-url
-  GITHUB_WEBHOOK_SECRET=s3cret WEBHOOK_ADDR=127.0.0.1:3101 DATABASE_URL=$2 RUST_LOG=warn \
+run() { # label database-url [VAR=value ...]
+  env "${@:3}" GITHUB_WEBHOOK_SECRET=s3cret WEBHOOK_ADDR=127.0.0.1:3101 DATABASE_URL=$2 RUST_LOG=warn \
     "$bin/axum-receiver" >"$work/receiver.log" 2>&1 &
   pid=$!
   for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/3101) 2>/dev/null && break; sleep 0.1; done
@@ -47,6 +54,8 @@ run sqlite "sqlite://$work/events.db"
 conns_saved=$conns
 conns=128; run sqlite-128conns "sqlite://$work/events128.db"
 conns=256; run sqlite-256conns "sqlite://$work/events256.db"
+# The same without the handler's exactly-once row (its cost).
+conns=128; run sqlite-128conns-no-effects "sqlite://$work/events128n.db" WEBHOOK_RECORD_HANDLED=0
 conns=$conns_saved
 if psql "$pg/test" -qc "DROP DATABASE IF EXISTS webhook_bench" 2>/dev/null && psql "$pg/test" -qc "CREATE DATABASE webhook_bench"; then
   run postgres "$pg/webhook_bench"
