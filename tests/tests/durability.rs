@@ -547,6 +547,10 @@ async fn sigterm_under_load_stops_gracefully_leaving_nothing_leased() {
         }
         assert!(status.success(), "{bin:?} exited with {status}: {}", proc.log_text());
         assert!(proc.log_text().contains("stopped"), "{bin:?}: {}", proc.log_text());
+        // The store was closed: its WAL checkpointed into the file and removed.
+        let mut wal = db.path.clone().into_os_string();
+        wal.push("-wal");
+        assert!(!std::path::Path::new(&wal).exists(), "{bin:?}: the store was not closed ({wal:?} is left)");
 
         let store = SqliteStore::connect(&db.url()).await.unwrap();
         let acked = acked.lock().unwrap().clone();

@@ -360,6 +360,7 @@ pub struct Receiver {
     /// Renders `GET /metrics`.
     pub metrics: PrometheusHandle,
     workers: Workers,
+    audit: Option<AuditLog>,
 }
 
 impl std::fmt::Debug for Receiver {
@@ -463,13 +464,19 @@ pub async fn start(config: Config) -> Result<Receiver, String> {
             Enabled { route: c.route, endpoint }
         })
         .collect();
-    Ok(Receiver { config, enabled, store, store_kind, metrics, workers })
+    Ok(Receiver { config, enabled, store, store_kind, metrics, workers, audit })
 }
 
 impl Receiver {
-    /// Stops the workers after their current events.
+    /// Stops the workers after their current events, writes the audit records still
+    /// queued, and closes the event store (SQLite checkpoints its WAL into the file). Call
+    /// it once the server has stopped: requests still arriving would find the store closed.
     pub async fn shutdown(self) {
         self.workers.shutdown().await;
+        if let Some(audit) = &self.audit {
+            audit.flush().await;
+        }
+        self.store.close().await;
     }
 }
 

@@ -354,6 +354,11 @@ impl EventStore for PostgresStore {
         Ok(out)
     }
 
+    async fn close(&self) {
+        self.pool.close().await;
+        self.ingest.close().await;
+    }
+
     async fn execute(&self, effects: &Effects) -> Result<(), StoreError> {
         let run = db_error("running statements");
         let mut tx = self.ingest.begin().await.map_err(&run)?;

@@ -910,6 +910,10 @@ impl EventStore for SqliteStore {
         self.ask(|reply| Job::Execute(effects, reply)).await
     }
 
+    async fn close(&self) {
+        SqliteStore::close(self).await;
+    }
+
     async fn fail(
         &self,
         id: EventId,

@@ -92,6 +92,12 @@ pub trait EventStore: Send + Sync {
     /// How many events wait or are being processed (pending, failed, processing).
     async fn depth(&self) -> Result<u64, StoreError>;
 
+    /// Finishes the work already queued and releases the database: SQLite stops its writer
+    /// thread and checkpoints the WAL into the file (which leaves no `-wal` file behind),
+    /// PostgreSQL closes its pools. Calls made afterwards fail. The default does nothing
+    /// (a memory store has nothing to release).
+    async fn close(&self) {}
+
     /// Appends audit records (see [`AuditLog`](super::AuditLog)). The default answers that
     /// this store keeps no audit log.
     async fn record_audit(&self, records: &[AuditRecord]) -> Result<(), StoreError> {
