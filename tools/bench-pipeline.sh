@@ -36,8 +36,10 @@ run() { # label database-url [VAR=value ...]
   pid=$!
   for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/3101) 2>/dev/null && break; sleep 0.1; done
   threads >"$work/cpu.before"
-  "$bin/webhook-load" run --url http://127.0.0.1:3101/webhooks/github --secret s3cret \
-    --connections "$conns" --requests "$reqs" --max-seconds 30 --label "$1" | tee "$work/load.out" || true
+  # The load tool's own CPU (user + system) is printed too: it shares the two cores.
+  TIMEFORMAT="  load tool              %U s user + %S s system CPU"
+  time { "$bin/webhook-load" run --url http://127.0.0.1:3101/webhooks/github --secret s3cret \
+    --connections "$conns" --requests "$reqs" --max-seconds 30 --label "$1" | tee "$work/load.out" || true; }
   threads >"$work/cpu.after"
   measured=$(grep -oE '\(([0-9]+) measured' "$work/load.out" | grep -oE '[0-9]+' || echo 0)
   # The 2 000 warm-up requests (webhook-load's default) are sent but not measured: divide
