@@ -48,6 +48,21 @@ mod tests {
         conformance(&super::MemoryStore::new()).await;
     }
 
+    #[tokio::test]
+    async fn memory_store_keeps_a_body_of_its_own_not_the_servers_buffer() {
+        // A request body is often a slice of the server's read buffer (8 KiB and more); a
+        // store that kept the slice would pin the whole buffer for the life of the event.
+        let buffer = bytes::Bytes::from(vec![b'{'; 8192]);
+        let mut e = event("github", "d1", "push");
+        e.body = buffer.slice(0..1);
+        let store = super::MemoryStore::new();
+        store.insert(std::slice::from_ref(&e)).await.expect("insert");
+        drop(e);
+        assert!(buffer.is_unique(), "the store still references the request's buffer");
+        let stored = store.list(&super::Filter::default(), 1).await.expect("list");
+        assert_eq!(stored[0].body, bytes::Bytes::from_static(b"{"));
+    }
+
     #[cfg(feature = "sqlite")]
     #[tokio::test]
     async fn sqlite_store_conformance() {

@@ -268,7 +268,9 @@ impl EventStore for MemoryStore {
                     delivery_id: e.delivery_id.clone(),
                     event_type: e.event_type.clone(),
                     headers: e.headers.clone(),
-                    body: e.body.clone(),
+                    // A copy of its own: the request's `Bytes` may be a slice of the server's
+                    // read buffer (hyper's is 8 KiB and more), which a kept slice pins whole.
+                    body: bytes::Bytes::copy_from_slice(&e.body),
                     received_at: e.received_at,
                     status: Status::Pending,
                     attempts: 0,
