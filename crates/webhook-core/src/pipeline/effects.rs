@@ -5,7 +5,8 @@
 //! is done runs the handler again once the lease expires: at least once. When what the
 //! handler does is a write to the database that holds the events, it can be made exactly
 //! once instead: the handler returns the statements as [`Effects`]
-//! ([`transactional`](super::router::transactional)), and the worker hands them to
+//! ([`transactional`](super::router::transactional), or a [`typed`](super::router::typed)
+//! handler returning `Ok(Effects)`), and the worker hands them to
 //! [`EventStore::complete_with`](super::EventStore::complete_with), which runs them and the
 //! done mark in one transaction, only while the worker still holds the lease. Either both
 //! commit or neither does; a crash, a lost lease or a failing statement leaves no trace of

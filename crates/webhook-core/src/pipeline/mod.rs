@@ -28,7 +28,7 @@ pub use effects::{Completion, Effects, SqlValue};
 pub use event::{Event, EventId, Filter, Inserted, NewEvent, Status};
 #[cfg(feature = "postgres")]
 pub use postgres::PostgresStore;
-pub use router::{handler_fn, transactional, typed, Handler, HandlerError, Router, UnknownEvents};
+pub use router::{handler_fn, transactional, typed, Handled, Handler, HandlerError, Router, UnknownEvents};
 #[cfg(feature = "sqlite")]
 pub use sqlite::{SqliteStore, SqliteStoreDedup};
 pub use store::{EventStore, MemoryStore};

@@ -289,9 +289,7 @@ where
     /// Refuses: effects run without their event's completion would not be exactly once.
     /// The router calls [`handle_with_effects`](Handler::handle_with_effects).
     async fn handle(&self, _event: &Event) -> Result<(), HandlerError> {
-        Err(HandlerError::permanent(
-            "a transactional handler's effects run with its event's completion: dispatch it through a Router",
-        ))
+        Err(effects_need_a_router())
     }
 
     async fn handle_with_effects(&self, event: &Event) -> Result<Effects, HandlerError> {
@@ -330,6 +328,9 @@ where
 /// A body that does not parse into `T` never will: it fails with a
 /// [permanent](HandlerError::is_permanent) error and `f` is not called.
 ///
+/// `f` returns `Ok(())`, or `Ok(Effects)` to be exactly once like a [`transactional`]
+/// handler: the statements commit with the event's done mark (see [`Handled`]).
+///
 /// ```
 /// use serde::Deserialize;
 /// use webhook_core::pipeline::router::{typed, Router};
@@ -347,11 +348,12 @@ where
 /// }));
 /// # let _ = router;
 /// ```
-pub fn typed<T, F, Fut>(f: F) -> Typed<T, F>
+pub fn typed<T, F, Fut, R>(f: F) -> Typed<T, F>
 where
     T: DeserializeOwned,
     F: Fn(T, Event) -> Fut + Send + Sync,
-    Fut: Future<Output = Result<(), HandlerError>> + Send,
+    Fut: Future<Output = Result<R, HandlerError>> + Send,
+    R: Handled,
 {
     Typed { f, payload: PhantomData }
 }
@@ -368,18 +370,55 @@ impl<T, F> fmt::Debug for Typed<T, F> {
     }
 }
 
+/// What a [`typed`] handler returns on success: `()`, or the [`Effects`] to run with the
+/// event's done mark.
+pub trait Handled: Send {
+    /// The effects (none for `()`).
+    fn into_effects(self) -> Effects;
+}
+
+impl Handled for () {
+    fn into_effects(self) -> Effects {
+        Effects::new()
+    }
+}
+
+impl Handled for Effects {
+    fn into_effects(self) -> Effects {
+        self
+    }
+}
+
+/// The error of [`Handler::handle`] for a handler that asked for effects: run alone, they
+/// would not be exactly once.
+fn effects_need_a_router() -> HandlerError {
+    HandlerError::permanent(
+        "a transactional handler's effects run with its event's completion: dispatch it through a Router",
+    )
+}
+
 #[async_trait]
-impl<T, F, Fut> Handler for Typed<T, F>
+impl<T, F, Fut, R> Handler for Typed<T, F>
 where
     T: DeserializeOwned,
     F: Fn(T, Event) -> Fut + Send + Sync,
-    Fut: Future<Output = Result<(), HandlerError>> + Send,
+    Fut: Future<Output = Result<R, HandlerError>> + Send,
+    R: Handled,
 {
+    /// Runs `f`; a call that returns effects is refused (see [`Handled`]).
     async fn handle(&self, event: &Event) -> Result<(), HandlerError> {
+        if self.handle_with_effects(event).await?.is_empty() {
+            Ok(())
+        } else {
+            Err(effects_need_a_router())
+        }
+    }
+
+    async fn handle_with_effects(&self, event: &Event) -> Result<Effects, HandlerError> {
         let payload = event
             .json::<T>()
             .map_err(|e| HandlerError::permanent(format!("payload is not a {}: {e}", type_name::<T>())))?;
-        (self.f)(payload, event.clone()).await
+        (self.f)(payload, event.clone()).await.map(Handled::into_effects)
     }
 }
 
@@ -1132,6 +1171,35 @@ mod tests {
         let e = event("github", Some("issues"), r#"{"action":"opened","issue":{"number":42}}"#);
         assert!(matches!(router.dispatch(&e).await, Dispatch::Handled(_)));
         assert_eq!(*seen.lock().unwrap(), [("opened".to_owned(), 42, "d-1".to_owned(), Some("d-1".to_owned()))]);
+    }
+
+    #[tokio::test]
+    async fn typed_and_transactional_handlers_return_effects_only_through_the_router() {
+        #[derive(Deserialize)]
+        struct Opened {
+            issue: Issue,
+        }
+        let record = typed(|payload: Opened, event: Event| async move {
+            Ok(Effects::new().execute(
+                "INSERT INTO issues (number, delivery) VALUES ($1, $2)",
+                [i64::try_from(payload.issue.number).unwrap().into(), event.delivery_id.clone().into()],
+            ))
+        });
+        let e = event("github", Some("issues"), r#"{"action":"opened","issue":{"number":42}}"#);
+        let effects = record.handle_with_effects(&e).await.unwrap();
+        assert_eq!(effects.statements()[0].params(), &[42i64.into(), "d-1".into()]);
+        // Run alone, the effects would never commit with the done mark: refused, loudly.
+        let alone = record.handle(&e).await.unwrap_err();
+        assert!(alone.is_permanent() && alone.to_string().contains("through a Router"), "{alone}");
+        let plain = transactional(|_event: Event| async move { Ok(Effects::new()) });
+        assert!(plain.handle(&e).await.unwrap_err().to_string().contains("through a Router"));
+        // Through a router, and through an Arc, they come back with the dispatch.
+        let router = Router::new().on("github", "issues.opened", Arc::new(record));
+        let Dispatch::Handled(effects) = router.dispatch(&e).await else { panic!("not handled") };
+        assert_eq!(effects.len(), 1);
+        // A typed handler returning () still works alone.
+        let unit = typed(|_payload: Opened, _event: Event| async move { Ok(()) });
+        assert!(unit.handle(&e).await.is_ok());
     }
 
     #[tokio::test]
