@@ -659,9 +659,12 @@ mod effects_tests {
         // Let the stalled run finish and try to complete.
         tokio::time::sleep(Duration::from_millis(500)).await;
         workers.shutdown().await;
-        assert_eq!((events[0].status, events[0].attempts), (Status::Done, 2));
+        // Done by a later run (the second, unless a slow machine let that lease lapse too),
+        // whose effects are the only ones applied; the stalled first run's never are.
+        let final_attempt = events[0].attempts;
+        assert!(events[0].status == Status::Done && final_attempt >= 2, "{:?}", events[0]);
         let applied = store.applied_effects();
         assert_eq!(applied.len(), 1, "{applied:?}");
-        assert_eq!(applied[0].1.statements()[0].params()[1], 2i64.into(), "the second run's effects");
+        assert_eq!(applied[0].1.statements()[0].params()[1], final_attempt.into(), "the committing run's effects");
     }
 }
