@@ -98,6 +98,8 @@ pub struct Answer {
     pub content_type: Option<String>,
     /// The body as text.
     pub body: String,
+    /// The `X-Request-Id` the receiver answered with, if any.
+    pub request_id: Option<String>,
 }
 
 /// Sends one request on a new connection.
@@ -125,9 +127,10 @@ pub async fn send(
     }
     let res = sender.send_request(req.body(body).expect("request")).await.expect("response");
     let status = res.status().as_u16();
-    let content_type = res.headers().get("content-type").and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let header = |name: &str| res.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let (content_type, request_id) = (header("content-type"), header("x-request-id"));
     let bytes = res.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
-    Answer { status, content_type, body: String::from_utf8_lossy(&bytes).into_owned() }
+    Answer { status, content_type, body: String::from_utf8_lossy(&bytes).into_owned(), request_id }
 }
 
 /// The framework guides in `docs/guides/`: their Rust examples are compiled (and run, unless

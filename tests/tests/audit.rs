@@ -56,6 +56,11 @@ async fn every_request_is_audited_with_its_outcome_and_reason() {
         assert_eq!((again.status, again.body.as_str()), (200, r#"{"status":"duplicate"}"#), "{receiver:?}");
         let bad = github(addr, &forged, "not-the-secret", &[]).await;
         assert_eq!(bad.status, 401, "{receiver:?}: {bad:?}");
+        // Every answer says which request it was: the caller's id, or the one the receiver
+        // gave it (and logged, and audited: checked below).
+        assert_eq!(ok.request_id.as_deref(), Some("lb-req-42"), "{receiver:?}: the caller's id is echoed");
+        let (again_id, bad_id) = (again.request_id.clone().unwrap(), bad.request_id.clone().unwrap());
+        assert!(!again_id.is_empty() && again_id != bad_id, "{receiver:?}: {again_id} {bad_id}");
 
         let store = SqliteStore::connect(&url).await.unwrap();
         let log = records(&store, 3).await;
@@ -75,6 +80,7 @@ async fn every_request_is_audited_with_its_outcome_and_reason() {
         assert!(!reason.contains(SECRET) && !reason.contains("not-the-secret"), "{receiver:?}: no secret: {reason}");
         assert_eq!(refused[0].processing, None, "{receiver:?}: a refused request has no event");
         assert_eq!(r.client_ip.as_deref(), Some("127.0.0.1"), "{receiver:?}");
+        assert_eq!(r.request_id, bad_id, "{receiver:?}: the audit record has the id the 401 carried");
 
         // The accepted one, with the caller's request id and its event's processing status;
         // the duplicate points at the same event.
@@ -90,7 +96,7 @@ async fn every_request_is_audited_with_its_outcome_and_reason() {
         assert!(matches!(a.processing, Some(Status::Pending | Status::Processing | Status::Done)), "{receiver:?}");
         let dup = store.audit(&AuditFilter::default().outcome("duplicate"), 10).await.unwrap();
         assert_eq!(dup[0].record.delivery_id.as_deref(), Some(good.as_str()), "{receiver:?}");
-        assert_ne!(dup[0].record.request_id, "lb-req-42", "{receiver:?}: a request without one gets its own id");
+        assert_eq!(dup[0].record.request_id, again_id, "{receiver:?}: a request without an id gets the echoed one");
         store.close().await;
     }
 }

@@ -549,10 +549,31 @@ const MAX_REQUEST_ID: usize = 128;
 /// The request id: the caller's `X-Request-Id` (a load balancer's, say) when it is short
 /// and printable, otherwise a new one.
 fn request_id(headers: &dyn Headers) -> String {
-    match header_text(headers, "x-request-id") {
-        Some(id) if !id.is_empty() && id.len() <= MAX_REQUEST_ID && id.bytes().all(|b| b.is_ascii_graphic()) => id,
-        _ => new_request_id(),
-    }
+    callers_request_id(headers).unwrap_or_else(new_request_id)
+}
+
+/// The caller's `X-Request-Id` (a load balancer's, a proxy's, your middleware's) when the
+/// core uses it: 1 to 128 printable ASCII characters, no spaces. The request's tracing span
+/// and audit record carry this id; without one they carry a [new](new_request_id) one.
+///
+/// A server that echoes request ids sets the header on the request first, when this is
+/// `None`, so that the id in its response is the one in the logs:
+///
+/// ```
+/// use webhook_core::receive::{callers_request_id, new_request_id};
+///
+/// let mut headers = http::HeaderMap::new();
+/// if callers_request_id(&headers).is_none() {
+///     headers.insert("x-request-id", new_request_id().parse().unwrap());
+/// }
+/// let id = callers_request_id(&headers).unwrap(); // what the logs and the audit say
+/// # assert!(!id.is_empty());
+/// headers.insert("x-request-id", "lb 42".parse().unwrap());
+/// assert_eq!(callers_request_id(&headers), None, "a space: not used");
+/// ```
+pub fn callers_request_id(headers: &dyn Headers) -> Option<String> {
+    header_text(headers, "x-request-id")
+        .filter(|id| !id.is_empty() && id.len() <= MAX_REQUEST_ID && id.bytes().all(|b| b.is_ascii_graphic()))
 }
 
 /// A header's first value, if it is UTF-8.
@@ -567,7 +588,9 @@ fn header_text(headers: &dyn Headers, name: &str) -> Option<String> {
 }
 
 /// A request id unique in this process and across restarts: the time and a counter.
-fn new_request_id() -> String {
+/// A new request id: the time in microseconds and a process-wide counter, in hex
+/// (`18a2b3c4d5e6f-2a`): unique within the process, ordered, cheap.
+pub fn new_request_id() -> String {
     use std::sync::atomic::{AtomicU64, Ordering};
     static NEXT: AtomicU64 = AtomicU64::new(0);
     let micros = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_micros());

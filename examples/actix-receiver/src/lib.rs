@@ -17,6 +17,35 @@ async fn accept(hook: RawWebhook) -> HttpResponse {
     json(StatusCode::OK, ACCEPTED)
 }
 
+/// Every answer carries the request's id in `X-Request-Id`: the caller's when the core uses
+/// it, else a new one, written into the request first so the logs and the audit record
+/// carry the same.
+fn request_id<S>(
+    mut req: actix_web::dev::ServiceRequest,
+    srv: &S,
+) -> impl std::future::Future<Output = Result<actix_web::dev::ServiceResponse, actix_web::Error>>
+where
+    S: actix_web::dev::Service<
+        actix_web::dev::ServiceRequest,
+        Response = actix_web::dev::ServiceResponse,
+        Error = actix_web::Error,
+    >,
+{
+    use actix_web::http::header::{HeaderName, HeaderValue};
+    let name = HeaderName::from_static(receiver_common::REQUEST_ID);
+    let (id, new) = receiver_common::request_id_from(req.headers().get(&name).map(HeaderValue::as_bytes));
+    let id = HeaderValue::from_str(&id).unwrap_or(HeaderValue::from_static("-"));
+    if new {
+        req.headers_mut().insert(name.clone(), id.clone());
+    }
+    let answer = srv.call(req);
+    async move {
+        let mut res = answer.await?;
+        res.headers_mut().insert(name, id);
+        Ok(res)
+    }
+}
+
 /// Adds a started receiver's routes to an actix `ServiceConfig`.
 pub fn configure(receiver: &Receiver) -> impl Fn(&mut web::ServiceConfig) + Clone {
     let enabled = receiver.enabled.clone();
@@ -46,7 +75,7 @@ pub fn configure(receiver: &Receiver) -> impl Fn(&mut web::ServiceConfig) + Clon
 /// The server for a started receiver on `listener` (run it with `.await`).
 pub fn server(listener: std::net::TcpListener, receiver: &Receiver, workers: usize) -> std::io::Result<Server> {
     let routes = configure(receiver);
-    Ok(HttpServer::new(move || App::new().configure(routes.clone()))
+    Ok(HttpServer::new(move || App::new().wrap_fn(request_id).configure(routes.clone()))
         .workers(workers)
         .disable_signals()
         .listen(listener)?

@@ -35,7 +35,16 @@ pub fn app(receiver: &Receiver) -> Router {
             .fallback(|| async { json(StatusCode::METHOD_NOT_ALLOWED, METHOD_NOT_ALLOWED) });
         router = router.route(&enabled.url_path(), route);
     }
-    router.fallback(|| async { json(StatusCode::NOT_FOUND, NOT_FOUND) })
+    router.fallback(|| async { json(StatusCode::NOT_FOUND, NOT_FOUND) }).layer(axum::middleware::from_fn(request_id))
+}
+
+/// Every answer carries the request's id in `X-Request-Id`: the caller's, or the one the
+/// logs and the audit record were given.
+async fn request_id(mut req: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
+    let id = receiver_common::ensure_request_id(req.headers_mut());
+    let mut res = next.run(req).await;
+    res.headers_mut().insert(receiver_common::REQUEST_ID, id);
+    res
 }
 
 /// Serves `receiver` on `listener` until the process ends, with each connection's peer

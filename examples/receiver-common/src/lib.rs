@@ -35,7 +35,7 @@ use webhook_core::pipeline::{
     transactional, AuditConfig, AuditLog, Effects, Event, EventStore, GroupCommit, GroupCommitConfig, MemoryStore,
     PostgresStore, RedisDedup, Router, Sink, SqliteStore, WorkerConfig, Workers,
 };
-use webhook_core::receive::{Endpoint, DEFAULT_BODY_LIMIT, DEFAULT_DEDUP_TTL};
+use webhook_core::receive::{callers_request_id, new_request_id, Endpoint, DEFAULT_BODY_LIMIT, DEFAULT_DEDUP_TTL};
 use webhook_core::{providers, Provider, SignRequest, Verifier};
 
 /// A webhook route: `POST /webhooks/{path}`, enabled by the secrets in `var`.
@@ -479,6 +479,32 @@ impl Receiver {
         self.store.close().await;
     }
 }
+
+/// The request's id, written into `headers` when the caller sent none the core would use
+/// (see [`webhook_core::receive::callers_request_id`]): the id the request's logs and
+/// audit record carry, for the receiver to echo in its response's `X-Request-Id`. Behind a
+/// proxy that sets one, that id goes all the way through.
+pub fn ensure_request_id(headers: &mut http::HeaderMap) -> http::HeaderValue {
+    let (id, new) = request_id_from(headers.get(REQUEST_ID).map(http::HeaderValue::as_bytes));
+    let value = http::HeaderValue::from_str(&id).unwrap_or(http::HeaderValue::from_static("-"));
+    if new {
+        headers.insert(REQUEST_ID, value.clone());
+    }
+    value
+}
+
+/// [`ensure_request_id`] for header maps of another type (actix-web's): the request id
+/// for the caller's `X-Request-Id` value, and whether it is new (then write it into the
+/// request before the endpoint sees it).
+pub fn request_id_from(callers: Option<&[u8]>) -> (String, bool) {
+    match callers.and_then(|v| callers_request_id(&[(REQUEST_ID, v)])) {
+        Some(id) => (id, false),
+        None => (new_request_id(), true),
+    }
+}
+
+/// The request id header, on requests and responses.
+pub const REQUEST_ID: &str = "x-request-id";
 
 fn log_handled(event: &Event) {
     tracing::info!(

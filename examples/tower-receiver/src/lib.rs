@@ -59,8 +59,16 @@ impl Routes {
         Self { webhooks: Arc::new(webhooks), metrics: receiver.metrics.clone() }
     }
 
-    /// Answers one request.
-    pub async fn call(&self, req: Request<Incoming>) -> Result<Response<Body>, Infallible> {
+    /// Answers one request, with its id in `X-Request-Id` (the caller's, or the one the logs
+    /// and the audit record were given).
+    pub async fn call(&self, mut req: Request<Incoming>) -> Result<Response<Body>, Infallible> {
+        let id = receiver_common::ensure_request_id(req.headers_mut());
+        let mut res = self.route(req).await?;
+        res.headers_mut().insert(receiver_common::REQUEST_ID, id);
+        Ok(res)
+    }
+
+    async fn route(&self, req: Request<Incoming>) -> Result<Response<Body>, Infallible> {
         let path = req.uri().path();
         match self.webhooks.get(path) {
             Some(route) if req.method() == Method::POST => {
