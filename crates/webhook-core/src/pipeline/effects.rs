@@ -14,8 +14,9 @@
 //!
 //! Statements use numbered placeholders, `$1`, `$2`, … (PostgreSQL's; SQLite binds them by
 //! name), with one [`SqlValue`] per number. On PostgreSQL the values are typed (`bigint`,
-//! `double precision`, `text`, `bytea`, `boolean`; [`SqlValue::Null`] as `text`): cast in
-//! the SQL where a column differs (`$3::jsonb`, `$4::timestamptz`).
+//! `double precision`, `text`, `bytea`, `boolean`; [`SqlValue::Null`] takes the type of
+//! where it goes): cast in the SQL where a column differs (`$3::jsonb`,
+//! `$4::timestamptz`).
 //!
 //! ```
 //! use webhook_core::pipeline::{Effects, SqlValue};
@@ -33,7 +34,7 @@ use std::fmt;
 #[derive(Clone, Debug, PartialEq)]
 #[non_exhaustive]
 pub enum SqlValue {
-    /// SQL `NULL` (`text` on PostgreSQL: cast it, `$1::bigint`, for another column type).
+    /// SQL `NULL` (of no declared type: on PostgreSQL it takes the column's).
     Null,
     /// A 64-bit integer.
     Integer(i64),

@@ -151,6 +151,16 @@ mod tests {
             }
         };
         effects_conformance(&store, rows).await;
+        // A NULL fits any column type (it is sent untyped), unlike text into `bigint`.
+        let nulls =
+            super::Effects::new().execute("CREATE TABLE nulls (n BIGINT, at TIMESTAMPTZ, doc JSONB)", []).execute(
+                "INSERT INTO nulls VALUES ($1, $2, $3)",
+                [super::SqlValue::Null, None::<i64>.into(), None::<&str>.into()],
+            );
+        store.execute(&nulls).await.expect("NULLs into bigint, timestamptz and jsonb");
+        let typed = super::Effects::new().execute("INSERT INTO nulls (n) VALUES ($1)", ["1".into()]);
+        let e = store.execute(&typed).await.expect_err("text into bigint");
+        assert!(e.to_string().contains("effect statement 1 failed"), "{e}");
         store.pool().close().await;
         drop_schema(&url, &schema).await;
     }

@@ -18,6 +18,26 @@ use super::sql::{audit_sql, filter_sql, headers_from_json, headers_json, FilterV
 use super::store::EventStore;
 use crate::dedup::StoreError;
 
+/// SQL `NULL` sent with no declared type (OID 0 in the Parse message): PostgreSQL takes
+/// the type from where it goes, so a NULL fits a `bigint` or `timestamptz` column as well
+/// as a `text` one.
+struct UntypedNull;
+
+impl sqlx::Type<sqlx::Postgres> for UntypedNull {
+    fn type_info() -> sqlx::postgres::PgTypeInfo {
+        sqlx::postgres::PgTypeInfo::with_oid(sqlx::postgres::types::Oid(0))
+    }
+}
+
+impl sqlx::Encode<'_, sqlx::Postgres> for UntypedNull {
+    fn encode_by_ref(
+        &self,
+        _buf: &mut sqlx::postgres::PgArgumentBuffer,
+    ) -> Result<sqlx::encode::IsNull, sqlx::error::BoxDynError> {
+        Ok(sqlx::encode::IsNull::Yes)
+    }
+}
+
 fn db_error(what: &'static str) -> impl Fn(sqlx::Error) -> StoreError {
     move |e| StoreError::new(format!("{what}: {e}"), Some(Box::new(e)))
 }
@@ -132,7 +152,7 @@ impl PostgresStore {
                     SqlValue::Bool(b) => query.bind(*b),
                     SqlValue::Text(t) => query.bind(t.as_str()),
                     SqlValue::Blob(b) => query.bind(b.as_slice()),
-                    _ => query.bind(None::<&str>),
+                    _ => query.bind(UntypedNull),
                 };
             }
             query.execute(&mut *conn).await.map_err(|e| statement_failed(i + 1, e))?;
