@@ -78,7 +78,7 @@ const POSTGRES: Dialect = Dialect {
 };
 
 /// A duration in whole milliseconds, saturating.
-fn millis(d: Duration) -> i64 {
+pub(super) fn millis(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 

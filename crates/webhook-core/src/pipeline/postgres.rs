@@ -38,6 +38,11 @@ impl sqlx::Encode<'_, sqlx::Postgres> for UntypedNull {
     }
 }
 
+/// Marks the listed events done, those `$1` still holds: a batch, or one event with its
+/// effects.
+const COMPLETE: &str = "UPDATE webhook_events SET status = 'done', lease_until = NULL \
+    WHERE status = 'processing' AND leased_by = $1 AND id = ANY($2)";
+
 fn db_error(what: &'static str) -> impl Fn(sqlx::Error) -> StoreError {
     move |e| StoreError::new(format!("{what}: {e}"), Some(Box::new(e)))
 }
@@ -165,16 +170,13 @@ impl PostgresStore {
     async fn complete_one(&self, id: EventId, effects: &Effects, worker: &str) -> Result<Completion, StoreError> {
         let complete = db_error("completing events");
         let mut tx = self.ingest.begin().await.map_err(&complete)?;
-        let held = sqlx::query(
-            "UPDATE webhook_events SET status = 'done', lease_until = NULL \
-             WHERE id = $1 AND status = 'processing' AND leased_by = $2",
-        )
-        .bind(id)
-        .bind(worker)
-        .execute(&mut *tx)
-        .await
-        .map_err(&complete)?
-        .rows_affected();
+        let held = sqlx::query(COMPLETE)
+            .bind(worker)
+            .bind([id].as_slice())
+            .execute(&mut *tx)
+            .await
+            .map_err(&complete)?
+            .rows_affected();
         if held != 1 {
             tx.rollback().await.map_err(&complete)?;
             return Ok(Completion::LeaseLost);
@@ -350,15 +352,12 @@ impl EventStore for PostgresStore {
         if ids.is_empty() {
             return Ok(0);
         }
-        let done = sqlx::query(
-            "UPDATE webhook_events SET status = 'done', lease_until = NULL \
-             WHERE status = 'processing' AND leased_by = $1 AND id = ANY($2)",
-        )
-        .bind(worker)
-        .bind(ids)
-        .execute(&self.pool)
-        .await
-        .map_err(db_error("completing events"))?;
+        let done = sqlx::query(COMPLETE)
+            .bind(worker)
+            .bind(ids)
+            .execute(&self.pool)
+            .await
+            .map_err(db_error("completing events"))?;
         Ok(done.rows_affected())
     }
 

@@ -27,7 +27,7 @@ use std::sync::mpsc;
 use tokio::sync::oneshot;
 
 use super::audit::{AuditEntry, AuditFilter, AuditRecord};
-use super::dedup_sql::{PURGE_BATCH, SQLITE as SQLITE_DEDUP};
+use super::dedup_sql::{millis, PURGE_BATCH, SQLITE as SQLITE_DEDUP};
 use super::effects::{placeholder_values, statement_failed, Completion, Effects, SqlValue};
 use super::event::{from_ms, to_ms, Event, EventId, Filter, Inserted, NewEvent, Status};
 use super::sql::{audit_sql, filter_sql, headers_from_json, headers_json, FilterValue, COLUMNS};
@@ -217,7 +217,7 @@ impl SqliteStoreDedup {
     /// [`StoreError`] when the database fails or the writer has stopped.
     pub async fn claim_at(&self, key: &str, now: SystemTime) -> Result<Claim, StoreError> {
         let (key, now) = (key.to_owned(), to_ms(now));
-        let lease_end = now.saturating_add(i64::try_from(self.lease.as_millis()).unwrap_or(i64::MAX));
+        let lease_end = now.saturating_add(millis(self.lease));
         self.store.ask(|reply| Job::Claim { key, now, lease_end, reply }).await
     }
 
@@ -229,7 +229,7 @@ impl SqliteStoreDedup {
     /// [`StoreError`] when the database fails or the writer has stopped.
     pub async fn complete_at(&self, key: &str, now: SystemTime) -> Result<(), StoreError> {
         let key = key.to_owned();
-        let ttl_end = to_ms(now).saturating_add(i64::try_from(self.ttl.as_millis()).unwrap_or(i64::MAX));
+        let ttl_end = to_ms(now).saturating_add(millis(self.ttl));
         self.store.ask(|reply| Job::ClaimDone { key, ttl_end, reply }).await
     }
 

@@ -222,9 +222,7 @@ impl MemoryStore {
     fn audit_log(&self) -> std::sync::MutexGuard<'_, (i64, std::collections::VecDeque<(i64, AuditRecord)>)> {
         self.audit.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
-}
 
-impl MemoryStore {
     /// Marks a leased event done; false if `worker` does not hold its lease.
     fn complete_row(rows: &mut Rows, id: EventId, worker: &str) -> bool {
         let held = rows
