@@ -313,9 +313,10 @@ impl Worker {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::pipeline::router::transactional;
     use crate::pipeline::router::HandlerError;
     use crate::pipeline::testing::event;
-    use crate::pipeline::{Filter, GroupCommit, GroupCommitConfig, MemoryStore, Sink, Status};
+    use crate::pipeline::{Effects, Filter, GroupCommit, GroupCommitConfig, MemoryStore, Sink, Status};
     use std::sync::atomic::{AtomicU32, Ordering};
     use std::sync::Mutex;
 
@@ -554,29 +555,6 @@ mod tests {
         assert_eq!(store.list(&Filter::default(), 100).await.unwrap().len(), 1, "one stored event");
         assert_eq!(runs.load(Ordering::SeqCst), 1, "one handler run");
     }
-}
-
-#[cfg(test)]
-#[cfg(feature = "sqlite")]
-mod effects_tests {
-    use super::*;
-    use crate::pipeline::router::transactional;
-    use crate::pipeline::testing::{event, TempDb};
-    use crate::pipeline::{Effects, Filter, MemoryStore, SqliteStore, Status};
-
-    fn config() -> WorkerConfig {
-        WorkerConfig {
-            workers: 2,
-            batch: 4,
-            lease: Duration::from_secs(5),
-            idle_poll: Duration::from_millis(10),
-            retry: RetryPolicy {
-                max_attempts: 5,
-                base: Duration::from_millis(20),
-                max_delay: Duration::from_millis(100),
-            },
-        }
-    }
 
     /// Waits (at most 5 s) until every event is done or dead.
     async fn settled(store: &dyn EventStore) -> Vec<Event> {
@@ -591,6 +569,7 @@ mod effects_tests {
     }
 
     /// Records `(delivery id, attempt)` in `handled`.
+    #[cfg(feature = "sqlite")]
     fn recorder() -> Router {
         Router::new().on_any(
             "github",
@@ -603,15 +582,16 @@ mod effects_tests {
         )
     }
 
+    #[cfg(feature = "sqlite")]
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_failing_effect_rolls_back_and_the_event_is_retried_until_its_effects_commit() {
-        let db = TempDb::new();
-        let store = Arc::new(SqliteStore::connect(&db.url()).await.unwrap());
+        let db = crate::pipeline::testing::TempDb::new();
+        let store = Arc::new(crate::pipeline::SqliteStore::connect(&db.url()).await.unwrap());
         // The CHECK refuses attempts 1 and 2: their effects fail and leave nothing.
         let ddl = "CREATE TABLE handled (delivery_id TEXT NOT NULL, attempt INTEGER NOT NULL CHECK (attempt >= 3))";
         store.execute(&Effects::new().execute(ddl, [])).await.unwrap();
         store.insert(&[event("github", "d1", "push"), event("github", "d2", "push")]).await.unwrap();
-        let workers = Workers::spawn(store.clone(), recorder(), config(), Arc::new(Notify::new()));
+        let workers = Workers::spawn(store.clone(), recorder(), fast(5), Arc::new(Notify::new()));
         let events = settled(store.as_ref()).await;
         workers.shutdown().await;
         for e in &events {
@@ -653,7 +633,7 @@ mod effects_tests {
             }),
         );
         store.insert(&[event("github", "d1", "push")]).await.unwrap();
-        let config = WorkerConfig { lease: Duration::from_millis(100), ..config() };
+        let config = WorkerConfig { lease: Duration::from_millis(100), ..fast(5) };
         let workers = Workers::spawn(store.clone(), router, config, Arc::new(Notify::new()));
         let events = settled(store.as_ref()).await;
         // Let the stalled run finish and try to complete.
