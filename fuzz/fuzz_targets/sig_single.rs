@@ -13,15 +13,13 @@
 use bytes::Bytes;
 use libfuzzer_sys::fuzz_target;
 use webhook_core::{Request, MAX_HEADER_VALUE};
-use webhook_core_fuzz::fixtures::{now, single_schemes, Encoding, BODY};
+use webhook_core_fuzz::fixtures::{now, pick, single_schemes, Encoding, BODY};
 use webhook_core_fuzz::{oracle, RawHeaders};
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&sel, value)) = data.split_first() else {
+    let Some((s, value)) = pick(single_schemes(), data) else {
         return;
     };
-    let schemes = single_schemes();
-    let s = &schemes[usize::from(sel) % schemes.len()];
     let mut pairs: Vec<(&[u8], &[u8])> = s.others.iter().map(|(k, v)| (k.as_bytes(), v.as_bytes())).collect();
     pairs.push((s.header.as_bytes(), value));
     let headers = RawHeaders(pairs);

@@ -13,15 +13,13 @@
 use bytes::Bytes;
 use libfuzzer_sys::fuzz_target;
 use webhook_core::{Request, MAX_HEADER_VALUE};
-use webhook_core_fuzz::fixtures::{space_schemes, SpaceScheme, SW_BODY, SW_ID, SW_TS};
+use webhook_core_fuzz::fixtures::{pick, space_schemes, SpaceScheme, SW_BODY, SW_ID, SW_TS};
 use webhook_core_fuzz::{frame, oracle, RawHeaders};
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&sel, value)) = data.split_first() else {
+    let Some((s, value)) = pick(space_schemes(), data) else {
         return;
     };
-    let schemes = space_schemes();
-    let s = &schemes[usize::from(sel) % schemes.len()];
     let ts = SW_TS.to_string();
     let headers = RawHeaders(vec![
         (s.id_header.as_bytes(), SW_ID.as_bytes()),

@@ -16,7 +16,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use libfuzzer_sys::fuzz_target;
 use serde_json::Value;
 use webhook_core::{ErrorKind, Request, MAX_HEADER_VALUE};
-use webhook_core_fuzz::fixtures::{now, ts_request, ts_verifier, TsMode, TS_MODES};
+use webhook_core_fuzz::fixtures::{now, pick, ts_request, ts_verifier, TsMode, TS_MODES};
 use webhook_core_fuzz::oracle::{self, distance};
 
 #[derive(Debug, PartialEq)]
@@ -29,10 +29,9 @@ enum Expect {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&sel, raw)) = data.split_first() else {
+    let Some((&mode, raw)) = pick(TS_MODES, data) else {
         return;
     };
-    let mode = TS_MODES[usize::from(sel) % TS_MODES.len()];
     let (headers, body) = ts_request(mode, raw);
     let verifier = ts_verifier(mode);
     let req = Request::new(&headers, body);

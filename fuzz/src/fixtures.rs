@@ -14,6 +14,13 @@ use crate::oracle::{hmac_sha256, B64};
 /// The clock of the fixed deliveries (2023-11-14).
 pub const NOW_SECS: u64 = 1_700_000_000;
 
+/// Splits a fuzz input: its first byte picks one of `items` (modulo their number), the
+/// rest is the input proper. `None` for an empty input.
+pub fn pick<'a, T>(items: &'a [T], data: &'a [u8]) -> Option<(&'a T, &'a [u8])> {
+    let (&sel, rest) = data.split_first()?;
+    Some((&items[usize::from(sel) % items.len()], rest))
+}
+
 /// [`NOW_SECS`] as a time.
 pub fn now() -> SystemTime {
     UNIX_EPOCH + Duration::from_secs(NOW_SECS)
