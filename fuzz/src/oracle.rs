@@ -303,6 +303,21 @@ pub fn check_error_basic(e: &VerifyError, signature: &[u8]) {
     assert_no_signature(&msg, signature);
 }
 
+/// A signature parser's answer against the reference reading's: `expected` is whether the
+/// reference accepts `value`, the header the fuzz input set; a refusal must pass
+/// [`check_error_basic`].
+pub fn check_signature_answer<T: fmt::Debug>(
+    scheme: &str,
+    value: &[u8],
+    result: &Result<T, VerifyError>,
+    expected: bool,
+) {
+    assert_eq!(result.is_ok(), expected, "{scheme}: header {:?} gave {result:?}", String::from_utf8_lossy(value));
+    if let Err(e) = result {
+        check_error_basic(e, value);
+    }
+}
+
 /// A hex signature as the providers write it (the core reads at most 72 bytes: a DER
 /// ECDSA signature's limit).
 pub fn hex_signature(text: &[u8]) -> Option<Vec<u8>> {
