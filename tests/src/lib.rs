@@ -133,6 +133,11 @@ pub async fn send(
     Answer { status, content_type, body: String::from_utf8_lossy(&bytes).into_owned(), request_id }
 }
 
+/// The workspace README's examples, compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct WorkspaceReadme;
+
 /// The framework guides in `docs/guides/`: their Rust examples are compiled (and run, unless
 /// marked `no_run`) as this crate's doc tests, so a guide cannot drift from the API.
 #[cfg(doctest)]

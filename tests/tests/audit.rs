@@ -9,8 +9,8 @@ use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use http::Method;
-use webhook_core::pipeline::{AuditEntry, AuditFilter, EventStore, SqliteStore, Status};
 use webhook_core::{providers, SignRequest, Verifier};
+use webhook_pipeline::{AuditEntry, AuditFilter, EventStore, SqliteStore, Status};
 
 use webhook_tests::{send, temp_db, Answer, Payload, Receiver};
 

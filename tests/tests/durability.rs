@@ -36,8 +36,8 @@ use hyper_util::rt::TokioIo;
 use sqlx::Connection;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
-use webhook_core::pipeline::{Event, EventStore, Filter, PostgresStore, SqliteStore, Status, WorkerConfig};
 use webhook_core::{providers, SignRequest, Verifier};
+use webhook_pipeline::{Event, EventStore, Filter, PostgresStore, SqliteStore, Status, WorkerConfig};
 
 const SECRET: &str = "durability-test-secret";
 const ACCEPTED: &str = r#"{"status":"accepted"}"#;

@@ -15,9 +15,10 @@ use futures_util::future::LocalBoxFuture;
 use futures_util::StreamExt;
 use serde::de::DeserializeOwned;
 
+// The same core vocabulary from every adapter.
 pub use webhook_core::receive::{Endpoint, Outcome};
-pub use webhook_core::Verified;
-use webhook_core::{Headers, Provider, VerifyError};
+pub use webhook_core::{providers, Provider, Verified, Verifier};
+use webhook_core::{Headers, VerifyError};
 
 /// actix-web's header map (on `http` 0.2) read through the core's [`Headers`] trait,
 /// without copying.

@@ -12,9 +12,10 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::de::DeserializeOwned;
 
+// The same core vocabulary from every adapter.
 pub use webhook_core::receive::{Endpoint, Outcome};
-pub use webhook_core::Verified;
 use webhook_core::VerifyError;
+pub use webhook_core::{providers, Provider, Verified, Verifier};
 
 /// A delivery that verified and was not seen before, with its body parsed as JSON into `T`.
 ///

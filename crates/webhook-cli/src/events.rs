@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::time::SystemTime;
 
-use webhook_core::pipeline::{Event, EventStore, Filter, PostgresStore, SqliteStore, Status};
+use webhook_pipeline::{Event, EventStore, Filter, PostgresStore, SqliteStore, Status};
 
 use crate::cli::{EventsArgs, EventsCommand, ListArgs, ReplayArgs, ShowArgs, StatusArg};
 use crate::output::{self, Failure};

@@ -13,7 +13,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use base64::Engine as _;
 use bytes::Bytes;
 use common::*;
-use webhook_core::pipeline::{EventId, EventStore, Inserted, NewEvent, PostgresStore, SqliteStore, Status};
+use webhook_pipeline::{EventId, EventStore, Inserted, NewEvent, PostgresStore, SqliteStore, Status};
 
 static COUNTER: AtomicU64 = AtomicU64::new(0);
 
@@ -250,7 +250,7 @@ fn the_database_url_comes_from_the_environment_too() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn audit_list_reads_the_audit_log_with_its_filters() {
-    use webhook_core::pipeline::AuditRecord;
+    use webhook_pipeline::AuditRecord;
     let db = TempDb::new();
     let store = SqliteStore::connect(&db.url()).await.unwrap();
     store.insert(&[event("github", "d-ok", "push", b"{}", 1)]).await.unwrap();

@@ -11,6 +11,9 @@ pub use body::WebhookBody;
 pub use layer::{PeerAddrFn, WebhookLayer};
 pub use peer::PeerAddr;
 pub use service::{ResponseFuture, WebhookService};
+// The same core vocabulary from every adapter.
+pub use webhook_core::receive::{Endpoint, Outcome};
+pub use webhook_core::{providers, Provider, Verified, Verifier};
 
 #[cfg(test)]
 mod tests {

@@ -28,15 +28,13 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime};
 
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
-use tokio::sync::Notify;
-use webhook_core::dedup::{DedupStore, MemoryDedup};
+use webhook_core::dedup::{DedupStore, MemoryDedup, StoreError};
 use webhook_core::ip::{IpAllowlist, TrustedProxies};
-use webhook_core::pipeline::{
-    transactional, AuditConfig, AuditLog, Effects, Event, EventStore, GroupCommit, GroupCommitConfig, MemoryStore,
-    PostgresStore, RedisDedup, Router, Sink, SqliteStore, WorkerConfig, Workers,
-};
 use webhook_core::receive::{callers_request_id, new_request_id, Endpoint, DEFAULT_BODY_LIMIT, DEFAULT_DEDUP_TTL};
 use webhook_core::{providers, Provider, SignRequest, Verifier};
+use webhook_pipeline::{
+    AuditConfig, Effects, Event, EventRouter, EventStore, MemoryStore, Pipeline, PostgresStore, RedisDedup, SqliteStore,
+};
 
 /// A webhook route: `POST /webhooks/{path}`, enabled by the secrets in `var`.
 #[derive(Debug, Clone, Copy)]
@@ -359,13 +357,12 @@ pub struct Receiver {
     pub store_kind: &'static str,
     /// Renders `GET /metrics`.
     pub metrics: PrometheusHandle,
-    workers: Workers,
-    audit: Option<AuditLog>,
+    pipeline: Pipeline,
 }
 
 impl std::fmt::Debug for Receiver {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Receiver").field("enabled", &self.enabled).field("workers", &self.workers).finish()
+        f.debug_struct("Receiver").field("enabled", &self.enabled).field("pipeline", &self.pipeline).finish()
     }
 }
 
@@ -397,46 +394,53 @@ fn metrics_handle() -> PrometheusHandle {
         .clone()
 }
 
-/// Opens the event store and the dedup store, starts the group commit, the workers and the
-/// metrics upkeep, and builds every route's endpoint. Must run inside a tokio runtime.
+/// `DATABASE_URL=...: <error>`, with a hint when the store is misconfigured rather than
+/// down.
+fn store_failed(var: &str, e: &StoreError) -> String {
+    if e.is_misconfigured() {
+        format!("{var}: {e} (check the setting)")
+    } else {
+        format!("{var}: {e}")
+    }
+}
+
+/// Opens the event store and the dedup store, starts the pipeline (group commit, workers,
+/// audit log) and the metrics upkeep, and builds every route's endpoint. Must run inside a
+/// tokio runtime.
 pub async fn start(config: Config) -> Result<Receiver, String> {
     let metrics = metrics_handle();
-    let (store, writers, store_kind): (Arc<dyn EventStore>, usize, _) = if config.database_url.starts_with("memory:") {
+    let url = config.database_url.as_str();
+    let (store, store_kind): (Arc<dyn EventStore>, _) = if url.starts_with("memory:") {
         tracing::warn!("DATABASE_URL=memory: nothing survives a restart (benchmarks and demos only)");
-        (Arc::new(MemoryStore::new()), 1, "memory")
-    } else if config.database_url.starts_with("sqlite:") {
-        let store = SqliteStore::connect(&config.database_url).await.map_err(|e| format!("DATABASE_URL: {e}"))?;
-        (Arc::new(store), 1, "sqlite")
+        (Arc::new(MemoryStore::new()), "memory")
+    } else if url.starts_with("sqlite:") {
+        (Arc::new(SqliteStore::connect(url).await.map_err(|e| store_failed("DATABASE_URL", &e))?), "sqlite")
     } else {
-        let store = PostgresStore::connect(&config.database_url).await.map_err(|e| format!("DATABASE_URL: {e}"))?;
-        (Arc::new(store), 4, "postgres")
+        (Arc::new(PostgresStore::connect(url).await.map_err(|e| store_failed("DATABASE_URL", &e))?), "postgres")
     };
     let dedup: Arc<dyn DedupStore> = match &config.redis_url {
         Some(url) => {
-            Arc::new(RedisDedup::connect(url, DEFAULT_DEDUP_TTL).await.map_err(|e| format!("REDIS_URL: {e}"))?)
+            Arc::new(RedisDedup::connect(url, DEFAULT_DEDUP_TTL).await.map_err(|e| store_failed("REDIS_URL", &e))?)
         }
         None => Arc::new(MemoryDedup::new(1_000_000, DEFAULT_DEDUP_TTL)),
     };
-    let stored = Arc::new(Notify::new());
-    let commit = GroupCommitConfig { writers, ..GroupCommitConfig::default() };
-    let sink: Arc<dyn Sink> = Arc::new(GroupCommit::spawn(store.clone(), commit, stored.clone()));
     let router = if config.record_handled {
         create_handled_table(store.as_ref()).await?;
-        Router::new().catch_all(transactional(|event: Event| async move {
+        EventRouter::new().catch_all(|event: Event| async move {
             log_handled(&event);
             Ok(record_handled(&event))
-        }))
+        })
     } else {
-        Router::new().catch_all(|event: Event| async move {
+        EventRouter::new().catch_all(|event: Event| async move {
             log_handled(&event);
             Ok(())
         })
     };
-    let worker_config = WorkerConfig { workers: config.workers, lease: config.lease, ..WorkerConfig::default() };
-    let workers = Workers::spawn(store.clone(), router, worker_config, stored);
-    let audit = config
-        .audit_retention
-        .map(|retention| AuditLog::spawn(store.clone(), AuditConfig { retention, ..AuditConfig::default() }));
+    let mut pipeline = Pipeline::builder(store.clone()).router(router).workers(config.workers).lease(config.lease);
+    if let Some(retention) = config.audit_retention {
+        pipeline = pipeline.audit(AuditConfig::default().retention(retention));
+    }
+    let pipeline = pipeline.start();
     let upkeep = metrics.clone();
     tokio::spawn(async move {
         loop {
@@ -450,21 +454,16 @@ pub async fn start(config: Config) -> Result<Receiver, String> {
         .map(|c| {
             let endpoint = Endpoint::new(c.verifier.clone())
                 .with_dedup(dedup.clone())
-                .with_sink(sink.clone())
                 .with_body_limit(config.max_body)
                 .with_public_url(&config.public_url);
             let endpoint = match &c.allowlist {
                 Some(list) => endpoint.with_allowlist(list.clone()),
                 None => endpoint,
             };
-            let endpoint = match &audit {
-                Some(log) => endpoint.with_audit(log.clone()),
-                None => endpoint,
-            };
-            Enabled { route: c.route, endpoint }
+            Enabled { route: c.route, endpoint: pipeline.attach(endpoint) }
         })
         .collect();
-    Ok(Receiver { config, enabled, store, store_kind, metrics, workers, audit })
+    Ok(Receiver { config, enabled, store, store_kind, metrics, pipeline })
 }
 
 impl Receiver {
@@ -472,11 +471,7 @@ impl Receiver {
     /// queued, and closes the event store (SQLite checkpoints its WAL into the file). Call
     /// it once the server has stopped: requests still arriving would find the store closed.
     pub async fn shutdown(self) {
-        self.workers.shutdown().await;
-        if let Some(audit) = &self.audit {
-            audit.flush().await;
-        }
-        self.store.close().await;
+        self.pipeline.shutdown().await;
     }
 }
 

@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::Script;
 
-use crate::dedup::{Claim, DedupStore, MemoryDedup, StoreError};
+use webhook_core::dedup::{Claim, DedupStore, MemoryDedup, StoreError};
 
 /// How long `connect` waits for the server, per attempt, and how long a command waits for
 /// its answer.
@@ -52,7 +52,7 @@ return 2
 /// ```no_run
 /// use std::time::Duration;
 /// use webhook_core::dedup::{Claim, DedupStore, MemoryDedup};
-/// use webhook_core::pipeline::RedisDedup;
+/// use webhook_pipeline::RedisDedup;
 ///
 /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 /// let store = RedisDedup::connect("redis://127.0.0.1:6379", MemoryDedup::DEFAULT_TTL)
@@ -152,7 +152,12 @@ fn px(d: Duration) -> u64 {
 }
 
 fn error(what: &str, source: redis::RedisError) -> StoreError {
-    StoreError::new(format!("redis: {what} failed"), Some(Box::new(source)))
+    let message = format!("redis: {what} failed");
+    if matches!(source.kind(), redis::ErrorKind::InvalidClientConfig | redis::ErrorKind::AuthenticationFailed) {
+        StoreError::misconfigured(message, Some(Box::new(source)))
+    } else {
+        StoreError::unavailable(message, Some(Box::new(source)))
+    }
 }
 
 #[async_trait]

@@ -7,8 +7,9 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use bytes::Bytes;
 
-use crate::headers::Headers;
-use crate::verifier::Verified;
+use webhook_core::sink::Delivery;
+use webhook_core::Headers;
+use webhook_core::Verified;
 
 /// An event's id in its store.
 pub type EventId = i64;
@@ -86,8 +87,14 @@ impl NewEvent {
     /// The event for a verified delivery, keeping the headers that matter: `Content-Type`,
     /// `User-Agent`, and the provider's id, event-type and timestamp headers.
     pub fn from_verified(verified: &Verified, headers: &dyn Headers, received_at: SystemTime) -> Self {
+        Self::from_delivery(&Delivery::new(verified, headers, received_at))
+    }
+
+    /// The event for a delivery an endpoint hands its [`Sink`](webhook_core::sink::Sink).
+    pub fn from_delivery(delivery: &Delivery<'_>) -> Self {
+        let (verified, headers, received_at) = (delivery.verified(), delivery.headers(), delivery.received_at());
         let mut kept = Vec::new();
-        let provider = crate::Provider::from_name(verified.provider());
+        let provider = webhook_core::Provider::from_name(verified.provider());
         let names = KEPT.iter().copied().chain(provider.iter().flat_map(|p| p.metadata_headers()));
         for name in names {
             headers.for_each_value(name, &mut |v| {
@@ -99,8 +106,7 @@ impl NewEvent {
                 }
             });
         }
-        let key = crate::receive::dedup_key(verified);
-        let delivery_id = key.split_once(':').map_or(key.as_str(), |(_, id)| id).to_owned();
+        let delivery_id = delivery.delivery_id();
         Self {
             provider: verified.provider().to_owned(),
             delivery_id,
