@@ -147,9 +147,9 @@ impl SqliteStore {
         }
     }
 
-    /// A [`DedupStore`] in this store's file (the `webhook_dedup` table of
-    /// [`SqliteDedup`](super::SqliteDedup), same statements, same semantics), run by this
-    /// store's writer thread: claims queue with the deliveries instead of meeting them on
+    /// A [`DedupStore`] in this store's file (the `webhook_dedup` table, with the statements
+    /// and semantics of [`PostgresDedup`](crate::PostgresDedup)'s), run by this store's
+    /// writer thread: claims queue with the deliveries instead of meeting them on
     /// SQLite's lock. Completed ids are remembered for `ttl`; the in-flight lease is
     /// [`MemoryDedup::DEFAULT_LEASE`] unless [`with_lease`](SqliteStoreDedup::with_lease)
     /// says otherwise.
@@ -223,8 +223,8 @@ impl SqliteStoreDedup {
         self.store.ask(|reply| Job::ClaimDone { key, ttl_end, reply }).await
     }
 
-    /// Deletes the rows expired at `now`, 1,000 per statement, and returns how many went
-    /// (see [`SqliteDedup::purge_expired`](super::SqliteDedup::purge_expired)).
+    /// Deletes the rows expired at `now`, 1,000 per statement, and returns how many went:
+    /// rows whose lease or TTL ended, never a live claim.
     ///
     /// # Errors
     ///
