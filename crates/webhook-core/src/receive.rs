@@ -231,6 +231,11 @@ impl Endpoint {
         self.allowlist.as_ref()
     }
 
+    /// Whether deliveries are stored in a [`Sink`] before they are acknowledged.
+    pub fn has_sink(&self) -> bool {
+        self.sink.is_some()
+    }
+
     /// The body limit in bytes.
     pub fn body_limit(&self) -> usize {
         self.body_limit
@@ -368,6 +373,24 @@ impl Endpoint {
             self.dedup.complete(&key).await
         } else {
             self.dedup.release(&key).await
+        }
+    }
+
+    /// Like [`claim`](Self::claim), with the claim of an accepted delivery held by a
+    /// [`PendingClaim`] that settles it by the handling's result, and releases it when
+    /// dropped unsettled (a handler that panicked, a request the client abandoned), so
+    /// the provider's retry is never answered "duplicate" for an event nobody handled.
+    /// `spawn` runs the release of a dropped claim in the background (an adapter passes
+    /// its runtime's spawn: `|f| { tokio::spawn(f); }`).
+    pub async fn claim_pending(
+        &self,
+        req: &Request<'_>,
+        now: SystemTime,
+        spawn: Spawn,
+    ) -> Result<PendingClaim, Outcome> {
+        match self.claim(req, now).await {
+            Outcome::Accepted(delivery) => Ok(PendingClaim { endpoint: self.clone(), delivery, spawn: Some(spawn) }),
+            other => Err(other),
         }
     }
 
@@ -511,6 +534,58 @@ impl Endpoint {
                 Outcome::Unavailable(e)
             }
         }
+    }
+}
+
+/// Runs a future in the background: how a [`PendingClaim`] dropped unsettled releases
+/// its id without the core knowing a runtime.
+pub type Spawn = fn(std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + 'static>>);
+
+/// An accepted delivery whose dedup claim is still open: from
+/// [`Endpoint::claim_pending`]. [`settle`](Self::settle) it with whether it was handled;
+/// dropped without that, it releases the id (through the [`Spawn`] it was given), so the
+/// provider's retry is processed.
+pub struct PendingClaim {
+    endpoint: Endpoint,
+    delivery: Verified,
+    spawn: Option<Spawn>,
+}
+
+impl PendingClaim {
+    /// The delivery.
+    pub fn delivery(&self) -> &Verified {
+        &self.delivery
+    }
+
+    /// Completes the claim when `handled` (later copies are duplicates), releases it
+    /// otherwise (the retry is accepted). A store that cannot be reached is logged: the
+    /// claim's lease frees the id in time.
+    pub async fn settle(mut self, handled: bool) {
+        self.spawn = None;
+        if let Err(e) = self.endpoint.settle(&self.delivery, handled).await {
+            tracing::warn!(error = %e, handled, "could not settle the dedup claim; its lease will free it");
+        }
+    }
+}
+
+impl Drop for PendingClaim {
+    fn drop(&mut self) {
+        if let Some(spawn) = self.spawn.take() {
+            let (endpoint, delivery) = (self.endpoint.clone(), self.delivery.clone());
+            tracing::debug!(id = delivery.id().unwrap_or("-"), "claim dropped unsettled: released");
+            spawn(Box::pin(async move {
+                let _ = endpoint.settle(&delivery, false).await;
+            }));
+        }
+    }
+}
+
+impl std::fmt::Debug for PendingClaim {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PendingClaim")
+            .field("delivery", &self.delivery)
+            .field("settled", &self.spawn.is_none())
+            .finish()
     }
 }
 
