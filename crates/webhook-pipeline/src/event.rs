@@ -146,6 +146,29 @@ pub struct Event {
 }
 
 impl Event {
+    /// The most specific name [`EventRouter`](crate::EventRouter) routes this event by:
+    /// `type.action` when the JSON body has a top-level `action` (GitHub's `issues` with
+    /// `"action": "opened"` is `issues.opened`), else the type; `None` without a type. The
+    /// router tries it first, then the type, then `prefix.*` patterns, the provider's `*`
+    /// and the catch-all: register this key to handle exactly these events.
+    ///
+    /// ```
+    /// # use webhook_pipeline::{Event, Status};
+    /// # let event = |t: &str, body: &'static str| Event { id: 1, provider: "github".into(), delivery_id: "d".into(),
+    /// #     event_type: Some(t.into()), headers: vec![], body: webhook_core::Bytes::from_static(body.as_bytes()),
+    /// #     received_at: std::time::UNIX_EPOCH, status: Status::Pending, attempts: 0, last_error: None,
+    /// #     next_attempt_at: std::time::UNIX_EPOCH };
+    /// assert_eq!(event("issues", r#"{"action":"opened"}"#).routing_key().as_deref(), Some("issues.opened"));
+    /// assert_eq!(event("push", "{}").routing_key().as_deref(), Some("push"));
+    /// ```
+    pub fn routing_key(&self) -> Option<String> {
+        let t = self.event_type.as_deref()?;
+        Some(match webhook_core::json::top_level_field(&self.body, "action") {
+            Some(action) => format!("{t}.{action}"),
+            None => t.to_owned(),
+        })
+    }
+
     /// The body parsed as JSON into `T`.
     pub fn json<T: serde::de::DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
         serde_json::from_slice(&self.body)

@@ -144,6 +144,21 @@ impl Workers {
     }
 }
 
+/// Why an event found no handler, with the keys the router tried, so the dead letter says
+/// which pattern to register.
+fn no_route(event: &Event) -> String {
+    match (event.routing_key(), event.event_type.as_deref()) {
+        (Some(key), Some(t)) if key != t => format!(
+            "no handler for {} `{key}`: tried `{key}`, `{t}`, prefix patterns (`{t}.*`), `*` and the catch-all",
+            event.provider
+        ),
+        (Some(key), _) => {
+            format!("no handler for {} `{key}`: tried `{key}`, prefix patterns, `*` and the catch-all", event.provider)
+        }
+        (None, _) => format!("no handler for {} (no event type): tried `*` and the catch-all", event.provider),
+    }
+}
+
 /// Sets `webhook_queue_depth` every second, whatever the workers are busy with.
 async fn report_depth(store: Arc<dyn EventStore>, mut stopped: watch::Receiver<bool>) {
     let mut every = tokio::time::interval(Duration::from_secs(1));
@@ -227,8 +242,8 @@ impl Worker {
             Dispatch::Handled(effects) => Ok((Settled::Done, effects)),
             Dispatch::Unknown(UnknownEvents::Ignore) => Ok((Settled::Ignored, Effects::new())),
             Dispatch::Failed(e) => Err((e.to_string(), e.is_permanent())),
-            Dispatch::Unknown(UnknownEvents::DeadLetter) => Err(("no handler for this event type".to_owned(), true)),
-            Dispatch::Unknown(_) => Err(("no handler for this event type yet".to_owned(), false)),
+            Dispatch::Unknown(UnknownEvents::DeadLetter) => Err((no_route(&event), true)),
+            Dispatch::Unknown(_) => Err((no_route(&event), false)),
         };
         match result {
             Ok((settled, effects)) => Some(Finished { event, settled, took, effects }),
@@ -514,6 +529,28 @@ mod tests {
         workers.shutdown().await;
         let e = store.get(taken[0].id).await.unwrap().unwrap();
         assert_eq!((e.status, e.attempts), (Status::Done, 2));
+    }
+
+    #[tokio::test]
+    async fn a_dead_letter_for_no_route_names_the_key_to_register() {
+        let store = Arc::new(MemoryStore::new());
+        let mut opened = event("github", "nr1", "issues");
+        opened.body = bytes::Bytes::from_static(br#"{"action":"opened","issue":{}}"#);
+        store.insert(&[opened, event("github", "nr2", "push")]).await.unwrap();
+        let router = EventRouter::new().unknown(UnknownEvents::DeadLetter);
+        let workers = Workers::spawn(store.clone(), router, fast(3), Arc::new(Notify::new()));
+        let events = settled(store.as_ref()).await;
+        workers.shutdown().await;
+        let reason = |id: &str| {
+            let e = events.iter().find(|e| e.delivery_id == id).unwrap();
+            assert_eq!(e.status, Status::Dead);
+            e.last_error.clone().unwrap()
+        };
+        assert_eq!(
+            reason("nr1"),
+            "no handler for github `issues.opened`: tried `issues.opened`, `issues`, prefix patterns (`issues.*`), `*` and the catch-all"
+        );
+        assert_eq!(reason("nr2"), "no handler for github `push`: tried `push`, prefix patterns, `*` and the catch-all");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
