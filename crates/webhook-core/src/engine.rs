@@ -270,10 +270,14 @@ fn header_source<'a>(
     sources: &[Source],
 ) -> Result<Option<(&'a [u8], &'static str)>, VerifyError> {
     for source in sources {
-        if let Source::Header(name) = source {
-            if let Some(v) = single(headers, name)? {
-                return Ok(Some((v, name)));
-            }
+        let (name, except) = match source {
+            Source::Header(name) => (*name, None),
+            Source::HeaderExcept(name, except) => (*name, Some(except.as_bytes())),
+            Source::Json(_) => continue,
+        };
+        match single(headers, name)? {
+            Some(v) if except != Some(v) => return Ok(Some((v, name))),
+            _ => {}
         }
     }
     Ok(None)
@@ -319,10 +323,7 @@ pub(crate) fn verify(
     let id_header = header_source(headers, scheme.id)?;
     let needs = |p: Part| scheme.message.contains(&p);
     if needs(Part::Id) && id_header.is_none() {
-        let first = scheme.id.iter().find_map(|s| match s {
-            Source::Header(h) => Some(*h),
-            Source::Json(_) => None,
-        });
+        let first = scheme.id.iter().find_map(Source::header_name);
         return Err(VerifyError::missing_header(first.unwrap_or("id")));
     }
     let url = match url.or(req.url) {
@@ -357,10 +358,7 @@ pub(crate) fn verify(
     // (`Verified::event_type`), so a Stripe body, whose `type` comes last, is not walked
     // to its end on the request path.
     let mut json_paths: Vec<&[&str]> = Vec::new();
-    json_paths.extend(scheme.id.iter().filter_map(|s| match s {
-        Source::Json(path) => Some(*path),
-        Source::Header(_) => None,
-    }));
+    json_paths.extend(scheme.id.iter().filter_map(Source::json_path));
     let json_ts = match scheme.timestamp {
         Some(t) => match t.source {
             TimestampSource::Json(path) => {
@@ -401,11 +399,11 @@ pub(crate) fn verify(
     let mut id = None;
     for source in scheme.id {
         id = match source {
-            Source::Header(name) => match single(headers, name)? {
-                Some(v) => Some(header_text(name, v)?),
+            Source::Json(path) => json_value(path),
+            _ => match header_source(headers, std::slice::from_ref(source))? {
+                Some((v, name)) => Some(header_text(name, v)?),
                 None => None,
             },
-            Source::Json(path) => json_value(path),
         };
         if id.is_some() {
             break;
@@ -415,7 +413,15 @@ pub(crate) fn verify(
         Some((v, name)) => EventType::known(Some(header_text(name, v)?)),
         None => EventType::from_body(scheme.event_type),
     };
-    Ok(Verified { provider: scheme.name, id, event_type, timestamp: signed_at, body: req.body.clone(), key_index })
+    Ok(Verified {
+        provider: scheme.name,
+        id,
+        event_type,
+        timestamp: signed_at,
+        body: req.body.clone(),
+        key_index,
+        event_id: None,
+    })
 }
 
 /// Whether a body can be JSON at all: its first byte after white space opens an object or
@@ -515,7 +521,7 @@ pub(crate) fn sign(
     let ts_text = timestamp.as_deref().unwrap_or("");
     let id_header = scheme.id.iter().find_map(|s| match s {
         Source::Header(h) => Some(*h),
-        Source::Json(_) => None,
+        _ => None,
     });
     let id = match (req.id, id_header) {
         (Some(id), _) => Some(id.to_owned()),
@@ -569,7 +575,7 @@ pub(crate) fn sign(
     }
     let type_header = scheme.event_type.iter().find_map(|s| match s {
         Source::Header(h) => Some(*h),
-        Source::Json(_) => None,
+        _ => None,
     });
     if let (Some(name), Some(event_type)) = (type_header, req.event_type) {
         headers.push((name, event_type.to_owned()));
@@ -604,6 +610,61 @@ mod tests {
             let err = stripe.verify(&Request::new(&signed, bytes::Bytes::copy_from_slice(body)), now).unwrap_err();
             assert_eq!(err.kind(), ErrorKind::BodyNotJson, "{body:?}");
         }
+    }
+
+    #[cfg(feature = "ed25519")]
+    #[test]
+    fn discord_webhook_events_are_typed_by_their_event() {
+        let key = crate::Secret::ed25519_seed(&[5u8; 32]).unwrap();
+        let discord = Verifier::builder(providers::DISCORD).key(key).build().unwrap();
+        let now = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let type_of = |body: &'static [u8]| {
+            let signed = discord.sign(&SignRequest::new(body, now)).unwrap();
+            discord.verify(&Request::new(&signed, body), now).unwrap().event_type().map(str::to_owned)
+        };
+        let event = br#"{"version":1,"application_id":"1","type":1,"event":{"type":"APPLICATION_AUTHORIZED","timestamp":"2024-10-18T14:42:53.064834","data":{}}}"#;
+        assert_eq!(type_of(event).as_deref(), Some("APPLICATION_AUTHORIZED"));
+        // Interactions have no `event`: their numeric `type` stays.
+        assert_eq!(type_of(br#"{"type":2,"id":"1","data":{"name":"hi"}}"#).as_deref(), Some("2"));
+        assert_eq!(type_of(br#"{"version":1,"application_id":"1","type":0}"#).as_deref(), Some("0"));
+    }
+
+    #[test]
+    fn twitch_revocations_are_never_typed_as_their_subscription() {
+        let twitch = Verifier::new(providers::TWITCH, "secretabcd").unwrap();
+        let now = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let body = br#"{"subscription":{"id":"f1c2a387","status":"authorization_revoked","type":"channel.follow"}}"#;
+        let signed = twitch.sign(&SignRequest::new(body, now).event_type("channel.follow")).unwrap();
+        let type_with = |message_type: Option<&str>| {
+            let mut headers = signed.clone();
+            if let Some(t) = message_type {
+                headers.headers.push(("Twitch-Eventsub-Message-Type", t.to_owned()));
+            }
+            twitch.verify(&Request::new(&headers, &body[..]), now).unwrap().event_type().map(str::to_owned)
+        };
+        assert_eq!(type_with(Some("notification")).as_deref(), Some("channel.follow"));
+        assert_eq!(type_with(Some("revocation")).as_deref(), Some("revocation"));
+        assert_eq!(type_with(None).as_deref(), Some("channel.follow"));
+        // A head-only router cannot tell them apart on one header: none is offered.
+        assert_eq!(providers::TWITCH.event_header(), None);
+        assert_eq!(providers::GITHUB.event_header(), Some("X-GitHub-Event"));
+    }
+
+    #[test]
+    fn bitbucket_cloud_and_data_center_delivery_ids() {
+        let bb = Verifier::new(providers::BITBUCKET, "s").unwrap();
+        let now = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let body = br#"{"eventKey":"repo:refs_changed"}"#;
+        let signed = bb.sign(&SignRequest::new(body, now)).unwrap();
+        let id_with = |extra: &[(&'static str, &str)]| {
+            let mut headers = signed.clone();
+            headers.headers.retain(|(k, _)| *k == "X-Hub-Signature");
+            headers.headers.extend(extra.iter().map(|(k, v)| (*k, (*v).to_owned())));
+            bb.verify(&Request::new(&headers, &body[..]), now).unwrap().id().map(str::to_owned)
+        };
+        assert_eq!(id_with(&[("X-Request-UUID", "cloud-1")]).as_deref(), Some("cloud-1"));
+        assert_eq!(id_with(&[("X-Request-Id", "dc-1")]).as_deref(), Some("dc-1"));
+        assert_eq!(id_with(&[]), None);
     }
 
     #[test]

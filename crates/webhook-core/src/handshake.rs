@@ -7,7 +7,7 @@ use http::StatusCode;
 use serde::Deserialize;
 
 use crate::engine::ct_eq;
-use crate::scheme::Algorithm;
+use crate::scheme::{Algorithm, Handshake};
 use crate::verifier::{Request, Verified, Verifier};
 
 /// The answer a provider expects to a handshake.
@@ -39,7 +39,8 @@ impl Reply {
 const MAX_CHALLENGE: usize = 1024;
 
 impl Verifier {
-    /// The handshake answer for a verified delivery, if it is one:
+    /// The handshake answer for a verified delivery, if it is one. The scheme decides which
+    /// check it answers ([`Scheme::handshake`](crate::scheme::Scheme::handshake)):
     ///
     /// | provider | delivery | answer |
     /// |---|---|---|
@@ -66,8 +67,10 @@ impl Verifier {
     /// ```
     pub fn handshake(&self, req: &Request<'_>, verified: &Verified) -> Option<Reply> {
         let body = verified.body();
-        match verified.provider() {
-            "slack" => {
+        // Chosen by the scheme, never by a name: a custom scheme called "slack" answers no
+        // Slack handshake unless it says so.
+        match self.provider().scheme()?.handshake_kind()? {
+            Handshake::SlackUrlVerification => {
                 #[derive(Deserialize)]
                 struct Challenge<'a> {
                     #[serde(rename = "type")]
@@ -80,7 +83,7 @@ impl Verifier {
                     _ => None,
                 }
             }
-            "discord" => {
+            Handshake::DiscordPing => {
                 #[derive(Deserialize)]
                 struct Ping {
                     #[serde(rename = "type")]
@@ -96,7 +99,7 @@ impl Verifier {
                     _ => None,
                 }
             }
-            "zoom" => {
+            Handshake::ZoomUrlValidation => {
                 #[derive(Deserialize)]
                 struct Validation<'a> {
                     event: Option<&'a str>,
@@ -123,7 +126,7 @@ impl Verifier {
                     "encryptedToken": hex::encode(&tag[..n]),
                 })))
             }
-            "twitch" => {
+            Handshake::TwitchChallenge => {
                 let mut kind = None;
                 req.headers.for_each_value("Twitch-Eventsub-Message-Type", &mut |v| kind = Some(v));
                 if kind != Some(&b"webhook_callback_verification"[..]) {
@@ -136,7 +139,6 @@ impl Verifier {
                 let c: Challenge<'_> = crate::json::object(body)?;
                 c.challenge.filter(|ch| ch.len() <= MAX_CHALLENGE).map(Reply::text)
             }
-            _ => None,
         }
     }
 }
@@ -252,6 +254,31 @@ mod tests {
         let zoom = Verifier::new(providers::ZOOM, "z").unwrap();
         assert!(answer(&zoom, br#"{"event":"endpoint.url_validation","payload":["tok"]}"#, &[]).is_none());
         assert!(answer(&zoom, br#"{"event":"endpoint.url_validation","payload":{"plainToken":"tok"}}"#, &[]).is_some());
+    }
+
+    #[test]
+    fn handshakes_follow_the_scheme_not_the_name() {
+        // A custom scheme named like a built-in one answers no handshake of its own...
+        static NOT_SLACK: crate::scheme::Scheme = crate::scheme::Scheme::new(
+            "slack",
+            &["X-Slack-Signature"],
+            Algorithm::HmacSha256,
+            crate::scheme::Encoding::Hex,
+        );
+        let impostor = Verifier::new(crate::Provider::custom(&NOT_SLACK), "s").unwrap();
+        let challenge = br#"{"type":"url_verification","challenge":"c"}"#;
+        assert!(answer(&impostor, challenge, &[]).is_none());
+        // ...and one that opts in answers it whatever its name.
+        static OPTED_IN: crate::scheme::Scheme = crate::scheme::Scheme::new(
+            "acme",
+            &["X-Acme-Signature"],
+            Algorithm::HmacSha256,
+            crate::scheme::Encoding::Hex,
+        )
+        .handshake(Handshake::SlackUrlVerification);
+        let acme = Verifier::new(crate::Provider::custom(&OPTED_IN), "s").unwrap();
+        assert_eq!(answer(&acme, challenge, &[]).unwrap().body, "c");
+        assert_eq!(answer(&Verifier::new(providers::SLACK, "s").unwrap(), challenge, &[]).unwrap().body, "c");
     }
 
     #[test]

@@ -10,9 +10,10 @@ use crate::scheme::{
     Algorithm::{self, *},
     BodyFormat::Json as JsonBody,
     Encoding::{Base64, Hex},
+    Handshake,
     Part::{self, Body, Id, Literal, Timestamp as Ts, Url},
     Scheme,
-    Source::{Header, Json},
+    Source::{Header, HeaderExcept, Json},
     TimeFormat, Timestamp,
 };
 use crate::secret::KeyFormat;
@@ -88,13 +89,17 @@ impl Provider {
 
     /// The header that names the event type, for providers that send it in a header
     /// (`X-GitHub-Event`, `X-Shopify-Topic`, ...): what a router that sees only the request
-    /// head can route on.
+    /// head can route on. `None` when no single header names the type: Twitch's type is
+    /// the message type for a revocation and the subscription type otherwise, so a router
+    /// on `Twitch-Eventsub-Subscription-Type` alone would hand a revocation to the handler
+    /// of the event it revoked.
     pub fn event_header(&self) -> Option<&'static str> {
+        use crate::scheme::Source;
         match self.kind {
-            Kind::Scheme(s) => s.event_type.iter().find_map(|src| match src {
-                crate::scheme::Source::Header(h) => Some(*h),
-                crate::scheme::Source::Json(_) => None,
-            }),
+            Kind::Scheme(s) => match s.event_type.iter().find(|src| src.header_name().is_some()) {
+                Some(Source::Header(h)) => Some(*h),
+                _ => None,
+            },
             Kind::GitLabToken => Some("X-Gitlab-Event"),
             _ => None,
         }
@@ -107,7 +112,7 @@ impl Provider {
         match self.kind {
             Kind::Scheme(s) => s.id.iter().find_map(|src| match src {
                 crate::scheme::Source::Header(h) => Some(*h),
-                crate::scheme::Source::Json(_) => None,
+                _ => None,
             }),
             #[cfg(feature = "twilio")]
             Kind::Twilio => Some("I-Twilio-Idempotency-Token"),
@@ -123,13 +128,7 @@ impl Provider {
         match self.kind {
             Kind::Scheme(s) => {
                 let mut names: Vec<&'static str> =
-                    s.id.iter()
-                        .chain(s.event_type)
-                        .filter_map(|src| match src {
-                            Source::Header(h) => Some(*h),
-                            Source::Json(_) => None,
-                        })
-                        .collect();
+                    s.id.iter().chain(s.event_type).filter_map(Source::header_name).collect();
                 if let Some(TimestampSource::Header(ts)) = s.timestamp.map(|t| t.source) {
                     names.extend_from_slice(ts);
                 }
@@ -250,7 +249,8 @@ providers! {
         .timestamp(Timestamp::header(&["X-Slack-Request-Timestamp"]))
         .id(&[Json(&["event_id"])])
         .event_type(&[Json(&["event", "type"]), Json(&["type"])])
-        .tolerance(FIVE_MINUTES);
+        .tolerance(FIVE_MINUTES)
+        .handshake(Handshake::SlackUrlVerification);
     /// Standard Webhooks: `webhook-signature: v1,<b64> [v1a,<b64>]` over `{id}.{ts}.{body}`,
     /// `whsec_` keys base64-decoded, `whpk_` Ed25519 keys for `v1a`; the `svix-*` headers
     /// are accepted too. ±5 minutes.
@@ -290,16 +290,19 @@ providers! {
         .key_format(KeyFormat::WhsecOrUtf8)
         .body(JsonBody);
     /// Discord: Ed25519 over `{timestamp}{body}`, `X-Signature-Ed25519` hex, public key in
-    /// hex. Discord documents no window; this crate uses 5 minutes.
+    /// hex. Discord documents no window; this crate uses 5 minutes. The event type of a
+    /// webhook event is `event.type` (`APPLICATION_AUTHORIZED`; its outer `type` is 0 for a
+    /// ping, 1 for an event); an interaction, which has no `event`, keeps its `type`.
     #[cfg(feature = "ed25519")]
     DISCORD = Scheme::new("discord", &["X-Signature-Ed25519"], Algorithm::Ed25519, Hex)
         .signs(&[Ts, Body])
         .timestamp(Timestamp::header(&["X-Signature-Timestamp"]))
         .id(&[Json(&["id"])])
-        .event_type(&[Json(&["type"])])
+        .event_type(&[Json(&["event", "type"]), Json(&["type"])])
         .tolerance(FIVE_MINUTES)
         .key_format(KeyFormat::Ed25519Hex)
-        .body(JsonBody);
+        .body(JsonBody)
+        .handshake(Handshake::DiscordPing);
     /// Square: `x-square-hmacsha256-signature: <base64>` over `{notification_url}{body}`.
     /// Set the subscription's URL with
     /// [`VerifierBuilder::url`](crate::VerifierBuilder::url).
@@ -326,7 +329,8 @@ providers! {
         .timestamp(Timestamp::header(&["x-zm-request-timestamp"]))
         .event_type(&[Json(&["event"])])
         .tolerance(FIVE_MINUTES)
-        .body(JsonBody);
+        .body(JsonBody)
+        .handshake(Handshake::ZoomUrlValidation);
     /// Linear: `Linear-Signature: <hex>` over the body; the timestamp is the signed body's
     /// `webhookTimestamp` in milliseconds (the `linear-timestamp` header is not signed and
     /// is ignored), 60 s as in Linear's SDK.
@@ -337,15 +341,21 @@ providers! {
         .tolerance(Duration::from_secs(60))
         .body(JsonBody);
     /// Twitch EventSub: `sha256=<hex>` over `{message id}{timestamp}{body}`, RFC 3339
-    /// timestamp, 10 minutes.
+    /// timestamp, 10 minutes. The event type is the subscription type for a
+    /// `notification`, and the message type otherwise: a `revocation` is routed as
+    /// `revocation`, never to the handler of the event it revoked.
     TWITCH = hmac256("twitch", &["Twitch-Eventsub-Message-Signature"], Hex)
         .prefix("sha256=")
         .signs(&[Id, Ts, Body])
         .timestamp(Timestamp::header(&["Twitch-Eventsub-Message-Timestamp"]).format(TimeFormat::Rfc3339))
         .id(&[Header("Twitch-Eventsub-Message-Id")])
-        .event_type(&[Header("Twitch-Eventsub-Subscription-Type")])
+        .event_type(&[
+            HeaderExcept("Twitch-Eventsub-Message-Type", "notification"),
+            Header("Twitch-Eventsub-Subscription-Type"),
+        ])
         .tolerance(Duration::from_secs(600))
-        .body(JsonBody);
+        .body(JsonBody)
+        .handshake(Handshake::TwitchChallenge);
     /// Intercom: `X-Hub-Signature: sha1=<hex>` (HMAC-SHA1) over the body.
     #[cfg(feature = "sha1")]
     INTERCOM = Scheme::new("intercom", &["X-Hub-Signature"], HmacSha1, Hex)
@@ -353,10 +363,11 @@ providers! {
         .id(&[Json(&["id"])])
         .event_type(&[Json(&["topic"])])
         .body(JsonBody);
-    /// Bitbucket Cloud: `X-Hub-Signature: sha256=<hex>`; id `X-Request-UUID`, type `X-Event-Key`.
+    /// Bitbucket Cloud and Data Center: `X-Hub-Signature: sha256=<hex>`; id `X-Request-UUID`
+    /// (Cloud) or `X-Request-Id` (Data Center), type `X-Event-Key`.
     BITBUCKET = hmac256("bitbucket", &["X-Hub-Signature"], Hex)
         .prefix("sha256=")
-        .id(&[Header("X-Request-UUID")])
+        .id(&[Header("X-Request-UUID"), Header("X-Request-Id")])
         .event_type(&[Header("X-Event-Key")])
         .body(JsonBody);
     /// SendGrid Event Webhook: ECDSA P-256 over `{timestamp}{body}`, base64 DER signature,

@@ -80,6 +80,7 @@ pub struct Verified {
     pub(crate) timestamp: Option<SystemTime>,
     pub(crate) body: Bytes,
     pub(crate) key_index: usize,
+    pub(crate) event_id: Option<String>,
 }
 
 impl Verified {
@@ -100,6 +101,14 @@ impl Verified {
     /// read on the first call (the walk stops at the field) and kept.
     pub fn event_type(&self) -> Option<&str> {
         self.event_type.get(&self.body)
+    }
+
+    /// An id the provider gives the event beside the delivery id, which the signature does
+    /// **not** cover (Mailgun's `event-data.id`): metadata to log or look up, never a key to
+    /// deduplicate on, since anyone holding one signed delivery can send it again with
+    /// another. [`id`](Self::id) is the key to deduplicate on.
+    pub fn event_id(&self) -> Option<&str> {
+        self.event_id.as_deref()
     }
 
     /// The signed timestamp, for providers that sign one.
@@ -133,6 +142,7 @@ impl fmt::Debug for Verified {
         f.debug_struct("Verified")
             .field("provider", &self.provider)
             .field("id", &self.id)
+            .field("event_id", &self.event_id)
             .field("event_type", &self.event_type())
             .field("timestamp", &self.timestamp)
             .field("body_len", &self.body.len())
@@ -161,14 +171,7 @@ impl EventType {
     fn get(&self, body: &[u8]) -> Option<&str> {
         self.value
             .get_or_init(|| {
-                let paths: Vec<&[&str]> = self
-                    .sources
-                    .iter()
-                    .filter_map(|s| match s {
-                        Source::Json(p) => Some(*p),
-                        Source::Header(_) => None,
-                    })
-                    .collect();
+                let paths: Vec<&[&str]> = self.sources.iter().filter_map(Source::json_path).collect();
                 if paths.is_empty() {
                     return None;
                 }

@@ -136,6 +136,11 @@ fn run(row: &Value) -> Result<(), String> {
                     problems.push(format!("id {:?} instead of {want:?}", v.id()));
                 }
             }
+            if let Some(want) = expected_text(row, "expect_event_id")? {
+                if v.event_id() != want.as_deref() {
+                    problems.push(format!("event id {:?} instead of {want:?}", v.event_id()));
+                }
+            }
             if let Some(want) = expected_text(row, "expect_event_type")? {
                 if v.event_type() != want.as_deref() {
                     problems.push(format!("event type {:?} instead of {want:?}", v.event_type()));

@@ -704,8 +704,10 @@ fn mailgun_body_signature() {
         let headers: Headers = vec![];
         verify(&v, spec, &headers, &body, T0)
     };
+    let token = envelope["signature"]["token"].as_str().unwrap().to_owned();
     let d = r.ok("mailgun: as signed", run(&envelope)).unwrap();
-    assert_eq!((d.id(), d.event_type()), (Some("evt_mg"), Some("delivered")));
+    // The delivery id is the signed token; the unsigned event-data.id is metadata.
+    assert_eq!((d.id(), d.event_id(), d.event_type()), (Some(token.as_str()), Some("evt_mg"), Some("delivered")));
 
     let mut e = envelope.clone();
     e.as_object_mut().unwrap().remove("signature");
@@ -736,7 +738,7 @@ fn mailgun_body_signature() {
     let mut e = envelope.clone();
     e["signature"]["timestamp"] = (T0 + 1).to_string().into();
     r.err("mailgun: another timestamp", run(&e), ErrorKind::SignatureMismatch, &never);
-    // The event data is not signed (PROVIDERS.md section 14): changing it still verifies.
+    // The event data is not signed (docs/PROVIDERS.md, Mailgun): changing it still verifies.
     let mut e = envelope.clone();
     e["event-data"]["event"] = "opened".into();
     let d = r.ok("mailgun: event data changed", run(&e)).unwrap();
@@ -750,7 +752,7 @@ fn mailgun_body_signature() {
         let mut e = envelope.clone();
         e["event-data"] = data;
         let d = r.ok(&format!("mailgun: event data {what}"), run(&e)).unwrap();
-        assert_eq!((d.id(), d.event_type()), (envelope["signature"]["token"].as_str(), None));
+        assert_eq!((d.id(), d.event_id(), d.event_type()), (Some(token.as_str()), None, None));
     }
     // An array is not an envelope (serde's derived structs would read one field by field).
     let as_array = serde_json::json!([envelope["signature"].clone(), envelope["event-data"].clone()]);
@@ -775,6 +777,78 @@ fn mailgun_body_signature() {
         &never,
     );
     r.finish(19);
+}
+
+/// Mailgun's replay hole: one real signature block resent inside the window with a fresh,
+/// unsigned `event-data.id`. Every copy verifies (the event data is not signed), but every
+/// copy has the delivery id of the first, so the dedup store answers it as a duplicate.
+#[test]
+fn mailgun_replay_with_a_new_event_id_is_a_duplicate() {
+    use webhook_core::dedup::{Claim, MemoryDedup};
+    let spec = spec_of(providers::MAILGUN);
+    let v = verifier(spec, &[(1, None)]);
+    let signed = sign(&v, spec, br#"{"id":"evt_original","event":"delivered"}"#, T0);
+    let dedup = MemoryDedup::new(1024, Duration::from_secs(3600));
+    let start = std::time::Instant::now();
+    let key = |d: &Verified| format!("{}:{}", d.provider(), d.id().unwrap());
+
+    let first = verify(&v, spec, &vec![], signed.body(), T0).unwrap();
+    assert_eq!(dedup.claim_now(&key(&first), start), Claim::New);
+    dedup.complete_now(&key(&first), start);
+
+    let mut replay: serde_json::Value = serde_json::from_slice(signed.body()).unwrap();
+    for (n, forged) in ["evt_forged_1", "evt_forged_2"].into_iter().enumerate() {
+        replay["event-data"]["id"] = forged.into();
+        replay["event-data"]["event"] = "failed".into();
+        let body = serde_json::to_vec(&replay).unwrap();
+        let again = verify(&v, spec, &vec![], &body, T0 + 60).unwrap();
+        assert_eq!(again.event_id(), Some(forged));
+        assert_eq!(again.id(), first.id(), "copy {n} must carry the first delivery's id");
+        assert_eq!(dedup.claim_now(&key(&again), start), Claim::Duplicate, "copy {n}");
+    }
+}
+
+/// A subaccount's delivery carries `parent-signature`, the same HMAC under the primary
+/// account's key: a receiver configured with either key verifies it.
+#[test]
+fn mailgun_parent_signature() {
+    use hmac::Mac as _;
+    let hmac = |key: &str, ts: &str, token: &str| {
+        let mut m = hmac::Hmac::<sha2::Sha256>::new_from_slice(key.as_bytes()).unwrap();
+        m.update(ts.as_bytes());
+        m.update(token.as_bytes());
+        hex::encode(m.finalize().into_bytes())
+    };
+    let (sub, parent, token, ts) = ("subaccount-key", "primary-key", "t".repeat(50), T0.to_string());
+    let envelope = |sig: String, parent_sig: Option<String>| {
+        let mut s = serde_json::json!({"timestamp": ts, "token": token, "signature": sig});
+        if let Some(p) = parent_sig {
+            s["parent-signature"] = p.into();
+        }
+        serde_json::to_vec(&serde_json::json!({"signature": s, "event-data": {"id": "e", "event": "delivered"}}))
+            .unwrap()
+    };
+    let body = envelope(hmac(sub, &ts, &token), Some(hmac(parent, &ts, &token)));
+    let no_headers: Vec<(String, Vec<u8>)> = vec![];
+    let check = |key: &str, body: &[u8]| {
+        Verifier::new(providers::MAILGUN, key).unwrap().verify(&Request::new(&no_headers, body.to_vec()), at(T0))
+    };
+    let never = vec![sub.to_owned(), parent.to_owned(), hmac(sub, &ts, &token), hmac(parent, &ts, &token)];
+    let mut r = Report::default();
+    r.ok("mailgun: subaccount key", check(sub, &body));
+    r.ok("mailgun: primary key via parent-signature", check(parent, &body));
+    r.err("mailgun: another key", check("stranger", &body), ErrorKind::SignatureMismatch, &never);
+    let forged_parent = envelope(hmac(sub, &ts, &token), Some(hmac("stranger", &ts, &token)));
+    r.err("mailgun: forged parent-signature", check(parent, &forged_parent), ErrorKind::SignatureMismatch, &never);
+    let bad_parent = envelope(hmac(sub, &ts, &token), Some(String::new()));
+    r.err("mailgun: empty parent-signature", check(sub, &bad_parent), ErrorKind::MalformedBody, &never);
+    let form = format!(
+        "timestamp={ts}&token={token}&signature={}&parent-signature={}&event=delivered",
+        hmac(sub, &ts, &token),
+        hmac(parent, &ts, &token)
+    );
+    r.ok("mailgun: form with parent-signature", check(parent, form.as_bytes()));
+    r.finish(6);
 }
 
 #[test]
