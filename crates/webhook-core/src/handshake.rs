@@ -191,7 +191,7 @@ mod tests {
 
     #[test]
     fn zoom_url_validation_uses_the_verifying_secret() {
-        // Self-generated (not official) vector from shared/vectors/illustrative_vectors.json.
+        // Self-generated (not official) vector, computed once with python3 hmac/hashlib.
         let zoom = Verifier::builder(providers::ZOOM).secret("other").secret("test_secret_do_not_use").build().unwrap();
         let now = SystemTime::now();
         let body = br#"{"event":"endpoint.url_validation","payload":{"plainToken":"qgg8vlvZRS6UYooatFL8Aw"}}"#;

@@ -1,8 +1,10 @@
 //! The built-in providers: one [`Scheme`] row each, plus three with code of their own
 //! (Twilio, Mailgun, GitLab's plaintext token).
 //!
-//! Every row follows shared/PROVIDERS.md; where a provider documents no tolerance for a
-//! signed timestamp, the row says which window this crate chose and why.
+//! Every row names where it was read from (the provider's SDK file or documentation: see
+//! [`Scheme::source`]); docs/PROVIDERS.md is the table [`reference_table`] generates from
+//! these rows. Where a provider documents no tolerance for a signed timestamp, the row says
+//! which window this crate chose and why.
 
 use std::time::Duration;
 
@@ -223,14 +225,16 @@ providers! {
     GITHUB = hmac256("github", &["X-Hub-Signature-256"], Hex)
         .prefix("sha256=")
         .id(&[Header("X-GitHub-Delivery")])
-        .event_type(&[Header("X-GitHub-Event")]);
+        .event_type(&[Header("X-GitHub-Event")])
+        .source("github/docs content/webhooks/using-webhooks/validating-webhook-deliveries.md");
     /// GitHub's legacy `X-Hub-Signature: sha1=<hex>`, accepted only when enabled with
     /// [`VerifierBuilder::legacy`](crate::VerifierBuilder::legacy).
     #[cfg(feature = "sha1")]
     GITHUB_SHA1 = Scheme::new("github", &["X-Hub-Signature"], HmacSha1, Hex)
         .prefix("sha1=")
         .id(&[Header("X-GitHub-Delivery")])
-        .event_type(&[Header("X-GitHub-Event")]);
+        .event_type(&[Header("X-GitHub-Event")])
+        .source("github/docs content/webhooks/using-webhooks/validating-webhook-deliveries.md");
     /// Stripe: `Stripe-Signature: t=<ts>,v1=<hex>[,v1=…]` over `{t}.{body}`; only `v1`
     /// counts (`v0` is ignored); the whole `whsec_…` string is the key; 300 s.
     STRIPE = hmac256("stripe", &["Stripe-Signature"], Hex)
@@ -240,7 +244,8 @@ providers! {
         .id(&[Json(&["id"])])
         .event_type(&[Json(&["type"])])
         .tolerance(FIVE_MINUTES)
-        .body(JsonBody);
+        .body(JsonBody)
+        .source("stripe/stripe-python stripe/_webhook.py");
     /// Slack: `X-Slack-Signature: v0=<hex>` over `v0:{ts}:{body}`, 5 minutes. The body is
     /// JSON (Events API) or a form (slash commands, interactivity).
     SLACK = hmac256("slack", &["X-Slack-Signature"], Hex)
@@ -250,7 +255,8 @@ providers! {
         .id(&[Json(&["event_id"])])
         .event_type(&[Json(&["event", "type"]), Json(&["type"])])
         .tolerance(FIVE_MINUTES)
-        .handshake(Handshake::SlackUrlVerification);
+        .handshake(Handshake::SlackUrlVerification)
+        .source("slackapi/python-slack-sdk slack_sdk/signature/__init__.py");
     /// Standard Webhooks: `webhook-signature: v1,<b64> [v1a,<b64>]` over `{id}.{ts}.{body}`,
     /// `whsec_` keys base64-decoded, `whpk_` Ed25519 keys for `v1a`; the `svix-*` headers
     /// are accepted too. ±5 minutes.
@@ -259,23 +265,28 @@ providers! {
         &["webhook-signature", "svix-signature"],
         &["webhook-timestamp", "svix-timestamp"],
         &[Header("webhook-id"), Header("svix-id")],
-    );
+    )
+        .source("standard-webhooks/standard-webhooks spec/standard-webhooks.md");
     /// Svix-branded Standard Webhooks: `svix-*` headers first, `webhook-*` accepted.
     SVIX = standard_webhooks(
         "svix",
         &["svix-signature", "webhook-signature"],
         &["svix-timestamp", "webhook-timestamp"],
         &[Header("svix-id"), Header("webhook-id")],
-    );
+    )
+        .source("svix/svix-webhooks python/svix/webhooks.py");
     /// Clerk (delivered by Svix): the `svix-*` headers are required, as in Clerk's helper.
-    CLERK = standard_webhooks("clerk", &["svix-signature"], &["svix-timestamp"], &[Header("svix-id")]);
+    CLERK = standard_webhooks("clerk", &["svix-signature"], &["svix-timestamp"], &[Header("svix-id")])
+        .source("clerk/javascript packages/backend/src/webhooks.ts");
     /// Resend (delivered by Svix): the `svix-*` headers.
-    RESEND = standard_webhooks("resend", &["svix-signature"], &["svix-timestamp"], &[Header("svix-id")]);
+    RESEND = standard_webhooks("resend", &["svix-signature"], &["svix-timestamp"], &[Header("svix-id")])
+        .source("resend/resend-node src/webhooks/webhooks.ts");
     /// Shopify: `X-Shopify-Hmac-Sha256: <base64>` over the body; id `X-Shopify-Webhook-Id`,
     /// type `X-Shopify-Topic`; the newer unprefixed `Shopify-*` names are accepted.
     SHOPIFY = hmac256("shopify", &["X-Shopify-Hmac-Sha256", "Shopify-Hmac-Sha256"], Base64)
         .id(&[Header("X-Shopify-Webhook-Id"), Header("Shopify-Webhook-Id")])
-        .event_type(&[Header("X-Shopify-Topic"), Header("Shopify-Topic")]);
+        .event_type(&[Header("X-Shopify-Topic"), Header("Shopify-Topic")])
+        .source("https://shopify.dev/docs/apps/build/webhooks/subscribe/https");
     /// GitLab's signing token (Standard-Webhooks-style `webhook-signature: v1,<b64>` over
     /// `{webhook-id}.{ts}.{body}`). A `whsec_` token is base64-decoded, any other is used as
     /// UTF-8: GitLab has not documented the form. For the classic `X-Gitlab-Token` use
@@ -288,7 +299,8 @@ providers! {
         .event_type(&[Header("X-Gitlab-Event"), Json(&["object_kind"])])
         .tolerance(FIVE_MINUTES)
         .key_format(KeyFormat::WhsecOrUtf8)
-        .body(JsonBody);
+        .body(JsonBody)
+        .source("https://gitlab.com/gitlab-org/gitlab/-/merge_requests/230944");
     /// Discord: Ed25519 over `{timestamp}{body}`, `X-Signature-Ed25519` hex, public key in
     /// hex. Discord documents no window; this crate uses 5 minutes. The event type of a
     /// webhook event is `event.type` (`APPLICATION_AUTHORIZED`; its outer `type` is 0 for a
@@ -302,7 +314,8 @@ providers! {
         .tolerance(FIVE_MINUTES)
         .key_format(KeyFormat::Ed25519Hex)
         .body(JsonBody)
-        .handshake(Handshake::DiscordPing);
+        .handshake(Handshake::DiscordPing)
+        .source("discord/discord-interactions-js src/util.ts");
     /// Square: `x-square-hmacsha256-signature: <base64>` over `{notification_url}{body}`.
     /// Set the subscription's URL with
     /// [`VerifierBuilder::url`](crate::VerifierBuilder::url).
@@ -310,7 +323,8 @@ providers! {
         .signs(&[Url, Body])
         .id(&[Json(&["event_id"])])
         .event_type(&[Json(&["type"])])
-        .body(JsonBody);
+        .body(JsonBody)
+        .source("square/square-python-sdk src/square/utils/webhooks_helper.py");
     /// Paddle Billing: `Paddle-Signature: ts=<ts>;h1=<hex>` over `{ts}:{body}`. The SDKs
     /// allow only 5 s; this crate uses 60 s so that ordinary clock skew does not refuse
     /// real deliveries (set a tighter one with `tolerance`).
@@ -321,7 +335,8 @@ providers! {
         .id(&[Json(&["event_id"])])
         .event_type(&[Json(&["event_type"])])
         .tolerance(Duration::from_secs(60))
-        .body(JsonBody);
+        .body(JsonBody)
+        .source("PaddleHQ/paddle-python-sdk paddle_billing/Notifications/Verifier.py");
     /// Zoom: `x-zm-signature: v0=<hex>` over `v0:{ts}:{body}`. No documented window; 5 minutes.
     ZOOM = hmac256("zoom", &["x-zm-signature"], Hex)
         .prefix("v0=")
@@ -330,7 +345,8 @@ providers! {
         .event_type(&[Json(&["event"])])
         .tolerance(FIVE_MINUTES)
         .body(JsonBody)
-        .handshake(Handshake::ZoomUrlValidation);
+        .handshake(Handshake::ZoomUrlValidation)
+        .source("https://developers.zoom.us/docs/api/webhooks/");
     /// Linear: `Linear-Signature: <hex>` over the body; the timestamp is the signed body's
     /// `webhookTimestamp` in milliseconds (the `linear-timestamp` header is not signed and
     /// is ignored), 60 s as in Linear's SDK.
@@ -339,7 +355,8 @@ providers! {
         .id(&[Header("Linear-Delivery")])
         .event_type(&[Header("Linear-Event"), Json(&["type"])])
         .tolerance(Duration::from_secs(60))
-        .body(JsonBody);
+        .body(JsonBody)
+        .source("linear/linear packages/sdk/src/webhooks/client.ts");
     /// Twitch EventSub: `sha256=<hex>` over `{message id}{timestamp}{body}`, RFC 3339
     /// timestamp, 10 minutes. The event type is the subscription type for a
     /// `notification`, and the message type otherwise: a `revocation` is routed as
@@ -355,21 +372,24 @@ providers! {
         ])
         .tolerance(Duration::from_secs(600))
         .body(JsonBody)
-        .handshake(Handshake::TwitchChallenge);
+        .handshake(Handshake::TwitchChallenge)
+        .source("https://dev.twitch.tv/docs/eventsub/handling-webhook-events/");
     /// Intercom: `X-Hub-Signature: sha1=<hex>` (HMAC-SHA1) over the body.
     #[cfg(feature = "sha1")]
     INTERCOM = Scheme::new("intercom", &["X-Hub-Signature"], HmacSha1, Hex)
         .prefix("sha1=")
         .id(&[Json(&["id"])])
         .event_type(&[Json(&["topic"])])
-        .body(JsonBody);
+        .body(JsonBody)
+        .source("https://developers.intercom.com/docs/references/webhooks/webhook-models");
     /// Bitbucket Cloud and Data Center: `X-Hub-Signature: sha256=<hex>`; id `X-Request-UUID`
     /// (Cloud) or `X-Request-Id` (Data Center), type `X-Event-Key`.
     BITBUCKET = hmac256("bitbucket", &["X-Hub-Signature"], Hex)
         .prefix("sha256=")
         .id(&[Header("X-Request-UUID"), Header("X-Request-Id")])
         .event_type(&[Header("X-Event-Key")])
-        .body(JsonBody);
+        .body(JsonBody)
+        .source("https://support.atlassian.com/bitbucket-cloud/docs/manage-webhooks/");
     /// SendGrid Event Webhook: ECDSA P-256 over `{timestamp}{body}`, base64 DER signature,
     /// base64 DER public key. No documented window; 5 minutes.
     #[cfg(feature = "ecdsa")]
@@ -383,32 +403,37 @@ providers! {
     .timestamp(Timestamp::header(&["X-Twilio-Email-Event-Webhook-Timestamp"]))
     .tolerance(FIVE_MINUTES)
     .key_format(KeyFormat::P256Der)
-    .body(JsonBody);
+    .body(JsonBody)
+        .source("sendgrid/sendgrid-python sendgrid/helpers/eventwebhook/__init__.py");
     /// Meta (Graph API, Messenger, Instagram, WhatsApp): `X-Hub-Signature-256: sha256=<hex>`
     /// over the body exactly as received. No delivery id: deduplicate on natural keys.
     META = hmac256("meta", &["X-Hub-Signature-256"], Hex)
         .prefix("sha256=")
         .event_type(&[Json(&["object"])])
-        .body(JsonBody);
+        .body(JsonBody)
+        .source("https://developers.facebook.com/docs/graph-api/webhooks/getting-started");
     /// Meta's legacy `X-Hub-Signature: sha1=<hex>`, accepted only when enabled.
     #[cfg(feature = "sha1")]
     META_SHA1 = Scheme::new("meta", &["X-Hub-Signature"], HmacSha1, Hex)
         .prefix("sha1=")
         .event_type(&[Json(&["object"])])
-        .body(JsonBody);
+        .body(JsonBody)
+        .source("https://developers.facebook.com/docs/graph-api/webhooks/getting-started");
     /// Typeform: `Typeform-Signature: sha256=<base64>` (base64 behind a hex-looking prefix).
     TYPEFORM = hmac256("typeform", &["Typeform-Signature"], Base64)
         .prefix("sha256=")
         .id(&[Json(&["event_id"])])
         .event_type(&[Json(&["event_type"])])
-        .body(JsonBody);
+        .body(JsonBody)
+        .source("https://www.typeform.com/developers/webhooks/secure-your-webhooks/");
     /// PagerDuty V3: `X-PagerDuty-Signature: v1=<hex>[,v1=…]` over the body; the secret is
     /// used as UTF-8 even though it looks like base64.
     PAGERDUTY = hmac256("pagerduty", &["X-PagerDuty-Signature"], Hex)
         .list(b',', b'=', &["v1"])
         .id(&[Json(&["event", "id"])])
         .event_type(&[Json(&["event", "event_type"])])
-        .body(JsonBody);
+        .body(JsonBody)
+        .source("PagerDuty/go-pagerduty webhookv3/webhookv3.go");
 }
 
 /// Twilio: `X-Twilio-Signature` is base64 HMAC-SHA1 of the full URL followed by the
@@ -457,6 +482,169 @@ static ALL: &[Provider] = &[
     PAGERDUTY,
 ];
 
+/// The provider reference, one Markdown table row per built-in provider, generated from the
+/// rows themselves: docs/PROVIDERS.md holds this table between its `providers:begin` and
+/// `providers:end` markers, and a test fails when the two differ.
+///
+/// ```
+/// let table = webhook_core::providers::reference_table();
+/// assert!(table.lines().any(|l| l.starts_with("| `github` |")));
+/// ```
+pub fn reference_table() -> String {
+    let mut out = String::from(
+        "| id | signature header | signed bytes | algorithm, encoding | key | timestamp, tolerance | delivery id | event type | handshake | source |\n\
+         |---|---|---|---|---|---|---|---|---|---|\n",
+    );
+    for p in Provider::all() {
+        let cells = match p.kind {
+            Kind::Scheme(s) => scheme_cells(s),
+            #[cfg(feature = "twilio")]
+            Kind::Twilio => [
+                "`X-Twilio-Signature: <sig>`".into(),
+                "`{url}` + each form parameter `{name}{value}`, sorted by name (JSON: the URL carrying `bodySHA256`)"
+                    .into(),
+                "HMAC-SHA1, base64".into(),
+                "UTF-8 (auth token)".into(),
+                "none".into(),
+                "header `I-Twilio-Idempotency-Token`".into(),
+                "none".into(),
+                "none".into(),
+                "twilio/twilio-python twilio/request_validator.py".into(),
+            ],
+            Kind::Mailgun => [
+                "none: `signature.{timestamp,token,signature[,parent-signature]}` in the body".into(),
+                "`{timestamp}{token}` (the event data is not signed)".into(),
+                "HMAC-SHA256, hex".into(),
+                "UTF-8 (webhook signing key; the primary account's for `parent-signature`)".into(),
+                "body `signature.timestamp` (unix s), 300 s".into(),
+                "body `signature.token` (signed); `event-data.id` is `Verified::event_id`".into(),
+                "body `event-data.event`".into(),
+                "none".into(),
+                "https://documentation.mailgun.com/docs/mailgun/user-manual/webhooks/securing-webhooks".into(),
+            ],
+            Kind::GitLabToken => [
+                "`X-Gitlab-Token: <token>`".into(),
+                "nothing: the token itself, compared in constant time".into(),
+                "plaintext token".into(),
+                "UTF-8".into(),
+                "none".into(),
+                "header `Idempotency-Key` / `X-Gitlab-Event-UUID`".into(),
+                "header `X-Gitlab-Event`".into(),
+                "none".into(),
+                "https://docs.gitlab.com/user/project/integrations/webhooks/".into(),
+            ],
+        };
+        out.push_str(&format!("| `{}` |", p.name()));
+        for cell in &cells {
+            out.push(' ');
+            out.push_str(&cell.replace('|', "\\|"));
+            out.push_str(" |");
+        }
+        out.push('\n');
+    }
+    out
+}
+
+fn sources_text(sources: &[crate::scheme::Source]) -> String {
+    use crate::scheme::Source;
+    if sources.is_empty() {
+        return "none".into();
+    }
+    sources
+        .iter()
+        .map(|s| match s {
+            Source::Header(h) => format!("header `{h}`"),
+            Source::HeaderExcept(h, v) => format!("header `{h}` unless `{v}`"),
+            Source::Json(path) => format!("body `{}`", path.join(".")),
+        })
+        .collect::<Vec<_>>()
+        .join(", else ")
+}
+
+fn scheme_cells(s: &Scheme) -> [String; 9] {
+    use crate::scheme::{Encoding, Layout, TimestampSource};
+    let enc = match s.encoding {
+        Encoding::Hex => "hex",
+        Encoding::Base64 => "base64",
+    };
+    let names = s.header.iter().map(|h| format!("`{h}`")).collect::<Vec<_>>().join(" / ");
+    let ts_label = match s.timestamp.map(|t| t.source) {
+        Some(TimestampSource::ListItem(l)) => Some(l),
+        _ => None,
+    };
+    let layout = match s.layout {
+        Layout::Single { prefix } => format!("`{prefix}<sig>`"),
+        Layout::List { separator, assign } => {
+            let (sep, assign) = (char::from(separator), char::from(assign));
+            let mut items: Vec<String> = ts_label.map(|l| format!("{l}{assign}<ts>")).into_iter().collect();
+            items.extend(s.labels.iter().map(|l| format!("{l}{assign}<sig>")));
+            if let Some((_, l)) = s.asymmetric {
+                items.push(format!("{l}{assign}<sig>"));
+            }
+            format!("`{}` (several allowed)", items.join(&sep.to_string()))
+        }
+    };
+    let signed: String = s
+        .message
+        .iter()
+        .map(|part| match part {
+            Part::Id => "{id}".to_owned(),
+            Part::Timestamp => "{timestamp}".to_owned(),
+            Part::Body => "{body}".to_owned(),
+            Part::Url => "{url}".to_owned(),
+            Part::Literal(b) => String::from_utf8_lossy(b).into_owned(),
+        })
+        .collect();
+    let alg = |a: Algorithm| match a {
+        HmacSha1 => "HMAC-SHA1",
+        HmacSha256 => "HMAC-SHA256",
+        HmacSha512 => "HMAC-SHA512",
+        Algorithm::Ed25519 => "Ed25519",
+        EcdsaP256Sha256 => "ECDSA P-256 SHA-256 (DER)",
+    };
+    let mut algorithm = format!("{}, {enc}", alg(s.algorithm));
+    if let Some((a, l)) = s.asymmetric {
+        algorithm.push_str(&format!("; `{l}`: {}", alg(a)));
+    }
+    let key = match s.key_format {
+        KeyFormat::Utf8 => "UTF-8, as shown",
+        KeyFormat::StandardWebhooks => "`whsec_` base64 (decoded); `whpk_` Ed25519",
+        KeyFormat::WhsecOrUtf8 => "`whsec_` base64 (decoded), else UTF-8",
+        KeyFormat::Ed25519Hex => "Ed25519 public key, hex",
+        KeyFormat::P256Der => "P-256 public key, DER base64 or PEM",
+    };
+    let timestamp = match s.timestamp {
+        None => "none".to_owned(),
+        Some(t) => {
+            let place = match t.source {
+                TimestampSource::Header(h) => format!("header `{}`", h.join("` / `")),
+                TimestampSource::ListItem(l) => format!("item `{l}`"),
+                TimestampSource::Json(path) => format!("body `{}`", path.join(".")),
+            };
+            let format = match t.format {
+                TimeFormat::UnixSeconds => "unix s",
+                TimeFormat::UnixMillis => "unix ms",
+                TimeFormat::Rfc3339 => "RFC 3339",
+            };
+            let tolerance = s.tolerance.map_or_else(|| "not checked".to_owned(), |d| format!("{} s", d.as_secs()));
+            format!("{place} ({format}), {tolerance}")
+        }
+    };
+    let handshake = s.handshake.map_or_else(|| "none".to_owned(), |h| format!("{h:?}"));
+    let source = if s.reference.is_empty() { "—".to_owned() } else { s.reference.to_owned() };
+    [
+        format!("{names}: {layout}"),
+        format!("`{signed}`"),
+        algorithm,
+        key.to_owned(),
+        timestamp,
+        sources_text(s.id),
+        sources_text(s.event_type),
+        handshake,
+        source,
+    ]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -470,6 +658,9 @@ mod tests {
         assert_eq!(names.len(), n, "duplicate provider names");
         for p in Provider::all() {
             assert_eq!(Provider::from_name(p.name()), Some(*p));
+            if let Some(s) = p.scheme() {
+                assert!(!s.reference().is_empty(), "{} names no source", p.name());
+            }
         }
         assert_eq!(Provider::from_name("GitHub"), Some(GITHUB));
         assert_eq!(Provider::from_name("nope"), None);

@@ -1,4 +1,4 @@
-//! Known-answer tests: every official vector collected in shared/PROVIDERS.md, plus the
+//! Known-answer tests: every official vector the providers publish (each row names its source), plus the
 //! self-generated illustrative ones, as data rows in `tests/vectors/known_answers.json`.
 //!
 //! One test runs every row and reports every failure at once, each with its row's source.
@@ -14,7 +14,7 @@ use base64::Engine as _;
 use serde_json::Value;
 use webhook_core::{Provider, Request, Verifier};
 
-/// Official rows per provider that must be present: every vector in PROVIDERS.md (GitHub 5,
+/// Official rows per provider that must be present: every published vector (GitHub 5,
 /// Stripe 1, Slack 1, Standard Webhooks 2 + the look-alike, Twilio 8, Square 2, Paddle 7,
 /// PagerDuty 1, SendGrid 4, Twitch 1), the same Standard Webhooks vector under the `svix-*`
 /// headers for Svix, Clerk and Resend, and two rows derived from official vectors (Stripe's

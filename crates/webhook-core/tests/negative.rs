@@ -26,7 +26,7 @@ fn at(secs: u64) -> SystemTime {
     UNIX_EPOCH + Duration::from_secs(secs)
 }
 
-/// How a provider's signature header is laid out, as shared/PROVIDERS.md describes it.
+/// How a provider's signature header is laid out, as docs/PROVIDERS.md describes it.
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Layout {
     /// `<prefix><signature>`.

@@ -19,7 +19,7 @@ use webhook_core::{
 
 const URL: &str = "https://example.com/hooks/in?tenant=7";
 
-/// Providers whose body must be JSON (shared/PROVIDERS.md; the crate refuses anything else).
+/// Providers whose body must be JSON (docs/PROVIDERS.md; the crate refuses anything else).
 const JSON_BODY: &[&str] = &[
     "stripe",
     "standard-webhooks",
