@@ -67,6 +67,14 @@ fn keys(p: Provider) -> (String, String, String) {
             hex::encode(ed25519_public([7; 32])),
             hex::encode(ed25519_public([8; 32])),
         ),
+        KeyFormat::Ed25519Base64 => {
+            let b64 = base64::engine::general_purpose::STANDARD;
+            (
+                format!("seed:{}", hex::encode([7; 32])),
+                b64.encode(ed25519_public([7; 32])),
+                b64.encode(ed25519_public([8; 32])),
+            )
+        }
         KeyFormat::P256Der => (p256_pkcs8_pem([0x24; 32]), p256_public([0x24; 32]), p256_public([0x25; 32])),
         _ => (format!("s3cret-for-{}", p.name()), format!("s3cret-for-{}", p.name()), "another-secret".into()),
     }
@@ -335,7 +343,10 @@ fn mailgun_prints_the_body_to_send_after_the_headers() {
         .unwrap()
         .verify(&Request::new(&headers, sent.trim_end().as_bytes().to_vec()), UNIX_EPOCH + Duration::from_secs(TS))
         .unwrap();
-    assert_eq!((delivery.id(), delivery.event_type()), (Some("ev1"), Some("delivered")));
+    // The delivery id is the signed token (never the unsigned event-data.id).
+    let token = delivery.id().unwrap().to_owned();
+    assert!(sent.contains(&format!(r#""token":"{token}""#)), "{sent}");
+    assert_eq!((delivery.event_id(), delivery.event_type()), (Some("ev1"), Some("delivered")));
 }
 
 #[test]

@@ -434,6 +434,77 @@ providers! {
         .event_type(&[Json(&["event", "event_type"])])
         .body(JsonBody)
         .source("PagerDuty/go-pagerduty webhookv3/webhookv3.go");
+    /// Razorpay: `X-Razorpay-Signature: <hex>` HMAC-SHA256 of the body with the webhook
+    /// secret; id `X-Razorpay-Event-Id`, type `event`. Nothing timed is signed.
+    RAZORPAY = hmac256("razorpay", &["X-Razorpay-Signature"], Hex)
+        .id(&[Header("X-Razorpay-Event-Id")])
+        .event_type(&[Json(&["event"])])
+        .body(JsonBody)
+        .source("razorpay/razorpay-node, npm razorpay@2.9.8 dist/utils/razorpay-utils.js (validateWebhookSignature)");
+    /// LINE Messaging API: `x-line-signature: <base64>` HMAC-SHA256 of the body with the
+    /// channel secret. One delivery carries an `events` array (each with its own
+    /// `webhookEventId`): no delivery id or type at the top level.
+    LINE = hmac256("line", &["x-line-signature"], Base64)
+        .body(JsonBody)
+        .source("line/line-bot-sdk-nodejs, npm @line/bot-sdk@11.0.0 dist/validate-signature.js");
+    /// Coinbase Commerce: `X-CC-Webhook-Signature: <hex>` HMAC-SHA256 of the body with the
+    /// shared secret; id `event.id`, type `event.type`.
+    COINBASE_COMMERCE = hmac256("coinbase-commerce", &["X-CC-Webhook-Signature"], Hex)
+        .id(&[Json(&["event", "id"])])
+        .event_type(&[Json(&["event", "type"])])
+        .body(JsonBody)
+        .source("coinbase/coinbase-commerce-node, npm coinbase-commerce-node@1.0.4 lib/Webhook.js (verifySigHeader)");
+    /// GoCardless: `Webhook-Signature: <hex>` HMAC-SHA256 of the body with the endpoint
+    /// secret; one delivery carries an `events` array, id `meta.webhook_id`.
+    GOCARDLESS = hmac256("gocardless", &["Webhook-Signature"], Hex)
+        .id(&[Json(&["meta", "webhook_id"])])
+        .body(JsonBody)
+        .source("gocardless/gocardless-nodejs, npm gocardless-nodejs@10.1.2 cjs/webhooks.js (verifySignature)");
+    /// Mux: `Mux-Signature: t=<unix s>,v1=<hex>` over `{t}.{body}`, 5 minutes as in Mux's
+    /// SDK; id `id`, type `type`.
+    MUX = hmac256("mux", &["Mux-Signature"], Hex)
+        .list(b',', b'=', &["v1"])
+        .signs(&[Ts, Literal(b"."), Body])
+        .timestamp(Timestamp::list_item("t"))
+        .id(&[Json(&["id"])])
+        .event_type(&[Json(&["type"])])
+        .tolerance(FIVE_MINUTES)
+        .body(JsonBody)
+        .source("muxinc/mux-node-sdk, npm @mux/mux-node@15.3.0 resources/webhooks/webhooks.js (verifySignature)");
+    /// WorkOS: `WorkOS-Signature: t=<unix ms>, v1=<hex>` over `{t}.{body}`, 180 s as in
+    /// WorkOS's SDK; id `id`, type `event`.
+    WORKOS = hmac256("workos", &["WorkOS-Signature"], Hex)
+        .list(b',', b'=', &["v1"])
+        .signs(&[Ts, Literal(b"."), Body])
+        .timestamp(Timestamp::list_item("t").format(TimeFormat::UnixMillis))
+        .id(&[Json(&["id"])])
+        .event_type(&[Json(&["event"])])
+        .tolerance(Duration::from_secs(180))
+        .body(JsonBody)
+        .source("workos/workos-node src/common/crypto/signature-provider.ts, npm @workos-inc/node@8.13.0");
+    /// OpenAI (a Standard Webhooks sender): the `webhook-*` headers; a `whsec_` secret is
+    /// base64-decoded, any other used as UTF-8, as OpenAI's SDK does.
+    OPENAI = standard_webhooks("openai", &["webhook-signature"], &["webhook-timestamp"], &[Header("webhook-id")])
+        .key_format(KeyFormat::WhsecOrUtf8)
+        .source("openai/openai-node, npm openai@6.49.0 resources/webhooks/webhooks.js (verifySignature)");
+    /// Replicate (a Standard Webhooks sender): the `webhook-*` headers and a `whsec_`
+    /// secret. The body is the prediction, which names no event type.
+    REPLICATE = standard_webhooks("replicate", &["webhook-signature"], &["webhook-timestamp"], &[Header("webhook-id")])
+        .event_type(&[])
+        .source("replicate/replicate-javascript, npm replicate@1.4.0 lib/util.js (validateWebhook)");
+    /// Telnyx: Ed25519 over `{timestamp}|{body}`, `telnyx-signature-ed25519` base64,
+    /// `telnyx-timestamp` unix seconds, 5 minutes as in Telnyx's SDK; the public key is
+    /// base64. Id `data.id`, type `data.event_type`.
+    #[cfg(feature = "ed25519")]
+    TELNYX = Scheme::new("telnyx", &["telnyx-signature-ed25519"], Algorithm::Ed25519, Base64)
+        .signs(&[Ts, Literal(b"|"), Body])
+        .timestamp(Timestamp::header(&["telnyx-timestamp"]))
+        .id(&[Json(&["data", "id"])])
+        .event_type(&[Json(&["data", "event_type"])])
+        .tolerance(FIVE_MINUTES)
+        .key_format(KeyFormat::Ed25519Base64)
+        .body(JsonBody)
+        .source("team-telnyx/telnyx-node, npm telnyx@7.24.0 lib/webhooks.js");
 }
 
 /// Twilio: `X-Twilio-Signature` is base64 HMAC-SHA1 of the full URL followed by the
@@ -480,6 +551,16 @@ static ALL: &[Provider] = &[
     META,
     TYPEFORM,
     PAGERDUTY,
+    RAZORPAY,
+    LINE,
+    COINBASE_COMMERCE,
+    GOCARDLESS,
+    MUX,
+    WORKOS,
+    OPENAI,
+    REPLICATE,
+    #[cfg(feature = "ed25519")]
+    TELNYX,
 ];
 
 /// The provider reference, one Markdown table row per built-in provider, generated from the
@@ -611,6 +692,7 @@ fn scheme_cells(s: &Scheme) -> [String; 9] {
         KeyFormat::StandardWebhooks => "`whsec_` base64 (decoded); `whpk_` Ed25519",
         KeyFormat::WhsecOrUtf8 => "`whsec_` base64 (decoded), else UTF-8",
         KeyFormat::Ed25519Hex => "Ed25519 public key, hex",
+        KeyFormat::Ed25519Base64 => "Ed25519 public key, base64",
         KeyFormat::P256Der => "P-256 public key, DER base64 or PEM",
     };
     let timestamp = match s.timestamp {

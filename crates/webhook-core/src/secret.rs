@@ -224,6 +224,9 @@ pub enum KeyFormat {
     /// An Ed25519 public key in hex (Discord's application public key), or a 64-hex-digit
     /// Ed25519 seed prefixed `seed:` for signing test deliveries.
     Ed25519Hex,
+    /// An Ed25519 public key in standard base64 (Telnyx's public key from Mission Control),
+    /// or a 64-hex-digit Ed25519 seed prefixed `seed:` for signing test deliveries.
+    Ed25519Base64,
     /// A P-256 public key, DER SubjectPublicKeyInfo in base64 or PEM (SendGrid).
     P256Der,
 }
@@ -262,6 +265,18 @@ impl KeyFormat {
                     Secret::ed25519_public(&bytes)
                 }
             }
+            Self::Ed25519Base64 => match text.strip_prefix("seed:") {
+                Some(_) => Self::Ed25519Hex.parse(text),
+                None => {
+                    use base64::Engine as _;
+                    let bytes = Zeroizing::new(
+                        base64::engine::general_purpose::STANDARD
+                            .decode(text.trim())
+                            .map_err(|_| ConfigError::new("Ed25519 key is not valid base64"))?,
+                    );
+                    Secret::ed25519_public(&bytes)
+                }
+            },
             #[cfg(feature = "ecdsa")]
             Self::P256Der => Secret::p256_public(text),
             #[cfg(not(feature = "ecdsa"))]

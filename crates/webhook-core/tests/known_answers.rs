@@ -50,6 +50,20 @@ const MIN_ILLUSTRATIVE: &[(&str, usize)] = &[
     ("discord", 1),
 ];
 
+/// Rows produced once by the providers' own SDKs (`tests/vectors/sdk/generate.cjs`, run by
+/// hand, never by CI), per provider, that must be present in `tests/vectors/sdk_vectors.json`.
+const MIN_SDK: &[(&str, usize)] = &[
+    ("razorpay", 1),
+    ("line", 1),
+    ("coinbase-commerce", 1),
+    ("gocardless", 1),
+    ("mux", 1),
+    ("workos", 1),
+    ("openai", 2),
+    ("replicate", 1),
+    ("telnyx", 1),
+];
+
 fn vectors_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests").join("vectors")
 }
@@ -186,12 +200,17 @@ fn every_known_answer_row() {
     let section = |name: &str| doc.get(name).and_then(Value::as_array).cloned().unwrap_or_default();
     let official = section("official");
     let illustrative = section("illustrative");
+    let sdk_raw = std::fs::read_to_string(vectors_dir().join("sdk_vectors.json")).unwrap();
+    let sdk_doc: Value = serde_json::from_str(&sdk_raw).unwrap();
+    let sdk = sdk_doc.get("sdk").and_then(Value::as_array).cloned().unwrap_or_default();
 
     // An emptied or thinned-out file must not pass.
     let mut failures = Vec::new();
-    for (rows, minimums, label) in
-        [(&official, MIN_OFFICIAL, "official"), (&illustrative, MIN_ILLUSTRATIVE, "illustrative")]
-    {
+    for (rows, minimums, label) in [
+        (&official, MIN_OFFICIAL, "official"),
+        (&illustrative, MIN_ILLUSTRATIVE, "illustrative"),
+        (&sdk, MIN_SDK, "sdk"),
+    ] {
         let counts = count_by_provider(rows);
         for (provider, min) in minimums {
             let have = counts.get(*provider).copied().unwrap_or(0);
@@ -206,7 +225,7 @@ fn every_known_answer_row() {
     assert!(illustrative.len() >= min_illustrative, "only {} illustrative rows", illustrative.len());
 
     let mut ran = 0;
-    for (label, rows) in [("official", &official), ("illustrative", &illustrative)] {
+    for (label, rows) in [("official", &official), ("illustrative", &illustrative), ("sdk", &sdk)] {
         for (i, row) in rows.iter().enumerate() {
             ran += 1;
             if let Err(why) = run(row) {

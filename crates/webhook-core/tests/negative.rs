@@ -113,6 +113,15 @@ static SPECS: &[Spec] = &[
     spec("meta", Layout::Prefix("sha256="), Enc::Hex, true),
     spec("typeform", Layout::Prefix("sha256="), Enc::Base64, true),
     spec("pagerduty", Layout::List { ts: None, label: "v1", sep: ',', assign: '=' }, Enc::Hex, true),
+    spec("razorpay", Layout::Bare, Enc::Hex, true),
+    spec("line", Layout::Bare, Enc::Base64, true),
+    spec("coinbase-commerce", Layout::Bare, Enc::Hex, true),
+    spec("gocardless", Layout::Bare, Enc::Hex, true),
+    spec("mux", Layout::List { ts: Some("t"), label: "v1", sep: ',', assign: '=' }, Enc::Hex, true),
+    spec("workos", Layout::List { ts: Some("t"), label: "v1", sep: ',', assign: '=' }, Enc::Hex, true),
+    with_id(with_ts(spec("openai", SW_LIST, Enc::Base64, true), "webhook-timestamp"), "webhook-id"),
+    with_id(with_ts(spec("replicate", SW_LIST, Enc::Base64, true), "webhook-timestamp"), "webhook-id"),
+    with_ts(spec("telnyx", Layout::Bare, Enc::Base64, true), "telnyx-timestamp"),
 ];
 
 fn spec_of(p: Provider) -> &'static Spec {
@@ -127,9 +136,9 @@ enum Key {
 
 fn key(spec: &Spec, n: u8) -> Key {
     match spec.name {
-        "discord" => Key::Text(format!("seed:{}", hex::encode([n; 32]))),
+        "discord" | "telnyx" => Key::Text(format!("seed:{}", hex::encode([n; 32]))),
         "sendgrid" => Key::Made(Box::new(Secret::p256_private(&[n; 32]).unwrap())),
-        "standard-webhooks" | "svix" | "clerk" | "resend" => {
+        "standard-webhooks" | "svix" | "clerk" | "resend" | "openai" | "replicate" => {
             Key::Text(format!("whsec_{}", base64::engine::general_purpose::STANDARD.encode([n; 24])))
         }
         name => Key::Text(format!("{name}-secret-number-{n}-do-not-leak")),
@@ -870,6 +879,11 @@ fn tolerance_edges_for_every_provider_with_a_window() {
         "twitch",
         "sendgrid",
         "mailgun",
+        "mux",
+        "workos",
+        "openai",
+        "replicate",
+        "telnyx",
     ]
     .into_iter()
     .collect();

@@ -40,6 +40,15 @@ const JSON_BODY: &[&str] = &[
     "meta",
     "typeform",
     "pagerduty",
+    "razorpay",
+    "line",
+    "coinbase-commerce",
+    "gocardless",
+    "mux",
+    "workos",
+    "openai",
+    "replicate",
+    "telnyx",
 ];
 
 /// Headers outside the signature header whose every byte is signed: timestamps and ids.
@@ -54,11 +63,26 @@ const SIGNED_HEADERS: &[(&str, &[&str])] = &[
     ("zoom", &["x-zm-request-timestamp"]),
     ("twitch", &["Twitch-Eventsub-Message-Timestamp", "Twitch-Eventsub-Message-Id"]),
     ("sendgrid", &["X-Twilio-Email-Event-Webhook-Timestamp"]),
+    ("openai", &["webhook-timestamp", "webhook-id"]),
+    ("replicate", &["webhook-timestamp", "webhook-id"]),
+    ("telnyx", &["telnyx-timestamp"]),
 ];
 
 /// Providers whose signature header is a list whose items are trimmed of whitespace.
-const LIST_LAYOUT: &[&str] =
-    &["stripe", "standard-webhooks", "svix", "clerk", "resend", "gitlab-signing", "paddle", "pagerduty"];
+const LIST_LAYOUT: &[&str] = &[
+    "stripe",
+    "standard-webhooks",
+    "svix",
+    "clerk",
+    "resend",
+    "gitlab-signing",
+    "paddle",
+    "pagerduty",
+    "mux",
+    "workos",
+    "openai",
+    "replicate",
+];
 
 /// Providers whose signature is hex (either case decodes to the same bytes).
 const HEX: &[&str] = &[
@@ -74,6 +98,11 @@ const HEX: &[&str] = &[
     "bitbucket",
     "meta",
     "pagerduty",
+    "razorpay",
+    "coinbase-commerce",
+    "gocardless",
+    "mux",
+    "workos",
 ];
 
 /// One way of signing: a provider, its key, and how its body and URL are chosen.
@@ -176,6 +205,7 @@ static SIGNERS: LazyLock<Vec<Signer>> = LazyLock::new(|| {
         webhook_core::providers::CLERK,
         webhook_core::providers::RESEND,
         webhook_core::providers::DISCORD,
+        webhook_core::providers::TELNYX,
     ] {
         let v = Verifier::builder(p).key(ed()).build().unwrap();
         out.push(signer(format!("{} (Ed25519)", p.name()), p, v));
