@@ -69,6 +69,9 @@ pub(crate) fn secret_hint(provider: Provider) -> &'static str {
     if provider == SQUARE {
         return "the signature key; signs the notification URL, so --url is needed";
     }
+    if provider.scheme().is_some_and(|s| s.signs_url()) {
+        return "the signing secret; signs the URL it is sent to, so --url is needed";
+    }
     match provider.key_format() {
         KeyFormat::Utf8 => "the signing secret, exactly as the provider shows it",
         KeyFormat::StandardWebhooks => "whsec_<base64> secret, or whsk_<base64> Ed25519 private key (signs v1a)",

@@ -85,6 +85,8 @@ fn url_for(p: Provider) -> Option<&'static str> {
     match p.name() {
         "twilio" => Some("https://example.com/hooks/twilio?account=1"),
         "square" => Some("https://example.com/hooks/square"),
+        "hubspot" => Some("https://example.com/hooks/hubspot?portal=1"),
+        "trello" => Some("https://example.com/hooks/trello"),
         _ => None,
     }
 }

@@ -174,6 +174,51 @@ pub fn meta_challenge(query: &str, verify_token: &str) -> Option<String> {
         .map(|c| c.into_owned())
 }
 
+/// X's (Twitter's) challenge-response check: `GET ?crc_token=T` is answered 200 with
+/// `{"response_token":"sha256=<base64 HMAC-SHA256(consumer secret, T)>"}` (this reply).
+/// `None` (answer 400) when the query has no usable `crc_token`. Each configured consumer
+/// secret is a key: pass the one in use.
+/// <https://docs.x.com/x-api/webhooks/introduction>
+///
+/// ```
+/// use webhook_core::handshake::x_crc_response;
+/// let reply = x_crc_response("crc_token=abc123", "consumer-secret").unwrap();
+/// assert_eq!(reply.content_type, Some("application/json"));
+/// assert!(x_crc_response("other=1", "consumer-secret").is_none());
+/// ```
+pub fn x_crc_response(query: &str, consumer_secret: &str) -> Option<Reply> {
+    use hmac::Mac as _;
+    let token = form_urlencoded::parse(query.as_bytes()).find(|(k, _)| k == "crc_token").map(|(_, v)| v)?;
+    if token.is_empty() || token.len() > MAX_CHALLENGE || consumer_secret.is_empty() {
+        return None;
+    }
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(consumer_secret.as_bytes()).ok()?;
+    mac.update(token.as_bytes());
+    let tag = mac.finalize().into_bytes();
+    use base64::Engine as _;
+    let encoded = base64::engine::general_purpose::STANDARD.encode(tag);
+    Some(Reply::json(&serde_json::json!({ "response_token": format!("sha256={encoded}") })))
+}
+
+/// Dropbox's endpoint check: `GET ?challenge=C` is answered 200 with `C` as the body, as
+/// `text/plain` (this reply); the adapter should also send `X-Content-Type-Options: nosniff`,
+/// as Dropbox asks, since the body echoes the query. `None` (answer 400) without a usable
+/// `challenge`. <https://www.dropbox.com/developers/reference/webhooks>
+///
+/// ```
+/// use webhook_core::handshake::dropbox_challenge;
+/// assert_eq!(dropbox_challenge("challenge=xyz").unwrap().body, "xyz");
+/// assert!(dropbox_challenge("").is_none());
+/// ```
+pub fn dropbox_challenge(query: &str) -> Option<Reply> {
+    let challenge = form_urlencoded::parse(query.as_bytes()).find(|(k, _)| k == "challenge").map(|(_, v)| v)?;
+    (!challenge.is_empty() && challenge.len() <= MAX_CHALLENGE).then(|| Reply {
+        status: StatusCode::OK,
+        content_type: Some("text/plain"),
+        body: Bytes::copy_from_slice(challenge.as_bytes()),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -254,6 +299,31 @@ mod tests {
         let zoom = Verifier::new(providers::ZOOM, "z").unwrap();
         assert!(answer(&zoom, br#"{"event":"endpoint.url_validation","payload":["tok"]}"#, &[]).is_none());
         assert!(answer(&zoom, br#"{"event":"endpoint.url_validation","payload":{"plainToken":"tok"}}"#, &[]).is_some());
+    }
+
+    #[test]
+    fn x_crc_and_dropbox_challenges() {
+        use base64::Engine as _;
+        use hmac::Mac as _;
+        // The response token is what X's CRC documentation computes: base64 HMAC-SHA256
+        // of the token under the consumer secret, prefixed `sha256=`.
+        let reply = x_crc_response("crc_token=Zm9vYmFy&nonce=1", "consumer-secret").unwrap();
+        let got: serde_json::Value = serde_json::from_slice(&reply.body).unwrap();
+        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(b"consumer-secret").unwrap();
+        mac.update(b"Zm9vYmFy");
+        let want = format!("sha256={}", base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes()));
+        assert_eq!(got, serde_json::json!({ "response_token": want }));
+        assert_eq!(reply.status, StatusCode::OK);
+        // Another secret answers another token.
+        assert_ne!(x_crc_response("crc_token=Zm9vYmFy", "other").unwrap().body, reply.body);
+        for bad in ["", "crc_token=", "token=x", &format!("crc_token={}", "a".repeat(MAX_CHALLENGE + 1))] {
+            assert!(x_crc_response(bad, "consumer-secret").is_none(), "{bad}");
+        }
+        assert!(x_crc_response("crc_token=x", "").is_none());
+        let d = dropbox_challenge("challenge=a%20b&x=1").unwrap();
+        assert_eq!((d.status, d.content_type, d.body.as_ref()), (StatusCode::OK, Some("text/plain"), &b"a b"[..]));
+        assert!(dropbox_challenge("challenge=").is_none());
+        assert!(dropbox_challenge(&format!("challenge={}", "a".repeat(MAX_CHALLENGE + 1))).is_none());
     }
 
     #[test]

@@ -505,6 +505,135 @@ providers! {
         .key_format(KeyFormat::Ed25519Base64)
         .body(JsonBody)
         .source("team-telnyx/telnyx-node, npm telnyx@7.24.0 lib/webhooks.js");
+    /// ElevenLabs: `ElevenLabs-Signature: t=<unix s>,v0=<hex>` over `{t}.{body}`; 30 minutes
+    /// as in ElevenLabs' SDK. Type `type`.
+    ELEVENLABS = hmac256("elevenlabs", &["ElevenLabs-Signature"], Hex)
+        .list(b',', b'=', &["v0"])
+        .signs(&[Ts, Literal(b"."), Body])
+        .timestamp(Timestamp::list_item("t"))
+        .event_type(&[Json(&["type"])])
+        .tolerance(Duration::from_secs(1800))
+        .body(JsonBody)
+        .source("elevenlabs/elevenlabs-js, npm @elevenlabs/elevenlabs-js@2.73.0 wrapper/webhooks.js (constructEvent)");
+    /// HubSpot (signature v3): `X-HubSpot-Signature-v3: <base64>` HMAC-SHA256 of
+    /// `POST{url}{body}{timestamp}` with the app's client secret, `X-HubSpot-Request-Timestamp`
+    /// in unix milliseconds, 5 minutes. Webhooks are always POSTs; set the subscription's
+    /// URL with [`VerifierBuilder::url`](crate::VerifierBuilder::url) (or pass the request
+    /// URL). The body is an array of events: no id or type at its top level.
+    HUBSPOT = hmac256("hubspot", &["X-HubSpot-Signature-v3"], Base64)
+        .signs(&[Literal(b"POST"), Url, Body, Ts])
+        .timestamp(Timestamp::header(&["X-HubSpot-Request-Timestamp"]).format(TimeFormat::UnixMillis))
+        .tolerance(FIVE_MINUTES)
+        .body(JsonBody)
+        .source("HubSpot/hubspot-api-nodejs, npm @hubspot/api-client@13.5.0 lib/src/utils/signature.js (Signature.getSignature v3)");
+    /// Webflow: `x-webflow-signature: <hex>` HMAC-SHA256 of `{timestamp}:{body}`,
+    /// `x-webflow-timestamp` in unix milliseconds; Webflow's docs refuse requests older than
+    /// 5 minutes. Type `triggerType`.
+    WEBFLOW = hmac256("webflow", &["x-webflow-signature"], Hex)
+        .signs(&[Ts, Literal(b":"), Body])
+        .timestamp(Timestamp::header(&["x-webflow-timestamp"]).format(TimeFormat::UnixMillis))
+        .event_type(&[Json(&["triggerType"])])
+        .tolerance(FIVE_MINUTES)
+        .body(JsonBody)
+        .source("webflow/js-webflow-api, npm webflow-api@3.3.4 wrapper/WebhooksClient.js (verifySignature)");
+    /// Paystack: `x-paystack-signature: <hex>` HMAC-SHA512 of the body with the secret key;
+    /// type `event`.
+    PAYSTACK = Scheme::new("paystack", &["x-paystack-signature"], HmacSha512, Hex)
+        .event_type(&[Json(&["event"])])
+        .body(JsonBody)
+        .source("PaystackOSS/doc-code-snippets src/doc/payments/webhooks/verifying-transaction/index.js");
+    /// Vercel: `x-vercel-signature: <hex>` HMAC-SHA1 of the body with the webhook (or
+    /// integration client) secret; id `id`, type `type`.
+    #[cfg(feature = "sha1")]
+    VERCEL = Scheme::new("vercel", &["x-vercel-signature"], HmacSha1, Hex)
+        .id(&[Json(&["id"])])
+        .event_type(&[Json(&["type"])])
+        .body(JsonBody)
+        .source("https://vercel.com/docs/webhooks");
+    /// Sentry integration platform: `Sentry-Hook-Signature: <hex>` HMAC-SHA256 of the body
+    /// with the integration's client secret; id `Request-ID`, type `Sentry-Hook-Resource`
+    /// (`Sentry-Hook-Timestamp` is not signed and is ignored).
+    SENTRY = hmac256("sentry", &["Sentry-Hook-Signature"], Hex)
+        .id(&[Header("Request-ID")])
+        .event_type(&[Header("Sentry-Hook-Resource")])
+        .body(JsonBody)
+        .source("https://docs.sentry.io/integrations/integration-platform/webhooks/");
+    /// Lemon Squeezy: `X-Signature: <hex>` HMAC-SHA256 of the body with the signing secret;
+    /// type `X-Event-Name` (or `meta.event_name`).
+    LEMONSQUEEZY = hmac256("lemonsqueezy", &["X-Signature"], Hex)
+        .event_type(&[Header("X-Event-Name"), Json(&["meta", "event_name"])])
+        .body(JsonBody)
+        .source("https://docs.lemonsqueezy.com/help/webhooks/signing-requests");
+    /// Alchemy Notify: `X-Alchemy-Signature: <hex>` HMAC-SHA256 of the body with the
+    /// webhook's signing key; id `id`, type `type`.
+    ALCHEMY = hmac256("alchemy", &["X-Alchemy-Signature"], Hex)
+        .id(&[Json(&["id"])])
+        .event_type(&[Json(&["type"])])
+        .body(JsonBody)
+        .source("https://www.alchemy.com/docs/reference/notify-api-quickstart");
+    /// WooCommerce: `X-WC-Webhook-Signature: <base64>` HMAC-SHA256 of the body with the
+    /// webhook secret; id `X-WC-Webhook-Delivery-ID`, type `X-WC-Webhook-Topic`. The body is
+    /// JSON, except the form-encoded ping sent when a webhook is created.
+    WOOCOMMERCE = hmac256("woocommerce", &["X-WC-Webhook-Signature"], Base64)
+        .id(&[Header("X-WC-Webhook-Delivery-ID")])
+        .event_type(&[Header("X-WC-Webhook-Topic")])
+        .source("woocommerce/woocommerce plugins/woocommerce/includes/class-wc-webhook.php (generate_signature)");
+    /// Segment (webhooks destination): `X-Signature: <hex>` HMAC-SHA1 of the body with the
+    /// shared secret; id `messageId`, type `type`.
+    #[cfg(feature = "sha1")]
+    SEGMENT = Scheme::new("segment", &["X-Signature"], HmacSha1, Hex)
+        .id(&[Json(&["messageId"])])
+        .event_type(&[Json(&["type"])])
+        .body(JsonBody)
+        .source("https://segment.com/docs/connections/destinations/catalog/webhooks/");
+    /// Trello: `X-Trello-Webhook: <base64>` HMAC-SHA1 of `{body}{callback URL}` with the
+    /// application secret: set the callback URL with
+    /// [`VerifierBuilder::url`](crate::VerifierBuilder::url). Id `action.id`, type
+    /// `action.type`.
+    #[cfg(feature = "sha1")]
+    TRELLO = Scheme::new("trello", &["X-Trello-Webhook"], HmacSha1, Base64)
+        .signs(&[Body, Url])
+        .id(&[Json(&["action", "id"])])
+        .event_type(&[Json(&["action", "type"])])
+        .body(JsonBody)
+        .source("https://developer.atlassian.com/cloud/trello/guides/rest-api/webhooks/");
+    /// Xero: `x-xero-signature: <base64>` HMAC-SHA256 of the body with the webhook key. The
+    /// "intent to receive" check is answered by verification itself: 200 for a good
+    /// signature, 401 for a bad one. One delivery carries an `events` array.
+    XERO = hmac256("xero", &["x-xero-signature"], Base64)
+        .body(JsonBody)
+        .source("https://developer.xero.com/documentation/guides/webhooks/configuring-your-server/");
+    /// Dropbox: `X-Dropbox-Signature: <hex>` HMAC-SHA256 of the body with the app secret.
+    /// The endpoint check is an unsigned `GET ?challenge=…`: see
+    /// [`dropbox_challenge`](crate::handshake::dropbox_challenge).
+    DROPBOX = hmac256("dropbox", &["X-Dropbox-Signature"], Hex)
+        .body(JsonBody)
+        .source("https://www.dropbox.com/developers/reference/webhooks");
+    /// X (Twitter) Account Activity: `x-twitter-webhooks-signature: sha256=<base64>`
+    /// HMAC-SHA256 of the body with the consumer secret. The CRC check is a `GET
+    /// ?crc_token=…`: see [`x_crc_response`](crate::handshake::x_crc_response).
+    X = hmac256("x", &["x-twitter-webhooks-signature"], Base64)
+        .prefix("sha256=")
+        .body(JsonBody)
+        .source("https://docs.x.com/x-api/webhooks/introduction");
+    /// Calendly: `Calendly-Webhook-Signature: t=<unix s>,v1=<hex>` over `{t}.{body}` with
+    /// the webhook signing key; 3 minutes as in Calendly's example. Type `event`.
+    CALENDLY = hmac256("calendly", &["Calendly-Webhook-Signature"], Hex)
+        .list(b',', b'=', &["v1"])
+        .signs(&[Ts, Literal(b"."), Body])
+        .timestamp(Timestamp::list_item("t"))
+        .event_type(&[Json(&["event"])])
+        .tolerance(Duration::from_secs(180))
+        .body(JsonBody)
+        .source("https://developer.calendly.com/api-docs/4c305798a61d3-webhook-signatures");
+    /// Zendesk: `X-Zendesk-Webhook-Signature: <base64>` HMAC-SHA256 of `{timestamp}{body}`,
+    /// `X-Zendesk-Webhook-Signature-Timestamp` in RFC 3339. Zendesk documents no window;
+    /// this crate uses 5 minutes. The body may be JSON, XML or a form.
+    ZENDESK = hmac256("zendesk", &["X-Zendesk-Webhook-Signature"], Base64)
+        .signs(&[Ts, Body])
+        .timestamp(Timestamp::header(&["X-Zendesk-Webhook-Signature-Timestamp"]).format(TimeFormat::Rfc3339))
+        .tolerance(FIVE_MINUTES)
+        .source("https://developer.zendesk.com/documentation/webhooks/verifying/");
 }
 
 /// Twilio: `X-Twilio-Signature` is base64 HMAC-SHA1 of the full URL followed by the
@@ -561,6 +690,25 @@ static ALL: &[Provider] = &[
     REPLICATE,
     #[cfg(feature = "ed25519")]
     TELNYX,
+    ELEVENLABS,
+    HUBSPOT,
+    WEBFLOW,
+    PAYSTACK,
+    #[cfg(feature = "sha1")]
+    VERCEL,
+    SENTRY,
+    LEMONSQUEEZY,
+    ALCHEMY,
+    WOOCOMMERCE,
+    #[cfg(feature = "sha1")]
+    SEGMENT,
+    #[cfg(feature = "sha1")]
+    TRELLO,
+    XERO,
+    DROPBOX,
+    X,
+    CALENDLY,
+    ZENDESK,
 ];
 
 /// The provider reference, one Markdown table row per built-in provider, generated from the

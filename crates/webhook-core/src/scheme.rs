@@ -351,6 +351,12 @@ impl Scheme {
         self
     }
 
+    /// Whether the signed message includes the URL the delivery is sent to (Square,
+    /// HubSpot, Trello): such a verifier needs the URL configured or passed with the request.
+    pub fn signs_url(&self) -> bool {
+        self.message.contains(&Part::Url)
+    }
+
     /// The endpoint check this scheme answers, if any.
     pub const fn handshake_kind(&self) -> Option<Handshake> {
         self.handshake

@@ -122,6 +122,22 @@ static SPECS: &[Spec] = &[
     with_id(with_ts(spec("openai", SW_LIST, Enc::Base64, true), "webhook-timestamp"), "webhook-id"),
     with_id(with_ts(spec("replicate", SW_LIST, Enc::Base64, true), "webhook-timestamp"), "webhook-id"),
     with_ts(spec("telnyx", Layout::Bare, Enc::Base64, true), "telnyx-timestamp"),
+    spec("elevenlabs", Layout::List { ts: Some("t"), label: "v0", sep: ',', assign: '=' }, Enc::Hex, true),
+    with_url(with_ts(spec("hubspot", Layout::Bare, Enc::Base64, true), "X-HubSpot-Request-Timestamp")),
+    with_ts(spec("webflow", Layout::Bare, Enc::Hex, true), "x-webflow-timestamp"),
+    spec("paystack", Layout::Bare, Enc::Hex, true),
+    spec("vercel", Layout::Bare, Enc::Hex, true),
+    spec("sentry", Layout::Bare, Enc::Hex, true),
+    spec("lemonsqueezy", Layout::Bare, Enc::Hex, true),
+    spec("alchemy", Layout::Bare, Enc::Hex, true),
+    spec("woocommerce", Layout::Bare, Enc::Base64, false),
+    spec("segment", Layout::Bare, Enc::Hex, true),
+    with_url(spec("trello", Layout::Bare, Enc::Base64, true)),
+    spec("xero", Layout::Bare, Enc::Base64, true),
+    spec("dropbox", Layout::Bare, Enc::Hex, true),
+    spec("x", Layout::Prefix("sha256="), Enc::Base64, true),
+    spec("calendly", Layout::List { ts: Some("t"), label: "v1", sep: ',', assign: '=' }, Enc::Hex, true),
+    with_ts(spec("zendesk", Layout::Bare, Enc::Base64, false), "X-Zendesk-Webhook-Signature-Timestamp"),
 ];
 
 fn spec_of(p: Provider) -> &'static Spec {
@@ -884,6 +900,11 @@ fn tolerance_edges_for_every_provider_with_a_window() {
         "openai",
         "replicate",
         "telnyx",
+        "elevenlabs",
+        "hubspot",
+        "webflow",
+        "calendly",
+        "zendesk",
     ]
     .into_iter()
     .collect();

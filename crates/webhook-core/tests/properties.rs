@@ -49,6 +49,20 @@ const JSON_BODY: &[&str] = &[
     "openai",
     "replicate",
     "telnyx",
+    "elevenlabs",
+    "hubspot",
+    "webflow",
+    "paystack",
+    "vercel",
+    "sentry",
+    "lemonsqueezy",
+    "alchemy",
+    "segment",
+    "trello",
+    "xero",
+    "dropbox",
+    "x",
+    "calendly",
 ];
 
 /// Headers outside the signature header whose every byte is signed: timestamps and ids.
@@ -66,6 +80,9 @@ const SIGNED_HEADERS: &[(&str, &[&str])] = &[
     ("openai", &["webhook-timestamp", "webhook-id"]),
     ("replicate", &["webhook-timestamp", "webhook-id"]),
     ("telnyx", &["telnyx-timestamp"]),
+    ("hubspot", &["X-HubSpot-Request-Timestamp"]),
+    ("webflow", &["x-webflow-timestamp"]),
+    ("zendesk", &["X-Zendesk-Webhook-Signature-Timestamp"]),
 ];
 
 /// Providers whose signature header is a list whose items are trimmed of whitespace.
@@ -82,6 +99,8 @@ const LIST_LAYOUT: &[&str] = &[
     "workos",
     "openai",
     "replicate",
+    "elevenlabs",
+    "calendly",
 ];
 
 /// Providers whose signature is hex (either case decodes to the same bytes).
@@ -103,6 +122,16 @@ const HEX: &[&str] = &[
     "gocardless",
     "mux",
     "workos",
+    "elevenlabs",
+    "webflow",
+    "paystack",
+    "vercel",
+    "sentry",
+    "lemonsqueezy",
+    "alchemy",
+    "segment",
+    "dropbox",
+    "calendly",
 ];
 
 /// One way of signing: a provider, its key, and how its body and URL are chosen.
@@ -132,7 +161,7 @@ impl Signer {
         };
         let url = match self.name() {
             "twilio" if self.twilio_json => Some(twilio_json_url(URL, &body)),
-            "twilio" | "square" => Some(URL.to_owned()),
+            "twilio" | "square" | "hubspot" | "trello" => Some(URL.to_owned()),
             _ => None,
         };
         (body, url)

@@ -1,6 +1,9 @@
-// Produces ../sdk_vectors.json: one known-answer row per provider, each signature either
-// computed by the provider's SDK or computed here and then accepted by the SDK's own verify
-// function (the row's `source` says which). Run once, by hand, with the versions pinned in
+// Produces ../sdk_vectors.json. Section `sdk`: one known-answer row per provider, each
+// signature either computed by the provider's SDK or computed here and then accepted by the
+// SDK's own verify function (the row's `source` says which). Section `documented`: for the
+// providers with no SDK that verifies, a signature computed here exactly as the provider's
+// documentation (or server source) describes, cited in the row; these are self-generated,
+// not published vectors. Run once, by hand, with the versions pinned in
 // package.json:   npm install && node generate.cjs
 // CI never runs this script; it reads the committed JSON.
 'use strict';
@@ -120,7 +123,115 @@ async function main() {
     await new TelnyxWebhook(pub).verify(body, headers);
     row({ name: 'telnyx: call.initiated (Ed25519)', provider: 'telnyx', keys: [pub], headers: Object.entries(headers), body, expect_id: '0ccc7b54-4df3-4bca-a65a-3da1ecc777f0', expect_event_type: 'call.initiated', source: `accepted by npm telnyx@${pkgVersion('telnyx')} TelnyxWebhook.verify (tests/vectors/sdk/generate.cjs; key: the Ed25519 seed of 32 bytes 0x4e)` });
   }
-  const out = { about: ['Known-answer rows produced once by the providers\' own SDKs: see generate.cjs in vectors/sdk/ and each row\'s source. Same fields as known_answers.json.'], sdk: rows };
+  // ElevenLabs: webhooks.constructEvent(rawBody, sigHeader, secret).
+  {
+    const { ElevenLabsClient } = require('@elevenlabs/elevenlabs-js');
+    const client = new ElevenLabsClient({ apiKey: 'webhook-only' });
+    const secret = 'wsec_elevenlabs_for_tests';
+    const body = JSON.stringify({ type: 'post_call_transcription', event_timestamp: now, data: { agent_id: 'agent_1', conversation_id: 'conv_1' } });
+    const header = `t=${now},v0=${hmacHex(secret, `${now}.${body}`)}`;
+    await client.webhooks.constructEvent(body, header, secret);
+    row({ name: 'elevenlabs: post_call_transcription', provider: 'elevenlabs', keys: [secret], headers: [['ElevenLabs-Signature', header]], body, expect_event_type: 'post_call_transcription', source: `accepted by npm @elevenlabs/elevenlabs-js@${pkgVersion('@elevenlabs/elevenlabs-js')} webhooks.constructEvent (tests/vectors/sdk/generate.cjs)` });
+  }
+  // HubSpot v3: Signature.getSignature('POST', 'v3', ...), checked by Signature.isValid.
+  {
+    const { Signature } = require('@hubspot/api-client');
+    const clientSecret = 'hubspot-client-secret-for-tests';
+    const url = 'https://example.com/webhooks/hubspot?portal=62515';
+    const body = JSON.stringify([{ eventId: 1, subscriptionId: 2, portalId: 62515, occurredAt: now * 1000, subscriptionType: 'contact.creation', attemptNumber: 0, objectId: 123, changeSource: 'CRM' }]);
+    const timestamp = now * 1000;
+    const options = { clientSecret, requestBody: body, url, timestamp };
+    const signature = Signature.getSignature('POST', 'v3', options);
+    if (!Signature.isValid({ ...options, signature, method: 'POST', signatureVersion: 'v3' })) throw new Error('hubspot refused');
+    row({ name: 'hubspot v3: contact.creation', provider: 'hubspot', keys: [clientSecret], url, headers: [['X-HubSpot-Signature-v3', signature], ['X-HubSpot-Request-Timestamp', String(timestamp)]], body, source: `computed by npm @hubspot/api-client@${pkgVersion('@hubspot/api-client')} Signature.getSignature (v3), checked by Signature.isValid (tests/vectors/sdk/generate.cjs)` });
+  }
+  // Webflow: client.webhooks.verifySignature({ headers, body, secret }).
+  {
+    const { WebflowClient } = require('webflow-api');
+    const client = new WebflowClient({ accessToken: 'x' });
+    const secret = 'webflow-webhook-secret';
+    const body = JSON.stringify({ triggerType: 'form_submission', payload: { name: 'Contact', siteId: '65427cf400e02b306eaa049c', data: { email: 'zoë@example.com' } } });
+    const ts = String(now * 1000);
+    const headers = { 'x-webflow-timestamp': ts, 'x-webflow-signature': hmacHex(secret, `${ts}:${body}`) };
+    if (!(await client.webhooks.verifySignature({ headers, body, secret }))) throw new Error('webflow refused');
+    row({ name: 'webflow: form_submission', provider: 'webflow', keys: [secret], headers: Object.entries(headers), body, expect_event_type: 'form_submission', source: `accepted by npm webflow-api@${pkgVersion('webflow-api')} webhooks.verifySignature (tests/vectors/sdk/generate.cjs)` });
+  }
+
+  // Documented algorithms (no SDK verifies these): self-generated, each step as the cited
+  // page or source file writes it.
+  const documented = [];
+  const doc = (r) => documented.push({ expect: 'ok', now, ...r });
+  const hmac = (alg, key, data, enc) => crypto.createHmac(alg, key).update(data).digest(enc);
+  {
+    const secret = 'sk_test_paystack_for_vectors';
+    const body = JSON.stringify({ event: 'charge.success', data: { id: 302961, reference: 'qTPrJoy9Bx', amount: 10000, currency: 'NGN' } });
+    doc({ name: 'paystack: charge.success', provider: 'paystack', keys: [secret], headers: [['x-paystack-signature', hmac('sha512', secret, body, 'hex')]], body, expect_event_type: 'charge.success', source: 'self-generated as PaystackOSS/doc-code-snippets src/doc/payments/webhooks/verifying-transaction/index.js computes it (createHmac sha512, hex) (NOT official)' });
+  }
+  {
+    const secret = 'vercel-webhook-secret';
+    const body = JSON.stringify({ id: 'uev_1234', type: 'deployment.created', createdAt: now * 1000, payload: { deployment: { id: 'dpl_1' } } });
+    doc({ name: 'vercel: deployment.created', provider: 'vercel', keys: [secret], headers: [['x-vercel-signature', hmac('sha1', secret, body, 'hex')]], body, expect_id: 'uev_1234', expect_event_type: 'deployment.created', source: 'self-generated as https://vercel.com/docs/webhooks computes it (HMAC-SHA1, hex) (NOT official)' });
+  }
+  {
+    const secret = 'sentry-client-secret';
+    const body = JSON.stringify({ action: 'created', installation: { uuid: 'a8e5d37a' }, data: { issue: { id: '1170820242' } }, actor: { type: 'application' } });
+    doc({ name: 'sentry: issue created', provider: 'sentry', keys: [secret], headers: [['Sentry-Hook-Signature', hmac('sha256', secret, body, 'hex')], ['Request-ID', '0c4a3c5f-1b2d-4e7f-9a6b-8c1d2e3f4a5b'], ['Sentry-Hook-Resource', 'issue'], ['Sentry-Hook-Timestamp', String(now)]], body, expect_id: '0c4a3c5f-1b2d-4e7f-9a6b-8c1d2e3f4a5b', expect_event_type: 'issue', source: 'self-generated as https://docs.sentry.io/integrations/integration-platform/webhooks/ computes it (HMAC-SHA256 of the body, hex) (NOT official)' });
+  }
+  {
+    const secret = 'lemonsqueezy-signing-secret';
+    const body = JSON.stringify({ meta: { event_name: 'order_created', custom_data: {} }, data: { type: 'orders', id: '1' } });
+    doc({ name: 'lemonsqueezy: order_created', provider: 'lemonsqueezy', keys: [secret], headers: [['X-Signature', hmac('sha256', secret, body, 'hex')], ['X-Event-Name', 'order_created']], body, expect_event_type: 'order_created', source: 'self-generated as https://docs.lemonsqueezy.com/help/webhooks/signing-requests computes it (HMAC-SHA256, hex) (NOT official)' });
+  }
+  {
+    const secret = 'whsec_alchemy_signing_key';
+    const body = JSON.stringify({ webhookId: 'wh_octjglnywaupz6th', id: 'whevt_ogrc5v64myey69ux', createdAt: '2024-01-01T00:00:00.000Z', type: 'ADDRESS_ACTIVITY', event: { network: 'ETH_MAINNET', activity: [] } });
+    doc({ name: 'alchemy: ADDRESS_ACTIVITY', provider: 'alchemy', keys: [secret], headers: [['X-Alchemy-Signature', hmac('sha256', secret, body, 'hex')]], body, expect_id: 'whevt_ogrc5v64myey69ux', expect_event_type: 'ADDRESS_ACTIVITY', source: 'self-generated as https://www.alchemy.com/docs/reference/notify-api-quickstart computes it (HMAC-SHA256 with the signing key, hex) (NOT official)' });
+  }
+  {
+    const secret = 'woocommerce-webhook-secret';
+    const body = JSON.stringify({ id: 727, status: 'processing', currency: 'USD', total: '29.35' });
+    doc({ name: 'woocommerce: order.created', provider: 'woocommerce', keys: [secret], headers: [['X-WC-Webhook-Signature', hmac('sha256', secret, body, 'base64')], ['X-WC-Webhook-Topic', 'order.created'], ['X-WC-Webhook-Delivery-ID', '8f3e2b1a']], body, expect_id: '8f3e2b1a', expect_event_type: 'order.created', source: 'self-generated as woocommerce/woocommerce plugins/woocommerce/includes/class-wc-webhook.php generate_signature computes it (base64_encode(hash_hmac(sha256, payload, secret, true))) (NOT official)' });
+    const ping = 'webhook_id=15';
+    doc({ name: 'woocommerce: creation ping (form body)', provider: 'woocommerce', keys: [secret], headers: [['X-WC-Webhook-Signature', hmac('sha256', secret, ping, 'base64')]], body: ping, expect_id: null, source: 'self-generated as class-wc-webhook.php generate_signature computes it, over the ping body (NOT official)' });
+  }
+  {
+    const secret = 'segment-shared-secret';
+    const body = JSON.stringify({ type: 'track', event: 'Order Completed', messageId: 'ajs-next-1696000000000-abc', userId: 'u1' });
+    doc({ name: 'segment: track', provider: 'segment', keys: [secret], headers: [['X-Signature', hmac('sha1', secret, body, 'hex')]], body, expect_id: 'ajs-next-1696000000000-abc', expect_event_type: 'track', source: 'self-generated as https://segment.com/docs/connections/destinations/catalog/webhooks/ computes it (HMAC-SHA1 of the body, hex) (NOT official)' });
+  }
+  {
+    const secret = 'trello-application-secret';
+    const url = 'https://example.com/webhooks/trello';
+    const body = JSON.stringify({ model: { id: '4d5ea62fd76aa1136000000c' }, action: { id: '51f9424bcd6e040f3c002412', type: 'updateCard', data: { card: { name: 'Zoë' } } } });
+    doc({ name: 'trello: updateCard', provider: 'trello', keys: [secret], url, headers: [['X-Trello-Webhook', hmac('sha1', secret, body + url, 'base64')]], body, expect_id: '51f9424bcd6e040f3c002412', expect_event_type: 'updateCard', source: 'self-generated as https://developer.atlassian.com/cloud/trello/guides/rest-api/webhooks/ computes it (base64 HMAC-SHA1 of body + callbackURL) (NOT official)' });
+  }
+  {
+    const secret = 'xero-webhook-key';
+    const body = JSON.stringify({ events: [], firstEventSequence: 0, lastEventSequence: 0, entropy: 'S0m3r4Nd0mt3xt' });
+    doc({ name: 'xero: intent to receive', provider: 'xero', keys: [secret], headers: [['x-xero-signature', hmac('sha256', secret, body, 'base64')]], body, source: 'self-generated as https://developer.xero.com/documentation/guides/webhooks/configuring-your-server/ computes it (base64 HMAC-SHA256) (NOT official)' });
+  }
+  {
+    const secret = 'dropbox-app-secret';
+    const body = JSON.stringify({ list_folder: { accounts: ['dbid:AAH4f99T0taONIb-OurWxbNQ6ywGRopQngc'] }, delta: { users: [12345678] } });
+    doc({ name: 'dropbox: list_folder', provider: 'dropbox', keys: [secret], headers: [['X-Dropbox-Signature', hmac('sha256', secret, body, 'hex')]], body, source: 'self-generated as https://www.dropbox.com/developers/reference/webhooks computes it (HMAC-SHA256 with the app secret, hex) (NOT official)' });
+  }
+  {
+    const secret = 'x-consumer-secret';
+    const body = JSON.stringify({ for_user_id: '2244994945', tweet_create_events: [{ id_str: '1', text: 'héllo' }] });
+    doc({ name: 'x: tweet_create_events', provider: 'x', keys: [secret], headers: [['x-twitter-webhooks-signature', 'sha256=' + hmac('sha256', secret, body, 'base64')]], body, source: 'self-generated as https://docs.x.com/x-api/webhooks/introduction computes it (sha256= + base64 HMAC-SHA256 with the consumer secret) (NOT official)' });
+  }
+  {
+    const secret = 'calendly-webhook-signing-key';
+    const body = JSON.stringify({ event: 'invitee.created', created_at: '2024-01-01T00:00:00.000000Z', payload: { email: 'a@example.com' } });
+    doc({ name: 'calendly: invitee.created', provider: 'calendly', keys: [secret], headers: [['Calendly-Webhook-Signature', `t=${now},v1=${hmac('sha256', secret, `${now}.${body}`, 'hex')}`]], body, expect_event_type: 'invitee.created', source: 'self-generated as https://developer.calendly.com/api-docs/4c305798a61d3-webhook-signatures computes it (t=,v1= hex HMAC-SHA256 of t.body) (NOT official)' });
+  }
+  {
+    const secret = 'dGhpc19zZWNyZXRfaXNfZm9yX3Rlc3Rpbmdfb25seQ==';
+    const ts = new Date(now * 1000).toISOString().replace(/\.\d{3}Z$/, 'Z');
+    const body = JSON.stringify({ ticket: { id: 35436, status: 'open' } });
+    doc({ name: 'zendesk: ticket (the docs\' test signing secret)', provider: 'zendesk', keys: [secret], headers: [['X-Zendesk-Webhook-Signature', hmac('sha256', secret, ts + body, 'base64')], ['X-Zendesk-Webhook-Signature-Timestamp', ts]], body, source: 'self-generated as https://developer.zendesk.com/documentation/webhooks/verifying/ computes it (base64 HMAC-SHA256 of timestamp + body; the secret is the docs\' static test secret, used as text) (NOT official)' });
+  }
+  const out = { about: ['Known-answer rows produced once by generate.cjs (in vectors/sdk/): `sdk` rows come from the providers\' own SDKs, `documented` rows are self-generated exactly as the cited documentation or source describes. Same fields as known_answers.json.'], sdk: rows, documented };
   fs.writeFileSync(path.join(__dirname, '..', 'sdk_vectors.json'), JSON.stringify(out, null, 2) + '\n');
   console.log(`${rows.length} rows`);
 }
