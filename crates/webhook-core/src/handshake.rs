@@ -69,7 +69,7 @@ impl Verifier {
         let body = verified.body();
         // Chosen by the scheme, never by a name: a custom scheme called "slack" answers no
         // Slack handshake unless it says so.
-        match self.provider().scheme()?.handshake_kind()? {
+        match self.provider().handshake()? {
             Handshake::SlackUrlVerification => {
                 #[derive(Deserialize)]
                 struct Challenge<'a> {
@@ -139,6 +139,8 @@ impl Verifier {
                 let c: Challenge<'_> = crate::json::object(body)?;
                 c.challenge.filter(|ch| ch.len() <= MAX_CHALLENGE).map(Reply::text)
             }
+            // GET checks are answered by their own functions, never by a delivery.
+            Handshake::XCrc | Handshake::DropboxChallenge | Handshake::OktaVerification => None,
         }
     }
 }
@@ -198,6 +200,22 @@ pub fn x_crc_response(query: &str, consumer_secret: &str) -> Option<Reply> {
     use base64::Engine as _;
     let encoded = base64::engine::general_purpose::STANDARD.encode(tag);
     Some(Reply::json(&serde_json::json!({ "response_token": format!("sha256={encoded}") })))
+}
+
+/// Okta's one-time event hook verification: a `GET` whose `x-okta-verification-challenge`
+/// header value `V` is answered 200 with `{"verification":"V"}` (this reply). Check the
+/// request's `Authorization` with [`Verifier::verify`] first: the `GET` carries the same
+/// credentials as the events. `None` (answer 400) for a missing or oversized value.
+/// <https://developer.okta.com/docs/concepts/event-hooks/>
+///
+/// ```
+/// use webhook_core::handshake::okta_verification;
+/// let reply = okta_verification("X1y2Z3").unwrap();
+/// assert_eq!(reply.body, r#"{"verification":"X1y2Z3"}"#);
+/// ```
+pub fn okta_verification(challenge: &str) -> Option<Reply> {
+    (!challenge.is_empty() && challenge.len() <= MAX_CHALLENGE)
+        .then(|| Reply::json(&serde_json::json!({ "verification": challenge })))
 }
 
 /// Dropbox's endpoint check: `GET ?challenge=C` is answered 200 with `C` as the body, as

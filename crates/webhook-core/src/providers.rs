@@ -43,6 +43,7 @@ pub(crate) enum Kind {
     Twilio,
     Mailgun,
     GitLabToken,
+    Credentials(&'static crate::special::credentials::Credentials),
 }
 
 impl Provider {
@@ -59,6 +60,7 @@ impl Provider {
             Kind::Twilio => "twilio",
             Kind::Mailgun => "mailgun",
             Kind::GitLabToken => "gitlab",
+            Kind::Credentials(c) => c.name,
         }
     }
 
@@ -66,6 +68,16 @@ impl Provider {
     pub fn scheme(&self) -> Option<&'static Scheme> {
         match self.kind {
             Kind::Scheme(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// The endpoint check the provider's scheme answers, if any (see
+    /// [`Handshake`]); never chosen by name.
+    pub fn handshake(&self) -> Option<Handshake> {
+        match self.kind {
+            Kind::Scheme(s) => s.handshake,
+            Kind::Credentials(c) => c.handshake,
             _ => None,
         }
     }
@@ -86,6 +98,7 @@ impl Provider {
             Kind::Twilio => Some("X-Twilio-Signature"),
             Kind::Mailgun => None,
             Kind::GitLabToken => Some("X-Gitlab-Token"),
+            Kind::Credentials(c) => Some(c.header),
         }
     }
 
@@ -103,6 +116,10 @@ impl Provider {
                 _ => None,
             },
             Kind::GitLabToken => Some("X-Gitlab-Event"),
+            Kind::Credentials(c) => c.event_type.first().and_then(|s| match s {
+                crate::scheme::Source::Header(h) => Some(*h),
+                _ => None,
+            }),
             _ => None,
         }
     }
@@ -120,6 +137,10 @@ impl Provider {
             Kind::Twilio => Some("I-Twilio-Idempotency-Token"),
             Kind::GitLabToken => Some("Idempotency-Key"),
             Kind::Mailgun => None,
+            Kind::Credentials(c) => c.id.iter().find_map(|src| match src {
+                crate::scheme::Source::Header(h) => Some(*h),
+                _ => None,
+            }),
         }
     }
 
@@ -140,6 +161,7 @@ impl Provider {
             Kind::Twilio => vec!["I-Twilio-Idempotency-Token"],
             Kind::Mailgun => vec![],
             Kind::GitLabToken => vec!["Idempotency-Key", "X-Gitlab-Event-UUID", "X-Gitlab-Event"],
+            Kind::Credentials(c) => c.id.iter().chain(c.event_type).filter_map(Source::header_name).collect(),
         }
     }
 
@@ -608,6 +630,7 @@ providers! {
     /// [`dropbox_challenge`](crate::handshake::dropbox_challenge).
     DROPBOX = hmac256("dropbox", &["X-Dropbox-Signature"], Hex)
         .body(JsonBody)
+        .handshake(Handshake::DropboxChallenge)
         .source("https://www.dropbox.com/developers/reference/webhooks");
     /// X (Twitter) Account Activity: `x-twitter-webhooks-signature: sha256=<base64>`
     /// HMAC-SHA256 of the body with the consumer secret. The CRC check is a `GET
@@ -615,6 +638,7 @@ providers! {
     X = hmac256("x", &["x-twitter-webhooks-signature"], Base64)
         .prefix("sha256=")
         .body(JsonBody)
+        .handshake(Handshake::XCrc)
         .source("https://docs.x.com/x-api/webhooks/introduction");
     /// Calendly: `Calendly-Webhook-Signature: t=<unix s>,v1=<hex>` over `{t}.{body}` with
     /// the webhook signing key; 3 minutes as in Calendly's example. Type `event`.
@@ -650,6 +674,72 @@ pub const MAILGUN: Provider = Provider { kind: Kind::Mailgun };
 /// compared in constant time. No HMAC, no timestamp. For the signing token use
 /// [`GITLAB_SIGNING`].
 pub const GITLAB: Provider = Provider { kind: Kind::GitLabToken };
+
+use crate::special::credentials::Credentials;
+
+/// Postmark: HTTP Basic credentials set in the webhook URL (`https://user:password@…`),
+/// sent as `Authorization: Basic …` and compared in constant time; the secret is
+/// `user:password`. Nothing signs the body. Type `RecordType`.
+pub const POSTMARK: Provider = Provider {
+    kind: Kind::Credentials(&Credentials {
+        name: "postmark",
+        header: "Authorization",
+        basic: true,
+        id: &[],
+        event_type: &[Json(&["RecordType"])],
+        json: true,
+        handshake: None,
+        reference: "https://postmarkapp.com/developer/webhooks/webhooks-overview#protecting-your-webhook",
+    }),
+};
+
+/// Chargebee: HTTP Basic credentials configured on the webhook, compared in constant time;
+/// the secret is `user:password`. Nothing signs the body. Id `id`, type `event_type`.
+pub const CHARGEBEE: Provider = Provider {
+    kind: Kind::Credentials(&Credentials {
+        name: "chargebee",
+        header: "Authorization",
+        basic: true,
+        id: &[Json(&["id"])],
+        event_type: &[Json(&["event_type"])],
+        json: true,
+        handshake: None,
+        reference: "https://www.chargebee.com/docs/billing/2.0/site-configuration/webhook_settings",
+    }),
+};
+
+/// Pipedrive: HTTP Basic credentials set on the webhook (`http_auth_user`,
+/// `http_auth_password`), compared in constant time; the secret is `user:password`. Nothing
+/// signs the body.
+pub const PIPEDRIVE: Provider = Provider {
+    kind: Kind::Credentials(&Credentials {
+        name: "pipedrive",
+        header: "Authorization",
+        basic: true,
+        id: &[],
+        event_type: &[],
+        json: true,
+        handshake: None,
+        reference: "https://pipedrive.readme.io/docs/guide-for-webhooks",
+    }),
+};
+
+/// Okta event hooks: the `Authorization` header carries the secret configured on the hook,
+/// compared in constant time. Id `eventId`. The one-time verification is a `GET` with
+/// `x-okta-verification-challenge`: see
+/// [`okta_verification`](crate::handshake::okta_verification).
+pub const OKTA: Provider = Provider {
+    kind: Kind::Credentials(&Credentials {
+        name: "okta",
+        header: "Authorization",
+        basic: false,
+        id: &[Json(&["eventId"])],
+        event_type: &[Json(&["eventType"])],
+        json: false,
+        handshake: Some(Handshake::OktaVerification),
+        reference: "https://developer.okta.com/docs/concepts/event-hooks/",
+    }),
+};
 
 static ALL: &[Provider] = &[
     GITHUB,
@@ -709,6 +799,10 @@ static ALL: &[Provider] = &[
     X,
     CALENDLY,
     ZENDESK,
+    POSTMARK,
+    CHARGEBEE,
+    PIPEDRIVE,
+    OKTA,
 ];
 
 /// The provider reference, one Markdown table row per built-in provider, generated from the
@@ -750,6 +844,21 @@ pub fn reference_table() -> String {
                 "body `event-data.event`".into(),
                 "none".into(),
                 "https://documentation.mailgun.com/docs/mailgun/user-manual/webhooks/securing-webhooks".into(),
+            ],
+            Kind::Credentials(c) => [
+                if c.basic {
+                    format!("`{}: Basic base64(user:password)`", c.header)
+                } else {
+                    format!("`{}: <secret>`", c.header)
+                },
+                "nothing: the credentials themselves, compared in constant time".into(),
+                if c.basic { "HTTP Basic".into() } else { "plaintext secret".into() },
+                if c.basic { "`user:password`".into() } else { "UTF-8".into() },
+                "none".into(),
+                sources_text(c.id),
+                sources_text(c.event_type),
+                c.handshake.map_or_else(|| "none".to_owned(), |h| format!("{h:?}")),
+                c.reference.into(),
             ],
             Kind::GitLabToken => [
                 "`X-Gitlab-Token: <token>`".into(),

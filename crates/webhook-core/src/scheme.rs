@@ -158,6 +158,24 @@ pub enum Handshake {
     ZoomUrlValidation,
     /// Twitch's `webhook_callback_verification`: answer the challenge as text.
     TwitchChallenge,
+    /// X's CRC check, an unsigned `GET ?crc_token=…`: answered by
+    /// [`x_crc_response`](crate::handshake::x_crc_response) before any verification.
+    XCrc,
+    /// Dropbox's `GET ?challenge=…`: answered by
+    /// [`dropbox_challenge`](crate::handshake::dropbox_challenge).
+    DropboxChallenge,
+    /// Okta's one-time verification, a `GET` with `x-okta-verification-challenge`:
+    /// answered by [`okta_verification`](crate::handshake::okta_verification).
+    OktaVerification,
+}
+
+impl Handshake {
+    /// Whether the check is a `GET` the receiver answers before (and without) verifying a
+    /// body; the others arrive as signed deliveries and are answered by
+    /// [`Verifier::handshake`](crate::Verifier::handshake).
+    pub const fn is_get(self) -> bool {
+        matches!(self, Self::XCrc | Self::DropboxChallenge | Self::OktaVerification)
+    }
 }
 
 /// How a timestamp is written.

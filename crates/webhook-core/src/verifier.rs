@@ -404,6 +404,7 @@ impl Verifier {
             Kind::Twilio => special::twilio::verify(&self.keys, self.url.as_deref(), req, now),
             Kind::Mailgun => special::mailgun::verify(&self.keys, self.tolerance, req, now),
             Kind::GitLabToken => special::gitlab::verify(&self.keys, req, now),
+            Kind::Credentials(c) => special::credentials::verify(c, &self.keys, req, now),
         }
     }
 
@@ -418,6 +419,7 @@ impl Verifier {
             Kind::Twilio => special::twilio::sign(&self.keys, self.url.as_deref(), req),
             Kind::Mailgun => special::mailgun::sign(&self.keys, req),
             Kind::GitLabToken => special::gitlab::sign(&self.keys, req),
+            Kind::Credentials(c) => special::credentials::sign(c, &self.keys, req),
         }
     }
 }
@@ -556,7 +558,7 @@ impl VerifierBuilder {
             #[cfg(feature = "twilio")]
             Kind::Twilio => vec![Algorithm::HmacSha1],
             Kind::Mailgun => vec![Algorithm::HmacSha256],
-            Kind::GitLabToken => vec![],
+            Kind::GitLabToken | Kind::Credentials(_) => vec![],
         };
         algorithms.extend(legacy.map(|s| s.algorithm));
         for key in &self.keys {

@@ -48,6 +48,10 @@ const MIN_ILLUSTRATIVE: &[(&str, usize)] = &[
     ("gitlab", 1),
     ("twitch", 1),
     ("discord", 1),
+    ("postmark", 2),
+    ("chargebee", 1),
+    ("pipedrive", 1),
+    ("okta", 1),
 ];
 
 /// Rows produced once by the providers' own SDKs (`tests/vectors/sdk/generate.cjs`, run by
