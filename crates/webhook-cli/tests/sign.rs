@@ -109,7 +109,7 @@ fn sign_json(p: Provider, secret: &str, body: &[u8], extra: &[&str]) -> Delivery
     if let Some(url) = url_for(p) {
         cmd.args(["--url", url]);
     }
-    if p == providers::GITLAB {
+    if p == providers::GITLAB || p.signature_header() == Some("Authorization") {
         cmd.arg("--show-token");
     }
     let out = run_with_stdin(cmd, body);
@@ -129,7 +129,8 @@ fn sign_json(p: Provider, secret: &str, body: &[u8], extra: &[&str]) -> Delivery
         None => body.to_vec(),
     };
     let url = v.get("url").map(|u| u.as_str().unwrap().to_owned());
-    if p != providers::GITLAB {
+    // Asked with --show-token, the token providers print their secret; no other does.
+    if p != providers::GITLAB && p.signature_header() != Some("Authorization") {
         let printed = format!("{}{}", stdout(&out), stderr(&out));
         assert!(!printed.contains(secret.trim()), "{}: the secret was printed", p.name());
     }
@@ -178,8 +179,9 @@ fn every_provider_signs_what_its_verifier_accepts() {
             }
             Err(e) => failures.push(format!("{name}: does not verify: {e}\n{}", d.out)),
         }
-        // Mailgun signs only its timestamp and token, GitLab's token signs nothing.
-        if !["mailgun", "gitlab"].contains(&name) {
+        // Mailgun signs only its timestamp and token; GitLab's token and the credentials
+        // providers (HTTP Basic, Okta's Authorization) sign nothing.
+        if !["mailgun", "gitlab", "postmark", "chargebee", "pipedrive", "okta"].contains(&name) {
             let mut tampered = d.body.clone();
             let last = tampered.len() - 2;
             tampered[last] ^= 1;
@@ -372,6 +374,23 @@ fn gitlab_token_is_redacted_unless_asked_for() {
     let out = run_with_stdin(c, b"{}");
     assert_exit(&out, 0);
     assert!(stdout(&out).contains(&format!("X-Gitlab-Token: {token}")), "{}", stdout(&out));
+}
+
+#[test]
+fn basic_credentials_are_redacted_unless_asked_for() {
+    let secret = "Aladdin:open sesame";
+    let encoded = "QWxhZGRpbjpvcGVuIHNlc2FtZQ==";
+    let mut c = webhook();
+    c.args(["sign", "-p", "postmark", "--secret", secret]);
+    let out = run_with_stdin(c, b"{}");
+    assert_exit(&out, 0);
+    assert!(stdout(&out).contains("Authorization: [REDACTED]"), "{}", stdout(&out));
+    assert!(!format!("{}{}", stdout(&out), stderr(&out)).contains(encoded));
+    let mut c = webhook();
+    c.args(["sign", "-p", "postmark", "--secret", secret, "--show-token"]);
+    let out = run_with_stdin(c, b"{}");
+    assert_exit(&out, 0);
+    assert!(stdout(&out).contains(&format!("Authorization: Basic {encoded}")), "{}", stdout(&out));
 }
 
 #[test]
