@@ -658,6 +658,16 @@ providers! {
         .timestamp(Timestamp::header(&["X-Zendesk-Webhook-Signature-Timestamp"]).format(TimeFormat::Rfc3339))
         .tolerance(FIVE_MINUTES)
         .source("https://developer.zendesk.com/documentation/webhooks/verifying/");
+    /// Notion: `X-Notion-Signature: sha256=<hex>` HMAC-SHA256 of the body with the
+    /// subscription's `verification_token`; id `id`, type `type`. Notion first posts the
+    /// token itself, unsigned (`{"verification_token":…}`): it cannot be verified, so
+    /// configure the token from the integration's settings, after which every event is.
+    NOTION = hmac256("notion", &["X-Notion-Signature"], Hex)
+        .prefix("sha256=")
+        .id(&[Json(&["id"])])
+        .event_type(&[Json(&["type"])])
+        .body(JsonBody)
+        .source("makenotion/notion-sdk-js, npm @notionhq/client@5.26.0 build/src/webhooks.js (verifyWebhookSignature)");
 }
 
 /// Twilio: `X-Twilio-Signature` is base64 HMAC-SHA1 of the full URL followed by the
@@ -803,6 +813,7 @@ static ALL: &[Provider] = &[
     CHARGEBEE,
     PIPEDRIVE,
     OKTA,
+    NOTION,
 ];
 
 /// The provider reference, one Markdown table row per built-in provider, generated from the

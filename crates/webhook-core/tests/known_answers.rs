@@ -69,6 +69,7 @@ const MIN_SDK: &[(&str, usize)] = &[
     ("elevenlabs", 1),
     ("hubspot", 1),
     ("webflow", 1),
+    ("notion", 1),
 ];
 
 /// Rows computed once by the same script exactly as the provider's documentation (or server

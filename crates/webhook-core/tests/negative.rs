@@ -164,6 +164,7 @@ static SPECS: &[Spec] = &[
     basic("chargebee"),
     basic("pipedrive"),
     spec("okta", Layout::Token, Enc::Text, false),
+    spec("notion", Layout::Prefix("sha256="), Enc::Hex, true),
 ];
 
 fn spec_of(p: Provider) -> &'static Spec {

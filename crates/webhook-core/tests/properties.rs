@@ -66,6 +66,7 @@ const JSON_BODY: &[&str] = &[
     "postmark",
     "chargebee",
     "pipedrive",
+    "notion",
 ];
 
 /// Headers outside the signature header whose every byte is signed: timestamps and ids.
@@ -135,6 +136,7 @@ const HEX: &[&str] = &[
     "segment",
     "dropbox",
     "calendly",
+    "notion",
 ];
 
 /// One way of signing: a provider, its key, and how its body and URL are chosen.

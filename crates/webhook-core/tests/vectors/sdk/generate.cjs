@@ -156,6 +156,15 @@ async function main() {
     if (!(await client.webhooks.verifySignature({ headers, body, secret }))) throw new Error('webflow refused');
     row({ name: 'webflow: form_submission', provider: 'webflow', keys: [secret], headers: Object.entries(headers), body, expect_event_type: 'form_submission', source: `accepted by npm webflow-api@${pkgVersion('webflow-api')} webhooks.verifySignature (tests/vectors/sdk/generate.cjs)` });
   }
+  // Notion: signWebhookPayload, checked by verifyWebhookSignature.
+  {
+    const { signWebhookPayload, verifyWebhookSignature } = require('@notionhq/client/build/src/webhooks');
+    const verificationToken = 'secret_notion_verification_token';
+    const body = JSON.stringify({ id: '367cba44-b6f3-4c92-81e7-6a2e9659efd4', timestamp: '2024-12-05T23:55:34.285Z', workspace_id: '13950b26-c203-4f3b-b97d-93ec06319565', type: 'page.created', entity: { id: '153104cd-477e-809d-8dc4-ff2d96ae3090', type: 'page' } });
+    const signature = await signWebhookPayload({ body, verificationToken });
+    if (!(await verifyWebhookSignature({ body, signature, verificationToken }))) throw new Error('notion refused');
+    row({ name: 'notion: page.created', provider: 'notion', keys: [verificationToken], headers: [['X-Notion-Signature', signature]], body, expect_id: '367cba44-b6f3-4c92-81e7-6a2e9659efd4', expect_event_type: 'page.created', source: `computed by npm @notionhq/client@${pkgVersion('@notionhq/client')} signWebhookPayload, checked by verifyWebhookSignature (tests/vectors/sdk/generate.cjs)` });
+  }
 
   // Documented algorithms (no SDK verifies these): self-generated, each step as the cited
   // page or source file writes it.
