@@ -76,6 +76,7 @@ pub(crate) fn secret_hint(provider: Provider) -> &'static str {
         KeyFormat::Utf8 => "the signing secret, exactly as the provider shows it",
         KeyFormat::StandardWebhooks => "whsec_<base64> secret, or whsk_<base64> Ed25519 private key (signs v1a)",
         KeyFormat::WhsecOrUtf8 => "whsec_<base64> secret, or the token as text",
+        KeyFormat::Hex => "the HMAC key, in hex as the provider shows it",
         KeyFormat::Ed25519Hex | KeyFormat::Ed25519Base64 => {
             "seed:<64 hex digits>, the Ed25519 private key (the public key only verifies)"
         }

@@ -44,6 +44,7 @@ pub(crate) enum Kind {
     Mailgun,
     GitLabToken,
     Credentials(&'static crate::special::credentials::Credentials),
+    Adyen,
 }
 
 impl Provider {
@@ -61,6 +62,7 @@ impl Provider {
             Kind::Mailgun => "mailgun",
             Kind::GitLabToken => "gitlab",
             Kind::Credentials(c) => c.name,
+            Kind::Adyen => "adyen",
         }
     }
 
@@ -86,6 +88,7 @@ impl Provider {
     pub fn key_format(&self) -> KeyFormat {
         match self.kind {
             Kind::Scheme(s) => s.key_format,
+            Kind::Adyen => KeyFormat::Hex,
             _ => KeyFormat::Utf8,
         }
     }
@@ -99,6 +102,7 @@ impl Provider {
             Kind::Mailgun => None,
             Kind::GitLabToken => Some("X-Gitlab-Token"),
             Kind::Credentials(c) => Some(c.header),
+            Kind::Adyen => None,
         }
     }
 
@@ -136,7 +140,7 @@ impl Provider {
             #[cfg(feature = "twilio")]
             Kind::Twilio => Some("I-Twilio-Idempotency-Token"),
             Kind::GitLabToken => Some("Idempotency-Key"),
-            Kind::Mailgun => None,
+            Kind::Mailgun | Kind::Adyen => None,
             Kind::Credentials(c) => c.id.iter().find_map(|src| match src {
                 crate::scheme::Source::Header(h) => Some(*h),
                 _ => None,
@@ -162,6 +166,7 @@ impl Provider {
             Kind::Mailgun => vec![],
             Kind::GitLabToken => vec!["Idempotency-Key", "X-Gitlab-Event-UUID", "X-Gitlab-Event"],
             Kind::Credentials(c) => c.id.iter().chain(c.event_type).filter_map(Source::header_name).collect(),
+            Kind::Adyen => vec![],
         }
     }
 
@@ -687,6 +692,12 @@ pub const GITLAB: Provider = Provider { kind: Kind::GitLabToken };
 
 use crate::special::credentials::Credentials;
 
+/// Adyen (standard payment webhooks): each `NotificationRequestItem` carries
+/// `additionalData.hmacSignature`, base64 HMAC-SHA256 of eight of its fields joined with
+/// `:`, keyed with the hex-decoded HMAC key; every item must verify. Id
+/// `pspReference:eventCode:success` (one item), type `eventCode`.
+pub const ADYEN: Provider = Provider { kind: Kind::Adyen };
+
 /// Postmark: HTTP Basic credentials set in the webhook URL (`https://user:password@…`),
 /// sent as `Authorization: Basic …` and compared in constant time; the secret is
 /// `user:password`. Nothing signs the body. Type `RecordType`.
@@ -814,6 +825,7 @@ static ALL: &[Provider] = &[
     PIPEDRIVE,
     OKTA,
     NOTION,
+    ADYEN,
 ];
 
 /// The provider reference, one Markdown table row per built-in provider, generated from the
@@ -870,6 +882,17 @@ pub fn reference_table() -> String {
                 sources_text(c.event_type),
                 c.handshake.map_or_else(|| "none".to_owned(), |h| format!("{h:?}")),
                 c.reference.into(),
+            ],
+            Kind::Adyen => [
+                "none: `additionalData.hmacSignature` in each `NotificationRequestItem`".into(),
+                "per item: `{pspReference}:{originalReference}:{merchantAccountCode}:{merchantReference}:{amount.value}:{amount.currency}:{eventCode}:{success}`".into(),
+                "HMAC-SHA256, base64".into(),
+                "hex (decoded)".into(),
+                "none".into(),
+                "`pspReference:eventCode:success` of the single item".into(),
+                "item `eventCode`".into(),
+                "none".into(),
+                "Adyen/adyen-node-api-library src/utils/hmacValidator.ts, npm @adyen/api-library@32.1.0 lib/src/utils/hmacValidator.js".into(),
             ],
             Kind::GitLabToken => [
                 "`X-Gitlab-Token: <token>`".into(),
@@ -961,6 +984,7 @@ fn scheme_cells(s: &Scheme) -> [String; 9] {
         KeyFormat::WhsecOrUtf8 => "`whsec_` base64 (decoded), else UTF-8",
         KeyFormat::Ed25519Hex => "Ed25519 public key, hex",
         KeyFormat::Ed25519Base64 => "Ed25519 public key, base64",
+        KeyFormat::Hex => "hex (decoded)",
         KeyFormat::P256Der => "P-256 public key, DER base64 or PEM",
     };
     let timestamp = match s.timestamp {

@@ -405,6 +405,7 @@ impl Verifier {
             Kind::Mailgun => special::mailgun::verify(&self.keys, self.tolerance, req, now),
             Kind::GitLabToken => special::gitlab::verify(&self.keys, req, now),
             Kind::Credentials(c) => special::credentials::verify(c, &self.keys, req, now),
+            Kind::Adyen => special::adyen::verify(&self.keys, req, now),
         }
     }
 
@@ -420,6 +421,7 @@ impl Verifier {
             Kind::Mailgun => special::mailgun::sign(&self.keys, req),
             Kind::GitLabToken => special::gitlab::sign(&self.keys, req),
             Kind::Credentials(c) => special::credentials::sign(c, &self.keys, req),
+            Kind::Adyen => special::adyen::sign(&self.keys, req),
         }
     }
 }
@@ -557,7 +559,7 @@ impl VerifierBuilder {
             Kind::Scheme(s) => vec![s.algorithm],
             #[cfg(feature = "twilio")]
             Kind::Twilio => vec![Algorithm::HmacSha1],
-            Kind::Mailgun => vec![Algorithm::HmacSha256],
+            Kind::Mailgun | Kind::Adyen => vec![Algorithm::HmacSha256],
             Kind::GitLabToken | Kind::Credentials(_) => vec![],
         };
         algorithms.extend(legacy.map(|s| s.algorithm));

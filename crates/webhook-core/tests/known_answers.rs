@@ -33,6 +33,7 @@ const MIN_OFFICIAL: &[(&str, usize)] = &[
     ("pagerduty", 1),
     ("sendgrid", 4),
     ("twitch", 1),
+    ("adyen", 2),
 ];
 
 /// Illustrative rows per provider that must be present.

@@ -67,6 +67,7 @@ const JSON_BODY: &[&str] = &[
     "chargebee",
     "pipedrive",
     "notion",
+    "adyen",
 ];
 
 /// Headers outside the signature header whose every byte is signed: timestamps and ids.
@@ -204,6 +205,7 @@ fn shared_key_text(p: Provider) -> String {
         KeyFormat::StandardWebhooks => {
             format!("whsec_{}", base64::engine::general_purpose::STANDARD.encode(b"property-test-key-24-bytes!"))
         }
+        KeyFormat::Hex => hex::encode(format!("{}-property-secret", p.name())),
         _ => format!("{}-property-secret", p.name()),
     }
 }
@@ -337,6 +339,9 @@ proptest! {
                 // GitLab's classic token and the HTTP Basic / header credentials are
                 // passwords, not signatures over the body.
                 "gitlab" | "postmark" | "chargebee" | "pipedrive" | "okta" => false,
+                // Adyen signs eight fields of each item, not the body (see negative.rs,
+                // adyen_items, for each of them).
+                "adyen" => false,
                 _ => true,
             };
             if must_fail {

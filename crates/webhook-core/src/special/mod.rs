@@ -7,6 +7,7 @@ use crate::engine::header_text;
 use crate::error::VerifyError;
 use crate::headers::{single, Headers};
 
+pub(crate) mod adyen;
 pub(crate) mod credentials;
 pub(crate) mod gitlab;
 pub(crate) mod mailgun;
