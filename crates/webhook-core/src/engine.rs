@@ -296,7 +296,25 @@ pub(crate) fn verify(
     let (value, alias) =
         first_of(headers, scheme.header)?.ok_or_else(|| VerifyError::missing_header(scheme.header[0]))?;
     let header_name = scheme.header[alias];
-    let parsed = parse_header(scheme, header_name, value)?;
+    let mut parsed = parse_header(scheme, header_name, value)?;
+    if scheme.every_header {
+        // The other headers present add their signatures (one per key).
+        for name in &scheme.header[alias + 1..] {
+            if let Some(v) = single(headers, name)? {
+                let more = parse_header(scheme, name, v)?;
+                for c in more.candidates.into_iter().flatten() {
+                    if parsed.count == MAX_SIGNATURES {
+                        return Err(VerifyError::malformed_header(
+                            name,
+                            format_args!("more than {MAX_SIGNATURES} signatures"),
+                        ));
+                    }
+                    parsed.candidates[parsed.count] = Some(c);
+                    parsed.count += 1;
+                }
+            }
+        }
+    }
 
     // The timestamp as sent (it is signed byte for byte), and where it came from.
     let (ts_raw, ts_name): (&[u8], &str) = match scheme.timestamp.map(|t| t.source) {
@@ -554,6 +572,13 @@ pub(crate) fn sign(
             scheme.name
         )));
     }
+    let mut headers = Vec::new();
+    if let (true, Layout::Single { prefix }) = (scheme.every_header, scheme.layout) {
+        // One header per key, in order, as far as there are names.
+        for (name, (_, sig)) in scheme.header.iter().zip(&signatures).skip(1) {
+            headers.push((*name, format!("{prefix}{sig}")));
+        }
+    }
     let value = match scheme.layout {
         Layout::Single { prefix } => format!("{prefix}{}", signatures[0].1),
         Layout::List { separator, assign } => {
@@ -566,7 +591,7 @@ pub(crate) fn sign(
             items.join(&sep.to_string())
         }
     };
-    let mut headers = vec![(scheme.header[0], value)];
+    headers.insert(0, (scheme.header[0], value));
     if let Some(TimestampSource::Header(names)) = scheme.timestamp.map(|t| t.source) {
         headers.push((names[0], ts_text.to_owned()));
     }

@@ -673,6 +673,42 @@ providers! {
         .event_type(&[Json(&["type"])])
         .body(JsonBody)
         .source("makenotion/notion-sdk-js, npm @notionhq/client@5.26.0 build/src/webhooks.js (verifyWebhookSignature)");
+    /// Box: `box-signature-primary` and `box-signature-secondary`, base64 HMAC-SHA256 of
+    /// `{body}{box-delivery-timestamp}` under the primary and the secondary key; either
+    /// verifies (configure both keys). The timestamp is RFC 3339 with an offset; 10 minutes
+    /// as in Box's SDK. Id `id` (the event's, the same on every retry), type `trigger`.
+    BOX = hmac256("box", &["box-signature-primary", "box-signature-secondary"], Base64)
+        .every_header()
+        .signs(&[Body, Ts])
+        .timestamp(Timestamp::header(&["box-delivery-timestamp"]).format(TimeFormat::Rfc3339))
+        .id(&[Json(&["id"])])
+        .event_type(&[Json(&["trigger"])])
+        .tolerance(Duration::from_secs(600))
+        .body(JsonBody)
+        .source("box/box-typescript-sdk-gen, npm box-node-sdk@10.12.0 lib/managers/webhooks.js (validateMessage), lib/internal/utilsNode.js (computeWebhookSignature)");
+    /// DocuSign Connect: `X-DocuSign-Signature-1`, `-2`, ... one per HMAC key, each base64
+    /// HMAC-SHA256 of the body; any verifies. The first ten are read (an account with more
+    /// active keys must keep the configured one among them). Type `event`.
+    DOCUSIGN = hmac256(
+        "docusign",
+        &[
+            "X-DocuSign-Signature-1",
+            "X-DocuSign-Signature-2",
+            "X-DocuSign-Signature-3",
+            "X-DocuSign-Signature-4",
+            "X-DocuSign-Signature-5",
+            "X-DocuSign-Signature-6",
+            "X-DocuSign-Signature-7",
+            "X-DocuSign-Signature-8",
+            "X-DocuSign-Signature-9",
+            "X-DocuSign-Signature-10",
+        ],
+        Base64,
+    )
+    .every_header()
+    .event_type(&[Json(&["event"])])
+    .body(JsonBody)
+    .source("https://developers.docusign.com/platform/webhooks/connect/hmac/");
 }
 
 /// Twilio: `X-Twilio-Signature` is base64 HMAC-SHA1 of the full URL followed by the
@@ -826,6 +862,8 @@ static ALL: &[Provider] = &[
     OKTA,
     NOTION,
     ADYEN,
+    BOX,
+    DOCUSIGN,
 ];
 
 /// The provider reference, one Markdown table row per built-in provider, generated from the
@@ -940,6 +978,7 @@ fn scheme_cells(s: &Scheme) -> [String; 9] {
         Encoding::Base64 => "base64",
     };
     let names = s.header.iter().map(|h| format!("`{h}`")).collect::<Vec<_>>().join(" / ");
+    let names = if s.every_header { format!("each of {names} (one per key)") } else { names };
     let ts_label = match s.timestamp.map(|t| t.source) {
         Some(TimestampSource::ListItem(l)) => Some(l),
         _ => None,

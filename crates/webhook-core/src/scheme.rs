@@ -259,6 +259,7 @@ pub struct Scheme {
     pub(crate) body: BodyFormat,
     pub(crate) handshake: Option<Handshake>,
     pub(crate) reference: &'static str,
+    pub(crate) every_header: bool,
 }
 
 impl Scheme {
@@ -288,7 +289,18 @@ impl Scheme {
             body: BodyFormat::Any,
             handshake: None,
             reference: "",
+            every_header: false,
         }
+    }
+
+    /// Every name given for the signature header is a header of its own, each carrying the
+    /// signature made with one key (Box's `box-signature-primary` and `-secondary`,
+    /// DocuSign's `X-DocuSign-Signature-1`, `-2`, ...): the signatures of all that are present
+    /// are candidates, and a delivery verifies when one of them matches a configured key.
+    /// Without this, the names are aliases and the first present is read.
+    pub const fn every_header(mut self) -> Self {
+        self.every_header = true;
+        self
     }
 
     /// The signature follows a fixed prefix (`sha256=`).

@@ -71,6 +71,7 @@ const MIN_SDK: &[(&str, usize)] = &[
     ("hubspot", 1),
     ("webflow", 1),
     ("notion", 1),
+    ("box", 2),
 ];
 
 /// Rows computed once by the same script exactly as the provider's documentation (or server
@@ -89,6 +90,7 @@ const MIN_DOCUMENTED: &[(&str, usize)] = &[
     ("x", 1),
     ("calendly", 1),
     ("zendesk", 1),
+    ("docusign", 1),
 ];
 
 fn vectors_dir() -> PathBuf {

@@ -166,6 +166,8 @@ static SPECS: &[Spec] = &[
     spec("okta", Layout::Token, Enc::Text, false),
     spec("notion", Layout::Prefix("sha256="), Enc::Hex, true),
     spec("adyen", Layout::InBody, Enc::Base64, true),
+    with_ts(spec("box", Layout::Bare, Enc::Base64, true), "box-delivery-timestamp"),
+    spec("docusign", Layout::Bare, Enc::Base64, true),
 ];
 
 fn spec_of(p: Provider) -> &'static Spec {
@@ -1009,6 +1011,7 @@ fn tolerance_edges_for_every_provider_with_a_window() {
         "webflow",
         "calendly",
         "zendesk",
+        "box",
     ]
     .into_iter()
     .collect();

@@ -68,6 +68,8 @@ const JSON_BODY: &[&str] = &[
     "pipedrive",
     "notion",
     "adyen",
+    "box",
+    "docusign",
 ];
 
 /// Headers outside the signature header whose every byte is signed: timestamps and ids.
@@ -88,6 +90,7 @@ const SIGNED_HEADERS: &[(&str, &[&str])] = &[
     ("hubspot", &["X-HubSpot-Request-Timestamp"]),
     ("webflow", &["x-webflow-timestamp"]),
     ("zendesk", &["X-Zendesk-Webhook-Signature-Timestamp"]),
+    ("box", &["box-delivery-timestamp"]),
 ];
 
 /// Providers whose signature header is a list whose items are trimmed of whitespace.

@@ -165,6 +165,28 @@ async function main() {
     if (!(await verifyWebhookSignature({ body, signature, verificationToken }))) throw new Error('notion refused');
     row({ name: 'notion: page.created', provider: 'notion', keys: [verificationToken], headers: [['X-Notion-Signature', signature]], body, expect_id: '367cba44-b6f3-4c92-81e7-6a2e9659efd4', expect_event_type: 'page.created', source: `computed by npm @notionhq/client@${pkgVersion('@notionhq/client')} signWebhookPayload, checked by verifyWebhookSignature (tests/vectors/sdk/generate.cjs)` });
   }
+  // Box: WebhooksManager.validateMessage(body, headers, primaryKey, { secondaryKey }).
+  {
+    const { WebhooksManager } = require('box-node-sdk/lib/managers/webhooks');
+    const primary = 'box-primary-signature-key';
+    const secondary = 'box-secondary-signature-key';
+    const d = new Date((now - 60) * 1000);
+    const pad = (n) => String(n).padStart(2, '0');
+    // Box writes the delivery time in Pacific time with its offset; -08:00 here.
+    const local = new Date(d.getTime() - 8 * 3600 * 1000);
+    const ts = `${local.getUTCFullYear()}-${pad(local.getUTCMonth() + 1)}-${pad(local.getUTCDate())}T${pad(local.getUTCHours())}:${pad(local.getUTCMinutes())}:${pad(local.getUTCSeconds())}-08:00`;
+    const body = JSON.stringify({ type: 'webhook_event', id: 'e2a3b1c4-0000-4a5b-9c8d-123456789abc', created_at: ts, trigger: 'FILE.UPLOADED', source: { id: '12345', type: 'file', name: 'Zoë.pdf' } });
+    const sig = (key) => crypto.createHmac('sha256', key).update(body).update(ts).digest('base64');
+    for (const [label, headers, keys] of [
+      ['primary key', { 'box-signature-primary': sig(primary), 'box-signature-secondary': sig('another-key'), 'box-delivery-timestamp': ts }, [primary]],
+      ['secondary key', { 'box-signature-primary': sig('another-key'), 'box-signature-secondary': sig(secondary), 'box-delivery-timestamp': ts }, [secondary]],
+    ]) {
+      const all = { ...headers, 'box-signature-version': '1', 'box-signature-algorithm': 'HmacSHA256', 'box-delivery-id': 'f96bb54b-ee16-4fc5-aa65-8c2d9e5b546f' };
+      const ok = await WebhooksManager.validateMessage(body, all, label === 'primary key' ? primary : 'not-this-one', { secondaryKey: label === 'primary key' ? 'not-this-one' : secondary });
+      if (!ok) throw new Error(`box refused (${label})`);
+      row({ name: `box: FILE.UPLOADED, verified by the ${label}`, provider: 'box', keys, headers: Object.entries(all), body, expect_id: 'e2a3b1c4-0000-4a5b-9c8d-123456789abc', expect_event_type: 'FILE.UPLOADED', source: `accepted by npm box-node-sdk@${pkgVersion('box-node-sdk')} WebhooksManager.validateMessage (tests/vectors/sdk/generate.cjs)` });
+    }
+  }
 
   // Documented algorithms (no SDK verifies these): self-generated, each step as the cited
   // page or source file writes it.
@@ -239,6 +261,11 @@ async function main() {
     const ts = new Date(now * 1000).toISOString().replace(/\.\d{3}Z$/, 'Z');
     const body = JSON.stringify({ ticket: { id: 35436, status: 'open' } });
     doc({ name: 'zendesk: ticket (the docs\' test signing secret)', provider: 'zendesk', keys: [secret], headers: [['X-Zendesk-Webhook-Signature', hmac('sha256', secret, ts + body, 'base64')], ['X-Zendesk-Webhook-Signature-Timestamp', ts]], body, source: 'self-generated as https://developer.zendesk.com/documentation/webhooks/verifying/ computes it (base64 HMAC-SHA256 of timestamp + body; the secret is the docs\' static test secret, used as text) (NOT official)' });
+  }
+  {
+    const keys = ['docusign-hmac-key-one', 'docusign-hmac-key-two'];
+    const body = JSON.stringify({ event: 'envelope-completed', apiVersion: 'v2.1', uri: '/restapi/v2.1/accounts/1/envelopes/2', retryCount: 0, configurationId: 10418, generatedDateTime: '2024-01-01T00:00:00.0000000Z', data: { envelopeId: 'a1b2c3' } });
+    doc({ name: 'docusign: envelope-completed, the second key\'s header', provider: 'docusign', keys: [keys[1]], headers: [['X-DocuSign-Signature-1', hmac('sha256', keys[0], body, 'base64')], ['X-DocuSign-Signature-2', hmac('sha256', keys[1], body, 'base64')]], body, expect_event_type: 'envelope-completed', source: 'self-generated as https://developers.docusign.com/platform/webhooks/connect/hmac/ computes it (one X-DocuSign-Signature-N per key, base64 HMAC-SHA256 of the body) (NOT official)' });
   }
   const out = { about: ['Known-answer rows produced once by generate.cjs (in vectors/sdk/): `sdk` rows come from the providers\' own SDKs, `documented` rows are self-generated exactly as the cited documentation or source describes. Same fields as known_answers.json.'], sdk: rows, documented };
   fs.writeFileSync(path.join(__dirname, '..', 'sdk_vectors.json'), JSON.stringify(out, null, 2) + '\n');
