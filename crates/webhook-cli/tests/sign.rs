@@ -88,6 +88,7 @@ fn url_for(p: Provider) -> Option<&'static str> {
         "square" => Some("https://example.com/hooks/square"),
         "hubspot" => Some("https://example.com/hooks/hubspot?portal=1"),
         "trello" => Some("https://example.com/hooks/trello"),
+        "mandrill" => Some("https://example.com/hooks/mandrill"),
         _ => None,
     }
 }

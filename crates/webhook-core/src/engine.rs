@@ -202,16 +202,29 @@ pub(crate) struct Message<'a> {
     pub(crate) url: &'a [u8],
 }
 
+/// The decoded form parameters of a body, sorted by name then value.
+fn form_params(body: &[u8]) -> Vec<(std::borrow::Cow<'_, str>, std::borrow::Cow<'_, str>)> {
+    let mut pairs: Vec<_> = form_urlencoded::parse(body).collect();
+    pairs.sort();
+    pairs
+}
+
 impl Message<'_> {
     pub(crate) fn feed(&self, mut sink: impl FnMut(&[u8])) {
         for part in self.parts {
-            sink(match part {
-                Part::Id => self.id,
-                Part::Timestamp => self.timestamp,
-                Part::Body => self.body,
-                Part::Url => self.url,
-                Part::Literal(bytes) => bytes,
-            });
+            match part {
+                Part::Id => sink(self.id),
+                Part::Timestamp => sink(self.timestamp),
+                Part::Body => sink(self.body),
+                Part::Url => sink(self.url),
+                Part::Literal(bytes) => sink(bytes),
+                Part::FormParams => {
+                    for (k, v) in form_params(self.body) {
+                        sink(k.as_bytes());
+                        sink(v.as_bytes());
+                    }
+                }
+            }
         }
     }
 
@@ -673,6 +686,30 @@ mod tests {
         // A head-only router cannot tell them apart on one header: none is offered.
         assert_eq!(providers::TWITCH.event_header(), None);
         assert_eq!(providers::GITHUB.event_header(), Some("X-GitHub-Event"));
+    }
+
+    #[cfg(feature = "sha1")]
+    #[test]
+    fn form_params_are_signed_decoded_and_sorted() {
+        use base64::Engine as _;
+        use hmac::Mac as _;
+        let url = "https://example.com/hooks/mandrill";
+        let mandrill = Verifier::builder(providers::MANDRILL).secret("k").url(url).build().unwrap();
+        let now = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        // What Mailchimp's generateSignature computes: URL, then name+value by sorted name.
+        let mut mac = hmac::Hmac::<sha1::Sha1>::new_from_slice(b"k").unwrap();
+        mac.update(format!("{url}a1bx{{\"e\":1}}z").as_bytes());
+        let sig = base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());
+        let headers = [("X-Mandrill-Signature", sig.as_str())];
+        for body in [&b"z=&x=%7B%22e%22%3A1%7D&a=1b"[..], b"a=1b&x=%7B%22e%22:1%7D&z=", b"x={\"e\":1}&z&a=1%62"] {
+            let got = mandrill.verify(&Request::new(&headers, body), now);
+            assert!(got.is_ok(), "{}: {got:?}", String::from_utf8_lossy(body));
+        }
+        for other in [&b"a=1b&x=%7B%22e%22%3A2%7D&z="[..], b"a=1+b&x=%7B%22e%22%3A1%7D&z=", b"a=1b&x=%7B%22e%22%3A1%7D"]
+        {
+            let got = mandrill.verify(&Request::new(&headers, other), now);
+            assert_eq!(got.unwrap_err().kind(), ErrorKind::SignatureMismatch, "{}", String::from_utf8_lossy(other));
+        }
     }
 
     #[test]

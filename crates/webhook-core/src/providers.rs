@@ -709,6 +709,14 @@ providers! {
     .event_type(&[Json(&["event"])])
     .body(JsonBody)
     .source("https://developers.docusign.com/platform/webhooks/connect/hmac/");
+    /// Mandrill (Mailchimp Transactional): `X-Mandrill-Signature: <base64>` HMAC-SHA1 of the
+    /// webhook URL followed by each POST parameter's name and value, sorted (the body is
+    /// the form `mandrill_events=[…]`). Set the URL exactly as configured in Mandrill with
+    /// [`VerifierBuilder::url`](crate::VerifierBuilder::url).
+    #[cfg(feature = "sha1")]
+    MANDRILL = Scheme::new("mandrill", &["X-Mandrill-Signature"], HmacSha1, Base64)
+        .signs(&[Url, Part::FormParams])
+        .source("https://mailchimp.com/developer/transactional/guides/track-respond-activity-webhooks/");
 }
 
 /// Twilio: `X-Twilio-Signature` is base64 HMAC-SHA1 of the full URL followed by the
@@ -864,6 +872,8 @@ static ALL: &[Provider] = &[
     ADYEN,
     BOX,
     DOCUSIGN,
+    #[cfg(feature = "sha1")]
+    MANDRILL,
 ];
 
 /// The provider reference, one Markdown table row per built-in provider, generated from the
@@ -1004,6 +1014,7 @@ fn scheme_cells(s: &Scheme) -> [String; 9] {
             Part::Body => "{body}".to_owned(),
             Part::Url => "{url}".to_owned(),
             Part::Literal(b) => String::from_utf8_lossy(b).into_owned(),
+            Part::FormParams => "{each form parameter's name and value, sorted}".to_owned(),
         })
         .collect();
     let alg = |a: Algorithm| match a {

@@ -107,6 +107,9 @@ pub enum Part {
     Url,
     /// Fixed bytes (`.`, `v0:`).
     Literal(&'static [u8]),
+    /// The body read as a form (`application/x-www-form-urlencoded`): each parameter's
+    /// decoded name then value, no separators, sorted by name then value (Mandrill).
+    FormParams,
 }
 
 /// Where a value is read from.

@@ -91,6 +91,7 @@ const MIN_DOCUMENTED: &[(&str, usize)] = &[
     ("calendly", 1),
     ("zendesk", 1),
     ("docusign", 1),
+    ("mandrill", 1),
 ];
 
 fn vectors_dir() -> PathBuf {

@@ -168,6 +168,7 @@ static SPECS: &[Spec] = &[
     spec("adyen", Layout::InBody, Enc::Base64, true),
     with_ts(spec("box", Layout::Bare, Enc::Base64, true), "box-delivery-timestamp"),
     spec("docusign", Layout::Bare, Enc::Base64, true),
+    with_url(spec("mandrill", Layout::Bare, Enc::Base64, false)),
 ];
 
 fn spec_of(p: Provider) -> &'static Spec {

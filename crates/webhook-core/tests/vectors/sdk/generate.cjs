@@ -267,6 +267,18 @@ async function main() {
     const body = JSON.stringify({ event: 'envelope-completed', apiVersion: 'v2.1', uri: '/restapi/v2.1/accounts/1/envelopes/2', retryCount: 0, configurationId: 10418, generatedDateTime: '2024-01-01T00:00:00.0000000Z', data: { envelopeId: 'a1b2c3' } });
     doc({ name: 'docusign: envelope-completed, the second key\'s header', provider: 'docusign', keys: [keys[1]], headers: [['X-DocuSign-Signature-1', hmac('sha256', keys[0], body, 'base64')], ['X-DocuSign-Signature-2', hmac('sha256', keys[1], body, 'base64')]], body, expect_event_type: 'envelope-completed', source: 'self-generated as https://developers.docusign.com/platform/webhooks/connect/hmac/ computes it (one X-DocuSign-Signature-N per key, base64 HMAC-SHA256 of the body) (NOT official)' });
   }
+  {
+    // Mailchimp's generateSignature: $signed_data = $url; ksort($params); foreach: .= $key . $value;
+    // base64_encode(hash_hmac('sha1', $signed_data, $webhook_key, true)).
+    const key = 'mandrill-webhook-key';
+    const url = 'https://example.com/webhooks/mandrill';
+    const events = JSON.stringify([{ event: 'send', _id: 'exampleaaaaaaaaaaaaaaaaaaaaaaaaa', ts: now, msg: { email: 'zoë@example.com' } }]);
+    const params = { mandrill_events: events };
+    let signed = url;
+    for (const k of Object.keys(params).sort()) signed += k + params[k];
+    const body = new URLSearchParams(params).toString();
+    doc({ name: 'mandrill: send event (form body)', provider: 'mandrill', keys: [key], url, headers: [['X-Mandrill-Signature', hmac('sha1', key, signed, 'base64')]], body, source: 'self-generated as https://mailchimp.com/developer/transactional/guides/track-respond-activity-webhooks/ generateSignature computes it (URL + sorted name/value pairs, base64 HMAC-SHA1) (NOT official)' });
+  }
   const out = { about: ['Known-answer rows produced once by generate.cjs (in vectors/sdk/): `sdk` rows come from the providers\' own SDKs, `documented` rows are self-generated exactly as the cited documentation or source describes. Same fields as known_answers.json.'], sdk: rows, documented };
   fs.writeFileSync(path.join(__dirname, '..', 'sdk_vectors.json'), JSON.stringify(out, null, 2) + '\n');
   console.log(`${rows.length} rows`);
