@@ -3,7 +3,7 @@
 //!
 //! Input: `[scheme selector: u8]` then the signature header's value. The body and clock are
 //! fixed and valid, so the header is the only thing that decides. The core's answer is
-//! compared with a reference reading of the list written from shared/PROVIDERS.md: items
+//! compared with a reference reading of the list written from docs/PROVIDERS.md: items
 //! split on the separator and trimmed, unknown labels ignored, one timestamp at most, at
 //! most 16 readable signatures, any signature may match (HMAC computed by the harness over
 //! the raw timestamp text), the timestamp within the tolerance.

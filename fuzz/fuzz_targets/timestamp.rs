@@ -3,7 +3,7 @@
 //! (Linear), with the tolerance window.
 //!
 //! Input: `[mode selector: u8]` then the raw timestamp bytes. The harness signs the request
-//! itself over those exact bytes (HMAC per shared/PROVIDERS.md), so the signature always
+//! itself over those exact bytes (HMAC per docs/PROVIDERS.md), so the signature always
 //! matches and the timestamp alone decides. Expected answers come from a reference reading:
 //! 1 to 16 ASCII digits (else malformed), then within the tolerance of the fixed clock
 //! (else too old / in the future); for Twitch a strict RFC 3339 parser; for Linear the JSON

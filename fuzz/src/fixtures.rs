@@ -38,7 +38,7 @@ fn single_key(provider: Provider, key: &str) -> Verifier {
 // ---------------------------------------------------------------------------------------
 // `t=…,v1=…` lists: Stripe, Paddle, PagerDuty.
 
-/// A list-layout provider and how its header reads, from shared/PROVIDERS.md.
+/// A list-layout provider and how its header reads, from docs/PROVIDERS.md.
 pub struct ListScheme {
     /// The provider's name.
     pub name: &'static str,

@@ -1,5 +1,5 @@
 //! What the targets assert beyond "no panic": invariants every verification result must
-//! satisfy, and small reference implementations (written from shared/PROVIDERS.md, not
+//! satisfy, and small reference implementations (written from docs/PROVIDERS.md and the providers' docs, not
 //! copied from the core) that the core's answers are compared with.
 
 use std::collections::HashSet;
@@ -206,7 +206,7 @@ pub fn scalar_text(value: &Value) -> Option<String> {
 }
 
 /// Where each provider reads its delivery id and event type from the JSON body, per
-/// shared/PROVIDERS.md. `None` for the id: the provider sends it in a header (or has none).
+/// docs/PROVIDERS.md. `None` for the id: the provider sends it in a header (or has none).
 pub fn json_fields(provider: &str) -> (Option<&'static [&'static str]>, &'static [&'static [&'static str]]) {
     match provider {
         "stripe" => (Some(&["id"]), &[&["type"]]),
@@ -256,7 +256,7 @@ pub fn unix_digits(t: &[u8]) -> Option<u64> {
 }
 
 /// The header each provider sends its delivery id in, when it signs with
-/// `SignRequest::id` (shared/PROVIDERS.md).
+/// `SignRequest::id` (docs/PROVIDERS.md).
 pub fn id_header(provider: &str) -> Option<&'static str> {
     Some(match provider {
         "github" => "X-GitHub-Delivery",

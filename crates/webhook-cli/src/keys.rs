@@ -69,11 +69,17 @@ pub(crate) fn secret_hint(provider: Provider) -> &'static str {
     if provider == SQUARE {
         return "the signature key; signs the notification URL, so --url is needed";
     }
+    if provider.scheme().is_some_and(|s| s.signs_url()) {
+        return "the signing secret; signs the URL it is sent to, so --url is needed";
+    }
     match provider.key_format() {
         KeyFormat::Utf8 => "the signing secret, exactly as the provider shows it",
         KeyFormat::StandardWebhooks => "whsec_<base64> secret, or whsk_<base64> Ed25519 private key (signs v1a)",
         KeyFormat::WhsecOrUtf8 => "whsec_<base64> secret, or the token as text",
-        KeyFormat::Ed25519Hex => "seed:<64 hex digits>, the Ed25519 private key (the public key only verifies)",
+        KeyFormat::Hex => "the HMAC key, in hex as the provider shows it",
+        KeyFormat::Ed25519Hex | KeyFormat::Ed25519Base64 => {
+            "seed:<64 hex digits>, the Ed25519 private key (the public key only verifies)"
+        }
         KeyFormat::P256Der => {
             "ECDSA P-256 private key: PEM (BEGIN PRIVATE KEY or BEGIN EC PRIVATE KEY) or p256:<64 hex digits>"
         }
@@ -110,7 +116,9 @@ pub(crate) fn signing_key(provider: Provider, text: &str) -> Result<SigningKey, 
 fn ed25519_public(format: KeyFormat, text: &str) -> Option<String> {
     let text = text.trim();
     let seed: Zeroizing<Vec<u8>> = match format {
-        KeyFormat::Ed25519Hex => Zeroizing::new(hex::decode(text.strip_prefix("seed:")?.trim()).ok()?),
+        KeyFormat::Ed25519Hex | KeyFormat::Ed25519Base64 => {
+            Zeroizing::new(hex::decode(text.strip_prefix("seed:")?.trim()).ok()?)
+        }
         KeyFormat::StandardWebhooks => {
             let b64 = text.strip_prefix("whsk_")?;
             Zeroizing::new(B64_ANY_PADDING.decode(b64.trim()).ok()?)
@@ -121,6 +129,7 @@ fn ed25519_public(format: KeyFormat, text: &str) -> Option<String> {
     let public = ed25519_dalek::SigningKey::from_bytes(&seed).verifying_key().to_bytes();
     Some(match format {
         KeyFormat::Ed25519Hex => hex::encode(public),
+        KeyFormat::Ed25519Base64 => base64::engine::general_purpose::STANDARD.encode(public),
         _ => format!("whpk_{}", base64::engine::general_purpose::STANDARD.encode(public)),
     })
 }

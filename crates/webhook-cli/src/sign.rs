@@ -103,13 +103,15 @@ impl Signer {
     }
 
     /// The headers of `signed` for output: a header whose value is the secret itself
-    /// (GitLab's plaintext token) is replaced by [`REDACTED`] unless `reveal`.
+    /// (GitLab's plaintext token, Okta's Authorization) or the secret as HTTP Basic
+    /// credentials (Postmark, Chargebee, Pipedrive) is replaced by [`REDACTED`] unless
+    /// `reveal`.
     pub(crate) fn shown_headers<'a>(&self, signed: &'a Signed, reveal: bool) -> Vec<(&'static str, &'a str)> {
         signed
             .headers()
             .iter()
             .map(|(k, v)| {
-                let hidden = !reveal && v.as_str() == self.secret.trim();
+                let hidden = !reveal && self.is_secret(v);
                 (*k, if hidden { REDACTED } else { v.as_str() })
             })
             .collect()
@@ -117,7 +119,17 @@ impl Signer {
 
     /// Whether some header is the secret itself.
     pub(crate) fn sends_secret(&self, signed: &Signed) -> bool {
-        signed.headers().iter().any(|(_, v)| v.as_str() == self.secret.trim())
+        signed.headers().iter().any(|(_, v)| self.is_secret(v))
+    }
+
+    /// The secret, as is or as Basic credentials.
+    fn is_secret(&self, value: &str) -> bool {
+        use base64::Engine as _;
+        let secret = self.secret.trim();
+        value == secret
+            || value.strip_prefix("Basic ").is_some_and(|b64| {
+                base64::engine::general_purpose::STANDARD.decode(b64).is_ok_and(|raw| raw == secret.as_bytes())
+            })
     }
 }
 

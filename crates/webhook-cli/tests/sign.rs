@@ -67,6 +67,15 @@ fn keys(p: Provider) -> (String, String, String) {
             hex::encode(ed25519_public([7; 32])),
             hex::encode(ed25519_public([8; 32])),
         ),
+        KeyFormat::Ed25519Base64 => {
+            let b64 = base64::engine::general_purpose::STANDARD;
+            (
+                format!("seed:{}", hex::encode([7; 32])),
+                b64.encode(ed25519_public([7; 32])),
+                b64.encode(ed25519_public([8; 32])),
+            )
+        }
+        KeyFormat::Hex => (hex::encode([0x5a; 32]), hex::encode([0x5a; 32]), hex::encode([0x5b; 32])),
         KeyFormat::P256Der => (p256_pkcs8_pem([0x24; 32]), p256_public([0x24; 32]), p256_public([0x25; 32])),
         _ => (format!("s3cret-for-{}", p.name()), format!("s3cret-for-{}", p.name()), "another-secret".into()),
     }
@@ -77,6 +86,9 @@ fn url_for(p: Provider) -> Option<&'static str> {
     match p.name() {
         "twilio" => Some("https://example.com/hooks/twilio?account=1"),
         "square" => Some("https://example.com/hooks/square"),
+        "hubspot" => Some("https://example.com/hooks/hubspot?portal=1"),
+        "trello" => Some("https://example.com/hooks/trello"),
+        "mandrill" => Some("https://example.com/hooks/mandrill"),
         _ => None,
     }
 }
@@ -99,7 +111,7 @@ fn sign_json(p: Provider, secret: &str, body: &[u8], extra: &[&str]) -> Delivery
     if let Some(url) = url_for(p) {
         cmd.args(["--url", url]);
     }
-    if p == providers::GITLAB {
+    if p == providers::GITLAB || p.signature_header() == Some("Authorization") {
         cmd.arg("--show-token");
     }
     let out = run_with_stdin(cmd, body);
@@ -119,7 +131,8 @@ fn sign_json(p: Provider, secret: &str, body: &[u8], extra: &[&str]) -> Delivery
         None => body.to_vec(),
     };
     let url = v.get("url").map(|u| u.as_str().unwrap().to_owned());
-    if p != providers::GITLAB {
+    // Asked with --show-token, the token providers print their secret; no other does.
+    if p != providers::GITLAB && p.signature_header() != Some("Authorization") {
         let printed = format!("{}{}", stdout(&out), stderr(&out));
         assert!(!printed.contains(secret.trim()), "{}: the secret was printed", p.name());
     }
@@ -168,8 +181,9 @@ fn every_provider_signs_what_its_verifier_accepts() {
             }
             Err(e) => failures.push(format!("{name}: does not verify: {e}\n{}", d.out)),
         }
-        // Mailgun signs only its timestamp and token, GitLab's token signs nothing.
-        if !["mailgun", "gitlab"].contains(&name) {
+        // Mailgun signs only its timestamp and token; GitLab's token and the credentials
+        // providers (HTTP Basic, Okta's Authorization) sign nothing.
+        if !["mailgun", "gitlab", "postmark", "chargebee", "pipedrive", "okta"].contains(&name) {
             let mut tampered = d.body.clone();
             let last = tampered.len() - 2;
             tampered[last] ^= 1;
@@ -335,7 +349,10 @@ fn mailgun_prints_the_body_to_send_after_the_headers() {
         .unwrap()
         .verify(&Request::new(&headers, sent.trim_end().as_bytes().to_vec()), UNIX_EPOCH + Duration::from_secs(TS))
         .unwrap();
-    assert_eq!((delivery.id(), delivery.event_type()), (Some("ev1"), Some("delivered")));
+    // The delivery id is the signed token (never the unsigned event-data.id).
+    let token = delivery.id().unwrap().to_owned();
+    assert!(sent.contains(&format!(r#""token":"{token}""#)), "{sent}");
+    assert_eq!((delivery.event_id(), delivery.event_type()), (Some("ev1"), Some("delivered")));
 }
 
 #[test]
@@ -359,6 +376,23 @@ fn gitlab_token_is_redacted_unless_asked_for() {
     let out = run_with_stdin(c, b"{}");
     assert_exit(&out, 0);
     assert!(stdout(&out).contains(&format!("X-Gitlab-Token: {token}")), "{}", stdout(&out));
+}
+
+#[test]
+fn basic_credentials_are_redacted_unless_asked_for() {
+    let secret = "Aladdin:open sesame";
+    let encoded = "QWxhZGRpbjpvcGVuIHNlc2FtZQ==";
+    let mut c = webhook();
+    c.args(["sign", "-p", "postmark", "--secret", secret]);
+    let out = run_with_stdin(c, b"{}");
+    assert_exit(&out, 0);
+    assert!(stdout(&out).contains("Authorization: [REDACTED]"), "{}", stdout(&out));
+    assert!(!format!("{}{}", stdout(&out), stderr(&out)).contains(encoded));
+    let mut c = webhook();
+    c.args(["sign", "-p", "postmark", "--secret", secret, "--show-token"]);
+    let out = run_with_stdin(c, b"{}");
+    assert_exit(&out, 0);
+    assert!(stdout(&out).contains(&format!("Authorization: Basic {encoded}")), "{}", stdout(&out));
 }
 
 #[test]

@@ -202,16 +202,29 @@ pub(crate) struct Message<'a> {
     pub(crate) url: &'a [u8],
 }
 
+/// The decoded form parameters of a body, sorted by name then value.
+fn form_params(body: &[u8]) -> Vec<(std::borrow::Cow<'_, str>, std::borrow::Cow<'_, str>)> {
+    let mut pairs: Vec<_> = form_urlencoded::parse(body).collect();
+    pairs.sort();
+    pairs
+}
+
 impl Message<'_> {
     pub(crate) fn feed(&self, mut sink: impl FnMut(&[u8])) {
         for part in self.parts {
-            sink(match part {
-                Part::Id => self.id,
-                Part::Timestamp => self.timestamp,
-                Part::Body => self.body,
-                Part::Url => self.url,
-                Part::Literal(bytes) => bytes,
-            });
+            match part {
+                Part::Id => sink(self.id),
+                Part::Timestamp => sink(self.timestamp),
+                Part::Body => sink(self.body),
+                Part::Url => sink(self.url),
+                Part::Literal(bytes) => sink(bytes),
+                Part::FormParams => {
+                    for (k, v) in form_params(self.body) {
+                        sink(k.as_bytes());
+                        sink(v.as_bytes());
+                    }
+                }
+            }
         }
     }
 
@@ -270,10 +283,14 @@ fn header_source<'a>(
     sources: &[Source],
 ) -> Result<Option<(&'a [u8], &'static str)>, VerifyError> {
     for source in sources {
-        if let Source::Header(name) = source {
-            if let Some(v) = single(headers, name)? {
-                return Ok(Some((v, name)));
-            }
+        let (name, except) = match source {
+            Source::Header(name) => (*name, None),
+            Source::HeaderExcept(name, except) => (*name, Some(except.as_bytes())),
+            Source::Json(_) => continue,
+        };
+        match single(headers, name)? {
+            Some(v) if except != Some(v) => return Ok(Some((v, name))),
+            _ => {}
         }
     }
     Ok(None)
@@ -292,7 +309,25 @@ pub(crate) fn verify(
     let (value, alias) =
         first_of(headers, scheme.header)?.ok_or_else(|| VerifyError::missing_header(scheme.header[0]))?;
     let header_name = scheme.header[alias];
-    let parsed = parse_header(scheme, header_name, value)?;
+    let mut parsed = parse_header(scheme, header_name, value)?;
+    if scheme.every_header {
+        // The other headers present add their signatures (one per key).
+        for name in &scheme.header[alias + 1..] {
+            if let Some(v) = single(headers, name)? {
+                let more = parse_header(scheme, name, v)?;
+                for c in more.candidates.into_iter().flatten() {
+                    if parsed.count == MAX_SIGNATURES {
+                        return Err(VerifyError::malformed_header(
+                            name,
+                            format_args!("more than {MAX_SIGNATURES} signatures"),
+                        ));
+                    }
+                    parsed.candidates[parsed.count] = Some(c);
+                    parsed.count += 1;
+                }
+            }
+        }
+    }
 
     // The timestamp as sent (it is signed byte for byte), and where it came from.
     let (ts_raw, ts_name): (&[u8], &str) = match scheme.timestamp.map(|t| t.source) {
@@ -319,10 +354,7 @@ pub(crate) fn verify(
     let id_header = header_source(headers, scheme.id)?;
     let needs = |p: Part| scheme.message.contains(&p);
     if needs(Part::Id) && id_header.is_none() {
-        let first = scheme.id.iter().find_map(|s| match s {
-            Source::Header(h) => Some(*h),
-            Source::Json(_) => None,
-        });
+        let first = scheme.id.iter().find_map(Source::header_name);
         return Err(VerifyError::missing_header(first.unwrap_or("id")));
     }
     let url = match url.or(req.url) {
@@ -357,10 +389,7 @@ pub(crate) fn verify(
     // (`Verified::event_type`), so a Stripe body, whose `type` comes last, is not walked
     // to its end on the request path.
     let mut json_paths: Vec<&[&str]> = Vec::new();
-    json_paths.extend(scheme.id.iter().filter_map(|s| match s {
-        Source::Json(path) => Some(*path),
-        Source::Header(_) => None,
-    }));
+    json_paths.extend(scheme.id.iter().filter_map(Source::json_path));
     let json_ts = match scheme.timestamp {
         Some(t) => match t.source {
             TimestampSource::Json(path) => {
@@ -401,11 +430,11 @@ pub(crate) fn verify(
     let mut id = None;
     for source in scheme.id {
         id = match source {
-            Source::Header(name) => match single(headers, name)? {
-                Some(v) => Some(header_text(name, v)?),
+            Source::Json(path) => json_value(path),
+            _ => match header_source(headers, std::slice::from_ref(source))? {
+                Some((v, name)) => Some(header_text(name, v)?),
                 None => None,
             },
-            Source::Json(path) => json_value(path),
         };
         if id.is_some() {
             break;
@@ -415,7 +444,15 @@ pub(crate) fn verify(
         Some((v, name)) => EventType::known(Some(header_text(name, v)?)),
         None => EventType::from_body(scheme.event_type),
     };
-    Ok(Verified { provider: scheme.name, id, event_type, timestamp: signed_at, body: req.body.clone(), key_index })
+    Ok(Verified {
+        provider: scheme.name,
+        id,
+        event_type,
+        timestamp: signed_at,
+        body: req.body.clone(),
+        key_index,
+        event_id: None,
+    })
 }
 
 /// Whether a body can be JSON at all: its first byte after white space opens an object or
@@ -515,7 +552,7 @@ pub(crate) fn sign(
     let ts_text = timestamp.as_deref().unwrap_or("");
     let id_header = scheme.id.iter().find_map(|s| match s {
         Source::Header(h) => Some(*h),
-        Source::Json(_) => None,
+        _ => None,
     });
     let id = match (req.id, id_header) {
         (Some(id), _) => Some(id.to_owned()),
@@ -548,6 +585,13 @@ pub(crate) fn sign(
             scheme.name
         )));
     }
+    let mut headers = Vec::new();
+    if let (true, Layout::Single { prefix }) = (scheme.every_header, scheme.layout) {
+        // One header per key, in order, as far as there are names.
+        for (name, (_, sig)) in scheme.header.iter().zip(&signatures).skip(1) {
+            headers.push((*name, format!("{prefix}{sig}")));
+        }
+    }
     let value = match scheme.layout {
         Layout::Single { prefix } => format!("{prefix}{}", signatures[0].1),
         Layout::List { separator, assign } => {
@@ -560,7 +604,7 @@ pub(crate) fn sign(
             items.join(&sep.to_string())
         }
     };
-    let mut headers = vec![(scheme.header[0], value)];
+    headers.insert(0, (scheme.header[0], value));
     if let Some(TimestampSource::Header(names)) = scheme.timestamp.map(|t| t.source) {
         headers.push((names[0], ts_text.to_owned()));
     }
@@ -569,7 +613,7 @@ pub(crate) fn sign(
     }
     let type_header = scheme.event_type.iter().find_map(|s| match s {
         Source::Header(h) => Some(*h),
-        Source::Json(_) => None,
+        _ => None,
     });
     if let (Some(name), Some(event_type)) = (type_header, req.event_type) {
         headers.push((name, event_type.to_owned()));
@@ -604,6 +648,85 @@ mod tests {
             let err = stripe.verify(&Request::new(&signed, bytes::Bytes::copy_from_slice(body)), now).unwrap_err();
             assert_eq!(err.kind(), ErrorKind::BodyNotJson, "{body:?}");
         }
+    }
+
+    #[cfg(feature = "ed25519")]
+    #[test]
+    fn discord_webhook_events_are_typed_by_their_event() {
+        let key = crate::Secret::ed25519_seed(&[5u8; 32]).unwrap();
+        let discord = Verifier::builder(providers::DISCORD).key(key).build().unwrap();
+        let now = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let type_of = |body: &'static [u8]| {
+            let signed = discord.sign(&SignRequest::new(body, now)).unwrap();
+            discord.verify(&Request::new(&signed, body), now).unwrap().event_type().map(str::to_owned)
+        };
+        let event = br#"{"version":1,"application_id":"1","type":1,"event":{"type":"APPLICATION_AUTHORIZED","timestamp":"2024-10-18T14:42:53.064834","data":{}}}"#;
+        assert_eq!(type_of(event).as_deref(), Some("APPLICATION_AUTHORIZED"));
+        // Interactions have no `event`: their numeric `type` stays.
+        assert_eq!(type_of(br#"{"type":2,"id":"1","data":{"name":"hi"}}"#).as_deref(), Some("2"));
+        assert_eq!(type_of(br#"{"version":1,"application_id":"1","type":0}"#).as_deref(), Some("0"));
+    }
+
+    #[test]
+    fn twitch_revocations_are_never_typed_as_their_subscription() {
+        let twitch = Verifier::new(providers::TWITCH, "secretabcd").unwrap();
+        let now = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let body = br#"{"subscription":{"id":"f1c2a387","status":"authorization_revoked","type":"channel.follow"}}"#;
+        let signed = twitch.sign(&SignRequest::new(body, now).event_type("channel.follow")).unwrap();
+        let type_with = |message_type: Option<&str>| {
+            let mut headers = signed.clone();
+            if let Some(t) = message_type {
+                headers.headers.push(("Twitch-Eventsub-Message-Type", t.to_owned()));
+            }
+            twitch.verify(&Request::new(&headers, &body[..]), now).unwrap().event_type().map(str::to_owned)
+        };
+        assert_eq!(type_with(Some("notification")).as_deref(), Some("channel.follow"));
+        assert_eq!(type_with(Some("revocation")).as_deref(), Some("revocation"));
+        assert_eq!(type_with(None).as_deref(), Some("channel.follow"));
+        // A head-only router cannot tell them apart on one header: none is offered.
+        assert_eq!(providers::TWITCH.event_header(), None);
+        assert_eq!(providers::GITHUB.event_header(), Some("X-GitHub-Event"));
+    }
+
+    #[cfg(feature = "sha1")]
+    #[test]
+    fn form_params_are_signed_decoded_and_sorted() {
+        use base64::Engine as _;
+        use hmac::Mac as _;
+        let url = "https://example.com/hooks/mandrill";
+        let mandrill = Verifier::builder(providers::MANDRILL).secret("k").url(url).build().unwrap();
+        let now = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        // What Mailchimp's generateSignature computes: URL, then name+value by sorted name.
+        let mut mac = hmac::Hmac::<sha1::Sha1>::new_from_slice(b"k").unwrap();
+        mac.update(format!("{url}a1bx{{\"e\":1}}z").as_bytes());
+        let sig = base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());
+        let headers = [("X-Mandrill-Signature", sig.as_str())];
+        for body in [&b"z=&x=%7B%22e%22%3A1%7D&a=1b"[..], b"a=1b&x=%7B%22e%22:1%7D&z=", b"x={\"e\":1}&z&a=1%62"] {
+            let got = mandrill.verify(&Request::new(&headers, body), now);
+            assert!(got.is_ok(), "{}: {got:?}", String::from_utf8_lossy(body));
+        }
+        for other in [&b"a=1b&x=%7B%22e%22%3A2%7D&z="[..], b"a=1+b&x=%7B%22e%22%3A1%7D&z=", b"a=1b&x=%7B%22e%22%3A1%7D"]
+        {
+            let got = mandrill.verify(&Request::new(&headers, other), now);
+            assert_eq!(got.unwrap_err().kind(), ErrorKind::SignatureMismatch, "{}", String::from_utf8_lossy(other));
+        }
+    }
+
+    #[test]
+    fn bitbucket_cloud_and_data_center_delivery_ids() {
+        let bb = Verifier::new(providers::BITBUCKET, "s").unwrap();
+        let now = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let body = br#"{"eventKey":"repo:refs_changed"}"#;
+        let signed = bb.sign(&SignRequest::new(body, now)).unwrap();
+        let id_with = |extra: &[(&'static str, &str)]| {
+            let mut headers = signed.clone();
+            headers.headers.retain(|(k, _)| *k == "X-Hub-Signature");
+            headers.headers.extend(extra.iter().map(|(k, v)| (*k, (*v).to_owned())));
+            bb.verify(&Request::new(&headers, &body[..]), now).unwrap().id().map(str::to_owned)
+        };
+        assert_eq!(id_with(&[("X-Request-UUID", "cloud-1")]).as_deref(), Some("cloud-1"));
+        assert_eq!(id_with(&[("X-Request-Id", "dc-1")]).as_deref(), Some("dc-1"));
+        assert_eq!(id_with(&[]), None);
     }
 
     #[test]

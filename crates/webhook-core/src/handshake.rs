@@ -7,7 +7,7 @@ use http::StatusCode;
 use serde::Deserialize;
 
 use crate::engine::ct_eq;
-use crate::scheme::Algorithm;
+use crate::scheme::{Algorithm, Handshake};
 use crate::verifier::{Request, Verified, Verifier};
 
 /// The answer a provider expects to a handshake.
@@ -39,7 +39,8 @@ impl Reply {
 const MAX_CHALLENGE: usize = 1024;
 
 impl Verifier {
-    /// The handshake answer for a verified delivery, if it is one:
+    /// The handshake answer for a verified delivery, if it is one. The scheme decides which
+    /// check it answers ([`Scheme::handshake`](crate::scheme::Scheme::handshake)):
     ///
     /// | provider | delivery | answer |
     /// |---|---|---|
@@ -66,8 +67,10 @@ impl Verifier {
     /// ```
     pub fn handshake(&self, req: &Request<'_>, verified: &Verified) -> Option<Reply> {
         let body = verified.body();
-        match verified.provider() {
-            "slack" => {
+        // Chosen by the scheme, never by a name: a custom scheme called "slack" answers no
+        // Slack handshake unless it says so.
+        match self.provider().handshake()? {
+            Handshake::SlackUrlVerification => {
                 #[derive(Deserialize)]
                 struct Challenge<'a> {
                     #[serde(rename = "type")]
@@ -80,7 +83,7 @@ impl Verifier {
                     _ => None,
                 }
             }
-            "discord" => {
+            Handshake::DiscordPing => {
                 #[derive(Deserialize)]
                 struct Ping {
                     #[serde(rename = "type")]
@@ -96,7 +99,7 @@ impl Verifier {
                     _ => None,
                 }
             }
-            "zoom" => {
+            Handshake::ZoomUrlValidation => {
                 #[derive(Deserialize)]
                 struct Validation<'a> {
                     event: Option<&'a str>,
@@ -123,7 +126,7 @@ impl Verifier {
                     "encryptedToken": hex::encode(&tag[..n]),
                 })))
             }
-            "twitch" => {
+            Handshake::TwitchChallenge => {
                 let mut kind = None;
                 req.headers.for_each_value("Twitch-Eventsub-Message-Type", &mut |v| kind = Some(v));
                 if kind != Some(&b"webhook_callback_verification"[..]) {
@@ -136,7 +139,8 @@ impl Verifier {
                 let c: Challenge<'_> = crate::json::object(body)?;
                 c.challenge.filter(|ch| ch.len() <= MAX_CHALLENGE).map(Reply::text)
             }
-            _ => None,
+            // GET checks are answered by their own functions, never by a delivery.
+            Handshake::XCrc | Handshake::DropboxChallenge | Handshake::OktaVerification => None,
         }
     }
 }
@@ -172,6 +176,67 @@ pub fn meta_challenge(query: &str, verify_token: &str) -> Option<String> {
         .map(|c| c.into_owned())
 }
 
+/// X's (Twitter's) challenge-response check: `GET ?crc_token=T` is answered 200 with
+/// `{"response_token":"sha256=<base64 HMAC-SHA256(consumer secret, T)>"}` (this reply).
+/// `None` (answer 400) when the query has no usable `crc_token`. Each configured consumer
+/// secret is a key: pass the one in use.
+/// <https://docs.x.com/x-api/webhooks/introduction>
+///
+/// ```
+/// use webhook_core::handshake::x_crc_response;
+/// let reply = x_crc_response("crc_token=abc123", "consumer-secret").unwrap();
+/// assert_eq!(reply.content_type, Some("application/json"));
+/// assert!(x_crc_response("other=1", "consumer-secret").is_none());
+/// ```
+pub fn x_crc_response(query: &str, consumer_secret: &str) -> Option<Reply> {
+    use hmac::Mac as _;
+    let token = form_urlencoded::parse(query.as_bytes()).find(|(k, _)| k == "crc_token").map(|(_, v)| v)?;
+    if token.is_empty() || token.len() > MAX_CHALLENGE || consumer_secret.is_empty() {
+        return None;
+    }
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(consumer_secret.as_bytes()).ok()?;
+    mac.update(token.as_bytes());
+    let tag = mac.finalize().into_bytes();
+    use base64::Engine as _;
+    let encoded = base64::engine::general_purpose::STANDARD.encode(tag);
+    Some(Reply::json(&serde_json::json!({ "response_token": format!("sha256={encoded}") })))
+}
+
+/// Okta's one-time event hook verification: a `GET` whose `x-okta-verification-challenge`
+/// header value `V` is answered 200 with `{"verification":"V"}` (this reply). Check the
+/// request's `Authorization` with [`Verifier::verify`] first: the `GET` carries the same
+/// credentials as the events. `None` (answer 400) for a missing or oversized value.
+/// <https://developer.okta.com/docs/concepts/event-hooks/>
+///
+/// ```
+/// use webhook_core::handshake::okta_verification;
+/// let reply = okta_verification("X1y2Z3").unwrap();
+/// assert_eq!(reply.body, r#"{"verification":"X1y2Z3"}"#);
+/// ```
+pub fn okta_verification(challenge: &str) -> Option<Reply> {
+    (!challenge.is_empty() && challenge.len() <= MAX_CHALLENGE)
+        .then(|| Reply::json(&serde_json::json!({ "verification": challenge })))
+}
+
+/// Dropbox's endpoint check: `GET ?challenge=C` is answered 200 with `C` as the body, as
+/// `text/plain` (this reply); the adapter should also send `X-Content-Type-Options: nosniff`,
+/// as Dropbox asks, since the body echoes the query. `None` (answer 400) without a usable
+/// `challenge`. <https://www.dropbox.com/developers/reference/webhooks>
+///
+/// ```
+/// use webhook_core::handshake::dropbox_challenge;
+/// assert_eq!(dropbox_challenge("challenge=xyz").unwrap().body, "xyz");
+/// assert!(dropbox_challenge("").is_none());
+/// ```
+pub fn dropbox_challenge(query: &str) -> Option<Reply> {
+    let challenge = form_urlencoded::parse(query.as_bytes()).find(|(k, _)| k == "challenge").map(|(_, v)| v)?;
+    (!challenge.is_empty() && challenge.len() <= MAX_CHALLENGE).then(|| Reply {
+        status: StatusCode::OK,
+        content_type: Some("text/plain"),
+        body: Bytes::copy_from_slice(challenge.as_bytes()),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -189,7 +254,7 @@ mod tests {
 
     #[test]
     fn zoom_url_validation_uses_the_verifying_secret() {
-        // Self-generated (not official) vector from shared/vectors/illustrative_vectors.json.
+        // Self-generated (not official) vector, computed once with python3 hmac/hashlib.
         let zoom = Verifier::builder(providers::ZOOM).secret("other").secret("test_secret_do_not_use").build().unwrap();
         let now = SystemTime::now();
         let body = br#"{"event":"endpoint.url_validation","payload":{"plainToken":"qgg8vlvZRS6UYooatFL8Aw"}}"#;
@@ -252,6 +317,56 @@ mod tests {
         let zoom = Verifier::new(providers::ZOOM, "z").unwrap();
         assert!(answer(&zoom, br#"{"event":"endpoint.url_validation","payload":["tok"]}"#, &[]).is_none());
         assert!(answer(&zoom, br#"{"event":"endpoint.url_validation","payload":{"plainToken":"tok"}}"#, &[]).is_some());
+    }
+
+    #[test]
+    fn x_crc_and_dropbox_challenges() {
+        use base64::Engine as _;
+        use hmac::Mac as _;
+        // The response token is what X's CRC documentation computes: base64 HMAC-SHA256
+        // of the token under the consumer secret, prefixed `sha256=`.
+        let reply = x_crc_response("crc_token=Zm9vYmFy&nonce=1", "consumer-secret").unwrap();
+        let got: serde_json::Value = serde_json::from_slice(&reply.body).unwrap();
+        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(b"consumer-secret").unwrap();
+        mac.update(b"Zm9vYmFy");
+        let want = format!("sha256={}", base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes()));
+        assert_eq!(got, serde_json::json!({ "response_token": want }));
+        assert_eq!(reply.status, StatusCode::OK);
+        // Another secret answers another token.
+        assert_ne!(x_crc_response("crc_token=Zm9vYmFy", "other").unwrap().body, reply.body);
+        for bad in ["", "crc_token=", "token=x", &format!("crc_token={}", "a".repeat(MAX_CHALLENGE + 1))] {
+            assert!(x_crc_response(bad, "consumer-secret").is_none(), "{bad}");
+        }
+        assert!(x_crc_response("crc_token=x", "").is_none());
+        let d = dropbox_challenge("challenge=a%20b&x=1").unwrap();
+        assert_eq!((d.status, d.content_type, d.body.as_ref()), (StatusCode::OK, Some("text/plain"), &b"a b"[..]));
+        assert!(dropbox_challenge("challenge=").is_none());
+        assert!(dropbox_challenge(&format!("challenge={}", "a".repeat(MAX_CHALLENGE + 1))).is_none());
+    }
+
+    #[test]
+    fn handshakes_follow_the_scheme_not_the_name() {
+        // A custom scheme named like a built-in one answers no handshake of its own...
+        static NOT_SLACK: crate::scheme::Scheme = crate::scheme::Scheme::new(
+            "slack",
+            &["X-Slack-Signature"],
+            Algorithm::HmacSha256,
+            crate::scheme::Encoding::Hex,
+        );
+        let impostor = Verifier::new(crate::Provider::custom(&NOT_SLACK), "s").unwrap();
+        let challenge = br#"{"type":"url_verification","challenge":"c"}"#;
+        assert!(answer(&impostor, challenge, &[]).is_none());
+        // ...and one that opts in answers it whatever its name.
+        static OPTED_IN: crate::scheme::Scheme = crate::scheme::Scheme::new(
+            "acme",
+            &["X-Acme-Signature"],
+            Algorithm::HmacSha256,
+            crate::scheme::Encoding::Hex,
+        )
+        .handshake(Handshake::SlackUrlVerification);
+        let acme = Verifier::new(crate::Provider::custom(&OPTED_IN), "s").unwrap();
+        assert_eq!(answer(&acme, challenge, &[]).unwrap().body, "c");
+        assert_eq!(answer(&Verifier::new(providers::SLACK, "s").unwrap(), challenge, &[]).unwrap().body, "c");
     }
 
     #[test]

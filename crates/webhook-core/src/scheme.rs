@@ -107,6 +107,9 @@ pub enum Part {
     Url,
     /// Fixed bytes (`.`, `v0:`).
     Literal(&'static [u8]),
+    /// The body read as a form (`application/x-www-form-urlencoded`): each parameter's
+    /// decoded name then value, no separators, sorted by name then value (Mandrill).
+    FormParams,
 }
 
 /// Where a value is read from.
@@ -118,6 +121,64 @@ pub enum Source {
     /// A field of the JSON body, by path (`&["event", "id"]`). Strings, numbers and
     /// booleans are read as text.
     Json(&'static [&'static str]),
+    /// A request header, unless its value is the second string, in which case the next
+    /// source is tried. Twitch's `Twitch-Eventsub-Message-Type` is `notification` for an
+    /// event (whose type is the subscription type) and `revocation` for a revocation, which
+    /// must never be routed as the event it revoked.
+    HeaderExcept(&'static str, &'static str),
+}
+
+impl Source {
+    /// The header this source reads, if it reads one.
+    pub const fn header_name(&self) -> Option<&'static str> {
+        match self {
+            Self::Header(h) | Self::HeaderExcept(h, _) => Some(h),
+            Self::Json(_) => None,
+        }
+    }
+
+    /// The JSON path this source reads, if it reads one.
+    pub const fn json_path(&self) -> Option<&'static [&'static str]> {
+        match self {
+            Self::Json(p) => Some(p),
+            Self::Header(_) | Self::HeaderExcept(..) => None,
+        }
+    }
+}
+
+/// An endpoint check a scheme answers (see [`Verifier::handshake`](crate::Verifier::handshake)).
+/// It belongs to the scheme, never to a provider's name: a custom scheme named `slack`
+/// answers no handshake unless it opts in with [`Scheme::handshake`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Handshake {
+    /// Slack's `{"type":"url_verification","challenge":c}`: answer `c` as text.
+    SlackUrlVerification,
+    /// Discord's interaction PING `{"type":1}` (answer `{"type":1}`) and webhook-event PING
+    /// `{"type":0}` (answer 204).
+    DiscordPing,
+    /// Zoom's `endpoint.url_validation`: answer the plain token and its HMAC-SHA256.
+    ZoomUrlValidation,
+    /// Twitch's `webhook_callback_verification`: answer the challenge as text.
+    TwitchChallenge,
+    /// X's CRC check, an unsigned `GET ?crc_token=…`: answered by
+    /// [`x_crc_response`](crate::handshake::x_crc_response) before any verification.
+    XCrc,
+    /// Dropbox's `GET ?challenge=…`: answered by
+    /// [`dropbox_challenge`](crate::handshake::dropbox_challenge).
+    DropboxChallenge,
+    /// Okta's one-time verification, a `GET` with `x-okta-verification-challenge`:
+    /// answered by [`okta_verification`](crate::handshake::okta_verification).
+    OktaVerification,
+}
+
+impl Handshake {
+    /// Whether the check is a `GET` the receiver answers before (and without) verifying a
+    /// body; the others arrive as signed deliveries and are answered by
+    /// [`Verifier::handshake`](crate::Verifier::handshake).
+    pub const fn is_get(self) -> bool {
+        matches!(self, Self::XCrc | Self::DropboxChallenge | Self::OktaVerification)
+    }
 }
 
 /// How a timestamp is written.
@@ -199,6 +260,9 @@ pub struct Scheme {
     pub(crate) tolerance: Option<Duration>,
     pub(crate) key_format: KeyFormat,
     pub(crate) body: BodyFormat,
+    pub(crate) handshake: Option<Handshake>,
+    pub(crate) reference: &'static str,
+    pub(crate) every_header: bool,
 }
 
 impl Scheme {
@@ -226,7 +290,20 @@ impl Scheme {
             tolerance: None,
             key_format: KeyFormat::Utf8,
             body: BodyFormat::Any,
+            handshake: None,
+            reference: "",
+            every_header: false,
         }
+    }
+
+    /// Every name given for the signature header is a header of its own, each carrying the
+    /// signature made with one key (Box's `box-signature-primary` and `-secondary`,
+    /// DocuSign's `X-DocuSign-Signature-1`, `-2`, ...): the signatures of all that are present
+    /// are candidates, and a delivery verifies when one of them matches a configured key.
+    /// Without this, the names are aliases and the first present is read.
+    pub const fn every_header(mut self) -> Self {
+        self.every_header = true;
+        self
     }
 
     /// The signature follows a fixed prefix (`sha256=`).
@@ -292,6 +369,35 @@ impl Scheme {
     pub const fn body(mut self, body: BodyFormat) -> Self {
         self.body = body;
         self
+    }
+
+    /// The endpoint check this scheme answers after verification.
+    pub const fn handshake(mut self, handshake: Handshake) -> Self {
+        self.handshake = Some(handshake);
+        self
+    }
+
+    /// Where the scheme was read from: the provider's SDK file (`owner/repo path`) or
+    /// documentation URL. Shown in the provider reference (docs/PROVIDERS.md).
+    pub const fn source(mut self, reference: &'static str) -> Self {
+        self.reference = reference;
+        self
+    }
+
+    /// Whether the signed message includes the URL the delivery is sent to (Square,
+    /// HubSpot, Trello): such a verifier needs the URL configured or passed with the request.
+    pub fn signs_url(&self) -> bool {
+        self.message.contains(&Part::Url)
+    }
+
+    /// The endpoint check this scheme answers, if any.
+    pub const fn handshake_kind(&self) -> Option<Handshake> {
+        self.handshake
+    }
+
+    /// Where the scheme was read from (empty for a scheme that names none).
+    pub const fn reference(&self) -> &'static str {
+        self.reference
     }
 
     /// The scheme's name (`github`, `stripe`, ...).

@@ -224,6 +224,11 @@ pub enum KeyFormat {
     /// An Ed25519 public key in hex (Discord's application public key), or a 64-hex-digit
     /// Ed25519 seed prefixed `seed:` for signing test deliveries.
     Ed25519Hex,
+    /// Hexadecimal text whose decoded bytes are the shared key (Adyen's HMAC key).
+    Hex,
+    /// An Ed25519 public key in standard base64 (Telnyx's public key from Mission Control),
+    /// or a 64-hex-digit Ed25519 seed prefixed `seed:` for signing test deliveries.
+    Ed25519Base64,
     /// A P-256 public key, DER SubjectPublicKeyInfo in base64 or PEM (SendGrid).
     P256Der,
 }
@@ -262,6 +267,26 @@ impl KeyFormat {
                     Secret::ed25519_public(&bytes)
                 }
             }
+            Self::Hex => {
+                let bytes =
+                    Zeroizing::new(hex::decode(text.trim()).map_err(|_| ConfigError::new("the key is not valid hex"))?);
+                if bytes.is_empty() {
+                    return Err(ConfigError::new("the key is empty"));
+                }
+                Ok(Secret::shared(&*bytes))
+            }
+            Self::Ed25519Base64 => match text.strip_prefix("seed:") {
+                Some(_) => Self::Ed25519Hex.parse(text),
+                None => {
+                    use base64::Engine as _;
+                    let bytes = Zeroizing::new(
+                        base64::engine::general_purpose::STANDARD
+                            .decode(text.trim())
+                            .map_err(|_| ConfigError::new("Ed25519 key is not valid base64"))?,
+                    );
+                    Secret::ed25519_public(&bytes)
+                }
+            },
             #[cfg(feature = "ecdsa")]
             Self::P256Der => Secret::p256_public(text),
             #[cfg(not(feature = "ecdsa"))]

@@ -12,8 +12,29 @@ pub(crate) fn parse(raw: &[u8], format: TimeFormat) -> Option<SystemTime> {
         TimeFormat::UnixMillis => digits(raw).map(|ms| UNIX_EPOCH + Duration::from_millis(ms)),
         TimeFormat::Rfc3339 => {
             let text = std::str::from_utf8(raw).ok()?;
-            // RFC 3339 in UTC ("Z"), fraction of up to 9 digits, as Twitch sends it.
-            humantime::parse_rfc3339_weak(text).ok().filter(|_| text.ends_with(['Z', 'z']))
+            // RFC 3339 in UTC ("Z"), fraction of up to 9 digits, as Twitch sends it; or
+            // with a numeric offset (`-08:00`), as Box sends it.
+            if text.ends_with(['Z', 'z']) {
+                return humantime::parse_rfc3339_weak(text).ok();
+            }
+            let (local, offset) = text.split_at_checked(text.len().checked_sub(6)?)?;
+            let (sign, hh, mm) = match offset.as_bytes() {
+                [s @ (b'+' | b'-'), h1, h2, b':', m1, m2] if [h1, h2, m1, m2].iter().all(|d| d.is_ascii_digit()) => {
+                    (*s, u64::from((h1 - b'0') * 10 + (h2 - b'0')), u64::from((m1 - b'0') * 10 + (m2 - b'0')))
+                }
+                _ => return None,
+            };
+            if hh > 23 || mm > 59 || local.ends_with(['Z', 'z']) {
+                return None;
+            }
+            let at = humantime::parse_rfc3339_weak(&format!("{local}Z")).ok()?;
+            let shift = Duration::from_secs(hh * 3600 + mm * 60);
+            // Local time minus the offset is UTC: `-08:00` is eight hours behind.
+            if sign == b'+' {
+                at.checked_sub(shift)
+            } else {
+                at.checked_add(shift)
+            }
         }
     }
 }
@@ -73,6 +94,23 @@ mod tests {
     }
 
     #[test]
+    fn rfc3339_with_an_offset() {
+        let utc = parse(b"2020-01-01T08:00:00Z", TimeFormat::Rfc3339).unwrap();
+        assert_eq!(parse(b"2020-01-01T00:00:00-08:00", TimeFormat::Rfc3339), Some(utc));
+        assert_eq!(parse(b"2020-01-01T09:30:00+01:30", TimeFormat::Rfc3339), Some(utc));
+        assert_eq!(parse(b"2020-01-01T08:00:00+00:00", TimeFormat::Rfc3339), Some(utc));
+        for bad in [
+            &b"2020-01-01T08:00:00"[..],
+            b"2020-01-01T08:00:00+0800",
+            b"2020-01-01T08:00:00+24:00",
+            b"+08:00",
+            b"Z+08:00",
+        ] {
+            assert_eq!(parse(bad, TimeFormat::Rfc3339), None, "{}", String::from_utf8_lossy(bad));
+        }
+    }
+
+    #[test]
     fn rfc3339_past_year_9999_is_none_not_a_panic() {
         // Found by the sign_roundtrip fuzz target: Twitch signing panicked here.
         let last = at(253_402_300_799);
@@ -97,7 +135,8 @@ mod tests {
         assert_eq!(parse(b"1700000000123", TimeFormat::UnixMillis), Some(at(1700000000) + Duration::from_millis(123)));
         let t = parse(b"2021-02-19T23:47:00.8091512Z", TimeFormat::Rfc3339).unwrap();
         assert_eq!(t, at(1613778420) + Duration::from_nanos(809_151_200));
-        assert_eq!(parse(b"2021-02-19T23:47:00+01:00", TimeFormat::Rfc3339), None);
+        // A numeric offset is read (Box sends one): 23:47 at +01:00 is 22:47 UTC.
+        assert_eq!(parse(b"2021-02-19T23:47:00+01:00", TimeFormat::Rfc3339), Some(at(1613774820)));
         assert_eq!(parse(b"yesterday", TimeFormat::Rfc3339), None);
     }
 

@@ -80,6 +80,7 @@ pub struct Verified {
     pub(crate) timestamp: Option<SystemTime>,
     pub(crate) body: Bytes,
     pub(crate) key_index: usize,
+    pub(crate) event_id: Option<String>,
 }
 
 impl Verified {
@@ -100,6 +101,14 @@ impl Verified {
     /// read on the first call (the walk stops at the field) and kept.
     pub fn event_type(&self) -> Option<&str> {
         self.event_type.get(&self.body)
+    }
+
+    /// An id the provider gives the event beside the delivery id, which the signature does
+    /// **not** cover (Mailgun's `event-data.id`): metadata to log or look up, never a key to
+    /// deduplicate on, since anyone holding one signed delivery can send it again with
+    /// another. [`id`](Self::id) is the key to deduplicate on.
+    pub fn event_id(&self) -> Option<&str> {
+        self.event_id.as_deref()
     }
 
     /// The signed timestamp, for providers that sign one.
@@ -133,6 +142,7 @@ impl fmt::Debug for Verified {
         f.debug_struct("Verified")
             .field("provider", &self.provider)
             .field("id", &self.id)
+            .field("event_id", &self.event_id)
             .field("event_type", &self.event_type())
             .field("timestamp", &self.timestamp)
             .field("body_len", &self.body.len())
@@ -161,14 +171,7 @@ impl EventType {
     fn get(&self, body: &[u8]) -> Option<&str> {
         self.value
             .get_or_init(|| {
-                let paths: Vec<&[&str]> = self
-                    .sources
-                    .iter()
-                    .filter_map(|s| match s {
-                        Source::Json(p) => Some(*p),
-                        Source::Header(_) => None,
-                    })
-                    .collect();
+                let paths: Vec<&[&str]> = self.sources.iter().filter_map(Source::json_path).collect();
                 if paths.is_empty() {
                     return None;
                 }
@@ -401,6 +404,8 @@ impl Verifier {
             Kind::Twilio => special::twilio::verify(&self.keys, self.url.as_deref(), req, now),
             Kind::Mailgun => special::mailgun::verify(&self.keys, self.tolerance, req, now),
             Kind::GitLabToken => special::gitlab::verify(&self.keys, req, now),
+            Kind::Credentials(c) => special::credentials::verify(c, &self.keys, req, now),
+            Kind::Adyen => special::adyen::verify(&self.keys, req, now),
         }
     }
 
@@ -415,6 +420,8 @@ impl Verifier {
             Kind::Twilio => special::twilio::sign(&self.keys, self.url.as_deref(), req),
             Kind::Mailgun => special::mailgun::sign(&self.keys, req),
             Kind::GitLabToken => special::gitlab::sign(&self.keys, req),
+            Kind::Credentials(c) => special::credentials::sign(c, &self.keys, req),
+            Kind::Adyen => special::adyen::sign(&self.keys, req),
         }
     }
 }
@@ -552,8 +559,8 @@ impl VerifierBuilder {
             Kind::Scheme(s) => vec![s.algorithm],
             #[cfg(feature = "twilio")]
             Kind::Twilio => vec![Algorithm::HmacSha1],
-            Kind::Mailgun => vec![Algorithm::HmacSha256],
-            Kind::GitLabToken => vec![],
+            Kind::Mailgun | Kind::Adyen => vec![Algorithm::HmacSha256],
+            Kind::GitLabToken | Kind::Credentials(_) => vec![],
         };
         algorithms.extend(legacy.map(|s| s.algorithm));
         for key in &self.keys {

@@ -26,7 +26,7 @@ fn at(secs: u64) -> SystemTime {
     UNIX_EPOCH + Duration::from_secs(secs)
 }
 
-/// How a provider's signature header is laid out, as shared/PROVIDERS.md describes it.
+/// How a provider's signature header is laid out, as docs/PROVIDERS.md describes it.
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Layout {
     /// `<prefix><signature>`.
@@ -62,10 +62,32 @@ struct Spec {
     json: bool,
     /// The signed message includes the request URL.
     url: bool,
+    /// The body is authenticated (not by credentials sent beside it: HTTP Basic, tokens).
+    body_signed: bool,
 }
 
 const fn spec(name: &'static str, layout: Layout, enc: Enc, json: bool) -> Spec {
-    Spec { name, layout, enc, ts_header: None, signed_id: None, json, url: false }
+    Spec {
+        name,
+        layout,
+        enc,
+        ts_header: None,
+        signed_id: None,
+        json,
+        url: false,
+        body_signed: layout_signs_body(layout),
+    }
+}
+
+const fn layout_signs_body(layout: Layout) -> bool {
+    !matches!(layout, Layout::Token)
+}
+
+/// HTTP Basic credentials: `Authorization: Basic base64(user:password)`, body unsigned.
+const fn basic(name: &'static str) -> Spec {
+    let mut s = spec(name, Layout::Prefix("Basic "), Enc::Base64, true);
+    s.body_signed = false;
+    s
 }
 
 const fn with_ts(mut s: Spec, ts: &'static str) -> Spec {
@@ -113,6 +135,40 @@ static SPECS: &[Spec] = &[
     spec("meta", Layout::Prefix("sha256="), Enc::Hex, true),
     spec("typeform", Layout::Prefix("sha256="), Enc::Base64, true),
     spec("pagerduty", Layout::List { ts: None, label: "v1", sep: ',', assign: '=' }, Enc::Hex, true),
+    spec("razorpay", Layout::Bare, Enc::Hex, true),
+    spec("line", Layout::Bare, Enc::Base64, true),
+    spec("coinbase-commerce", Layout::Bare, Enc::Hex, true),
+    spec("gocardless", Layout::Bare, Enc::Hex, true),
+    spec("mux", Layout::List { ts: Some("t"), label: "v1", sep: ',', assign: '=' }, Enc::Hex, true),
+    spec("workos", Layout::List { ts: Some("t"), label: "v1", sep: ',', assign: '=' }, Enc::Hex, true),
+    with_id(with_ts(spec("openai", SW_LIST, Enc::Base64, true), "webhook-timestamp"), "webhook-id"),
+    with_id(with_ts(spec("replicate", SW_LIST, Enc::Base64, true), "webhook-timestamp"), "webhook-id"),
+    with_ts(spec("telnyx", Layout::Bare, Enc::Base64, true), "telnyx-timestamp"),
+    spec("elevenlabs", Layout::List { ts: Some("t"), label: "v0", sep: ',', assign: '=' }, Enc::Hex, true),
+    with_url(with_ts(spec("hubspot", Layout::Bare, Enc::Base64, true), "X-HubSpot-Request-Timestamp")),
+    with_ts(spec("webflow", Layout::Bare, Enc::Hex, true), "x-webflow-timestamp"),
+    spec("paystack", Layout::Bare, Enc::Hex, true),
+    spec("vercel", Layout::Bare, Enc::Hex, true),
+    spec("sentry", Layout::Bare, Enc::Hex, true),
+    spec("lemonsqueezy", Layout::Bare, Enc::Hex, true),
+    spec("alchemy", Layout::Bare, Enc::Hex, true),
+    spec("woocommerce", Layout::Bare, Enc::Base64, false),
+    spec("segment", Layout::Bare, Enc::Hex, true),
+    with_url(spec("trello", Layout::Bare, Enc::Base64, true)),
+    spec("xero", Layout::Bare, Enc::Base64, true),
+    spec("dropbox", Layout::Bare, Enc::Hex, true),
+    spec("x", Layout::Prefix("sha256="), Enc::Base64, true),
+    spec("calendly", Layout::List { ts: Some("t"), label: "v1", sep: ',', assign: '=' }, Enc::Hex, true),
+    with_ts(spec("zendesk", Layout::Bare, Enc::Base64, false), "X-Zendesk-Webhook-Signature-Timestamp"),
+    basic("postmark"),
+    basic("chargebee"),
+    basic("pipedrive"),
+    spec("okta", Layout::Token, Enc::Text, false),
+    spec("notion", Layout::Prefix("sha256="), Enc::Hex, true),
+    spec("adyen", Layout::InBody, Enc::Base64, true),
+    with_ts(spec("box", Layout::Bare, Enc::Base64, true), "box-delivery-timestamp"),
+    spec("docusign", Layout::Bare, Enc::Base64, true),
+    with_url(spec("mandrill", Layout::Bare, Enc::Base64, false)),
 ];
 
 fn spec_of(p: Provider) -> &'static Spec {
@@ -127,9 +183,10 @@ enum Key {
 
 fn key(spec: &Spec, n: u8) -> Key {
     match spec.name {
-        "discord" => Key::Text(format!("seed:{}", hex::encode([n; 32]))),
+        "discord" | "telnyx" => Key::Text(format!("seed:{}", hex::encode([n; 32]))),
+        "adyen" => Key::Text(hex::encode_upper([n; 32])),
         "sendgrid" => Key::Made(Box::new(Secret::p256_private(&[n; 32]).unwrap())),
-        "standard-webhooks" | "svix" | "clerk" | "resend" => {
+        "standard-webhooks" | "svix" | "clerk" | "resend" | "openai" | "replicate" => {
             Key::Text(format!("whsec_{}", base64::engine::general_purpose::STANDARD.encode([n; 24])))
         }
         name => Key::Text(format!("{name}-secret-number-{n}-do-not-leak")),
@@ -435,7 +492,7 @@ fn signature_header_mutations() {
         if let Some(ts) = spec.ts_header {
             set(&mut h, ts, value(&good, ts));
         }
-        if spec.layout == Layout::Token {
+        if !spec.body_signed {
             r.ok(&ctx("the token does not depend on the body"), verify(&v, spec, &h, &body, T0));
         } else {
             r.err(
@@ -704,8 +761,10 @@ fn mailgun_body_signature() {
         let headers: Headers = vec![];
         verify(&v, spec, &headers, &body, T0)
     };
+    let token = envelope["signature"]["token"].as_str().unwrap().to_owned();
     let d = r.ok("mailgun: as signed", run(&envelope)).unwrap();
-    assert_eq!((d.id(), d.event_type()), (Some("evt_mg"), Some("delivered")));
+    // The delivery id is the signed token; the unsigned event-data.id is metadata.
+    assert_eq!((d.id(), d.event_id(), d.event_type()), (Some(token.as_str()), Some("evt_mg"), Some("delivered")));
 
     let mut e = envelope.clone();
     e.as_object_mut().unwrap().remove("signature");
@@ -736,7 +795,7 @@ fn mailgun_body_signature() {
     let mut e = envelope.clone();
     e["signature"]["timestamp"] = (T0 + 1).to_string().into();
     r.err("mailgun: another timestamp", run(&e), ErrorKind::SignatureMismatch, &never);
-    // The event data is not signed (PROVIDERS.md section 14): changing it still verifies.
+    // The event data is not signed (docs/PROVIDERS.md, Mailgun): changing it still verifies.
     let mut e = envelope.clone();
     e["event-data"]["event"] = "opened".into();
     let d = r.ok("mailgun: event data changed", run(&e)).unwrap();
@@ -750,7 +809,7 @@ fn mailgun_body_signature() {
         let mut e = envelope.clone();
         e["event-data"] = data;
         let d = r.ok(&format!("mailgun: event data {what}"), run(&e)).unwrap();
-        assert_eq!((d.id(), d.event_type()), (envelope["signature"]["token"].as_str(), None));
+        assert_eq!((d.id(), d.event_id(), d.event_type()), (Some(token.as_str()), None, None));
     }
     // An array is not an envelope (serde's derived structs would read one field by field).
     let as_array = serde_json::json!([envelope["signature"].clone(), envelope["event-data"].clone()]);
@@ -777,6 +836,153 @@ fn mailgun_body_signature() {
     r.finish(19);
 }
 
+/// Adyen signs eight fields of each notification item: each of them changed is refused,
+/// anything else changed is not (TLS protects it), and every item must verify.
+#[test]
+fn adyen_items() {
+    let spec = spec_of(providers::ADYEN);
+    let v = verifier(spec, &[(1, None)]);
+    let item = serde_json::json!({
+        "pspReference": "7914073381342284", "originalReference": "", "merchantAccountCode": "TestMerchant",
+        "merchantReference": "order-1", "amount": {"currency": "EUR", "value": 1130}, "eventCode": "AUTHORISATION",
+        "success": "true", "eventDate": "2024-01-01T00:00:00+01:00", "reason": "1234:7777:12/2026",
+        "additionalData": {"authCode": "1234"}
+    });
+    let signed = sign(&v, spec, &serde_json::to_vec(&item).unwrap(), T0);
+    let never = secrets_of(spec, &signed, &[1]);
+    let envelope: serde_json::Value = serde_json::from_slice(signed.body()).unwrap();
+    let run = |env: &serde_json::Value| verify(&v, spec, &vec![], &serde_json::to_vec(env).unwrap(), T0);
+    let mut r = Report::default();
+    let d = r.ok("adyen: as signed", run(&envelope)).unwrap();
+    assert_eq!((d.id(), d.event_type()), (Some("7914073381342284:AUTHORISATION:true"), Some("AUTHORISATION")));
+    let at = |e: &mut serde_json::Value| e["notificationItems"][0]["NotificationRequestItem"].clone();
+    for (field, value) in [
+        ("pspReference", serde_json::json!("7914073381342285")),
+        ("originalReference", serde_json::json!("x")),
+        ("merchantAccountCode", serde_json::json!("Other")),
+        ("merchantReference", serde_json::json!("order-2")),
+        ("eventCode", serde_json::json!("CAPTURE")),
+        ("success", serde_json::json!("false")),
+    ] {
+        let mut e = envelope.clone();
+        e["notificationItems"][0]["NotificationRequestItem"][field] = value;
+        r.err(&format!("adyen: {field} changed"), run(&e), ErrorKind::SignatureMismatch, &never);
+    }
+    for (field, value) in [("value", serde_json::json!(1131)), ("currency", serde_json::json!("USD"))] {
+        let mut e = envelope.clone();
+        e["notificationItems"][0]["NotificationRequestItem"]["amount"][field] = value;
+        r.err(&format!("adyen: amount.{field} changed"), run(&e), ErrorKind::SignatureMismatch, &never);
+    }
+    let mut e = envelope.clone();
+    e["notificationItems"][0]["NotificationRequestItem"]["reason"] = "changed".into();
+    r.ok("adyen: an unsigned field changed", run(&e));
+    let mut e = envelope.clone();
+    e["notificationItems"][0]["NotificationRequestItem"]["additionalData"]
+        .as_object_mut()
+        .unwrap()
+        .remove("hmacSignature");
+    r.err("adyen: no hmacSignature", run(&e), ErrorKind::MalformedBody, &never);
+    for bad in ["", "not base64!", &"A".repeat(200)] {
+        let mut e = envelope.clone();
+        e["notificationItems"][0]["NotificationRequestItem"]["additionalData"]["hmacSignature"] = bad.into();
+        r.err(&format!("adyen: hmacSignature {bad:.10?}"), run(&e), ErrorKind::MalformedBody, &never);
+    }
+    // Two items: both must verify.
+    let mut e = envelope.clone();
+    let mut forged = at(&mut e);
+    forged["pspReference"] = "9999".into();
+    e["notificationItems"].as_array_mut().unwrap().push(serde_json::json!({ "NotificationRequestItem": forged }));
+    r.err("adyen: a second, forged item", run(&e), ErrorKind::SignatureMismatch, &never);
+    let mut e = envelope.clone();
+    let again = at(&mut e);
+    e["notificationItems"].as_array_mut().unwrap().push(serde_json::json!({ "NotificationRequestItem": again }));
+    let d = r.ok("adyen: two signed items", run(&e)).unwrap();
+    assert_eq!(d.id(), None, "several items have no single id");
+    for (what, env) in [
+        ("no items", serde_json::json!({"live": "false", "notificationItems": []})),
+        ("items not an array", serde_json::json!({"notificationItems": {}})),
+        ("item without NotificationRequestItem", serde_json::json!({"notificationItems": [{"x": 1}]})),
+        ("an array", serde_json::json!([envelope])),
+    ] {
+        r.err(&format!("adyen: {what}"), run(&env), ErrorKind::MalformedBody, &never);
+    }
+    let stranger = sign(&verifier(spec, &[(9, None)]), spec, &serde_json::to_vec(&item).unwrap(), T0);
+    r.err("adyen: another key", verify(&v, spec, &vec![], stranger.body(), T0), ErrorKind::SignatureMismatch, &never);
+    r.finish(20);
+}
+
+/// Mailgun's replay hole: one real signature block resent inside the window with a fresh,
+/// unsigned `event-data.id`. Every copy verifies (the event data is not signed), but every
+/// copy has the delivery id of the first, so the dedup store answers it as a duplicate.
+#[test]
+fn mailgun_replay_with_a_new_event_id_is_a_duplicate() {
+    use webhook_core::dedup::{Claim, MemoryDedup};
+    let spec = spec_of(providers::MAILGUN);
+    let v = verifier(spec, &[(1, None)]);
+    let signed = sign(&v, spec, br#"{"id":"evt_original","event":"delivered"}"#, T0);
+    let dedup = MemoryDedup::new(1024, Duration::from_secs(3600));
+    let start = std::time::Instant::now();
+    let key = |d: &Verified| format!("{}:{}", d.provider(), d.id().unwrap());
+
+    let first = verify(&v, spec, &vec![], signed.body(), T0).unwrap();
+    assert_eq!(dedup.claim_now(&key(&first), start), Claim::New);
+    dedup.complete_now(&key(&first), start);
+
+    let mut replay: serde_json::Value = serde_json::from_slice(signed.body()).unwrap();
+    for (n, forged) in ["evt_forged_1", "evt_forged_2"].into_iter().enumerate() {
+        replay["event-data"]["id"] = forged.into();
+        replay["event-data"]["event"] = "failed".into();
+        let body = serde_json::to_vec(&replay).unwrap();
+        let again = verify(&v, spec, &vec![], &body, T0 + 60).unwrap();
+        assert_eq!(again.event_id(), Some(forged));
+        assert_eq!(again.id(), first.id(), "copy {n} must carry the first delivery's id");
+        assert_eq!(dedup.claim_now(&key(&again), start), Claim::Duplicate, "copy {n}");
+    }
+}
+
+/// A subaccount's delivery carries `parent-signature`, the same HMAC under the primary
+/// account's key: a receiver configured with either key verifies it.
+#[test]
+fn mailgun_parent_signature() {
+    use hmac::Mac as _;
+    let hmac = |key: &str, ts: &str, token: &str| {
+        let mut m = hmac::Hmac::<sha2::Sha256>::new_from_slice(key.as_bytes()).unwrap();
+        m.update(ts.as_bytes());
+        m.update(token.as_bytes());
+        hex::encode(m.finalize().into_bytes())
+    };
+    let (sub, parent, token, ts) = ("subaccount-key", "primary-key", "t".repeat(50), T0.to_string());
+    let envelope = |sig: String, parent_sig: Option<String>| {
+        let mut s = serde_json::json!({"timestamp": ts, "token": token, "signature": sig});
+        if let Some(p) = parent_sig {
+            s["parent-signature"] = p.into();
+        }
+        serde_json::to_vec(&serde_json::json!({"signature": s, "event-data": {"id": "e", "event": "delivered"}}))
+            .unwrap()
+    };
+    let body = envelope(hmac(sub, &ts, &token), Some(hmac(parent, &ts, &token)));
+    let no_headers: Vec<(String, Vec<u8>)> = vec![];
+    let check = |key: &str, body: &[u8]| {
+        Verifier::new(providers::MAILGUN, key).unwrap().verify(&Request::new(&no_headers, body.to_vec()), at(T0))
+    };
+    let never = vec![sub.to_owned(), parent.to_owned(), hmac(sub, &ts, &token), hmac(parent, &ts, &token)];
+    let mut r = Report::default();
+    r.ok("mailgun: subaccount key", check(sub, &body));
+    r.ok("mailgun: primary key via parent-signature", check(parent, &body));
+    r.err("mailgun: another key", check("stranger", &body), ErrorKind::SignatureMismatch, &never);
+    let forged_parent = envelope(hmac(sub, &ts, &token), Some(hmac("stranger", &ts, &token)));
+    r.err("mailgun: forged parent-signature", check(parent, &forged_parent), ErrorKind::SignatureMismatch, &never);
+    let bad_parent = envelope(hmac(sub, &ts, &token), Some(String::new()));
+    r.err("mailgun: empty parent-signature", check(sub, &bad_parent), ErrorKind::MalformedBody, &never);
+    let form = format!(
+        "timestamp={ts}&token={token}&signature={}&parent-signature={}&event=delivered",
+        hmac(sub, &ts, &token),
+        hmac(parent, &ts, &token)
+    );
+    r.ok("mailgun: form with parent-signature", check(parent, form.as_bytes()));
+    r.finish(6);
+}
+
 #[test]
 fn tolerance_edges_for_every_provider_with_a_window() {
     let with_window: BTreeSet<&str> =
@@ -796,6 +1002,17 @@ fn tolerance_edges_for_every_provider_with_a_window() {
         "twitch",
         "sendgrid",
         "mailgun",
+        "mux",
+        "workos",
+        "openai",
+        "replicate",
+        "telnyx",
+        "elevenlabs",
+        "hubspot",
+        "webflow",
+        "calendly",
+        "zendesk",
+        "box",
     ]
     .into_iter()
     .collect();
@@ -1017,8 +1234,8 @@ fn json_providers_refuse_a_body_that_is_not_json() {
     let not_json = b"this is not { json".to_vec();
     for p in Provider::all() {
         let spec = spec_of(*p);
-        if spec.name == "mailgun" {
-            continue; // its body is the signed envelope itself: see mailgun_body_signature
+        if spec.layout == Layout::InBody {
+            continue; // the body is the signed envelope itself: see mailgun_body_signature, adyen_items
         }
         let v = verifier(spec, &[(1, None)]);
         let signed = sign(&v, spec, &not_json, T0);

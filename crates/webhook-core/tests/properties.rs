@@ -19,7 +19,7 @@ use webhook_core::{
 
 const URL: &str = "https://example.com/hooks/in?tenant=7";
 
-/// Providers whose body must be JSON (shared/PROVIDERS.md; the crate refuses anything else).
+/// Providers whose body must be JSON (docs/PROVIDERS.md; the crate refuses anything else).
 const JSON_BODY: &[&str] = &[
     "stripe",
     "standard-webhooks",
@@ -40,6 +40,36 @@ const JSON_BODY: &[&str] = &[
     "meta",
     "typeform",
     "pagerduty",
+    "razorpay",
+    "line",
+    "coinbase-commerce",
+    "gocardless",
+    "mux",
+    "workos",
+    "openai",
+    "replicate",
+    "telnyx",
+    "elevenlabs",
+    "hubspot",
+    "webflow",
+    "paystack",
+    "vercel",
+    "sentry",
+    "lemonsqueezy",
+    "alchemy",
+    "segment",
+    "trello",
+    "xero",
+    "dropbox",
+    "x",
+    "calendly",
+    "postmark",
+    "chargebee",
+    "pipedrive",
+    "notion",
+    "adyen",
+    "box",
+    "docusign",
 ];
 
 /// Headers outside the signature header whose every byte is signed: timestamps and ids.
@@ -54,11 +84,32 @@ const SIGNED_HEADERS: &[(&str, &[&str])] = &[
     ("zoom", &["x-zm-request-timestamp"]),
     ("twitch", &["Twitch-Eventsub-Message-Timestamp", "Twitch-Eventsub-Message-Id"]),
     ("sendgrid", &["X-Twilio-Email-Event-Webhook-Timestamp"]),
+    ("openai", &["webhook-timestamp", "webhook-id"]),
+    ("replicate", &["webhook-timestamp", "webhook-id"]),
+    ("telnyx", &["telnyx-timestamp"]),
+    ("hubspot", &["X-HubSpot-Request-Timestamp"]),
+    ("webflow", &["x-webflow-timestamp"]),
+    ("zendesk", &["X-Zendesk-Webhook-Signature-Timestamp"]),
+    ("box", &["box-delivery-timestamp"]),
 ];
 
 /// Providers whose signature header is a list whose items are trimmed of whitespace.
-const LIST_LAYOUT: &[&str] =
-    &["stripe", "standard-webhooks", "svix", "clerk", "resend", "gitlab-signing", "paddle", "pagerduty"];
+const LIST_LAYOUT: &[&str] = &[
+    "stripe",
+    "standard-webhooks",
+    "svix",
+    "clerk",
+    "resend",
+    "gitlab-signing",
+    "paddle",
+    "pagerduty",
+    "mux",
+    "workos",
+    "openai",
+    "replicate",
+    "elevenlabs",
+    "calendly",
+];
 
 /// Providers whose signature is hex (either case decodes to the same bytes).
 const HEX: &[&str] = &[
@@ -74,6 +125,22 @@ const HEX: &[&str] = &[
     "bitbucket",
     "meta",
     "pagerduty",
+    "razorpay",
+    "coinbase-commerce",
+    "gocardless",
+    "mux",
+    "workos",
+    "elevenlabs",
+    "webflow",
+    "paystack",
+    "vercel",
+    "sentry",
+    "lemonsqueezy",
+    "alchemy",
+    "segment",
+    "dropbox",
+    "calendly",
+    "notion",
 ];
 
 /// One way of signing: a provider, its key, and how its body and URL are chosen.
@@ -103,7 +170,7 @@ impl Signer {
         };
         let url = match self.name() {
             "twilio" if self.twilio_json => Some(twilio_json_url(URL, &body)),
-            "twilio" | "square" => Some(URL.to_owned()),
+            "twilio" | "square" | "hubspot" | "trello" | "mandrill" => Some(URL.to_owned()),
             _ => None,
         };
         (body, url)
@@ -141,6 +208,7 @@ fn shared_key_text(p: Provider) -> String {
         KeyFormat::StandardWebhooks => {
             format!("whsec_{}", base64::engine::general_purpose::STANDARD.encode(b"property-test-key-24-bytes!"))
         }
+        KeyFormat::Hex => hex::encode(format!("{}-property-secret", p.name())),
         _ => format!("{}-property-secret", p.name()),
     }
 }
@@ -176,6 +244,7 @@ static SIGNERS: LazyLock<Vec<Signer>> = LazyLock::new(|| {
         webhook_core::providers::CLERK,
         webhook_core::providers::RESEND,
         webhook_core::providers::DISCORD,
+        webhook_core::providers::TELNYX,
     ] {
         let v = Verifier::builder(p).key(ed()).build().unwrap();
         out.push(signer(format!("{} (Ed25519)", p.name()), p, v));
@@ -264,14 +333,20 @@ proptest! {
                 // so some byte changes are invisible to its scheme ("a=b" and "a&b" sign
                 // alike); its JSON mode hashes the raw body and is checked.
                 "twilio" => s.twilio_json,
+                // Mandrill signs the form parameters the same way, without the JSON mode.
+                "mandrill" => false,
                 // Mailgun signs only the `signature` object; the event data is unsigned.
                 // Its hex signature decodes alike in either case.
                 "mailgun" => {
                     within_signature_object(signed.body(), i)
                         && !(in_mailgun_hex(signed.body(), i) && is_case_flip_of_hex(before, sent[i]))
                 }
-                // GitLab's classic token is a password, not a signature over the body.
-                "gitlab" => false,
+                // GitLab's classic token and the HTTP Basic / header credentials are
+                // passwords, not signatures over the body.
+                "gitlab" | "postmark" | "chargebee" | "pipedrive" | "okta" => false,
+                // Adyen signs eight fields of each item, not the body (see negative.rs,
+                // adyen_items, for each of them).
+                "adyen" => false,
                 _ => true,
             };
             if must_fail {

@@ -28,6 +28,7 @@ pub(crate) fn verify(keys: &Keys, req: &Request<'_>, now: SystemTime) -> Result<
         timestamp: None,
         body: req.body.clone(),
         key_index,
+        event_id: None,
     })
 }
 

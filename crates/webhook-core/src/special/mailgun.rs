@@ -1,6 +1,15 @@
 //! Mailgun: `signature.{timestamp,token,signature}` inside the body, HMAC-SHA256 of
-//! `{timestamp}{token}`. The event data is not covered by the signature: only TLS protects
-//! it, and deduplicating on the token stops replays.
+//! `{timestamp}{token}`; for a subaccount's domain, `signature.parent-signature` is the
+//! same HMAC under the primary account's key, and either one verifies.
+//! <https://documentation.mailgun.com/docs/mailgun/user-manual/webhooks/securing-webhooks>
+//!
+//! The event data is not covered by the signature: only TLS protects it. The delivery id
+//! is therefore the signed `token`, as Mailgun advises ("cache the token, refuse a token
+//! seen before"), and not `event-data.id`: anyone holding one signature block could send
+//! it again inside the window with a fresh `event-data.id`, and deduplicating on that id
+//! would accept every copy. The trade-off: two deliveries of one event (a retry) carry two
+//! tokens, so they are two deliveries to the dedup store, as they are to Mailgun;
+//! `event-data.id` stays available as [`Verified::event_id`] to recognise them.
 
 use std::borrow::Cow;
 use std::time::{Duration, SystemTime};
@@ -36,6 +45,9 @@ struct Fields<'a> {
     token: Cow<'a, str>,
     #[serde(borrow)]
     signature: Cow<'a, str>,
+    /// Present for subaccounts: the same HMAC under the primary account's key.
+    #[serde(rename = "parent-signature", borrow, default)]
+    parent_signature: Option<Cow<'a, str>>,
 }
 
 #[derive(Deserialize)]
@@ -87,34 +99,36 @@ pub(crate) fn verify(
     now: SystemTime,
 ) -> Result<Verified, VerifyError> {
     // JSON (current webhooks) or a form (legacy webhooks, same field names at top level).
-    let (timestamp, token, signature, id, event_type) = match crate::json::object::<Envelope<'_>>(&req.body) {
-        Some(env) => {
-            let f: Fields<'_> = env
-                .signature
-                .and_then(|raw| crate::json::object(raw.get().as_bytes()))
-                .ok_or_else(|| malformed("signature object"))?;
-            let (id, event) = EventData::read(env.event_data);
-            (f.timestamp, f.token, f.signature, id, event)
-        }
-        None => {
-            let mut fields = [None, None, None, None];
-            for (k, v) in form_urlencoded::parse(&req.body) {
-                let slot = match k.as_ref() {
-                    "timestamp" => 0,
-                    "token" => 1,
-                    "signature" => 2,
-                    "event" => 3,
-                    _ => continue,
-                };
-                fields[slot].get_or_insert(v);
+    let (timestamp, token, signature, parent, event_id, event_type) =
+        match crate::json::object::<Envelope<'_>>(&req.body) {
+            Some(env) => {
+                let f: Fields<'_> = env
+                    .signature
+                    .and_then(|raw| crate::json::object(raw.get().as_bytes()))
+                    .ok_or_else(|| malformed("signature object"))?;
+                let (id, event) = EventData::read(env.event_data);
+                (f.timestamp, f.token, f.signature, f.parent_signature, id, event)
             }
-            let [ts, token, sig, event] = fields;
-            let ts = ts.ok_or_else(|| malformed("signature.timestamp"))?;
-            let token = token.ok_or_else(|| malformed("signature.token"))?;
-            let sig = sig.ok_or_else(|| malformed("signature.signature"))?;
-            (ts, token, sig, None, event.map(Cow::into_owned))
-        }
-    };
+            None => {
+                let mut fields = [None, None, None, None, None];
+                for (k, v) in form_urlencoded::parse(&req.body) {
+                    let slot = match k.as_ref() {
+                        "timestamp" => 0,
+                        "token" => 1,
+                        "signature" => 2,
+                        "event" => 3,
+                        "parent-signature" => 4,
+                        _ => continue,
+                    };
+                    fields[slot].get_or_insert(v);
+                }
+                let [ts, token, sig, event, parent] = fields;
+                let ts = ts.ok_or_else(|| malformed("signature.timestamp"))?;
+                let token = token.ok_or_else(|| malformed("signature.token"))?;
+                let sig = sig.ok_or_else(|| malformed("signature.signature"))?;
+                (ts, token, sig, parent, None, event.map(Cow::into_owned))
+            }
+        };
     if token.is_empty() || token.len() > MAX_TOKEN {
         return Err(malformed("signature.token"));
     }
@@ -123,13 +137,23 @@ pub(crate) fn verify(
     let mut sent = [0u8; 32];
     hex::decode_to_slice(signature.as_bytes(), &mut sent)
         .map_err(|_| malformed("signature.signature (64 hex digits)"))?;
+    let parent = match parent {
+        None => None,
+        Some(text) => {
+            let mut bytes = [0u8; 32];
+            hex::decode_to_slice(text.as_bytes(), &mut bytes)
+                .map_err(|_| malformed("signature.parent-signature (64 hex digits)"))?;
+            Some(bytes)
+        }
+    };
     let key_index = keys.find(now, |key| {
         key.mac(crate::scheme::Algorithm::HmacSha256).is_some_and(|mut mac| {
             mac.update(timestamp.as_bytes());
             mac.update(token.as_bytes());
             let mut tag = [0u8; 64];
             let n = mac.finish(&mut tag);
-            ct_eq(&tag[..n], &sent)
+            // Both compared, no early exit.
+            ct_eq(&tag[..n], &sent) | parent.is_some_and(|p| ct_eq(&tag[..n], &p))
         })
     })?;
     if let Some(tol) = tolerance {
@@ -137,12 +161,13 @@ pub(crate) fn verify(
     }
     Ok(Verified {
         provider: "mailgun",
-        // The token is unique per delivery: the dedup key when the event has no id.
-        id: Some(id.unwrap_or_else(|| token.into_owned())),
+        // The signed token, never the unsigned event-data.id (see the module docs).
+        id: Some(token.into_owned()),
         event_type: EventType::known(event_type),
         timestamp: Some(signed_at),
         body: req.body.clone(),
         key_index,
+        event_id,
     })
 }
 

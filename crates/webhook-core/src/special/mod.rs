@@ -1,11 +1,14 @@
 //! The providers that are not a signature header over the body: Twilio signs the URL and
 //! form parameters, Mailgun puts its signature in the body, GitLab's classic hook sends a
-//! plaintext token.
+//! plaintext token, and the providers that send credentials (HTTP Basic or a fixed header)
+//! instead of a signature.
 
 use crate::engine::header_text;
 use crate::error::VerifyError;
 use crate::headers::{single, Headers};
 
+pub(crate) mod adyen;
+pub(crate) mod credentials;
 pub(crate) mod gitlab;
 pub(crate) mod mailgun;
 #[cfg(feature = "twilio")]

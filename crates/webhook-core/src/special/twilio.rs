@@ -110,6 +110,7 @@ pub(crate) fn verify(
         timestamp: None,
         body: req.body.clone(),
         key_index,
+        event_id: None,
     })
 }
 
