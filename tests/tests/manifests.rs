@@ -52,7 +52,8 @@ fn readmes_tell_the_features_their_manifests_define() {
 
 #[test]
 fn the_check_reads_features_and_finds_a_stale_default() {
-    let manifest = "[package]\nname = \"x\"\n\n[features]\n# all\ndefault = [\"full\"]\nfull = [\"a\"]\n\n[dependencies]\n";
+    let manifest =
+        "[package]\nname = \"x\"\n\n[features]\n# all\ndefault = [\"full\"]\nfull = [\"a\"]\n\n[dependencies]\n";
     assert_eq!(
         features(manifest),
         [("default".to_owned(), "[\"full\"]".to_owned()), ("full".to_owned(), "[\"a\"]".to_owned())]

@@ -33,22 +33,45 @@ pub use webhook_core::{providers, Provider, Verified, Verifier};
 /// `into_make_service_with_connect_info::<SocketAddr>()` (see the crate docs), or every
 /// request is refused with 403 and a reason saying the peer address was not passed.
 ///
+/// `T` is the shape of *every* delivery on the route: Stripe's event envelope, or
+/// `serde_json::Value`. GitHub sends a different body per event (and `ping` when a hook
+/// is created), so a GitHub route takes [`RawWebhook`] and parses by event type:
+///
 /// ```
-/// use axum::{routing::post, Json, Router};
+/// use axum::{http::StatusCode, middleware::from_fn, routing::post, Router};
 /// use serde::Deserialize;
-/// use webhook_axum::{Endpoint, VerifiedWebhook};
-/// use webhook_core::{providers, Verifier};
+/// use webhook_axum::{providers, settle, Endpoint, RawWebhook, VerifiedWebhook, Verifier};
+///
+/// #[derive(Deserialize)]
+/// struct StripeEvent { id: String, r#type: String }
+///
+/// async fn on_stripe(hook: VerifiedWebhook<StripeEvent>) -> StatusCode {
+///     tracing::info!(id = %hook.payload.id, kind = %hook.payload.r#type, "stripe event");
+///     StatusCode::OK
+/// }
 ///
 /// #[derive(Deserialize)]
 /// struct Push { r#ref: String }
 ///
-/// async fn on_push(hook: VerifiedWebhook<Push>) -> Json<serde_json::Value> {
-///     tracing::info!(id = ?hook.delivery.id(), branch = %hook.payload.r#ref, "push");
-///     Json(serde_json::json!({ "status": "accepted" }))
+/// async fn on_github(hook: RawWebhook) -> StatusCode {
+///     match hook.0.event_type() {
+///         Some("push") => match hook.0.json::<Push>() {
+///             Ok(push) => tracing::info!(branch = %push.r#ref, "push"),
+///             Err(_) => return StatusCode::BAD_REQUEST,
+///         },
+///         // `ping` and every other subscribed event: acknowledged.
+///         _ => {}
+///     }
+///     StatusCode::OK
 /// }
 ///
+/// let stripe = Endpoint::new(Verifier::new(providers::STRIPE, "whsec_...").unwrap());
 /// let github = Endpoint::new(Verifier::new(providers::GITHUB, "s3cret").unwrap());
-/// let app: Router = Router::new().route("/webhooks/github", post(on_push).with_state(github));
+/// let app: Router = Router::new()
+///     .route("/webhooks/stripe", post(on_stripe).with_state(stripe))
+///     .route("/webhooks/github", post(on_github).with_state(github))
+///     // Settles each claim by the handler's answer: a failure frees the id for the retry.
+///     .layer(from_fn(settle));
 /// ```
 #[derive(Debug)]
 pub struct VerifiedWebhook<T = serde_json::Value> {
@@ -98,14 +121,16 @@ pub fn outcome_response(outcome: &Outcome) -> Response {
 /// 403 `{"error": ...}` otherwise. Mount it on the same path as the `POST` handler.
 ///
 /// ```
-/// use axum::{routing::post, Router};
-/// use webhook_axum::{meta_subscription, RawWebhook};
+/// use axum::{middleware::from_fn, routing::post, Router};
+/// use webhook_axum::{meta_subscription, settle, RawWebhook};
 ///
 /// async fn events(_: RawWebhook) {}
 /// let meta = webhook_core::Verifier::new(webhook_core::providers::META, "app-secret").unwrap();
 /// let endpoint = webhook_axum::Endpoint::new(meta);
-/// let app: Router = Router::new()
-///     .route("/webhooks/meta", meta_subscription("my-verify-token").merge(post(events).with_state(endpoint)));
+/// let app: Router = Router::new().route(
+///     "/webhooks/meta",
+///     meta_subscription("my-verify-token").merge(post(events).with_state(endpoint).layer(from_fn(settle))),
+/// );
 /// ```
 pub fn meta_subscription<S: Clone + Send + Sync + 'static>(verify_token: &str) -> axum::routing::MethodRouter<S> {
     let token: std::sync::Arc<str> = verify_token.into();
