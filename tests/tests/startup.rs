@@ -47,10 +47,12 @@ fn run(bin: &str, vars: &[(&str, &str)]) -> (Option<i32>, String) {
     (status.code(), stderr)
 }
 
+/// The environment, the exit code, and what stderr must say.
+type Case = (&'static [(&'static str, &'static str)], i32, &'static str);
+
 #[test]
 fn a_bad_setting_stops_each_receiver_at_startup_naming_the_variable() {
-    // (environment, exit code, what stderr must say)
-    let cases: [(&[(&str, &str)], i32, &str); 5] = [
+    let cases: [Case; 5] = [
         (&[("STANDARD_WEBHOOK_SECRET", "whsec_!!")], 2, "STANDARD_WEBHOOK_SECRET: "),
         (
             &[("GITHUB_WEBHOOK_SECRET", "s"), ("GITHUB_WEBHOOK_ALLOW_IPS", "10.0.0.0/33")],

@@ -239,6 +239,35 @@ impl FromRequest for RawWebhook {
     }
 }
 
+/// A `GET` handler for the provider checks some providers make on the webhook URL itself
+/// (X's CRC `?crc_token=`, Dropbox's `?challenge=`, Okta's verification header): answered
+/// as the provider expects, after the endpoint's allowlist; 405 for a provider that makes
+/// no such check; 500 when no [`Endpoint`] is in `app_data`.
+///
+/// ```
+/// use actix_web::{web, App};
+/// use webhook_actix::{get_check, providers, Endpoint, Verifier};
+/// let dropbox = Endpoint::new(Verifier::new(providers::DROPBOX, "app-secret").unwrap());
+/// let _app = App::new().service(web::resource("/webhooks/dropbox").app_data(dropbox).route(web::get().to(get_check)));
+/// ```
+pub async fn get_check(req: HttpRequest) -> HttpResponse {
+    let Some(endpoint) = endpoint(&req) else {
+        return outcome_response(&Outcome::Rejected(VerifyError::configuration(
+            "no webhook endpoint is configured for this route",
+        )));
+    };
+    let peer = req.peer_addr().map(|addr| addr.ip());
+    if let Some(forbidden) = endpoint.admit(peer, &ActixHeaders(req.headers())) {
+        return outcome_response(&forbidden);
+    }
+    match endpoint.answer_get(req.query_string(), &ActixHeaders(req.headers()), SystemTime::now()) {
+        Some(outcome) => outcome_response(&outcome),
+        None => HttpResponse::MethodNotAllowed()
+            .content_type("application/json")
+            .body(r#"{"error":"method not allowed: webhooks are POSTed"}"#),
+    }
+}
+
 /// A `GET` route for Meta's subscription check: 200 with `hub.challenge` when
 /// `hub.verify_token` matches (compared in constant time by the core), 403 otherwise.
 ///

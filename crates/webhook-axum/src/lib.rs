@@ -149,6 +149,36 @@ pub fn meta_subscription<S: Clone + Send + Sync + 'static>(verify_token: &str) -
     })
 }
 
+/// A `GET` handler for the provider checks some providers make on the webhook URL itself
+/// (X's CRC `?crc_token=`, Dropbox's `?challenge=`, Okta's verification header): answered
+/// as the provider expects, after the endpoint's allowlist; 405 for a provider that makes
+/// no such check. Mount it beside the `POST` handler on the same route.
+///
+/// ```
+/// use axum::{middleware::from_fn, routing::post, Router};
+/// use webhook_axum::{get_check, providers, settle, Endpoint, RawWebhook, Verifier};
+///
+/// async fn on_dropbox(_: RawWebhook) {}
+/// let dropbox = Endpoint::new(Verifier::new(providers::DROPBOX, "app-secret").unwrap());
+/// let app: Router = Router::new()
+///     .route("/webhooks/dropbox", post(on_dropbox).get(get_check).with_state(dropbox).layer(from_fn(settle)));
+/// ```
+pub async fn get_check(axum::extract::State(endpoint): axum::extract::State<Endpoint>, req: Request) -> Response {
+    if let Some(forbidden) = endpoint.admit(peer_addr(&req), req.headers()) {
+        return outcome_response(&forbidden);
+    }
+    let query = req.uri().query().unwrap_or("");
+    match endpoint.answer_get(query, req.headers(), SystemTime::now()) {
+        Some(outcome) => outcome_response(&outcome),
+        None => (
+            StatusCode::METHOD_NOT_ALLOWED,
+            [(header::CONTENT_TYPE, "application/json")],
+            r#"{"error":"method not allowed: webhooks are POSTed"}"#,
+        )
+            .into_response(),
+    }
+}
+
 /// The connection's peer address: the [`ConnectInfo<SocketAddr>`] that
 /// `into_make_service_with_connect_info::<SocketAddr>()` (or `MockConnectInfo` in tests)
 /// puts in the request extensions.

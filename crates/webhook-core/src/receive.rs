@@ -306,6 +306,35 @@ impl Endpoint {
         Some(outcome)
     }
 
+    /// The answer to the provider's `GET` endpoint check on this route (X's CRC, Dropbox's
+    /// challenge, Okta's one-time verification), from the query string and headers, counted,
+    /// logged and audited like every answer; `None` when the provider makes no such check
+    /// (the adapter answers 405). Adapters call [`admit`](Self::admit) first.
+    ///
+    /// ```
+    /// use std::time::SystemTime;
+    /// use webhook_core::receive::Endpoint;
+    /// use webhook_core::{providers, Verifier};
+    ///
+    /// let dropbox = Endpoint::new(Verifier::new(providers::DROPBOX, "app-secret").unwrap());
+    /// let none: [(&str, &str); 0] = [];
+    /// let answer = dropbox.answer_get("challenge=abc", &none, SystemTime::now()).unwrap();
+    /// assert_eq!((answer.status().as_u16(), answer.body().as_ref()), (200, &b"abc"[..]));
+    /// let github = Endpoint::new(Verifier::new(providers::GITHUB, "s").unwrap());
+    /// assert!(github.answer_get("challenge=abc", &none, SystemTime::now()).is_none());
+    /// ```
+    pub fn answer_get(&self, query: &str, headers: &(dyn Headers + Sync), now: SystemTime) -> Option<Outcome> {
+        let started = std::time::Instant::now();
+        let outcome = match self.verifier.answer_get(query, headers, now)? {
+            Ok(reply) => Outcome::Handshake(reply),
+            Err(e) => Outcome::Rejected(e),
+        };
+        let (span, rid) = self.span(headers);
+        let _entered = span.enter();
+        self.log(&outcome, Some((started, now)), (&span, rid.as_deref()), Some(headers), None);
+        Some(outcome)
+    }
+
     /// The answer for a body found longer than the limit while reading it (413), counted
     /// like every other outcome.
     pub fn over_limit(&self) -> Outcome {
@@ -901,6 +930,39 @@ mod tests {
         assert_eq!(body["error"], "forbidden");
         assert!(body["reason"].as_str().unwrap().contains("peer address"), "{body}");
         assert!(unseen.delivery().is_none());
+    }
+
+    #[test]
+    fn get_checks_are_answered_by_the_scheme_and_okta_checks_its_credentials_first() {
+        use hmac::Mac as _;
+        let now = SystemTime::now();
+        let none: [(&str, &str); 0] = [];
+        // X: the CRC token's HMAC-SHA256 with the consumer secret, base64.
+        let x = Endpoint::new(Verifier::new(providers::X, "consumer-secret").unwrap());
+        let crc = x.answer_get("crc_token=abc123", &none, now).unwrap();
+        let mut mac = hmac::Hmac::<Sha256>::new_from_slice(b"consumer-secret").unwrap();
+        mac.update(b"abc123");
+        use base64::Engine as _;
+        let expected = base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());
+        assert_eq!(crc.label(), "handshake");
+        assert_eq!(crc.body(), Bytes::from(format!(r#"{{"response_token":"sha256={expected}"}}"#)));
+        let missing = x.answer_get("other=1", &none, now).unwrap();
+        assert_eq!((missing.status(), missing.label()), (StatusCode::BAD_REQUEST, "malformed"));
+        // Okta: the GET carries the hook's Authorization; a wrong one is refused.
+        let okta = Endpoint::new(Verifier::new(providers::OKTA, "okta-secret").unwrap());
+        let ok = okta
+            .answer_get("", &[("Authorization", "okta-secret"), ("x-okta-verification-challenge", "V1")], now)
+            .unwrap();
+        assert_eq!((ok.status(), ok.body()), (StatusCode::OK, Bytes::from_static(br#"{"verification":"V1"}"#)));
+        let forged =
+            okta.answer_get("", &[("Authorization", "guess"), ("x-okta-verification-challenge", "V1")], now).unwrap();
+        assert_eq!(forged.status(), StatusCode::UNAUTHORIZED);
+        let bare = okta.answer_get("", &[("Authorization", "okta-secret")], now).unwrap();
+        assert_eq!(bare.status(), StatusCode::BAD_REQUEST);
+        // A provider with no GET check: none (405 from the adapter).
+        assert!(Endpoint::new(Verifier::new(providers::STRIPE, "whsec_x").unwrap())
+            .answer_get("", &none, now)
+            .is_none());
     }
 
     #[test]

@@ -12,8 +12,8 @@
 //! | `WEBHOOK_LEASE_SECS` | how long a worker holds an event before another may take it | `60` |
 //! | `WEBHOOK_AUDIT_DAYS` | keep an audit log of every request (accepted or refused) in the event store for this many days | no audit log |
 //! | `WEBHOOK_RECORD_HANDLED` | `1`: the handler writes a row per handled event to `handled_deliveries`, in the transaction that marks the event done (exactly once, see [`HANDLED_TABLE`]); `0`: it only logs | `1` |
-//! | one per route (see [`ROUTES`]) | comma-separated secrets; any of them verifies | route disabled |
-//! | `<PROVIDER>_WEBHOOK_ALLOW_IPS`, one per route ([`Route::allow_var`]) | comma-separated CIDR ranges or addresses the route accepts deliveries from; others get 403 `forbidden` | every address |
+//! | `<ID>_WEBHOOK_SECRET`, one per provider (see [`routes`]; `SLACK_SIGNING_SECRET`, `GITLAB_WEBHOOK_TOKEN`, `TWILIO_AUTH_TOKEN`, `DISCORD_PUBLIC_KEY`, `STANDARD_WEBHOOK_SECRET` also read) | comma-separated secrets; any of them verifies | route disabled |
+//! | `<ID>_WEBHOOK_ALLOW_IPS`, one per route ([`Route::allow_var`]) | comma-separated CIDR ranges or addresses the route accepts deliveries from; others get 403 `forbidden` | every address |
 //! | `WEBHOOK_TRUSTED_PROXIES` | comma-separated CIDR ranges of your proxies, whose `X-Forwarded-For` / `Forwarded` name the client for the allowlists | none: the peer address is the client |
 //!
 //! With no secret at all, the receiver generates a development secret for
@@ -36,71 +36,65 @@ use webhook_pipeline::{
     AuditConfig, Effects, Event, EventRouter, EventStore, MemoryStore, Pipeline, PostgresStore, RedisDedup, SqliteStore,
 };
 
-/// A webhook route: `POST /webhooks/{path}`, enabled by the secrets in `var`.
+/// A webhook route: `POST /webhooks/{path}`, enabled by the secrets in `var` (or, for the
+/// providers the receivers knew first, `legacy_var`).
 #[derive(Debug, Clone, Copy)]
 pub struct Route {
-    /// The last path segment.
+    /// The last path segment: the provider's id.
     pub path: &'static str,
+    /// Another last path segment served the same way (`standard` for `standard-webhooks`).
+    pub alias: Option<&'static str>,
     /// The provider verified on it.
     pub provider: Provider,
-    /// The environment variable holding its comma-separated secrets.
+    /// The environment variable holding its comma-separated secrets: `<ID>_WEBHOOK_SECRET`
+    /// (upper case, `-` as `_`).
     pub var: &'static str,
+    /// The name that variable had before the naming rule, still read when `var` is unset.
+    pub legacy_var: Option<&'static str>,
     /// The environment variable holding the comma-separated ranges it accepts deliveries
-    /// from (`<PROVIDER>_WEBHOOK_ALLOW_IPS`); unset, every address.
+    /// from (`<ID>_WEBHOOK_ALLOW_IPS`); unset, every address.
     pub allow_var: &'static str,
 }
 
-/// Every route the receivers serve.
-pub const ROUTES: &[Route] = &[
-    Route {
-        path: "github",
-        provider: providers::GITHUB,
-        var: "GITHUB_WEBHOOK_SECRET",
-        allow_var: "GITHUB_WEBHOOK_ALLOW_IPS",
-    },
-    Route {
-        path: "stripe",
-        provider: providers::STRIPE,
-        var: "STRIPE_WEBHOOK_SECRET",
-        allow_var: "STRIPE_WEBHOOK_ALLOW_IPS",
-    },
-    Route {
-        path: "slack",
-        provider: providers::SLACK,
-        var: "SLACK_SIGNING_SECRET",
-        allow_var: "SLACK_WEBHOOK_ALLOW_IPS",
-    },
-    Route {
-        path: "standard",
-        provider: providers::STANDARD_WEBHOOKS,
-        var: "STANDARD_WEBHOOK_SECRET",
-        allow_var: "STANDARD_WEBHOOK_ALLOW_IPS",
-    },
-    Route {
-        path: "shopify",
-        provider: providers::SHOPIFY,
-        var: "SHOPIFY_WEBHOOK_SECRET",
-        allow_var: "SHOPIFY_WEBHOOK_ALLOW_IPS",
-    },
-    Route {
-        path: "gitlab",
-        provider: providers::GITLAB,
-        var: "GITLAB_WEBHOOK_TOKEN",
-        allow_var: "GITLAB_WEBHOOK_ALLOW_IPS",
-    },
-    Route {
-        path: "twilio",
-        provider: providers::TWILIO,
-        var: "TWILIO_AUTH_TOKEN",
-        allow_var: "TWILIO_WEBHOOK_ALLOW_IPS",
-    },
-    Route {
-        path: "discord",
-        provider: providers::DISCORD,
-        var: "DISCORD_PUBLIC_KEY",
-        allow_var: "DISCORD_WEBHOOK_ALLOW_IPS",
-    },
+/// The variable names the first receivers used: `(provider id, secret variable, path
+/// alias)`. They keep working.
+const LEGACY: &[(&str, &str, Option<&str>)] = &[
+    ("slack", "SLACK_SIGNING_SECRET", None),
+    ("gitlab", "GITLAB_WEBHOOK_TOKEN", None),
+    ("twilio", "TWILIO_AUTH_TOKEN", None),
+    ("discord", "DISCORD_PUBLIC_KEY", None),
+    ("standard-webhooks", "STANDARD_WEBHOOK_SECRET", Some("standard")),
 ];
+
+/// `<PREFIX>_<suffix>` for a provider id: upper case, `-` as `_`.
+fn var_name(id: &str, suffix: &str) -> String {
+    format!("{}_{suffix}", id.to_ascii_uppercase().replace('-', "_"))
+}
+
+/// Every route the receivers serve: one per built-in provider (`Provider::all()`), so a
+/// provider added to the core is a route here with nothing else to write.
+pub fn routes() -> &'static [Route] {
+    static ROUTES: OnceLock<Vec<Route>> = OnceLock::new();
+    ROUTES.get_or_init(|| {
+        // Names made once for the life of the process (a few dozen short strings).
+        let leak = |s: String| -> &'static str { Box::leak(s.into_boxed_str()) };
+        Provider::all()
+            .iter()
+            .map(|&provider| {
+                let id = provider.name();
+                let legacy = LEGACY.iter().find(|(p, ..)| *p == id);
+                Route {
+                    path: id,
+                    alias: legacy.and_then(|(.., alias)| *alias),
+                    provider,
+                    var: leak(var_name(id, "WEBHOOK_SECRET")),
+                    legacy_var: legacy.map(|(_, var, _)| *var),
+                    allow_var: leak(var_name(legacy.and_then(|(.., a)| *a).unwrap_or(id), "WEBHOOK_ALLOW_IPS")),
+                }
+            })
+            .collect()
+    })
+}
 
 /// A route with its verifier, before the pipeline is started.
 #[derive(Debug, Clone)]
@@ -126,6 +120,11 @@ impl Enabled {
     /// `/webhooks/{path}`.
     pub fn url_path(&self) -> String {
         format!("/webhooks/{}", self.route.path)
+    }
+
+    /// Every path the route is served on: `/webhooks/{path}`, and its alias if it has one.
+    pub fn url_paths(&self) -> Vec<String> {
+        std::iter::once(self.route.path).chain(self.route.alias).map(|p| format!("/webhooks/{p}")).collect()
     }
 }
 
@@ -250,18 +249,17 @@ impl Config {
         };
         // Every route's ranges are read, enabled or not: a typo fails now, not on the day
         // the route is enabled.
-        let allowlists = ROUTES.iter().map(allowlist).collect::<Result<Vec<_>, String>>()?;
+        let allowlists = routes().iter().map(allowlist).collect::<Result<Vec<_>, String>>()?;
         let allowlist_of =
-            |route: &Route| ROUTES.iter().position(|r| r.path == route.path).and_then(|i| allowlists[i].clone());
+            |route: &Route| routes().iter().position(|r| r.path == route.path).and_then(|i| allowlists[i].clone());
         let mut configured = Vec::new();
-        for route in ROUTES {
-            let Some(secrets) = var(route.var).filter(|s| !s.trim().is_empty()) else {
+        for route in routes() {
+            let set = |name: &'static str| var(name).filter(|s| !s.trim().is_empty()).map(|v| (name, v));
+            let Some((name, secrets)) = set(route.var).or_else(|| route.legacy_var.and_then(set)) else {
                 continue;
             };
-            let verifier = Verifier::builder(route.provider)
-                .secrets_csv(&secrets)
-                .build()
-                .map_err(|e| format!("{}: {e}", route.var))?;
+            let verifier =
+                Verifier::builder(route.provider).secrets_csv(&secrets).build().map_err(|e| format!("{name}: {e}"))?;
             configured.push(Configured { route: *route, verifier, allowlist: allowlist_of(route) });
         }
         let mut dev = None;
@@ -269,7 +267,8 @@ impl Config {
             let secret = random_hex(16).map_err(|e| format!("no randomness for a development secret: {e}"))?;
             let verifier = Verifier::new(providers::GITHUB, &secret).map_err(|e| e.to_string())?;
             dev = Some(dev_delivery(&verifier, &secret, &public_url)?);
-            configured.push(Configured { route: ROUTES[0], verifier, allowlist: allowlist_of(&ROUTES[0]) });
+            let github = routes()[0];
+            configured.push(Configured { route: github, verifier, allowlist: allowlist_of(&github) });
         }
         Ok(Self {
             addr,
@@ -313,12 +312,12 @@ impl Config {
             let ranges: Vec<_> = self.trusted_proxies.ranges().iter().map(|r| r.to_string()).collect();
             out.push_str(&format!("  trusted proxies (for the allowlists): {}\n", ranges.join(", ")));
         }
-        let off: Vec<_> = ROUTES.iter().filter(|r| !self.configured.iter().any(|c| c.route.path == r.path)).collect();
-        if !off.is_empty() {
-            out.push_str("  set these to enable more routes (comma-separated secrets rotate):\n");
-            for r in off {
-                out.push_str(&format!("    {:<24} -> POST /webhooks/{}\n", r.var, r.path));
-            }
+        let off = routes().len() - self.configured.len();
+        if off > 0 {
+            out.push_str(&format!(
+                "  {off} more providers: set <ID>_WEBHOOK_SECRET to enable POST /webhooks/<id> (comma-separated \
+                 secrets rotate), e.g. STRIPE_WEBHOOK_SECRET -> /webhooks/stripe; `webhook providers` lists them\n"
+            ));
         }
         if let Some(dev) = &self.dev {
             out.push_str(&format!(
@@ -686,6 +685,7 @@ mod tests {
         assert!(dev.curl.contains("X-Hub-Signature-256: sha256="), "{}", dev.curl);
         let banner = c.banner("axum-receiver");
         assert!(banner.contains("STRIPE_WEBHOOK_SECRET") && banner.contains(&dev.curl));
+        assert!(banner.contains(&format!("{} more providers", routes().len() - 1)), "{banner}");
     }
 
     #[test]
@@ -737,9 +737,37 @@ mod tests {
         assert!(err.contains("lists no address range"), "{err}");
         let err = config(&[("WEBHOOK_TRUSTED_PROXIES", "10.0.0.0/8 192.0.2.1")]).unwrap_err();
         assert!(err.starts_with("WEBHOOK_TRUSTED_PROXIES: "), "{err}");
-        for r in ROUTES {
-            assert_eq!(r.allow_var, format!("{}_WEBHOOK_ALLOW_IPS", r.path.to_uppercase()));
+        for r in routes() {
+            let named = r.alias.unwrap_or(r.path).to_uppercase().replace('-', "_");
+            assert_eq!(r.allow_var, format!("{named}_WEBHOOK_ALLOW_IPS"));
         }
+    }
+
+    #[test]
+    fn every_provider_is_a_route_named_by_one_rule_and_the_old_names_still_work() {
+        assert_eq!(routes().len(), Provider::all().len());
+        for r in routes() {
+            assert_eq!(r.path, r.provider.name());
+            assert_eq!(r.var, format!("{}_WEBHOOK_SECRET", r.path.to_uppercase().replace('-', "_")));
+        }
+        let stripe = routes().iter().find(|r| r.path == "stripe").unwrap();
+        assert_eq!((stripe.var, stripe.legacy_var, stripe.alias), ("STRIPE_WEBHOOK_SECRET", None, None));
+        let coinbase = routes().iter().find(|r| r.path == "coinbase-commerce").unwrap();
+        assert_eq!(coinbase.var, "COINBASE_COMMERCE_WEBHOOK_SECRET");
+        // Every provider can be enabled by the rule; the legacy names too.
+        let c = config(&[("COINBASE_COMMERCE_WEBHOOK_SECRET", "s"), ("SLACK_SIGNING_SECRET", "t")]).unwrap();
+        let paths: Vec<_> = c.configured.iter().map(|c| c.route.path).collect();
+        assert_eq!(paths, ["slack", "coinbase-commerce"]);
+        let c = config(&[("STANDARD_WEBHOOK_SECRET", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")]).unwrap();
+        let standard = &c.configured[0];
+        assert_eq!(standard.route.path, "standard-webhooks");
+        let enabled = Enabled { route: standard.route, endpoint: Endpoint::new(standard.verifier.clone()) };
+        assert_eq!(enabled.url_paths(), ["/webhooks/standard-webhooks", "/webhooks/standard"]);
+        // A bad secret names the variable that was read.
+        let err = config(&[("DISCORD_PUBLIC_KEY", "zz")]).unwrap_err();
+        assert!(err.starts_with("DISCORD_PUBLIC_KEY: "), "{err}");
+        let err = config(&[("DISCORD_WEBHOOK_SECRET", "zz"), ("DISCORD_PUBLIC_KEY", "ignored")]).unwrap_err();
+        assert!(err.starts_with("DISCORD_WEBHOOK_SECRET: "), "the new name wins: {err}");
     }
 
     #[tokio::test]
