@@ -211,10 +211,7 @@ mod tests {
     }
 
     async fn store(test: &str, ttl: Duration, lease: Duration) -> Option<RedisDedup> {
-        let Ok(url) = std::env::var("WEBHOOK_TEST_REDIS_URL") else {
-            println!("WEBHOOK_TEST_REDIS_URL is not set: {test} was not run against Redis");
-            return None;
-        };
+        let url = crate::testing::service_url("WEBHOOK_TEST_REDIS_URL", test)?;
         let store = RedisDedup::connect(&url, ttl).await.unwrap().with_lease(lease).with_prefix(unique_prefix());
         Some(store)
     }

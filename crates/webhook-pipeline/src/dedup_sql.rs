@@ -537,8 +537,7 @@ mod tests {
         {
             use futures_util::FutureExt;
 
-            let Ok(url) = std::env::var("WEBHOOK_TEST_DATABASE_URL") else {
-                println!("WEBHOOK_TEST_DATABASE_URL is not set: {test} was not run against PostgreSQL");
+            let Some(url) = crate::testing::postgres_url(test) else {
                 return;
             };
             let schema = format!("webhook_dedup_test_{}", unique());

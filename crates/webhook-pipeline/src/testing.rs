@@ -9,8 +9,6 @@
 //! webhook_pipeline::testing::conformance(my_store).await;
 //! # }
 //! ```
-#![allow(clippy::print_stderr)] // a skipped service test says so
-
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -63,14 +61,58 @@ impl Drop for TempDb {
     }
 }
 
-/// The PostgreSQL URL to test against, or `None` (with a note) when it is not set.
+/// The URL of the service a test needs, from the environment variable `var`, or `None`
+/// when it is unset (or empty), and the test should return at once.
+///
+/// A missing service never passes in silence: under CI (`CI=true`) it fails the test,
+/// naming `var`; elsewhere it writes `SKIPPED <test>: <var> unset` to stderr (uncaptured,
+/// so it shows in the run's output) and appends the same line to
+/// `skipped-service-tests.txt` in the target directory (beside `deps/`), so a run can count
+/// its skips (`wc -l target/debug/skipped-service-tests.txt`).
+///
+/// # Panics
+///
+/// Under CI, when `var` is unset.
+pub fn service_url(var: &str, test: &str) -> Option<String> {
+    if let Some(url) = std::env::var(var).ok().filter(|u| !u.trim().is_empty()) {
+        return Some(url);
+    }
+    if std::env::var("CI").is_ok_and(|v| v.eq_ignore_ascii_case("true") || v == "1") {
+        panic!("{test}: {var} is unset; under CI (CI=true) every service test must run (see .ci/run)");
+    }
+    use std::io::Write;
+    let line = format!("SKIPPED {test}: {var} unset");
+    let listed = skip_list().and_then(|path| {
+        let mut file = std::fs::OpenOptions::new().create(true).append(true).open(&path).ok()?;
+        writeln!(file, "{line}").ok()?;
+        Some(path)
+    });
+    let note = listed.map(|p| format!(" (counted in {})", p.display())).unwrap_or_default();
+    // Straight to the process's stderr: the test harness captures `eprintln!`, not this, so
+    // the skip shows in the run's output even when the test passes.
+    let _ = writeln!(std::io::stderr(), "{line}{note}");
+    None
+}
+
+/// `<target>/<profile>/skipped-service-tests.txt`, from the test binary's own path
+/// (`<target>/<profile>/deps/<binary>`).
+fn skip_list() -> Option<std::path::PathBuf> {
+    let exe = std::env::current_exe().ok()?;
+    let profile = exe.parent()?.parent()?;
+    Some(profile.join("skipped-service-tests.txt"))
+}
+
+/// The PostgreSQL URL to test against (`WEBHOOK_TEST_DATABASE_URL`), or `None` when it is
+/// unset: see [`service_url`], which fails the test under CI and reports the skip elsewhere.
+///
+/// # Panics
+///
+/// Under CI when it is unset, and whenever it is set to anything but a `postgres://` URL.
 #[cfg(feature = "postgres")]
 pub fn postgres_url(test: &str) -> Option<String> {
-    let url = std::env::var("WEBHOOK_TEST_DATABASE_URL").ok().filter(|u| u.starts_with("postgres"));
-    if url.is_none() {
-        eprintln!("{test}: not run against PostgreSQL (set WEBHOOK_TEST_DATABASE_URL)");
-    }
-    url
+    let url = service_url("WEBHOOK_TEST_DATABASE_URL", test)?;
+    assert!(url.starts_with("postgres"), "WEBHOOK_TEST_DATABASE_URL={url} is not a postgres:// URL ({test})");
+    Some(url)
 }
 
 /// A store in a schema of its own, so tests sharing one database never see each other's
