@@ -1,7 +1,8 @@
 //! The audit log over real HTTP, against all three receivers (`WEBHOOK_AUDIT_DAYS`): every
 //! request is recorded, accepted or refused (401, 403, 413, 503), with its reason, and read
-//! back through the public API from the receiver's SQLite file; old records are purged and
-//! records the store refuses are counted as dropped.
+//! back through the public API from the receiver's SQLite file; the answer's
+//! `X-Request-Id`, the request's tracing span (captured in-process) and the record agree;
+//! old records are purged and records the store refuses are counted as dropped.
 
 #![allow(clippy::unwrap_used)] // a test: a failed unwrap is a failed test
 
@@ -26,6 +27,45 @@ async fn github(addr: SocketAddr, id: &str, secret: &str, extra: &[(&str, &str)]
     send(addr, Method::POST, "/webhooks/github", &headers, Payload::Sized(Bytes::from_static(body))).await
 }
 
+/// Everything the receivers in this test process trace (DEBUG and up, with a line when
+/// each span closes, which carries all its fields), for the tests to read.
+fn traced() -> &'static std::sync::Mutex<Vec<u8>> {
+    static CAPTURED: std::sync::OnceLock<std::sync::Arc<std::sync::Mutex<Vec<u8>>>> = std::sync::OnceLock::new();
+    CAPTURED.get_or_init(|| {
+        struct Writer(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+        impl std::io::Write for Writer {
+            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(buf);
+                Ok(buf.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let captured = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = captured.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::DEBUG)
+            .with_span_events(tracing_subscriber::fmt::format::FmtSpan::CLOSE)
+            .with_ansi(false)
+            .with_writer(move || Writer(sink.clone()))
+            .finish();
+        tracing::subscriber::set_global_default(subscriber).expect("the only subscriber in this test process");
+        captured
+    })
+}
+
+/// The closing line of the `webhook` span of the request `request_id`, without quotes.
+fn span_of(request_id: &str) -> String {
+    let text = String::from_utf8_lossy(&traced().lock().unwrap()).replace('"', "");
+    let needle = format!("request_id={request_id} ");
+    let mut lines = text.lines().filter(|l| l.contains("webhook{") && l.contains(&needle) && l.contains("close"));
+    match (lines.next(), lines.next()) {
+        (Some(line), None) => line.to_owned(),
+        other => panic!("not one closed span for request {request_id}: {other:?}"),
+    }
+}
+
 /// Polls the audit log until it holds `n` records (the receiver writes them in the
 /// background), for at most 10 s.
 async fn records(store: &SqliteStore, n: usize) -> Vec<AuditEntry> {
@@ -42,6 +82,7 @@ async fn records(store: &SqliteStore, n: usize) -> Vec<AuditEntry> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_request_is_audited_with_its_outcome_and_reason() {
+    traced();
     for receiver in Receiver::ALL {
         let db = temp_db(receiver);
         let url = format!("sqlite://{}", db.display());
@@ -100,6 +141,19 @@ async fn every_request_is_audited_with_its_outcome_and_reason() {
         assert_eq!(dup[0].record.delivery_id.as_deref(), Some(good.as_str()), "{receiver:?}");
         assert_eq!(dup[0].record.request_id, again_id, "{receiver:?}: a request without an id gets the echoed one");
 
+        // The request's tracing span carries the same request id, with the same outcome,
+        // delivery id and client as the answer and the record.
+        for (rid, outcome, id) in
+            [(&callers, "accepted", &good), (&again_id, "duplicate", &good), (&bad_id, "invalid_signature", &forged)]
+        {
+            let span = span_of(rid);
+            for field in ["provider=github".to_owned(), format!("outcome={outcome}"), "client=127.0.0.1".to_owned()] {
+                assert!(span.contains(&field), "{receiver:?}: no {field} in the span of {rid}: {span}");
+            }
+            // A refused request's span names no delivery: its claimed id was never verified.
+            let delivery = format!("delivery_id={id} ");
+            assert_eq!(span.contains(&delivery), outcome != "invalid_signature", "{receiver:?}, {rid}: {span}");
+        }
         store.close().await;
     }
 }
@@ -140,6 +194,7 @@ fn sqlite_exec(db: &std::path::Path, sql: &str) {
 /// `webhook_audit_dropped_total`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refusals_store_failures_purge_and_drops_are_audited() {
+    traced();
     const DAY: Duration = Duration::from_secs(24 * 3600);
     for receiver in Receiver::ALL {
         let db = temp_db(receiver);
