@@ -68,7 +68,8 @@ impl Drop for TempDb {
 /// naming `var`; elsewhere it writes `SKIPPED <test>: <var> unset` to stderr (uncaptured,
 /// so it shows in the run's output) and appends the same line to
 /// `skipped-service-tests.txt` in the target directory (beside `deps/`), so a run can count
-/// its skips (`wc -l target/debug/skipped-service-tests.txt`).
+/// its skips (`wc -l target/debug/skipped-service-tests.txt`; the file only grows: remove
+/// it before the run you want to count).
 ///
 /// # Panics
 ///
