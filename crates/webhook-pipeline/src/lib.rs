@@ -9,6 +9,8 @@ pub mod effects;
 mod event;
 #[cfg(feature = "sqlite")]
 mod migrate_sqlite;
+#[cfg(feature = "nats")]
+mod nats;
 mod pipeline;
 #[cfg(feature = "postgres")]
 mod postgres;
@@ -23,6 +25,8 @@ pub use audit::{AuditConfig, AuditEntry, AuditFilter, AuditLog, AuditRecord};
 pub use batch::{GroupCommit, GroupCommitConfig};
 pub use effects::{Completion, Effects, SqlValue};
 pub use event::{Event, EventId, Filter, Inserted, NewEvent, Status};
+#[cfg(feature = "nats")]
+pub use nats::{NatsConfig, NatsConsumer, NatsConsumerConfig, NatsSink};
 pub use pipeline::{Pipeline, PipelineBuilder};
 #[cfg(feature = "postgres")]
 pub use postgres::PostgresStore;
