@@ -2,7 +2,7 @@
 
 use std::fmt;
 use std::time::SystemTime;
-#[cfg(any(feature = "sqlite", feature = "postgres", feature = "nats"))]
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "nats", feature = "rabbitmq"))]
 use std::time::{Duration, UNIX_EPOCH};
 
 use bytes::Bytes;
@@ -239,13 +239,13 @@ impl Filter {
 
 /// Milliseconds since the epoch, as the SQL stores keep times (and the NATS headers carry
 /// them).
-#[cfg(any(feature = "sqlite", feature = "postgres", feature = "nats"))]
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "nats", feature = "rabbitmq"))]
 pub(crate) fn to_ms(t: SystemTime) -> i64 {
     t.duration_since(UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 /// The inverse of [`to_ms`].
-#[cfg(any(feature = "sqlite", feature = "postgres", feature = "nats"))]
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "nats", feature = "rabbitmq"))]
 pub(crate) fn from_ms(ms: i64) -> SystemTime {
     UNIX_EPOCH + Duration::from_millis(u64::try_from(ms).unwrap_or(0))
 }

@@ -14,6 +14,8 @@ mod nats;
 mod pipeline;
 #[cfg(feature = "postgres")]
 mod postgres;
+#[cfg(feature = "rabbitmq")]
+mod rabbitmq;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod sql;
 #[cfg(feature = "sqlite")]
@@ -30,6 +32,8 @@ pub use nats::{NatsConfig, NatsConsumer, NatsConsumerConfig, NatsSink};
 pub use pipeline::{Pipeline, PipelineBuilder};
 #[cfg(feature = "postgres")]
 pub use postgres::PostgresStore;
+#[cfg(feature = "rabbitmq")]
+pub use rabbitmq::{RabbitConfig, RabbitConsumer, RabbitConsumerConfig, RabbitSink};
 #[allow(deprecated)]
 pub use router::{
     handler_fn, transactional, typed, EventRouter, Handled, Handler, HandlerError, Router, UnknownEvents,
