@@ -290,6 +290,34 @@ impl Default for NatsConsumerConfig {
     }
 }
 
+impl NatsConsumerConfig {
+    /// Consumes the streams of `nats`, otherwise the defaults.
+    pub fn new(nats: NatsConfig) -> Self {
+        Self { nats, ..Self::default() }
+    }
+
+    /// The durable consumer's name (consumers of one name share the work).
+    #[must_use]
+    pub fn durable(mut self, name: &str) -> Self {
+        self.durable = name.to_owned();
+        self
+    }
+
+    /// How long a message may be handled before it is delivered again.
+    #[must_use]
+    pub fn ack_wait(mut self, ack_wait: Duration) -> Self {
+        self.ack_wait = ack_wait;
+        self
+    }
+
+    /// Retries and the dead letter.
+    #[must_use]
+    pub fn retry(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
+        self
+    }
+}
+
 /// Runs an [`EventRouter`] on the stream a [`NatsSink`] publishes to: a durable pull
 /// consumer with explicit acks. A handled event is acked; a failed one is redelivered
 /// after the retry policy's backoff (`NAK` with a delay), and after the last attempt, or a
@@ -711,12 +739,11 @@ mod tests {
             .on(providers::GITHUB, "push", counted(&pushes, 0))
             .on(providers::GITHUB, "issues", counted(&flaky, 2))
             .on(providers::GITHUB, "release", counted(&bad, u32::MAX));
-        let consumer_config = NatsConsumerConfig {
-            nats: config.clone(),
-            durable: "test-handlers".to_owned(),
-            retry: RetryPolicy::new(3, Duration::from_millis(20), Duration::from_millis(100)),
-            ..NatsConsumerConfig::default()
-        };
+        let consumer_config = NatsConsumerConfig::new(config.clone()).durable("test-handlers").retry(RetryPolicy::new(
+            3,
+            Duration::from_millis(20),
+            Duration::from_millis(100),
+        ));
         let consumer = NatsConsumer::start(&url, router.clone(), consumer_config.clone()).await.unwrap();
         eventually("push handled once", || pushes.load(Ordering::SeqCst) == 1).await;
         eventually("issues handled on its third delivery", || flaky.load(Ordering::SeqCst) == 3).await;

@@ -347,6 +347,27 @@ impl Default for RabbitConsumerConfig {
     }
 }
 
+impl RabbitConsumerConfig {
+    /// Consumes the queues of `rabbit`, otherwise the defaults.
+    pub fn new(rabbit: RabbitConfig) -> Self {
+        Self { rabbit, ..Self::default() }
+    }
+
+    /// Messages a consumer holds unacknowledged at once (at least 1).
+    #[must_use]
+    pub fn prefetch(mut self, prefetch: u16) -> Self {
+        self.prefetch = prefetch.max(1);
+        self
+    }
+
+    /// Retries and the dead letter.
+    #[must_use]
+    pub fn retry(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
+        self
+    }
+}
+
 /// Runs an [`EventRouter`] on the queue a [`RabbitSink`] fills, with manual acks. A handled
 /// event is acked; a failed one is put in the retry queue with the policy's backoff as its
 /// TTL (it comes back through the exchange), and after the last attempt, or a permanent
@@ -706,11 +727,11 @@ mod tests {
             .on(providers::GITHUB, "push", counted(&pushes, 0))
             .on(providers::GITHUB, "issues", counted(&flaky, 2))
             .on(providers::GITHUB, "release", counted(&bad, u32::MAX));
-        let consumer_config = RabbitConsumerConfig {
-            rabbit: config.clone(),
-            retry: RetryPolicy::new(3, Duration::from_millis(20), Duration::from_millis(100)),
-            ..RabbitConsumerConfig::default()
-        };
+        let consumer_config = RabbitConsumerConfig::new(config.clone()).retry(RetryPolicy::new(
+            3,
+            Duration::from_millis(20),
+            Duration::from_millis(100),
+        ));
         let consumer = RabbitConsumer::start(&url, router, consumer_config.clone()).await.unwrap();
         eventually("push handled once", || pushes.load(Ordering::SeqCst) == 1).await;
         eventually("issues handled on its third run", || flaky.load(Ordering::SeqCst) == 3).await;

@@ -8,6 +8,8 @@
 //! | `WEBHOOK_MAX_BODY_BYTES` | body limit | `1048576` |
 //! | `DATABASE_URL` | the event store: `sqlite://…` (created if missing), `postgres://…`, or `memory:` (not durable: benchmarks and demos only) | `sqlite://webhooks.db` |
 //! | `REDIS_URL` | a Redis dedup store in front of the event store | none (in-memory dedup; the store's unique key decides) |
+//! | `WEBHOOK_SINK` | publish each delivery to a broker instead of storing it: `nats://…` (NATS JetStream) or `amqp://…` (RabbitMQ); the 2xx goes out after the broker's ack, and its consumers (`broker-consumer`) handle the events | none: the event store and this process's workers |
+//! | `WEBHOOK_SINK_NAME` | the NATS stream (upper-cased) and subject prefix, or the RabbitMQ exchange and queue | `webhooks` |
 //! | `WEBHOOK_WORKERS` | background workers handling stored events | `4` |
 //! | `WEBHOOK_LEASE_SECS` | how long a worker holds an event before another may take it | `60` |
 //! | `WEBHOOK_AUDIT_DAYS` | keep an audit log of every request (accepted or refused) in the event store for this many days | no audit log |
@@ -31,9 +33,11 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use webhook_core::dedup::{DedupStore, MemoryDedup, StoreError};
 use webhook_core::ip::{IpAllowlist, TrustedProxies};
 use webhook_core::receive::{callers_request_id, new_request_id, Endpoint, DEFAULT_BODY_LIMIT, DEFAULT_DEDUP_TTL};
+use webhook_core::sink::Sink;
 use webhook_core::{providers, Provider, SignRequest, Verifier};
 use webhook_pipeline::{
-    AuditConfig, Effects, Event, EventRouter, EventStore, MemoryStore, Pipeline, PostgresStore, RedisDedup, SqliteStore,
+    AuditConfig, Effects, Event, EventRouter, EventStore, MemoryStore, NatsConfig, NatsSink, Pipeline, PostgresStore,
+    RabbitConfig, RabbitSink, RedisDedup, SqliteStore,
 };
 
 /// A webhook route: `POST /webhooks/{path}`, enabled by the secrets in `var` (or, for the
@@ -165,6 +169,12 @@ pub struct Config {
     /// Whether the handler records each handled event in [`HANDLED_TABLE`]
     /// (`WEBHOOK_RECORD_HANDLED`).
     pub record_handled: bool,
+    /// A broker to publish to instead of the event store (`WEBHOOK_SINK`: `nats://…` for
+    /// NATS JetStream, `amqp://…` for RabbitMQ); its consumers handle the events.
+    pub sink_url: Option<String>,
+    /// The stream (NATS, upper-cased) or exchange and queue (RabbitMQ) name
+    /// (`WEBHOOK_SINK_NAME`, default `webhooks`).
+    pub sink_name: String,
 }
 
 /// The example application's own table: one row per handled event, written by the
@@ -233,6 +243,19 @@ impl Config {
             return Err("DATABASE_URL must start with sqlite:, postgres:// or memory:".to_owned());
         }
         let redis_url = var("REDIS_URL").filter(|u| !u.trim().is_empty());
+        let sink_url = var("WEBHOOK_SINK").filter(|u| !u.trim().is_empty());
+        if let Some(url) = &sink_url {
+            if !["nats://", "tls://", "amqp://", "amqps://"].iter().any(|p| url.starts_with(p)) {
+                return Err("WEBHOOK_SINK must start with nats:// (NATS JetStream) or amqp:// (RabbitMQ)".to_owned());
+            }
+        }
+        let sink_name = var("WEBHOOK_SINK_NAME").unwrap_or_else(|| "webhooks".to_owned());
+        if sink_name.is_empty()
+            || sink_name.len() > 64
+            || !sink_name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        {
+            return Err(format!("WEBHOOK_SINK_NAME={sink_name} is not 1 to 64 letters, digits, `_` or `-`"));
+        }
         let trusted_proxies = match var("WEBHOOK_TRUSTED_PROXIES") {
             Some(v) => TrustedProxies::parse_csv(&v).map_err(|e| format!("WEBHOOK_TRUSTED_PROXIES: {e}"))?,
             None => TrustedProxies::none(),
@@ -283,6 +306,8 @@ impl Config {
             trusted_proxies,
             audit_retention,
             record_handled,
+            sink_url,
+            sink_name,
         })
     }
 
@@ -297,11 +322,17 @@ impl Config {
             }
             out.push_str(")\n");
         }
-        out.push_str(&format!("  event store {}", redact(&self.database_url)));
+        match &self.sink_url {
+            Some(sink) => out.push_str(&format!("  publishing to {} ({})", redact(sink), self.sink_name)),
+            None => out.push_str(&format!("  event store {}", redact(&self.database_url))),
+        }
         if let Some(redis) = &self.redis_url {
             out.push_str(&format!(", dedup on {}", redact(redis)));
         }
-        out.push_str(&format!(", {} workers; GET /metrics, GET /healthz\n", self.workers));
+        if self.sink_url.is_none() {
+            out.push_str(&format!(", {} workers", self.workers));
+        }
+        out.push_str("; GET /metrics, GET /healthz\n");
         if let Some(retention) = self.audit_retention {
             out.push_str(&format!(
                 "  audit log: every request, kept {} days (webhook audit list --database-url ...)\n",
@@ -350,13 +381,14 @@ pub struct Receiver {
     pub config: Config,
     /// The routes, ready to serve.
     pub enabled: Vec<Enabled>,
-    /// The event store.
-    pub store: Arc<dyn EventStore>,
-    /// Which event store `DATABASE_URL` opened: `memory`, `sqlite` or `postgres`.
+    /// The event store, unless deliveries go to a broker (`WEBHOOK_SINK`).
+    pub store: Option<Arc<dyn EventStore>>,
+    /// Where deliveries go: `memory`, `sqlite` or `postgres` (`DATABASE_URL`), `nats` or
+    /// `rabbitmq` (`WEBHOOK_SINK`).
     pub store_kind: &'static str,
     /// Renders `GET /metrics`.
     pub metrics: PrometheusHandle,
-    pipeline: Pipeline,
+    pipeline: Option<Pipeline>,
 }
 
 impl std::fmt::Debug for Receiver {
@@ -408,38 +440,34 @@ fn store_failed(var: &str, e: &StoreError) -> String {
 /// tokio runtime.
 pub async fn start(config: Config) -> Result<Receiver, String> {
     let metrics = metrics_handle();
-    let url = config.database_url.as_str();
-    let (store, store_kind): (Arc<dyn EventStore>, _) = if url.starts_with("memory:") {
-        tracing::warn!("DATABASE_URL=memory: nothing survives a restart (benchmarks and demos only)");
-        (Arc::new(MemoryStore::new()), "memory")
-    } else if url.starts_with("sqlite:") {
-        (Arc::new(SqliteStore::connect(url).await.map_err(|e| store_failed("DATABASE_URL", &e))?), "sqlite")
-    } else {
-        (Arc::new(PostgresStore::connect(url).await.map_err(|e| store_failed("DATABASE_URL", &e))?), "postgres")
-    };
     let dedup: Arc<dyn DedupStore> = match &config.redis_url {
         Some(url) => {
             Arc::new(RedisDedup::connect(url, DEFAULT_DEDUP_TTL).await.map_err(|e| store_failed("REDIS_URL", &e))?)
         }
         None => Arc::new(MemoryDedup::new(1_000_000, DEFAULT_DEDUP_TTL)),
     };
-    let router = if config.record_handled {
-        create_handled_table(store.as_ref()).await?;
-        EventRouter::new().catch_all(|event: Event| async move {
-            log_handled(&event);
-            Ok(record_handled(&event))
-        })
-    } else {
-        EventRouter::new().catch_all(|event: Event| async move {
-            log_handled(&event);
-            Ok(())
-        })
+    // Deliveries go to a broker (its consumers handle them), or to the event store and this
+    // process's pipeline.
+    let (sink, store, pipeline, store_kind): (Option<Arc<dyn Sink>>, _, _, _) = match &config.sink_url {
+        Some(url) if url.starts_with("amqp") => {
+            let rabbit = RabbitSink::connect_with(url, RabbitConfig::named(&config.sink_name))
+                .await
+                .map_err(|e| store_failed("WEBHOOK_SINK", &e))?;
+            (Some(Arc::new(rabbit)), None, None, "rabbitmq")
+        }
+        Some(url) => {
+            let stream = config.sink_name.to_ascii_uppercase().replace('-', "_");
+            let nats = NatsSink::connect_with(url, NatsConfig::default().named(&stream, &config.sink_name))
+                .await
+                .map_err(|e| store_failed("WEBHOOK_SINK", &e))?;
+            (Some(Arc::new(nats)), None, None, "nats")
+        }
+        None => {
+            let (store, kind) = open_store(&config.database_url).await?;
+            let pipeline = start_pipeline(&config, store.clone()).await?;
+            (None, Some(store), Some(pipeline), kind)
+        }
     };
-    let mut pipeline = Pipeline::builder(store.clone()).router(router).workers(config.workers).lease(config.lease);
-    if let Some(retention) = config.audit_retention {
-        pipeline = pipeline.audit(AuditConfig::default().retention(retention));
-    }
-    let pipeline = pipeline.start();
     let upkeep = metrics.clone();
     tokio::spawn(async move {
         loop {
@@ -459,10 +487,49 @@ pub async fn start(config: Config) -> Result<Receiver, String> {
                 Some(list) => endpoint.with_allowlist(list.clone()),
                 None => endpoint,
             };
-            Enabled { route: c.route, endpoint: pipeline.attach(endpoint) }
+            let endpoint = match (&pipeline, &sink) {
+                (Some(pipeline), _) => pipeline.attach(endpoint),
+                (None, Some(sink)) => endpoint.with_sink(sink.clone()),
+                (None, None) => endpoint,
+            };
+            Enabled { route: c.route, endpoint }
         })
         .collect();
     Ok(Receiver { config, enabled, store, store_kind, metrics, pipeline })
+}
+
+/// The event store `DATABASE_URL` names, and its kind.
+async fn open_store(url: &str) -> Result<(Arc<dyn EventStore>, &'static str), String> {
+    Ok(if url.starts_with("memory:") {
+        tracing::warn!("DATABASE_URL=memory: nothing survives a restart (benchmarks and demos only)");
+        (Arc::new(MemoryStore::new()), "memory")
+    } else if url.starts_with("sqlite:") {
+        (Arc::new(SqliteStore::connect(url).await.map_err(|e| store_failed("DATABASE_URL", &e))?), "sqlite")
+    } else {
+        (Arc::new(PostgresStore::connect(url).await.map_err(|e| store_failed("DATABASE_URL", &e))?), "postgres")
+    })
+}
+
+/// The pipeline on `store`: the example handler (logging, and recording each handled event
+/// in [`HANDLED_TABLE`] unless `WEBHOOK_RECORD_HANDLED=0`), the workers, the audit log.
+async fn start_pipeline(config: &Config, store: Arc<dyn EventStore>) -> Result<Pipeline, String> {
+    let router = if config.record_handled {
+        create_handled_table(store.as_ref()).await?;
+        EventRouter::new().catch_all(|event: Event| async move {
+            log_handled(&event);
+            Ok(record_handled(&event))
+        })
+    } else {
+        EventRouter::new().catch_all(|event: Event| async move {
+            log_handled(&event);
+            Ok(())
+        })
+    };
+    let mut pipeline = Pipeline::builder(store).router(router).workers(config.workers).lease(config.lease);
+    if let Some(retention) = config.audit_retention {
+        pipeline = pipeline.audit(AuditConfig::default().retention(retention));
+    }
+    Ok(pipeline.start())
 }
 
 impl Receiver {
@@ -470,7 +537,9 @@ impl Receiver {
     /// queued, and closes the event store (SQLite checkpoints its WAL into the file). Call
     /// it once the server has stopped: requests still arriving would find the store closed.
     pub async fn shutdown(self) {
-        self.pipeline.shutdown().await;
+        if let Some(pipeline) = self.pipeline {
+            pipeline.shutdown().await;
+        }
     }
 }
 
