@@ -234,3 +234,101 @@ async fn with_nats_down_nothing_is_acknowledged_and_service_returns_with_it() {
     acknowledged.sort();
     assert_eq!(ids, acknowledged);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sigkill_under_load_leaves_every_acknowledged_delivery_in_nats() {
+    const CLIENTS: usize = 8;
+    const MAX: usize = 2_000;
+    const KILL_AFTER_ACKS: usize = 200;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::sync::Arc;
+    let Some(url) =
+        service_url("WEBHOOK_TEST_NATS_URL", "sigkill_under_load_leaves_every_acknowledged_delivery_in_nats")
+    else {
+        return;
+    };
+    let name = unique("kill");
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_test-axum-receiver"))
+        .env_clear()
+        .env("WEBHOOK_ADDR", addr.to_string())
+        .env("GITHUB_WEBHOOK_SECRET", SECRET)
+        .env("WEBHOOK_SINK", &url)
+        .env("WEBHOOK_SINK_NAME", &name)
+        .env("RUST_LOG", "error")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut up = false;
+    for _ in 0..1_000 {
+        if tokio::net::TcpStream::connect(addr).await.is_ok() {
+            up = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(up, "the receiver did not start");
+    let (sent, killed) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicBool::new(false)));
+    let acked = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let refused = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let clients: Vec<_> = (0..CLIENTS)
+        .map(|_| {
+            let (sent, acked, killed, name) = (sent.clone(), acked.clone(), killed.clone(), name.clone());
+            let refused = refused.clone();
+            tokio::spawn(async move {
+                loop {
+                    let n = sent.fetch_add(1, Ordering::SeqCst);
+                    if n >= MAX || killed.load(Ordering::SeqCst) {
+                        return;
+                    }
+                    let id = format!("{name}-{n}");
+                    // After the kill the harness's client fails on the reset connection
+                    // (a panic of this task, expected then and only then).
+                    let answer = deliver(addr, &id).await;
+                    match answer.status {
+                        200 => acked.lock().unwrap().push(id),
+                        _ if killed.load(Ordering::SeqCst) => return,
+                        other => {
+                            refused.lock().unwrap().push(format!("{other} before the kill: {answer:?}"));
+                            return;
+                        }
+                    }
+                }
+            })
+        })
+        .collect();
+    for _ in 0..3_000 {
+        if acked.lock().unwrap().len() >= KILL_AFTER_ACKS || sent.load(Ordering::SeqCst) >= MAX {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    killed.store(true, Ordering::SeqCst);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    for c in clients {
+        // A client that met the reset connection after the kill panicked in the harness.
+        if let Err(e) = c.await {
+            assert!(e.is_panic(), "{e}");
+        }
+    }
+    assert!(refused.lock().unwrap().is_empty(), "{:?}", refused.lock().unwrap());
+    let acknowledged = acked.lock().unwrap().clone();
+    assert!(acknowledged.len() >= KILL_AFTER_ACKS, "only {} acknowledged before the kill", acknowledged.len());
+    let stream = name.to_ascii_uppercase().replace('-', "_");
+    let in_stream = nats_ids(&url, &stream).await;
+    let once: std::collections::HashSet<&String> = in_stream.iter().collect();
+    assert_eq!(once.len(), in_stream.len(), "a delivery twice in the stream");
+    let missing: Vec<&String> = acknowledged.iter().filter(|id| !once.contains(id)).collect();
+    assert!(
+        missing.is_empty(),
+        "{} acknowledged deliveries missing from the stream: {:?}",
+        missing.len(),
+        &missing[..missing.len().min(5)]
+    );
+    println!("nats sigkill: {} acknowledged, {} in the stream", acknowledged.len(), in_stream.len());
+    delete_nats(&url, &stream).await;
+}
