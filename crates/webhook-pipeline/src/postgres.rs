@@ -14,6 +14,7 @@ use sqlx::Row;
 use super::audit::{AuditEntry, AuditFilter, AuditRecord};
 use super::effects::{statement_failed, Completion, Effects, SqlValue};
 use super::event::{from_ms, to_ms, Event, EventId, Filter, Inserted, NewEvent, Status};
+use super::retention::{PurgeBefore, Purged};
 use super::sql::{audit_sql, filter_sql, headers_from_json, headers_json, FilterValue, COLUMNS};
 use super::store::EventStore;
 use webhook_core::dedup::StoreError;
@@ -536,6 +537,75 @@ impl EventStore for PostgresStore {
             .await
             .map_err(db_error("purging the audit log"))?;
         Ok(done.rows_affected())
+    }
+
+    /// One short transaction: the batch's rows are locked `FOR UPDATE SKIP LOCKED` (a row a
+    /// worker is replaying or another purger holds is left for later), then their bodies and
+    /// the rows themselves are deleted. Small batches keep each transaction short and leave
+    /// autovacuum dead tuples in amounts it keeps up with.
+    async fn purge(&self, before: &PurgeBefore, limit: usize) -> Result<Purged, StoreError> {
+        let purge = db_error("purging events");
+        let mut purged = Purged::default();
+        let mut left = i64::try_from(limit).unwrap_or(i64::MAX);
+        let mut tx = self.pool.begin().await.map_err(&purge)?;
+        for (status, cutoff) in [("done", before.done), ("dead", before.dead)] {
+            let Some(cutoff) = cutoff else { continue };
+            if left <= 0 {
+                break;
+            }
+            let ids: Vec<EventId> = sqlx::query_scalar(
+                "SELECT id FROM webhook_events WHERE received_at < $2 AND status = $1 \
+                 ORDER BY received_at LIMIT $3 FOR UPDATE SKIP LOCKED",
+            )
+            .bind(status)
+            .bind(to_ms(cutoff))
+            .bind(left)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(&purge)?;
+            if !ids.is_empty() {
+                sqlx::query("DELETE FROM webhook_bodies WHERE id = ANY($1)")
+                    .bind(&ids)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(&purge)?;
+                sqlx::query("DELETE FROM webhook_events WHERE id = ANY($1)")
+                    .bind(&ids)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(&purge)?;
+            }
+            let n = ids.len() as u64;
+            left -= n as i64;
+            if status == "done" {
+                purged.done = n;
+            } else {
+                purged.dead = n;
+            }
+        }
+        tx.commit().await.map_err(&purge)?;
+        Ok(purged)
+    }
+
+    async fn count_purgeable(&self, before: &PurgeBefore) -> Result<Purged, StoreError> {
+        let mut counted = Purged::default();
+        for (status, cutoff) in [("done", before.done), ("dead", before.dead)] {
+            let Some(cutoff) = cutoff else { continue };
+            let n: i64 =
+                sqlx::query_scalar("SELECT COUNT(*) FROM webhook_events WHERE received_at < $2 AND status = $1")
+                    .bind(status)
+                    .bind(to_ms(cutoff))
+                    .fetch_one(&self.pool)
+                    .await
+                    .map_err(db_error("counting purgeable events"))?;
+            let n = u64::try_from(n).unwrap_or(0);
+            if status == "done" {
+                counted.done = n;
+            } else {
+                counted.dead = n;
+            }
+        }
+        Ok(counted)
     }
 }
 
