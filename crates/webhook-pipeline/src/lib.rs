@@ -177,7 +177,14 @@ mod tests {
         // A plateau: the last round is no larger than the largest of the first few.
         let early = sizes[..4].iter().max().copied().unwrap_or(0);
         assert!(sizes[ROUNDS as usize - 1] <= early + early / 10, "still growing: {sizes:?}");
+        // Traffic stops and everything is purged: the freed pages go back to the file
+        // system (incremental vacuum), and the file shrinks once the WAL is checkpointed.
+        let everything = super::PurgeBefore::none().done(at(ROUNDS * 3600));
+        assert_eq!(super::purge_all(&store, &everything, 500).await.expect("purge").done, 2 * PER_ROUND as u64);
         store.close().await;
+        let emptied = size();
+        eprintln!("after purging every event and closing: {emptied}");
+        assert!(emptied < early / 4, "the file did not shrink: {emptied} of {sizes:?}");
     }
 
     #[cfg(feature = "sqlite")]

@@ -746,9 +746,13 @@ impl Writer {
             }
         }
         if self.incremental && purged.total() > 0 {
-            self.conn
-                .execute_batch(&format!("PRAGMA incremental_vacuum({VACUUM_PAGES})"))
-                .map_err(db_error("vacuuming after a purge"))?;
+            // The pragma frees one page per step: run it to the end (`execute` would stop
+            // after the first page).
+            let vacuum = db_error("vacuuming after a purge");
+            let mut stmt =
+                self.conn.prepare_cached(&format!("PRAGMA incremental_vacuum({VACUUM_PAGES})")).map_err(&vacuum)?;
+            let mut rows = stmt.query([]).map_err(&vacuum)?;
+            while rows.next().map_err(&vacuum)?.is_some() {}
         }
         Ok(purged)
     }
