@@ -260,8 +260,12 @@ impl Purger {
                 let cutoffs = config.cutoffs(SystemTime::now());
                 match purge_all(&*store, &cutoffs, config.batch).await {
                     Ok(purged) => {
-                        metrics::counter!("webhook_events_purged_total", "status" => "done").increment(purged.done);
-                        metrics::counter!("webhook_events_purged_total", "status" => "dead").increment(purged.dead);
+                        // Like every counter here, a series appears at its first event.
+                        for (status, n) in [("done", purged.done), ("dead", purged.dead)] {
+                            if n > 0 {
+                                metrics::counter!("webhook_events_purged_total", "status" => status).increment(n);
+                            }
+                        }
                         if purged.total() > 0 {
                             tracing::debug!(done = purged.done, dead = purged.dead, "purged settled events");
                         }
@@ -299,6 +303,39 @@ mod tests {
         assert!(config.done(DAY).dedup_ttl(DAY).validate().is_ok());
         assert!(config.interval(Duration::ZERO).validate().is_err());
         assert_eq!(config.batch(0).batch, 1);
+    }
+
+    #[test]
+    fn the_purger_counts_what_it_deletes_by_status_and_stops() {
+        use crate::testing::{at, event};
+        use crate::{Filter, MemoryStore};
+        let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+        let handle = recorder.handle();
+        metrics::with_local_recorder(&recorder, || {
+            // A current-thread runtime: the purger runs on this thread, under this recorder.
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            rt.block_on(async {
+                let store = Arc::new(MemoryStore::new());
+                // Received in 2023: past both retentions against the real clock.
+                let new = ["a", "b", "c", "d"].map(|id| event("github", id, "push"));
+                store.insert(&new).await.unwrap();
+                let leased = store.lease("w", 4, Duration::from_secs(60), at(1)).await.unwrap();
+                for e in &leased[..3] {
+                    assert!(store.complete(e.id, "w").await.unwrap());
+                }
+                assert!(store.fail(leased[3].id, "w", "boom", None).await.unwrap());
+                let purger = Purger::spawn(store.clone(), RetentionConfig::default().batch(2));
+                let deadline = std::time::Instant::now() + Duration::from_secs(10);
+                while !store.list(&Filter::default(), 10).await.unwrap().is_empty() {
+                    assert!(std::time::Instant::now() < deadline, "not purged within 10 s");
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+                purger.shutdown().await;
+            });
+        });
+        let text = handle.render();
+        assert!(text.contains(r#"webhook_events_purged_total{status="done"} 3"#), "{text}");
+        assert!(text.contains(r#"webhook_events_purged_total{status="dead"} 1"#), "{text}");
     }
 
     #[test]
