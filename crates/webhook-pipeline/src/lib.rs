@@ -68,7 +68,7 @@ mod tests {
     }
 
     /// Stores `n` events of `body_len` bytes received at `received`, then leases and
-    /// completes them all at that time; returns their ids.
+    /// completes every event due at that time.
     async fn handled(store: &dyn EventStore, prefix: &str, n: usize, body_len: usize, received: std::time::SystemTime) {
         for chunk in (0..n).collect::<Vec<_>>().chunks(250) {
             let batch: Vec<_> = chunk
