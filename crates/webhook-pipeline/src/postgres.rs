@@ -613,6 +613,38 @@ impl EventStore for PostgresStore {
 mod tests {
     use super::*;
 
+    /// A purge batch never waits for a row another transaction holds (a worker's replay,
+    /// another instance's purge): it takes the others and leaves that one for later.
+    #[tokio::test]
+    async fn a_purge_skips_the_rows_another_transaction_holds() {
+        use crate::testing::{at, drop_schema, event, postgres_store, postgres_url};
+        let Some(url) = postgres_url("a_purge_skips_the_rows_another_transaction_holds") else {
+            return;
+        };
+        let (store, schema) = postgres_store(&url).await;
+        store.insert(&[event("github", "a", "push"), event("github", "b", "push")]).await.unwrap();
+        let leased = store.lease("w", 2, Duration::from_secs(60), at(1)).await.unwrap();
+        assert_eq!(store.complete_many(&[leased[0].id, leased[1].id], "w").await.unwrap(), 2);
+        let mut holder = store.pool().begin().await.unwrap();
+        sqlx::query("SELECT id FROM webhook_events WHERE id = $1 FOR UPDATE")
+            .bind(leased[0].id)
+            .execute(&mut *holder)
+            .await
+            .unwrap();
+        let before = PurgeBefore::none().done(at(10));
+        let purged = tokio::time::timeout(Duration::from_secs(5), store.purge(&before, 10))
+            .await
+            .expect("the purge waited for a locked row")
+            .unwrap();
+        assert_eq!(purged, Purged { done: 1, dead: 0 });
+        assert!(store.get(leased[1].id).await.unwrap().is_none());
+        holder.rollback().await.unwrap();
+        assert_eq!(store.purge(&before, 10).await.unwrap(), Purged { done: 1, dead: 0 });
+        assert!(store.get(leased[0].id).await.unwrap().is_none());
+        store.pool().close().await;
+        drop_schema(&url, &schema).await;
+    }
+
     #[tokio::test]
     async fn an_unreachable_server_is_reported_with_its_cause() {
         // Port 1 on loopback: nothing listens, the connection is refused at once.
