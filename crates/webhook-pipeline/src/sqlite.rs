@@ -1066,6 +1066,27 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_file_from_before_incremental_vacuum_keeps_its_mode_and_still_purges() {
+        use crate::retention::PurgeBefore;
+        use crate::testing::at;
+        let db = TempDb::new();
+        // A file whose first table was created without auto_vacuum, as older versions did.
+        Connection::open(&db.path).unwrap().execute_batch("CREATE TABLE older (x INTEGER)").unwrap();
+        let store = SqliteStore::connect(&db.url()).await.unwrap();
+        store.insert(&[event("github", "a", "push")]).await.unwrap();
+        let leased = store.lease("w", 1, Duration::from_secs(60), at(1)).await.unwrap();
+        assert!(store.complete(leased[0].id, "w").await.unwrap());
+        let purged = store.purge(&PurgeBefore::none().done(at(10)), 10).await.unwrap();
+        assert_eq!(purged, Purged { done: 1, dead: 0 });
+        store.close().await;
+        let conn = Connection::open(&db.path).unwrap();
+        let mode: i64 = conn.query_row("PRAGMA auto_vacuum", [], |r| r.get(0)).unwrap();
+        assert_eq!(mode, 0, "only a VACUUM changes an existing file's mode");
+        let bodies: i64 = conn.query_row("SELECT COUNT(*) FROM webhook_bodies", [], |r| r.get(0)).unwrap();
+        assert_eq!(bodies, 0, "the body went with its event");
+    }
+
+    #[tokio::test]
     async fn an_in_memory_url_is_refused_with_a_reason() {
         let err = SqliteStore::connect("sqlite::memory:").await.unwrap_err();
         assert!(err.to_string().contains("not durable"), "{err}");
