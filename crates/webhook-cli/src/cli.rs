@@ -247,6 +247,17 @@ pub(crate) enum EventsCommand {
                             by ID whatever its status, or every dead event of a provider (--provider P \
                             [--type T] --dead). An event a worker is processing is left to it.")]
     Replay(ReplayArgs),
+    /// Delete handled and dead events received before a time, with their bodies.
+    #[command(long_about = "Delete settled events received before --before, with their bodies, in batches of \
+                            500: handled (done) and dead events, or only one of the two with --status. \
+                            Pending, processing and failed events are never deleted, whatever their age.\n\n\
+                            --before takes an RFC 3339 time (2024-05-01T00:00:00Z) or an age (7d, 36h, \
+                            2w): events received more than that long ago. A time in the future is refused.\n\n\
+                            The store's unique (provider, delivery id) is the dedup of last resort: a \
+                            redelivery of a deleted event is stored and handled again. Deleting handled \
+                            events younger than the dedup TTL (7 days by default) prints a warning.\n\n\
+                            --dry-run counts what would go and deletes nothing.")]
+    Purge(PurgeArgs),
 }
 
 /// `webhook events list`.
@@ -312,6 +323,35 @@ pub(crate) struct ReplayArgs {
     /// Print a JSON object: {"replayed": N}.
     #[arg(long)]
     pub(crate) json: bool,
+}
+
+/// `webhook events purge`.
+#[derive(Debug, Args)]
+pub(crate) struct PurgeArgs {
+    /// Delete events received before this: an RFC 3339 time, or an age such as 7d or 36h.
+    #[arg(long, value_name = "TIME|AGE")]
+    pub(crate) before: String,
+
+    /// Only events with this status (default: both).
+    #[arg(long, value_enum, value_name = "STATUS")]
+    pub(crate) status: Option<SettledArg>,
+
+    /// Count what would be deleted; delete nothing.
+    #[arg(long = "dry-run")]
+    pub(crate) dry_run: bool,
+
+    /// Print a JSON object: {"dry_run", "before", "done", "dead"}.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+/// The statuses `events purge --status` takes: only settled ones.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum SettledArg {
+    /// Handled events.
+    Done,
+    /// Dead events.
+    Dead,
 }
 
 /// `webhook providers`.

@@ -1,14 +1,14 @@
-//! `webhook events list | show | replay`, against the event store a receiver writes, opened
+//! `webhook events list | show | replay | purge`, against the event store a receiver writes, opened
 //! from the same `DATABASE_URL` (`sqlite://path` or `postgres://…`) through the store's
 //! public constructors and the [`EventStore`] trait only.
 
 use std::path::Path;
 use std::process::ExitCode;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
-use webhook_pipeline::{Event, EventStore, Filter, PostgresStore, SqliteStore, Status};
+use webhook_pipeline::{purge_all, Event, EventStore, Filter, PostgresStore, PurgeBefore, SqliteStore, Status};
 
-use crate::cli::{EventsArgs, EventsCommand, ListArgs, ReplayArgs, ShowArgs, StatusArg};
+use crate::cli::{EventsArgs, EventsCommand, ListArgs, PurgeArgs, ReplayArgs, SettledArg, ShowArgs, StatusArg};
 use crate::output::{self, Failure};
 
 /// `webhook events ...`.
@@ -18,6 +18,7 @@ pub(crate) fn run(args: &EventsArgs) -> Result<ExitCode, Failure> {
             EventsCommand::List(a) => list(&*store, a).await,
             EventsCommand::Show(a) => show(&*store, a).await,
             EventsCommand::Replay(a) => replay(&*store, a).await,
+            EventsCommand::Purge(a) => purge(&*store, a, SystemTime::now()).await,
         }
     })
 }
@@ -255,9 +256,86 @@ async fn replay(store: &dyn EventStore, args: &ReplayArgs) -> Result<ExitCode, F
     Ok(ExitCode::SUCCESS)
 }
 
+/// Events deleted per batch (one short transaction each).
+const PURGE_BATCH: usize = 500;
+
+/// `--before`: an RFC 3339 time, or an age counted back from `now`.
+fn purge_cutoff(text: &str, now: SystemTime) -> Result<SystemTime, Failure> {
+    let text = text.trim();
+    let before = match humantime::parse_rfc3339_weak(text) {
+        Ok(t) => t,
+        Err(_) => {
+            let age = humantime::parse_duration(text).map_err(|_| {
+                Failure::usage(format!(
+                    "--before {text}: expected an RFC 3339 time (2024-05-01T00:00:00Z) or an age (7d, 36h)"
+                ))
+            })?;
+            now.checked_sub(age).ok_or_else(|| Failure::usage(format!("--before {text}: before the epoch")))?
+        }
+    };
+    if before > now {
+        return Err(Failure::usage(format!("--before {text}: that is in the future")));
+    }
+    Ok(before)
+}
+
+/// `events purge`.
+async fn purge(store: &dyn EventStore, args: &PurgeArgs, now: SystemTime) -> Result<ExitCode, Failure> {
+    let before = purge_cutoff(&args.before, now)?;
+    let cutoffs = match args.status {
+        None => PurgeBefore::none().done(before).dead(before),
+        Some(SettledArg::Done) => PurgeBefore::none().done(before),
+        Some(SettledArg::Dead) => PurgeBefore::none().dead(before),
+    };
+    let ttl = webhook_core::receive::DEFAULT_DEDUP_TTL;
+    if cutoffs.done.is_some() && now.duration_since(before).unwrap_or(Duration::ZERO) < ttl {
+        eprintln!(
+            "warning: handled events younger than the {}-day dedup TTL: a redelivery of one deleted now would \
+             be handled again",
+            ttl.as_secs() / 86_400
+        );
+    }
+    let counts = if args.dry_run {
+        store.count_purgeable(&cutoffs).await.map_err(store_error("counting events to purge"))?
+    } else {
+        purge_all(store, &cutoffs, PURGE_BATCH).await.map_err(store_error("purging events"))?
+    };
+    if args.json {
+        output::print_json(&serde_json::json!({
+            "dry_run": args.dry_run,
+            "before": output::time_millis(before),
+            "done": counts.done,
+            "dead": counts.dead,
+        }))?;
+    } else {
+        let total = counts.total();
+        let (verb, plural) = (if args.dry_run { "would purge" } else { "purged" }, if total == 1 { "" } else { "s" });
+        let line = format!(
+            "{verb} {total} event{plural} received before {} ({} done, {} dead)\n",
+            output::time_seconds(before),
+            counts.done,
+            counts.dead
+        );
+        output::write_stdout(line.as_bytes())?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn purge_cutoffs_are_times_or_ages() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        assert_eq!(purge_cutoff("7d", now).unwrap(), now - Duration::from_secs(7 * 86_400));
+        assert_eq!(purge_cutoff(" 36h ", now).unwrap(), now - Duration::from_secs(36 * 3600));
+        let t = purge_cutoff("2023-11-01T00:00:00Z", now).unwrap();
+        assert_eq!(t, SystemTime::UNIX_EPOCH + Duration::from_secs(1_698_796_800));
+        for bad in ["yesterday", "", "2030-01-01T00:00:00Z", "-7d"] {
+            assert!(matches!(purge_cutoff(bad, now), Err(Failure::Usage(_))), "{bad:?}");
+        }
+    }
 
     #[test]
     fn database_urls_are_checked_before_opening() {

@@ -4,7 +4,7 @@
 //!   the headers to send (`--json` for scripts).
 //! - `webhook send` signs a body and POSTs it to a receiver over `http://`, printing the
 //!   status and the response; it exits 1 unless the answer is 2xx.
-//! - `webhook events list | show | replay` reads and re-queues the events a receiver stored
+//! - `webhook events list | show | replay | purge` reads, re-queues and deletes the events a receiver stored
 //!   (`--database-url` or `DATABASE_URL`: `sqlite://path` or `postgres://…`).
 //! - `webhook providers` lists the provider names and the secret each expects.
 //!

@@ -242,10 +242,91 @@ async fn events_against_postgres() {
     admin.close().await;
 }
 
+/// `events purge`: settled events received before the cutoff go (a dry run only counts),
+/// by status when asked; pending, processing and failed events never do.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn purge_deletes_settled_events_before_a_time_and_nothing_else() {
+    let db = TempDb::new();
+    let url = db.url();
+    let store = SqliteStore::connect(&url).await.unwrap();
+    let f = fill(&store).await; // done, dead and pending, received in November 2023
+                                // A handled event received now; the old pending one is leased with it and fails, to
+                                // be retried in a year.
+    let now = SystemTime::now();
+    let recent = match store
+        .insert(&[NewEvent { received_at: now, ..event("github", "d-now", "push", b"{}", 0) }])
+        .await
+        .unwrap()[..]
+    {
+        [Inserted::New(id)] => id,
+        ref other => panic!("{other:?}"),
+    };
+    let leased = store.lease("w", 10, Duration::from_secs(600), now).await.unwrap();
+    assert_eq!(leased.iter().map(|e| e.id).collect::<Vec<_>>(), vec![f.pending, recent]);
+    assert!(store.complete(recent, "w").await.unwrap());
+    let next_year = now + Duration::from_secs(365 * 86_400);
+    assert!(store.fail(f.pending, "w", "later", Some(next_year)).await.unwrap());
+    let status = |id| {
+        let store = &store;
+        async move { store.get(id).await.unwrap().map(|e| e.status) }
+    };
+
+    // A dry run counts and deletes nothing.
+    let out = events(&url, &["purge", "--before", "7d", "--dry-run", "--json"]).await;
+    assert_exit(&out, 0);
+    let v = json(&out);
+    assert_eq!((v["dry_run"].as_bool(), v["done"].as_u64(), v["dead"].as_u64()), (Some(true), Some(1), Some(1)));
+    let out = events(&url, &["purge", "--before", "7d", "--dry-run"]).await;
+    assert!(stdout(&out).starts_with("would purge 2 events received before "), "{}", stdout(&out));
+    assert_eq!(status(f.done).await, Some(Status::Done));
+    assert_eq!(status(f.dead).await, Some(Status::Dead));
+
+    // Only dead events.
+    let out = events(&url, &["purge", "--before", "7d", "--status", "dead"]).await;
+    assert_exit(&out, 0);
+    assert!(
+        stdout(&out).starts_with("purged 1 event received before ") && stdout(&out).ends_with("(0 done, 1 dead)\n")
+    );
+    assert_eq!((status(f.dead).await, status(f.done).await), (None, Some(Status::Done)));
+
+    // Before a time: the done event received at 22:13:20 goes; the failed one, as old, stays.
+    let out = events(&url, &["purge", "--before", "2023-11-14T22:13:30Z", "--json"]).await;
+    assert_exit(&out, 0);
+    let v = json(&out);
+    assert_eq!((v["dry_run"].as_bool(), v["done"].as_u64(), v["dead"].as_u64()), (Some(false), Some(1), Some(0)));
+    assert_eq!(v["before"], "2023-11-14T22:13:30.000Z");
+    assert_eq!(status(f.done).await, None);
+    assert_eq!(status(f.pending).await, Some(Status::Failed));
+
+    // Younger than the dedup TTL: a warning; the event received now is not before an hour ago.
+    let out = events(&url, &["purge", "--before", "1h"]).await;
+    assert_exit(&out, 0);
+    assert!(stderr(&out).starts_with("warning: handled events younger than the 7-day dedup TTL"), "{}", stderr(&out));
+    assert_eq!(status(recent).await, Some(Status::Done));
+
+    // Pending or failed cannot be asked for; a cutoff that is not a time or an age, or in
+    // the future, is refused.
+    for args in [
+        &["purge", "--before", "7d", "--status", "pending"][..],
+        &["purge", "--before", "7d", "--status", "failed"],
+        &["purge", "--before", "soon"],
+        &["purge", "--before", "2999-01-01T00:00:00Z"],
+        &["purge"],
+    ] {
+        assert_exit(&events(&url, args).await, 2);
+    }
+    let left = store.list(&webhook_pipeline::Filter::default(), 10).await.unwrap();
+    assert_eq!(
+        left.iter().map(|e| (e.id, e.status)).collect::<Vec<_>>(),
+        vec![(recent, Status::Done), (f.pending, Status::Failed)]
+    );
+    store.close().await;
+}
+
 #[test]
 fn a_missing_sqlite_file_is_an_error_and_is_not_created() {
     let db = TempDb::new();
-    for cmd in [&["list"][..], &["show", "1"], &["replay", "1"]] {
+    for cmd in [&["list"][..], &["show", "1"], &["replay", "1"], &["purge", "--before", "7d"]] {
         let out = webhook().args(["events", "--database-url", &db.url()]).args(cmd).output().unwrap();
         assert_exit(&out, 1);
         let err = stderr(&out);

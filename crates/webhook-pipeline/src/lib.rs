@@ -16,6 +16,7 @@ mod pipeline;
 mod postgres;
 #[cfg(feature = "rabbitmq")]
 mod rabbitmq;
+mod retention;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod sql;
 #[cfg(feature = "sqlite")]
@@ -34,6 +35,7 @@ pub use pipeline::{Pipeline, PipelineBuilder};
 pub use postgres::PostgresStore;
 #[cfg(feature = "rabbitmq")]
 pub use rabbitmq::{RabbitConfig, RabbitConsumer, RabbitConsumerConfig, RabbitSink};
+pub use retention::{purge_all, PurgeBefore, Purged, RetentionConfig, RetentionError};
 #[allow(deprecated)]
 pub use router::{
     handler_fn, transactional, typed, EventRouter, Handled, Handler, HandlerError, Router, UnknownEvents,
@@ -71,6 +73,126 @@ mod tests {
         assert!(buffer.is_unique(), "the store still references the request's buffer");
         let stored = store.list(&super::Filter::default(), 1).await.expect("list");
         assert_eq!(stored[0].body, bytes::Bytes::from_static(b"{"));
+    }
+
+    /// Stores `n` events of `body_len` bytes received at `received`, then leases and
+    /// completes every event due at that time.
+    async fn handled(store: &dyn EventStore, prefix: &str, n: usize, body_len: usize, received: std::time::SystemTime) {
+        for chunk in (0..n).collect::<Vec<_>>().chunks(250) {
+            let batch: Vec<_> = chunk
+                .iter()
+                .map(|i| {
+                    let mut e = event("github", &format!("{prefix}-{i}"), "push");
+                    e.body = bytes::Bytes::from(vec![b'x'; body_len]);
+                    e.received_at = received;
+                    e
+                })
+                .collect();
+            store.insert(&batch).await.expect("insert");
+        }
+        let lease = std::time::Duration::from_secs(60);
+        loop {
+            let leased = store.lease("w", 1000, lease, received).await.expect("lease");
+            if leased.is_empty() {
+                break;
+            }
+            let ids: Vec<_> = leased.iter().map(|e| e.id).collect();
+            assert_eq!(store.complete_many(&ids, "w").await.expect("complete"), ids.len() as u64);
+        }
+    }
+
+    #[tokio::test]
+    async fn memory_store_evicts_the_oldest_handled_events_beyond_its_cap() {
+        let store = super::MemoryStore::with_done_capacity(3);
+        handled(&store, "old", 2, 10, at(0)).await;
+        handled(&store, "new", 3, 10, at(10)).await;
+        assert_eq!(store.evicted(), 2);
+        let kept = store.list(&super::Filter::default(), 10).await.expect("list");
+        assert_eq!(kept.iter().map(|e| e.delivery_id.as_str()).collect::<Vec<_>>(), ["new-2", "new-1", "new-0"]);
+        // Dead and waiting events are never evicted, however many.
+        let waiting = super::NewEvent { received_at: at(1000), ..event("github", "waiting", "push") };
+        store.insert(&[event("github", "dead", "push"), waiting]).await.expect("insert");
+        let leased = store.lease("w", 1, std::time::Duration::from_secs(60), at(20)).await.expect("lease");
+        assert!(store.fail(leased[0].id, "w", "boom", None).await.expect("fail"));
+        handled(&store, "newer", 1, 10, at(30)).await;
+        assert_eq!(store.evicted(), 3);
+        let statuses: Vec<_> =
+            store.list(&super::Filter::default(), 10).await.expect("list").into_iter().map(|e| e.status).collect();
+        assert_eq!(statuses.iter().filter(|s| **s == super::Status::Done).count(), 3);
+        assert_eq!(statuses.iter().filter(|s| **s == super::Status::Dead).count(), 1);
+        assert_eq!(store.depth().await.expect("depth"), 1);
+    }
+
+    #[tokio::test]
+    async fn the_pipeline_purges_in_the_background_until_shutdown() {
+        use std::time::{Duration, Instant, SystemTime};
+        let store = std::sync::Arc::new(super::MemoryStore::new());
+        // Handled in 2023 (past any retention against the real clock) and just now.
+        handled(&*store, "old", 3, 10, at(0)).await;
+        handled(&*store, "recent", 2, 10, SystemTime::now()).await;
+        let short = super::RetentionConfig::default().done(Duration::from_secs(3600));
+        let refused = super::Pipeline::builder(store.clone()).retention(short).expect_err("shorter than the TTL");
+        assert!(refused.to_string().contains("dedup TTL"), "{refused}");
+        let config = super::RetentionConfig::default().batch(2).interval(Duration::from_millis(10));
+        let pipeline = super::Pipeline::builder(store.clone()).retention(config).expect("valid").start();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while store.list(&super::Filter::default(), 10).await.expect("list").len() > 2 {
+            assert!(Instant::now() < deadline, "the purger did not purge within 10 s");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let kept = store.list(&super::Filter::default(), 10).await.expect("list");
+        assert!(kept.iter().all(|e| e.delivery_id.starts_with("recent")), "{kept:?}");
+        pipeline.shutdown().await;
+        // Stopped: an old handled event stored now stays.
+        handled(&*store, "after", 1, 10, at(0)).await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert_eq!(store.list(&super::Filter::default(), 10).await.expect("list").len(), 3);
+    }
+
+    /// The file size of a SQLite store (with its WAL) over rounds of handled deliveries
+    /// with a retention of two rounds: it reaches a plateau.
+    #[cfg(feature = "sqlite")]
+    #[tokio::test]
+    async fn sqlite_file_stops_growing_under_retention() {
+        const ROUNDS: u64 = 12;
+        const PER_ROUND: usize = 2_000;
+        let db = TempDb::new();
+        let store = super::SqliteStore::connect(&db.url()).await.expect("open");
+        let size = || {
+            ["", "-wal"]
+                .iter()
+                .map(|s| std::fs::metadata(format!("{}{s}", db.path.display())).map_or(0, |m| m.len()))
+                .sum::<u64>()
+        };
+        let mut sizes = Vec::new();
+        for round in 0..ROUNDS {
+            let now = at(round * 3600);
+            handled(&store, &format!("r{round}"), PER_ROUND, 1500, now).await;
+            // Keep the last two rounds' events.
+            let before = super::PurgeBefore::none().done(at((round.saturating_sub(1)) * 3600));
+            super::purge_all(&store, &before, 500).await.expect("purge");
+            sizes.push(size());
+        }
+        eprintln!("SQLite file + WAL after each round of {PER_ROUND} handled 1.5 KB deliveries: {sizes:?}");
+        let conn = rusqlite::Connection::open(&db.path).expect("open");
+        let count = |table: &str| -> i64 {
+            conn.query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0)).expect("count")
+        };
+        assert_eq!((count("webhook_events"), count("webhook_bodies")), (2 * PER_ROUND as i64, 2 * PER_ROUND as i64));
+        let mode: i64 = conn.query_row("PRAGMA auto_vacuum", [], |r| r.get(0)).expect("auto_vacuum");
+        assert_eq!(mode, 2, "a new file is created with auto_vacuum = INCREMENTAL");
+        drop(conn);
+        // A plateau: the last round is no larger than the largest of the first few.
+        let early = sizes[..4].iter().max().copied().unwrap_or(0);
+        assert!(sizes[ROUNDS as usize - 1] <= early + early / 10, "still growing: {sizes:?}");
+        // Traffic stops and everything is purged: the freed pages go back to the file
+        // system (incremental vacuum), and the file shrinks once the WAL is checkpointed.
+        let everything = super::PurgeBefore::none().done(at(ROUNDS * 3600));
+        assert_eq!(super::purge_all(&store, &everything, 500).await.expect("purge").done, 2 * PER_ROUND as u64);
+        store.close().await;
+        let emptied = size();
+        eprintln!("after purging every event and closing: {emptied}");
+        assert!(emptied < early / 4, "the file did not shrink: {emptied} of {sizes:?}");
     }
 
     #[cfg(feature = "sqlite")]

@@ -19,6 +19,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (4, "bodies", include_str!("../migrations/sqlite/0004_bodies.sql")),
     (5, "type index", include_str!("../migrations/sqlite/0005_type_index.sql")),
     (6, "audit", include_str!("../migrations/sqlite/0006_audit.sql")),
+    (7, "received index", include_str!("../migrations/sqlite/0007_received_index.sql")),
 ];
 
 const TABLE: &str = "CREATE TABLE IF NOT EXISTS _sqlx_migrations (

@@ -11,6 +11,7 @@ use webhook_core::sink::{AuditSink, Sink};
 
 use crate::audit::{AuditConfig, AuditLog};
 use crate::batch::{GroupCommit, GroupCommitConfig};
+use crate::retention::{Purger, RetentionConfig, RetentionError};
 use crate::router::EventRouter;
 use crate::store::EventStore;
 use crate::worker::{RetryPolicy, WorkerConfig, Workers};
@@ -47,6 +48,7 @@ pub struct Pipeline {
     sink: GroupCommit,
     workers: Workers,
     audit: Option<AuditLog>,
+    purger: Option<Purger>,
 }
 
 impl std::fmt::Debug for Pipeline {
@@ -55,6 +57,7 @@ impl std::fmt::Debug for Pipeline {
             .field("sink", &self.sink)
             .field("workers", &self.workers)
             .field("audit", &self.audit.is_some())
+            .field("retention", &self.purger.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -68,6 +71,7 @@ pub struct PipelineBuilder {
     commit: GroupCommitConfig,
     writers: Option<usize>,
     audit: Option<AuditConfig>,
+    retention: Option<RetentionConfig>,
 }
 
 impl std::fmt::Debug for PipelineBuilder {
@@ -77,13 +81,16 @@ impl std::fmt::Debug for PipelineBuilder {
             .field("workers", &self.workers)
             .field("commit", &self.commit)
             .field("audit", &self.audit)
+            .field("retention", &self.retention)
             .finish_non_exhaustive()
     }
 }
 
 impl Pipeline {
     /// A pipeline on `store`, with no routes yet (every event is ignored: see
-    /// [`EventRouter`]), 4 workers, a 60 s lease, the default [`RetryPolicy`] and no audit log.
+    /// [`EventRouter`]), 4 workers, a 60 s lease, the default [`RetryPolicy`], no audit log
+    /// and no retention (every event is kept until [`PipelineBuilder::retention`] says
+    /// otherwise).
     pub fn builder(store: Arc<dyn EventStore>) -> PipelineBuilder {
         PipelineBuilder {
             store,
@@ -92,6 +99,7 @@ impl Pipeline {
             commit: GroupCommitConfig::default(),
             writers: None,
             audit: None,
+            retention: None,
         }
     }
 
@@ -134,11 +142,15 @@ impl Pipeline {
         self.sink.queued()
     }
 
-    /// Stops the workers once their current events are settled, writes the audit records
-    /// still queued, and closes the store (SQLite checkpoints its WAL into the file). Call
-    /// it after the server has stopped accepting requests: a delivery arriving later would
-    /// find the store closed and be answered 503.
+    /// Stops the retention purger (after the batch it is deleting), stops the workers once
+    /// their current events are settled, writes the audit records still queued, and closes
+    /// the store (SQLite checkpoints its WAL into the file). Call it after the server has
+    /// stopped accepting requests: a delivery arriving later would find the store closed
+    /// and be answered 503.
     pub async fn shutdown(self) {
+        if let Some(purger) = self.purger {
+            purger.shutdown().await;
+        }
         self.workers.shutdown().await;
         if let Some(audit) = &self.audit {
             audit.flush().await;
@@ -200,8 +212,35 @@ impl PipelineBuilder {
         self
     }
 
-    /// Starts the group commit, the workers (and the audit log) on the current tokio
-    /// runtime.
+    /// Deletes settled events in the background once they are older than `config` keeps
+    /// them (handled: 7 days, dead: 30 days by default), in batches, now and every
+    /// `config.interval`, on the pipeline's runtime; [`Pipeline::shutdown`] stops it. Counts
+    /// what it deletes in `webhook_events_purged_total{status}`.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use std::time::Duration;
+    /// use webhook_pipeline::{MemoryStore, Pipeline, RetentionConfig};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), webhook_pipeline::RetentionError> {
+    /// let retention = RetentionConfig::default().dead(Duration::from_secs(90 * 86_400));
+    /// let pipeline = Pipeline::builder(Arc::new(MemoryStore::new())).retention(retention)?.start();
+    /// pipeline.shutdown().await;
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// A configuration that [`RetentionConfig::validate`] refuses: a handled-event retention
+    /// shorter than the dedup TTL, say.
+    pub fn retention(mut self, config: RetentionConfig) -> Result<Self, RetentionError> {
+        config.validate()?;
+        self.retention = Some(config);
+        Ok(self)
+    }
+
+    /// Starts the group commit, the workers (the audit log and the retention purger) on
+    /// the current tokio runtime.
     ///
     /// # Panics
     ///
@@ -213,6 +252,7 @@ impl PipelineBuilder {
         let sink = GroupCommit::spawn(self.store.clone(), commit, stored.clone());
         let workers = Workers::spawn(self.store.clone(), self.router, self.workers, stored);
         let audit = self.audit.map(|config| AuditLog::spawn(self.store.clone(), config));
-        Pipeline { store: self.store, sink, workers, audit }
+        let purger = self.retention.map(|config| Purger::spawn(self.store.clone(), config));
+        Pipeline { store: self.store, sink, workers, audit, purger }
     }
 }

@@ -14,6 +14,7 @@ use sqlx::Row;
 use super::audit::{AuditEntry, AuditFilter, AuditRecord};
 use super::effects::{statement_failed, Completion, Effects, SqlValue};
 use super::event::{from_ms, to_ms, Event, EventId, Filter, Inserted, NewEvent, Status};
+use super::retention::{PurgeBefore, Purged};
 use super::sql::{audit_sql, filter_sql, headers_from_json, headers_json, FilterValue, COLUMNS};
 use super::store::EventStore;
 use webhook_core::dedup::StoreError;
@@ -537,11 +538,112 @@ impl EventStore for PostgresStore {
             .map_err(db_error("purging the audit log"))?;
         Ok(done.rows_affected())
     }
+
+    /// One short transaction: the batch's rows are locked `FOR UPDATE SKIP LOCKED` (a row a
+    /// worker is replaying or another purger holds is left for later), then their bodies and
+    /// the rows themselves are deleted. Small batches keep each transaction short and leave
+    /// autovacuum dead tuples in amounts it keeps up with.
+    async fn purge(&self, before: &PurgeBefore, limit: usize) -> Result<Purged, StoreError> {
+        let purge = db_error("purging events");
+        let mut purged = Purged::default();
+        let mut left = i64::try_from(limit).unwrap_or(i64::MAX);
+        let mut tx = self.pool.begin().await.map_err(&purge)?;
+        for (status, cutoff) in [("done", before.done), ("dead", before.dead)] {
+            let Some(cutoff) = cutoff else { continue };
+            if left <= 0 {
+                break;
+            }
+            let ids: Vec<EventId> = sqlx::query_scalar(
+                "SELECT id FROM webhook_events WHERE received_at < $2 AND status = $1 \
+                 ORDER BY received_at LIMIT $3 FOR UPDATE SKIP LOCKED",
+            )
+            .bind(status)
+            .bind(to_ms(cutoff))
+            .bind(left)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(&purge)?;
+            if !ids.is_empty() {
+                sqlx::query("DELETE FROM webhook_bodies WHERE id = ANY($1)")
+                    .bind(&ids)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(&purge)?;
+                sqlx::query("DELETE FROM webhook_events WHERE id = ANY($1)")
+                    .bind(&ids)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(&purge)?;
+            }
+            let n = ids.len() as u64;
+            left -= n as i64;
+            if status == "done" {
+                purged.done = n;
+            } else {
+                purged.dead = n;
+            }
+        }
+        tx.commit().await.map_err(&purge)?;
+        Ok(purged)
+    }
+
+    async fn count_purgeable(&self, before: &PurgeBefore) -> Result<Purged, StoreError> {
+        let mut counted = Purged::default();
+        for (status, cutoff) in [("done", before.done), ("dead", before.dead)] {
+            let Some(cutoff) = cutoff else { continue };
+            let n: i64 =
+                sqlx::query_scalar("SELECT COUNT(*) FROM webhook_events WHERE received_at < $2 AND status = $1")
+                    .bind(status)
+                    .bind(to_ms(cutoff))
+                    .fetch_one(&self.pool)
+                    .await
+                    .map_err(db_error("counting purgeable events"))?;
+            let n = u64::try_from(n).unwrap_or(0);
+            if status == "done" {
+                counted.done = n;
+            } else {
+                counted.dead = n;
+            }
+        }
+        Ok(counted)
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A purge batch never waits for a row another transaction holds (a worker's replay,
+    /// another instance's purge): it takes the others and leaves that one for later.
+    #[tokio::test]
+    async fn a_purge_skips_the_rows_another_transaction_holds() {
+        use crate::testing::{at, drop_schema, event, postgres_store, postgres_url};
+        let Some(url) = postgres_url("a_purge_skips_the_rows_another_transaction_holds") else {
+            return;
+        };
+        let (store, schema) = postgres_store(&url).await;
+        store.insert(&[event("github", "a", "push"), event("github", "b", "push")]).await.unwrap();
+        let leased = store.lease("w", 2, Duration::from_secs(60), at(1)).await.unwrap();
+        assert_eq!(store.complete_many(&[leased[0].id, leased[1].id], "w").await.unwrap(), 2);
+        let mut holder = store.pool().begin().await.unwrap();
+        sqlx::query("SELECT id FROM webhook_events WHERE id = $1 FOR UPDATE")
+            .bind(leased[0].id)
+            .execute(&mut *holder)
+            .await
+            .unwrap();
+        let before = PurgeBefore::none().done(at(10));
+        let purged = tokio::time::timeout(Duration::from_secs(5), store.purge(&before, 10))
+            .await
+            .expect("the purge waited for a locked row")
+            .unwrap();
+        assert_eq!(purged, Purged { done: 1, dead: 0 });
+        assert!(store.get(leased[1].id).await.unwrap().is_none());
+        holder.rollback().await.unwrap();
+        assert_eq!(store.purge(&before, 10).await.unwrap(), Purged { done: 1, dead: 0 });
+        assert!(store.get(leased[0].id).await.unwrap().is_none());
+        store.pool().close().await;
+        drop_schema(&url, &schema).await;
+    }
 
     #[tokio::test]
     async fn an_unreachable_server_is_reported_with_its_cause() {

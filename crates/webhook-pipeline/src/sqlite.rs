@@ -29,6 +29,7 @@ use super::audit::{AuditEntry, AuditFilter, AuditRecord};
 use super::dedup_sql::{millis, PURGE_BATCH, SQLITE as SQLITE_DEDUP};
 use super::effects::{placeholder_values, statement_failed, Completion, Effects, SqlValue};
 use super::event::{from_ms, to_ms, Event, EventId, Filter, Inserted, NewEvent, Status};
+use super::retention::{PurgeBefore, Purged};
 use super::sql::{audit_sql, filter_sql, headers_from_json, headers_json, FilterValue, COLUMNS};
 use super::store::EventStore;
 use webhook_core::dedup::{Claim, DedupStore, MemoryDedup, StoreError};
@@ -279,6 +280,8 @@ enum Job {
     ClaimDone { key: String, ttl_end: i64, reply: Reply<()> },
     ClaimRelease { key: String, reply: Reply<()> },
     PurgeClaims { now: i64, reply: Reply<u64> },
+    Purge { done: Option<i64>, dead: Option<i64>, limit: i64, reply: Reply<Purged> },
+    CountPurgeable { done: Option<i64>, dead: Option<i64>, reply: Reply<Purged> },
     Close(oneshot::Sender<()>),
 }
 
@@ -332,6 +335,16 @@ const COMPLETE: &str = "UPDATE webhook_events SET status = 'done', lease_until =
     WHERE id = ?1 AND status = 'processing' AND leased_by = ?2";
 const FAIL: &str = "UPDATE webhook_events SET status = ?1, last_error = ?2, lease_until = NULL, \
     next_attempt_at = COALESCE(?3, next_attempt_at) WHERE id = ?4 AND status = 'processing' AND leased_by = ?5";
+// Settled events by reception time, through `webhook_events_received`: a batch of ids, then
+// their bodies and rows deleted one by one with prepared statements.
+const PURGEABLE: &str =
+    "SELECT id FROM webhook_events WHERE received_at < ?2 AND status = ?1 ORDER BY received_at LIMIT ?3";
+const COUNT_PURGEABLE: &str = "SELECT COUNT(*) FROM webhook_events WHERE received_at < ?2 AND status = ?1";
+const DELETE_BODY: &str = "DELETE FROM webhook_bodies WHERE id = ?1";
+const DELETE_EVENT: &str = "DELETE FROM webhook_events WHERE id = ?1";
+/// Most free pages handed back to the file system after a purge batch (4 MiB of 4 KiB
+/// pages), when the file has `auto_vacuum = INCREMENTAL`.
+const VACUUM_PAGES: i64 = 1024;
 // Each count reads one partial index: the cost follows the backlog, not the history.
 const DEPTH: &str = "SELECT (SELECT COUNT(*) FROM webhook_events WHERE status IN ('pending', 'failed')) \
     + (SELECT COUNT(*) FROM webhook_events WHERE status = 'processing')";
@@ -353,11 +366,13 @@ fn lease_sql() -> String {
     )
 }
 
-/// The writer thread's state: the connection and what it last set `synchronous` to.
+/// The writer thread's state: the connection, what it last set `synchronous` to, and
+/// whether the file gives freed pages back (`auto_vacuum = INCREMENTAL`).
 struct Writer {
     conn: Connection,
     lease_sql: String,
     durable: bool,
+    incremental: bool,
 }
 
 impl Writer {
@@ -367,6 +382,10 @@ impl Writer {
         };
         let mut conn = Connection::open(path).map_err(&open)?;
         conn.busy_timeout(BUSY_TIMEOUT).map_err(&open)?;
+        // Only takes effect on a file with no tables yet (a new one): purged pages are then
+        // given back with `incremental_vacuum`. An older file keeps its mode (and reuses
+        // freed pages) until a `VACUUM` converts it (docs/OPERATIONS.md).
+        conn.pragma_update(None, "auto_vacuum", "INCREMENTAL").map_err(&open)?;
         conn.pragma_update(None, "journal_mode", "WAL").map_err(&open)?;
         conn.pragma_update(None, "synchronous", "FULL").map_err(&open)?;
         // Savepoints' statement journals stay in memory instead of a file created and
@@ -374,7 +393,8 @@ impl Writer {
         conn.pragma_update(None, "temp_store", "MEMORY").map_err(&open)?;
         super::migrate_sqlite::migrate(&mut conn)?;
         conn.set_prepared_statement_cache_capacity(64);
-        Ok(Self { conn, lease_sql: lease_sql(), durable: true })
+        let mode: i64 = conn.pragma_query_value(None, "auto_vacuum", |r| r.get(0)).map_err(&open)?;
+        Ok(Self { conn, lease_sql: lease_sql(), durable: true, incremental: mode == 2 })
     }
 
     /// Serves the queue until every sender is gone or a job asks to close; returns the
@@ -545,6 +565,14 @@ impl Writer {
                 let r = self.purge_claims(now);
                 (r.is_ok(), pending(reply, r))
             }
+            Job::Purge { done, dead, limit, reply } => {
+                let r = self.purge(done, dead, limit);
+                (r.is_ok(), pending(reply, r))
+            }
+            Job::CountPurgeable { done, dead, reply } => {
+                let r = self.count_purgeable(done, dead);
+                (r.is_ok(), pending(reply, r))
+            }
             Job::Close(_) => unreachable_close(),
         };
         let end = if ok {
@@ -684,6 +712,63 @@ impl Writer {
         }
     }
 
+    /// One batch of settled events: at most `limit` done ones received before `done`, then
+    /// dead ones before `dead`, with their bodies; then (incremental auto-vacuum) gives up
+    /// to [`VACUUM_PAGES`] free pages back.
+    fn purge(&self, done: Option<i64>, dead: Option<i64>, limit: i64) -> Result<Purged, StoreError> {
+        let purge = db_error("purging events");
+        let mut purged = Purged::default();
+        let mut left = limit;
+        for (status, before) in [("done", done), ("dead", dead)] {
+            let Some(before) = before else { continue };
+            if left <= 0 {
+                break;
+            }
+            let ids = self
+                .conn
+                .prepare_cached(PURGEABLE)
+                .and_then(|mut s| {
+                    s.query_map(params![status, before, left], |r| r.get::<_, i64>(0))?.collect::<Result<Vec<_>, _>>()
+                })
+                .map_err(&purge)?;
+            let mut body = self.conn.prepare_cached(DELETE_BODY).map_err(&purge)?;
+            let mut event = self.conn.prepare_cached(DELETE_EVENT).map_err(&purge)?;
+            for id in &ids {
+                body.execute([id]).map_err(&purge)?;
+                event.execute([id]).map_err(&purge)?;
+            }
+            let n = ids.len() as u64;
+            left -= n as i64;
+            if status == "done" {
+                purged.done = n;
+            } else {
+                purged.dead = n;
+            }
+        }
+        if self.incremental && purged.total() > 0 {
+            // The pragma frees one page per step: run it to the end (`execute` would stop
+            // after the first page).
+            let vacuum = db_error("vacuuming after a purge");
+            let mut stmt =
+                self.conn.prepare_cached(&format!("PRAGMA incremental_vacuum({VACUUM_PAGES})")).map_err(&vacuum)?;
+            let mut rows = stmt.query([]).map_err(&vacuum)?;
+            while rows.next().map_err(&vacuum)?.is_some() {}
+        }
+        Ok(purged)
+    }
+
+    fn count_purgeable(&self, done: Option<i64>, dead: Option<i64>) -> Result<Purged, StoreError> {
+        let count = |status: &str, before: Option<i64>| -> Result<u64, StoreError> {
+            let Some(before) = before else { return Ok(0) };
+            self.conn
+                .prepare_cached(COUNT_PURGEABLE)
+                .and_then(|mut s| s.query_row(params![status, before], |r| r.get::<_, i64>(0)))
+                .map(|n| u64::try_from(n).unwrap_or(0))
+                .map_err(db_error("counting purgeable events"))
+        };
+        Ok(Purged { done: count("done", done)?, dead: count("dead", dead)? })
+    }
+
     fn replay(&self, filter: &Filter, now: i64) -> Result<u64, StoreError> {
         let (cond, values) = filter_sql(filter, '?', 2);
         let sql = format!(
@@ -790,6 +875,7 @@ fn fail_job(job: Job, error: &StoreError) -> Box<dyn Answer> {
         }
         Job::Claim { reply, .. } => pending(reply, e(error)),
         Job::PurgeClaims { reply, .. } => pending(reply, e(error)),
+        Job::Purge { reply, .. } | Job::CountPurgeable { reply, .. } => pending(reply, e(error)),
         Job::Fail { reply, .. } => pending(reply, e(error)),
         Job::List { reply, .. } => pending(reply, e(error)),
         Job::Audit(_, reply) => pending(reply, e(error)),
@@ -953,6 +1039,17 @@ impl EventStore for SqliteStore {
     async fn purge_audit(&self, before: SystemTime) -> Result<u64, StoreError> {
         self.ask(|reply| Job::PurgeAudit { before: to_ms(before), reply }).await
     }
+
+    async fn purge(&self, before: &PurgeBefore, limit: usize) -> Result<Purged, StoreError> {
+        let (done, dead) = (before.done.map(to_ms), before.dead.map(to_ms));
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.ask(|reply| Job::Purge { done, dead, limit, reply }).await
+    }
+
+    async fn count_purgeable(&self, before: &PurgeBefore) -> Result<Purged, StoreError> {
+        let (done, dead) = (before.done.map(to_ms), before.dead.map(to_ms));
+        self.ask(|reply| Job::CountPurgeable { done, dead, reply }).await
+    }
 }
 
 #[cfg(test)]
@@ -966,6 +1063,27 @@ mod tests {
         let store = SqliteStore::connect(&db.url()).await.unwrap();
         crate::audit::tests::audit_conformance(&store).await;
         store.close().await;
+    }
+
+    #[tokio::test]
+    async fn a_file_from_before_incremental_vacuum_keeps_its_mode_and_still_purges() {
+        use crate::retention::PurgeBefore;
+        use crate::testing::at;
+        let db = TempDb::new();
+        // A file whose first table was created without auto_vacuum, as older versions did.
+        Connection::open(&db.path).unwrap().execute_batch("CREATE TABLE older (x INTEGER)").unwrap();
+        let store = SqliteStore::connect(&db.url()).await.unwrap();
+        store.insert(&[event("github", "a", "push")]).await.unwrap();
+        let leased = store.lease("w", 1, Duration::from_secs(60), at(1)).await.unwrap();
+        assert!(store.complete(leased[0].id, "w").await.unwrap());
+        let purged = store.purge(&PurgeBefore::none().done(at(10)), 10).await.unwrap();
+        assert_eq!(purged, Purged { done: 1, dead: 0 });
+        store.close().await;
+        let conn = Connection::open(&db.path).unwrap();
+        let mode: i64 = conn.query_row("PRAGMA auto_vacuum", [], |r| r.get(0)).unwrap();
+        assert_eq!(mode, 0, "only a VACUUM changes an existing file's mode");
+        let bodies: i64 = conn.query_row("SELECT COUNT(*) FROM webhook_bodies", [], |r| r.get(0)).unwrap();
+        assert_eq!(bodies, 0, "the body went with its event");
     }
 
     #[tokio::test]

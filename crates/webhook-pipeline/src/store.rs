@@ -1,7 +1,7 @@
 //! The event store: where a verified delivery is written before it is acknowledged, and
 //! where workers lease it from.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
 
@@ -10,6 +10,7 @@ use async_trait::async_trait;
 use super::audit::{AuditEntry, AuditFilter, AuditRecord};
 use super::effects::{Completion, Effects};
 use super::event::{Event, EventId, Filter, Inserted, NewEvent, Status};
+use super::retention::{PurgeBefore, Purged};
 use webhook_core::dedup::StoreError;
 
 /// A durable home for verified deliveries.
@@ -124,6 +125,30 @@ pub trait EventStore: Send + Sync {
         let _ = before;
         Err(no_audit())
     }
+
+    /// Deletes one batch of settled events and their bodies: at most `limit` of the `done`
+    /// events received before `before.done` and the `dead` events received before
+    /// `before.dead`, oldest first, in one short transaction. Pending, processing and
+    /// failed events are never deleted. Returns how many went, by status; fewer than
+    /// `limit` means nothing more matches. [`purge_all`](crate::purge_all) loops over
+    /// batches; [`RetentionConfig`](crate::RetentionConfig) explains the policy.
+    ///
+    /// The default answers that this store cannot purge.
+    async fn purge(&self, before: &PurgeBefore, limit: usize) -> Result<Purged, StoreError> {
+        let _ = (before, limit);
+        Err(no_purge())
+    }
+
+    /// How many events [`purge`](Self::purge) would delete for `before`, over all its
+    /// batches (a dry run: nothing is deleted).
+    async fn count_purgeable(&self, before: &PurgeBefore) -> Result<Purged, StoreError> {
+        let _ = before;
+        Err(no_purge())
+    }
+}
+
+fn no_purge() -> StoreError {
+    StoreError::misconfigured("this event store cannot purge settled events", None)
 }
 
 fn no_effects() -> StoreError {
@@ -146,22 +171,75 @@ struct Row {
     leased_by: Option<String>,
 }
 
-/// The rows, indexed so that no operation scans them all: by id (their position), by
-/// `(provider, delivery_id)`, and the waiting ones by `(next attempt, id)`.
-#[derive(Default)]
+/// The rows, indexed so that no operation scans them all: by id, by
+/// `(provider, delivery_id)`, the waiting ones by `(next attempt, id)`, the leased ones by
+/// lease end, and the settled ones (done, dead) by `(received, id)`, oldest first.
 struct Rows {
-    rows: Vec<Row>,
+    rows: BTreeMap<EventId, Row>,
+    /// The id the next stored event gets (ids are never reused, even after a purge).
+    next_id: EventId,
     keys: HashMap<(String, String), EventId>,
     waiting: BTreeSet<(SystemTime, EventId)>,
     leased: BTreeSet<(SystemTime, EventId)>,
+    done: BTreeSet<(SystemTime, EventId)>,
+    dead: BTreeSet<(SystemTime, EventId)>,
+    /// Most handled events kept; the oldest beyond it are evicted.
+    done_capacity: usize,
+    /// Handled events evicted by the cap so far.
+    evicted: u64,
     /// Effects "applied" (kept, not run): with their event, or `None` from `execute`; the
     /// latest [`MEMORY_EFFECTS_CAPACITY`].
     applied: std::collections::VecDeque<(Option<EventId>, Effects)>,
 }
 
 impl Rows {
+    fn new(done_capacity: usize) -> Self {
+        Self {
+            rows: BTreeMap::new(),
+            next_id: 1,
+            keys: HashMap::new(),
+            waiting: BTreeSet::new(),
+            leased: BTreeSet::new(),
+            done: BTreeSet::new(),
+            dead: BTreeSet::new(),
+            done_capacity,
+            evicted: 0,
+            applied: std::collections::VecDeque::new(),
+        }
+    }
+
     fn get_mut(&mut self, id: EventId) -> Option<&mut Row> {
-        usize::try_from(id).ok().and_then(|i| i.checked_sub(1)).and_then(|i| self.rows.get_mut(i))
+        self.rows.get_mut(&id)
+    }
+
+    /// Settles a row as done or dead, then evicts the oldest handled events beyond the cap.
+    fn settle(&mut self, id: EventId, status: Status) {
+        let Some(row) = self.rows.get_mut(&id) else { return };
+        row.event.status = status;
+        row.lease_until = None;
+        let key = (row.event.received_at, id);
+        match status {
+            Status::Done => {
+                self.done.insert(key);
+                while self.done.len() > self.done_capacity {
+                    let Some((_, oldest)) = self.done.pop_first() else { break };
+                    self.remove(oldest);
+                    self.evicted += 1;
+                    metrics::counter!("webhook_events_evicted_total").increment(1);
+                }
+            }
+            Status::Dead => {
+                self.dead.insert(key);
+            }
+            _ => {}
+        }
+    }
+
+    /// Deletes a row (already out of its queue or settled set) and its key.
+    fn remove(&mut self, id: EventId) {
+        if let Some(row) = self.rows.remove(&id) {
+            self.keys.remove(&(row.event.provider, row.event.delivery_id));
+        }
     }
 
     fn keep_applied(&mut self, id: Option<EventId>, effects: &Effects) {
@@ -171,9 +249,9 @@ impl Rows {
         self.applied.push_back((id, effects.clone()));
     }
 
-    /// Takes a row out of whichever queue it is in.
+    /// Takes a row out of whichever queue or settled set it is in.
     fn unqueue(&mut self, id: EventId) {
-        if let Some(row) = usize::try_from(id).ok().and_then(|i| i.checked_sub(1)).and_then(|i| self.rows.get(i)) {
+        if let Some(row) = self.rows.get(&id) {
             match row.event.status {
                 Status::Pending | Status::Failed => {
                     self.waiting.remove(&(row.event.next_attempt_at, id));
@@ -183,7 +261,12 @@ impl Rows {
                         self.leased.remove(&(until, id));
                     }
                 }
-                Status::Done | Status::Dead => {}
+                Status::Done => {
+                    self.done.remove(&(row.event.received_at, id));
+                }
+                Status::Dead => {
+                    self.dead.remove(&(row.event.received_at, id));
+                }
             }
         }
     }
@@ -191,17 +274,64 @@ impl Rows {
 
 /// An [`EventStore`] in memory: for tests, benchmarks and single-process development.
 /// Nothing survives a restart.
-#[derive(Default)]
+///
+/// Bounded: besides the retention [`purge`](EventStore::purge) that every store has, it
+/// keeps at most [`DEFAULT_DONE_CAPACITY`](Self::DEFAULT_DONE_CAPACITY) handled events
+/// (see [`with_done_capacity`](Self::with_done_capacity)), evicting the oldest first and
+/// counting them ([`evicted`](Self::evicted), `webhook_events_evicted_total`). An evicted
+/// event's `(provider, delivery id)` is forgotten with it: a redelivery after that is only
+/// a duplicate if the dedup store in front still remembers it. Pending, leased, failed and
+/// dead events are never evicted.
 pub struct MemoryStore {
     rows: Mutex<Rows>,
     /// The audit log, oldest first, at most [`MEMORY_AUDIT_CAPACITY`] records.
     audit: Mutex<(i64, std::collections::VecDeque<(i64, AuditRecord)>)>,
 }
 
+impl Default for MemoryStore {
+    fn default() -> Self {
+        Self::with_done_capacity(Self::DEFAULT_DONE_CAPACITY)
+    }
+}
+
 impl MemoryStore {
-    /// An empty store.
+    /// How many handled events [`MemoryStore::new`] keeps at most.
+    pub const DEFAULT_DONE_CAPACITY: usize = 100_000;
+
+    /// An empty store that keeps at most [`DEFAULT_DONE_CAPACITY`](Self::DEFAULT_DONE_CAPACITY)
+    /// handled events.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// An empty store that keeps at most `capacity` handled events (at least 1), evicting
+    /// the oldest (by reception) beyond it.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// use std::time::{Duration, SystemTime};
+    /// use webhook_pipeline::{EventStore, MemoryStore, NewEvent};
+    ///
+    /// let store = MemoryStore::with_done_capacity(1);
+    /// let now = SystemTime::now();
+    /// let new = |id: &str| NewEvent {
+    ///     provider: "github".into(), delivery_id: id.into(), event_type: None,
+    ///     headers: vec![], body: "{}".into(), received_at: now,
+    /// };
+    /// store.insert(&[new("a"), new("b")]).await.unwrap();
+    /// for e in store.lease("w", 2, Duration::from_secs(60), now).await.unwrap() {
+    ///     store.complete(e.id, "w").await.unwrap();
+    /// }
+    /// assert_eq!(store.evicted(), 1); // "a" went to keep one handled event
+    /// # });
+    /// ```
+    pub fn with_done_capacity(capacity: usize) -> Self {
+        Self { rows: Mutex::new(Rows::new(capacity.max(1))), audit: Mutex::default() }
+    }
+
+    /// How many handled events the capacity has evicted so far.
+    pub fn evicted(&self) -> u64 {
+        self.rows().evicted
     }
 
     fn rows(&self) -> std::sync::MutexGuard<'_, Rows> {
@@ -237,10 +367,7 @@ impl MemoryStore {
             .is_some_and(|r| r.event.status == Status::Processing && r.leased_by.as_deref() == Some(worker));
         if held {
             rows.unqueue(id);
-            if let Some(r) = rows.get_mut(id) {
-                r.event.status = Status::Done;
-                r.lease_until = None;
-            }
+            rows.settle(id, Status::Done);
         }
         held
     }
@@ -263,28 +390,32 @@ impl EventStore for MemoryStore {
                 out.push(Inserted::Duplicate);
                 continue;
             }
-            let id = rows.rows.len() as EventId + 1;
+            let id = rows.next_id;
+            rows.next_id += 1;
             rows.keys.insert(key, id);
             rows.waiting.insert((e.received_at, id));
-            rows.rows.push(Row {
-                event: Event {
-                    id,
-                    provider: e.provider.clone(),
-                    delivery_id: e.delivery_id.clone(),
-                    event_type: e.event_type.clone(),
-                    headers: e.headers.clone(),
-                    // A copy of its own: the request's `Bytes` may be a slice of the server's
-                    // read buffer (hyper's is 8 KiB and more), which a kept slice pins whole.
-                    body: bytes::Bytes::copy_from_slice(&e.body),
-                    received_at: e.received_at,
-                    status: Status::Pending,
-                    attempts: 0,
-                    last_error: None,
-                    next_attempt_at: e.received_at,
+            rows.rows.insert(
+                id,
+                Row {
+                    event: Event {
+                        id,
+                        provider: e.provider.clone(),
+                        delivery_id: e.delivery_id.clone(),
+                        event_type: e.event_type.clone(),
+                        headers: e.headers.clone(),
+                        // A copy of its own: the request's `Bytes` may be a slice of the server's
+                        // read buffer (hyper's is 8 KiB and more), which a kept slice pins whole.
+                        body: bytes::Bytes::copy_from_slice(&e.body),
+                        received_at: e.received_at,
+                        status: Status::Pending,
+                        attempts: 0,
+                        last_error: None,
+                        next_attempt_at: e.received_at,
+                    },
+                    lease_until: None,
+                    leased_by: None,
                 },
-                lease_until: None,
-                leased_by: None,
-            });
+            );
             out.push(Inserted::New(id));
         }
         Ok(out)
@@ -368,21 +499,19 @@ impl EventStore for MemoryStore {
             return Ok(false);
         }
         rows.unqueue(id);
-        let mut requeue = None;
         if let Some(r) = rows.get_mut(id) {
             r.event.last_error = Some(error.to_owned());
             r.lease_until = None;
-            match retry_at {
-                Some(t) => {
-                    r.event.status = Status::Failed;
-                    r.event.next_attempt_at = t;
-                    requeue = Some(t);
-                }
-                None => r.event.status = Status::Dead,
+            if let Some(t) = retry_at {
+                r.event.status = Status::Failed;
+                r.event.next_attempt_at = t;
             }
         }
-        if let Some(t) = requeue {
-            rows.waiting.insert((t, id));
+        match retry_at {
+            Some(t) => {
+                rows.waiting.insert((t, id));
+            }
+            None => rows.settle(id, Status::Dead),
         }
         Ok(true)
     }
@@ -395,7 +524,7 @@ impl EventStore for MemoryStore {
         Ok(self
             .rows()
             .rows
-            .iter()
+            .values()
             .rev()
             .filter(|r| filter.matches(&r.event))
             .take(limit)
@@ -407,7 +536,7 @@ impl EventStore for MemoryStore {
         let mut rows = self.rows();
         let ids: Vec<EventId> = rows
             .rows
-            .iter()
+            .values()
             .filter(|r| filter.matches(&r.event) && r.event.status != Status::Processing)
             .map(|r| r.event.id)
             .collect();
@@ -452,8 +581,7 @@ impl EventStore for MemoryStore {
                     (Some(d), true) => rows
                         .keys
                         .get(&(record.provider.clone(), d.clone()))
-                        .and_then(|&id| usize::try_from(id - 1).ok())
-                        .and_then(|i| rows.rows.get(i))
+                        .and_then(|id| rows.rows.get(id))
                         .map(|row| row.event.status),
                     _ => None,
                 };
@@ -467,5 +595,39 @@ impl EventStore for MemoryStore {
         let was = log.1.len();
         log.1.retain(|(_, r)| r.received_at >= before);
         Ok((was - log.1.len()) as u64)
+    }
+
+    async fn purge(&self, before: &PurgeBefore, limit: usize) -> Result<Purged, StoreError> {
+        let mut rows = self.rows();
+        let mut purged = Purged::default();
+        let mut left = limit;
+        for (status, cutoff) in [(Status::Done, before.done), (Status::Dead, before.dead)] {
+            let Some(cutoff) = cutoff else { continue };
+            let set = if status == Status::Done { &rows.done } else { &rows.dead };
+            let ids: Vec<(SystemTime, EventId)> = set.range(..(cutoff, 0)).take(left).copied().collect();
+            for key in &ids {
+                if status == Status::Done {
+                    rows.done.remove(key);
+                } else {
+                    rows.dead.remove(key);
+                }
+                rows.remove(key.1);
+            }
+            left -= ids.len();
+            if status == Status::Done {
+                purged.done = ids.len() as u64;
+            } else {
+                purged.dead = ids.len() as u64;
+            }
+        }
+        Ok(purged)
+    }
+
+    async fn count_purgeable(&self, before: &PurgeBefore) -> Result<Purged, StoreError> {
+        let rows = self.rows();
+        let count = |set: &BTreeSet<(SystemTime, EventId)>, cutoff: Option<SystemTime>| {
+            cutoff.map_or(0, |c| set.range(..(c, 0)).count() as u64)
+        };
+        Ok(Purged { done: count(&rows.done, before.done), dead: count(&rows.dead, before.dead) })
     }
 }

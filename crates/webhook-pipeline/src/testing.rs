@@ -14,7 +14,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 
-use super::event::{Filter, Inserted, NewEvent, Status};
+use super::event::{EventId, Filter, Inserted, NewEvent, Status};
+use super::retention::{purge_all, PurgeBefore, Purged, RetentionConfig};
 use super::store::EventStore;
 
 static COUNTER: AtomicU64 = AtomicU64::new(0);
@@ -160,7 +161,8 @@ pub fn event(provider: &str, id: &str, event_type: &str) -> NewEvent {
 
 /// What every event store must do: inserts (one transaction, duplicates stored once),
 /// leases (due events only, never two workers at once, taken over after expiry),
-/// completion, failure with retry and dead letter, replay, listing and depth.
+/// completion, failure with retry and dead letter, replay, listing and depth, and
+/// retention ([`retention_conformance`], run last).
 ///
 /// # Panics
 ///
@@ -230,6 +232,117 @@ pub async fn conformance(store: &dyn EventStore) {
     assert!(github[0].id > github[1].id, "newest first");
     assert_eq!(store.list(&Filter::default().event_type("issues"), 10).await.expect("list").len(), 1);
     assert_eq!(store.depth().await.expect("depth"), 1);
+
+    retention_conformance(store).await;
+}
+
+/// Days, for the retention suite's clock.
+fn days(n: u64) -> u64 {
+    n * 24 * 3600
+}
+
+/// What every store must do with a retention (see [`EventStore::purge`]), on a clock the
+/// test sets: done events past `done` retention and dead ones past `dead` retention are
+/// deleted, in batches of at most the limit, and nothing else (pending, failed, leased,
+/// replayed, or settled but younger); a dry-run count matches; and a redelivery inside the
+/// dedup TTL is still a duplicate after the purge.
+///
+/// It first settles and purges whatever the store holds (the events of [`conformance`],
+/// all received before the times used here), so it may run on a store used before.
+///
+/// # Panics
+///
+/// On the first behaviour the store gets wrong, naming it.
+pub async fn retention_conformance(store: &dyn EventStore) {
+    const B: u64 = 10_000_000; // the suite's own epoch, after anything stored before
+    let lease = Duration::from_secs(1000);
+    // Clear what is there: every due event is handled, then every settled one purged.
+    for e in store.lease("retention-setup", 10_000, lease, at(B)).await.expect("lease") {
+        assert!(store.complete(e.id, "retention-setup").await.expect("complete"));
+    }
+    let everything = PurgeBefore::none().done(at(B)).dead(at(B));
+    purge_all(store, &everything, 100).await.expect("purge what was there");
+
+    let at_ = |secs: u64| at(B + secs);
+    let new = |id: &str, secs: u64| NewEvent { received_at: at_(secs), ..event("retention", id, "t") };
+    let insert = |e: NewEvent| async move {
+        match store.insert(std::slice::from_ref(&e)).await.expect("insert")[..] {
+            [Inserted::New(id)] => id,
+            ref other => panic!("{} not stored: {other:?}", e.delivery_id),
+        }
+    };
+    // Stores `e`, leases it at its reception (nothing else is due then) and settles it.
+    let settle = |e: NewEvent, outcome: Option<Status>| async move {
+        let received = e.received_at;
+        let id = insert(e).await;
+        let leased = store.lease("r", 10, lease, received).await.expect("lease");
+        assert_eq!(leased.iter().map(|e| e.id).collect::<Vec<_>>(), vec![id], "only the new event is due");
+        match outcome {
+            Some(Status::Done) => assert!(store.complete(id, "r").await.expect("complete")),
+            Some(Status::Dead) => assert!(store.fail(id, "r", "gone", None).await.expect("fail")),
+            Some(Status::Failed) => assert!(store.fail(id, "r", "later", Some(at_(days(100)))).await.expect("fail")),
+            other => unreachable!("no such outcome: {other:?}"),
+        }
+        id
+    };
+    let old_done: Vec<EventId> = vec![
+        settle(new("old-done-1", 0), Some(Status::Done)).await,
+        settle(new("old-done-2", 1), Some(Status::Done)).await,
+        settle(new("old-done-3", 2), Some(Status::Done)).await,
+    ];
+    let old_dead = settle(new("old-dead", 10), Some(Status::Dead)).await;
+    let replayed = settle(new("replayed", 11), Some(Status::Dead)).await;
+    let young_done = settle(new("young-done", days(25)), Some(Status::Done)).await;
+    let young_dead = settle(new("young-dead", days(2)), Some(Status::Dead)).await;
+    let old_failed = settle(new("old-failed", 20), Some(Status::Failed)).await;
+    // Leased for 100 days: still held at the purge.
+    let old_processing = insert(new("old-processing", 21)).await;
+    let held = store.lease("r", 10, Duration::from_secs(days(100)), at_(21)).await.expect("lease");
+    assert_eq!(held.iter().map(|e| e.id).collect::<Vec<_>>(), vec![old_processing]);
+    assert_eq!(store.replay(&Filter::id(replayed), at_(12)).await.expect("replay"), 1);
+    let old_pending = insert(new("old-pending", 22)).await;
+
+    // 31 days on, with the default policy: done before day 24, dead before day 1.
+    let now = at_(days(31));
+    let policy = RetentionConfig::default();
+    let before = policy.cutoffs(now);
+    assert_eq!((before.done, before.dead), (Some(at_(days(24))), Some(at_(days(1)))));
+    assert_eq!(store.count_purgeable(&before).await.expect("count"), Purged { done: 3, dead: 1 });
+    // Batches of at most the limit, done events first, oldest first.
+    assert_eq!(store.purge(&before, 2).await.expect("purge"), Purged { done: 2, dead: 0 });
+    assert!(
+        store.get(old_done[0]).await.expect("get").is_none() && store.get(old_done[1]).await.expect("get").is_none()
+    );
+    assert!(store.get(old_done[2]).await.expect("get").is_some(), "the youngest old event waits for the next batch");
+    assert_eq!(store.purge(&before, 2).await.expect("purge"), Purged { done: 1, dead: 1 });
+    assert_eq!(store.purge(&before, 2).await.expect("purge"), Purged::default());
+    assert_eq!(purge_all(store, &before, 2).await.expect("purge"), Purged::default());
+    assert_eq!(store.count_purgeable(&before).await.expect("count"), Purged::default());
+    for id in old_done.iter().chain([&old_dead]) {
+        assert!(store.get(*id).await.expect("get").is_none(), "event {id} past retention is still there");
+    }
+    // Nothing else went, whatever its age.
+    let status = |id| async move { store.get(id).await.expect("get").map(|e| e.status) };
+    assert_eq!(status(young_done).await, Some(Status::Done));
+    assert_eq!(status(young_dead).await, Some(Status::Dead));
+    assert_eq!(status(old_failed).await, Some(Status::Failed));
+    assert_eq!(status(old_processing).await, Some(Status::Processing));
+    assert_eq!(status(replayed).await, Some(Status::Pending));
+    assert_eq!(status(old_pending).await, Some(Status::Pending));
+    assert_eq!(store.list(&Filter::default().provider("retention"), 100).await.expect("list").len(), 6);
+    // A dead-only purge never touches done events, and the other way round.
+    let dead_only = PurgeBefore::none().dead(at_(days(40)));
+    assert_eq!(store.count_purgeable(&dead_only).await.expect("count"), Purged { done: 0, dead: 1 });
+
+    // Dedup across the purge: the young done event, received 6 days ago (inside the 7-day
+    // TTL the policy may not undercut), is still a duplicate; so are the kept ones. The
+    // purged ones, received 31 days ago, are past any TTL: the store has forgotten them.
+    assert!(policy.done >= policy.dedup_ttl);
+    let again = store
+        .insert(&[new("young-done", days(31)), new("old-pending", days(31)), new("old-done-1", days(31))])
+        .await
+        .expect("insert");
+    assert!(matches!(again[..], [Inserted::Duplicate, Inserted::Duplicate, Inserted::New(_)]), "{again:?}");
 }
 
 /// What a store that runs SQL must do with a handler's effects (see
@@ -267,7 +380,7 @@ where
     let inserted =
         store.insert(&[event("fx", "1", "t"), event("fx", "2", "t"), event("fx", "3", "t")]).await.expect("insert");
     let ids: Vec<_> = inserted.iter().map(|i| if let Inserted::New(id) = i { *id } else { unreachable!() }).collect();
-    // (A store that ran the conformance suite first has one more event waiting.)
+    // (A store that ran the conformance suite first has events of its own waiting.)
     let leased = store.lease("w1", 10, lease, at(1)).await.expect("lease");
     assert!(ids.iter().all(|id| leased.iter().any(|e| e.id == *id)), "{leased:?}");
     let log = |id: i64, note: &str| {

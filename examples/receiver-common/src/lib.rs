@@ -12,6 +12,8 @@
 //! | `WEBHOOK_SINK_NAME` | the NATS stream (upper-cased) and subject prefix, or the RabbitMQ exchange and queue | `webhooks` |
 //! | `WEBHOOK_WORKERS` | background workers handling stored events | `4` |
 //! | `WEBHOOK_LEASE_SECS` | how long a worker holds an event before another may take it | `60` |
+//! | `WEBHOOK_RETENTION_DAYS` | handled events (and their bodies) are deleted this many days after they were received; at least the 7-day dedup TTL | `7` |
+//! | `WEBHOOK_DEAD_RETENTION_DAYS` | dead events not replayed are deleted this many days after they were received | `30` |
 //! | `WEBHOOK_AUDIT_DAYS` | keep an audit log of every request (accepted or refused) in the event store for this many days | no audit log |
 //! | `WEBHOOK_RECORD_HANDLED` | `1`: the handler writes a row per handled event to `handled_deliveries`, in the transaction that marks the event done (exactly once, see [`HANDLED_TABLE`]); `0`: it only logs | `1` |
 //! | `<ID>_WEBHOOK_SECRET`, one per provider (see [`routes`]; `SLACK_SIGNING_SECRET`, `GITLAB_WEBHOOK_TOKEN`, `TWILIO_AUTH_TOKEN`, `DISCORD_PUBLIC_KEY`, `STANDARD_WEBHOOK_SECRET` also read) | comma-separated secrets; any of them verifies | route disabled |
@@ -37,7 +39,7 @@ use webhook_core::sink::Sink;
 use webhook_core::{providers, Provider, SignRequest, Verifier};
 use webhook_pipeline::{
     AuditConfig, Effects, Event, EventRouter, EventStore, MemoryStore, NatsConfig, NatsSink, Pipeline, PostgresStore,
-    RabbitConfig, RabbitSink, RedisDedup, SqliteStore,
+    RabbitConfig, RabbitSink, RedisDedup, RetentionConfig, SqliteStore,
 };
 
 /// A webhook route: `POST /webhooks/{path}`, enabled by the secrets in `var` (or, for the
@@ -166,6 +168,12 @@ pub struct Config {
     pub trusted_proxies: TrustedProxies,
     /// How long audit records are kept (`WEBHOOK_AUDIT_DAYS`); `None`: no audit log.
     pub audit_retention: Option<Duration>,
+    /// How long handled events are kept after they were received
+    /// (`WEBHOOK_RETENTION_DAYS`, default 7 days, never less than the dedup TTL).
+    pub retention: Duration,
+    /// How long dead events are kept after they were received
+    /// (`WEBHOOK_DEAD_RETENTION_DAYS`, default 30 days).
+    pub dead_retention: Duration,
     /// Whether the handler records each handled event in [`HANDLED_TABLE`]
     /// (`WEBHOOK_RECORD_HANDLED`).
     pub record_handled: bool,
@@ -233,6 +241,21 @@ impl Config {
             )),
             None => None,
         };
+        let days = |name: &str, default: u64| -> Result<Duration, String> {
+            match var(name).filter(|v| !v.trim().is_empty()) {
+                Some(v) => v
+                    .trim()
+                    .parse::<u64>()
+                    .ok()
+                    .filter(|n| (1..=3650).contains(n))
+                    .map(|n| Duration::from_secs(86_400 * n))
+                    .ok_or_else(|| format!("{name}={v} is not a number of days from 1 to 3650")),
+                None => Ok(Duration::from_secs(86_400 * default)),
+            }
+        };
+        let retention = days("WEBHOOK_RETENTION_DAYS", 7)?;
+        let dead_retention = days("WEBHOOK_DEAD_RETENTION_DAYS", 30)?;
+        retention_config(retention, dead_retention).validate().map_err(|e| format!("WEBHOOK_RETENTION_DAYS: {e}"))?;
         let record_handled = match var("WEBHOOK_RECORD_HANDLED").as_deref().map(str::trim) {
             None | Some("" | "1" | "true" | "on") => true,
             Some("0" | "false" | "off") => false,
@@ -305,6 +328,8 @@ impl Config {
             lease,
             trusted_proxies,
             audit_retention,
+            retention,
+            dead_retention,
             record_handled,
             sink_url,
             sink_name,
@@ -425,6 +450,12 @@ fn metrics_handle() -> PrometheusHandle {
         .clone()
 }
 
+/// The retention the receiver runs: handled and dead events kept as configured, checked
+/// against the dedup TTL its endpoints use.
+fn retention_config(done: Duration, dead: Duration) -> RetentionConfig {
+    RetentionConfig::default().done(done).dead(dead).dedup_ttl(DEFAULT_DEDUP_TTL)
+}
+
 /// `DATABASE_URL=...: <error>`, with a hint when the store is misconfigured rather than
 /// down.
 fn store_failed(var: &str, e: &StoreError) -> String {
@@ -529,6 +560,9 @@ async fn start_pipeline(config: &Config, store: Arc<dyn EventStore>) -> Result<P
     if let Some(retention) = config.audit_retention {
         pipeline = pipeline.audit(AuditConfig::default().retention(retention));
     }
+    let pipeline = pipeline
+        .retention(retention_config(config.retention, config.dead_retention))
+        .map_err(|e| format!("WEBHOOK_RETENTION_DAYS: {e}"))?;
     Ok(pipeline.start())
 }
 
@@ -837,6 +871,36 @@ mod tests {
         assert!(err.starts_with("DISCORD_PUBLIC_KEY: "), "{err}");
         let err = config(&[("DISCORD_WEBHOOK_SECRET", "zz"), ("DISCORD_PUBLIC_KEY", "ignored")]).unwrap_err();
         assert!(err.starts_with("DISCORD_WEBHOOK_SECRET: "), "the new name wins: {err}");
+    }
+
+    #[test]
+    fn retention_days_from_the_environment() {
+        let c = config(&[]).unwrap();
+        assert_eq!(
+            (c.retention, c.dead_retention),
+            (Duration::from_secs(7 * 86_400), Duration::from_secs(30 * 86_400))
+        );
+        let c = config(&[("WEBHOOK_RETENTION_DAYS", "14"), ("WEBHOOK_DEAD_RETENTION_DAYS", " 90 ")]).unwrap();
+        assert_eq!(
+            (c.retention, c.dead_retention),
+            (Duration::from_secs(14 * 86_400), Duration::from_secs(90 * 86_400))
+        );
+        // Blank is unset.
+        assert_eq!(config(&[("WEBHOOK_RETENTION_DAYS", "")]).unwrap().retention, Duration::from_secs(7 * 86_400));
+        for bad in ["0", "-1", "7d", "3651", "x"] {
+            let err = config(&[("WEBHOOK_RETENTION_DAYS", bad)]).unwrap_err();
+            assert_eq!(err, format!("WEBHOOK_RETENTION_DAYS={bad} is not a number of days from 1 to 3650"));
+            let err = config(&[("WEBHOOK_DEAD_RETENTION_DAYS", bad)]).unwrap_err();
+            assert_eq!(err, format!("WEBHOOK_DEAD_RETENTION_DAYS={bad} is not a number of days from 1 to 3650"));
+        }
+        // Shorter than the dedup TTL: refused, with the reason.
+        let err = config(&[("WEBHOOK_RETENTION_DAYS", "3")]).unwrap_err();
+        assert!(
+            err.starts_with(
+                "WEBHOOK_RETENTION_DAYS: the handled-event retention (3 days) is shorter than the dedup TTL (7 days)"
+            ),
+            "{err}"
+        );
     }
 
     #[tokio::test]
