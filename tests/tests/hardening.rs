@@ -224,3 +224,34 @@ async fn past_the_connection_cap_a_delivery_waits_for_the_slow_ones_and_service_
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn past_the_per_client_cap_a_connection_is_closed_at_once_and_the_others_are_served() {
+    // actix has no per-client cap: the axum and tower receivers apply it in their accept loop.
+    for receiver in [Receiver::Axum, Receiver::Tower] {
+        let addr = start(receiver, &[("WEBHOOK_MAX_CONNECTIONS_PER_CLIENT", "3")]).await;
+        let mut held = Vec::new();
+        for _ in 0..3 {
+            held.push(TcpStream::connect(addr).await.unwrap());
+        }
+        let mut fourth = TcpStream::connect(addr).await.unwrap();
+        let started = Instant::now();
+        let closed = read_until_closed(&mut fourth, Duration::from_millis(800)).await;
+        let took = started.elapsed();
+        assert_eq!(closed, Some(Vec::new()), "{receiver:?}: the fourth connection is closed before the header timeout");
+        // The three held ones are still open, and served.
+        let mut first = held.remove(0);
+        first.write_all(format!("GET /healthz HTTP/1.1\r\nhost: {addr}\r\n\r\n").as_bytes()).await.unwrap();
+        let (status, _) = read_response(&mut first, SLACK).await.unwrap();
+        assert_eq!(status, 200, "{receiver:?}");
+        // Once they close, the client gets its places back.
+        drop((first, held));
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let (body, headers) = delivery(&format!("per-client-{receiver:?}"));
+        let answer = send(addr, Method::POST, "/webhooks/github", &headers, Payload::Sized(body)).await;
+        assert_eq!(answer.status, 200, "{receiver:?}");
+        let metrics = send(addr, Method::GET, "/metrics", &[], Payload::Sized(Bytes::new())).await.body;
+        assert!(metrics.contains(r#"webhook_connections_refused_total{reason="per_client"}"#), "{receiver:?}");
+        eprintln!("{receiver:?}: per-client cap 3, the fourth connection closed after {took:?}");
+    }
+}

@@ -32,6 +32,7 @@ use std::time::{Duration, Instant};
 /// | [`min_body_rate`](Self::min_body_rate) | 1024 bytes/s, after [`body_rate_grace`](Self::body_rate_grace) of 2 s |
 /// | [`idle_timeout`](Self::idle_timeout) | 60 s |
 /// | [`max_connections`](Self::max_connections) | from the soft `RLIMIT_NOFILE`: see [`default_max_connections`] |
+/// | [`max_connections_per_client`](Self::max_connections_per_client) | none |
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ConnectionLimits {
@@ -53,6 +54,11 @@ pub struct ConnectionLimits {
     /// Connections served at once; past it, new connections wait in the listen backlog
     /// while the ones in flight are served.
     pub max_connections: usize,
+    /// Connections one client address may hold at once; past it, its new connections are
+    /// closed as soon as they are accepted, so one address cannot take every slot. The
+    /// address is the connection's peer: a server behind proxies exempts them (their
+    /// clients are known only from the headers). `None`: no such cap.
+    pub max_connections_per_client: Option<usize>,
 }
 
 impl Default for ConnectionLimits {
@@ -64,6 +70,7 @@ impl Default for ConnectionLimits {
             body_rate_grace: Duration::from_secs(2),
             idle_timeout: Duration::from_secs(60),
             max_connections: default_max_connections(),
+            max_connections_per_client: None,
         }
     }
 }
@@ -103,6 +110,14 @@ impl ConnectionLimits {
     #[must_use]
     pub fn max_connections(mut self, n: usize) -> Self {
         self.max_connections = n.max(1);
+        self
+    }
+
+    /// Sets [`max_connections_per_client`](Self::max_connections_per_client) (`Some(0)`
+    /// counts as 1).
+    #[must_use]
+    pub fn max_connections_per_client(mut self, n: Option<usize>) -> Self {
+        self.max_connections_per_client = n.map(|n| n.max(1));
         self
     }
 
@@ -200,5 +215,7 @@ mod tests {
         let unpaced = l.min_body_rate(0, Duration::ZERO);
         assert_eq!(unpaced.body_deadline(t, 0), t + Duration::from_secs(30));
         assert_eq!(ConnectionLimits::default().max_connections(0).max_connections, 1);
+        assert_eq!(ConnectionLimits::default().max_connections_per_client, None);
+        assert_eq!(ConnectionLimits::default().max_connections_per_client(Some(0)).max_connections_per_client, Some(1));
     }
 }

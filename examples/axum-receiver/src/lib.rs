@@ -84,7 +84,7 @@ pub async fn serve_until(
 ) -> std::io::Result<()> {
     let router = app(receiver);
     let limits = receiver.config.limits.clone();
-    let connections = Connections::new(&limits);
+    let connections = Connections::new(&limits, &receiver.config.trusted_proxies);
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let mut stop = std::pin::pin!(stop);
     loop {

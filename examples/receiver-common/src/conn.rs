@@ -8,7 +8,8 @@
 //! (The actix receiver uses actix's own settings: `client_request_timeout`, `keep_alive`,
 //! `max_connections`.)
 
-use std::net::SocketAddr;
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
@@ -18,6 +19,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
+use webhook_core::ip::TrustedProxies;
 use webhook_core::limits::ConnectionLimits;
 
 /// How long the accept loop pauses after an accept error that is about resources
@@ -25,36 +27,81 @@ use webhook_core::limits::ConnectionLimits;
 /// descriptors meanwhile.
 pub const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
-/// The cap on concurrent connections, and the accept loop that keeps it.
+/// The cap on concurrent connections (and, optionally, per client address), and the
+/// accept loop that keeps it.
 #[derive(Debug, Clone)]
 pub struct Connections {
     permits: Arc<Semaphore>,
+    per_client: Option<PerClient>,
+}
+
+/// Connections held per peer address (entries removed at zero: at most one per held
+/// connection).
+#[derive(Debug, Clone)]
+struct PerClient {
+    cap: usize,
+    held: Arc<Mutex<HashMap<IpAddr, usize>>>,
+    exempt: TrustedProxies,
 }
 
 impl Connections {
-    /// A cap of `limits.max_connections`.
-    pub fn new(limits: &ConnectionLimits) -> Self {
-        Self { permits: Arc::new(Semaphore::new(limits.max_connections.clamp(1, Semaphore::MAX_PERMITS))) }
+    /// A cap of `limits.max_connections`, and of `limits.max_connections_per_client` per
+    /// peer address except the `trusted` proxies' (their clients are known only from the
+    /// headers, after the connection is accepted).
+    pub fn new(limits: &ConnectionLimits, trusted: &TrustedProxies) -> Self {
+        Self {
+            permits: Arc::new(Semaphore::new(limits.max_connections.clamp(1, Semaphore::MAX_PERMITS))),
+            per_client: limits.max_connections_per_client.map(|cap| PerClient {
+                cap,
+                held: Arc::default(),
+                exempt: trusted.clone(),
+            }),
+        }
     }
 
     /// Waits for a free slot under the cap (meanwhile new connections wait in the listen
     /// backlog, and the ones in flight keep being served), then accepts one connection.
     /// Accept errors never end the loop: a lack of descriptors or memory pauses it for
-    /// [`ACCEPT_BACKOFF`], an aborted handshake is skipped.
+    /// [`ACCEPT_BACKOFF`], an aborted handshake is skipped. A connection from an address
+    /// already at its per-client cap is closed at once and counted in
+    /// `webhook_connections_refused_total{reason="per_client"}`.
     pub async fn accept(&self, listener: &TcpListener) -> (TcpStream, SocketAddr, Slot) {
-        let permit = match self.permits.clone().acquire_owned().await {
-            Ok(permit) => permit,
-            // The semaphore is never closed; if it were, serving without the cap beats
-            // stopping.
-            Err(_) => return self.accept_unlimited(listener).await,
-        };
-        let (stream, peer) = accept_one(listener).await;
-        (stream, peer, Slot::new(Some(permit)))
+        // The semaphore is never closed; if it were, serving without the cap beats
+        // stopping.
+        let permit = self.permits.clone().acquire_owned().await.ok();
+        loop {
+            let (stream, peer) = accept_one(listener).await;
+            match self.admit(peer.ip()) {
+                Some(client) => return (stream, peer, Slot::new(permit, client)),
+                None => {
+                    metrics::counter!("webhook_connections_refused_total", "reason" => "per_client").increment(1);
+                    tracing::debug!(%peer, "connection closed: the client is at its connection cap");
+                    drop(stream);
+                }
+            }
+        }
     }
 
-    async fn accept_unlimited(&self, listener: &TcpListener) -> (TcpStream, SocketAddr, Slot) {
-        let (stream, peer) = accept_one(listener).await;
-        (stream, peer, Slot::new(None))
+    /// `None` when `ip` is at its cap; else its share to hold (`Some(None)`: not counted).
+    fn admit(&self, ip: IpAddr) -> Option<Option<ClientShare>> {
+        let Some(per) = self.per_client.as_ref().filter(|p| !p.exempt.contains(ip)) else {
+            return Some(None);
+        };
+        let mut held = per.held.lock().unwrap_or_else(PoisonError::into_inner);
+        let n = held.entry(ip).or_insert(0);
+        if *n >= per.cap {
+            return None;
+        }
+        *n += 1;
+        Some(Some(ClientShare { ip, held: per.held.clone() }))
+    }
+
+    /// Connections the address holds now (0 when there is no per-client cap).
+    pub fn held_by(&self, ip: IpAddr) -> usize {
+        self.per_client
+            .as_ref()
+            .and_then(|p| p.held.lock().unwrap_or_else(PoisonError::into_inner).get(&ip).copied())
+            .unwrap_or(0)
     }
 
     /// Connections that could be accepted now.
@@ -93,12 +140,32 @@ fn is_resource_error(e: &std::io::Error) -> bool {
 #[derive(Debug)]
 pub struct Slot {
     _permit: Option<OwnedSemaphorePermit>,
+    _client: Option<ClientShare>,
 }
 
 impl Slot {
-    fn new(permit: Option<OwnedSemaphorePermit>) -> Self {
+    fn new(permit: Option<OwnedSemaphorePermit>, client: Option<ClientShare>) -> Self {
         metrics::gauge!("webhook_connections_open").increment(1.0);
-        Self { _permit: permit }
+        Self { _permit: permit, _client: client }
+    }
+}
+
+/// One connection of a capped client address; given back when dropped.
+#[derive(Debug)]
+struct ClientShare {
+    ip: IpAddr,
+    held: Arc<Mutex<HashMap<IpAddr, usize>>>,
+}
+
+impl Drop for ClientShare {
+    fn drop(&mut self) {
+        let mut held = self.held.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(n) = held.get_mut(&self.ip) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                held.remove(&self.ip);
+            }
+        }
     }
 }
 
@@ -293,6 +360,28 @@ mod tests {
         let t = tokio::time::Instant::now();
         assert_eq!(activity.expired(&limits).await, "header");
         assert!(t.elapsed() < Duration::from_secs(3));
+    }
+
+    #[tokio::test]
+    async fn a_client_at_its_cap_is_refused_and_gets_its_place_back_when_a_connection_ends() {
+        let limits = ConnectionLimits::default().max_connections(10).max_connections_per_client(Some(2));
+        let trusted = TrustedProxies::parse_csv("10.0.0.0/8").unwrap();
+        let c = Connections::new(&limits, &trusted);
+        let (client, other, proxy) =
+            ("192.0.2.1".parse().unwrap(), "192.0.2.2".parse().unwrap(), "10.1.1.1".parse().unwrap());
+        let (a, b) = (c.admit(client).unwrap(), c.admit(client).unwrap());
+        assert!(c.admit(client).is_none(), "the third connection is refused");
+        assert!(c.admit(other).is_some_and(|s| s.is_some()), "another client is not");
+        let proxied: Vec<_> = (0..5).map(|_| c.admit(proxy).unwrap()).collect();
+        assert!(proxied.iter().all(Option::is_none), "a trusted proxy is not capped");
+        assert_eq!(c.held_by(client), 2);
+        drop(a);
+        assert_eq!(c.held_by(client), 1);
+        assert!(c.admit(client).is_some());
+        drop(b);
+        // No cap configured: nothing is counted.
+        let open = Connections::new(&ConnectionLimits::default(), &TrustedProxies::none());
+        assert!(open.admit(client).is_some_and(|s| s.is_none()));
     }
 
     #[test]

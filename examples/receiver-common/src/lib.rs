@@ -19,6 +19,7 @@
 //! | `WEBHOOK_BODY_TIMEOUT_SECS` | its body must arrive within this (1-3600), and at 1 KiB/s or more after 2 s; else 408 | `30` |
 //! | `WEBHOOK_IDLE_TIMEOUT_SECS` | a kept-alive connection with no request is closed after this (1-86400) | `60` |
 //! | `WEBHOOK_MAX_CONNECTIONS` | connections served at once (1-1000000); more wait in the listen backlog | 3/4 of the soft descriptor limit |
+//! | `WEBHOOK_MAX_CONNECTIONS_PER_CLIENT` | connections one peer address may hold (1-1000000; not the trusted proxies); more are closed at once (axum and tower receivers) | no cap |
 //!
 //! With no secret at all, the receiver generates a development secret for
 //! `/webhooks/github` and prints a ready-to-paste signed `curl`.
@@ -375,6 +376,9 @@ fn connection_limits(var: &impl Fn(&str) -> Option<String>) -> Result<Connection
     }
     if let Some(n) = number("WEBHOOK_MAX_CONNECTIONS", 1_000_000, "connections")? {
         limits = limits.max_connections(usize::try_from(n).unwrap_or(usize::MAX));
+    }
+    if let Some(n) = number("WEBHOOK_MAX_CONNECTIONS_PER_CLIENT", 1_000_000, "connections")? {
+        limits = limits.max_connections_per_client(Some(usize::try_from(n).unwrap_or(usize::MAX)));
     }
     Ok(limits)
 }
@@ -766,6 +770,7 @@ mod tests {
             ("WEBHOOK_BODY_TIMEOUT_SECS", " 2 "),
             ("WEBHOOK_IDLE_TIMEOUT_SECS", "3"),
             ("WEBHOOK_MAX_CONNECTIONS", "50"),
+            ("WEBHOOK_MAX_CONNECTIONS_PER_CLIENT", "5"),
         ])
         .unwrap();
         let l = &c.limits;
@@ -773,6 +778,7 @@ mod tests {
             (l.header_timeout.as_secs(), l.body_timeout.as_secs(), l.idle_timeout.as_secs(), l.max_connections),
             (1, 2, 3, 50)
         );
+        assert_eq!((d.max_connections_per_client, l.max_connections_per_client), (None, Some(5)));
         assert!(c.banner("x").contains("timeouts: headers 1 s, body 2 s, idle 3 s; at most 50 connections\n"));
         for (name, bad) in [
             ("WEBHOOK_HEADER_TIMEOUT_SECS", "0"),
@@ -781,6 +787,7 @@ mod tests {
             ("WEBHOOK_IDLE_TIMEOUT_SECS", "-1"),
             ("WEBHOOK_MAX_CONNECTIONS", "0"),
             ("WEBHOOK_MAX_CONNECTIONS", "lots"),
+            ("WEBHOOK_MAX_CONNECTIONS_PER_CLIENT", "0"),
         ] {
             let err = config(&[(name, bad)]).unwrap_err();
             assert!(err.starts_with(&format!("{name}={bad} is not a number of ")), "{err}");
