@@ -87,7 +87,7 @@ pub struct VerifiedWebhook<T = serde_json::Value> {
 pub struct RawWebhook(pub Verified);
 
 /// The early answer for a request that does not reach the handler: the core's
-/// [`Outcome`] (rejection, duplicate, handshake, 413, 503) as a response, with its status
+/// [`Outcome`] (rejection, duplicate, handshake, 408, 413, 503) as a response, with its status
 /// and a JSON body `{"error": ...}` or `{"status": "duplicate"}`.
 #[derive(Debug)]
 pub struct WebhookRejection(pub Outcome);
