@@ -102,52 +102,70 @@ async fn a_request_line_without_headers_is_closed_within_the_header_timeout() {
     }
 }
 
+/// Sends a signed delivery's headers, then its body a byte a second; returns the answer's
+/// text and when it came, after checking that nothing was claimed or stored (the same
+/// delivery, sent properly afterwards, is new).
+async fn trickle(receiver: Receiver, addr: SocketAddr, id: &str, within: Duration) -> (String, Duration) {
+    let (body, headers) = delivery(id);
+    let mut head = format!("POST /webhooks/github HTTP/1.1\r\nhost: {addr}\r\ncontent-length: {}\r\n", body.len());
+    for (k, v) in &headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str("\r\n");
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let started = Instant::now();
+    let (mut reader, mut writer) = stream.into_split();
+    let trickle = tokio::spawn({
+        let body = body.clone();
+        async move {
+            for byte in body.iter().take(10) {
+                if writer.write_all(&[*byte]).await.is_err() {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+    });
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 1024];
+    let deadline = tokio::time::Instant::now() + within;
+    while !String::from_utf8_lossy(&answer).contains('}') {
+        match tokio::time::timeout_at(deadline, reader.read(&mut buf)).await {
+            Ok(Ok(n)) if n > 0 => answer.extend_from_slice(&buf[..n]),
+            _ => break,
+        }
+    }
+    let took = started.elapsed();
+    trickle.abort();
+    let answered = send(addr, Method::POST, "/webhooks/github", &headers, Payload::Sized(body)).await;
+    assert_eq!((answered.status, answered.body.as_str()), (200, r#"{"status":"accepted"}"#), "{receiver:?}");
+    (String::from_utf8_lossy(&answer).into_owned(), took)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_body_trickled_a_byte_a_second_is_408_within_the_body_timeout_and_nothing_is_stored() {
     for receiver in Receiver::ALL {
         let addr = start(receiver, &[]).await;
-        let id = format!("trickle-{receiver:?}");
-        let (body, headers) = delivery(&id);
-        let mut head = format!("POST /webhooks/github HTTP/1.1\r\nhost: {addr}\r\ncontent-length: {}\r\n", body.len());
-        for (k, v) in &headers {
-            head.push_str(&format!("{k}: {v}\r\n"));
-        }
-        head.push_str("\r\n");
-        let mut stream = TcpStream::connect(addr).await.unwrap();
-        stream.write_all(head.as_bytes()).await.unwrap();
-        let started = Instant::now();
-        let (mut reader, mut writer) = stream.into_split();
-        let trickle = tokio::spawn({
-            let body = body.clone();
-            async move {
-                for byte in body.iter().take(10) {
-                    if writer.write_all(&[*byte]).await.is_err() {
-                        break;
-                    }
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                }
-            }
-        });
-        let mut stream_read = Vec::new();
-        let mut buf = [0u8; 1024];
-        let deadline = tokio::time::Instant::now() + BODY + SLACK;
-        while !String::from_utf8_lossy(&stream_read).contains('}') {
-            match tokio::time::timeout_at(deadline, reader.read(&mut buf)).await {
-                Ok(Ok(n)) if n > 0 => stream_read.extend_from_slice(&buf[..n]),
-                _ => break,
-            }
-        }
-        let took = started.elapsed();
-        trickle.abort();
-        let text = String::from_utf8_lossy(&stream_read);
+        let (text, took) = trickle(receiver, addr, &format!("trickle-{receiver:?}"), BODY + SLACK).await;
         assert!(text.starts_with("HTTP/1.1 408"), "{receiver:?} after {took:?}: {text}");
         assert!(text.contains(r#"{"error":"the body was not received in time"}"#), "{receiver:?}: {text}");
         assert!(took >= BODY - Duration::from_millis(200) && took < BODY + SLACK, "{receiver:?}: {took:?}");
         eprintln!("{receiver:?}: body at 1 byte/s, 408 after {took:?} (body timeout {BODY:?})");
+    }
+}
 
-        // Nothing was claimed or stored: the same delivery, sent properly, is new.
-        let answer = send(addr, Method::POST, "/webhooks/github", &headers, Payload::Sized(body)).await;
-        assert_eq!((answer.status, answer.body.as_str()), (200, r#"{"status":"accepted"}"#), "{receiver:?}");
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trickle_under_the_minimum_rate_is_cut_long_before_the_body_timeout() {
+    // A 30 s body timeout; the default minimum rate (1 KiB/s after 2 s) cuts a body sent
+    // a byte a second at about 2 s.
+    let grace = webhook_core::limits::ConnectionLimits::default().body_rate_grace;
+    for receiver in Receiver::ALL {
+        let addr = start(receiver, &[("WEBHOOK_BODY_TIMEOUT_SECS", "30")]).await;
+        let (text, took) = trickle(receiver, addr, &format!("rate-{receiver:?}"), grace + SLACK).await;
+        assert!(text.starts_with("HTTP/1.1 408"), "{receiver:?} after {took:?}: {text}");
+        assert!(took >= grace - Duration::from_millis(200) && took < grace + SLACK, "{receiver:?}: {took:?}");
+        eprintln!("{receiver:?}: body at 1 byte/s, body timeout 30 s: 408 after {took:?} (the minimum rate)");
     }
 }
 
