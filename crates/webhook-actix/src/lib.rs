@@ -176,7 +176,16 @@ async fn receive(req: HttpRequest, mut payload: Payload) -> Result<Verified, Web
     }
     let limit = endpoint.body_limit();
     let mut body = BytesMut::new();
-    while let Some(chunk) = payload.next().await {
+    // The body timeout and minimum rate (`Endpoint::with_limits`): 408 when the next chunk
+    // is late, before anything is verified or claimed.
+    let started = std::time::Instant::now();
+    loop {
+        let deadline = endpoint.limits().body_deadline(started, body.len() as u64);
+        let chunk = match tokio::time::timeout_at(deadline.into(), payload.next()).await {
+            Ok(Some(chunk)) => chunk,
+            Ok(None) => break,
+            Err(_) => return Err(WebhookError(endpoint.body_timed_out())),
+        };
         let chunk = chunk.map_err(|_| WebhookError(endpoint.over_limit()))?;
         if body.len() + chunk.len() > limit {
             return Err(WebhookError(endpoint.over_limit()));

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
-use axum::body::{to_bytes, Body};
+use axum::body::{Body, Bytes};
 use axum::extract::connect_info::MockConnectInfo;
 use axum::extract::{ConnectInfo, FromRef, FromRequest, Request};
 use axum::http::{header, HeaderValue, StatusCode};
@@ -87,7 +87,7 @@ pub struct VerifiedWebhook<T = serde_json::Value> {
 pub struct RawWebhook(pub Verified);
 
 /// The early answer for a request that does not reach the handler: the core's
-/// [`Outcome`] (rejection, duplicate, handshake, 413, 503) as a response, with its status
+/// [`Outcome`] (rejection, duplicate, handshake, 408, 413, 503) as a response, with its status
 /// and a JSON body `{"error": ...}` or `{"status": "duplicate"}`.
 #[derive(Debug)]
 pub struct WebhookRejection(pub Outcome);
@@ -267,7 +267,7 @@ async fn receive(req: Request, endpoint: &Endpoint) -> Result<Verified, WebhookR
     }
     let url = endpoint.url_for(req.uri().path_and_query().map_or("/", |p| p.as_str()));
     let (parts, body) = req.into_parts();
-    let bytes = to_bytes(body, endpoint.body_limit()).await.map_err(|_| WebhookRejection(endpoint.over_limit()))?;
+    let bytes = read_body(body, endpoint).await?;
     let mut request = webhook_core::WebhookRequest::new(&parts.headers, bytes);
     if let Some(url) = url.as_deref() {
         request = request.with_url(url);
@@ -286,6 +286,30 @@ async fn receive(req: Request, endpoint: &Endpoint) -> Result<Verified, WebhookR
         claim.settle(handled).await;
     }
     Ok(delivery)
+}
+
+/// Reads the body within the endpoint's size limit (413) and its body timeout and minimum
+/// rate (`Endpoint::with_limits`; 408 when the next chunk is late).
+async fn read_body(mut body: Body, endpoint: &Endpoint) -> Result<Bytes, WebhookRejection> {
+    use http_body_util::BodyExt;
+    let (limit, started) = (endpoint.body_limit(), std::time::Instant::now());
+    let mut bytes = Vec::new();
+    loop {
+        let deadline = endpoint.limits().body_deadline(started, bytes.len() as u64);
+        let frame = match tokio::time::timeout_at(deadline.into(), body.frame()).await {
+            Ok(Some(Ok(frame))) => frame,
+            Ok(None) => return Ok(Bytes::from(bytes)),
+            // The client stopped sending mid-body: nothing was verified.
+            Ok(Some(Err(_))) => return Err(WebhookRejection(endpoint.over_limit())),
+            Err(_) => return Err(WebhookRejection(endpoint.body_timed_out())),
+        };
+        if let Ok(data) = frame.into_data() {
+            if bytes.len() + data.len() > limit {
+                return Err(WebhookRejection(endpoint.over_limit()));
+            }
+            bytes.extend_from_slice(&data);
+        }
+    }
 }
 
 /// Puts `claim` in the middleware's slot; gives it back if the slot is unusable.

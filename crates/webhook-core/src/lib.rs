@@ -10,6 +10,7 @@ pub mod handshake;
 mod headers;
 pub mod ip;
 pub mod json;
+pub mod limits;
 pub mod providers;
 pub mod receive;
 pub mod scheme;

@@ -34,6 +34,7 @@ use crate::error::{ErrorKind, VerifyError};
 use crate::handshake::Reply;
 use crate::headers::Headers;
 use crate::ip::{IpAllowlist, IpRefusal};
+use crate::limits::ConnectionLimits;
 use crate::sink::{AuditRecord, AuditSink, Delivery, Sink, Stored};
 use crate::verifier::{Request, Verified, Verify};
 
@@ -60,6 +61,9 @@ pub enum Outcome {
         /// The limit in bytes.
         limit: usize,
     },
+    /// The body did not arrive within the body timeout, or fell below the minimum rate
+    /// ([`ConnectionLimits::body_deadline`]): 408. Nothing was verified, claimed or stored.
+    TimedOut,
     /// The dedup store or the sink failed: 503 when it is
     /// [unavailable](StoreError::is_unavailable) (the provider retries and it recovers by
     /// itself), 500 when it is misconfigured or refused the data. Nothing is acknowledged.
@@ -78,6 +82,7 @@ impl Outcome {
             Self::Handshake(r) => r.status,
             Self::Rejected(e) => e.status(),
             Self::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::TimedOut => StatusCode::REQUEST_TIMEOUT,
             Self::Unavailable(e) if e.is_unavailable() => StatusCode::SERVICE_UNAVAILABLE,
             Self::Unavailable(_) => StatusCode::INTERNAL_SERVER_ERROR,
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
@@ -104,6 +109,7 @@ impl Outcome {
             Self::Handshake(r) => r.body.clone(),
             Self::Rejected(e) => error(&e.to_string()),
             Self::TooLarge { limit } => error(&format!("body larger than the limit of {limit} bytes")),
+            Self::TimedOut => error("the body was not received in time"),
             Self::Unavailable(e) if e.is_unavailable() => error("the webhook store is unavailable; retry later"),
             Self::Unavailable(_) => error("the webhook store failed; retry later"),
             Self::Forbidden(r) => {
@@ -114,7 +120,7 @@ impl Outcome {
 
     /// A stable label for metrics and logs: `accepted`, `duplicate`, `in_flight`,
     /// `handshake`, `invalid_signature`, `malformed`, `stale`, `too_large`, `unavailable`,
-    /// `store_error`, `misconfigured`, `forbidden`.
+    /// `store_error`, `misconfigured`, `forbidden`, `timeout`.
     pub fn label(&self) -> &'static str {
         match self {
             Self::Accepted(_) => "accepted",
@@ -126,6 +132,7 @@ impl Outcome {
             Self::Rejected(e) if e.is_unauthorized() => "invalid_signature",
             Self::Rejected(_) => "malformed",
             Self::TooLarge { .. } => "too_large",
+            Self::TimedOut => "timeout",
             Self::Unavailable(e) if e.is_unavailable() => "unavailable",
             Self::Unavailable(_) => "store_error",
             Self::Forbidden(_) => "forbidden",
@@ -152,6 +159,7 @@ pub struct Endpoint {
     allowlist: Option<IpAllowlist>,
     sink: Option<Arc<dyn Sink>>,
     audit: Option<Arc<dyn AuditSink>>,
+    limits: Arc<ConnectionLimits>,
 }
 
 impl Endpoint {
@@ -166,7 +174,42 @@ impl Endpoint {
             allowlist: None,
             sink: None,
             audit: None,
+            limits: Arc::default(),
         }
+    }
+
+    /// Reads bodies within `limits`' body timeout and minimum rate (408 past them); the
+    /// other limits are for the server. Without it, [`ConnectionLimits::default`].
+    #[must_use]
+    pub fn with_limits(mut self, limits: ConnectionLimits) -> Self {
+        self.limits = Arc::new(limits);
+        self
+    }
+
+    /// The limits adapters read the body within.
+    pub fn limits(&self) -> &ConnectionLimits {
+        &self.limits
+    }
+
+    /// The answer for a body that missed its deadline while being read (408), counted
+    /// like every other outcome and in `webhook_timeouts_total{kind="body"}`.
+    ///
+    /// ```
+    /// use webhook_core::receive::Endpoint;
+    /// use webhook_core::{providers, Verifier};
+    ///
+    /// let endpoint = Endpoint::new(Verifier::new(providers::GITHUB, "s3cret").unwrap());
+    /// let answer = endpoint.body_timed_out();
+    /// assert_eq!((answer.status().as_u16(), answer.label()), (408, "timeout"));
+    /// assert_eq!(answer.body().as_ref(), br#"{"error":"the body was not received in time"}"#);
+    /// ```
+    pub fn body_timed_out(&self) -> Outcome {
+        metrics::counter!("webhook_timeouts_total", "kind" => "body").increment(1);
+        let outcome = Outcome::TimedOut;
+        let (span, rid) = self.span(&NO_HEADERS);
+        let _entered = span.enter();
+        self.log(&outcome, None, (&span, rid.as_deref()), None, None);
+        outcome
     }
 
     /// Stores every new delivery in `sink` (an event store of the `webhook-pipeline`
@@ -498,7 +541,7 @@ impl Endpoint {
             Outcome::Rejected(e) => Some(e.to_string()),
             Outcome::Unavailable(e) => Some(e.to_string()),
             Outcome::Forbidden(r) => Some(r.to_string()),
-            Outcome::TooLarge { .. } | Outcome::InFlight(_) => {
+            Outcome::TooLarge { .. } | Outcome::InFlight(_) | Outcome::TimedOut => {
                 Some(String::from_utf8_lossy(&outcome.body()).into_owned())
             }
             _ => None,

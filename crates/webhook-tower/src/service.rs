@@ -5,6 +5,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::SystemTime;
 
+use bytes::Buf;
 use http::{header, HeaderValue, Request, Response};
 use http_body::Body;
 use http_body_util::{BodyExt, Limited};
@@ -57,6 +58,32 @@ fn early<B>(outcome: &Outcome) -> Response<WebhookBody<B>> {
     res
 }
 
+/// Reads the body within the endpoint's size limit (413; also when the client stops
+/// sending) and its body timeout and minimum rate (`Endpoint::with_limits`; 408 when the
+/// next frame is late). Nothing is verified either way.
+async fn read_body<B>(body: B, endpoint: &Endpoint) -> Result<bytes::Bytes, Outcome>
+where
+    B: Body,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let started = std::time::Instant::now();
+    let mut body = std::pin::pin!(Limited::new(body, endpoint.body_limit()));
+    let mut bytes = Vec::new();
+    loop {
+        let deadline = endpoint.limits().body_deadline(started, bytes.len() as u64);
+        match tokio::time::timeout_at(deadline.into(), body.frame()).await {
+            Ok(Some(Ok(frame))) => {
+                if let Ok(data) = frame.into_data() {
+                    bytes.extend_from_slice(data.chunk());
+                }
+            }
+            Ok(None) => return Ok(bytes::Bytes::from(bytes)),
+            Ok(Some(Err(_))) => return Err(endpoint.over_limit()),
+            Err(_) => return Err(endpoint.body_timed_out()),
+        }
+    }
+}
+
 /// The future of a [`WebhookService`]: it must read the body and await the dedup store
 /// before it can call the inner service, so it is boxed (one allocation per request,
 /// next to buffering the whole body).
@@ -102,10 +129,9 @@ where
         Box::pin(async move {
             let url = endpoint.url_for(req.uri().path_and_query().map_or("/", |p| p.as_str()));
             let (mut parts, body) = req.into_parts();
-            let bytes = match Limited::new(body, endpoint.body_limit()).collect().await {
-                Ok(collected) => collected.to_bytes(),
-                // Over the limit, or the client stopped sending: nothing was verified.
-                Err(_) => return Ok(early(&endpoint.over_limit())),
+            let bytes = match read_body(body, &endpoint).await {
+                Ok(bytes) => bytes,
+                Err(outcome) => return Ok(early(&outcome)),
             };
             let claimed = {
                 let mut request = webhook_core::WebhookRequest::new(&parts.headers, bytes.clone());

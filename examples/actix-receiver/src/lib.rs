@@ -74,11 +74,41 @@ pub fn configure(receiver: &Receiver) -> impl Fn(&mut web::ServiceConfig) + Clon
     }
 }
 
-/// The server for a started receiver on `listener` (run it with `.await`).
+/// Counts a connection in `webhook_connections_open` while actix holds it.
+struct OpenConnection;
+
+impl OpenConnection {
+    fn new() -> Self {
+        metrics::gauge!("webhook_connections_open").increment(1.0);
+        Self
+    }
+}
+
+impl Drop for OpenConnection {
+    fn drop(&mut self) {
+        metrics::gauge!("webhook_connections_open").decrement(1.0);
+    }
+}
+
+/// The server for a started receiver on `listener` (run it with `.await`), within the
+/// receiver's [`ConnectionLimits`](webhook_core::limits::ConnectionLimits), applied with
+/// actix's own settings: `client_request_timeout` (headers; actix answers 408 and closes),
+/// `keep_alive` (idle), and `max_connections`, which actix counts per worker (the cap is
+/// shared out, rounded up; past it, new connections wait in the backlog). The body timeout
+/// is the extractor's.
 pub fn server(listener: std::net::TcpListener, receiver: &Receiver, workers: usize) -> std::io::Result<Server> {
     let routes = configure(receiver);
+    let limits = &receiver.config.limits;
+    let workers = workers.max(1);
     Ok(HttpServer::new(move || App::new().wrap_fn(request_id).configure(routes.clone()))
         .workers(workers)
+        .client_request_timeout(limits.header_timeout)
+        .keep_alive(limits.idle_timeout)
+        .client_disconnect_timeout(std::time::Duration::from_secs(1))
+        .max_connections(limits.max_connections.div_ceil(workers))
+        .on_connect(|_, extensions| {
+            extensions.insert(OpenConnection::new());
+        })
         .disable_signals()
         .listen(listener)?
         .run())

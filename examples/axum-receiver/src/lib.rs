@@ -2,11 +2,17 @@
 //! `RawWebhook` extractor, whose endpoint stores the delivery before the 200; see
 //! `receiver-common` for the contract.
 
+use axum::extract::ConnectInfo;
 use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::Router;
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper_util::rt::TokioIo;
+use receiver_common::conn::{serve_watched, Activity, Connections, Tracked};
 use receiver_common::{log_accepted, Receiver, ACCEPTED, HEALTHY, METHOD_NOT_ALLOWED, NOT_FOUND};
+use tower::ServiceExt;
 use webhook_axum::RawWebhook;
 
 fn json(status: StatusCode, body: &'static str) -> impl IntoResponse {
@@ -58,16 +64,61 @@ pub async fn serve(listener: tokio::net::TcpListener, receiver: &Receiver) -> st
     serve_until(listener, receiver, std::future::pending()).await
 }
 
-/// Like [`serve`], until `stop` resolves; then no new connection is accepted and the
-/// requests in flight are answered before this returns.
+/// How long a graceful stop waits for the connections in flight.
+const DRAIN: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Like [`serve`], until `stop` resolves; then no new connection is accepted, idle
+/// connections are closed, and the requests in flight are answered (for at most 30 s)
+/// before this returns.
+///
+/// `axum::serve` has no header or idle timeout, so the router is served by hyper directly,
+/// within the receiver's [`ConnectionLimits`](webhook_core::limits::ConnectionLimits): at
+/// most `WEBHOOK_MAX_CONNECTIONS` connections (more wait in the backlog), each closed when
+/// its headers take longer than `WEBHOOK_HEADER_TIMEOUT_SECS` or it sits idle longer than
+/// `WEBHOOK_IDLE_TIMEOUT_SECS` (see `receiver_common::conn`). The body timeout is the
+/// extractor's.
 pub async fn serve_until(
     listener: tokio::net::TcpListener,
     receiver: &Receiver,
     stop: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, app(receiver).into_make_service_with_connect_info::<std::net::SocketAddr>())
-        .with_graceful_shutdown(stop)
-        .await
+    let router = app(receiver);
+    let limits = receiver.config.limits.clone();
+    let connections = Connections::new(&limits, &receiver.config.trusted_proxies);
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut stop = std::pin::pin!(stop);
+    loop {
+        let (stream, peer, slot) = tokio::select! {
+            accepted = connections.accept(&listener) => accepted,
+            () = &mut stop => break,
+        };
+        let activity = Activity::default();
+        let (router, busy) = (router.clone(), activity.clone());
+        let svc = hyper::service::service_fn(move |mut req: axum::extract::Request<Incoming>| {
+            req.extensions_mut().insert(ConnectInfo(peer));
+            let (router, busy) = (router.clone(), busy.busy());
+            async move {
+                let res = router.oneshot(req).await;
+                drop(busy);
+                res
+            }
+        });
+        // hyper's own header timer also runs between requests; the watchdog times both.
+        let connection = http1::Builder::new()
+            .header_read_timeout(None)
+            .serve_connection(TokioIo::new(Tracked::new(stream, activity.clone())), svc);
+        let connection = graceful.watch(connection);
+        let limits = limits.clone();
+        tokio::spawn(async move {
+            serve_watched(connection, &activity, &limits).await;
+            drop(slot);
+        });
+    }
+    drop(listener);
+    if tokio::time::timeout(DRAIN, graceful.shutdown()).await.is_err() {
+        tracing::warn!("connections still open after {} s; stopping anyway", DRAIN.as_secs());
+    }
+    Ok(())
 }
 
 /// The whole binary: read the environment, start the pipeline, listen, serve. `main` is

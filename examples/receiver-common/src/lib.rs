@@ -19,6 +19,11 @@
 //! | `<ID>_WEBHOOK_SECRET`, one per provider (see [`routes`]; `SLACK_SIGNING_SECRET`, `GITLAB_WEBHOOK_TOKEN`, `TWILIO_AUTH_TOKEN`, `DISCORD_PUBLIC_KEY`, `STANDARD_WEBHOOK_SECRET` also read) | comma-separated secrets; any of them verifies | route disabled |
 //! | `<ID>_WEBHOOK_ALLOW_IPS`, one per route ([`Route::allow_var`]) | comma-separated CIDR ranges or addresses the route accepts deliveries from; others get 403 `forbidden` | every address |
 //! | `WEBHOOK_TRUSTED_PROXIES` | comma-separated CIDR ranges of your proxies, whose `X-Forwarded-For` / `Forwarded` name the client for the allowlists | none: the peer address is the client |
+//! | `WEBHOOK_HEADER_TIMEOUT_SECS` | a request's headers must arrive within this (1-3600); else the connection is closed | `10` |
+//! | `WEBHOOK_BODY_TIMEOUT_SECS` | its body must arrive within this (1-3600), and at 1 KiB/s or more after 2 s; else 408 | `30` |
+//! | `WEBHOOK_IDLE_TIMEOUT_SECS` | a kept-alive connection with no request is closed after this (1-86400) | `60` |
+//! | `WEBHOOK_MAX_CONNECTIONS` | connections served at once (1-1000000); more wait in the listen backlog | 3/4 of the soft descriptor limit |
+//! | `WEBHOOK_MAX_CONNECTIONS_PER_CLIENT` | connections one peer address may hold (1-1000000; not the trusted proxies); more are closed at once (axum and tower receivers) | no cap |
 //!
 //! With no secret at all, the receiver generates a development secret for
 //! `/webhooks/github` and prints a ready-to-paste signed `curl`.
@@ -27,6 +32,8 @@
 //! variable. How the client address is found, and when it is refused, is documented in
 //! `webhook_core::ip`.
 
+pub mod conn;
+
 use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime};
@@ -34,6 +41,7 @@ use std::time::{Duration, SystemTime};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use webhook_core::dedup::{DedupStore, MemoryDedup, StoreError};
 use webhook_core::ip::{IpAllowlist, TrustedProxies};
+use webhook_core::limits::ConnectionLimits;
 use webhook_core::receive::{callers_request_id, new_request_id, Endpoint, DEFAULT_BODY_LIMIT, DEFAULT_DEDUP_TTL};
 use webhook_core::sink::Sink;
 use webhook_core::{providers, Provider, SignRequest, Verifier};
@@ -183,6 +191,9 @@ pub struct Config {
     /// The stream (NATS, upper-cased) or exchange and queue (RabbitMQ) name
     /// (`WEBHOOK_SINK_NAME`, default `webhooks`).
     pub sink_name: String,
+    /// Timeouts and the connection cap (`WEBHOOK_HEADER_TIMEOUT_SECS`,
+    /// `WEBHOOK_BODY_TIMEOUT_SECS`, `WEBHOOK_IDLE_TIMEOUT_SECS`, `WEBHOOK_MAX_CONNECTIONS`).
+    pub limits: ConnectionLimits,
 }
 
 /// The example application's own table: one row per handled event, written by the
@@ -261,6 +272,7 @@ impl Config {
             Some("0" | "false" | "off") => false,
             Some(v) => return Err(format!("WEBHOOK_RECORD_HANDLED={v} is not 1 or 0")),
         };
+        let limits = connection_limits(&var)?;
         let database_url = var("DATABASE_URL").unwrap_or_else(|| "sqlite://webhooks.db".to_owned());
         if !["sqlite:", "postgres://", "postgresql://", "memory:"].iter().any(|p| database_url.starts_with(p)) {
             return Err("DATABASE_URL must start with sqlite:, postgres:// or memory:".to_owned());
@@ -333,6 +345,7 @@ impl Config {
             record_handled,
             sink_url,
             sink_name,
+            limits,
         })
     }
 
@@ -358,6 +371,14 @@ impl Config {
             out.push_str(&format!(", {} workers", self.workers));
         }
         out.push_str("; GET /metrics, GET /healthz\n");
+        let l = &self.limits;
+        out.push_str(&format!(
+            "  timeouts: headers {} s, body {} s, idle {} s; at most {} connections\n",
+            l.header_timeout.as_secs(),
+            l.body_timeout.as_secs(),
+            l.idle_timeout.as_secs(),
+            l.max_connections
+        ));
         if let Some(retention) = self.audit_retention {
             out.push_str(&format!(
                 "  audit log: every request, kept {} days (webhook audit list --database-url ...)\n",
@@ -383,6 +404,39 @@ impl Config {
         }
         out
     }
+}
+
+/// The `WEBHOOK_*_TIMEOUT_SECS` and `WEBHOOK_MAX_CONNECTIONS` settings over the defaults.
+fn connection_limits(var: &impl Fn(&str) -> Option<String>) -> Result<ConnectionLimits, String> {
+    let number = |name: &str, max: u64, what: &str| -> Result<Option<u64>, String> {
+        match var(name).filter(|v| !v.trim().is_empty()) {
+            None => Ok(None),
+            Some(v) => v
+                .trim()
+                .parse::<u64>()
+                .ok()
+                .filter(|n| (1..=max).contains(n))
+                .map(Some)
+                .ok_or_else(|| format!("{name}={v} is not a number of {what} from 1 to {max}")),
+        }
+    };
+    let mut limits = ConnectionLimits::default();
+    if let Some(s) = number("WEBHOOK_HEADER_TIMEOUT_SECS", 3600, "seconds")? {
+        limits = limits.header_timeout(Duration::from_secs(s));
+    }
+    if let Some(s) = number("WEBHOOK_BODY_TIMEOUT_SECS", 3600, "seconds")? {
+        limits = limits.body_timeout(Duration::from_secs(s));
+    }
+    if let Some(s) = number("WEBHOOK_IDLE_TIMEOUT_SECS", 86_400, "seconds")? {
+        limits = limits.idle_timeout(Duration::from_secs(s));
+    }
+    if let Some(n) = number("WEBHOOK_MAX_CONNECTIONS", 1_000_000, "connections")? {
+        limits = limits.max_connections(usize::try_from(n).unwrap_or(usize::MAX));
+    }
+    if let Some(n) = number("WEBHOOK_MAX_CONNECTIONS_PER_CLIENT", 1_000_000, "connections")? {
+        limits = limits.max_connections_per_client(Some(usize::try_from(n).unwrap_or(usize::MAX)));
+    }
+    Ok(limits)
 }
 
 /// A URL with any password replaced, for printing.
@@ -513,6 +567,7 @@ pub async fn start(config: Config) -> Result<Receiver, String> {
             let endpoint = Endpoint::new(c.verifier.clone())
                 .with_dedup(dedup.clone())
                 .with_body_limit(config.max_body)
+                .with_limits(config.limits.clone())
                 .with_public_url(&config.public_url);
             let endpoint = match &c.allowlist {
                 Some(list) => endpoint.with_allowlist(list.clone()),
@@ -806,6 +861,40 @@ mod tests {
         assert_eq!(redact("postgres://app:hunter2@db:5432/x"), "postgres://app:***@db:5432/x");
         let bad = config(&[("STANDARD_WEBHOOK_SECRET", "whsec_!!")]).unwrap_err();
         assert!(bad.starts_with("STANDARD_WEBHOOK_SECRET: ") && !bad.contains("!!"), "{bad}");
+    }
+
+    #[test]
+    fn timeouts_and_the_connection_cap_from_the_environment() {
+        let d = config(&[]).unwrap().limits;
+        assert_eq!(d, ConnectionLimits::default());
+        assert_eq!((d.header_timeout.as_secs(), d.body_timeout.as_secs(), d.idle_timeout.as_secs()), (10, 30, 60));
+        let c = config(&[
+            ("WEBHOOK_HEADER_TIMEOUT_SECS", "1"),
+            ("WEBHOOK_BODY_TIMEOUT_SECS", " 2 "),
+            ("WEBHOOK_IDLE_TIMEOUT_SECS", "3"),
+            ("WEBHOOK_MAX_CONNECTIONS", "50"),
+            ("WEBHOOK_MAX_CONNECTIONS_PER_CLIENT", "5"),
+        ])
+        .unwrap();
+        let l = &c.limits;
+        assert_eq!(
+            (l.header_timeout.as_secs(), l.body_timeout.as_secs(), l.idle_timeout.as_secs(), l.max_connections),
+            (1, 2, 3, 50)
+        );
+        assert_eq!((d.max_connections_per_client, l.max_connections_per_client), (None, Some(5)));
+        assert!(c.banner("x").contains("timeouts: headers 1 s, body 2 s, idle 3 s; at most 50 connections\n"));
+        for (name, bad) in [
+            ("WEBHOOK_HEADER_TIMEOUT_SECS", "0"),
+            ("WEBHOOK_HEADER_TIMEOUT_SECS", "3601"),
+            ("WEBHOOK_BODY_TIMEOUT_SECS", "1.5"),
+            ("WEBHOOK_IDLE_TIMEOUT_SECS", "-1"),
+            ("WEBHOOK_MAX_CONNECTIONS", "0"),
+            ("WEBHOOK_MAX_CONNECTIONS", "lots"),
+            ("WEBHOOK_MAX_CONNECTIONS_PER_CLIENT", "0"),
+        ] {
+            let err = config(&[(name, bad)]).unwrap_err();
+            assert!(err.starts_with(&format!("{name}={bad} is not a number of ")), "{err}");
+        }
     }
 
     #[test]

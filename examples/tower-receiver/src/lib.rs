@@ -14,6 +14,7 @@ use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper_util::rt::TokioIo;
 use metrics_exporter_prometheus::PrometheusHandle;
+use receiver_common::conn::{serve_watched, Activity, Connections, Tracked};
 use receiver_common::{log_accepted, Receiver, ACCEPTED, HEALTHY, METHOD_NOT_ALLOWED, NOT_FOUND};
 use tower::util::BoxCloneSyncService;
 use tower::{service_fn, Layer, ServiceExt};
@@ -122,7 +123,8 @@ impl Routes {
     }
 }
 
-/// Serves `receiver` on `listener` until the process ends, one task per connection. Each
+/// Serves `receiver` on `listener` until the process ends, one task per connection, within
+/// the receiver's connection cap and header and idle timeouts. Each
 /// request carries its connection's [`PeerAddr`], which the routes' IP allowlists
 /// (`<PROVIDER>_WEBHOOK_ALLOW_IPS`) are checked against.
 pub async fn serve(listener: tokio::net::TcpListener, receiver: &Receiver) -> std::io::Result<()> {
@@ -141,24 +143,38 @@ pub async fn serve_until(
     stop: impl std::future::Future<Output = ()>,
 ) -> std::io::Result<()> {
     let routes = Routes::new(receiver);
+    let limits = receiver.config.limits.clone();
+    let connections = Connections::new(&limits, &receiver.config.trusted_proxies);
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let mut stop = std::pin::pin!(stop);
     loop {
-        let (stream, peer) = tokio::select! {
-            accepted = listener.accept() => accepted?,
+        // At most `WEBHOOK_MAX_CONNECTIONS` at once (more wait in the backlog); accept
+        // errors pause the loop, never end it.
+        let (stream, peer, slot) = tokio::select! {
+            accepted = connections.accept(&listener) => accepted,
             () = &mut stop => break,
         };
-        let routes = routes.clone();
+        let activity = Activity::default();
+        let (routes, busy) = (routes.clone(), activity.clone());
         let svc = hyper::service::service_fn(move |mut req: Request<Incoming>| {
             req.extensions_mut().insert(PeerAddr(peer));
-            let routes = routes.clone();
-            async move { routes.call(req).await }
-        });
-        let connection = graceful.watch(http1::Builder::new().serve_connection(TokioIo::new(stream), svc));
-        tokio::spawn(async move {
-            if let Err(e) = connection.await {
-                tracing::debug!(error = %e, "connection ended with an error");
+            let (routes, busy) = (routes.clone(), busy.busy());
+            async move {
+                let res = routes.call(req).await;
+                drop(busy);
+                res
             }
+        });
+        // hyper's own header timer also runs between requests, so it cannot give idle
+        // connections their longer time: the watchdog times both (`receiver_common::conn`).
+        let connection = http1::Builder::new()
+            .header_read_timeout(None)
+            .serve_connection(TokioIo::new(Tracked::new(stream, activity.clone())), svc);
+        let connection = graceful.watch(connection);
+        let limits = limits.clone();
+        tokio::spawn(async move {
+            serve_watched(connection, &activity, &limits).await;
+            drop(slot);
         });
     }
     drop(listener);
