@@ -709,6 +709,21 @@ providers! {
     .event_type(&[Json(&["event"])])
     .body(JsonBody)
     .source("https://developers.docusign.com/platform/webhooks/connect/hmac/");
+    /// Front application webhooks: `x-front-signature: <base64>` HMAC-SHA256 of
+    /// `{timestamp}:{body}` with the app secret, `x-front-request-timestamp` in unix
+    /// milliseconds; 5 minutes, as Front recommends. The validation request (`type: sync`)
+    /// carries `x-front-challenge`, answered by [`Verifier::handshake`](crate::Verifier::handshake).
+    /// Id `id`, type `type`. (Front's older rule webhooks sign with HMAC-SHA1 and are not
+    /// this row.)
+    FRONT = hmac256("front", &["x-front-signature"], Base64)
+        .signs(&[Ts, Literal(b":"), Body])
+        .timestamp(Timestamp::header(&["x-front-request-timestamp"]).format(TimeFormat::UnixMillis))
+        .id(&[Json(&["id"])])
+        .event_type(&[Json(&["type"])])
+        .tolerance(FIVE_MINUTES)
+        .body(JsonBody)
+        .handshake(Handshake::FrontChallenge)
+        .source("https://dev.frontapp.com/docs/application-webhooks");
     /// Mandrill (Mailchimp Transactional): `X-Mandrill-Signature: <base64>` HMAC-SHA1 of the
     /// webhook URL followed by each POST parameter's name and value, sorted (the body is
     /// the form `mandrill_events=[…]`). Set the URL exactly as configured in Mandrill with
@@ -874,6 +889,7 @@ static ALL: &[Provider] = &[
     DOCUSIGN,
     #[cfg(feature = "sha1")]
     MANDRILL,
+    FRONT,
 ];
 
 /// The provider reference, one Markdown table row per built-in provider, generated from the

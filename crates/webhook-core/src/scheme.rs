@@ -161,6 +161,9 @@ pub enum Handshake {
     ZoomUrlValidation,
     /// Twitch's `webhook_callback_verification`: answer the challenge as text.
     TwitchChallenge,
+    /// Front's application webhook validation: a signed delivery carrying
+    /// `x-front-challenge`, answered 200 with the challenge as text.
+    FrontChallenge,
     /// X's CRC check, an unsigned `GET ?crc_token=…`: answered by
     /// [`x_crc_response`](crate::handshake::x_crc_response) before any verification.
     XCrc,

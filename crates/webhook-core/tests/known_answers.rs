@@ -92,6 +92,7 @@ const MIN_DOCUMENTED: &[(&str, usize)] = &[
     ("zendesk", 1),
     ("docusign", 1),
     ("mandrill", 1),
+    ("front", 1),
 ];
 
 fn vectors_dir() -> PathBuf {

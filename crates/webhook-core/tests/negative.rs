@@ -169,6 +169,7 @@ static SPECS: &[Spec] = &[
     with_ts(spec("box", Layout::Bare, Enc::Base64, true), "box-delivery-timestamp"),
     spec("docusign", Layout::Bare, Enc::Base64, true),
     with_url(spec("mandrill", Layout::Bare, Enc::Base64, false)),
+    with_ts(spec("front", Layout::Bare, Enc::Base64, true), "x-front-request-timestamp"),
 ];
 
 fn spec_of(p: Provider) -> &'static Spec {
@@ -1013,6 +1014,7 @@ fn tolerance_edges_for_every_provider_with_a_window() {
         "calendly",
         "zendesk",
         "box",
+        "front",
     ]
     .into_iter()
     .collect();

@@ -70,6 +70,7 @@ const JSON_BODY: &[&str] = &[
     "adyen",
     "box",
     "docusign",
+    "front",
 ];
 
 /// Headers outside the signature header whose every byte is signed: timestamps and ids.
@@ -91,6 +92,7 @@ const SIGNED_HEADERS: &[(&str, &[&str])] = &[
     ("webflow", &["x-webflow-timestamp"]),
     ("zendesk", &["X-Zendesk-Webhook-Signature-Timestamp"]),
     ("box", &["box-delivery-timestamp"]),
+    ("front", &["x-front-request-timestamp"]),
 ];
 
 /// Providers whose signature header is a list whose items are trimmed of whitespace.

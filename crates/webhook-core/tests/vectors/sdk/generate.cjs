@@ -279,6 +279,14 @@ async function main() {
     const body = new URLSearchParams(params).toString();
     doc({ name: 'mandrill: send event (form body)', provider: 'mandrill', keys: [key], url, headers: [['X-Mandrill-Signature', hmac('sha1', key, signed, 'base64')]], body, source: 'self-generated as https://mailchimp.com/developer/transactional/guides/track-respond-activity-webhooks/ generateSignature computes it (URL + sorted name/value pairs, base64 HMAC-SHA1) (NOT official)' });
   }
+  {
+    const secret = 'front-app-secret';
+    const ts = String(now * 1000);
+    const body = JSON.stringify({ type: 'sync', authorization: { id: 'cmp_abc' } });
+    // Front's steps: the timestamp and a colon as a buffer, then the raw body; HMAC-SHA256, base64.
+    const sig = crypto.createHmac('sha256', secret).update(Buffer.concat([Buffer.from(`${ts}:`), Buffer.from(body)]).toString()).digest('base64');
+    doc({ name: 'front: validation request (sync)', provider: 'front', keys: [secret], headers: [['x-front-signature', sig], ['x-front-request-timestamp', ts], ['x-front-challenge', 'c1a2b3']], body, expect_event_type: 'sync', source: 'self-generated as https://dev.frontapp.com/docs/application-webhooks (Verifying integrity, steps 1-6) computes it (NOT official)' });
+  }
   const out = { about: ['Known-answer rows produced once by generate.cjs (in vectors/sdk/): `sdk` rows come from the providers\' own SDKs, `documented` rows are self-generated exactly as the cited documentation or source describes. Same fields as known_answers.json.'], sdk: rows, documented };
   fs.writeFileSync(path.join(__dirname, '..', 'sdk_vectors.json'), JSON.stringify(out, null, 2) + '\n');
   console.log(`${rows.length} rows`);
