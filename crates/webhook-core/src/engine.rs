@@ -124,9 +124,13 @@ fn parse_header<'a>(scheme: &Scheme, name: &str, value: &'a [u8]) -> Result<Pars
     let mut buf = [0u8; MAX_SIG_LEN];
     match scheme.layout {
         Layout::Single { prefix } => {
-            let rest = value
-                .strip_prefix(prefix.as_bytes())
-                .ok_or_else(|| VerifyError::malformed_header(name, format_args!("expected the prefix \"{prefix}\"")))?;
+            let rest = match value.strip_prefix(prefix.as_bytes()) {
+                Some(rest) => rest,
+                None if scheme.prefix_optional => value,
+                None => {
+                    return Err(VerifyError::malformed_header(name, format_args!("expected the prefix \"{prefix}\"")))
+                }
+            };
             let len = decode(scheme.encoding, rest, &mut buf)
                 .ok_or_else(|| VerifyError::malformed_header(name, not_encoded(scheme.encoding)))?;
             parsed.candidates[0] = Some(Candidate { algorithm: scheme.algorithm, bytes: buf, len });
@@ -277,6 +281,21 @@ fn matches(key: &Prepared, algorithm: Algorithm, candidates: &[Option<Candidate>
     }
 }
 
+/// A header value that is neither empty nor longer than the bound (what [`single`]
+/// checks, for headers that may repeat).
+fn checked<'a>(name: &str, value: &'a [u8]) -> Result<&'a [u8], VerifyError> {
+    if value.is_empty() {
+        return Err(VerifyError::malformed_header(name, "empty"));
+    }
+    if value.len() > crate::MAX_HEADER_VALUE {
+        return Err(VerifyError::malformed_header(
+            name,
+            format_args!("{} bytes, longer than {}", value.len(), crate::MAX_HEADER_VALUE),
+        ));
+    }
+    Ok(value)
+}
+
 /// The first header source present, as raw bytes, with the name it came from.
 fn header_source<'a>(
     headers: &'a dyn crate::Headers,
@@ -306,10 +325,35 @@ pub(crate) fn verify(
     now: SystemTime,
 ) -> Result<Verified, VerifyError> {
     let headers = req.headers;
-    let (value, alias) =
-        first_of(headers, scheme.header)?.ok_or_else(|| VerifyError::missing_header(scheme.header[0]))?;
+    let (value, alias) = if scheme.repeated_header {
+        let mut first = None;
+        headers.for_each_value(scheme.header[0], &mut |v| {
+            first.get_or_insert(v);
+        });
+        (first.ok_or_else(|| VerifyError::missing_header(scheme.header[0]))?, 0)
+    } else {
+        first_of(headers, scheme.header)?.ok_or_else(|| VerifyError::missing_header(scheme.header[0]))?
+    };
     let header_name = scheme.header[alias];
-    let mut parsed = parse_header(scheme, header_name, value)?;
+    let mut parsed = parse_header(scheme, header_name, checked(header_name, value)?)?;
+    if scheme.repeated_header {
+        // Every further value adds its signatures (one per key during a rotation).
+        let mut rest = Vec::new();
+        headers.for_each_value(header_name, &mut |v| rest.push(v));
+        for v in rest.into_iter().skip(1) {
+            let more = parse_header(scheme, header_name, checked(header_name, v)?)?;
+            for c in more.candidates.into_iter().flatten() {
+                if parsed.count == MAX_SIGNATURES {
+                    return Err(VerifyError::malformed_header(
+                        header_name,
+                        format_args!("more than {MAX_SIGNATURES} signatures"),
+                    ));
+                }
+                parsed.candidates[parsed.count] = Some(c);
+                parsed.count += 1;
+            }
+        }
+    }
     if scheme.every_header {
         // The other headers present add their signatures (one per key).
         for name in &scheme.header[alias + 1..] {
@@ -590,6 +634,12 @@ pub(crate) fn sign(
         // One header per key, in order, as far as there are names.
         for (name, (_, sig)) in scheme.header.iter().zip(&signatures).skip(1) {
             headers.push((*name, format!("{prefix}{sig}")));
+        }
+    }
+    if let (true, Layout::Single { prefix }) = (scheme.repeated_header, scheme.layout) {
+        // The header again for each further key.
+        for (_, sig) in signatures.iter().skip(1) {
+            headers.push((scheme.header[0], format!("{prefix}{sig}")));
         }
     }
     let value = match scheme.layout {

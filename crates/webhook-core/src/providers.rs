@@ -724,6 +724,17 @@ providers! {
         .body(JsonBody)
         .handshake(Handshake::FrontChallenge)
         .source("https://dev.frontapp.com/docs/application-webhooks");
+    /// Mollie (next-gen webhooks): `X-Mollie-Signature: sha256=<hex>` (the prefix optional,
+    /// as in Mollie's library) HMAC-SHA256 of the body with the webhook's signing secret;
+    /// while a secret is rotated the header comes once per secret, and any verifies. Id `id`, type `type`. Classic Mollie webhooks
+    /// (a bare `id=tr_…` form) are unsigned and are not this row.
+    MOLLIE = hmac256("mollie", &["X-Mollie-Signature"], Hex)
+        .optional_prefix("sha256=")
+        .repeated_header()
+        .id(&[Json(&["id"])])
+        .event_type(&[Json(&["type"]), Json(&["event_type"])])
+        .body(JsonBody)
+        .source("mollie/mollie-api-php src/Webhooks/SignatureValidator.php");
     /// Mandrill (Mailchimp Transactional): `X-Mandrill-Signature: <base64>` HMAC-SHA1 of the
     /// webhook URL followed by each POST parameter's name and value, sorted (the body is
     /// the form `mandrill_events=[…]`). Set the URL exactly as configured in Mandrill with
@@ -890,6 +901,7 @@ static ALL: &[Provider] = &[
     #[cfg(feature = "sha1")]
     MANDRILL,
     FRONT,
+    MOLLIE,
 ];
 
 /// The provider reference, one Markdown table row per built-in provider, generated from the
@@ -1004,12 +1016,19 @@ fn scheme_cells(s: &Scheme) -> [String; 9] {
         Encoding::Base64 => "base64",
     };
     let names = s.header.iter().map(|h| format!("`{h}`")).collect::<Vec<_>>().join(" / ");
-    let names = if s.every_header { format!("each of {names} (one per key)") } else { names };
+    let names = if s.every_header {
+        format!("each of {names} (one per key)")
+    } else if s.repeated_header {
+        format!("{names}, once per key")
+    } else {
+        names
+    };
     let ts_label = match s.timestamp.map(|t| t.source) {
         Some(TimestampSource::ListItem(l)) => Some(l),
         _ => None,
     };
     let layout = match s.layout {
+        Layout::Single { prefix } if s.prefix_optional => format!("`[{prefix}]<sig>`"),
         Layout::Single { prefix } => format!("`{prefix}<sig>`"),
         Layout::List { separator, assign } => {
             let (sep, assign) = (char::from(separator), char::from(assign));

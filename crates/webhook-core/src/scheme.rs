@@ -266,6 +266,8 @@ pub struct Scheme {
     pub(crate) handshake: Option<Handshake>,
     pub(crate) reference: &'static str,
     pub(crate) every_header: bool,
+    pub(crate) repeated_header: bool,
+    pub(crate) prefix_optional: bool,
 }
 
 impl Scheme {
@@ -296,7 +298,25 @@ impl Scheme {
             handshake: None,
             reference: "",
             every_header: false,
+            repeated_header: false,
+            prefix_optional: false,
         }
+    }
+
+    /// The signature follows `prefix` when the sender writes one, and may also come bare
+    /// (Mollie's library strips `sha256=` when present). Signing writes the prefix.
+    pub const fn optional_prefix(mut self, prefix: &'static str) -> Self {
+        self.layout = Layout::Single { prefix };
+        self.prefix_optional = true;
+        self
+    }
+
+    /// The signature header may appear several times, one signature per key (Mollie sends
+    /// `X-Mollie-Signature` twice while a secret is rotated): every value is a candidate.
+    /// Without this, a repeated signature header is refused as malformed.
+    pub const fn repeated_header(mut self) -> Self {
+        self.repeated_header = true;
+        self
     }
 
     /// Every name given for the signature header is a header of its own, each carrying the

@@ -34,6 +34,7 @@ const MIN_OFFICIAL: &[(&str, usize)] = &[
     ("sendgrid", 4),
     ("twitch", 1),
     ("adyen", 2),
+    ("mollie", 4),
 ];
 
 /// Illustrative rows per provider that must be present.

@@ -64,6 +64,9 @@ struct Spec {
     url: bool,
     /// The body is authenticated (not by credentials sent beside it: HTTP Basic, tokens).
     body_signed: bool,
+    /// The signature header may repeat (one per key) and its prefix may be left out
+    /// (Mollie).
+    repeatable: bool,
 }
 
 const fn spec(name: &'static str, layout: Layout, enc: Enc, json: bool) -> Spec {
@@ -76,7 +79,13 @@ const fn spec(name: &'static str, layout: Layout, enc: Enc, json: bool) -> Spec 
         json,
         url: false,
         body_signed: layout_signs_body(layout),
+        repeatable: false,
     }
+}
+
+const fn repeatable(mut s: Spec) -> Spec {
+    s.repeatable = true;
+    s
 }
 
 const fn layout_signs_body(layout: Layout) -> bool {
@@ -170,6 +179,7 @@ static SPECS: &[Spec] = &[
     spec("docusign", Layout::Bare, Enc::Base64, true),
     with_url(spec("mandrill", Layout::Bare, Enc::Base64, false)),
     with_ts(spec("front", Layout::Bare, Enc::Base64, true), "x-front-request-timestamp"),
+    repeatable(spec("mollie", Layout::Prefix("sha256="), Enc::Hex, true)),
 ];
 
 fn spec_of(p: Provider) -> &'static Spec {
@@ -453,16 +463,35 @@ fn signature_header_mutations() {
 
         let mut h = good.clone();
         h.push((sig_name.to_owned(), sig.clone().into_bytes()));
-        r.err(&ctx("signature header repeated"), verify(&v, spec, &h, &body, T0), ErrorKind::MalformedHeader, &never);
-
-        let mut h = good.clone();
-        h.push((sig_name.to_ascii_lowercase(), b"sha256=0000".to_vec()));
-        r.err(
-            &ctx("signature header repeated with another value"),
-            verify(&v, spec, &h, &body, T0),
-            ErrorKind::MalformedHeader,
-            &never,
-        );
+        let mut h2 = good.clone();
+        h2.push((sig_name.to_ascii_lowercase(), b"sha256=0000".to_vec()));
+        if spec.repeatable {
+            // One value per key: the good one among them verifies; only bad ones do not.
+            r.ok(&ctx("signature header repeated"), verify(&v, spec, &h, &body, T0));
+            r.ok(&ctx("signature header repeated with another value"), verify(&v, spec, &h2, &body, T0));
+            let mut h3 = good.clone();
+            set(&mut h3, sig_name, "sha256=0000");
+            h3.push((sig_name.to_owned(), b"sha256=1111".to_vec()));
+            r.err(
+                &ctx("only wrong repeated values"),
+                verify(&v, spec, &h3, &body, T0),
+                ErrorKind::SignatureMismatch,
+                &never,
+            );
+        } else {
+            r.err(
+                &ctx("signature header repeated"),
+                verify(&v, spec, &h, &body, T0),
+                ErrorKind::MalformedHeader,
+                &never,
+            );
+            r.err(
+                &ctx("signature header repeated with another value"),
+                verify(&v, spec, &h2, &body, T0),
+                ErrorKind::MalformedHeader,
+                &never,
+            );
+        }
 
         // Truncated: whole characters of the encoding dropped, so what is left still decodes.
         let cut = match spec.enc {
@@ -529,6 +558,12 @@ fn signature_header_mutations() {
                 let encoded = &sig[prefix.len()..];
                 for wrong in ["sha512=", "v2=", "SHA256=", ""] {
                     if wrong == prefix {
+                        continue;
+                    }
+                    if wrong.is_empty() && spec.repeatable {
+                        let mut h = good.clone();
+                        set(&mut h, sig_name, encoded);
+                        r.ok(&ctx("no prefix (optional)"), verify(&v, spec, &h, &body, T0));
                         continue;
                     }
                     let mut h = good.clone();

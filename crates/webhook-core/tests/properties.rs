@@ -71,6 +71,7 @@ const JSON_BODY: &[&str] = &[
     "box",
     "docusign",
     "front",
+    "mollie",
 ];
 
 /// Headers outside the signature header whose every byte is signed: timestamps and ids.
@@ -143,6 +144,7 @@ const HEX: &[&str] = &[
     "dropbox",
     "calendly",
     "notion",
+    "mollie",
 ];
 
 /// One way of signing: a provider, its key, and how its body and URL are chosen.
