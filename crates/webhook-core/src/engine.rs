@@ -335,7 +335,32 @@ pub(crate) fn verify(
         first_of(headers, scheme.header)?.ok_or_else(|| VerifyError::missing_header(scheme.header[0]))?
     };
     let header_name = scheme.header[alias];
-    let mut parsed = parse_header(scheme, header_name, checked(header_name, value)?)?;
+    let value = checked(header_name, value)?;
+    let mut groups = match scheme.group_separator {
+        Some(sep) => value.split(move |&b| b == sep).filter(|g| !g.trim_ascii().is_empty()).collect(),
+        None => vec![value],
+    };
+    if groups.len() > MAX_SIGNATURES {
+        return Err(VerifyError::malformed_header(header_name, format_args!("more than {MAX_SIGNATURES} signatures")));
+    }
+    let first = if groups.is_empty() { value } else { groups.remove(0) };
+    let mut parsed = parse_header(scheme, header_name, first)?;
+    for group in groups {
+        let more = parse_header(scheme, header_name, group)?;
+        if more.list_timestamp != parsed.list_timestamp {
+            return Err(VerifyError::malformed_header(header_name, "its signature groups carry different timestamps"));
+        }
+        for c in more.candidates.into_iter().flatten() {
+            if parsed.count == MAX_SIGNATURES {
+                return Err(VerifyError::malformed_header(
+                    header_name,
+                    format_args!("more than {MAX_SIGNATURES} signatures"),
+                ));
+            }
+            parsed.candidates[parsed.count] = Some(c);
+            parsed.count += 1;
+        }
+    }
     if scheme.repeated_header {
         // Every further value adds its signatures (one per key during a rotation).
         let mut rest = Vec::new();
@@ -646,12 +671,27 @@ pub(crate) fn sign(
         Layout::Single { prefix } => format!("{prefix}{}", signatures[0].1),
         Layout::List { separator, assign } => {
             let (sep, assign) = (char::from(separator), char::from(assign));
-            let mut items = Vec::new();
-            if let Some(TimestampSource::ListItem(label)) = scheme.timestamp.map(|t| t.source) {
-                items.push(format!("{label}{assign}{ts_text}"));
+            let ts_item = match scheme.timestamp.map(|t| t.source) {
+                Some(TimestampSource::ListItem(label)) => Some(format!("{label}{assign}{ts_text}")),
+                _ => None,
+            };
+            match scheme.group_separator {
+                // One complete list per signature (Persona).
+                Some(group) => signatures
+                    .iter()
+                    .map(|(label, sig)| {
+                        let mut items: Vec<String> = ts_item.iter().cloned().collect();
+                        items.push(format!("{label}{assign}{sig}"));
+                        items.join(&sep.to_string())
+                    })
+                    .collect::<Vec<_>>()
+                    .join(&char::from(group).to_string()),
+                None => {
+                    let mut items: Vec<String> = ts_item.into_iter().collect();
+                    items.extend(signatures.iter().map(|(label, sig)| format!("{label}{assign}{sig}")));
+                    items.join(&sep.to_string())
+                }
             }
-            items.extend(signatures.iter().map(|(label, sig)| format!("{label}{assign}{sig}")));
-            items.join(&sep.to_string())
         }
     };
     headers.insert(0, (scheme.header[0], value));
@@ -760,6 +800,30 @@ mod tests {
             let got = mandrill.verify(&Request::new(&headers, other), now);
             assert_eq!(got.unwrap_err().kind(), ErrorKind::SignatureMismatch, "{}", String::from_utf8_lossy(other));
         }
+    }
+
+    #[test]
+    fn persona_signature_groups() {
+        let now = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let both = Verifier::builder(providers::PERSONA).secret("new").secret("old").build().unwrap();
+        let body = br#"{"data":{"id":"evt_1","attributes":{"name":"inquiry.completed"}}}"#;
+        let signed = both.sign(&SignRequest::new(body, now)).unwrap();
+        let value = signed.header("Persona-Signature").unwrap().to_owned();
+        assert_eq!(value.split(' ').count(), 2, "one set per key: {value}");
+        let old_only = Verifier::new(providers::PERSONA, "old").unwrap();
+        let check = |v: &str| {
+            let h = [("Persona-Signature", v)];
+            old_only.verify(&Request::new(&h, &body[..]), now).map(|d| d.id().map(str::to_owned))
+        };
+        assert_eq!(check(&value).unwrap().as_deref(), Some("evt_1"));
+        // Sets with different timestamps, or one without, are refused.
+        let (first, second) = value.split_once(' ').unwrap();
+        let other_t = second.replacen("t=1700000000", "t=1700000001", 1);
+        assert_eq!(check(&format!("{first} {other_t}")).unwrap_err().kind(), ErrorKind::MalformedHeader);
+        let no_t = second.split(',').filter(|i| !i.starts_with("t=")).collect::<Vec<_>>().join(",");
+        assert_eq!(check(&format!("{first} {no_t}")).unwrap_err().kind(), ErrorKind::MalformedHeader);
+        // Extra spaces between sets are not sets.
+        assert!(check(&format!("{first}   {second}")).is_ok());
     }
 
     #[test]

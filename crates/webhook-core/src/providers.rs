@@ -735,6 +735,20 @@ providers! {
         .event_type(&[Json(&["type"]), Json(&["event_type"])])
         .body(JsonBody)
         .source("mollie/mollie-api-php src/Webhooks/SignatureValidator.php");
+    /// Persona: `Persona-Signature: t=<unix s>,v1=<hex>` over `{t}.{body}` with the
+    /// webhook's secret; while a secret is rotated the header carries one such group per
+    /// secret, separated by a space. Persona documents no window; this crate uses 5
+    /// minutes. Id `data.id` (the event's), type `data.attributes.name`.
+    PERSONA = hmac256("persona", &["Persona-Signature"], Hex)
+        .list(b',', b'=', &["v1"])
+        .list_groups(b' ')
+        .signs(&[Ts, Literal(b"."), Body])
+        .timestamp(Timestamp::list_item("t"))
+        .id(&[Json(&["data", "id"])])
+        .event_type(&[Json(&["data", "attributes", "name"])])
+        .tolerance(FIVE_MINUTES)
+        .body(JsonBody)
+        .source("https://docs.withpersona.com/docs/webhooks-best-practices");
     /// Mandrill (Mailchimp Transactional): `X-Mandrill-Signature: <base64>` HMAC-SHA1 of the
     /// webhook URL followed by each POST parameter's name and value, sorted (the body is
     /// the form `mandrill_events=[…]`). Set the URL exactly as configured in Mandrill with
@@ -902,6 +916,7 @@ static ALL: &[Provider] = &[
     MANDRILL,
     FRONT,
     MOLLIE,
+    PERSONA,
 ];
 
 /// The provider reference, one Markdown table row per built-in provider, generated from the
@@ -1037,7 +1052,12 @@ fn scheme_cells(s: &Scheme) -> [String; 9] {
             if let Some((_, l)) = s.asymmetric {
                 items.push(format!("{l}{assign}<sig>"));
             }
-            format!("`{}` (several allowed)", items.join(&sep.to_string()))
+            match s.group_separator {
+                Some(g) => {
+                    format!("`{}`, one group per key separated by {:?}", items.join(&sep.to_string()), char::from(g))
+                }
+                None => format!("`{}` (several allowed)", items.join(&sep.to_string())),
+            }
         }
     };
     let signed: String = s

@@ -268,6 +268,7 @@ pub struct Scheme {
     pub(crate) every_header: bool,
     pub(crate) repeated_header: bool,
     pub(crate) prefix_optional: bool,
+    pub(crate) group_separator: Option<u8>,
 }
 
 impl Scheme {
@@ -300,7 +301,16 @@ impl Scheme {
             every_header: false,
             repeated_header: false,
             prefix_optional: false,
+            group_separator: None,
         }
+    }
+
+    /// The list header holds several complete lists separated by `separator`, one per key
+    /// (Persona's `t=…,v1=… t=…,v1=…` during a rotation): each is read as a list, their
+    /// signatures are all candidates, and their timestamps must agree.
+    pub const fn list_groups(mut self, separator: u8) -> Self {
+        self.group_separator = Some(separator);
+        self
     }
 
     /// The signature follows `prefix` when the sender writes one, and may also come bare

@@ -94,6 +94,7 @@ const MIN_DOCUMENTED: &[(&str, usize)] = &[
     ("docusign", 1),
     ("mandrill", 1),
     ("front", 1),
+    ("persona", 2),
 ];
 
 fn vectors_dir() -> PathBuf {

@@ -180,6 +180,7 @@ static SPECS: &[Spec] = &[
     with_url(spec("mandrill", Layout::Bare, Enc::Base64, false)),
     with_ts(spec("front", Layout::Bare, Enc::Base64, true), "x-front-request-timestamp"),
     repeatable(spec("mollie", Layout::Prefix("sha256="), Enc::Hex, true)),
+    spec("persona", Layout::List { ts: Some("t"), label: "v1", sep: ',', assign: '=' }, Enc::Hex, true),
 ];
 
 fn spec_of(p: Provider) -> &'static Spec {
@@ -1050,6 +1051,7 @@ fn tolerance_edges_for_every_provider_with_a_window() {
         "zendesk",
         "box",
         "front",
+        "persona",
     ]
     .into_iter()
     .collect();

@@ -72,6 +72,7 @@ const JSON_BODY: &[&str] = &[
     "docusign",
     "front",
     "mollie",
+    "persona",
 ];
 
 /// Headers outside the signature header whose every byte is signed: timestamps and ids.
@@ -145,6 +146,7 @@ const HEX: &[&str] = &[
     "calendly",
     "notion",
     "mollie",
+    "persona",
 ];
 
 /// One way of signing: a provider, its key, and how its body and URL are chosen.

@@ -287,6 +287,15 @@ async function main() {
     const sig = crypto.createHmac('sha256', secret).update(Buffer.concat([Buffer.from(`${ts}:`), Buffer.from(body)]).toString()).digest('base64');
     doc({ name: 'front: validation request (sync)', provider: 'front', keys: [secret], headers: [['x-front-signature', sig], ['x-front-request-timestamp', ts], ['x-front-challenge', 'c1a2b3']], body, expect_event_type: 'sync', source: 'self-generated as https://dev.frontapp.com/docs/application-webhooks (Verifying integrity, steps 1-6) computes it (NOT official)' });
   }
+  {
+    // Persona's sample: HMAC-SHA256 hex of `${t}.${body}`; during a rotation, one `t=…,v1=…`
+    // set per secret, separated by a space.
+    const [oldSecret, newSecret] = ['wbhsec_persona_old', 'wbhsec_persona_new'];
+    const body = JSON.stringify({ data: { type: 'event', id: 'evt_Kzv9kQEv1mWjyCa4YrB3XNqu', attributes: { name: 'inquiry.completed', 'created-at': '2024-01-01T00:00:00.000Z', payload: { data: { type: 'inquiry', id: 'inq_1' } } } } });
+    const v1 = (secret) => hmac('sha256', secret, `${now}.${body}`, 'hex');
+    doc({ name: 'persona: inquiry.completed', provider: 'persona', keys: [newSecret], headers: [['Persona-Signature', `t=${now},v1=${v1(newSecret)}`]], body, expect_id: 'evt_Kzv9kQEv1mWjyCa4YrB3XNqu', expect_event_type: 'inquiry.completed', source: 'self-generated as https://docs.withpersona.com/docs/webhooks-best-practices (Checking signatures) computes it (NOT official)' });
+    doc({ name: 'persona: during a rotation, two space-separated sets (the old key configured)', provider: 'persona', keys: [oldSecret], headers: [['Persona-Signature', `t=${now},v1=${v1(newSecret)} t=${now},v1=${v1(oldSecret)}`]], body, expect_id: 'evt_Kzv9kQEv1mWjyCa4YrB3XNqu', source: 'self-generated as https://docs.withpersona.com/docs/webhooks-best-practices describes a rotation (two space-separated t=,v1= sets) (NOT official)' });
+  }
   const out = { about: ['Known-answer rows produced once by generate.cjs (in vectors/sdk/): `sdk` rows come from the providers\' own SDKs, `documented` rows are self-generated exactly as the cited documentation or source describes. Same fields as known_answers.json.'], sdk: rows, documented };
   fs.writeFileSync(path.join(__dirname, '..', 'sdk_vectors.json'), JSON.stringify(out, null, 2) + '\n');
   console.log(`${rows.length} rows`);
