@@ -89,6 +89,7 @@ fn url_for(p: Provider) -> Option<&'static str> {
         "hubspot" => Some("https://example.com/hooks/hubspot?portal=1"),
         "trello" => Some("https://example.com/hooks/trello"),
         "mandrill" => Some("https://example.com/hooks/mandrill"),
+        "contentful" => Some("https://example.com/hooks/contentful?space=1"),
         _ => None,
     }
 }

@@ -204,6 +204,65 @@ pub(crate) struct Message<'a> {
     pub(crate) timestamp: &'a [u8],
     pub(crate) body: &'a [u8],
     pub(crate) url: &'a [u8],
+    pub(crate) headers: &'a dyn crate::Headers,
+}
+
+/// JavaScript's `encodeURI` (`component` false) or `encodeURIComponent` /
+/// `querystring.escape` (`component` true) of `text`.
+fn js_encode(text: &str, component: bool, out: &mut String) {
+    for &b in text.as_bytes() {
+        let keep =
+            b.is_ascii_alphanumeric() || b"-_.!~*'()".contains(&b) || (!component && b";,/?:@&=+$#".contains(&b));
+        if keep {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+}
+
+/// The URL's path and query encoded as Contentful's `getNormalizedEncodedURI`.
+fn encoded_path(url: &[u8]) -> String {
+    let url = String::from_utf8_lossy(url);
+    // The path starts after the authority; the fragment is not sent.
+    let after_scheme = url.split_once("://").map_or(&*url, |(_, rest)| rest);
+    let path_and_query = after_scheme.find('/').map_or("/", |i| &after_scheme[i..]);
+    let path_and_query = path_and_query.split('#').next().unwrap_or("");
+    let mut parts = path_and_query.split('?');
+    let path = parts.next().unwrap_or("");
+    let query = parts.next().unwrap_or("");
+    let mut escaped_query = String::new();
+    js_encode(query, true, &mut escaped_query);
+    let joined = if escaped_query.is_empty() { path.to_owned() } else { format!("{path}?{escaped_query}") };
+    let mut out = String::new();
+    js_encode(&joined, false, &mut out);
+    out
+}
+
+/// The headers named in `list_header`, as Contentful signs them.
+fn signed_headers(headers: &dyn crate::Headers, list_header: &str) -> String {
+    let mut list = None;
+    headers.for_each_value(list_header, &mut |v| {
+        list.get_or_insert(v);
+    });
+    let Some(list) = list.and_then(|l| std::str::from_utf8(l).ok()) else {
+        return String::new();
+    };
+    let mut pairs: Vec<(String, String)> = Vec::new();
+    for name in list.split(',').map(|n| n.trim().to_ascii_lowercase()).filter(|n| !n.is_empty()) {
+        if pairs.iter().any(|(n, _)| *n == name) {
+            continue;
+        }
+        let mut value = None;
+        headers.for_each_value(&name, &mut |v| {
+            value.get_or_insert(v);
+        });
+        if let Some(v) = value {
+            pairs.push((name, String::from_utf8_lossy(v).trim().to_owned()));
+        }
+    }
+    pairs.sort();
+    pairs.iter().map(|(k, v)| format!("{k}:{v}")).collect::<Vec<_>>().join(";")
 }
 
 /// The decoded form parameters of a body, sorted by name then value.
@@ -228,6 +287,8 @@ impl Message<'_> {
                         sink(v.as_bytes());
                     }
                 }
+                Part::EncodedPath => sink(encoded_path(self.url).as_bytes()),
+                Part::SignedHeaders(list) => sink(signed_headers(self.headers, list).as_bytes()),
             }
         }
     }
@@ -420,6 +481,12 @@ pub(crate) fn verify(
         _ => None,
     };
 
+    // A header naming the signed headers must be there, once.
+    for part in scheme.message {
+        if let Part::SignedHeaders(list) = part {
+            single(headers, list)?.ok_or_else(|| VerifyError::missing_header(list))?;
+        }
+    }
     let id_header = header_source(headers, scheme.id)?;
     let needs = |p: Part| scheme.message.contains(&p);
     if needs(Part::Id) && id_header.is_none() {
@@ -428,7 +495,7 @@ pub(crate) fn verify(
     }
     let url = match url.or(req.url) {
         Some(u) => u,
-        None if needs(Part::Url) => {
+        None if needs(Part::Url) || needs(Part::EncodedPath) => {
             return Err(VerifyError::new(
                 ErrorKind::Configuration,
                 format!("{} signs the request URL, but no URL was configured", scheme.name),
@@ -442,6 +509,7 @@ pub(crate) fn verify(
         timestamp: ts_raw,
         body: &req.body,
         url: url.as_bytes(),
+        headers,
     };
     let candidates = &parsed.candidates[..parsed.count];
     let key_index = keys
@@ -630,8 +698,23 @@ pub(crate) fn sign(
     };
     let needs = |p: Part| scheme.message.contains(&p);
     let url = url.or(req.url);
-    if needs(Part::Url) && url.is_none() {
+    if (needs(Part::Url) || needs(Part::EncodedPath)) && url.is_none() {
         return Err(SignError::new(format!("{} signs the URL: give one with SignRequest::url", scheme.name)));
+    }
+    // The headers the message signs by name (Contentful's list and timestamp), as they
+    // will be sent.
+    let mut named: Vec<(&'static str, String)> = Vec::new();
+    for part in scheme.message {
+        if let Part::SignedHeaders(list) = part {
+            let mut names = vec![*list];
+            if let Some(TimestampSource::Header(ts)) = scheme.timestamp.map(|t| t.source) {
+                names.push(ts[0]);
+                named.push((ts[0], ts_text.to_owned()));
+            }
+            let mut lower: Vec<String> = names.iter().map(|n| n.to_ascii_lowercase()).collect();
+            lower.sort();
+            named.push((list, lower.join(",")));
+        }
     }
     let message = Message {
         parts: scheme.message,
@@ -639,6 +722,7 @@ pub(crate) fn sign(
         timestamp: ts_text.as_bytes(),
         body: req.body,
         url: url.unwrap_or("").as_bytes(),
+        headers: &named.as_slice(),
     };
     let mut signatures = Vec::new();
     for key in keys.signing(req.timestamp) {
@@ -700,6 +784,11 @@ pub(crate) fn sign(
     }
     if let (Some(name), Some(id)) = (id_header, id) {
         headers.push((name, id));
+    }
+    for (name, value) in named {
+        if !headers.iter().any(|(h, _)| h.eq_ignore_ascii_case(name)) {
+            headers.push((name, value));
+        }
     }
     let type_header = scheme.event_type.iter().find_map(|s| match s {
         Source::Header(h) => Some(*h),

@@ -749,6 +749,25 @@ providers! {
         .tolerance(FIVE_MINUTES)
         .body(JsonBody)
         .source("https://docs.withpersona.com/docs/webhooks-best-practices");
+    /// Contentful (webhooks and app requests): `x-contentful-signature: <hex>` HMAC-SHA256
+    /// of the canonical request `POST\n{path}\n{signed headers}\n{body}`, where the signed
+    /// headers are those `x-contentful-signed-headers` names (always itself and
+    /// `x-contentful-timestamp`, unix milliseconds); 30 s as in Contentful's toolkit. Set
+    /// the URL Contentful calls with [`VerifierBuilder::url`](crate::VerifierBuilder::url)
+    /// (or pass the request URL); only `POST` requests are read.
+    CONTENTFUL = hmac256("contentful", &["x-contentful-signature"], Hex)
+        .signs(&[
+            Literal(b"POST\n"),
+            Part::EncodedPath,
+            Literal(b"\n"),
+            Part::SignedHeaders("x-contentful-signed-headers"),
+            Literal(b"\n"),
+            Body,
+        ])
+        .timestamp(Timestamp::header(&["x-contentful-timestamp"]).format(TimeFormat::UnixMillis))
+        .event_type(&[Header("X-Contentful-Topic")])
+        .tolerance(Duration::from_secs(30))
+        .source("contentful/node-apps-toolkit, npm @contentful/node-apps-toolkit@3.16.1 lib/index.cjs (signRequest, verifyRequest)");
     /// Mandrill (Mailchimp Transactional): `X-Mandrill-Signature: <base64>` HMAC-SHA1 of the
     /// webhook URL followed by each POST parameter's name and value, sorted (the body is
     /// the form `mandrill_events=[…]`). Set the URL exactly as configured in Mandrill with
@@ -917,6 +936,7 @@ static ALL: &[Provider] = &[
     FRONT,
     MOLLIE,
     PERSONA,
+    CONTENTFUL,
 ];
 
 /// The provider reference, one Markdown table row per built-in provider, generated from the
@@ -1070,6 +1090,8 @@ fn scheme_cells(s: &Scheme) -> [String; 9] {
             Part::Url => "{url}".to_owned(),
             Part::Literal(b) => String::from_utf8_lossy(b).into_owned(),
             Part::FormParams => "{each form parameter's name and value, sorted}".to_owned(),
+            Part::EncodedPath => "{encoded path and query}".to_owned(),
+            Part::SignedHeaders(h) => format!("{{the headers {h} names, name:value;…}}"),
         })
         .collect();
     let alg = |a: Algorithm| match a {

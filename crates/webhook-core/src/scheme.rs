@@ -110,6 +110,15 @@ pub enum Part {
     /// The body read as a form (`application/x-www-form-urlencoded`): each parameter's
     /// decoded name then value, no separators, sorted by name then value (Mandrill).
     FormParams,
+    /// The path and query of the URL the sender posted to, encoded as Contentful's
+    /// toolkit does: `encodeURI(path + "?" + querystring.escape(query))` (JavaScript's
+    /// functions; the query only up to a second `?`).
+    EncodedPath,
+    /// The headers this header names (a comma-separated list), each `name:value` with the
+    /// name in lower case and the value trimmed, sorted by name and joined with `;`;
+    /// named headers that are absent are left out (Contentful's
+    /// `x-contentful-signed-headers`).
+    SignedHeaders(&'static str),
 }
 
 /// Where a value is read from.
@@ -420,7 +429,7 @@ impl Scheme {
     /// Whether the signed message includes the URL the delivery is sent to (Square,
     /// HubSpot, Trello): such a verifier needs the URL configured or passed with the request.
     pub fn signs_url(&self) -> bool {
-        self.message.contains(&Part::Url)
+        self.message.contains(&Part::Url) || self.message.contains(&Part::EncodedPath)
     }
 
     /// The endpoint check this scheme answers, if any.

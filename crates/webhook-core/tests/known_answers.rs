@@ -73,6 +73,7 @@ const MIN_SDK: &[(&str, usize)] = &[
     ("webflow", 1),
     ("notion", 1),
     ("box", 2),
+    ("contentful", 2),
 ];
 
 /// Rows computed once by the same script exactly as the provider's documentation (or server

@@ -181,6 +181,10 @@ static SPECS: &[Spec] = &[
     with_ts(spec("front", Layout::Bare, Enc::Base64, true), "x-front-request-timestamp"),
     repeatable(spec("mollie", Layout::Prefix("sha256="), Enc::Hex, true)),
     spec("persona", Layout::List { ts: Some("t"), label: "v1", sep: ',', assign: '=' }, Enc::Hex, true),
+    with_id(
+        with_ts(with_url(spec("contentful", Layout::Bare, Enc::Hex, false)), "x-contentful-timestamp"),
+        "x-contentful-signed-headers",
+    ),
 ];
 
 fn spec_of(p: Provider) -> &'static Spec {
@@ -1052,6 +1056,7 @@ fn tolerance_edges_for_every_provider_with_a_window() {
         "box",
         "front",
         "persona",
+        "contentful",
     ]
     .into_iter()
     .collect();

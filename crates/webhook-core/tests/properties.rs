@@ -95,6 +95,8 @@ const SIGNED_HEADERS: &[(&str, &[&str])] = &[
     ("zendesk", &["X-Zendesk-Webhook-Signature-Timestamp"]),
     ("box", &["box-delivery-timestamp"]),
     ("front", &["x-front-request-timestamp"]),
+    // (Its x-contentful-signed-headers list is read case-insensitively: see negative.rs.)
+    ("contentful", &["x-contentful-timestamp"]),
 ];
 
 /// Providers whose signature header is a list whose items are trimmed of whitespace.
@@ -147,6 +149,7 @@ const HEX: &[&str] = &[
     "notion",
     "mollie",
     "persona",
+    "contentful",
 ];
 
 /// One way of signing: a provider, its key, and how its body and URL are chosen.
@@ -176,7 +179,7 @@ impl Signer {
         };
         let url = match self.name() {
             "twilio" if self.twilio_json => Some(twilio_json_url(URL, &body)),
-            "twilio" | "square" | "hubspot" | "trello" | "mandrill" => Some(URL.to_owned()),
+            "twilio" | "square" | "hubspot" | "trello" | "mandrill" | "contentful" => Some(URL.to_owned()),
             _ => None,
         };
         (body, url)

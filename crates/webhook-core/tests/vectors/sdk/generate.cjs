@@ -187,6 +187,23 @@ async function main() {
       row({ name: `box: FILE.UPLOADED, verified by the ${label}`, provider: 'box', keys, headers: Object.entries(all), body, expect_id: 'e2a3b1c4-0000-4a5b-9c8d-123456789abc', expect_event_type: 'FILE.UPLOADED', source: `accepted by npm box-node-sdk@${pkgVersion('box-node-sdk')} WebhooksManager.validateMessage (tests/vectors/sdk/generate.cjs)` });
     }
   }
+  // Contentful: signRequest, checked by verifyRequest. The toolkit signs every header it
+  // is given; Contentful sends its topic among them.
+  {
+    const { signRequest, verifyRequest } = require('@contentful/node-apps-toolkit');
+    const secret = 'contentful-signing-secret-'.padEnd(64, 'x');
+    const path = '/webhooks/contentful?space=yadj1kx9rmg0&env=master';
+    const body = JSON.stringify({ sys: { type: 'Entry', id: '5KsDBWseXY6QegucYAoacS', space: { sys: { id: 'yadj1kx9rmg0' } } }, fields: { title: { 'en-US': 'Zoë' } } });
+    const headers = { 'X-Contentful-Topic': 'ContentManagement.Entry.publish', 'Content-Type': 'application/vnd.contentful.management.v1+json' };
+    const signature = signRequest(secret, { method: 'POST', path, headers, body }, now * 1000);
+    const all = { ...headers, ...signature };
+    if (!verifyRequest(secret, { method: 'POST', path, headers: all, body }, 0)) throw new Error('contentful refused');
+    row({ name: 'contentful: Entry.publish', provider: 'contentful', keys: [secret], url: `https://example.com${path}`, headers: Object.entries(all), body, expect_event_type: 'ContentManagement.Entry.publish', source: `computed by npm @contentful/node-apps-toolkit@${pkgVersion('@contentful/node-apps-toolkit')} signRequest, checked by verifyRequest (tests/vectors/sdk/generate.cjs)` });
+    const odd = '/webhooks/contentful/ünïcode path?q=a b&x=1%2F2?dropped';
+    const signature2 = signRequest(secret, { method: 'POST', path: odd, headers, body }, now * 1000);
+    if (!verifyRequest(secret, { method: 'POST', path: odd, headers: { ...headers, ...signature2 }, body }, 0)) throw new Error('contentful refused (odd path)');
+    row({ name: 'contentful: path and query encoded as the toolkit does', provider: 'contentful', keys: [secret], url: `https://example.com${odd}`, headers: Object.entries({ ...headers, ...signature2 }), body, source: `computed by npm @contentful/node-apps-toolkit@${pkgVersion('@contentful/node-apps-toolkit')} signRequest over a path with non-ASCII, spaces, an encoded slash and a second '?' (tests/vectors/sdk/generate.cjs)` });
+  }
 
   // Documented algorithms (no SDK verifies these): self-generated, each step as the cited
   // page or source file writes it.
