@@ -152,6 +152,19 @@ impl Verifier {
     }
 }
 
+impl Verifier {
+    /// For an Amazon SNS verifier and a verified `SubscriptionConfirmation`, the
+    /// `SubscribeURL` to `GET` to confirm the subscription (an HTTPS URL on an Amazon SNS
+    /// host; anything else is `None`). The core does no I/O: the receiver fetches it.
+    #[cfg(feature = "sns")]
+    pub fn sns_subscribe_url(&self, verified: &Verified) -> Option<String> {
+        // The verifier's own kind decides, never the delivery's provider name.
+        matches!(self.provider().kind, crate::providers::Kind::Sns)
+            .then(|| crate::special::sns::subscribe_url(verified))
+            .flatten()
+    }
+}
+
 /// Meta's subscription check: `GET ?hub.mode=subscribe&hub.verify_token=T&hub.challenge=C`.
 /// Returns `C` (answer 200 with it as the body) when the mode is `subscribe` and `T` equals
 /// `verify_token` (compared in constant time); `None` means answer 403.

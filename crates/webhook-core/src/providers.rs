@@ -45,6 +45,8 @@ pub(crate) enum Kind {
     GitLabToken,
     Credentials(&'static crate::special::credentials::Credentials),
     Adyen,
+    #[cfg(feature = "sns")]
+    Sns,
 }
 
 impl Provider {
@@ -63,6 +65,8 @@ impl Provider {
             Kind::GitLabToken => "gitlab",
             Kind::Credentials(c) => c.name,
             Kind::Adyen => "adyen",
+            #[cfg(feature = "sns")]
+            Kind::Sns => "aws-sns",
         }
     }
 
@@ -103,6 +107,8 @@ impl Provider {
             Kind::GitLabToken => Some("X-Gitlab-Token"),
             Kind::Credentials(c) => Some(c.header),
             Kind::Adyen => None,
+            #[cfg(feature = "sns")]
+            Kind::Sns => None,
         }
     }
 
@@ -141,6 +147,8 @@ impl Provider {
             Kind::Twilio => Some("I-Twilio-Idempotency-Token"),
             Kind::GitLabToken => Some("Idempotency-Key"),
             Kind::Mailgun | Kind::Adyen => None,
+            #[cfg(feature = "sns")]
+            Kind::Sns => None,
             Kind::Credentials(c) => c.id.iter().find_map(|src| match src {
                 crate::scheme::Source::Header(h) => Some(*h),
                 _ => None,
@@ -167,6 +175,8 @@ impl Provider {
             Kind::GitLabToken => vec!["Idempotency-Key", "X-Gitlab-Event-UUID", "X-Gitlab-Event"],
             Kind::Credentials(c) => c.id.iter().chain(c.event_type).filter_map(Source::header_name).collect(),
             Kind::Adyen => vec![],
+            #[cfg(feature = "sns")]
+            Kind::Sns => vec![],
         }
     }
 
@@ -202,6 +212,8 @@ impl PartialEq for Provider {
     fn eq(&self, other: &Self) -> bool {
         match (self.kind, other.kind) {
             (Kind::Scheme(a), Kind::Scheme(b)) => std::ptr::eq(a, b) || a.name == b.name && a.header == b.header,
+            // A custom scheme is never a built-in special provider, whatever its name.
+            (Kind::Scheme(_), _) | (_, Kind::Scheme(_)) => false,
             _ => self.name() == other.name(),
         }
     }
@@ -795,6 +807,17 @@ pub const GITLAB: Provider = Provider { kind: Kind::GitLabToken };
 
 use crate::special::credentials::Credentials;
 
+/// Amazon SNS (HTTP/S subscriptions): an RSA signature inside the JSON body (SHA-1 for
+/// `SignatureVersion` 1, SHA-256 for 2) over the message's fields, checked with the
+/// certificate `SigningCertURL` names (an `https://sns.<region>.amazonaws.com/….pem` URL),
+/// taken from the [`CertificateStore`](crate::CertificateStore) given with
+/// [`VerifierBuilder::certificates`](crate::VerifierBuilder::certificates). The secrets are
+/// the topic ARNs accepted. Id `MessageId`, type `Type` (`Notification`,
+/// `SubscriptionConfirmation`: confirm it with
+/// [`Verifier::sns_subscribe_url`](crate::Verifier::sns_subscribe_url)).
+#[cfg(feature = "sns")]
+pub const AWS_SNS: Provider = Provider { kind: Kind::Sns };
+
 /// Adyen (standard payment webhooks): each `NotificationRequestItem` carries
 /// `additionalData.hmacSignature`, base64 HMAC-SHA256 of eight of its fields joined with
 /// `:`, keyed with the hex-decoded HMAC key; every item must verify. Id
@@ -937,6 +960,8 @@ static ALL: &[Provider] = &[
     MOLLIE,
     PERSONA,
     CONTENTFUL,
+    #[cfg(feature = "sns")]
+    AWS_SNS,
 ];
 
 /// The provider reference, one Markdown table row per built-in provider, generated from the
@@ -993,6 +1018,18 @@ pub fn reference_table() -> String {
                 sources_text(c.event_type),
                 c.handshake.map_or_else(|| "none".to_owned(), |h| format!("{h:?}")),
                 c.reference.into(),
+            ],
+            #[cfg(feature = "sns")]
+            Kind::Sns => [
+                "none: `Signature` and `SigningCertURL` in the JSON body".into(),
+                "`{field}\\n{value}\\n` for each of Message, MessageId, Subject, (SubscribeURL,) Timestamp, (Token,) TopicArn, Type present".into(),
+                "RSA PKCS#1 v1.5, SHA-1 (`SignatureVersion` 1) or SHA-256 (2), base64".into(),
+                "the accepted topic ARNs; the certificate from a `CertificateStore`".into(),
+                "body `Timestamp` (RFC 3339), not checked".into(),
+                "body `MessageId`".into(),
+                "body `Type`".into(),
+                "SubscriptionConfirmation: GET `Verifier::sns_subscribe_url`".into(),
+                "https://docs.aws.amazon.com/sns/latest/dg/sns-verify-signature-of-message.html".into(),
             ],
             Kind::Adyen => [
                 "none: `additionalData.hmacSignature` in each `NotificationRequestItem`".into(),

@@ -353,6 +353,8 @@ pub struct Verifier {
     keys: Keys,
     tolerance: Option<Duration>,
     url: Option<String>,
+    #[cfg(feature = "sns")]
+    certificates: Option<Arc<dyn crate::CertificateStore>>,
 }
 
 impl Verifier {
@@ -371,6 +373,8 @@ impl Verifier {
             error: None,
             tolerance: provider.default_tolerance(),
             url: None,
+            #[cfg(feature = "sns")]
+            certificates: None,
         }
     }
 
@@ -406,6 +410,8 @@ impl Verifier {
             Kind::GitLabToken => special::gitlab::verify(&self.keys, req, now),
             Kind::Credentials(c) => special::credentials::verify(c, &self.keys, req, now),
             Kind::Adyen => special::adyen::verify(&self.keys, req, now),
+            #[cfg(feature = "sns")]
+            Kind::Sns => special::sns::verify(&self.keys, self.certificates.as_deref(), req, now),
         }
     }
 
@@ -422,6 +428,8 @@ impl Verifier {
             Kind::GitLabToken => special::gitlab::sign(&self.keys, req),
             Kind::Credentials(c) => special::credentials::sign(c, &self.keys, req),
             Kind::Adyen => special::adyen::sign(&self.keys, req),
+            #[cfg(feature = "sns")]
+            Kind::Sns => special::sns::sign(&self.keys, req),
         }
     }
 }
@@ -453,7 +461,7 @@ impl fmt::Debug for Verifier {
             .field("keys", &self.keys.items.iter().map(|(s, _)| s).collect::<Vec<_>>())
             .field("tolerance", &self.tolerance)
             .field("url", &self.url)
-            .finish()
+            .finish_non_exhaustive()
     }
 }
 
@@ -466,6 +474,8 @@ pub struct VerifierBuilder {
     error: Option<ConfigError>,
     tolerance: Option<Duration>,
     url: Option<String>,
+    #[cfg(feature = "sns")]
+    certificates: Option<Arc<dyn crate::CertificateStore>>,
 }
 
 impl VerifierBuilder {
@@ -526,6 +536,14 @@ impl VerifierBuilder {
         self
     }
 
+    /// Where the verifier finds the signing certificates a provider's deliveries name
+    /// (Amazon SNS's `SigningCertURL`).
+    #[cfg(feature = "sns")]
+    pub fn certificates(mut self, store: Arc<dyn crate::CertificateStore>) -> Self {
+        self.certificates = Some(store);
+        self
+    }
+
     /// Also accepts deliveries signed under an older scheme of the same sender when the
     /// main signature header is absent: [`GITHUB_SHA1`](crate::providers::GITHUB_SHA1) for
     /// GitHub, [`META_SHA1`](crate::providers::META_SHA1) for Meta.
@@ -561,6 +579,8 @@ impl VerifierBuilder {
             Kind::Twilio => vec![Algorithm::HmacSha1],
             Kind::Mailgun | Kind::Adyen => vec![Algorithm::HmacSha256],
             Kind::GitLabToken | Kind::Credentials(_) => vec![],
+            #[cfg(feature = "sns")]
+            Kind::Sns => vec![],
         };
         algorithms.extend(legacy.map(|s| s.algorithm));
         for key in &self.keys {
@@ -589,6 +609,8 @@ impl VerifierBuilder {
             keys: Keys { items: items.collect() },
             tolerance: self.tolerance,
             url: self.url,
+            #[cfg(feature = "sns")]
+            certificates: self.certificates,
         })
     }
 }

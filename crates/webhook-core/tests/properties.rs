@@ -232,6 +232,9 @@ static SIGNERS: LazyLock<Vec<Signer>> = LazyLock::new(|| {
         twilio_json: false,
     };
     for &p in Provider::all() {
+        if VERIFY_ONLY.contains(&p.name()) {
+            continue;
+        }
         let shared = p.scheme().is_none_or(|s| s.algorithm().key_kind() == KeyKind::Shared);
         if shared {
             let v = Verifier::new(p, &shared_key_text(p)).unwrap();
@@ -264,12 +267,16 @@ static SIGNERS: LazyLock<Vec<Signer>> = LazyLock::new(|| {
     out
 });
 
+/// Providers only their sender signs for (Amazon SNS: AWS's certificate key), covered by
+/// their own test file (tests/sns.rs).
+const VERIFY_ONLY: &[&str] = &["aws-sns"];
+
 #[test]
 fn every_provider_can_be_signed_for() {
-    for p in Provider::all() {
+    for p in Provider::all().iter().filter(|p| !VERIFY_ONLY.contains(&p.name())) {
         assert!(SIGNERS.iter().any(|s| s.provider == *p), "no signer for {}", p.name());
     }
-    assert!(SIGNERS.len() >= Provider::all().len() + 5);
+    assert!(SIGNERS.len() >= Provider::all().len() - VERIFY_ONLY.len() + 5);
 }
 
 /// Arbitrary JSON, without floats (JSON has no NaN) but with any Unicode text.

@@ -11,6 +11,8 @@ pub(crate) mod adyen;
 pub(crate) mod credentials;
 pub(crate) mod gitlab;
 pub(crate) mod mailgun;
+#[cfg(feature = "sns")]
+pub(crate) mod sns;
 #[cfg(feature = "twilio")]
 pub(crate) mod twilio;
 
