@@ -74,6 +74,9 @@ pub(crate) fn secret_hint(provider: Provider) -> &'static str {
     if provider == webhook_core::providers::AWS_SNS {
         return "the topic ARN(s) to accept (AWS signs with its certificate: messages cannot be signed here)";
     }
+    if provider == webhook_core::providers::PAYPAL {
+        return "the webhook id(s) (PayPal signs with its certificate: deliveries cannot be signed here)";
+    }
     if provider == SQUARE {
         return "the signature key; signs the notification URL, so --url is needed";
     }

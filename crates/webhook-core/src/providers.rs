@@ -47,6 +47,8 @@ pub(crate) enum Kind {
     Adyen,
     #[cfg(feature = "sns")]
     Sns,
+    #[cfg(feature = "paypal")]
+    PayPal,
 }
 
 impl Provider {
@@ -67,6 +69,8 @@ impl Provider {
             Kind::Adyen => "adyen",
             #[cfg(feature = "sns")]
             Kind::Sns => "aws-sns",
+            #[cfg(feature = "paypal")]
+            Kind::PayPal => "paypal",
         }
     }
 
@@ -109,6 +113,8 @@ impl Provider {
             Kind::Adyen => None,
             #[cfg(feature = "sns")]
             Kind::Sns => None,
+            #[cfg(feature = "paypal")]
+            Kind::PayPal => Some("PAYPAL-TRANSMISSION-SIG"),
         }
     }
 
@@ -149,6 +155,8 @@ impl Provider {
             Kind::Mailgun | Kind::Adyen => None,
             #[cfg(feature = "sns")]
             Kind::Sns => None,
+            #[cfg(feature = "paypal")]
+            Kind::PayPal => Some("PAYPAL-TRANSMISSION-ID"),
             Kind::Credentials(c) => c.id.iter().find_map(|src| match src {
                 crate::scheme::Source::Header(h) => Some(*h),
                 _ => None,
@@ -177,6 +185,8 @@ impl Provider {
             Kind::Adyen => vec![],
             #[cfg(feature = "sns")]
             Kind::Sns => vec![],
+            #[cfg(feature = "paypal")]
+            Kind::PayPal => vec!["PAYPAL-TRANSMISSION-ID", "PAYPAL-TRANSMISSION-TIME"],
         }
     }
 
@@ -818,6 +828,15 @@ use crate::special::credentials::Credentials;
 #[cfg(feature = "sns")]
 pub const AWS_SNS: Provider = Provider { kind: Kind::Sns };
 
+/// PayPal: `PAYPAL-TRANSMISSION-SIG`, base64 RSA (`SHA256withRSA`) over
+/// `{PAYPAL-TRANSMISSION-ID}|{PAYPAL-TRANSMISSION-TIME}|{webhook id}|{CRC32 of the body}`,
+/// checked with the certificate `PAYPAL-CERT-URL` names (an `https://….paypal.com` URL),
+/// taken from the [`CertificateStore`](crate::CertificateStore) given with
+/// [`VerifierBuilder::certificates`](crate::VerifierBuilder::certificates). The secrets are
+/// the webhook ids. Id `id` (the event's), type `event_type`.
+#[cfg(feature = "paypal")]
+pub const PAYPAL: Provider = Provider { kind: Kind::PayPal };
+
 /// Adyen (standard payment webhooks): each `NotificationRequestItem` carries
 /// `additionalData.hmacSignature`, base64 HMAC-SHA256 of eight of its fields joined with
 /// `:`, keyed with the hex-decoded HMAC key; every item must verify. Id
@@ -962,6 +981,8 @@ static ALL: &[Provider] = &[
     CONTENTFUL,
     #[cfg(feature = "sns")]
     AWS_SNS,
+    #[cfg(feature = "paypal")]
+    PAYPAL,
 ];
 
 /// The provider reference, one Markdown table row per built-in provider, generated from the
@@ -1018,6 +1039,18 @@ pub fn reference_table() -> String {
                 sources_text(c.event_type),
                 c.handshake.map_or_else(|| "none".to_owned(), |h| format!("{h:?}")),
                 c.reference.into(),
+            ],
+            #[cfg(feature = "paypal")]
+            Kind::PayPal => [
+                "`PAYPAL-TRANSMISSION-SIG: <base64>` (+ `PAYPAL-CERT-URL`, `PAYPAL-AUTH-ALGO: SHA256withRSA`)".into(),
+                "`{PAYPAL-TRANSMISSION-ID}|{PAYPAL-TRANSMISSION-TIME}|{webhook id}|{crc32(body), decimal}`".into(),
+                "RSA PKCS#1 v1.5 SHA-256, base64".into(),
+                "the webhook ids; the certificate from a `CertificateStore`".into(),
+                "header `PAYPAL-TRANSMISSION-TIME` (RFC 3339), not checked".into(),
+                "body `id`, else header `PAYPAL-TRANSMISSION-ID`".into(),
+                "body `event_type`".into(),
+                "none".into(),
+                "https://developer.paypal.com/api/rest/webhooks/rest/".into(),
             ],
             #[cfg(feature = "sns")]
             Kind::Sns => [

@@ -353,7 +353,7 @@ pub struct Verifier {
     keys: Keys,
     tolerance: Option<Duration>,
     url: Option<String>,
-    #[cfg(feature = "sns")]
+    #[cfg(feature = "certificates")]
     certificates: Option<Arc<dyn crate::CertificateStore>>,
 }
 
@@ -373,7 +373,7 @@ impl Verifier {
             error: None,
             tolerance: provider.default_tolerance(),
             url: None,
-            #[cfg(feature = "sns")]
+            #[cfg(feature = "certificates")]
             certificates: None,
         }
     }
@@ -412,6 +412,8 @@ impl Verifier {
             Kind::Adyen => special::adyen::verify(&self.keys, req, now),
             #[cfg(feature = "sns")]
             Kind::Sns => special::sns::verify(&self.keys, self.certificates.as_deref(), req, now),
+            #[cfg(feature = "paypal")]
+            Kind::PayPal => special::paypal::verify(&self.keys, self.certificates.as_deref(), req, now),
         }
     }
 
@@ -430,6 +432,8 @@ impl Verifier {
             Kind::Adyen => special::adyen::sign(&self.keys, req),
             #[cfg(feature = "sns")]
             Kind::Sns => special::sns::sign(&self.keys, req),
+            #[cfg(feature = "paypal")]
+            Kind::PayPal => special::paypal::sign(&self.keys, req),
         }
     }
 }
@@ -474,7 +478,7 @@ pub struct VerifierBuilder {
     error: Option<ConfigError>,
     tolerance: Option<Duration>,
     url: Option<String>,
-    #[cfg(feature = "sns")]
+    #[cfg(feature = "certificates")]
     certificates: Option<Arc<dyn crate::CertificateStore>>,
 }
 
@@ -537,8 +541,8 @@ impl VerifierBuilder {
     }
 
     /// Where the verifier finds the signing certificates a provider's deliveries name
-    /// (Amazon SNS's `SigningCertURL`).
-    #[cfg(feature = "sns")]
+    /// (Amazon SNS's `SigningCertURL`, PayPal's `PAYPAL-CERT-URL`).
+    #[cfg(feature = "certificates")]
     pub fn certificates(mut self, store: Arc<dyn crate::CertificateStore>) -> Self {
         self.certificates = Some(store);
         self
@@ -581,6 +585,8 @@ impl VerifierBuilder {
             Kind::GitLabToken | Kind::Credentials(_) => vec![],
             #[cfg(feature = "sns")]
             Kind::Sns => vec![],
+            #[cfg(feature = "paypal")]
+            Kind::PayPal => vec![],
         };
         algorithms.extend(legacy.map(|s| s.algorithm));
         for key in &self.keys {
@@ -609,7 +615,7 @@ impl VerifierBuilder {
             keys: Keys { items: items.collect() },
             tolerance: self.tolerance,
             url: self.url,
-            #[cfg(feature = "sns")]
+            #[cfg(feature = "certificates")]
             certificates: self.certificates,
         })
     }

@@ -8,9 +8,13 @@ use crate::error::VerifyError;
 use crate::headers::{single, Headers};
 
 pub(crate) mod adyen;
+#[cfg(feature = "certificates")]
+pub(crate) mod certs;
 pub(crate) mod credentials;
 pub(crate) mod gitlab;
 pub(crate) mod mailgun;
+#[cfg(feature = "paypal")]
+pub(crate) mod paypal;
 #[cfg(feature = "sns")]
 pub(crate) mod sns;
 #[cfg(feature = "twilio")]
