@@ -1158,7 +1158,8 @@ fn scheme_cells(s: &Scheme) -> [String; 9] {
             Part::Timestamp => "{timestamp}".to_owned(),
             Part::Body => "{body}".to_owned(),
             Part::Url => "{url}".to_owned(),
-            Part::Literal(b) => String::from_utf8_lossy(b).into_owned(),
+            // Written as `\n`, so a line break cannot split the table row.
+            Part::Literal(b) => String::from_utf8_lossy(b).replace('\n', "\\n"),
             Part::FormParams => "{each form parameter's name and value, sorted}".to_owned(),
             Part::EncodedPath => "{encoded path and query}".to_owned(),
             Part::SignedHeaders(h) => format!("{{the headers {h} names, name:value;…}}"),
