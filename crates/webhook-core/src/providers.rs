@@ -49,6 +49,8 @@ pub(crate) enum Kind {
     Sns,
     #[cfg(feature = "paypal")]
     PayPal,
+    #[cfg(feature = "jwt")]
+    FusionAuth,
 }
 
 impl Provider {
@@ -71,6 +73,8 @@ impl Provider {
             Kind::Sns => "aws-sns",
             #[cfg(feature = "paypal")]
             Kind::PayPal => "paypal",
+            #[cfg(feature = "jwt")]
+            Kind::FusionAuth => "fusionauth",
         }
     }
 
@@ -115,6 +119,8 @@ impl Provider {
             Kind::Sns => None,
             #[cfg(feature = "paypal")]
             Kind::PayPal => Some("PAYPAL-TRANSMISSION-SIG"),
+            #[cfg(feature = "jwt")]
+            Kind::FusionAuth => Some(crate::special::fusionauth::HEADER),
         }
     }
 
@@ -157,6 +163,8 @@ impl Provider {
             Kind::Sns => None,
             #[cfg(feature = "paypal")]
             Kind::PayPal => Some("PAYPAL-TRANSMISSION-ID"),
+            #[cfg(feature = "jwt")]
+            Kind::FusionAuth => None,
             Kind::Credentials(c) => c.id.iter().find_map(|src| match src {
                 crate::scheme::Source::Header(h) => Some(*h),
                 _ => None,
@@ -187,6 +195,8 @@ impl Provider {
             Kind::Sns => vec![],
             #[cfg(feature = "paypal")]
             Kind::PayPal => vec!["PAYPAL-TRANSMISSION-ID", "PAYPAL-TRANSMISSION-TIME"],
+            #[cfg(feature = "jwt")]
+            Kind::FusionAuth => vec![],
         }
     }
 
@@ -837,6 +847,13 @@ pub const AWS_SNS: Provider = Provider { kind: Kind::Sns };
 #[cfg(feature = "paypal")]
 pub const PAYPAL: Provider = Provider { kind: Kind::PayPal };
 
+/// FusionAuth: `X-FusionAuth-Signature-JWT`, a JWT signed with the webhook's HMAC signing
+/// key (HS256/384/512, the key as text) whose claim `request_body_sha256` is the base64
+/// SHA-256 of the body. RSA- and EC-signed tokens are not supported yet. Id `event.id`,
+/// type `event.type`.
+#[cfg(feature = "jwt")]
+pub const FUSIONAUTH: Provider = Provider { kind: Kind::FusionAuth };
+
 /// Adyen (standard payment webhooks): each `NotificationRequestItem` carries
 /// `additionalData.hmacSignature`, base64 HMAC-SHA256 of eight of its fields joined with
 /// `:`, keyed with the hex-decoded HMAC key; every item must verify. Id
@@ -983,6 +1000,8 @@ static ALL: &[Provider] = &[
     AWS_SNS,
     #[cfg(feature = "paypal")]
     PAYPAL,
+    #[cfg(feature = "jwt")]
+    FUSIONAUTH,
 ];
 
 /// The provider reference, one Markdown table row per built-in provider, generated from the
@@ -1039,6 +1058,18 @@ pub fn reference_table() -> String {
                 sources_text(c.event_type),
                 c.handshake.map_or_else(|| "none".to_owned(), |h| format!("{h:?}")),
                 c.reference.into(),
+            ],
+            #[cfg(feature = "jwt")]
+            Kind::FusionAuth => [
+                "`X-FusionAuth-Signature-JWT: <JWT>`".into(),
+                "the token's claim `request_body_sha256` = base64(SHA-256(`{body}`))".into(),
+                "JWT HS256/HS384/HS512 (RSA/EC not yet)".into(),
+                "UTF-8 (the HMAC signing key)".into(),
+                "none (no time claim is read)".into(),
+                "body `event.id`".into(),
+                "body `event.type`".into(),
+                "none".into(),
+                "https://fusionauth.io/docs/extend/events-and-webhooks/signing".into(),
             ],
             #[cfg(feature = "paypal")]
             Kind::PayPal => [

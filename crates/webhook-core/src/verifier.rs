@@ -414,6 +414,8 @@ impl Verifier {
             Kind::Sns => special::sns::verify(&self.keys, self.certificates.as_deref(), req, now),
             #[cfg(feature = "paypal")]
             Kind::PayPal => special::paypal::verify(&self.keys, self.certificates.as_deref(), req, now),
+            #[cfg(feature = "jwt")]
+            Kind::FusionAuth => special::fusionauth::verify(&self.keys, req, now),
         }
     }
 
@@ -434,6 +436,8 @@ impl Verifier {
             Kind::Sns => special::sns::sign(&self.keys, req),
             #[cfg(feature = "paypal")]
             Kind::PayPal => special::paypal::sign(&self.keys, req),
+            #[cfg(feature = "jwt")]
+            Kind::FusionAuth => special::fusionauth::sign(&self.keys, req),
         }
     }
 }
@@ -587,6 +591,8 @@ impl VerifierBuilder {
             Kind::Sns => vec![],
             #[cfg(feature = "paypal")]
             Kind::PayPal => vec![],
+            #[cfg(feature = "jwt")]
+            Kind::FusionAuth => vec![],
         };
         algorithms.extend(legacy.map(|s| s.algorithm));
         for key in &self.keys {

@@ -96,6 +96,7 @@ const MIN_DOCUMENTED: &[(&str, usize)] = &[
     ("mandrill", 1),
     ("front", 1),
     ("persona", 2),
+    ("fusionauth", 1),
 ];
 
 fn vectors_dir() -> PathBuf {

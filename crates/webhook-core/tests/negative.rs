@@ -197,6 +197,7 @@ static SPECS: &[Spec] = &[
     ),
     verify_only(spec("aws-sns", Layout::InBody, Enc::Base64, true)),
     verify_only(spec("paypal", Layout::Bare, Enc::Base64, true)),
+    spec("fusionauth", Layout::Bare, Enc::Text, true),
 ];
 
 fn spec_of(p: Provider) -> &'static Spec {

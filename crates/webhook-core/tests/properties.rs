@@ -73,6 +73,7 @@ const JSON_BODY: &[&str] = &[
     "front",
     "mollie",
     "persona",
+    "fusionauth",
 ];
 
 /// Headers outside the signature header whose every byte is signed: timestamps and ids.

@@ -11,6 +11,8 @@ pub(crate) mod adyen;
 #[cfg(feature = "certificates")]
 pub(crate) mod certs;
 pub(crate) mod credentials;
+#[cfg(feature = "jwt")]
+pub(crate) mod fusionauth;
 pub(crate) mod gitlab;
 pub(crate) mod mailgun;
 #[cfg(feature = "paypal")]

@@ -313,6 +313,17 @@ async function main() {
     doc({ name: 'persona: inquiry.completed', provider: 'persona', keys: [newSecret], headers: [['Persona-Signature', `t=${now},v1=${v1(newSecret)}`]], body, expect_id: 'evt_Kzv9kQEv1mWjyCa4YrB3XNqu', expect_event_type: 'inquiry.completed', source: 'self-generated as https://docs.withpersona.com/docs/webhooks-best-practices (Checking signatures) computes it (NOT official)' });
     doc({ name: 'persona: during a rotation, two space-separated sets (the old key configured)', provider: 'persona', keys: [oldSecret], headers: [['Persona-Signature', `t=${now},v1=${v1(newSecret)} t=${now},v1=${v1(oldSecret)}`]], body, expect_id: 'evt_Kzv9kQEv1mWjyCa4YrB3XNqu', source: 'self-generated as https://docs.withpersona.com/docs/webhooks-best-practices describes a rotation (two space-separated t=,v1= sets) (NOT official)' });
   }
+  {
+    // FusionAuth: a JWT (HS256 here) whose claim request_body_sha256 is the base64 SHA-256
+    // of the body, in X-FusionAuth-Signature-JWT.
+    const key = 'fusionauth-hmac-signing-key';
+    const body = JSON.stringify({ event: { id: 'c2f7e5a4-8d5a-4a9c-9b5e-0a1b2c3d4e5f', type: 'user.create', createInstant: now * 1000, user: { email: 'zoë@example.com' } } });
+    const b64url = (buf) => Buffer.from(buf).toString('base64url');
+    const head = b64url(JSON.stringify({ alg: 'HS256', typ: 'JWT' }));
+    const claims = b64url(JSON.stringify({ request_body_sha256: crypto.createHash('sha256').update(body).digest('base64') }));
+    const token = `${head}.${claims}.${crypto.createHmac('sha256', key).update(`${head}.${claims}`).digest('base64url')}`;
+    doc({ name: 'fusionauth: user.create (HS256)', provider: 'fusionauth', keys: [key], headers: [['X-FusionAuth-Signature-JWT', token]], body, expect_id: 'c2f7e5a4-8d5a-4a9c-9b5e-0a1b2c3d4e5f', expect_event_type: 'user.create', source: 'self-generated as https://fusionauth.io/docs/extend/events-and-webhooks/signing describes (an HS256 JWT, claim request_body_sha256 = base64 SHA-256 of the body), with node crypto (NOT official)' });
+  }
   const out = { about: ['Known-answer rows produced once by generate.cjs (in vectors/sdk/): `sdk` rows come from the providers\' own SDKs, `documented` rows are self-generated exactly as the cited documentation or source describes. Same fields as known_answers.json.'], sdk: rows, documented };
   fs.writeFileSync(path.join(__dirname, '..', 'sdk_vectors.json'), JSON.stringify(out, null, 2) + '\n');
   console.log(`${rows.length} rows`);
