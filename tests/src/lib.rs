@@ -81,6 +81,32 @@ pub fn temp_db(receiver: Receiver) -> std::path::PathBuf {
     std::env::temp_dir().join(format!("webhook-tests-{receiver:?}-{}-{n}.db", std::process::id()))
 }
 
+/// The URL of the service a test needs (`WEBHOOK_TEST_DATABASE_URL`, `WEBHOOK_TEST_REDIS_URL`),
+/// or `None` when `var` is unset and the test should return. Never a silent pass: under CI
+/// (`CI=true`) it fails the test, naming `var`; elsewhere it writes `SKIPPED <test>: <var>
+/// unset` to the process's stderr (not captured by the harness) and appends it to
+/// `skipped-service-tests.txt` in the target directory, where skips are counted
+/// (as `webhook_pipeline::testing::service_url` does for that crate).
+pub fn service_url(var: &str, test: &str) -> Option<String> {
+    use std::io::Write;
+    if let Some(url) = std::env::var(var).ok().filter(|u| !u.trim().is_empty()) {
+        return Some(url);
+    }
+    if std::env::var("CI").is_ok_and(|v| v.eq_ignore_ascii_case("true") || v == "1") {
+        panic!("{test}: {var} is unset; under CI (CI=true) every service test must run (see .ci/run)");
+    }
+    let line = format!("SKIPPED {test}: {var} unset");
+    let exe = std::env::current_exe().ok();
+    let list = exe.as_deref().and_then(|e| e.parent()?.parent()).map(|p| p.join("skipped-service-tests.txt"));
+    if let Some(list) = &list {
+        let file = std::fs::OpenOptions::new().create(true).append(true).open(list);
+        let _ = file.and_then(|mut f| writeln!(f, "{line}"));
+    }
+    let note = list.map(|p| format!(" (counted in {})", p.display())).unwrap_or_default();
+    let _ = writeln!(std::io::stderr(), "{line}{note}");
+    None
+}
+
 /// A body to send: sized (with `Content-Length`) or chunked (without).
 pub enum Payload {
     /// Sent with `Content-Length`.
@@ -132,6 +158,11 @@ pub async fn send(
     let bytes = res.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
     Answer { status, content_type, body: String::from_utf8_lossy(&bytes).into_owned(), request_id }
 }
+
+/// The workspace README's examples, compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct WorkspaceReadme;
 
 /// The framework guides in `docs/guides/`: their Rust examples are compiled (and run, unless
 /// marked `no_run`) as this crate's doc tests, so a guide cannot drift from the API.

@@ -2,22 +2,28 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+use std::cell::RefCell;
 use std::fmt;
+use std::rc::Rc;
 use std::time::SystemTime;
 
-use actix_web::dev::Payload;
+use actix_web::body::MessageBody;
+use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
 use actix_web::guard::{Guard, GuardContext};
 use actix_web::http::header::{HeaderMap, HeaderValue, CONTENT_TYPE};
 use actix_web::http::StatusCode;
+use actix_web::middleware::Next;
 use actix_web::web::{Bytes, BytesMut};
-use actix_web::{web, FromRequest, HttpRequest, HttpResponse, ResponseError};
+use actix_web::{web, FromRequest, HttpMessage, HttpRequest, HttpResponse, ResponseError};
 use futures_util::future::LocalBoxFuture;
 use futures_util::StreamExt;
 use serde::de::DeserializeOwned;
 
+// The same core vocabulary from every adapter.
+use webhook_core::receive::PendingClaim;
 pub use webhook_core::receive::{Endpoint, Outcome};
-pub use webhook_core::Verified;
-use webhook_core::{Headers, Provider, VerifyError};
+pub use webhook_core::{providers, Provider, Verified, Verifier};
+use webhook_core::{Headers, VerifyError};
 
 /// actix-web's header map (on `http` 0.2) read through the core's [`Headers`] trait,
 /// without copying.
@@ -89,6 +95,59 @@ fn endpoint(req: &HttpRequest) -> Option<Endpoint> {
     req.app_data::<Endpoint>().cloned().or_else(|| req.app_data::<web::Data<Endpoint>>().map(|d| d.get_ref().clone()))
 }
 
+/// Where the [`settle`] middleware receives the claim of the delivery the extractor
+/// accepted.
+#[derive(Clone, Default)]
+struct ClaimSlot(Rc<RefCell<Option<PendingClaim>>>);
+
+/// Middleware that settles each delivery's dedup claim by the handler's answer: a 2xx
+/// marks the delivery id done (a redelivery is answered "duplicate"); any other status, an
+/// error, a handler that panics or a request dropped midway releases it, so the provider's
+/// retry is accepted and handled. [`VerifiedWebhook`] and [`RawWebhook`] on an endpoint
+/// without a sink require it, and answer 500 naming it when it is missing.
+///
+/// ```
+/// use actix_web::{middleware::from_fn, web, App, HttpResponse};
+/// use webhook_actix::{providers, settle, Endpoint, RawWebhook, Verifier};
+///
+/// async fn on_github(hook: RawWebhook) -> HttpResponse {
+///     // ... work that may fail: a 500 here frees the id for GitHub's retry.
+///     let _ = hook.0.event_type();
+///     HttpResponse::Ok().finish()
+/// }
+/// let github = Endpoint::new(Verifier::new(providers::GITHUB, "s3cret").unwrap());
+/// let _app = App::new()
+///     .app_data(github)
+///     .wrap(from_fn(settle))
+///     .route("/webhooks/github", web::post().to(on_github));
+/// ```
+///
+/// With the durable pipeline (an endpoint with a sink) the delivery is stored before the
+/// handler runs and is handled by the pipeline's workers: its claim is settled at once and
+/// this middleware has nothing to do.
+pub async fn settle<B: MessageBody>(
+    req: ServiceRequest,
+    next: Next<B>,
+) -> Result<ServiceResponse<B>, actix_web::Error> {
+    let slot = ClaimSlot::default();
+    req.extensions_mut().insert(slot.clone());
+    // A panic below unwinds through here: the slot's claim is dropped unsettled and
+    // released.
+    let res = next.call(req).await;
+    let claim = slot.0.borrow_mut().take();
+    if let Some(claim) = claim {
+        claim.settle(matches!(&res, Ok(r) if r.status().is_success())).await;
+    }
+    res
+}
+
+/// Releases a claim dropped unsettled, on the current tokio runtime (actix-web's).
+fn spawn(release: std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + 'static>>) {
+    if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+        runtime.spawn(release);
+    }
+}
+
 async fn receive(req: HttpRequest, mut payload: Payload) -> Result<Verified, WebhookError> {
     let Some(endpoint) = endpoint(&req) else {
         tracing::error!(path = req.path(), "no webhook Endpoint in app_data for this route");
@@ -96,6 +155,17 @@ async fn receive(req: HttpRequest, mut payload: Payload) -> Result<Verified, Web
             "no webhook endpoint is configured for this route",
         ))));
     };
+    let slot = req.extensions().get::<ClaimSlot>().cloned();
+    if slot.is_none() && !endpoint.has_sink() {
+        tracing::error!(
+            path = req.path(),
+            "webhook route without the settle middleware: add .wrap(actix_web::middleware::from_fn(webhook_actix::settle)), \
+             so that a failing handler does not turn the provider's retry into \"duplicate\""
+        );
+        return Err(WebhookError(Outcome::Rejected(VerifyError::configuration(
+            "webhook route misconfigured: it lacks webhook_actix::settle",
+        ))));
+    }
     // The allowlist first: a refused client gets a 403 before a byte of the body is read.
     let peer = req.peer_addr().map(|addr| addr.ip());
     if let Some(forbidden) = endpoint.admit(peer, &ActixHeaders(req.headers())) {
@@ -115,17 +185,21 @@ async fn receive(req: HttpRequest, mut payload: Payload) -> Result<Verified, Web
     }
     let url = endpoint.url_for(req.uri().path_and_query().map_or("/", |p| p.as_str()));
     let headers = ActixHeaders(req.headers());
-    let mut request = webhook_core::Request::new(&headers, Bytes::from(body));
+    let mut request = webhook_core::WebhookRequest::new(&headers, Bytes::from(body));
     if let Some(url) = url.as_deref() {
         request = request.with_url(url);
     }
     if let Some(peer) = peer {
         request = request.with_peer(peer);
     }
-    match endpoint.receive(&request, SystemTime::now()).await {
-        Outcome::Accepted(delivery) => Ok(delivery),
-        other => Err(WebhookError(other)),
+    let claim = endpoint.claim_pending(&request, SystemTime::now(), spawn).await.map_err(WebhookError)?;
+    let delivery = claim.delivery().clone();
+    match slot {
+        Some(slot) if !endpoint.has_sink() => *slot.0.borrow_mut() = Some(claim),
+        // Stored already: the pipeline handles it whatever the handler answers.
+        _ => claim.settle(true).await,
     }
+    Ok(delivery)
 }
 
 impl<T: DeserializeOwned + 'static> FromRequest for VerifiedWebhook<T> {
@@ -140,8 +214,13 @@ impl<T: DeserializeOwned + 'static> FromRequest for VerifiedWebhook<T> {
                 Ok(payload) => Ok(Self { payload, delivery }),
                 Err(e) => {
                     // Not handled: free the id, so a redelivery is not answered "duplicate".
-                    if let Some(endpoint) = endpoint(&req) {
-                        let _ = endpoint.settle(&delivery, false).await;
+                    let held = req.extensions().get::<ClaimSlot>().and_then(|slot| slot.0.borrow_mut().take());
+                    match (held, endpoint(&req)) {
+                        (Some(claim), _) => claim.settle(false).await,
+                        (None, Some(endpoint)) => {
+                            let _ = endpoint.settle(&delivery, false).await;
+                        }
+                        (None, None) => {}
                     }
                     Err(WebhookError(Outcome::Rejected(VerifyError::payload(e))))
                 }
@@ -157,6 +236,35 @@ impl FromRequest for RawWebhook {
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
         let (req, payload) = (req.clone(), payload.take());
         Box::pin(async move { receive(req, payload).await.map(Self) })
+    }
+}
+
+/// A `GET` handler for the provider checks some providers make on the webhook URL itself
+/// (X's CRC `?crc_token=`, Dropbox's `?challenge=`, Okta's verification header): answered
+/// as the provider expects, after the endpoint's allowlist; 405 for a provider that makes
+/// no such check; 500 when no [`Endpoint`] is in `app_data`.
+///
+/// ```
+/// use actix_web::{web, App};
+/// use webhook_actix::{get_check, providers, Endpoint, Verifier};
+/// let dropbox = Endpoint::new(Verifier::new(providers::DROPBOX, "app-secret").unwrap());
+/// let _app = App::new().service(web::resource("/webhooks/dropbox").app_data(dropbox).route(web::get().to(get_check)));
+/// ```
+pub async fn get_check(req: HttpRequest) -> HttpResponse {
+    let Some(endpoint) = endpoint(&req) else {
+        return outcome_response(&Outcome::Rejected(VerifyError::configuration(
+            "no webhook endpoint is configured for this route",
+        )));
+    };
+    let peer = req.peer_addr().map(|addr| addr.ip());
+    if let Some(forbidden) = endpoint.admit(peer, &ActixHeaders(req.headers())) {
+        return outcome_response(&forbidden);
+    }
+    match endpoint.answer_get(req.query_string(), &ActixHeaders(req.headers()), SystemTime::now()) {
+        Some(outcome) => outcome_response(&outcome),
+        None => HttpResponse::MethodNotAllowed()
+            .content_type("application/json")
+            .body(r#"{"error":"method not allowed: webhooks are POSTed"}"#),
     }
 }
 
@@ -215,6 +323,7 @@ pub fn event(provider: Provider, value: &str) -> Option<EventGuard> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use actix_web::middleware::from_fn;
     use actix_web::{test as atest, App};
     use webhook_core::{providers, SignRequest, Verifier};
 
@@ -238,7 +347,7 @@ mod tests {
     async fn guards_route_and_the_extractor_verifies() {
         let v = Verifier::new(providers::GITHUB, "s3cret").unwrap();
         let app = atest::init_service(
-            App::new().app_data(Endpoint::new(v.clone()).with_body_limit(32)).service(
+            App::new().app_data(Endpoint::new(v.clone()).with_body_limit(32)).wrap(from_fn(settle)).service(
                 web::resource("/gh")
                     .route(web::post().guard(event(providers::GITHUB, "push").unwrap()).to(push))
                     .route(web::post().to(other)),
@@ -274,9 +383,10 @@ mod tests {
             HttpResponse::Ok().finish()
         }
         let v = Verifier::new(providers::GITHUB, "s3cret").unwrap();
-        let app =
-            atest::init_service(App::new().app_data(Endpoint::new(v.clone())).route("/gh", web::post().to(typed)))
-                .await;
+        let app = atest::init_service(
+            App::new().app_data(Endpoint::new(v.clone())).wrap(from_fn(settle)).route("/gh", web::post().to(typed)),
+        )
+        .await;
         for attempt in 0..2 {
             let res = atest::call_service(&app, signed(&v, br#"{"n":1}"#, "e", "push").to_request()).await;
             let status = res.status().as_u16();
@@ -296,7 +406,10 @@ mod tests {
             .unwrap()
             .with_trusted_proxies(TrustedProxies::parse_csv("192.0.2.1").unwrap());
         let endpoint = Endpoint::new(v.clone()).with_allowlist(allowlist).with_body_limit(32);
-        let app = atest::init_service(App::new().app_data(endpoint).route("/gh", web::post().to(other))).await;
+        let app = atest::init_service(
+            App::new().app_data(endpoint).wrap(from_fn(settle)).route("/gh", web::post().to(other)),
+        )
+        .await;
         let call = |req: atest::TestRequest| {
             let app = &app;
             async move {
@@ -323,6 +436,74 @@ mod tests {
         let (status, body) = call(signed(&v, br#"{"n":1}"#, "f", "push")).await;
         assert_eq!(status, 403);
         assert!(body.contains("did not pass the connection's peer address"), "{body}");
+    }
+
+    /// A handler that answers by the body: `{"do":"fail"}` is a 500, `{"do":"panic"}`
+    /// panics, anything else a 200. Every run is counted.
+    async fn flaky(hook: VerifiedWebhook, runs: web::Data<std::sync::atomic::AtomicUsize>) -> HttpResponse {
+        runs.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        match hook.payload["do"].as_str() {
+            Some("fail") => HttpResponse::InternalServerError().finish(),
+            Some("panic") => panic!("the handler panicked"),
+            _ => HttpResponse::Ok().body("handled"),
+        }
+    }
+
+    #[actix_rt::test]
+    async fn a_failing_or_panicking_handler_frees_the_id_for_the_retry_and_a_succeeding_one_keeps_it() {
+        use futures_util::FutureExt;
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let v = Verifier::new(providers::GITHUB, "s3cret").unwrap();
+        let runs = web::Data::new(AtomicUsize::new(0));
+        let app = atest::init_service(
+            App::new()
+                .app_data(Endpoint::new(v.clone()))
+                .app_data(runs.clone())
+                .wrap(from_fn(settle))
+                .route("/gh", web::post().to(flaky)),
+        )
+        .await;
+        let status = |body: &'static [u8], id: &'static str| {
+            let app = &app;
+            let v = &v;
+            async move { atest::call_service(app, signed(v, body, id, "push").to_request()).await.status().as_u16() }
+        };
+        assert_eq!(status(br#"{"do":"fail"}"#, "f1").await, 500);
+        assert_eq!(status(br#"{"do":"fail"}"#, "f1").await, 500, "the retry is handled, not a duplicate");
+        assert_eq!(status(br#"{"do":"ok"}"#, "f1").await, 200);
+        let duplicate = atest::call_service(&app, signed(&v, br#"{"do":"ok"}"#, "f1", "push").to_request()).await;
+        assert_eq!(atest::read_body(duplicate).await, r#"{"status":"duplicate"}"#);
+        assert_eq!(runs.load(Ordering::SeqCst), 3, "the duplicate ran nothing");
+
+        let panicked = std::panic::AssertUnwindSafe(status(br#"{"do":"panic"}"#, "p1")).catch_unwind().await;
+        assert!(panicked.is_err(), "the handler panicked");
+        // The release runs in the background: wait for it (bounded), never for a time.
+        let mut answer = 409;
+        for _ in 0..1000 {
+            answer = status(br#"{"do":"ok"}"#, "p1").await;
+            if answer != 409 {
+                break;
+            }
+            actix_rt::task::yield_now().await;
+        }
+        assert_eq!(answer, 200);
+        assert_eq!(runs.load(Ordering::SeqCst), 5, "the retry after the panic was handled");
+    }
+
+    #[actix_rt::test]
+    async fn without_the_settle_middleware_the_route_says_what_is_missing_and_claims_nothing() {
+        let v = Verifier::new(providers::GITHUB, "s3cret").unwrap();
+        let endpoint = Endpoint::new(v.clone());
+        let bare = atest::init_service(App::new().app_data(endpoint.clone()).route("/gh", web::post().to(push))).await;
+        let res = atest::call_service(&bare, signed(&v, br#"{"n":1}"#, "m1", "push").to_request()).await;
+        assert_eq!(res.status().as_u16(), 500);
+        let body = atest::read_body(res).await;
+        assert!(String::from_utf8_lossy(&body).contains("lacks webhook_actix::settle"), "{body:?}");
+        let fixed =
+            atest::init_service(App::new().app_data(endpoint).wrap(from_fn(settle)).route("/gh", web::post().to(push)))
+                .await;
+        let res = atest::call_service(&fixed, signed(&v, br#"{"n":1}"#, "m1", "push").to_request()).await;
+        assert_eq!(atest::read_body(res).await, "push 1", "nothing was claimed by the refused request");
     }
 
     #[actix_rt::test]

@@ -3,6 +3,7 @@
 #![deny(missing_docs)]
 
 use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
 use axum::body::{to_bytes, Body};
@@ -12,9 +13,11 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::de::DeserializeOwned;
 
+// The same core vocabulary from every adapter.
+use webhook_core::receive::PendingClaim;
 pub use webhook_core::receive::{Endpoint, Outcome};
-pub use webhook_core::Verified;
 use webhook_core::VerifyError;
+pub use webhook_core::{providers, Provider, Verified, Verifier};
 
 /// A delivery that verified and was not seen before, with its body parsed as JSON into `T`.
 ///
@@ -30,22 +33,45 @@ use webhook_core::VerifyError;
 /// `into_make_service_with_connect_info::<SocketAddr>()` (see the crate docs), or every
 /// request is refused with 403 and a reason saying the peer address was not passed.
 ///
+/// `T` is the shape of *every* delivery on the route: Stripe's event envelope, or
+/// `serde_json::Value`. GitHub sends a different body per event (and `ping` when a hook
+/// is created), so a GitHub route takes [`RawWebhook`] and parses by event type:
+///
 /// ```
-/// use axum::{routing::post, Json, Router};
+/// use axum::{http::StatusCode, middleware::from_fn, routing::post, Router};
 /// use serde::Deserialize;
-/// use webhook_axum::{Endpoint, VerifiedWebhook};
-/// use webhook_core::{providers, Verifier};
+/// use webhook_axum::{providers, settle, Endpoint, RawWebhook, VerifiedWebhook, Verifier};
+///
+/// #[derive(Deserialize)]
+/// struct StripeEvent { id: String, r#type: String }
+///
+/// async fn on_stripe(hook: VerifiedWebhook<StripeEvent>) -> StatusCode {
+///     tracing::info!(id = %hook.payload.id, kind = %hook.payload.r#type, "stripe event");
+///     StatusCode::OK
+/// }
 ///
 /// #[derive(Deserialize)]
 /// struct Push { r#ref: String }
 ///
-/// async fn on_push(hook: VerifiedWebhook<Push>) -> Json<serde_json::Value> {
-///     tracing::info!(id = ?hook.delivery.id(), branch = %hook.payload.r#ref, "push");
-///     Json(serde_json::json!({ "status": "accepted" }))
+/// async fn on_github(hook: RawWebhook) -> StatusCode {
+///     match hook.0.event_type() {
+///         Some("push") => match hook.0.json::<Push>() {
+///             Ok(push) => tracing::info!(branch = %push.r#ref, "push"),
+///             Err(_) => return StatusCode::BAD_REQUEST,
+///         },
+///         // `ping` and every other subscribed event: acknowledged.
+///         _ => {}
+///     }
+///     StatusCode::OK
 /// }
 ///
+/// let stripe = Endpoint::new(Verifier::new(providers::STRIPE, "whsec_...").unwrap());
 /// let github = Endpoint::new(Verifier::new(providers::GITHUB, "s3cret").unwrap());
-/// let app: Router = Router::new().route("/webhooks/github", post(on_push).with_state(github));
+/// let app: Router = Router::new()
+///     .route("/webhooks/stripe", post(on_stripe).with_state(stripe))
+///     .route("/webhooks/github", post(on_github).with_state(github))
+///     // Settles each claim by the handler's answer: a failure frees the id for the retry.
+///     .layer(from_fn(settle));
 /// ```
 #[derive(Debug)]
 pub struct VerifiedWebhook<T = serde_json::Value> {
@@ -95,14 +121,16 @@ pub fn outcome_response(outcome: &Outcome) -> Response {
 /// 403 `{"error": ...}` otherwise. Mount it on the same path as the `POST` handler.
 ///
 /// ```
-/// use axum::{routing::post, Router};
-/// use webhook_axum::{meta_subscription, RawWebhook};
+/// use axum::{middleware::from_fn, routing::post, Router};
+/// use webhook_axum::{meta_subscription, settle, RawWebhook};
 ///
 /// async fn events(_: RawWebhook) {}
 /// let meta = webhook_core::Verifier::new(webhook_core::providers::META, "app-secret").unwrap();
 /// let endpoint = webhook_axum::Endpoint::new(meta);
-/// let app: Router = Router::new()
-///     .route("/webhooks/meta", meta_subscription("my-verify-token").merge(post(events).with_state(endpoint)));
+/// let app: Router = Router::new().route(
+///     "/webhooks/meta",
+///     meta_subscription("my-verify-token").merge(post(events).with_state(endpoint).layer(from_fn(settle))),
+/// );
 /// ```
 pub fn meta_subscription<S: Clone + Send + Sync + 'static>(verify_token: &str) -> axum::routing::MethodRouter<S> {
     let token: std::sync::Arc<str> = verify_token.into();
@@ -121,6 +149,36 @@ pub fn meta_subscription<S: Clone + Send + Sync + 'static>(verify_token: &str) -
     })
 }
 
+/// A `GET` handler for the provider checks some providers make on the webhook URL itself
+/// (X's CRC `?crc_token=`, Dropbox's `?challenge=`, Okta's verification header): answered
+/// as the provider expects, after the endpoint's allowlist; 405 for a provider that makes
+/// no such check. Mount it beside the `POST` handler on the same route.
+///
+/// ```
+/// use axum::{middleware::from_fn, routing::post, Router};
+/// use webhook_axum::{get_check, providers, settle, Endpoint, RawWebhook, Verifier};
+///
+/// async fn on_dropbox(_: RawWebhook) {}
+/// let dropbox = Endpoint::new(Verifier::new(providers::DROPBOX, "app-secret").unwrap());
+/// let app: Router = Router::new()
+///     .route("/webhooks/dropbox", post(on_dropbox).get(get_check).with_state(dropbox).layer(from_fn(settle)));
+/// ```
+pub async fn get_check(axum::extract::State(endpoint): axum::extract::State<Endpoint>, req: Request) -> Response {
+    if let Some(forbidden) = endpoint.admit(peer_addr(&req), req.headers()) {
+        return outcome_response(&forbidden);
+    }
+    let query = req.uri().query().unwrap_or("");
+    match endpoint.answer_get(query, req.headers(), SystemTime::now()) {
+        Some(outcome) => outcome_response(&outcome),
+        None => (
+            StatusCode::METHOD_NOT_ALLOWED,
+            [(header::CONTENT_TYPE, "application/json")],
+            r#"{"error":"method not allowed: webhooks are POSTed"}"#,
+        )
+            .into_response(),
+    }
+}
+
 /// The connection's peer address: the [`ConnectInfo<SocketAddr>`] that
 /// `into_make_service_with_connect_info::<SocketAddr>()` (or `MockConnectInfo` in tests)
 /// puts in the request extensions.
@@ -132,10 +190,68 @@ fn peer_addr(req: &Request) -> Option<std::net::IpAddr> {
         .or_else(|| extensions.get::<MockConnectInfo<SocketAddr>>().map(|MockConnectInfo(addr)| addr.ip()))
 }
 
+/// Where the [`settle`] middleware receives the claim of the delivery the extractor
+/// accepted.
+#[derive(Clone, Default)]
+struct ClaimSlot(Arc<Mutex<Option<PendingClaim>>>);
+
+/// Middleware that settles each delivery's dedup claim by the handler's answer: a 2xx
+/// marks the delivery id done (a redelivery is answered "duplicate"); any other status, a
+/// handler that panics or a request dropped midway releases it, so the provider's retry is
+/// accepted and handled. [`VerifiedWebhook`] and [`RawWebhook`] on an endpoint without a
+/// sink require it, and answer 500 naming it when it is missing.
+///
+/// ```
+/// use axum::{middleware::from_fn, routing::post, Router};
+/// use webhook_axum::{providers, settle, Endpoint, RawWebhook, Verifier};
+///
+/// async fn on_github(hook: RawWebhook) -> &'static str {
+///     // ... work that may fail: a 500 here frees the id for GitHub's retry.
+///     let _ = hook.0.event_type();
+///     "ok"
+/// }
+/// let github = Endpoint::new(Verifier::new(providers::GITHUB, "s3cret").unwrap());
+/// let app: Router = Router::new().route("/webhooks/github", post(on_github).with_state(github).layer(from_fn(settle)));
+/// ```
+///
+/// With the durable pipeline (an endpoint with a sink) the delivery is stored before the
+/// handler runs and is handled by the pipeline's workers: its claim is settled at once and
+/// this middleware has nothing to do.
+pub async fn settle(mut req: Request, next: axum::middleware::Next) -> Response {
+    let slot = ClaimSlot::default();
+    req.extensions_mut().insert(slot.clone());
+    // A panic below unwinds through here: the slot's claim is dropped unsettled and
+    // released.
+    let res = next.run(req).await;
+    let claim = slot.0.lock().ok().and_then(|mut c| c.take());
+    if let Some(claim) = claim {
+        claim.settle(res.status().is_success()).await;
+    }
+    res
+}
+
+/// Releases a claim dropped unsettled, on the current tokio runtime.
+fn spawn(release: std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + 'static>>) {
+    if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+        runtime.spawn(release);
+    }
+}
+
 /// Checks the endpoint's allowlist (403 before reading anything), reads the body within
 /// the limit (413 from `Content-Length` before reading a byte, and again while reading when
-/// there is none), then lets the core decide.
+/// there is none), then lets the core decide. An accepted delivery's claim goes to the
+/// [`settle`] middleware (or, with a sink, is settled at once: the delivery is stored).
 async fn receive(req: Request, endpoint: &Endpoint) -> Result<Verified, WebhookRejection> {
+    let slot = req.extensions().get::<ClaimSlot>().cloned();
+    if slot.is_none() && !endpoint.has_sink() {
+        tracing::error!(
+            "webhook route without the settle middleware: add .layer(axum::middleware::from_fn(webhook_axum::settle)) \
+             to the route, so that a failing handler does not turn the provider's retry into \"duplicate\""
+        );
+        return Err(WebhookRejection(Outcome::Rejected(VerifyError::configuration(
+            "webhook route misconfigured: it lacks webhook_axum::settle",
+        ))));
+    }
     let peer = peer_addr(&req);
     if let Some(forbidden) = endpoint.admit(peer, req.headers()) {
         if peer.is_none() {
@@ -152,16 +268,47 @@ async fn receive(req: Request, endpoint: &Endpoint) -> Result<Verified, WebhookR
     let url = endpoint.url_for(req.uri().path_and_query().map_or("/", |p| p.as_str()));
     let (parts, body) = req.into_parts();
     let bytes = to_bytes(body, endpoint.body_limit()).await.map_err(|_| WebhookRejection(endpoint.over_limit()))?;
-    let mut request = webhook_core::Request::new(&parts.headers, bytes);
+    let mut request = webhook_core::WebhookRequest::new(&parts.headers, bytes);
     if let Some(url) = url.as_deref() {
         request = request.with_url(url);
     }
     if let Some(peer) = peer {
         request = request.with_peer(peer);
     }
-    match endpoint.receive(&request, SystemTime::now()).await {
-        Outcome::Accepted(delivery) => Ok(delivery),
-        other => Err(WebhookRejection(other)),
+    let claim = endpoint.claim_pending(&request, SystemTime::now(), spawn).await.map_err(WebhookRejection)?;
+    let delivery = claim.delivery().clone();
+    let unheld = match slot {
+        Some(slot) if !endpoint.has_sink() => hold(&slot, claim).map(|claim| (claim, false)),
+        // Stored already: the pipeline handles it whatever the handler answers.
+        _ => Some((claim, true)),
+    };
+    if let Some((claim, handled)) = unheld {
+        claim.settle(handled).await;
+    }
+    Ok(delivery)
+}
+
+/// Puts `claim` in the middleware's slot; gives it back if the slot is unusable.
+fn hold(slot: &ClaimSlot, claim: PendingClaim) -> Option<PendingClaim> {
+    match slot.0.lock() {
+        Ok(mut held) => {
+            *held = Some(claim);
+            None
+        }
+        Err(_) => Some(claim),
+    }
+}
+
+/// Frees a delivery's id after the extractor refused it (its payload did not parse): the
+/// claim the [`settle`] middleware holds is released now, so a redelivery is not answered
+/// "duplicate".
+async fn refuse(req_slot: Option<ClaimSlot>, endpoint: &Endpoint, delivery: &Verified) {
+    let held = req_slot.and_then(|slot| slot.0.lock().ok().and_then(|mut c| c.take()));
+    match held {
+        Some(claim) => claim.settle(false).await,
+        None => {
+            let _ = endpoint.settle(delivery, false).await;
+        }
     }
 }
 
@@ -175,13 +322,14 @@ where
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         let endpoint = Endpoint::from_ref(state);
+        let slot = req.extensions().get::<ClaimSlot>().cloned();
         let delivery = receive(req, &endpoint).await?;
         let error = match delivery.json::<T>() {
             Ok(payload) => return Ok(Self { payload, delivery }),
             Err(e) => VerifyError::payload(e),
         };
         // Not handled: free the id, so a redelivery is not answered "duplicate".
-        let _ = endpoint.settle(&delivery, false).await;
+        refuse(slot, &endpoint, &delivery).await;
         Err(WebhookRejection(Outcome::Rejected(error)))
     }
 }
@@ -202,6 +350,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+    use axum::middleware::from_fn;
     use axum::routing::post;
     use axum::Router;
     use http_body_util::BodyExt;
@@ -216,7 +365,7 @@ mod tests {
     fn app(limit: usize) -> (Router, Verifier) {
         let v = Verifier::new(providers::GITHUB, "s3cret").unwrap();
         let ep = Endpoint::new(v.clone()).with_body_limit(limit);
-        (Router::new().route("/gh", post(handler).with_state(ep)), v)
+        (Router::new().route("/gh", post(handler).with_state(ep).layer(from_fn(settle))), v)
     }
 
     async fn send(app: &Router, req: axum::http::Request<Body>) -> (StatusCode, String) {
@@ -251,8 +400,16 @@ mod tests {
     #[tokio::test]
     async fn limit_with_and_without_content_length() {
         let (app, v) = app(8);
-        let (status, body) = send(&app, signed_request(&v, br#"{"n":123456}"#, "c")).await;
+        // With Content-Length: refused from the header, before a byte of the body is read
+        // (this body would fail the request if it were polled).
+        let mut req = signed_request(&v, br#"{"n":123456}"#, "c");
+        req.headers_mut().insert(header::CONTENT_LENGTH, HeaderValue::from_static("12"));
+        *req.body_mut() = Body::from_stream(futures_util::stream::once(async {
+            Err::<axum::body::Bytes, _>(std::io::Error::other("the body was read"))
+        }));
+        let (status, body) = send(&app, req).await;
         assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{body}");
+        assert_eq!(body, r#"{"error":"body larger than the limit of 8 bytes"}"#);
         // A streamed body with no Content-Length is cut at the limit.
         let mut req = signed_request(&v, br#"{"n":123456}"#, "d");
         req.headers_mut().remove(header::CONTENT_LENGTH);
@@ -278,12 +435,85 @@ mod tests {
             "ok"
         }
         let v = Verifier::new(providers::GITHUB, "s3cret").unwrap();
-        let app = Router::new().route("/gh", post(typed).with_state(Endpoint::new(v.clone())));
+        let app = Router::new().route("/gh", post(typed).with_state(Endpoint::new(v.clone())).layer(from_fn(settle)));
         let (status, body) = send(&app, signed_request(&v, br#"{"n":1}"#, "e")).await;
         assert_eq!(status, StatusCode::BAD_REQUEST);
         assert!(body.contains("body is not the expected JSON: missing field `ref`"), "{body}");
         // The id was not kept as handled: the redelivery gets the same 400, not "duplicate".
         assert_eq!(send(&app, signed_request(&v, br#"{"n":1}"#, "e")).await.0, StatusCode::BAD_REQUEST);
+    }
+
+    /// A route whose handler answers by the body: `{"do":"fail"}` is a 500, `{"do":"panic"}`
+    /// panics, anything else a 200. Every run is counted.
+    fn flaky_app() -> (Router, Verifier, Arc<std::sync::atomic::AtomicUsize>) {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let runs = Arc::new(AtomicUsize::new(0));
+        let counted = runs.clone();
+        let v = Verifier::new(providers::GITHUB, "s3cret").unwrap();
+        let handler = move |hook: VerifiedWebhook| async move {
+            counted.fetch_add(1, Ordering::SeqCst);
+            match hook.payload["do"].as_str() {
+                Some("fail") => StatusCode::INTERNAL_SERVER_ERROR,
+                Some("panic") => panic!("the handler panicked"),
+                _ => StatusCode::OK,
+            }
+        };
+        let route = post(handler).with_state(Endpoint::new(v.clone())).layer(from_fn(settle));
+        (Router::new().route("/gh", route), v, runs)
+    }
+
+    #[tokio::test]
+    async fn a_failing_handler_frees_the_id_for_the_retry_and_a_succeeding_one_keeps_it() {
+        use std::sync::atomic::Ordering;
+        let (app, v, runs) = flaky_app();
+        assert_eq!(
+            send(&app, signed_request(&v, br#"{"do":"fail"}"#, "f1")).await.0,
+            StatusCode::INTERNAL_SERVER_ERROR
+        );
+        // The provider's retry is handled again, not answered "duplicate".
+        assert_eq!(
+            send(&app, signed_request(&v, br#"{"do":"fail"}"#, "f1")).await.0,
+            StatusCode::INTERNAL_SERVER_ERROR
+        );
+        assert_eq!(runs.load(Ordering::SeqCst), 2);
+        assert_eq!(send(&app, signed_request(&v, br#"{"do":"ok"}"#, "f1")).await.0, StatusCode::OK);
+        assert_eq!(
+            send(&app, signed_request(&v, br#"{"do":"ok"}"#, "f1")).await,
+            (StatusCode::OK, r#"{"status":"duplicate"}"#.into())
+        );
+        assert_eq!(runs.load(Ordering::SeqCst), 3, "the duplicate ran nothing");
+    }
+
+    #[tokio::test]
+    async fn a_panicking_handler_frees_the_id_for_the_retry() {
+        use std::sync::atomic::Ordering;
+        let (app, v, runs) = flaky_app();
+        let panicked = tokio::spawn(app.clone().oneshot(signed_request(&v, br#"{"do":"panic"}"#, "p1"))).await;
+        assert!(panicked.is_err(), "the handler panicked");
+        // The release runs in the background: wait for it (bounded), never for a time.
+        let mut answer = (StatusCode::CONFLICT, String::new());
+        for _ in 0..1000 {
+            answer = send(&app, signed_request(&v, br#"{"do":"ok"}"#, "p1")).await;
+            if answer.0 != StatusCode::CONFLICT {
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(answer.0, StatusCode::OK, "{answer:?}");
+        assert_eq!(runs.load(Ordering::SeqCst), 2, "the retry was handled");
+    }
+
+    #[tokio::test]
+    async fn without_the_settle_middleware_the_route_says_what_is_missing_and_claims_nothing() {
+        let v = Verifier::new(providers::GITHUB, "s3cret").unwrap();
+        let endpoint = Endpoint::new(v.clone());
+        let bare = Router::new().route("/gh", post(handler).with_state(endpoint.clone()));
+        let (status, body) = send(&bare, signed_request(&v, br#"{"n":1}"#, "m1")).await;
+        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(body.contains("lacks webhook_axum::settle"), "{body}");
+        // Nothing was claimed: the same delivery through a proper route is new.
+        let fixed = Router::new().route("/gh", post(handler).with_state(endpoint).layer(from_fn(settle)));
+        assert_eq!(send(&fixed, signed_request(&v, br#"{"n":1}"#, "m1")).await, (StatusCode::OK, "push:1".into()));
     }
 
     #[tokio::test]
@@ -294,8 +524,10 @@ mod tests {
         let allowlist = IpAllowlist::parse_csv("10.0.0.0/8")
             .unwrap()
             .with_trusted_proxies(TrustedProxies::parse_csv("192.0.2.1").unwrap());
-        let router =
-            Router::new().route("/gh", post(handler).with_state(Endpoint::new(v.clone()).with_allowlist(allowlist)));
+        let router = Router::new().route(
+            "/gh",
+            post(handler).with_state(Endpoint::new(v.clone()).with_allowlist(allowlist)).layer(from_fn(settle)),
+        );
         let from = |peer: &str| router.clone().layer(MockConnectInfo(SocketAddr::new(peer.parse().unwrap(), 4711)));
 
         assert_eq!(

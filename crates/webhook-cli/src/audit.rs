@@ -3,7 +3,7 @@
 
 use std::process::ExitCode;
 
-use webhook_core::pipeline::{AuditEntry, AuditFilter, EventStore};
+use webhook_pipeline::{AuditEntry, AuditFilter, EventStore};
 
 use crate::cli::{AuditArgs, AuditCommand, AuditListArgs};
 use crate::events::with_store;

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::time::SystemTime;
 
-use webhook_core::pipeline::{Event, EventStore, Filter, PostgresStore, SqliteStore, Status};
+use webhook_pipeline::{Event, EventStore, Filter, PostgresStore, SqliteStore, Status};
 
 use crate::cli::{EventsArgs, EventsCommand, ListArgs, ReplayArgs, ShowArgs, StatusArg};
 use crate::output::{self, Failure};
@@ -107,6 +107,7 @@ fn summary(e: &Event) -> serde_json::Value {
         "provider": e.provider,
         "delivery_id": e.delivery_id,
         "event_type": e.event_type,
+        "routing_key": e.routing_key(),
         "status": e.status.as_str(),
         "attempts": e.attempts,
         "received_at": output::time_millis(e.received_at),
@@ -139,7 +140,7 @@ async fn list(store: &dyn EventStore, args: &ListArgs) -> Result<ExitCode, Failu
             vec![
                 e.id.to_string(),
                 output::cell(&e.provider, 24),
-                output::cell(e.event_type.as_deref().unwrap_or("-"), 32),
+                output::cell(e.routing_key().as_deref().unwrap_or("-"), 32),
                 e.status.to_string(),
                 e.attempts.to_string(),
                 output::time_seconds(e.received_at),
@@ -148,7 +149,7 @@ async fn list(store: &dyn EventStore, args: &ListArgs) -> Result<ExitCode, Failu
             ]
         })
         .collect();
-    let header = ["ID", "PROVIDER", "TYPE", "STATUS", "ATTEMPTS", "RECEIVED", "DELIVERY", "LAST ERROR"];
+    let header = ["ID", "PROVIDER", "ROUTING KEY", "STATUS", "ATTEMPTS", "RECEIVED", "DELIVERY", "LAST ERROR"];
     output::write_stdout(output::table(&header, &rows).as_bytes())?;
     Ok(ExitCode::SUCCESS)
 }
@@ -189,6 +190,7 @@ async fn show(store: &dyn EventStore, args: &ShowArgs) -> Result<ExitCode, Failu
     field("provider", &e.provider);
     field("delivery id", &e.delivery_id);
     field("event type", e.event_type.as_deref().unwrap_or("-"));
+    field("routing key", e.routing_key().as_deref().unwrap_or("-"));
     field("status", e.status.as_str());
     field("attempts", &e.attempts.to_string());
     field("received at", &output::time_millis(e.received_at));

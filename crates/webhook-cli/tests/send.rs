@@ -38,8 +38,14 @@ async fn receiver() -> SocketAddr {
     let twilio_endpoint = Endpoint::new(Verifier::new(providers::TWILIO, TWILIO_TOKEN).unwrap())
         .with_public_url(&format!("http://{addr}"));
     let app = Router::new()
-        .route("/github", post(github).with_state(github_endpoint))
-        .route("/twilio", post(twilio).with_state(twilio_endpoint))
+        .route(
+            "/github",
+            post(github).with_state(github_endpoint).layer(axum::middleware::from_fn(webhook_axum::settle)),
+        )
+        .route(
+            "/twilio",
+            post(twilio).with_state(twilio_endpoint).layer(axum::middleware::from_fn(webhook_axum::settle)),
+        )
         .route("/big", post(|| async { vec![b'x'; 2 * 1024 * 1024] }));
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     addr

@@ -39,19 +39,99 @@ pub enum Claim {
     InFlight,
 }
 
-/// A dedup store could not be reached or failed.
+/// A store (dedup, event store, broker) could not do what was asked.
+///
+/// Its kind says what the caller should do: [`is_unavailable`](Self::is_unavailable) (the
+/// store cannot be reached, is full or timed out: answer 503 so the provider retries, and
+/// it recovers by itself), [`is_misconfigured`](Self::is_misconfigured) (a bad URL, a
+/// missing database, refused credentials, a failed migration: fix the configuration; a
+/// receiver stops at startup naming the setting), or [`is_constraint`](Self::is_constraint)
+/// (the store refused the data itself).
+///
+/// ```
+/// use webhook_core::dedup::StoreError;
+///
+/// let down = StoreError::unavailable("connection refused", None);
+/// assert!(down.is_unavailable() && !down.is_misconfigured());
+/// assert_eq!(down.to_string(), "store unavailable: connection refused");
+/// let bad = StoreError::misconfigured("database \"events\" does not exist", None);
+/// assert!(bad.is_misconfigured());
+/// ```
 #[derive(Debug, thiserror::Error)]
-#[error("store unavailable: {message}")]
+#[error("{}: {message}", kind.describe())]
 pub struct StoreError {
+    kind: StoreErrorKind,
     message: String,
     #[source]
     source: Option<Box<dyn std::error::Error + Send + Sync>>,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum StoreErrorKind {
+    Unavailable,
+    Misconfigured,
+    Constraint,
+}
+
+impl StoreErrorKind {
+    fn describe(self) -> &'static str {
+        match self {
+            Self::Unavailable => "store unavailable",
+            Self::Misconfigured => "store misconfigured",
+            Self::Constraint => "store refused the data",
+        }
+    }
+}
+
+/// A boxed cause of a [`StoreError`].
+pub type StoreErrorSource = Option<Box<dyn std::error::Error + Send + Sync>>;
+
 impl StoreError {
-    /// An error with a message and an optional cause.
-    pub fn new(message: impl Into<String>, source: Option<Box<dyn std::error::Error + Send + Sync>>) -> Self {
-        Self { message: message.into(), source }
+    /// The store cannot be reached, is full, or did not answer in time: retry later.
+    pub fn unavailable(message: impl Into<String>, source: StoreErrorSource) -> Self {
+        Self { kind: StoreErrorKind::Unavailable, message: message.into(), source }
+    }
+
+    /// The store's configuration is wrong (URL, credentials, missing database, failed
+    /// migration): retrying will not help.
+    pub fn misconfigured(message: impl Into<String>, source: StoreErrorSource) -> Self {
+        Self { kind: StoreErrorKind::Misconfigured, message: message.into(), source }
+    }
+
+    /// The store refused the data itself (a constraint, a statement the schema rejects).
+    pub fn constraint(message: impl Into<String>, source: StoreErrorSource) -> Self {
+        Self { kind: StoreErrorKind::Constraint, message: message.into(), source }
+    }
+
+    /// [`unavailable`](Self::unavailable): the common case, kept under its old name.
+    pub fn new(message: impl Into<String>, source: StoreErrorSource) -> Self {
+        Self::unavailable(message, source)
+    }
+
+    /// The store cannot be reached now; the request may succeed later (answered 503).
+    pub fn is_unavailable(&self) -> bool {
+        self.kind == StoreErrorKind::Unavailable
+    }
+
+    /// The store is misconfigured; fix the setting.
+    pub fn is_misconfigured(&self) -> bool {
+        self.kind == StoreErrorKind::Misconfigured
+    }
+
+    /// The store refused the data.
+    pub fn is_constraint(&self) -> bool {
+        self.kind == StoreErrorKind::Constraint
+    }
+
+    /// The same error (kind and message) without its source, for answering several
+    /// callers that one failure failed.
+    pub fn detached(&self) -> Self {
+        Self { kind: self.kind, message: self.message.clone(), source: None }
+    }
+
+    /// The message, without the kind's prefix.
+    pub fn message(&self) -> &str {
+        &self.message
     }
 }
 

@@ -109,6 +109,10 @@ impl VerifyError {
         Self::new(ErrorKind::MalformedHeader, format!("malformed header {name}: {what}"))
     }
 
+    pub(crate) fn malformed_query(name: &str, what: impl fmt::Display) -> Self {
+        Self::new(ErrorKind::MalformedHeader, format!("malformed query parameter {name}: {what}"))
+    }
+
     pub(crate) fn mismatch() -> Self {
         Self::new(ErrorKind::SignatureMismatch, "signature mismatch")
     }

@@ -257,6 +257,50 @@ pub fn dropbox_challenge(query: &str) -> Option<Reply> {
     })
 }
 
+/// [`Verify::answer_get`](crate::Verify::answer_get) for the built-in providers, chosen by
+/// the scheme's [`Handshake`](crate::scheme::Handshake).
+pub(crate) fn answer_get(
+    verifier: &crate::Verifier,
+    query: &str,
+    headers: &(dyn crate::Headers + Sync),
+    now: std::time::SystemTime,
+) -> Option<Result<Reply, crate::VerifyError>> {
+    use crate::scheme::Handshake;
+    use crate::VerifyError;
+    let malformed = |what: &'static str| Err(VerifyError::configuration(what));
+    let answer = match verifier.provider().handshake()? {
+        Handshake::XCrc => {
+            let secret = verifier.shared_key(now).and_then(|k| std::str::from_utf8(k).ok());
+            match secret {
+                None => malformed("no consumer secret is valid now for X's CRC check"),
+                Some(secret) => x_crc_response(query, secret)
+                    .ok_or_else(|| VerifyError::malformed_query("crc_token", "missing, empty or too long")),
+            }
+        }
+        Handshake::DropboxChallenge => dropbox_challenge(query)
+            .ok_or_else(|| VerifyError::malformed_query("challenge", "missing, empty or too long")),
+        Handshake::OktaVerification => {
+            // The GET carries the same credentials as the events: checked first.
+            if let Err(e) = verifier.verify(&crate::WebhookRequest::new(headers, bytes::Bytes::new()), now) {
+                return Some(Err(e));
+            }
+            let mut challenge: Option<String> = None;
+            headers.for_each_value("x-okta-verification-challenge", &mut |v| {
+                if challenge.is_none() {
+                    challenge = std::str::from_utf8(v).ok().map(str::to_owned);
+                }
+            });
+            match challenge {
+                None => Err(VerifyError::missing_header("x-okta-verification-challenge")),
+                Some(c) => okta_verification(&c)
+                    .ok_or_else(|| VerifyError::malformed_header("x-okta-verification-challenge", "empty or too long")),
+            }
+        }
+        _ => return None,
+    };
+    Some(answer)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

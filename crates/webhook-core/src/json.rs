@@ -34,6 +34,30 @@ pub(crate) fn object<'a, T: serde::Deserialize<'a>>(text: &'a [u8]) -> Option<T>
     serde_json::from_slice(text).ok()
 }
 
+/// Whether `body` is one complete JSON value (whitespace around it allowed), read without
+/// building a tree.
+pub(crate) fn is_json(body: &[u8]) -> bool {
+    let mut de = serde_json::Deserializer::from_slice(body);
+    serde::Deserialize::deserialize(&mut de).map(|_: IgnoredAny| ()).is_ok() && de.end().is_ok()
+}
+
+/// The top-level field `name` of a JSON object body, if it is a non-empty string, number
+/// or boolean (as text), read without building a tree and stopping at the field. `None`
+/// for anything else, a body that is not JSON included.
+///
+/// ```
+/// use webhook_core::json::top_level_field;
+/// assert_eq!(top_level_field(br#"{"action":"opened","issue":{}}"#, "action").as_deref(), Some("opened"));
+/// assert_eq!(top_level_field(br#"{"issue":{"action":"x"}}"#, "action"), None);
+/// assert_eq!(top_level_field(b"not json", "action"), None);
+/// ```
+pub fn top_level_field(body: &[u8], name: &str) -> Option<String> {
+    match extract(body, &[&[name]]) {
+        Extracted::Json(values) => values.into_iter().flatten().find(|a| !a.is_empty()),
+        Extracted::NotJson => None,
+    }
+}
+
 pub(crate) fn extract(body: &[u8], paths: &[&[&str]]) -> Extracted {
     let paths = &paths[..paths.len().min(MAX_PATHS)];
     let mut out = vec![None; paths.len()];

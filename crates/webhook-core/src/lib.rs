@@ -9,13 +9,12 @@ mod error;
 pub mod handshake;
 mod headers;
 pub mod ip;
-mod json;
-#[cfg(feature = "pipeline")]
-pub mod pipeline;
+pub mod json;
 pub mod providers;
 pub mod receive;
 pub mod scheme;
 mod secret;
+pub mod sink;
 mod special;
 mod time;
 mod verifier;
@@ -28,12 +27,9 @@ pub use secret::{KeyFormat, KeyKind, Secret};
 pub use special::certs::{CertificateStore, MemoryCertificates, SigningCertificate};
 #[cfg(feature = "twilio")]
 pub use special::twilio::json_url as twilio_json_url;
-pub use verifier::{Request, SignRequest, Signed, Verified, Verifier, VerifierBuilder, Verify};
+pub use verifier::{
+    Request, Request as WebhookRequest, SignRequest, Signed, Verified, Verifier, VerifierBuilder, Verify,
+};
 
 /// Re-exported so adapters and users name the same `Bytes`.
 pub use bytes::Bytes;
-
-/// The workspace README's examples, compiled and run as doc tests.
-#[cfg(doctest)]
-#[doc = include_str!("../../../README.md")]
-struct WorkspaceReadme;

@@ -172,6 +172,16 @@ impl Provider {
         }
     }
 
+    /// Whether this provider's bodies are JSON (a verified body that is not is refused
+    /// before it is stored). Mailgun's signed envelope is JSON; Twilio posts forms.
+    pub fn body_is_json(&self) -> bool {
+        match self.kind {
+            Kind::Scheme(s) => s.body == crate::scheme::BodyFormat::Json,
+            Kind::Mailgun => true,
+            _ => false,
+        }
+    }
+
     /// The headers that describe a delivery (its id, event type and timestamp) and are worth
     /// keeping with it. Never a signature or a token.
     pub fn metadata_headers(&self) -> Vec<&'static str> {

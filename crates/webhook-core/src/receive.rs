@@ -34,6 +34,7 @@ use crate::error::{ErrorKind, VerifyError};
 use crate::handshake::Reply;
 use crate::headers::Headers;
 use crate::ip::{IpAllowlist, IpRefusal};
+use crate::sink::{AuditRecord, AuditSink, Delivery, Sink, Stored};
 use crate::verifier::{Request, Verified, Verify};
 
 /// The body limit adapters apply when none is configured: 1 MiB.
@@ -59,7 +60,9 @@ pub enum Outcome {
         /// The limit in bytes.
         limit: usize,
     },
-    /// The dedup (or event) store could not be reached: 503, so the provider retries.
+    /// The dedup store or the sink failed: 503 when it is
+    /// [unavailable](StoreError::is_unavailable) (the provider retries and it recovers by
+    /// itself), 500 when it is misconfigured or refused the data. Nothing is acknowledged.
     Unavailable(StoreError),
     /// The client's address is not in the endpoint's allowlist, or could not be
     /// determined: 403 `{"error":"forbidden","reason":"..."}`. See [`Endpoint::admit`].
@@ -75,7 +78,8 @@ impl Outcome {
             Self::Handshake(r) => r.status,
             Self::Rejected(e) => e.status(),
             Self::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable(e) if e.is_unavailable() => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable(_) => StatusCode::INTERNAL_SERVER_ERROR,
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
         }
     }
@@ -100,7 +104,8 @@ impl Outcome {
             Self::Handshake(r) => r.body.clone(),
             Self::Rejected(e) => error(&e.to_string()),
             Self::TooLarge { limit } => error(&format!("body larger than the limit of {limit} bytes")),
-            Self::Unavailable(_) => error("the webhook store is unavailable; retry later"),
+            Self::Unavailable(e) if e.is_unavailable() => error("the webhook store is unavailable; retry later"),
+            Self::Unavailable(_) => error("the webhook store failed; retry later"),
             Self::Forbidden(r) => {
                 Bytes::from(serde_json::json!({ "error": "forbidden", "reason": r.to_string() }).to_string())
             }
@@ -109,7 +114,7 @@ impl Outcome {
 
     /// A stable label for metrics and logs: `accepted`, `duplicate`, `in_flight`,
     /// `handshake`, `invalid_signature`, `malformed`, `stale`, `too_large`, `unavailable`,
-    /// `misconfigured`, `forbidden`.
+    /// `store_error`, `misconfigured`, `forbidden`.
     pub fn label(&self) -> &'static str {
         match self {
             Self::Accepted(_) => "accepted",
@@ -121,7 +126,8 @@ impl Outcome {
             Self::Rejected(e) if e.is_unauthorized() => "invalid_signature",
             Self::Rejected(_) => "malformed",
             Self::TooLarge { .. } => "too_large",
-            Self::Unavailable(_) => "unavailable",
+            Self::Unavailable(e) if e.is_unavailable() => "unavailable",
+            Self::Unavailable(_) => "store_error",
             Self::Forbidden(_) => "forbidden",
         }
     }
@@ -144,10 +150,8 @@ pub struct Endpoint {
     body_limit: usize,
     public_url: Option<Arc<str>>,
     allowlist: Option<IpAllowlist>,
-    #[cfg(feature = "pipeline")]
-    sink: Option<Arc<dyn crate::pipeline::Sink>>,
-    #[cfg(feature = "pipeline")]
-    audit: Option<crate::pipeline::AuditLog>,
+    sink: Option<Arc<dyn Sink>>,
+    audit: Option<Arc<dyn AuditSink>>,
 }
 
 impl Endpoint {
@@ -160,31 +164,32 @@ impl Endpoint {
             body_limit: DEFAULT_BODY_LIMIT,
             public_url: None,
             allowlist: None,
-            #[cfg(feature = "pipeline")]
             sink: None,
-            #[cfg(feature = "pipeline")]
             audit: None,
         }
     }
 
-    /// Stores every new delivery in `sink` (a [`GroupCommit`](crate::pipeline::GroupCommit)
-    /// in front of an event store) before acknowledging it: the 200 goes out only after the
-    /// commit, and a store that cannot be reached is answered with 503 so the provider
-    /// retries. The store's unique `(provider, delivery id)` is the last word on duplicates.
-    #[cfg(feature = "pipeline")]
+    /// Stores every new delivery in `sink` (an event store of the `webhook-pipeline`
+    /// crate, a broker, a [`Sink`] of your own) before acknowledging it: the 200 goes out
+    /// only after the sink holds it, and a store that cannot be reached is answered with 503
+    /// so the provider retries. The store's unique `(provider, delivery id)` is the last
+    /// word on duplicates.
+    ///
+    /// With a sink, a body that must be JSON (the provider's bodies are) and is not is
+    /// refused with 400 before anything is claimed or stored: what is acknowledged can be
+    /// handled.
     #[must_use]
-    pub fn with_sink(mut self, sink: Arc<dyn crate::pipeline::Sink>) -> Self {
+    pub fn with_sink(mut self, sink: Arc<dyn Sink>) -> Self {
         self.sink = Some(sink);
         self
     }
 
     /// Records every request this endpoint answers, accepted or refused, in `audit`
-    /// (see [`AuditLog`](crate::pipeline::AuditLog)): provider, delivery id, event type,
-    /// time, whether the signature verified, request id, outcome, status, error and client
-    /// address. Recording never delays the answer.
-    #[cfg(feature = "pipeline")]
+    /// (the `webhook-pipeline` crate's `AuditLog`, or an [`AuditSink`] of your own):
+    /// provider, delivery id, event type, time, whether the signature verified, request
+    /// id, outcome, status, error and client address. Recording never delays the answer.
     #[must_use]
-    pub fn with_audit(mut self, audit: crate::pipeline::AuditLog) -> Self {
+    pub fn with_audit(mut self, audit: Arc<dyn AuditSink>) -> Self {
         self.audit = Some(audit);
         self
     }
@@ -224,6 +229,11 @@ impl Endpoint {
     /// The allowlist, if one is configured.
     pub fn allowlist(&self) -> Option<&IpAllowlist> {
         self.allowlist.as_ref()
+    }
+
+    /// Whether deliveries are stored in a [`Sink`] before they are acknowledged.
+    pub fn has_sink(&self) -> bool {
+        self.sink.is_some()
     }
 
     /// The body limit in bytes.
@@ -296,6 +306,35 @@ impl Endpoint {
         Some(outcome)
     }
 
+    /// The answer to the provider's `GET` endpoint check on this route (X's CRC, Dropbox's
+    /// challenge, Okta's one-time verification), from the query string and headers, counted,
+    /// logged and audited like every answer; `None` when the provider makes no such check
+    /// (the adapter answers 405). Adapters call [`admit`](Self::admit) first.
+    ///
+    /// ```
+    /// use std::time::SystemTime;
+    /// use webhook_core::receive::Endpoint;
+    /// use webhook_core::{providers, Verifier};
+    ///
+    /// let dropbox = Endpoint::new(Verifier::new(providers::DROPBOX, "app-secret").unwrap());
+    /// let none: [(&str, &str); 0] = [];
+    /// let answer = dropbox.answer_get("challenge=abc", &none, SystemTime::now()).unwrap();
+    /// assert_eq!((answer.status().as_u16(), answer.body().as_ref()), (200, &b"abc"[..]));
+    /// let github = Endpoint::new(Verifier::new(providers::GITHUB, "s").unwrap());
+    /// assert!(github.answer_get("challenge=abc", &none, SystemTime::now()).is_none());
+    /// ```
+    pub fn answer_get(&self, query: &str, headers: &(dyn Headers + Sync), now: SystemTime) -> Option<Outcome> {
+        let started = std::time::Instant::now();
+        let outcome = match self.verifier.answer_get(query, headers, now)? {
+            Ok(reply) => Outcome::Handshake(reply),
+            Err(e) => Outcome::Rejected(e),
+        };
+        let (span, rid) = self.span(headers);
+        let _entered = span.enter();
+        self.log(&outcome, Some((started, now)), (&span, rid.as_deref()), Some(headers), None);
+        Some(outcome)
+    }
+
     /// The answer for a body found longer than the limit while reading it (413), counted
     /// like every other outcome.
     pub fn over_limit(&self) -> Outcome {
@@ -347,10 +386,7 @@ impl Endpoint {
             client = tracing::field::Empty,
             outcome = tracing::field::Empty,
         );
-        #[cfg(feature = "pipeline")]
         let audited = self.audit.is_some();
-        #[cfg(not(feature = "pipeline"))]
-        let audited = false;
         let rid = (audited || !span.is_disabled()).then(|| request_id(headers));
         if let Some(rid) = &rid {
             span.record("request_id", rid.as_str());
@@ -366,6 +402,24 @@ impl Endpoint {
             self.dedup.complete(&key).await
         } else {
             self.dedup.release(&key).await
+        }
+    }
+
+    /// Like [`claim`](Self::claim), with the claim of an accepted delivery held by a
+    /// [`PendingClaim`] that settles it by the handling's result, and releases it when
+    /// dropped unsettled (a handler that panicked, a request the client abandoned), so
+    /// the provider's retry is never answered "duplicate" for an event nobody handled.
+    /// `spawn` runs the release of a dropped claim in the background (an adapter passes
+    /// its runtime's spawn: `|f| { tokio::spawn(f); }`).
+    pub async fn claim_pending(
+        &self,
+        req: &Request<'_>,
+        now: SystemTime,
+        spawn: Spawn,
+    ) -> Result<PendingClaim, Outcome> {
+        match self.claim(req, now).await {
+            Outcome::Accepted(delivery) => Ok(PendingClaim { endpoint: self.clone(), delivery, spawn: Some(spawn) }),
+            other => Err(other),
         }
     }
 
@@ -396,7 +450,6 @@ impl Endpoint {
                 span.record("client", tracing::field::display(c));
             }
         }
-        #[cfg(feature = "pipeline")]
         if let Some(audit) = &self.audit {
             let received_at = started.map_or_else(SystemTime::now, |(_, at)| at);
             let rid = rid.map_or_else(new_request_id, str::to_owned);
@@ -421,7 +474,6 @@ impl Endpoint {
         }
     }
 
-    #[cfg(feature = "pipeline")]
     fn audit_record(
         &self,
         outcome: &Outcome,
@@ -429,7 +481,7 @@ impl Endpoint {
         received_at: SystemTime,
         headers: Option<&dyn Headers>,
         client: Option<IpAddr>,
-    ) -> crate::pipeline::AuditRecord {
+    ) -> AuditRecord {
         let provider = self.verifier.provider();
         let (delivery, event_type) = match outcome.delivery() {
             Some(d) => (Some(delivery_id(d)), d.event_type().map(str::to_owned)),
@@ -451,7 +503,7 @@ impl Endpoint {
             }
             _ => None,
         };
-        crate::pipeline::AuditRecord {
+        AuditRecord {
             delivery_id: delivery,
             event_type,
             signature_verified: outcome.delivery().is_some() || matches!(outcome, Outcome::Handshake(_)),
@@ -459,7 +511,7 @@ impl Endpoint {
             status: outcome.status().as_u16(),
             error,
             client_ip: client.map(|c| c.to_string()),
-            ..crate::pipeline::AuditRecord::new(&request_id, provider.name(), received_at)
+            ..AuditRecord::new(&request_id, provider.name(), received_at)
         }
     }
 
@@ -474,6 +526,11 @@ impl Endpoint {
         if let Some(reply) = self.verifier.handshake(req, &verified) {
             return Outcome::Handshake(reply);
         }
+        if self.sink.is_some() && self.verifier.provider().body_is_json() && !crate::json::is_json(verified.body()) {
+            // Checked in full only when the delivery is to be stored: what is acknowledged
+            // must be something a handler can read. Nothing is claimed yet.
+            return Outcome::Rejected(VerifyError::new(ErrorKind::BodyNotJson, "body is not valid JSON"));
+        }
         let key = dedup_key(&verified);
         match self.dedup.claim(&key).await {
             Ok(Claim::New) => {}
@@ -481,11 +538,9 @@ impl Endpoint {
             Ok(Claim::InFlight) => return Outcome::InFlight(verified),
             Err(e) => return Outcome::Unavailable(e),
         }
-        #[cfg(feature = "pipeline")]
         if let Some(sink) = &self.sink {
-            use crate::pipeline::{Inserted, NewEvent};
-            match sink.accept(NewEvent::from_verified(&verified, req.headers, now)).await {
-                Ok(Inserted::New(_)) => {}
+            match sink.store(Delivery::new(&verified, req.headers, now)).await {
+                Ok(Stored::New) => {}
                 // Stored before (the dedup store forgot it): answered as a duplicate.
                 Ok(_) => {
                     let _ = self.dedup.complete(&key).await;
@@ -508,6 +563,58 @@ impl Endpoint {
                 Outcome::Unavailable(e)
             }
         }
+    }
+}
+
+/// Runs a future in the background: how a [`PendingClaim`] dropped unsettled releases
+/// its id without the core knowing a runtime.
+pub type Spawn = fn(std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + 'static>>);
+
+/// An accepted delivery whose dedup claim is still open: from
+/// [`Endpoint::claim_pending`]. [`settle`](Self::settle) it with whether it was handled;
+/// dropped without that, it releases the id (through the [`Spawn`] it was given), so the
+/// provider's retry is processed.
+pub struct PendingClaim {
+    endpoint: Endpoint,
+    delivery: Verified,
+    spawn: Option<Spawn>,
+}
+
+impl PendingClaim {
+    /// The delivery.
+    pub fn delivery(&self) -> &Verified {
+        &self.delivery
+    }
+
+    /// Completes the claim when `handled` (later copies are duplicates), releases it
+    /// otherwise (the retry is accepted). A store that cannot be reached is logged: the
+    /// claim's lease frees the id in time.
+    pub async fn settle(mut self, handled: bool) {
+        self.spawn = None;
+        if let Err(e) = self.endpoint.settle(&self.delivery, handled).await {
+            tracing::warn!(error = %e, handled, "could not settle the dedup claim; its lease will free it");
+        }
+    }
+}
+
+impl Drop for PendingClaim {
+    fn drop(&mut self) {
+        if let Some(spawn) = self.spawn.take() {
+            let (endpoint, delivery) = (self.endpoint.clone(), self.delivery.clone());
+            tracing::debug!(id = delivery.id().unwrap_or("-"), "claim dropped unsettled: released");
+            spawn(Box::pin(async move {
+                let _ = endpoint.settle(&delivery, false).await;
+            }));
+        }
+    }
+}
+
+impl std::fmt::Debug for PendingClaim {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PendingClaim")
+            .field("delivery", &self.delivery)
+            .field("settled", &self.spawn.is_none())
+            .finish()
     }
 }
 
@@ -540,7 +647,6 @@ pub(crate) fn delivery_id(verified: &Verified) -> String {
 }
 
 /// The longest claimed (unverified) delivery id an audit record keeps.
-#[cfg(feature = "pipeline")]
 const MAX_CLAIMED_ID: usize = 200;
 
 /// The longest `X-Request-Id` taken from a request; longer or odd ones are replaced.
@@ -731,6 +837,82 @@ mod tests {
         });
     }
 
+    /// A sink that fails with `error` while `down` is set, and otherwise keeps ids.
+    struct Flaky {
+        down: std::sync::atomic::AtomicBool,
+        misconfigured: bool,
+        kept: std::sync::Mutex<Vec<String>>,
+    }
+
+    impl Sink for Flaky {
+        fn store(&self, delivery: Delivery<'_>) -> crate::sink::StoreFuture {
+            let result = if self.down.load(std::sync::atomic::Ordering::SeqCst) {
+                Err(if self.misconfigured {
+                    StoreError::misconfigured("no such table", None)
+                } else {
+                    StoreError::unavailable("connection refused", None)
+                })
+            } else {
+                self.kept.lock().unwrap().push(delivery.delivery_id());
+                Ok(Stored::New)
+            };
+            Box::pin(async move { result })
+        }
+    }
+
+    fn flaky(misconfigured: bool) -> Arc<Flaky> {
+        Arc::new(Flaky { down: true.into(), misconfigured, kept: Default::default() })
+    }
+
+    #[test]
+    fn a_sink_that_is_down_is_answered_503_and_the_claim_is_released_for_the_retry() {
+        let v = Verifier::new(providers::GITHUB, "s").unwrap();
+        let now = SystemTime::now();
+        let signed = v.sign(&SignRequest::new(b"{}", now).id("d-503").event_type("push")).unwrap();
+        let sink = flaky(false);
+        let ep = Endpoint::new(v.clone()).with_sink(sink.clone());
+        run(async {
+            let down = ep.receive(&Request::new(&signed, &b"{}"[..]), now).await;
+            assert_eq!((down.status(), down.label()), (StatusCode::SERVICE_UNAVAILABLE, "unavailable"));
+            assert!(sink.kept.lock().unwrap().is_empty());
+            // The provider's retry, once the store is back: accepted, not "duplicate".
+            sink.down.store(false, std::sync::atomic::Ordering::SeqCst);
+            let retry = ep.receive(&Request::new(&signed, &b"{}"[..]), now).await;
+            assert_eq!(retry.label(), "accepted");
+            assert_eq!(*sink.kept.lock().unwrap(), ["d-503"]);
+            assert_eq!(ep.receive(&Request::new(&signed, &b"{}"[..]), now).await.label(), "duplicate");
+        });
+        // A store that is misconfigured is not "unavailable": 500, and it says so.
+        let broken = Endpoint::new(v).with_sink(flaky(true));
+        let o = run(broken.receive(&Request::new(&signed, &b"{}"[..]), now));
+        assert_eq!((o.status(), o.label()), (StatusCode::INTERNAL_SERVER_ERROR, "store_error"));
+        assert_eq!(o.body().as_ref(), br#"{"error":"the webhook store failed; retry later"}"#);
+    }
+
+    #[test]
+    fn with_a_sink_a_body_that_is_json_only_as_far_as_verifying_reads_is_refused_before_the_claim() {
+        let v = Verifier::new(providers::STRIPE, "whsec_x").unwrap();
+        let now = SystemTime::now();
+        let whole = br#"{"id":"evt_1","type":"a.b","data":{}}"#;
+        let cut = &whole[..whole.len() - 8];
+        let sign = |body: &[u8]| v.sign(&SignRequest::new(body, now)).unwrap();
+        let (signed_cut, signed_whole) = (sign(cut), sign(whole));
+        // Without a sink, verification alone decides (it reads up to `id` and `type`).
+        let plain = Endpoint::new(v.clone());
+        assert_eq!(run(plain.receive(&Request::new(&signed_cut, cut), now)).label(), "accepted");
+        let sink = flaky(false);
+        sink.down.store(false, std::sync::atomic::Ordering::SeqCst);
+        let ep = Endpoint::new(v).with_sink(sink.clone());
+        run(async {
+            let refused = ep.receive(&Request::new(&signed_cut, cut), now).await;
+            assert_eq!((refused.status(), refused.label()), (StatusCode::BAD_REQUEST, "malformed"));
+            assert_eq!(refused.body().as_ref(), br#"{"error":"body is not valid JSON"}"#);
+            assert!(sink.kept.lock().unwrap().is_empty(), "nothing stored");
+            // The same id, whole: nothing was claimed, so it is new.
+            assert_eq!(ep.receive(&Request::new(&signed_whole, &whole[..]), now).await.label(), "accepted");
+        });
+    }
+
     #[test]
     fn admit_checks_the_allowlist_only_when_there_is_one() {
         let v = Verifier::new(providers::GITHUB, "s3cret").unwrap();
@@ -748,6 +930,39 @@ mod tests {
         assert_eq!(body["error"], "forbidden");
         assert!(body["reason"].as_str().unwrap().contains("peer address"), "{body}");
         assert!(unseen.delivery().is_none());
+    }
+
+    #[test]
+    fn get_checks_are_answered_by_the_scheme_and_okta_checks_its_credentials_first() {
+        use hmac::Mac as _;
+        let now = SystemTime::now();
+        let none: [(&str, &str); 0] = [];
+        // X: the CRC token's HMAC-SHA256 with the consumer secret, base64.
+        let x = Endpoint::new(Verifier::new(providers::X, "consumer-secret").unwrap());
+        let crc = x.answer_get("crc_token=abc123", &none, now).unwrap();
+        let mut mac = hmac::Hmac::<Sha256>::new_from_slice(b"consumer-secret").unwrap();
+        mac.update(b"abc123");
+        use base64::Engine as _;
+        let expected = base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());
+        assert_eq!(crc.label(), "handshake");
+        assert_eq!(crc.body(), Bytes::from(format!(r#"{{"response_token":"sha256={expected}"}}"#)));
+        let missing = x.answer_get("other=1", &none, now).unwrap();
+        assert_eq!((missing.status(), missing.label()), (StatusCode::BAD_REQUEST, "malformed"));
+        // Okta: the GET carries the hook's Authorization; a wrong one is refused.
+        let okta = Endpoint::new(Verifier::new(providers::OKTA, "okta-secret").unwrap());
+        let ok = okta
+            .answer_get("", &[("Authorization", "okta-secret"), ("x-okta-verification-challenge", "V1")], now)
+            .unwrap();
+        assert_eq!((ok.status(), ok.body()), (StatusCode::OK, Bytes::from_static(br#"{"verification":"V1"}"#)));
+        let forged =
+            okta.answer_get("", &[("Authorization", "guess"), ("x-okta-verification-challenge", "V1")], now).unwrap();
+        assert_eq!(forged.status(), StatusCode::UNAUTHORIZED);
+        let bare = okta.answer_get("", &[("Authorization", "okta-secret")], now).unwrap();
+        assert_eq!(bare.status(), StatusCode::BAD_REQUEST);
+        // A provider with no GET check: none (405 from the adapter).
+        assert!(Endpoint::new(Verifier::new(providers::STRIPE, "whsec_x").unwrap())
+            .answer_get("", &none, now)
+            .is_none());
     }
 
     #[test]

@@ -199,6 +199,21 @@ pub trait Verify: Send + Sync {
         let _ = (req, verified);
         None
     }
+
+    /// The answer to a provider's `GET` endpoint check (X's CRC, Dropbox's challenge,
+    /// Okta's verification; see [`Handshake::is_get`](crate::scheme::Handshake::is_get)),
+    /// from the request's query string and headers: `None` when this provider makes no such
+    /// check (answer 405), `Err` when the check is malformed or, for Okta, its credentials
+    /// fail. None by default.
+    fn answer_get(
+        &self,
+        query: &str,
+        headers: &(dyn Headers + Sync),
+        now: SystemTime,
+    ) -> Option<Result<crate::handshake::Reply, VerifyError>> {
+        let _ = (query, headers, now);
+        None
+    }
 }
 
 impl<T: Verify + ?Sized> Verify for Arc<T> {
@@ -211,6 +226,14 @@ impl<T: Verify + ?Sized> Verify for Arc<T> {
     fn handshake(&self, req: &Request<'_>, verified: &Verified) -> Option<crate::handshake::Reply> {
         (**self).handshake(req, verified)
     }
+    fn answer_get(
+        &self,
+        query: &str,
+        headers: &(dyn Headers + Sync),
+        now: SystemTime,
+    ) -> Option<Result<crate::handshake::Reply, VerifyError>> {
+        (**self).answer_get(query, headers, now)
+    }
 }
 
 impl<T: Verify + ?Sized> Verify for &T {
@@ -222,6 +245,14 @@ impl<T: Verify + ?Sized> Verify for &T {
     }
     fn handshake(&self, req: &Request<'_>, verified: &Verified) -> Option<crate::handshake::Reply> {
         (**self).handshake(req, verified)
+    }
+    fn answer_get(
+        &self,
+        query: &str,
+        headers: &(dyn Headers + Sync),
+        now: SystemTime,
+    ) -> Option<Result<crate::handshake::Reply, VerifyError>> {
+        (**self).answer_get(query, headers, now)
     }
 }
 
@@ -459,6 +490,21 @@ impl Verify for Verifier {
     }
     fn handshake(&self, req: &Request<'_>, verified: &Verified) -> Option<crate::handshake::Reply> {
         Verifier::handshake(self, req, verified)
+    }
+    fn answer_get(
+        &self,
+        query: &str,
+        headers: &(dyn Headers + Sync),
+        now: SystemTime,
+    ) -> Option<Result<crate::handshake::Reply, VerifyError>> {
+        crate::handshake::answer_get(self, query, headers, now)
+    }
+}
+
+impl Verifier {
+    /// The first shared key valid at `now` (X's CRC is an HMAC of the consumer secret).
+    pub(crate) fn shared_key(&self, now: SystemTime) -> Option<&[u8]> {
+        self.keys.signing(now).find_map(Prepared::raw)
     }
 }
 

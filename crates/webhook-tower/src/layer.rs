@@ -10,12 +10,65 @@ use webhook_core::receive::Endpoint;
 use crate::peer::PeerAddr;
 use crate::service::WebhookService;
 
+/// A body type the inner service can receive the verified delivery as: any type built
+/// from the [`Bytes`] the layer read and verified (`Full<Bytes>`, the default;
+/// `axum::body::Body` inside axum).
+///
+/// The layer reads the whole body before anything reaches the inner service, so it cannot
+/// pass on the connection's own body type: a hyper service written for
+/// `Request<hyper::body::Incoming>` is refused, with this trait named in the error.
+/// Write it for `Request<Full<Bytes>>` instead (the bytes are already in memory):
+///
+/// ```compile_fail
+/// # use std::convert::Infallible;
+/// # use http::{Request, Response};
+/// # use http_body_util::Full;
+/// # use bytes::Bytes;
+/// # use tower::{service_fn, Layer, Service};
+/// # use webhook_tower::{providers, Endpoint, Verifier, WebhookLayer};
+/// fn assert_service<S: Service<Request<Full<Bytes>>>>(_: &S) {}
+/// let endpoint = Endpoint::new(Verifier::new(providers::GITHUB, "s3cret").unwrap());
+/// // Written for the connection's body: it cannot receive the buffered, verified one.
+/// let for_incoming =
+///     service_fn(|_: Request<hyper::body::Incoming>| async { Ok::<_, Infallible>(Response::new(Full::<Bytes>::default())) });
+/// let svc = WebhookLayer::new(endpoint).layer(for_incoming);
+/// assert_service(&svc);
+/// ```
+///
+/// The same service written for `Full<Bytes>` is wrapped, and serves with hyper:
+///
+/// ```
+/// # use std::convert::Infallible;
+/// # use http::{Request, Response};
+/// # use http_body_util::Full;
+/// # use bytes::Bytes;
+/// # use tower::{service_fn, Layer, Service};
+/// # use webhook_tower::{providers, Endpoint, Verifier, WebhookLayer};
+/// fn assert_service<S: Service<Request<Full<Bytes>>>>(_: &S) {}
+/// let endpoint = Endpoint::new(Verifier::new(providers::GITHUB, "s3cret").unwrap());
+/// let for_bytes =
+///     service_fn(|_: Request<Full<Bytes>>| async { Ok::<_, Infallible>(Response::new(Full::<Bytes>::default())) });
+/// let svc = WebhookLayer::new(endpoint).layer(for_bytes);
+/// assert_service(&svc);
+/// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot carry the verified body to the service inside `WebhookLayer`",
+    label = "the layer hands its inner service `Request<{Self}>`, built from the bytes it read and verified",
+    note = "write the inner service for `http::Request<http_body_util::Full<bytes::Bytes>>` (the default) or pick \
+            the body with `WebhookLayer::with_body::<B>()` (`axum::body::Body` in axum): hyper's `Incoming` cannot be \
+            rebuilt from bytes"
+)]
+pub trait VerifiedBody: From<Bytes> + Send + 'static {}
+
+impl<B: From<Bytes> + Send + 'static> VerifiedBody for B {}
+
 /// How a [`WebhookLayer`] finds the connection's peer address in the request extensions.
 pub type PeerAddrFn = fn(&http::Extensions) -> Option<IpAddr>;
 
 /// Wraps a service so that only verified, new deliveries reach it.
 ///
-/// `B` is the body type the inner service receives (built from the bytes read).
+/// `B` is the body type the inner service receives, built from the bytes read: see
+/// [`VerifiedBody`].
 ///
 /// An endpoint with an allowlist
 /// ([`Endpoint::with_allowlist`](webhook_core::receive::Endpoint::with_allowlist)) is
@@ -36,7 +89,7 @@ impl WebhookLayer {
 
 impl<B> WebhookLayer<B> {
     /// Passes the body on as `B2` instead (`axum::body::Body` inside an axum router).
-    pub fn with_body<B2: From<Bytes>>(self) -> WebhookLayer<B2> {
+    pub fn with_body<B2: VerifiedBody>(self) -> WebhookLayer<B2> {
         WebhookLayer { endpoint: self.endpoint, peer: self.peer, _body: PhantomData }
     }
 

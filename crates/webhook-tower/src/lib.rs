@@ -8,9 +8,12 @@ mod peer;
 mod service;
 
 pub use body::WebhookBody;
-pub use layer::{PeerAddrFn, WebhookLayer};
+pub use layer::{PeerAddrFn, VerifiedBody, WebhookLayer};
 pub use peer::PeerAddr;
 pub use service::{ResponseFuture, WebhookService};
+// The same core vocabulary from every adapter.
+pub use webhook_core::receive::{Endpoint, Outcome};
+pub use webhook_core::{providers, Provider, Verified, Verifier};
 
 #[cfg(test)]
 mod tests {
@@ -80,6 +83,36 @@ mod tests {
         let big = request(&v, &[b' '; 65], "d3");
         assert_eq!(send(big).await.0, StatusCode::PAYLOAD_TOO_LARGE);
         assert_eq!(calls.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn an_inner_service_that_panics_frees_the_id_for_the_retry() {
+        let v = Verifier::new(providers::GITHUB, "s3cret").unwrap();
+        let calls = Arc::new(AtomicUsize::new(0));
+        let inner = {
+            let calls = Arc::clone(&calls);
+            service_fn(move |_: Request<Full<Bytes>>| {
+                let n = calls.fetch_add(1, Ordering::SeqCst);
+                async move {
+                    assert!(n > 0, "the inner service panicked");
+                    Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"handled"))))
+                }
+            })
+        };
+        let svc = WebhookLayer::new(Endpoint::new(v.clone())).layer(inner);
+        let panicked = tokio::spawn(svc.clone().oneshot(request(&v, b"{}", "x1"))).await;
+        assert!(panicked.is_err());
+        // The release runs in the background: wait for it (bounded), never for a time.
+        let mut status = StatusCode::CONFLICT;
+        for _ in 0..1000 {
+            status = svc.clone().oneshot(request(&v, b"{}", "x1")).await.unwrap().status();
+            if status != StatusCode::CONFLICT {
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(calls.load(Ordering::SeqCst), 2, "the retry was handled");
     }
 
     #[tokio::test]

@@ -5,7 +5,6 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::SystemTime;
 
-use bytes::Bytes;
 use http::{header, HeaderValue, Request, Response};
 use http_body::Body;
 use http_body_util::{BodyExt, Limited};
@@ -13,7 +12,7 @@ use tower::Service;
 use webhook_core::receive::{Endpoint, Outcome};
 
 use crate::body::WebhookBody;
-use crate::layer::PeerAddrFn;
+use crate::layer::{PeerAddrFn, VerifiedBody};
 
 /// The service made by [`WebhookLayer`](crate::WebhookLayer).
 pub struct WebhookService<S, B> {
@@ -41,6 +40,14 @@ impl<S: fmt::Debug, B> fmt::Debug for WebhookService<S, B> {
     }
 }
 
+/// Releases a claim dropped unsettled on the current tokio runtime (without one, the
+/// claim's lease frees the id).
+fn spawn(release: Pin<Box<dyn Future<Output = ()> + Send + 'static>>) {
+    if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+        runtime.spawn(release);
+    }
+}
+
 fn early<B>(outcome: &Outcome) -> Response<WebhookBody<B>> {
     let mut res = Response::new(WebhookBody::early(outcome.body()));
     *res.status_mut() = outcome.status();
@@ -60,7 +67,7 @@ where
     S: Service<Request<B>, Response = Response<ResBody>> + Clone + Send + 'static,
     S::Future: Send,
     S::Error: Send,
-    B: From<Bytes> + Send + 'static,
+    B: VerifiedBody,
     ReqBody: Body + Send + 'static,
     ReqBody::Data: Send,
     ReqBody::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
@@ -100,26 +107,25 @@ where
                 // Over the limit, or the client stopped sending: nothing was verified.
                 Err(_) => return Ok(early(&endpoint.over_limit())),
             };
-            let outcome = {
-                let mut request = webhook_core::Request::new(&parts.headers, bytes.clone());
+            let claimed = {
+                let mut request = webhook_core::WebhookRequest::new(&parts.headers, bytes.clone());
                 if let Some(url) = url.as_deref() {
                     request = request.with_url(url);
                 }
                 if let Some(peer) = peer {
                     request = request.with_peer(peer);
                 }
-                endpoint.claim(&request, SystemTime::now()).await
+                endpoint.claim_pending(&request, SystemTime::now(), spawn).await
             };
-            let delivery = match outcome {
-                Outcome::Accepted(delivery) => delivery,
-                other => return Ok(early(&other)),
+            let claim = match claimed {
+                Ok(claim) => claim,
+                Err(other) => return Ok(early(&other)),
             };
-            parts.extensions.insert(delivery.clone());
+            parts.extensions.insert(claim.delivery().clone());
+            // A panic or a dropped future drops the claim unsettled: released, so the
+            // provider's retry is processed.
             let result = inner.call(Request::from_parts(parts, B::from(bytes))).await;
-            let handled = matches!(&result, Ok(res) if res.status().is_success());
-            if let Err(e) = endpoint.settle(&delivery, handled).await {
-                tracing::warn!(error = %e, "could not settle the dedup claim");
-            }
+            claim.settle(matches!(&result, Ok(res) if res.status().is_success())).await;
             result.map(|res| res.map(WebhookBody::service))
         })
     }

@@ -62,9 +62,11 @@ pub fn configure(receiver: &Receiver) -> impl Fn(&mut web::ServiceConfig) + Clon
         );
         for e in &enabled {
             cfg.service(
-                web::resource(e.url_path())
+                web::resource(e.url_paths())
                     .app_data(e.endpoint.clone())
                     .route(web::post().to(accept))
+                    // The provider's endpoint check (X, Dropbox, Okta), else 405.
+                    .route(web::get().to(webhook_actix::get_check))
                     .default_service(web::to(|| async { json(StatusCode::METHOD_NOT_ALLOWED, METHOD_NOT_ALLOWED) })),
             );
         }

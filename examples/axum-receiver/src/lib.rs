@@ -30,10 +30,14 @@ pub fn app(receiver: &Receiver) -> Router {
         }),
     );
     for enabled in &receiver.enabled {
+        // GET: the provider's endpoint check (X, Dropbox, Okta), else 405.
         let route = post(accept)
+            .get(webhook_axum::get_check)
             .with_state(enabled.endpoint.clone())
             .fallback(|| async { json(StatusCode::METHOD_NOT_ALLOWED, METHOD_NOT_ALLOWED) });
-        router = router.route(&enabled.url_path(), route);
+        for path in enabled.url_paths() {
+            router = router.route(&path, route.clone());
+        }
     }
     router.fallback(|| async { json(StatusCode::NOT_FOUND, NOT_FOUND) }).layer(axum::middleware::from_fn(request_id))
 }

@@ -8,12 +8,14 @@
 //! | `WEBHOOK_MAX_BODY_BYTES` | body limit | `1048576` |
 //! | `DATABASE_URL` | the event store: `sqlite://…` (created if missing), `postgres://…`, or `memory:` (not durable: benchmarks and demos only) | `sqlite://webhooks.db` |
 //! | `REDIS_URL` | a Redis dedup store in front of the event store | none (in-memory dedup; the store's unique key decides) |
+//! | `WEBHOOK_SINK` | publish each delivery to a broker instead of storing it: `nats://…` (NATS JetStream) or `amqp://…` (RabbitMQ); the 2xx goes out after the broker's ack, and its consumers (`broker-consumer`) handle the events | none: the event store and this process's workers |
+//! | `WEBHOOK_SINK_NAME` | the NATS stream (upper-cased) and subject prefix, or the RabbitMQ exchange and queue | `webhooks` |
 //! | `WEBHOOK_WORKERS` | background workers handling stored events | `4` |
 //! | `WEBHOOK_LEASE_SECS` | how long a worker holds an event before another may take it | `60` |
 //! | `WEBHOOK_AUDIT_DAYS` | keep an audit log of every request (accepted or refused) in the event store for this many days | no audit log |
 //! | `WEBHOOK_RECORD_HANDLED` | `1`: the handler writes a row per handled event to `handled_deliveries`, in the transaction that marks the event done (exactly once, see [`HANDLED_TABLE`]); `0`: it only logs | `1` |
-//! | one per route (see [`ROUTES`]) | comma-separated secrets; any of them verifies | route disabled |
-//! | `<PROVIDER>_WEBHOOK_ALLOW_IPS`, one per route ([`Route::allow_var`]) | comma-separated CIDR ranges or addresses the route accepts deliveries from; others get 403 `forbidden` | every address |
+//! | `<ID>_WEBHOOK_SECRET`, one per provider (see [`routes`]; `SLACK_SIGNING_SECRET`, `GITLAB_WEBHOOK_TOKEN`, `TWILIO_AUTH_TOKEN`, `DISCORD_PUBLIC_KEY`, `STANDARD_WEBHOOK_SECRET` also read) | comma-separated secrets; any of them verifies | route disabled |
+//! | `<ID>_WEBHOOK_ALLOW_IPS`, one per route ([`Route::allow_var`]) | comma-separated CIDR ranges or addresses the route accepts deliveries from; others get 403 `forbidden` | every address |
 //! | `WEBHOOK_TRUSTED_PROXIES` | comma-separated CIDR ranges of your proxies, whose `X-Forwarded-For` / `Forwarded` name the client for the allowlists | none: the peer address is the client |
 //!
 //! With no secret at all, the receiver generates a development secret for
@@ -28,81 +30,75 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime};
 
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
-use tokio::sync::Notify;
-use webhook_core::dedup::{DedupStore, MemoryDedup};
+use webhook_core::dedup::{DedupStore, MemoryDedup, StoreError};
 use webhook_core::ip::{IpAllowlist, TrustedProxies};
-use webhook_core::pipeline::{
-    transactional, AuditConfig, AuditLog, Effects, Event, EventStore, GroupCommit, GroupCommitConfig, MemoryStore,
-    PostgresStore, RedisDedup, Router, Sink, SqliteStore, WorkerConfig, Workers,
-};
 use webhook_core::receive::{callers_request_id, new_request_id, Endpoint, DEFAULT_BODY_LIMIT, DEFAULT_DEDUP_TTL};
+use webhook_core::sink::Sink;
 use webhook_core::{providers, Provider, SignRequest, Verifier};
+use webhook_pipeline::{
+    AuditConfig, Effects, Event, EventRouter, EventStore, MemoryStore, NatsConfig, NatsSink, Pipeline, PostgresStore,
+    RabbitConfig, RabbitSink, RedisDedup, SqliteStore,
+};
 
-/// A webhook route: `POST /webhooks/{path}`, enabled by the secrets in `var`.
+/// A webhook route: `POST /webhooks/{path}`, enabled by the secrets in `var` (or, for the
+/// providers the receivers knew first, `legacy_var`).
 #[derive(Debug, Clone, Copy)]
 pub struct Route {
-    /// The last path segment.
+    /// The last path segment: the provider's id.
     pub path: &'static str,
+    /// Another last path segment served the same way (`standard` for `standard-webhooks`).
+    pub alias: Option<&'static str>,
     /// The provider verified on it.
     pub provider: Provider,
-    /// The environment variable holding its comma-separated secrets.
+    /// The environment variable holding its comma-separated secrets: `<ID>_WEBHOOK_SECRET`
+    /// (upper case, `-` as `_`).
     pub var: &'static str,
+    /// The name that variable had before the naming rule, still read when `var` is unset.
+    pub legacy_var: Option<&'static str>,
     /// The environment variable holding the comma-separated ranges it accepts deliveries
-    /// from (`<PROVIDER>_WEBHOOK_ALLOW_IPS`); unset, every address.
+    /// from (`<ID>_WEBHOOK_ALLOW_IPS`); unset, every address.
     pub allow_var: &'static str,
 }
 
-/// Every route the receivers serve.
-pub const ROUTES: &[Route] = &[
-    Route {
-        path: "github",
-        provider: providers::GITHUB,
-        var: "GITHUB_WEBHOOK_SECRET",
-        allow_var: "GITHUB_WEBHOOK_ALLOW_IPS",
-    },
-    Route {
-        path: "stripe",
-        provider: providers::STRIPE,
-        var: "STRIPE_WEBHOOK_SECRET",
-        allow_var: "STRIPE_WEBHOOK_ALLOW_IPS",
-    },
-    Route {
-        path: "slack",
-        provider: providers::SLACK,
-        var: "SLACK_SIGNING_SECRET",
-        allow_var: "SLACK_WEBHOOK_ALLOW_IPS",
-    },
-    Route {
-        path: "standard",
-        provider: providers::STANDARD_WEBHOOKS,
-        var: "STANDARD_WEBHOOK_SECRET",
-        allow_var: "STANDARD_WEBHOOK_ALLOW_IPS",
-    },
-    Route {
-        path: "shopify",
-        provider: providers::SHOPIFY,
-        var: "SHOPIFY_WEBHOOK_SECRET",
-        allow_var: "SHOPIFY_WEBHOOK_ALLOW_IPS",
-    },
-    Route {
-        path: "gitlab",
-        provider: providers::GITLAB,
-        var: "GITLAB_WEBHOOK_TOKEN",
-        allow_var: "GITLAB_WEBHOOK_ALLOW_IPS",
-    },
-    Route {
-        path: "twilio",
-        provider: providers::TWILIO,
-        var: "TWILIO_AUTH_TOKEN",
-        allow_var: "TWILIO_WEBHOOK_ALLOW_IPS",
-    },
-    Route {
-        path: "discord",
-        provider: providers::DISCORD,
-        var: "DISCORD_PUBLIC_KEY",
-        allow_var: "DISCORD_WEBHOOK_ALLOW_IPS",
-    },
+/// The variable names the first receivers used: `(provider id, secret variable, path
+/// alias)`. They keep working.
+const LEGACY: &[(&str, &str, Option<&str>)] = &[
+    ("slack", "SLACK_SIGNING_SECRET", None),
+    ("gitlab", "GITLAB_WEBHOOK_TOKEN", None),
+    ("twilio", "TWILIO_AUTH_TOKEN", None),
+    ("discord", "DISCORD_PUBLIC_KEY", None),
+    ("standard-webhooks", "STANDARD_WEBHOOK_SECRET", Some("standard")),
 ];
+
+/// `<PREFIX>_<suffix>` for a provider id: upper case, `-` as `_`.
+fn var_name(id: &str, suffix: &str) -> String {
+    format!("{}_{suffix}", id.to_ascii_uppercase().replace('-', "_"))
+}
+
+/// Every route the receivers serve: one per built-in provider (`Provider::all()`), so a
+/// provider added to the core is a route here with nothing else to write.
+pub fn routes() -> &'static [Route] {
+    static ROUTES: OnceLock<Vec<Route>> = OnceLock::new();
+    ROUTES.get_or_init(|| {
+        // Names made once for the life of the process (a few dozen short strings).
+        let leak = |s: String| -> &'static str { Box::leak(s.into_boxed_str()) };
+        Provider::all()
+            .iter()
+            .map(|&provider| {
+                let id = provider.name();
+                let legacy = LEGACY.iter().find(|(p, ..)| *p == id);
+                Route {
+                    path: id,
+                    alias: legacy.and_then(|(.., alias)| *alias),
+                    provider,
+                    var: leak(var_name(id, "WEBHOOK_SECRET")),
+                    legacy_var: legacy.map(|(_, var, _)| *var),
+                    allow_var: leak(var_name(legacy.and_then(|(.., a)| *a).unwrap_or(id), "WEBHOOK_ALLOW_IPS")),
+                }
+            })
+            .collect()
+    })
+}
 
 /// A route with its verifier, before the pipeline is started.
 #[derive(Debug, Clone)]
@@ -128,6 +124,11 @@ impl Enabled {
     /// `/webhooks/{path}`.
     pub fn url_path(&self) -> String {
         format!("/webhooks/{}", self.route.path)
+    }
+
+    /// Every path the route is served on: `/webhooks/{path}`, and its alias if it has one.
+    pub fn url_paths(&self) -> Vec<String> {
+        std::iter::once(self.route.path).chain(self.route.alias).map(|p| format!("/webhooks/{p}")).collect()
     }
 }
 
@@ -168,6 +169,12 @@ pub struct Config {
     /// Whether the handler records each handled event in [`HANDLED_TABLE`]
     /// (`WEBHOOK_RECORD_HANDLED`).
     pub record_handled: bool,
+    /// A broker to publish to instead of the event store (`WEBHOOK_SINK`: `nats://…` for
+    /// NATS JetStream, `amqp://…` for RabbitMQ); its consumers handle the events.
+    pub sink_url: Option<String>,
+    /// The stream (NATS, upper-cased) or exchange and queue (RabbitMQ) name
+    /// (`WEBHOOK_SINK_NAME`, default `webhooks`).
+    pub sink_name: String,
 }
 
 /// The example application's own table: one row per handled event, written by the
@@ -236,6 +243,19 @@ impl Config {
             return Err("DATABASE_URL must start with sqlite:, postgres:// or memory:".to_owned());
         }
         let redis_url = var("REDIS_URL").filter(|u| !u.trim().is_empty());
+        let sink_url = var("WEBHOOK_SINK").filter(|u| !u.trim().is_empty());
+        if let Some(url) = &sink_url {
+            if !["nats://", "tls://", "amqp://", "amqps://"].iter().any(|p| url.starts_with(p)) {
+                return Err("WEBHOOK_SINK must start with nats:// (NATS JetStream) or amqp:// (RabbitMQ)".to_owned());
+            }
+        }
+        let sink_name = var("WEBHOOK_SINK_NAME").unwrap_or_else(|| "webhooks".to_owned());
+        if sink_name.is_empty()
+            || sink_name.len() > 64
+            || !sink_name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        {
+            return Err(format!("WEBHOOK_SINK_NAME={sink_name} is not 1 to 64 letters, digits, `_` or `-`"));
+        }
         let trusted_proxies = match var("WEBHOOK_TRUSTED_PROXIES") {
             Some(v) => TrustedProxies::parse_csv(&v).map_err(|e| format!("WEBHOOK_TRUSTED_PROXIES: {e}"))?,
             None => TrustedProxies::none(),
@@ -252,18 +272,17 @@ impl Config {
         };
         // Every route's ranges are read, enabled or not: a typo fails now, not on the day
         // the route is enabled.
-        let allowlists = ROUTES.iter().map(allowlist).collect::<Result<Vec<_>, String>>()?;
+        let allowlists = routes().iter().map(allowlist).collect::<Result<Vec<_>, String>>()?;
         let allowlist_of =
-            |route: &Route| ROUTES.iter().position(|r| r.path == route.path).and_then(|i| allowlists[i].clone());
+            |route: &Route| routes().iter().position(|r| r.path == route.path).and_then(|i| allowlists[i].clone());
         let mut configured = Vec::new();
-        for route in ROUTES {
-            let Some(secrets) = var(route.var).filter(|s| !s.trim().is_empty()) else {
+        for route in routes() {
+            let set = |name: &'static str| var(name).filter(|s| !s.trim().is_empty()).map(|v| (name, v));
+            let Some((name, secrets)) = set(route.var).or_else(|| route.legacy_var.and_then(set)) else {
                 continue;
             };
-            let verifier = Verifier::builder(route.provider)
-                .secrets_csv(&secrets)
-                .build()
-                .map_err(|e| format!("{}: {e}", route.var))?;
+            let verifier =
+                Verifier::builder(route.provider).secrets_csv(&secrets).build().map_err(|e| format!("{name}: {e}"))?;
             configured.push(Configured { route: *route, verifier, allowlist: allowlist_of(route) });
         }
         let mut dev = None;
@@ -271,7 +290,8 @@ impl Config {
             let secret = random_hex(16).map_err(|e| format!("no randomness for a development secret: {e}"))?;
             let verifier = Verifier::new(providers::GITHUB, &secret).map_err(|e| e.to_string())?;
             dev = Some(dev_delivery(&verifier, &secret, &public_url)?);
-            configured.push(Configured { route: ROUTES[0], verifier, allowlist: allowlist_of(&ROUTES[0]) });
+            let github = routes()[0];
+            configured.push(Configured { route: github, verifier, allowlist: allowlist_of(&github) });
         }
         Ok(Self {
             addr,
@@ -286,6 +306,8 @@ impl Config {
             trusted_proxies,
             audit_retention,
             record_handled,
+            sink_url,
+            sink_name,
         })
     }
 
@@ -300,11 +322,17 @@ impl Config {
             }
             out.push_str(")\n");
         }
-        out.push_str(&format!("  event store {}", redact(&self.database_url)));
+        match &self.sink_url {
+            Some(sink) => out.push_str(&format!("  publishing to {} ({})", redact(sink), self.sink_name)),
+            None => out.push_str(&format!("  event store {}", redact(&self.database_url))),
+        }
         if let Some(redis) = &self.redis_url {
             out.push_str(&format!(", dedup on {}", redact(redis)));
         }
-        out.push_str(&format!(", {} workers; GET /metrics, GET /healthz\n", self.workers));
+        if self.sink_url.is_none() {
+            out.push_str(&format!(", {} workers", self.workers));
+        }
+        out.push_str("; GET /metrics, GET /healthz\n");
         if let Some(retention) = self.audit_retention {
             out.push_str(&format!(
                 "  audit log: every request, kept {} days (webhook audit list --database-url ...)\n",
@@ -315,12 +343,12 @@ impl Config {
             let ranges: Vec<_> = self.trusted_proxies.ranges().iter().map(|r| r.to_string()).collect();
             out.push_str(&format!("  trusted proxies (for the allowlists): {}\n", ranges.join(", ")));
         }
-        let off: Vec<_> = ROUTES.iter().filter(|r| !self.configured.iter().any(|c| c.route.path == r.path)).collect();
-        if !off.is_empty() {
-            out.push_str("  set these to enable more routes (comma-separated secrets rotate):\n");
-            for r in off {
-                out.push_str(&format!("    {:<24} -> POST /webhooks/{}\n", r.var, r.path));
-            }
+        let off = routes().len() - self.configured.len();
+        if off > 0 {
+            out.push_str(&format!(
+                "  {off} more providers: set <ID>_WEBHOOK_SECRET to enable POST /webhooks/<id> (comma-separated \
+                 secrets rotate), e.g. STRIPE_WEBHOOK_SECRET -> /webhooks/stripe; `webhook providers` lists them\n"
+            ));
         }
         if let Some(dev) = &self.dev {
             out.push_str(&format!(
@@ -353,19 +381,19 @@ pub struct Receiver {
     pub config: Config,
     /// The routes, ready to serve.
     pub enabled: Vec<Enabled>,
-    /// The event store.
-    pub store: Arc<dyn EventStore>,
-    /// Which event store `DATABASE_URL` opened: `memory`, `sqlite` or `postgres`.
+    /// The event store, unless deliveries go to a broker (`WEBHOOK_SINK`).
+    pub store: Option<Arc<dyn EventStore>>,
+    /// Where deliveries go: `memory`, `sqlite` or `postgres` (`DATABASE_URL`), `nats` or
+    /// `rabbitmq` (`WEBHOOK_SINK`).
     pub store_kind: &'static str,
     /// Renders `GET /metrics`.
     pub metrics: PrometheusHandle,
-    workers: Workers,
-    audit: Option<AuditLog>,
+    pipeline: Option<Pipeline>,
 }
 
 impl std::fmt::Debug for Receiver {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Receiver").field("enabled", &self.enabled).field("workers", &self.workers).finish()
+        f.debug_struct("Receiver").field("enabled", &self.enabled).field("pipeline", &self.pipeline).finish()
     }
 }
 
@@ -397,46 +425,49 @@ fn metrics_handle() -> PrometheusHandle {
         .clone()
 }
 
-/// Opens the event store and the dedup store, starts the group commit, the workers and the
-/// metrics upkeep, and builds every route's endpoint. Must run inside a tokio runtime.
+/// `DATABASE_URL=...: <error>`, with a hint when the store is misconfigured rather than
+/// down.
+fn store_failed(var: &str, e: &StoreError) -> String {
+    if e.is_misconfigured() {
+        format!("{var}: {e} (check the setting)")
+    } else {
+        format!("{var}: {e}")
+    }
+}
+
+/// Opens the event store and the dedup store, starts the pipeline (group commit, workers,
+/// audit log) and the metrics upkeep, and builds every route's endpoint. Must run inside a
+/// tokio runtime.
 pub async fn start(config: Config) -> Result<Receiver, String> {
     let metrics = metrics_handle();
-    let (store, writers, store_kind): (Arc<dyn EventStore>, usize, _) = if config.database_url.starts_with("memory:") {
-        tracing::warn!("DATABASE_URL=memory: nothing survives a restart (benchmarks and demos only)");
-        (Arc::new(MemoryStore::new()), 1, "memory")
-    } else if config.database_url.starts_with("sqlite:") {
-        let store = SqliteStore::connect(&config.database_url).await.map_err(|e| format!("DATABASE_URL: {e}"))?;
-        (Arc::new(store), 1, "sqlite")
-    } else {
-        let store = PostgresStore::connect(&config.database_url).await.map_err(|e| format!("DATABASE_URL: {e}"))?;
-        (Arc::new(store), 4, "postgres")
-    };
     let dedup: Arc<dyn DedupStore> = match &config.redis_url {
         Some(url) => {
-            Arc::new(RedisDedup::connect(url, DEFAULT_DEDUP_TTL).await.map_err(|e| format!("REDIS_URL: {e}"))?)
+            Arc::new(RedisDedup::connect(url, DEFAULT_DEDUP_TTL).await.map_err(|e| store_failed("REDIS_URL", &e))?)
         }
         None => Arc::new(MemoryDedup::new(1_000_000, DEFAULT_DEDUP_TTL)),
     };
-    let stored = Arc::new(Notify::new());
-    let commit = GroupCommitConfig { writers, ..GroupCommitConfig::default() };
-    let sink: Arc<dyn Sink> = Arc::new(GroupCommit::spawn(store.clone(), commit, stored.clone()));
-    let router = if config.record_handled {
-        create_handled_table(store.as_ref()).await?;
-        Router::new().catch_all(transactional(|event: Event| async move {
-            log_handled(&event);
-            Ok(record_handled(&event))
-        }))
-    } else {
-        Router::new().catch_all(|event: Event| async move {
-            log_handled(&event);
-            Ok(())
-        })
+    // Deliveries go to a broker (its consumers handle them), or to the event store and this
+    // process's pipeline.
+    let (sink, store, pipeline, store_kind): (Option<Arc<dyn Sink>>, _, _, _) = match &config.sink_url {
+        Some(url) if url.starts_with("amqp") => {
+            let rabbit = RabbitSink::connect_with(url, RabbitConfig::named(&config.sink_name))
+                .await
+                .map_err(|e| store_failed("WEBHOOK_SINK", &e))?;
+            (Some(Arc::new(rabbit)), None, None, "rabbitmq")
+        }
+        Some(url) => {
+            let stream = config.sink_name.to_ascii_uppercase().replace('-', "_");
+            let nats = NatsSink::connect_with(url, NatsConfig::default().named(&stream, &config.sink_name))
+                .await
+                .map_err(|e| store_failed("WEBHOOK_SINK", &e))?;
+            (Some(Arc::new(nats)), None, None, "nats")
+        }
+        None => {
+            let (store, kind) = open_store(&config.database_url).await?;
+            let pipeline = start_pipeline(&config, store.clone()).await?;
+            (None, Some(store), Some(pipeline), kind)
+        }
     };
-    let worker_config = WorkerConfig { workers: config.workers, lease: config.lease, ..WorkerConfig::default() };
-    let workers = Workers::spawn(store.clone(), router, worker_config, stored);
-    let audit = config
-        .audit_retention
-        .map(|retention| AuditLog::spawn(store.clone(), AuditConfig { retention, ..AuditConfig::default() }));
     let upkeep = metrics.clone();
     tokio::spawn(async move {
         loop {
@@ -450,21 +481,55 @@ pub async fn start(config: Config) -> Result<Receiver, String> {
         .map(|c| {
             let endpoint = Endpoint::new(c.verifier.clone())
                 .with_dedup(dedup.clone())
-                .with_sink(sink.clone())
                 .with_body_limit(config.max_body)
                 .with_public_url(&config.public_url);
             let endpoint = match &c.allowlist {
                 Some(list) => endpoint.with_allowlist(list.clone()),
                 None => endpoint,
             };
-            let endpoint = match &audit {
-                Some(log) => endpoint.with_audit(log.clone()),
-                None => endpoint,
+            let endpoint = match (&pipeline, &sink) {
+                (Some(pipeline), _) => pipeline.attach(endpoint),
+                (None, Some(sink)) => endpoint.with_sink(sink.clone()),
+                (None, None) => endpoint,
             };
             Enabled { route: c.route, endpoint }
         })
         .collect();
-    Ok(Receiver { config, enabled, store, store_kind, metrics, workers, audit })
+    Ok(Receiver { config, enabled, store, store_kind, metrics, pipeline })
+}
+
+/// The event store `DATABASE_URL` names, and its kind.
+async fn open_store(url: &str) -> Result<(Arc<dyn EventStore>, &'static str), String> {
+    Ok(if url.starts_with("memory:") {
+        tracing::warn!("DATABASE_URL=memory: nothing survives a restart (benchmarks and demos only)");
+        (Arc::new(MemoryStore::new()), "memory")
+    } else if url.starts_with("sqlite:") {
+        (Arc::new(SqliteStore::connect(url).await.map_err(|e| store_failed("DATABASE_URL", &e))?), "sqlite")
+    } else {
+        (Arc::new(PostgresStore::connect(url).await.map_err(|e| store_failed("DATABASE_URL", &e))?), "postgres")
+    })
+}
+
+/// The pipeline on `store`: the example handler (logging, and recording each handled event
+/// in [`HANDLED_TABLE`] unless `WEBHOOK_RECORD_HANDLED=0`), the workers, the audit log.
+async fn start_pipeline(config: &Config, store: Arc<dyn EventStore>) -> Result<Pipeline, String> {
+    let router = if config.record_handled {
+        create_handled_table(store.as_ref()).await?;
+        EventRouter::new().catch_all(|event: Event| async move {
+            log_handled(&event);
+            Ok(record_handled(&event))
+        })
+    } else {
+        EventRouter::new().catch_all(|event: Event| async move {
+            log_handled(&event);
+            Ok(())
+        })
+    };
+    let mut pipeline = Pipeline::builder(store).router(router).workers(config.workers).lease(config.lease);
+    if let Some(retention) = config.audit_retention {
+        pipeline = pipeline.audit(AuditConfig::default().retention(retention));
+    }
+    Ok(pipeline.start())
 }
 
 impl Receiver {
@@ -472,11 +537,9 @@ impl Receiver {
     /// queued, and closes the event store (SQLite checkpoints its WAL into the file). Call
     /// it once the server has stopped: requests still arriving would find the store closed.
     pub async fn shutdown(self) {
-        self.workers.shutdown().await;
-        if let Some(audit) = &self.audit {
-            audit.flush().await;
+        if let Some(pipeline) = self.pipeline {
+            pipeline.shutdown().await;
         }
-        self.store.close().await;
     }
 }
 
@@ -691,6 +754,7 @@ mod tests {
         assert!(dev.curl.contains("X-Hub-Signature-256: sha256="), "{}", dev.curl);
         let banner = c.banner("axum-receiver");
         assert!(banner.contains("STRIPE_WEBHOOK_SECRET") && banner.contains(&dev.curl));
+        assert!(banner.contains(&format!("{} more providers", routes().len() - 1)), "{banner}");
     }
 
     #[test]
@@ -742,9 +806,37 @@ mod tests {
         assert!(err.contains("lists no address range"), "{err}");
         let err = config(&[("WEBHOOK_TRUSTED_PROXIES", "10.0.0.0/8 192.0.2.1")]).unwrap_err();
         assert!(err.starts_with("WEBHOOK_TRUSTED_PROXIES: "), "{err}");
-        for r in ROUTES {
-            assert_eq!(r.allow_var, format!("{}_WEBHOOK_ALLOW_IPS", r.path.to_uppercase()));
+        for r in routes() {
+            let named = r.alias.unwrap_or(r.path).to_uppercase().replace('-', "_");
+            assert_eq!(r.allow_var, format!("{named}_WEBHOOK_ALLOW_IPS"));
         }
+    }
+
+    #[test]
+    fn every_provider_is_a_route_named_by_one_rule_and_the_old_names_still_work() {
+        assert_eq!(routes().len(), Provider::all().len());
+        for r in routes() {
+            assert_eq!(r.path, r.provider.name());
+            assert_eq!(r.var, format!("{}_WEBHOOK_SECRET", r.path.to_uppercase().replace('-', "_")));
+        }
+        let stripe = routes().iter().find(|r| r.path == "stripe").unwrap();
+        assert_eq!((stripe.var, stripe.legacy_var, stripe.alias), ("STRIPE_WEBHOOK_SECRET", None, None));
+        let coinbase = routes().iter().find(|r| r.path == "coinbase-commerce").unwrap();
+        assert_eq!(coinbase.var, "COINBASE_COMMERCE_WEBHOOK_SECRET");
+        // Every provider can be enabled by the rule; the legacy names too.
+        let c = config(&[("COINBASE_COMMERCE_WEBHOOK_SECRET", "s"), ("SLACK_SIGNING_SECRET", "t")]).unwrap();
+        let paths: Vec<_> = c.configured.iter().map(|c| c.route.path).collect();
+        assert_eq!(paths, ["slack", "coinbase-commerce"]);
+        let c = config(&[("STANDARD_WEBHOOK_SECRET", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")]).unwrap();
+        let standard = &c.configured[0];
+        assert_eq!(standard.route.path, "standard-webhooks");
+        let enabled = Enabled { route: standard.route, endpoint: Endpoint::new(standard.verifier.clone()) };
+        assert_eq!(enabled.url_paths(), ["/webhooks/standard-webhooks", "/webhooks/standard"]);
+        // A bad secret names the variable that was read.
+        let err = config(&[("DISCORD_PUBLIC_KEY", "zz")]).unwrap_err();
+        assert!(err.starts_with("DISCORD_PUBLIC_KEY: "), "{err}");
+        let err = config(&[("DISCORD_WEBHOOK_SECRET", "zz"), ("DISCORD_PUBLIC_KEY", "ignored")]).unwrap_err();
+        assert!(err.starts_with("DISCORD_WEBHOOK_SECRET: "), "the new name wins: {err}");
     }
 
     #[tokio::test]

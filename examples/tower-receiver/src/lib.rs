@@ -21,12 +21,29 @@ use webhook_core::Verified;
 use webhook_tower::{PeerAddr, WebhookBody, WebhookLayer};
 
 type Body = BoxBody<Bytes, Infallible>;
-type Route = BoxCloneSyncService<Request<Incoming>, Response<WebhookBody<Full<Bytes>>>, Infallible>;
+type Service = BoxCloneSyncService<Request<Incoming>, Response<WebhookBody<Full<Bytes>>>, Infallible>;
+
+/// A webhook route: the layered service for `POST`, the endpoint for `GET` checks.
+#[derive(Clone)]
+struct Route {
+    service: Service,
+    endpoint: webhook_core::receive::Endpoint,
+}
 
 fn json(status: StatusCode, body: &'static str) -> Response<Full<Bytes>> {
     let mut res = Response::new(Full::new(Bytes::from_static(body.as_bytes())));
     *res.status_mut() = status;
     res.headers_mut().insert(header::CONTENT_TYPE, header::HeaderValue::from_static("application/json"));
+    res
+}
+
+/// The core's answer for `outcome`, as a response.
+fn outcome_response(outcome: &webhook_core::receive::Outcome) -> Response<Body> {
+    let mut res = Response::new(Full::new(outcome.body()).map_err(|never| match never {}).boxed());
+    *res.status_mut() = outcome.status();
+    if let Some(ct) = outcome.content_type() {
+        res.headers_mut().insert(header::CONTENT_TYPE, header::HeaderValue::from_static(ct));
+    }
     res
 }
 
@@ -51,9 +68,10 @@ impl Routes {
         let webhooks = receiver
             .enabled
             .iter()
-            .map(|e| {
-                let svc = WebhookLayer::new(e.endpoint.clone()).layer(service_fn(accept));
-                (e.url_path(), BoxCloneSyncService::new(svc))
+            .flat_map(|e| {
+                let service = BoxCloneSyncService::new(WebhookLayer::new(e.endpoint.clone()).layer(service_fn(accept)));
+                let route = Route { service, endpoint: e.endpoint.clone() };
+                e.url_paths().into_iter().map(move |path| (path, route.clone()))
             })
             .collect();
         Self { webhooks: Arc::new(webhooks), metrics: receiver.metrics.clone() }
@@ -72,8 +90,20 @@ impl Routes {
         let path = req.uri().path();
         match self.webhooks.get(path) {
             Some(route) if req.method() == Method::POST => {
-                let res = route.clone().oneshot(req).await?;
+                let res = route.service.clone().oneshot(req).await?;
                 Ok(res.map(BodyExt::boxed))
+            }
+            // The provider's endpoint check (X, Dropbox, Okta), after the allowlist.
+            Some(route) if req.method() == Method::GET => {
+                let peer = req.extensions().get::<PeerAddr>().map(|p| p.0.ip());
+                let endpoint = &route.endpoint;
+                let checked = endpoint.admit(peer, req.headers()).or_else(|| {
+                    endpoint.answer_get(req.uri().query().unwrap_or(""), req.headers(), std::time::SystemTime::now())
+                });
+                Ok(match checked {
+                    Some(outcome) => outcome_response(&outcome),
+                    None => json(StatusCode::METHOD_NOT_ALLOWED, METHOD_NOT_ALLOWED).map(BodyExt::boxed),
+                })
             }
             Some(_) => Ok(json(StatusCode::METHOD_NOT_ALLOWED, METHOD_NOT_ALLOWED).map(BodyExt::boxed)),
             None if path == "/metrics" && req.method() == Method::GET => {

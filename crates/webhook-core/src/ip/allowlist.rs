@@ -477,27 +477,71 @@ mod tests {
         fn an_untrusted_peer_headers_never_matter(
             xff in ".{0,60}",
             forwarded in ".{0,60}",
-            octets in any::<[u8; 4]>(),
+            (peer, inside) in peer_inside_or_outside(),
         ) {
             let trusted = proxies("10.0.0.0/8");
-            let peer = IpAddr::from(octets);
-            prop_assume!(!trusted.contains(peer));
+            prop_assert!(!trusted.contains(peer), "{} is a trusted proxy", peer);
             let headers = [("X-Forwarded-For", xff.as_str()), ("Forwarded", forwarded.as_str())];
-            prop_assert_eq!(trusted.client_addr(peer, &headers), Ok(peer));
-            let list = IpAllowlist::new([parse_cidr_or_panic("192.0.2.0/24")]).with_trusted_proxies(trusted);
-            prop_assert_eq!(list.check(Some(peer), &headers).is_ok(), list.contains(peer));
+            prop_assert_eq!(trusted.client_addr(peer, &headers), Ok(peer.to_canonical()));
+            let list = IpAllowlist::new([parse_cidr_or_panic("192.0.2.0/24"), parse_cidr_or_panic("2001:db8::/32")])
+                .with_trusted_proxies(trusted);
+            prop_assert_eq!(list.contains(peer), inside, "{}", peer);
+            match list.check(Some(peer), &headers) {
+                Ok(client) => {
+                    prop_assert!(inside, "{} is outside the ranges but was admitted", peer);
+                    prop_assert_eq!(client, peer.to_canonical());
+                }
+                Err(refusal) => {
+                    prop_assert!(!inside, "{} is inside the ranges but was refused: {}", peer, refusal);
+                    prop_assert!(refusal.is_not_allowed(), "{}", refusal);
+                    prop_assert_eq!((refusal.peer(), refusal.client()), (Some(peer), Some(peer.to_canonical())));
+                }
+            }
         }
 
         #[test]
-        fn arbitrary_forwarded_values_never_panic(value in ".{0,80}", xff in "[0-9a-f:., \\[\\]\"_]{0,80}") {
+        fn arbitrary_forwarded_values_name_a_client_or_are_refused(
+            value in ".{0,80}",
+            xff in "[0-9a-f:., \\[\\]\"_]{0,80}",
+        ) {
             let trusted = proxies("0.0.0.0/0, ::/0");
+            let peer = ip("192.0.2.1");
             let headers = [("Forwarded", value.as_str())];
-            let _ = trusted.client_addr(ip("192.0.2.1"), &headers);
+            match trusted.client_addr(peer, &headers) {
+                // Only a `for=` parameter names a client (every hop is trusted here).
+                Ok(client) => {
+                    prop_assert!(value.to_ascii_lowercase().contains("for"), "{} from {:?}", client, value);
+                    prop_assert_eq!(client, client.to_canonical());
+                }
+                Err(refusal) => {
+                    prop_assert!(refusal.is_bad_forwarding(), "{} for {:?}", refusal, value);
+                    prop_assert_eq!((refusal.peer(), refusal.client()), (Some(peer), None));
+                }
+            }
             let headers = [("X-Forwarded-For", xff.as_str())];
             if let Ok(client) = trusted.client_addr(ip("192.0.2.1"), &headers) {
                 prop_assert!(!xff.trim().is_empty(), "{} from {:?}", client, xff);
             }
         }
+    }
+
+    /// A peer address and whether it is inside `192.0.2.0/24, 2001:db8::/32`: inside and
+    /// outside in equal measure (IPv4, IPv6, and IPv4-mapped IPv6 inside; IPv4 and IPv6
+    /// outside), never in the trusted `10.0.0.0/8`.
+    fn peer_inside_or_outside() -> impl Strategy<Value = (IpAddr, bool)> {
+        let outside = |ip: &IpAddr| match ip.to_canonical() {
+            IpAddr::V4(v4) => v4.octets()[0] != 10 && v4.octets()[..3] != [192, 0, 2],
+            IpAddr::V6(v6) => v6.segments()[..2] != [0x2001, 0x0db8],
+        };
+        prop_oneof![
+            1 => any::<u8>().prop_map(|h| (IpAddr::from([192, 0, 2, h]), true)),
+            1 => any::<u8>().prop_map(|h| (IpAddr::V6(std::net::Ipv4Addr::new(192, 0, 2, h).to_ipv6_mapped()), true)),
+            1 => any::<[u16; 6]>().prop_map(|s| {
+                (IpAddr::from([0x2001, 0x0db8, s[0], s[1], s[2], s[3], s[4], s[5]]), true)
+            }),
+            2 => any::<[u8; 4]>().prop_map(IpAddr::from).prop_filter("outside", outside).prop_map(|ip| (ip, false)),
+            1 => any::<[u8; 16]>().prop_map(IpAddr::from).prop_filter("outside", outside).prop_map(|ip| (ip, false)),
+        ]
     }
 
     fn parse_cidr_or_panic(text: &str) -> IpNet {

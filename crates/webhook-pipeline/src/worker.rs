@@ -10,11 +10,12 @@ use tokio::task::JoinHandle;
 
 use super::effects::{Completion, Effects};
 use super::event::Event;
-use super::router::{Dispatch, Router, UnknownEvents};
+use super::router::{Dispatch, EventRouter, UnknownEvents};
 use super::store::EventStore;
 
 /// When to try a failed event again, and when to give up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct RetryPolicy {
     /// Attempts before an event is dead (the first one included).
     pub max_attempts: u32,
@@ -32,14 +33,20 @@ impl Default for RetryPolicy {
 }
 
 impl RetryPolicy {
+    /// `max_attempts` in all (at least 1), the first delay `base`, doubling up to
+    /// `max_delay`.
+    pub fn new(max_attempts: u32, base: Duration, max_delay: Duration) -> Self {
+        Self { max_attempts: max_attempts.max(1), base, max_delay }
+    }
+
     /// The delay before the attempt after failed attempt number `attempt` (1-based):
     /// `base · 2^(attempt-1)`, capped, with "equal jitter" (a random point in its upper
     /// half) so that events failing together do not retry together.
     ///
     /// ```
     /// use std::time::Duration;
-    /// use webhook_core::pipeline::RetryPolicy;
-    /// let p = RetryPolicy { max_attempts: 5, base: Duration::from_secs(2), max_delay: Duration::from_secs(60) };
+    /// use webhook_pipeline::RetryPolicy;
+    /// let p = RetryPolicy::new(5, Duration::from_secs(2), Duration::from_secs(60));
     /// let d = p.delay(3); // 8 s before jitter
     /// assert!(d >= Duration::from_secs(4) && d <= Duration::from_secs(8));
     /// assert!(p.delay(30) <= Duration::from_secs(60));
@@ -52,8 +59,9 @@ impl RetryPolicy {
     }
 }
 
-/// Worker settings.
+/// Worker settings (see also [`PipelineBuilder`](crate::PipelineBuilder)).
 #[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
 pub struct WorkerConfig {
     /// Worker tasks.
     pub workers: usize,
@@ -112,7 +120,7 @@ pub struct Workers {
 impl Workers {
     /// Starts `config.workers` workers on the current tokio runtime. `wake` is notified by
     /// the group commit when new events are stored.
-    pub fn spawn(store: Arc<dyn EventStore>, router: Router, config: WorkerConfig, wake: Arc<Notify>) -> Self {
+    pub fn spawn(store: Arc<dyn EventStore>, router: EventRouter, config: WorkerConfig, wake: Arc<Notify>) -> Self {
         let (stop, stopped) = watch::channel(false);
         let prefix = format!("{}-{:08x}", std::process::id(), rand::thread_rng().gen::<u32>());
         let depth = tokio::spawn(report_depth(store.clone(), stopped.clone()));
@@ -133,6 +141,21 @@ impl Workers {
         for h in self.handles {
             let _ = h.await;
         }
+    }
+}
+
+/// Why an event found no handler, with the keys the router tried, so the dead letter says
+/// which pattern to register.
+fn no_route(event: &Event) -> String {
+    match (event.routing_key(), event.event_type.as_deref()) {
+        (Some(key), Some(t)) if key != t => format!(
+            "no handler for {} `{key}`: tried `{key}`, `{t}`, prefix patterns (`{t}.*`), `*` and the catch-all",
+            event.provider
+        ),
+        (Some(key), _) => {
+            format!("no handler for {} `{key}`: tried `{key}`, prefix patterns, `*` and the catch-all", event.provider)
+        }
+        (None, _) => format!("no handler for {} (no event type): tried `*` and the catch-all", event.provider),
     }
 }
 
@@ -162,7 +185,7 @@ struct Finished {
 struct Worker {
     name: String,
     store: Arc<dyn EventStore>,
-    router: Router,
+    router: EventRouter,
     config: WorkerConfig,
 }
 
@@ -219,8 +242,8 @@ impl Worker {
             Dispatch::Handled(effects) => Ok((Settled::Done, effects)),
             Dispatch::Unknown(UnknownEvents::Ignore) => Ok((Settled::Ignored, Effects::new())),
             Dispatch::Failed(e) => Err((e.to_string(), e.is_permanent())),
-            Dispatch::Unknown(UnknownEvents::DeadLetter) => Err(("no handler for this event type".to_owned(), true)),
-            Dispatch::Unknown(_) => Err(("no handler for this event type yet".to_owned(), false)),
+            Dispatch::Unknown(UnknownEvents::DeadLetter) => Err((no_route(&event), true)),
+            Dispatch::Unknown(_) => Err((no_route(&event), false)),
         };
         match result {
             Ok((settled, effects)) => Some(Finished { event, settled, took, effects }),
@@ -313,12 +336,14 @@ impl Worker {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pipeline::router::transactional;
-    use crate::pipeline::router::HandlerError;
-    use crate::pipeline::testing::event;
-    use crate::pipeline::{Effects, Filter, GroupCommit, GroupCommitConfig, MemoryStore, Sink, Status};
+    use crate::router::handler_fn;
+    use crate::router::HandlerError;
+    use crate::testing::event;
+    use crate::{Effects, Filter, GroupCommit, GroupCommitConfig, MemoryStore, Status};
     use std::sync::atomic::{AtomicU32, Ordering};
     use std::sync::Mutex;
+    use webhook_core::providers;
+    use webhook_core::sink::Sink;
 
     fn fast(max_attempts: u32) -> WorkerConfig {
         WorkerConfig {
@@ -345,7 +370,7 @@ mod tests {
     async fn a_handler_that_fails_twice_runs_three_times_with_backoff_between() {
         let store: Arc<dyn EventStore> = Arc::new(MemoryStore::new());
         let runs = Arc::new(Mutex::new(Vec::<Instant>::new()));
-        let router = Router::new().on("github", "push", {
+        let router = EventRouter::new().on(providers::GITHUB, "push", {
             let runs = runs.clone();
             move |_event: Event| {
                 let runs = runs.clone();
@@ -388,7 +413,7 @@ mod tests {
         let store: Arc<dyn EventStore> = Arc::new(MemoryStore::new());
         let runs = Arc::new(AtomicU32::new(0));
         let fixed = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let router = Router::new().catch_all({
+        let router = EventRouter::new().catch_all({
             let (runs, fixed) = (runs.clone(), fixed.clone());
             move |_event: Event| {
                 let (runs, fixed) = (runs.clone(), fixed.clone());
@@ -425,7 +450,7 @@ mod tests {
             let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
             rt.block_on(async {
                 let store: Arc<dyn EventStore> = Arc::new(MemoryStore::new());
-                let router = Router::new().on("github", "push", |_event: Event| async { Ok(()) });
+                let router = EventRouter::new().on(providers::GITHUB, "push", |_event: Event| async { Ok(()) });
                 store
                     .insert(&[
                         event("github", "d1", "issues"),
@@ -452,14 +477,14 @@ mod tests {
     async fn a_panicking_handler_is_a_failure_and_the_worker_lives_on() {
         let store: Arc<dyn EventStore> = Arc::new(MemoryStore::new());
         let handled = Arc::new(AtomicU32::new(0));
-        let router = Router::new()
-            .on("github", "boom", |_event: Event| async move {
+        let router = EventRouter::new()
+            .on(providers::GITHUB, "boom", |_event: Event| async move {
                 if true {
                     panic!("handler bug");
                 }
                 Ok(())
             })
-            .on("github", "push", {
+            .on(providers::GITHUB, "push", {
                 let handled = handled.clone();
                 move |_event: Event| {
                     let handled = handled.clone();
@@ -489,7 +514,7 @@ mod tests {
         let taken = store.lease("crashed", 1, Duration::from_millis(200), SystemTime::now()).await.unwrap();
         assert_eq!(taken.len(), 1);
         let handled = Arc::new(AtomicU32::new(0));
-        let router = Router::new().catch_all({
+        let router = EventRouter::new().catch_all({
             let handled = handled.clone();
             move |_event: Event| {
                 let handled = handled.clone();
@@ -506,10 +531,32 @@ mod tests {
         assert_eq!((e.status, e.attempts), (Status::Done, 2));
     }
 
+    #[tokio::test]
+    async fn a_dead_letter_for_no_route_names_the_key_to_register() {
+        let store = Arc::new(MemoryStore::new());
+        let mut opened = event("github", "nr1", "issues");
+        opened.body = bytes::Bytes::from_static(br#"{"action":"opened","issue":{}}"#);
+        store.insert(&[opened, event("github", "nr2", "push")]).await.unwrap();
+        let router = EventRouter::new().unknown(UnknownEvents::DeadLetter);
+        let workers = Workers::spawn(store.clone(), router, fast(3), Arc::new(Notify::new()));
+        let events = settled(store.as_ref()).await;
+        workers.shutdown().await;
+        let reason = |id: &str| {
+            let e = events.iter().find(|e| e.delivery_id == id).unwrap();
+            assert_eq!(e.status, Status::Dead);
+            e.last_error.clone().unwrap()
+        };
+        assert_eq!(
+            reason("nr1"),
+            "no handler for github `issues.opened`: tried `issues.opened`, `issues`, prefix patterns (`issues.*`), `*` and the catch-all"
+        );
+        assert_eq!(reason("nr2"), "no handler for github `push`: tried `push`, prefix patterns, `*` and the catch-all");
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn sixty_four_copies_are_stored_once_and_handled_once() {
-        use crate::receive::Endpoint;
-        use crate::{providers, Request, SignRequest, Verifier};
+        use webhook_core::receive::Endpoint;
+        use webhook_core::{Request, SignRequest, Verifier};
 
         let store: Arc<dyn EventStore> = Arc::new(MemoryStore::new());
         let stored = Arc::new(Notify::new());
@@ -518,7 +565,7 @@ mod tests {
         let github = Verifier::new(providers::GITHUB, "s3cret").unwrap();
         let endpoint = Endpoint::new(github.clone()).with_sink(sink);
         let runs = Arc::new(AtomicU32::new(0));
-        let router = Router::new().on("github", "push", {
+        let router = EventRouter::new().on(providers::GITHUB, "push", {
             let runs = runs.clone();
             move |_event: Event| {
                 let runs = runs.clone();
@@ -570,10 +617,10 @@ mod tests {
 
     /// Records `(delivery id, attempt)` in `handled`.
     #[cfg(feature = "sqlite")]
-    fn recorder() -> Router {
-        Router::new().on_any(
-            "github",
-            transactional(|event: Event| async move {
+    fn recorder() -> EventRouter {
+        EventRouter::new().on_any(
+            providers::GITHUB,
+            handler_fn(|event: Event| async move {
                 Ok(Effects::new().execute(
                     "INSERT INTO handled (delivery_id, attempt) VALUES ($1, $2)",
                     [event.delivery_id.clone().into(), event.attempts.into()],
@@ -585,8 +632,8 @@ mod tests {
     #[cfg(feature = "sqlite")]
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_failing_effect_rolls_back_and_the_event_is_retried_until_its_effects_commit() {
-        let db = crate::pipeline::testing::TempDb::new();
-        let store = Arc::new(crate::pipeline::SqliteStore::connect(&db.url()).await.unwrap());
+        let db = crate::testing::TempDb::new();
+        let store = Arc::new(crate::SqliteStore::connect(&db.url()).await.unwrap());
         // The CHECK refuses attempts 1 and 2: their effects fail and leave nothing.
         let ddl = "CREATE TABLE handled (delivery_id TEXT NOT NULL, attempt INTEGER NOT NULL CHECK (attempt >= 3))";
         store.execute(&Effects::new().execute(ddl, [])).await.unwrap();
@@ -620,9 +667,9 @@ mod tests {
         // The first run of each event outlives its lease (a stalled worker): another worker
         // takes the event and commits; the stalled run's effects are never applied.
         let store = Arc::new(MemoryStore::new());
-        let router = Router::new().on_any(
-            "github",
-            transactional(|event: Event| async move {
+        let router = EventRouter::new().on_any(
+            providers::GITHUB,
+            handler_fn(|event: Event| async move {
                 if event.attempts == 1 {
                     tokio::time::sleep(Duration::from_millis(400)).await;
                 }

@@ -9,23 +9,16 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_trait::async_trait;
 use tokio::sync::{mpsc, oneshot, Notify};
+use webhook_core::dedup::StoreError;
+use webhook_core::sink::{Delivery, Sink, StoreFuture, Stored};
 
 use super::event::{Inserted, NewEvent};
 use super::store::EventStore;
-use crate::dedup::StoreError;
-
-/// Where an accepted delivery goes before it is acknowledged.
-#[async_trait]
-pub trait Sink: Send + Sync {
-    /// Stores `event` durably (or finds it stored already). The caller acknowledges only
-    /// after `Ok`.
-    async fn accept(&self, event: NewEvent) -> Result<Inserted, StoreError>;
-}
 
 /// Group-commit settings.
 #[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
 pub struct GroupCommitConfig {
     /// Most deliveries in one transaction.
     pub max_batch: usize,
@@ -46,8 +39,9 @@ impl Default for GroupCommitConfig {
 
 type Job = (NewEvent, oneshot::Sender<Result<Inserted, StoreError>>);
 
-/// The group-commit [`Sink`] in front of an [`EventStore`]. Cheap to clone; the writers stop
-/// when the last clone is dropped.
+/// The group-commit [`Sink`] in front of an [`EventStore`]: what
+/// [`Pipeline`](crate::Pipeline) hands an endpoint. Cheap to clone; the writers stop when the
+/// last clone is dropped.
 #[derive(Clone)]
 pub struct GroupCommit {
     tx: mpsc::Sender<Job>,
@@ -65,11 +59,46 @@ impl GroupCommit {
         }
         Self { tx, timeout: config.timeout }
     }
+
+    /// Deliveries waiting for a writer now.
+    pub fn queued(&self) -> usize {
+        self.tx.max_capacity() - self.tx.capacity()
+    }
+
+    /// Stores `event` in the next transaction and waits for its commit: `Ok` only once it
+    /// is durable (or was stored before).
+    pub async fn accept(&self, event: NewEvent) -> Result<Inserted, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        let wait = async {
+            self.tx.send((event, reply)).await.map_err(|_| stopped())?;
+            answer.await.map_err(|_| stopped())?
+        };
+        tokio::time::timeout(self.timeout, wait)
+            .await
+            .map_err(|_| StoreError::unavailable(format!("no commit within {} s", self.timeout.as_secs()), None))?
+    }
+}
+
+fn stopped() -> StoreError {
+    StoreError::unavailable("the event store writer has stopped", None)
+}
+
+impl Sink for GroupCommit {
+    fn store(&self, delivery: Delivery<'_>) -> StoreFuture {
+        let event = NewEvent::from_delivery(&delivery);
+        let this = self.clone();
+        Box::pin(async move {
+            match this.accept(event).await? {
+                Inserted::New(_) => Ok(Stored::New),
+                Inserted::Duplicate => Ok(Stored::Existing),
+            }
+        })
+    }
 }
 
 impl std::fmt::Debug for GroupCommit {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("GroupCommit").field("queued", &(self.tx.max_capacity() - self.tx.capacity())).finish()
+        f.debug_struct("GroupCommit").field("queued", &self.queued()).finish()
     }
 }
 
@@ -111,73 +140,50 @@ async fn writer(
             }
             Err(e) => {
                 tracing::warn!(error = %e, batch = events.len(), "group commit failed");
-                let message = e.to_string();
                 for reply in replies {
-                    let _ = reply.send(Err(StoreError::new(message.clone(), None)));
+                    let _ = reply.send(Err(e.detached()));
                 }
             }
         }
     }
 }
 
-#[async_trait]
-impl Sink for GroupCommit {
-    async fn accept(&self, event: NewEvent) -> Result<Inserted, StoreError> {
-        let (reply, answer) = oneshot::channel();
-        let wait = async {
-            self.tx
-                .send((event, reply))
-                .await
-                .map_err(|_| StoreError::new("the event store writer has stopped", None))?;
-            answer.await.map_err(|_| StoreError::new("the event store writer has stopped", None))?
-        };
-        tokio::time::timeout(self.timeout, wait)
-            .await
-            .map_err(|_| StoreError::new(format!("no commit within {} s", self.timeout.as_secs()), None))?
-    }
-}
-
-/// A store written one delivery per transaction, without batching.
-#[async_trait]
-impl Sink for Arc<dyn EventStore> {
-    async fn accept(&self, event: NewEvent) -> Result<Inserted, StoreError> {
-        let mut results = self.insert(std::slice::from_ref(&event)).await?;
-        results.pop().ok_or_else(|| StoreError::new("the store answered nothing for one event", None))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pipeline::store::MemoryStore;
-    use crate::pipeline::testing::event;
+    use crate::store::MemoryStore;
+    use crate::testing::event;
+    use async_trait::async_trait;
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::time::SystemTime;
+    use tokio::sync::Semaphore;
 
-    /// Counts transactions and holds each one for a moment, like an fsync.
-    struct Slow {
+    /// Counts transactions; each insert waits for a permit (so a test decides when a
+    /// commit ends), and fails when `fail` is set.
+    struct Gated {
         inner: MemoryStore,
         commits: AtomicUsize,
+        gate: Semaphore,
         fail: bool,
     }
 
+    impl Gated {
+        fn new(fail: bool) -> Arc<Self> {
+            Arc::new(Self { inner: MemoryStore::new(), commits: AtomicUsize::new(0), gate: Semaphore::new(0), fail })
+        }
+    }
+
     #[async_trait]
-    impl EventStore for Slow {
+    impl EventStore for Gated {
         async fn insert(&self, events: &[NewEvent]) -> Result<Vec<Inserted>, StoreError> {
-            tokio::time::sleep(Duration::from_millis(5)).await;
+            self.gate.acquire().await.expect("gate").forget();
             self.commits.fetch_add(1, Ordering::SeqCst);
             if self.fail {
-                return Err(StoreError::new("disk full", None));
+                return Err(StoreError::unavailable("disk full", None));
             }
             self.inner.insert(events).await
         }
-        async fn lease(
-            &self,
-            w: &str,
-            m: usize,
-            l: Duration,
-            n: SystemTime,
-        ) -> Result<Vec<super::super::Event>, StoreError> {
+        async fn lease(&self, w: &str, m: usize, l: Duration, n: SystemTime) -> Result<Vec<crate::Event>, StoreError> {
             self.inner.lease(w, m, l, n).await
         }
         async fn complete(&self, id: i64, w: &str) -> Result<bool, StoreError> {
@@ -186,13 +192,13 @@ mod tests {
         async fn fail(&self, id: i64, w: &str, e: &str, r: Option<SystemTime>) -> Result<bool, StoreError> {
             self.inner.fail(id, w, e, r).await
         }
-        async fn get(&self, id: i64) -> Result<Option<super::super::Event>, StoreError> {
+        async fn get(&self, id: i64) -> Result<Option<crate::Event>, StoreError> {
             self.inner.get(id).await
         }
-        async fn list(&self, f: &super::super::Filter, l: usize) -> Result<Vec<super::super::Event>, StoreError> {
+        async fn list(&self, f: &crate::Filter, l: usize) -> Result<Vec<crate::Event>, StoreError> {
             self.inner.list(f, l).await
         }
-        async fn replay(&self, f: &super::super::Filter, n: SystemTime) -> Result<u64, StoreError> {
+        async fn replay(&self, f: &crate::Filter, n: SystemTime) -> Result<u64, StoreError> {
             self.inner.replay(f, n).await
         }
         async fn depth(&self) -> Result<u64, StoreError> {
@@ -200,18 +206,40 @@ mod tests {
         }
     }
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn concurrent_deliveries_share_transactions_and_each_waits_for_its_commit() {
-        let store = Arc::new(Slow { inner: MemoryStore::new(), commits: AtomicUsize::new(0), fail: false });
-        let sink = GroupCommit::spawn(store.clone(), GroupCommitConfig::default(), Arc::new(Notify::new()));
-        let tasks: Vec<_> = (0..200)
+    /// Waits (bounded) until `n` deliveries wait for a writer, the first one excepted.
+    async fn queued(sink: &GroupCommit, n: usize) {
+        for _ in 0..10_000 {
+            if sink.queued() >= n {
+                return;
+            }
+            tokio::task::yield_now().await;
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        panic!("{} of {n} deliveries queued", sink.queued());
+    }
+
+    /// 200 deliveries (every tenth a copy of the one before), the first commit held open.
+    fn deliver(sink: &GroupCommit) -> Vec<tokio::task::JoinHandle<Result<Inserted, StoreError>>> {
+        (0..200)
             .map(|i| {
                 let sink = sink.clone();
-                // Every tenth delivery is a copy of the one before it.
                 let id = if i % 10 == 9 { i - 1 } else { i };
                 tokio::spawn(async move { sink.accept(event("github", &id.to_string(), "push")).await })
             })
-            .collect();
+            .collect()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn deliveries_that_wait_together_share_one_transaction_and_each_waits_for_its_commit() {
+        let store = Gated::new(false);
+        let sink = GroupCommit::spawn(store.clone(), GroupCommitConfig::default(), Arc::new(Notify::new()));
+        let tasks = deliver(&sink);
+        // The writer holds one delivery in a commit that cannot end; the other 199 queue.
+        queued(&sink, 199).await;
+        for t in &tasks {
+            assert!(!t.is_finished(), "answered before its commit");
+        }
+        store.gate.add_permits(2);
         let mut new = 0;
         for t in tasks {
             // Answered only after the commit: the event is in the store by then.
@@ -221,24 +249,37 @@ mod tests {
             }
         }
         assert_eq!(new, 180);
-        let commits = store.commits.load(Ordering::SeqCst);
-        assert!(commits < 100, "{commits} transactions for 200 concurrent deliveries");
+        assert_eq!(store.commits.load(Ordering::SeqCst), 2, "the first delivery, then the 199 that waited");
     }
 
-    #[tokio::test]
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_failed_commit_fails_every_delivery_in_it() {
-        let store = Arc::new(Slow { inner: MemoryStore::new(), commits: AtomicUsize::new(0), fail: true });
+        let store = Gated::new(true);
         let sink = GroupCommit::spawn(store.clone(), GroupCommitConfig::default(), Arc::new(Notify::new()));
-        let err = sink.accept(event("github", "x", "push")).await.unwrap_err();
-        assert!(err.to_string().contains("disk full"), "{err}");
+        let tasks = deliver(&sink);
+        queued(&sink, 199).await;
+        store.gate.add_permits(2);
+        for t in tasks {
+            let err = t.await.unwrap().unwrap_err();
+            assert!(err.is_unavailable() && err.to_string().contains("disk full"), "{err}");
+        }
+        assert_eq!(store.commits.load(Ordering::SeqCst), 2);
         assert_eq!(store.inner.depth().await.unwrap(), 0);
     }
 
     #[tokio::test]
-    async fn a_store_is_a_sink_without_batching() {
-        let store: Arc<dyn EventStore> = Arc::new(MemoryStore::new());
-        assert!(matches!(store.accept(event("github", "one", "push")).await.unwrap(), Inserted::New(_)));
-        assert_eq!(store.accept(event("github", "one", "push")).await.unwrap(), Inserted::Duplicate);
-        assert_eq!(store.depth().await.unwrap(), 1);
+    async fn the_sink_answers_new_and_existing() {
+        use webhook_core::{providers, SignRequest, Verifier, WebhookRequest};
+        let store = Arc::new(MemoryStore::new());
+        let sink = GroupCommit::spawn(store.clone(), GroupCommitConfig::default(), Arc::new(Notify::new()));
+        let github = Verifier::new(providers::GITHUB, "s").unwrap();
+        let now = SystemTime::now();
+        let signed = github.sign(&SignRequest::new(b"{}", now).id("d-9").event_type("push")).unwrap();
+        let verified = github.verify(&WebhookRequest::new(&signed, &b"{}"[..]), now).unwrap();
+        let delivery = || Delivery::new(&verified, &signed, now);
+        assert_eq!(sink.store(delivery()).await.unwrap(), Stored::New);
+        assert_eq!(sink.store(delivery()).await.unwrap(), Stored::Existing);
+        let kept = store.list(&crate::Filter::default(), 10).await.unwrap();
+        assert_eq!((kept.len(), kept[0].delivery_id.as_str()), (1, "d-9"));
     }
 }

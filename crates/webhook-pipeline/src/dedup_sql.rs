@@ -1,4 +1,5 @@
-//! Dedup stores on SQLite and PostgreSQL.
+//! Dedup stores in SQL: [`PostgresDedup`], and the statements that
+//! [`SqliteStore::dedup`](crate::SqliteStore::dedup) runs on the SQLite store's writer thread.
 //!
 //! Both keep one row per delivery id in `webhook_dedup (key, done, expires_at)` (migration
 //! `0002_dedup.sql`), where `expires_at` (unix ms) is the end of the in-flight lease while
@@ -18,14 +19,20 @@
 //! A returned row means [`Claim::New`]; otherwise the live row's `done` tells
 //! [`Claim::Duplicate`] from [`Claim::InFlight`].
 
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
+#[cfg(feature = "postgres")]
+use std::time::SystemTime;
 
+#[cfg(feature = "postgres")]
 use async_trait::async_trait;
+#[cfg(feature = "postgres")]
+use webhook_core::dedup::{Claim, DedupStore, MemoryDedup, StoreError};
 
+#[cfg(feature = "postgres")]
 use super::event::to_ms;
-use crate::dedup::{Claim, DedupStore, MemoryDedup, StoreError};
 
 /// How long `connect` waits for a connection before giving up.
+#[cfg(feature = "postgres")]
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Rows deleted per statement by `purge_expired`, so no purge holds locks for long.
@@ -34,6 +41,7 @@ pub(super) const PURGE_BATCH: i64 = 1_000;
 /// How many times a claim is tried when the row it lost to disappears (released or purged)
 /// before its state could be read. After that the key is reported in flight: the sender
 /// retries.
+#[cfg(feature = "postgres")]
 const CLAIM_ATTEMPTS: usize = 3;
 
 /// The statements, in one database's dialect. Parameters, by position:
@@ -83,12 +91,14 @@ pub(super) fn millis(d: Duration) -> i64 {
 }
 
 /// Wraps a database error with what was being done.
-fn store_error(db: &str, what: &str, source: impl std::error::Error + Send + Sync + 'static) -> StoreError {
-    StoreError::new(format!("{db}: {what} failed"), Some(Box::new(source)))
+#[cfg(feature = "postgres")]
+fn store_error(db: &str, what: &str, source: sqlx::Error) -> StoreError {
+    crate::postgres::classify(format!("{db}: {what} failed"), source)
 }
 
 /// The parts both stores share: the struct, the claim/complete/release/purge statements
 /// and the [`DedupStore`] impl. `connect` and `migrate` are written per database below.
+#[cfg(feature = "postgres")]
 macro_rules! sql_dedup {
     (
         $(#[$meta:meta])*
@@ -234,84 +244,6 @@ macro_rules! sql_dedup {
     };
 }
 
-#[cfg(feature = "sqlite")]
-sql_dedup! {
-    /// A [`DedupStore`] in a SQLite database: for one receiver process that must remember
-    /// delivery ids across restarts.
-    ///
-    /// It opens a pool of its own. Beside a [`SqliteStore`](super::SqliteStore) on the same
-    /// file, use [`SqliteStore::dedup`](super::SqliteStore::dedup) instead: the same table
-    /// and statements through the store's writer thread, so the two never wait on SQLite's
-    /// lock for each other.
-    ///
-    /// Every claim is one `INSERT ... ON CONFLICT DO UPDATE ... RETURNING` statement, so
-    /// concurrent claims of a key (from any number of pool connections) have one winner.
-    ///
-    /// ```no_run
-    /// use std::time::Duration;
-    /// use webhook_core::dedup::{Claim, DedupStore, MemoryDedup};
-    /// use webhook_core::pipeline::SqliteDedup;
-    ///
-    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-    /// let store = SqliteDedup::connect("sqlite://webhooks.db", MemoryDedup::DEFAULT_TTL)
-    ///     .await?
-    ///     .with_lease(Duration::from_secs(30));
-    /// match store.claim("github:72d3162e").await? {
-    ///     Claim::New => {
-    ///         // ... store or handle the delivery, then:
-    ///         store.complete("github:72d3162e").await?;
-    ///     }
-    ///     Claim::Duplicate => { /* answer 2xx, do nothing */ }
-    ///     _ => { /* in flight: answer 409 or 5xx, so the sender retries */ }
-    /// }
-    /// // Now and then:
-    /// store.purge_expired(std::time::SystemTime::now()).await?;
-    /// # Ok(())
-    /// # }
-    /// ```
-    SqliteDedup, sqlx::SqlitePool, SQLITE, "sqlite"
-}
-
-#[cfg(feature = "sqlite")]
-impl SqliteDedup {
-    /// Opens (creating it if missing) the SQLite database at `url` (`sqlite://path.db`, or a
-    /// bare path) in WAL journal mode, runs the migrations and returns a store on it.
-    ///
-    /// An in-memory URL (`sqlite::memory:`) gives each pool connection its own database:
-    /// use a file.
-    ///
-    /// # Errors
-    ///
-    /// [`StoreError`] when the URL is invalid, the file cannot be opened or created, or a
-    /// migration fails.
-    pub async fn connect(url: &str, ttl: Duration) -> Result<Self, StoreError> {
-        use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
-
-        let options = url
-            .parse::<SqliteConnectOptions>()
-            .map_err(|e| store_error("sqlite", "parsing the database URL", e))?
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal);
-        let pool = SqlitePoolOptions::new()
-            .acquire_timeout(ACQUIRE_TIMEOUT)
-            .connect_with(options)
-            .await
-            .map_err(|e| store_error("sqlite", "connect", e))?;
-        Self::migrate(&pool).await?;
-        Ok(Self::new(pool, ttl))
-    }
-
-    /// Runs the crate's SQLite migrations (`migrations/sqlite`, the event store's
-    /// included) on `pool`. Applied migrations are recorded, so running it again is cheap.
-    ///
-    /// # Errors
-    ///
-    /// [`StoreError`] when a migration fails or the database cannot be reached.
-    pub async fn migrate(pool: &sqlx::SqlitePool) -> Result<(), StoreError> {
-        crate::pipeline::SqliteStore::migrate(pool).await
-    }
-}
-
 #[cfg(feature = "postgres")]
 sql_dedup! {
     /// A [`DedupStore`] in PostgreSQL: shared by several receiver instances.
@@ -322,7 +254,7 @@ sql_dedup! {
     /// ```no_run
     /// use std::time::Duration;
     /// use webhook_core::dedup::{Claim, DedupStore, MemoryDedup};
-    /// use webhook_core::pipeline::PostgresDedup;
+    /// use webhook_pipeline::PostgresDedup;
     ///
     /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
     /// let store = PostgresDedup::connect(
@@ -368,16 +300,19 @@ impl PostgresDedup {
     ///
     /// [`StoreError`] when a migration fails or the database cannot be reached.
     pub async fn migrate(pool: &sqlx::PgPool) -> Result<(), StoreError> {
-        crate::pipeline::PostgresStore::migrate(pool).await
+        crate::PostgresStore::migrate(pool).await
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[cfg(not(feature = "postgres"))]
+    use crate::event::to_ms;
     use std::sync::atomic::{AtomicU64, Ordering};
     use std::sync::Arc;
-    use std::time::UNIX_EPOCH;
+    use std::time::{SystemTime, UNIX_EPOCH};
+    use webhook_core::dedup::{Claim, DedupStore, StoreError};
 
     /// A name no other test (in this process or another) uses.
     fn unique() -> String {
@@ -488,43 +423,18 @@ mod tests {
     mod sqlite {
         use super::*;
 
-        impl Clocked for SqliteDedup {
+        impl Clocked for crate::SqliteStoreDedup {
             async fn claim_at(&self, key: &str, now: SystemTime) -> Result<Claim, StoreError> {
-                SqliteDedup::claim_at(self, key, now).await
+                crate::SqliteStoreDedup::claim_at(self, key, now).await
             }
             async fn complete_at(&self, key: &str, now: SystemTime) -> Result<(), StoreError> {
-                SqliteDedup::complete_at(self, key, now).await
+                crate::SqliteStoreDedup::complete_at(self, key, now).await
             }
             async fn purge_expired(&self, now: SystemTime) -> Result<u64, StoreError> {
-                SqliteDedup::purge_expired(self, now).await
+                crate::SqliteStoreDedup::purge_expired(self, now).await
             }
             async fn insert_bulk(&self, prefix: &str, n: i64, expires_at: SystemTime) {
-                sqlx::query(
-                    "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?1) \
-                     INSERT INTO webhook_dedup (key, done, expires_at) \
-                     SELECT ?2 || i, 1, ?3 FROM n",
-                )
-                .bind(n)
-                .bind(prefix)
-                .bind(to_ms(expires_at))
-                .execute(self.pool())
-                .await
-                .unwrap();
-            }
-        }
-
-        impl Clocked for crate::pipeline::SqliteStoreDedup {
-            async fn claim_at(&self, key: &str, now: SystemTime) -> Result<Claim, StoreError> {
-                crate::pipeline::SqliteStoreDedup::claim_at(self, key, now).await
-            }
-            async fn complete_at(&self, key: &str, now: SystemTime) -> Result<(), StoreError> {
-                crate::pipeline::SqliteStoreDedup::complete_at(self, key, now).await
-            }
-            async fn purge_expired(&self, now: SystemTime) -> Result<u64, StoreError> {
-                crate::pipeline::SqliteStoreDedup::purge_expired(self, now).await
-            }
-            async fn insert_bulk(&self, prefix: &str, n: i64, expires_at: SystemTime) {
-                use crate::pipeline::{Effects, EventStore};
+                use crate::{Effects, EventStore};
                 let sql = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < $1) \
                            INSERT INTO webhook_dedup (key, done, expires_at) SELECT $2 || i, 1, $3 FROM n";
                 let effects = Effects::new().execute(sql, [n.into(), prefix.into(), to_ms(expires_at).into()]);
@@ -533,13 +443,13 @@ mod tests {
         }
 
         /// The same suite through an event store's writer thread.
-        async fn on_store(db: &TempDb) -> crate::pipeline::SqliteStoreDedup {
-            crate::pipeline::SqliteStore::connect(&db.url()).await.unwrap().dedup(TTL).with_lease(LEASE)
+        async fn on_store(db: &crate::testing::TempDb) -> crate::SqliteStoreDedup {
+            crate::SqliteStore::connect(&db.url()).await.unwrap().dedup(TTL).with_lease(LEASE)
         }
 
         #[tokio::test]
         async fn sqlite_store_dedup_lifecycle_purge_and_one_winner() {
-            let db = TempDb::new();
+            let db = crate::testing::TempDb::new();
             let store = on_store(&db).await;
             lifecycle(&store, "k:").await;
             purge(&store, "p:").await;
@@ -552,8 +462,8 @@ mod tests {
         async fn sqlite_store_dedup_and_the_event_store_share_the_writer() {
             // Claims and deliveries at once, from many tasks: none meets SQLite's lock (a
             // second connection would, and fail with "database is locked" past its timeout).
-            use crate::pipeline::{EventStore, Filter, Inserted};
-            let db = TempDb::new();
+            use crate::{EventStore, Filter, Inserted};
+            let db = crate::testing::TempDb::new();
             let dedup = on_store(&db).await;
             let tasks: Vec<_> = (0..64)
                 .map(|i| {
@@ -563,7 +473,7 @@ mod tests {
                         assert_eq!(dedup.claim(&key).await.unwrap(), Claim::New);
                         let stored = dedup
                             .store()
-                            .insert(&[crate::pipeline::testing::event("github", &i.to_string(), "push")])
+                            .insert(&[crate::testing::event("github", &i.to_string(), "push")])
                             .await
                             .unwrap();
                         assert!(matches!(stored[..], [Inserted::New(_)]));
@@ -579,66 +489,12 @@ mod tests {
             dedup.store().close().await;
         }
 
-        /// A fresh database file, removed (with its WAL files) when dropped.
-        struct TempDb(std::path::PathBuf);
-
-        impl TempDb {
-            fn new() -> Self {
-                Self(std::env::temp_dir().join(format!("webhook-dedup-{}.db", unique())))
-            }
-            fn url(&self) -> String {
-                format!("sqlite://{}", self.0.display())
-            }
-        }
-
-        impl Drop for TempDb {
-            fn drop(&mut self) {
-                for suffix in ["", "-wal", "-shm"] {
-                    let mut path = self.0.clone().into_os_string();
-                    path.push(suffix);
-                    let _ = std::fs::remove_file(path);
-                }
-            }
-        }
-
-        async fn store(db: &TempDb) -> SqliteDedup {
-            SqliteDedup::connect(&db.url(), TTL).await.unwrap().with_lease(LEASE)
-        }
-
         #[tokio::test]
-        async fn sqlite_lifecycle() {
-            let db = TempDb::new();
-            let store = store(&db).await;
-            // Migrating again is harmless.
-            SqliteDedup::migrate(store.pool()).await.unwrap();
-            lifecycle(&store, "k:").await;
-            store.pool().close().await;
-        }
-
-        #[tokio::test]
-        async fn sqlite_purge() {
-            let db = TempDb::new();
-            let store = store(&db).await;
-            purge(&store, "k:").await;
-            store.pool().close().await;
-        }
-
-        #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-        async fn sqlite_concurrent_claims_have_one_winner() {
-            let db = TempDb::new();
-            let store = Arc::new(store(&db).await);
-            assert!(store.pool().options().get_max_connections() > 1);
-            concurrent(Arc::clone(&store), "k:").await;
-            store.pool().close().await;
-        }
-
-        #[tokio::test]
-        async fn sqlite_unreachable_is_an_error() {
+        async fn sqlite_store_dedup_on_a_missing_directory_is_a_configuration_error() {
             let dir = std::env::temp_dir().join(format!("webhook-dedup-missing-{}", unique()));
             let url = format!("sqlite://{}/x.db", dir.display());
-            let err = SqliteDedup::connect(&url, TTL).await.unwrap_err();
-            assert!(err.to_string().contains("sqlite"), "{err}");
-            assert!(std::error::Error::source(&err).is_some());
+            let err = crate::SqliteStore::connect(&url).await.unwrap_err();
+            assert!(err.is_misconfigured() && err.to_string().contains("SQLite"), "{err}");
         }
     }
 
@@ -681,8 +537,7 @@ mod tests {
         {
             use futures_util::FutureExt;
 
-            let Ok(url) = std::env::var("WEBHOOK_TEST_DATABASE_URL") else {
-                println!("WEBHOOK_TEST_DATABASE_URL is not set: {test} was not run against PostgreSQL");
+            let Some(url) = crate::testing::postgres_url(test) else {
                 return;
             };
             let schema = format!("webhook_dedup_test_{}", unique());

@@ -98,7 +98,7 @@ pub(super) fn headers_from_json(text: &str) -> Vec<(String, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pipeline::Status;
+    use crate::Status;
 
     #[test]
     fn filters_number_their_placeholders_in_binding_order() {

@@ -1,8 +1,8 @@
 //! Routing stored events to handlers by provider and event type.
 //!
-//! A [`Router`] maps `(provider, pattern)` pairs to [`Handler`]s. Workers hand it each
-//! leased [`Event`]; [`Router::dispatch`] runs the best handler and says what became of
-//! it, or [`Router::route`] only finds the handler.
+//! A [`EventRouter`] maps `(provider, pattern)` pairs to [`Handler`]s. Workers hand it each
+//! leased [`Event`]; [`EventRouter::dispatch`] runs the best handler and says what became of
+//! it, or [`EventRouter::route`] only finds the handler.
 //!
 //! # Patterns
 //!
@@ -15,9 +15,9 @@
 //! | `issues.opened`    | a candidate equal to it: GitHub's `issues` + `opened`, or a type spelled so |
 //! | `issues`           | a candidate equal to it                                        |
 //! | `payment_intent.*` | any candidate that starts with `payment_intent.`: Stripe's `payment_intent.succeeded`, GitHub's `payment_intent` + any action; never bare `payment_intent` |
-//! | `*`                | every event of the provider, typed or not ([`Router::on_any`]) |
+//! | `*`                | every event of the provider, typed or not ([`EventRouter::on_any`]) |
 //!
-//! and [`Router::catch_all`] takes what no provider route does. The most specific match
+//! and [`EventRouter::catch_all`] takes what no provider route does. The most specific match
 //! wins, whatever the order of registration:
 //!
 //! 1. an exact `t.action`,
@@ -42,9 +42,11 @@
 //! closure is a handler ([`handler_fn`] helps type inference); [`typed`] parses the body
 //! into a `T: Deserialize` first, and a body that does not parse is a
 //! [permanent](HandlerError::is_permanent) error, dead-lettered without retries.
-//! [`transactional`] handlers return their writes as SQL [`Effects`], which the store runs
-//! in the transaction that marks the event done: exactly once, even across a crash (see
-//! [`effects`](super::effects)).
+//! A handler that returns `Ok(Effects)` instead of `Ok(())` hands its writes to the store as
+//! SQL, which the store runs in the transaction that marks the event done: exactly once,
+//! even across a crash (see [`effects`](super::effects)). There is one [`Handler`] trait and
+//! one call; its output always reaches the store, so effects cannot be dropped by a
+//! handler wired the wrong way.
 //!
 //! # Example
 //!
@@ -52,9 +54,9 @@
 //! use std::time::SystemTime;
 //!
 //! use serde::Deserialize;
-//! use webhook_core::pipeline::router::{handler_fn, typed, Dispatch, HandlerError, Router, UnknownEvents};
-//! use webhook_core::pipeline::{Event, Status};
-//! use webhook_core::Bytes;
+//! use webhook_pipeline::router::{handler_fn, typed, Dispatch, HandlerError, EventRouter, UnknownEvents};
+//! use webhook_pipeline::{Event, Status};
+//! use webhook_core::{providers, Bytes};
 //!
 //! #[derive(Deserialize)]
 //! struct IssueEvent {
@@ -67,9 +69,9 @@
 //!     title: String,
 //! }
 //!
-//! let router = Router::new()
+//! let router = EventRouter::new()
 //!     // GitHub: `X-GitHub-Event: issues` and `"action": "opened"`, parsed into a type.
-//!     .on("github", "issues.opened", typed(|payload: IssueEvent, event: Event| async move {
+//!     .on(providers::GITHUB, "issues.opened", typed(|payload: IssueEvent, event: Event| async move {
 //!         if payload.issue.title.is_empty() {
 //!             return Err(HandlerError::permanent(format!(
 //!                 "issue #{} in delivery {} has no title",
@@ -79,7 +81,7 @@
 //!         Ok(())
 //!     }))
 //!     // Stripe: every `payment_intent.` event, raw.
-//!     .on("stripe", "payment_intent.*", |event: Event| async move {
+//!     .on(providers::STRIPE, "payment_intent.*", |event: Event| async move {
 //!         let object: serde_json::Value = event.json().map_err(HandlerError::permanent)?;
 //!         let _amount = object["data"]["object"]["amount"].as_u64();
 //!         Ok(())
@@ -133,10 +135,10 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use futures_util::FutureExt;
 use serde::de::DeserializeOwned;
+use webhook_core::Provider;
 
 use super::effects::Effects;
 use super::event::Event;
-use crate::json::{extract, Extracted};
 
 /// Handles one stored event.
 ///
@@ -147,7 +149,8 @@ use crate::json::{extract, Extracted};
 /// can expire mid-handler, a dead letter can be replayed): make handlers idempotent,
 /// keyed by [`Event::delivery_id`].
 ///
-/// Closures `Fn(Event) -> impl Future<Output = Result<(), HandlerError>>` are handlers
+/// Closures `Fn(Event) -> impl Future<Output = Result<(), HandlerError>>` (or
+/// `Result<Effects, HandlerError>`) are handlers
 /// (they get a clone of the event, which shares the body); so is `Arc<H>` for any
 /// handler `H`, `dyn Handler` included, to register one handler under several routes.
 /// (`Box<dyn Handler>` is not: `Box<F>` is itself a closure type, and the two impls would
@@ -155,8 +158,9 @@ use crate::json::{extract, Extracted};
 ///
 /// ```
 /// use async_trait::async_trait;
-/// use webhook_core::pipeline::router::{Handler, HandlerError, Router};
-/// use webhook_core::pipeline::Event;
+/// use webhook_core::providers;
+/// use webhook_pipeline::router::{Handler, HandlerError, EventRouter};
+/// use webhook_pipeline::{Effects, Event};
 ///
 /// struct Audit {
 ///     table: &'static str,
@@ -164,149 +168,69 @@ use crate::json::{extract, Extracted};
 ///
 /// #[async_trait]
 /// impl Handler for Audit {
-///     async fn handle(&self, event: &Event) -> Result<(), HandlerError> {
+///     async fn handle(&self, event: &Event) -> Result<Effects, HandlerError> {
 ///         let _row = (self.table, &event.provider, &event.delivery_id, event.body.len());
-///         Ok(())
+///         Ok(Effects::new())
 ///     }
 /// }
 ///
-/// let router = Router::new().on_any("github", Audit { table: "audit" });
+/// let router = EventRouter::new().on_any(providers::GITHUB, Audit { table: "audit" });
 /// # let _ = router;
 /// ```
 #[async_trait]
 pub trait Handler: Send + Sync {
-    /// Handles `event`.
-    async fn handle(&self, event: &Event) -> Result<(), HandlerError>;
-
-    /// Handles `event` and returns the SQL [`Effects`] the event store is to run in the
-    /// transaction that marks the event done (see [`transactional`]). This is what the
-    /// router calls; the default runs [`handle`](Self::handle) and asks for none.
-    async fn handle_with_effects(&self, event: &Event) -> Result<Effects, HandlerError> {
-        self.handle(event).await.map(|()| Effects::new())
-    }
+    /// Handles `event`. `Ok` carries the SQL [`Effects`] the event store runs in the
+    /// transaction that marks the event done (exactly once, even across a crash; see
+    /// [`effects`](super::effects)); most handlers ask for none (`Effects::new()`, or a
+    /// closure returning `Ok(())`).
+    async fn handle(&self, event: &Event) -> Result<Effects, HandlerError>;
 }
 
+/// Any `Fn(Event) -> impl Future<Output = Result<R, HandlerError>>` closure is a handler,
+/// `R` being `()` or [`Effects`] (see [`Handled`]).
 #[async_trait]
-impl<F, Fut> Handler for F
+impl<F, Fut, R> Handler for F
 where
     F: Fn(Event) -> Fut + Send + Sync,
-    Fut: Future<Output = Result<(), HandlerError>> + Send,
+    Fut: Future<Output = Result<R, HandlerError>> + Send,
+    R: Handled,
 {
-    async fn handle(&self, event: &Event) -> Result<(), HandlerError> {
-        self(event.clone()).await
+    async fn handle(&self, event: &Event) -> Result<Effects, HandlerError> {
+        self(event.clone()).await.map(Handled::into_effects)
     }
 }
 
 #[async_trait]
 impl<H: Handler + ?Sized> Handler for Arc<H> {
-    async fn handle(&self, event: &Event) -> Result<(), HandlerError> {
+    async fn handle(&self, event: &Event) -> Result<Effects, HandlerError> {
         (**self).handle(event).await
-    }
-
-    async fn handle_with_effects(&self, event: &Event) -> Result<Effects, HandlerError> {
-        (**self).handle_with_effects(event).await
     }
 }
 
 /// A handler whose work is a write to the database that holds the events, made exactly
-/// once: `f` returns the statements as [`Effects`], and the worker has the store run them
-/// in the same transaction that marks the event done, only while it still holds the
-/// event's lease ([`EventStore::complete_with`](super::EventStore::complete_with)).
-///
-/// A crash, an expired lease or a failing statement leaves no trace of the effects: the
-/// event is handled again from scratch, and the effects of the run that committed are the
-/// only ones there are. A statement that fails is a retryable failure of the attempt, with
-/// the database's message as the event's last error. `f` may be called more than once for
-/// an event (once per attempt); only one call's effects ever commit. Work outside the
-/// database (an HTTP call, an email) is still at least once: keep it out of `f`, or make it
-/// idempotent.
-///
-/// On a store that runs no SQL ([`MemoryStore`](super::MemoryStore)) the statements are
-/// kept, not run: see [`MemoryStore::applied_effects`](super::MemoryStore::applied_effects).
-///
-/// ```
-/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
-/// use serde::Deserialize;
-/// use webhook_core::pipeline::router::{transactional, Dispatch, HandlerError, Router};
-/// use webhook_core::pipeline::{Effects, Event, Status};
-///
-/// #[derive(Deserialize)]
-/// struct Paid {
-///     id: String,
-///     amount: i64,
-/// }
-///
-/// let router = Router::new().on("stripe", "invoice.paid", transactional(|event: Event| async move {
-///     let paid: Paid = event.json().map_err(HandlerError::permanent)?;
-///     Ok(Effects::new().execute(
-///         "INSERT INTO payments (invoice, amount, delivery) VALUES ($1, $2, $3)",
-///         [paid.id.into(), paid.amount.into(), event.delivery_id.clone().into()],
-///     ))
-/// }));
-///
-/// let event = Event {
-///     id: 1,
-///     provider: "stripe".to_owned(),
-///     delivery_id: "evt_1".to_owned(),
-///     event_type: Some("invoice.paid".to_owned()),
-///     headers: Vec::new(),
-///     body: webhook_core::Bytes::from_static(br#"{"id":"in_1","amount":900}"#),
-///     received_at: std::time::SystemTime::UNIX_EPOCH,
-///     status: Status::Processing,
-///     attempts: 1,
-///     last_error: None,
-///     next_attempt_at: std::time::SystemTime::UNIX_EPOCH,
-/// };
-/// let Dispatch::Handled(effects) = router.dispatch(&event).await else { panic!() };
-/// assert_eq!(effects.statements()[0].params()[1], 900i64.into());
-/// # });
-/// ```
-pub fn transactional<F, Fut>(f: F) -> Transactional<F>
+/// once: this is only a name for a closure returning `Ok(Effects)`, which is a
+/// [`Handler`] by itself. Kept for one release.
+#[deprecated(note = "a closure returning `Result<Effects, HandlerError>` is a Handler by itself")]
+pub fn transactional<F, Fut>(f: F) -> F
 where
     F: Fn(Event) -> Fut + Send + Sync,
     Fut: Future<Output = Result<Effects, HandlerError>> + Send,
 {
-    Transactional { f }
-}
-
-/// The [`Handler`] made by [`transactional`].
-pub struct Transactional<F> {
-    f: F,
-}
-
-impl<F> fmt::Debug for Transactional<F> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Transactional").finish_non_exhaustive()
-    }
-}
-
-#[async_trait]
-impl<F, Fut> Handler for Transactional<F>
-where
-    F: Fn(Event) -> Fut + Send + Sync,
-    Fut: Future<Output = Result<Effects, HandlerError>> + Send,
-{
-    /// Refuses: effects run without their event's completion would not be exactly once.
-    /// The router calls [`handle_with_effects`](Handler::handle_with_effects).
-    async fn handle(&self, _event: &Event) -> Result<(), HandlerError> {
-        Err(effects_need_a_router())
-    }
-
-    async fn handle_with_effects(&self, event: &Event) -> Result<Effects, HandlerError> {
-        (self.f)(event.clone()).await
-    }
+    f
 }
 
 /// A closure as a [`Handler`].
 ///
 /// Closures are handlers already; this function only pins down the closure's argument
 /// type, so `|event| ...` needs no annotation and `Ok(())` or `?` in its body need no
-/// turbofish.
+/// turbofish. The closure returns `Ok(())`, or `Ok(Effects)` to have its writes committed
+/// with the event's done mark.
 ///
 /// ```
-/// use webhook_core::pipeline::router::{handler_fn, HandlerError, Router};
+/// use webhook_core::providers;
+/// use webhook_pipeline::router::{handler_fn, HandlerError, EventRouter};
 ///
-/// let router = Router::new().on("github", "push", handler_fn(|event| async move {
+/// let router = EventRouter::new().on(providers::GITHUB, "push", handler_fn(|event| async move {
 ///     if event.body.is_empty() {
 ///         return Err(HandlerError::permanent("empty push"));
 ///     }
@@ -314,10 +238,11 @@ where
 /// }));
 /// # let _ = router;
 /// ```
-pub fn handler_fn<F, Fut>(f: F) -> F
+pub fn handler_fn<F, Fut, R>(f: F) -> F
 where
     F: Fn(Event) -> Fut + Send + Sync,
-    Fut: Future<Output = Result<(), HandlerError>> + Send,
+    Fut: Future<Output = Result<R, HandlerError>> + Send,
+    R: Handled,
 {
     f
 }
@@ -328,13 +253,14 @@ where
 /// A body that does not parse into `T` never will: it fails with a
 /// [permanent](HandlerError::is_permanent) error and `f` is not called.
 ///
-/// `f` returns `Ok(())`, or `Ok(Effects)` to be exactly once like a [`transactional`]
-/// handler: the statements commit with the event's done mark (see [`Handled`]).
+/// `f` returns `Ok(())`, or `Ok(Effects)` to be exactly once: the statements commit with
+/// the event's done mark (see [`Handled`]).
 ///
 /// ```
 /// use serde::Deserialize;
-/// use webhook_core::pipeline::router::{typed, Router};
-/// use webhook_core::pipeline::Event;
+/// use webhook_core::providers;
+/// use webhook_pipeline::router::{typed, EventRouter};
+/// use webhook_pipeline::Event;
 ///
 /// #[derive(Deserialize)]
 /// struct Charge {
@@ -342,7 +268,7 @@ where
 ///     amount: u64,
 /// }
 ///
-/// let router = Router::new().on("stripe", "charge.*", typed(|charge: Charge, event: Event| async move {
+/// let router = EventRouter::new().on(providers::STRIPE, "charge.*", typed(|charge: Charge, event: Event| async move {
 ///     let _ = (charge.id, charge.amount, event.attempts);
 ///     Ok(())
 /// }));
@@ -370,8 +296,8 @@ impl<T, F> fmt::Debug for Typed<T, F> {
     }
 }
 
-/// What a [`typed`] handler returns on success: `()`, or the [`Effects`] to run with the
-/// event's done mark.
+/// What a handler closure (or a [`typed`] one) returns on success: `()`, or the
+/// [`Effects`] to run with the event's done mark.
 pub trait Handled: Send {
     /// The effects (none for `()`).
     fn into_effects(self) -> Effects;
@@ -389,14 +315,6 @@ impl Handled for Effects {
     }
 }
 
-/// The error of [`Handler::handle`] for a handler that asked for effects: run alone, they
-/// would not be exactly once.
-fn effects_need_a_router() -> HandlerError {
-    HandlerError::permanent(
-        "a transactional handler's effects run with its event's completion: dispatch it through a Router",
-    )
-}
-
 #[async_trait]
 impl<T, F, Fut, R> Handler for Typed<T, F>
 where
@@ -405,16 +323,7 @@ where
     Fut: Future<Output = Result<R, HandlerError>> + Send,
     R: Handled,
 {
-    /// Runs `f`; a call that returns effects is refused (see [`Handled`]).
-    async fn handle(&self, event: &Event) -> Result<(), HandlerError> {
-        if self.handle_with_effects(event).await?.is_empty() {
-            Ok(())
-        } else {
-            Err(effects_need_a_router())
-        }
-    }
-
-    async fn handle_with_effects(&self, event: &Event) -> Result<Effects, HandlerError> {
+    async fn handle(&self, event: &Event) -> Result<Effects, HandlerError> {
         let payload = event
             .json::<T>()
             .map_err(|e| HandlerError::permanent(format!("payload is not a {}: {e}", type_name::<T>())))?;
@@ -435,7 +344,7 @@ where
 /// separated, which is what a store keeps as the event's last error.
 ///
 /// ```
-/// use webhook_core::pipeline::router::HandlerError;
+/// use webhook_pipeline::router::HandlerError;
 ///
 /// fn parse(text: &str) -> Result<u16, HandlerError> {
 ///     Ok(text.parse::<u16>()?) // a ParseIntError: retryable
@@ -513,14 +422,14 @@ impl fmt::Display for HandlerError {
 
 /// What to do with an event no route matches.
 ///
-/// Whatever the policy, [`Router::dispatch`] reports such an event as
+/// Whatever the policy, [`EventRouter::dispatch`] reports such an event as
 /// [`Dispatch::Unknown`] and the worker counts it.
 ///
 /// ```
-/// use webhook_core::pipeline::router::{Router, UnknownEvents};
+/// use webhook_pipeline::router::{EventRouter, UnknownEvents};
 ///
 /// assert_eq!(UnknownEvents::default(), UnknownEvents::Ignore);
-/// let router = Router::new().unknown(UnknownEvents::Retry);
+/// let router = EventRouter::new().unknown(UnknownEvents::Retry);
 /// # let _ = router;
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -555,7 +464,7 @@ impl fmt::Display for UnknownEvents {
     }
 }
 
-/// Where [`Router::route`] sends an event.
+/// Where [`EventRouter::route`] sends an event.
 #[derive(Clone, Copy)]
 #[non_exhaustive]
 pub enum Route<'a> {
@@ -574,7 +483,7 @@ impl fmt::Debug for Route<'_> {
     }
 }
 
-/// What became of an event given to [`Router::dispatch`].
+/// What became of an event given to [`EventRouter::dispatch`].
 ///
 /// The worker's move: `Handled` → done; `Failed` → dead if
 /// [permanent](HandlerError::is_permanent), else retried after a backoff while attempts
@@ -582,8 +491,8 @@ impl fmt::Debug for Route<'_> {
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum Dispatch {
-    /// The handler succeeded; the [`Effects`] it asked for (none unless it is
-    /// [`transactional`]) are to run with the event's done mark.
+    /// The handler succeeded; the [`Effects`] it asked for (often none) are to run with the
+    /// event's done mark.
     Handled(Effects),
     /// The handler returned an error, or panicked (a retryable error).
     Failed(HandlerError),
@@ -601,12 +510,13 @@ pub enum Dispatch {
 /// first time the program starts.
 ///
 /// ```
-/// use webhook_core::pipeline::router::{handler_fn, Route, Router, UnknownEvents};
-/// use webhook_core::pipeline::{Event, Status};
+/// use webhook_core::providers;
+/// use webhook_pipeline::router::{handler_fn, Route, EventRouter, UnknownEvents};
+/// use webhook_pipeline::{Event, Status};
 /// # use std::time::SystemTime;
 ///
-/// let router = Router::new()
-///     .on("Stripe", "invoice.paid", handler_fn(|_event| async move { Ok(()) }))
+/// let router = EventRouter::new()
+///     .on(providers::STRIPE, "invoice.paid", handler_fn(|_event| async move { Ok(()) }))
 ///     .unknown(UnknownEvents::DeadLetter);
 ///
 /// let mut event = Event {
@@ -627,7 +537,7 @@ pub enum Dispatch {
 /// assert!(matches!(router.route(&event), Route::Unknown(UnknownEvents::DeadLetter)));
 /// ```
 #[derive(Clone, Default)]
-pub struct Router {
+pub struct EventRouter {
     inner: Arc<Inner>,
 }
 
@@ -772,13 +682,10 @@ impl ProviderRoutes {
 /// The body's top-level `action`, if it is a non-empty scalar (read without building a
 /// tree, stopping at the field).
 fn read_action(body: &[u8]) -> Option<String> {
-    match extract(body, &[&["action"]]) {
-        Extracted::Json(values) => values.into_iter().flatten().find(|a| !a.is_empty()),
-        Extracted::NotJson => None,
-    }
+    webhook_core::json::top_level_field(body, "action")
 }
 
-impl Router {
+impl EventRouter {
     /// A router with no routes: every event is unknown, and ignored.
     pub fn new() -> Self {
         Self::default()
@@ -794,9 +701,10 @@ impl Router {
     /// `pattern`.
     #[must_use]
     #[track_caller]
-    pub fn on(mut self, provider: &str, pattern: &str, handler: impl Handler + 'static) -> Self {
+    pub fn on(mut self, provider: Provider, pattern: &str, handler: impl Handler + 'static) -> Self {
+        let provider = provider.name();
         if provider.is_empty() {
-            panic!("Router::on: the provider name is empty (pattern {pattern:?})");
+            panic!("EventRouter::on: the provider name is empty (pattern {pattern:?})");
         }
         let inner = Arc::make_mut(&mut self.inner);
         let routes = match inner.providers.iter().position(|r| r.provider.eq_ignore_ascii_case(provider)) {
@@ -808,7 +716,7 @@ impl Router {
             }
         };
         if let Err(why) = routes.add(pattern, Arc::new(handler)) {
-            panic!("Router::on({provider:?}, {pattern:?}): {why}");
+            panic!("EventRouter::on({provider:?}, {pattern:?}): {why}");
         }
         self
     }
@@ -821,7 +729,7 @@ impl Router {
     /// If `provider` is empty or already has a `*` handler.
     #[must_use]
     #[track_caller]
-    pub fn on_any(self, provider: &str, handler: impl Handler + 'static) -> Self {
+    pub fn on_any(self, provider: Provider, handler: impl Handler + 'static) -> Self {
         self.on(provider, "*", handler)
     }
 
@@ -835,7 +743,7 @@ impl Router {
     pub fn catch_all(mut self, handler: impl Handler + 'static) -> Self {
         let inner = Arc::make_mut(&mut self.inner);
         if inner.catch_all.is_some() {
-            panic!("Router::catch_all: a catch-all handler is already registered");
+            panic!("EventRouter::catch_all: a catch-all handler is already registered");
         }
         inner.catch_all = Some(Arc::new(handler));
         self
@@ -891,7 +799,7 @@ impl Router {
                 return Dispatch::Unknown(policy);
             }
         };
-        match AssertUnwindSafe(handler.handle_with_effects(event)).catch_unwind().await {
+        match AssertUnwindSafe(handler.handle(event)).catch_unwind().await {
             Ok(Ok(effects)) => Dispatch::Handled(effects),
             Ok(Err(e)) => Dispatch::Failed(e),
             Err(panic) => {
@@ -912,9 +820,13 @@ impl Router {
     }
 }
 
-impl fmt::Debug for Router {
+/// The old name of [`EventRouter`], which read like `axum::Router` in a file that has both.
+#[deprecated(note = "renamed EventRouter")]
+pub type Router = EventRouter;
+
+impl fmt::Debug for EventRouter {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Router")
+        f.debug_struct("EventRouter")
             .field(
                 "routes",
                 &self.inner.providers.iter().map(|r| (r.provider.as_str(), r.patterns())).collect::<Vec<_>>(),
@@ -934,7 +846,8 @@ mod tests {
     use serde::Deserialize;
 
     use super::*;
-    use crate::pipeline::Status;
+    use crate::Status;
+    use webhook_core::providers;
 
     type Log = Arc<Mutex<Vec<&'static str>>>;
 
@@ -976,7 +889,7 @@ mod tests {
 
     /// Dispatches `event` and returns the names of the handlers that ran (at most one),
     /// or `unknown:<policy>`.
-    async fn ran(router: &Router, log: &Log, event: &Event) -> Vec<&'static str> {
+    async fn ran(router: &EventRouter, log: &Log, event: &Event) -> Vec<&'static str> {
         match router.dispatch(event).await {
             Dispatch::Handled(_) => taken(log),
             Dispatch::Unknown(policy) => {
@@ -1000,16 +913,16 @@ mod tests {
         // Each level added in turn takes over from the less specific ones before it.
         let levels: [(&str, &'static str); 4] =
             [("*", "provider"), ("issues.*", "wildcard"), ("issues", "type"), ("issues.opened", "action")];
-        let mut router = Router::new().catch_all(rec(&log, "catch_all"));
+        let mut router = EventRouter::new().catch_all(rec(&log, "catch_all"));
         assert_eq!(ran(&router, &log, &issue).await, ["catch_all"]);
         for (pattern, name) in levels {
-            router = router.on("github", pattern, rec(&log, name));
+            router = router.on(providers::GITHUB, pattern, rec(&log, name));
             assert_eq!(ran(&router, &log, &issue).await, [name], "after adding {pattern}");
         }
         // The order of registration does not matter.
-        let mut router = Router::new();
+        let mut router = EventRouter::new();
         for (pattern, name) in levels.iter().rev() {
-            router = router.on("github", pattern, rec(&log, name));
+            router = router.on(providers::GITHUB, pattern, rec(&log, name));
         }
         let router = router.catch_all(rec(&log, "catch_all"));
         assert_eq!(ran(&router, &log, &issue).await, ["action"]);
@@ -1024,13 +937,13 @@ mod tests {
     #[tokio::test]
     async fn longest_prefix_wildcard_wins_whatever_the_order() {
         let log = log();
-        let a = Router::new().on("stripe", "customer.*", rec(&log, "customer")).on(
-            "stripe",
+        let a = EventRouter::new().on(providers::STRIPE, "customer.*", rec(&log, "customer")).on(
+            providers::STRIPE,
             "customer.subscription.*",
             rec(&log, "subscription"),
         );
-        let b = Router::new().on("stripe", "customer.subscription.*", rec(&log, "subscription")).on(
-            "stripe",
+        let b = EventRouter::new().on(providers::STRIPE, "customer.subscription.*", rec(&log, "subscription")).on(
+            providers::STRIPE,
             "customer.*",
             rec(&log, "customer"),
         );
@@ -1051,23 +964,23 @@ mod tests {
     #[tokio::test]
     async fn longest_prefix_counts_across_type_and_action() {
         let log = log();
-        let router = Router::new().on("github", "pull_request.*", rec(&log, "pr")).on(
-            "github",
+        let router = EventRouter::new().on(providers::GITHUB, "pull_request.*", rec(&log, "pr")).on(
+            providers::GITHUB,
             "pull_request.review_requested.*",
             rec(&log, "review"),
         );
         let e = event("github", Some("pull_request"), r#"{"action":"opened"}"#);
         assert_eq!(ran(&router, &log, &e).await, ["pr"]);
         // An exact type beats a wildcard that matches only through the action.
-        let router = router.on("github", "pull_request", rec(&log, "type"));
+        let router = router.on(providers::GITHUB, "pull_request", rec(&log, "type"));
         assert_eq!(ran(&router, &log, &e).await, ["type"]);
     }
 
     #[tokio::test]
     async fn stripe_dotted_types_match_exactly_and_by_wildcard() {
         let log = log();
-        let router = Router::new().on("stripe", "payment_intent.succeeded", rec(&log, "succeeded")).on(
-            "stripe",
+        let router = EventRouter::new().on(providers::STRIPE, "payment_intent.succeeded", rec(&log, "succeeded")).on(
+            providers::STRIPE,
             "payment_intent.*",
             rec(&log, "payment_intent"),
         );
@@ -1082,7 +995,7 @@ mod tests {
     #[tokio::test]
     async fn wildcard_matches_a_type_with_any_action_but_not_without_one() {
         let log = log();
-        let router = Router::new().on("github", "issues.*", rec(&log, "issues"));
+        let router = EventRouter::new().on(providers::GITHUB, "issues.*", rec(&log, "issues"));
         for action in ["opened", "closed", "labeled"] {
             let body = format!(r#"{{"issue":{{"action":"nested"}},"action":"{action}"}}"#);
             let e = event("github", Some("issues"), &body);
@@ -1101,14 +1014,14 @@ mod tests {
     async fn events_without_a_type_match_only_provider_wide_and_catch_all() {
         let log = log();
         let untyped = event("github", None, OPENED);
-        let router = Router::new()
-            .on("github", "issues", rec(&log, "type"))
-            .on("github", "issues.opened", rec(&log, "action"))
-            .on("github", "issues.*", rec(&log, "wildcard"));
+        let router = EventRouter::new()
+            .on(providers::GITHUB, "issues", rec(&log, "type"))
+            .on(providers::GITHUB, "issues.opened", rec(&log, "action"))
+            .on(providers::GITHUB, "issues.*", rec(&log, "wildcard"));
         assert_eq!(ran(&router, &log, &untyped).await, ["unknown:ignore"]);
         let router = router.catch_all(rec(&log, "catch_all"));
         assert_eq!(ran(&router, &log, &untyped).await, ["catch_all"]);
-        let router = router.on_any("github", rec(&log, "provider"));
+        let router = router.on_any(providers::GITHUB, rec(&log, "provider"));
         assert_eq!(ran(&router, &log, &untyped).await, ["provider"]);
     }
 
@@ -1116,7 +1029,7 @@ mod tests {
     async fn unknown_policy_is_ignore_by_default_and_configurable() {
         let log = log();
         let e = event("gitlab", Some("Push Hook"), "{}");
-        let router = Router::new().on("github", "push", rec(&log, "push"));
+        let router = EventRouter::new().on(providers::GITHUB, "push", rec(&log, "push"));
         assert_eq!(router.unknown_events(), UnknownEvents::Ignore);
         assert!(matches!(router.route(&e), Route::Unknown(UnknownEvents::Ignore)));
         assert_eq!(ran(&router, &log, &e).await, ["unknown:ignore"]);
@@ -1152,8 +1065,8 @@ mod tests {
     async fn typed_handler_gets_the_payload_and_the_event() {
         let seen = Arc::new(Mutex::new(Vec::new()));
         let sink = seen.clone();
-        let router = Router::new().on(
-            "github",
+        let router = EventRouter::new().on(
+            providers::GITHUB,
             "issues.opened",
             typed(move |payload: IssueEvent, event: Event| {
                 let sink = sink.clone();
@@ -1174,7 +1087,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn typed_and_transactional_handlers_return_effects_only_through_the_router() {
+    async fn every_handler_returns_its_effects_with_its_one_call() {
         #[derive(Deserialize)]
         struct Opened {
             issue: Issue,
@@ -1186,28 +1099,27 @@ mod tests {
             ))
         });
         let e = event("github", Some("issues"), r#"{"action":"opened","issue":{"number":42}}"#);
-        let effects = record.handle_with_effects(&e).await.unwrap();
+        // One call, and the effects are its output: nothing can run them apart from it.
+        let effects = record.handle(&e).await.unwrap();
         assert_eq!(effects.statements()[0].params(), &[42i64.into(), "d-1".into()]);
-        // Run alone, the effects would never commit with the done mark: refused, loudly.
-        let alone = record.handle(&e).await.unwrap_err();
-        assert!(alone.is_permanent() && alone.to_string().contains("through a Router"), "{alone}");
-        let plain = transactional(|_event: Event| async move { Ok(Effects::new()) });
-        assert!(plain.handle(&e).await.unwrap_err().to_string().contains("through a Router"));
+        // A plain closure returning Effects is a handler too.
+        let plain = |_event: Event| async move { Ok(Effects::new().execute("DELETE FROM t", [])) };
+        assert_eq!(plain.handle(&e).await.unwrap().len(), 1);
         // Through a router, and through an Arc, they come back with the dispatch.
-        let router = Router::new().on("github", "issues.opened", Arc::new(record));
+        let router = EventRouter::new().on(providers::GITHUB, "issues.opened", Arc::new(record));
         let Dispatch::Handled(effects) = router.dispatch(&e).await else { panic!("not handled") };
         assert_eq!(effects.len(), 1);
-        // A typed handler returning () still works alone.
+        // A handler returning () asks for none.
         let unit = typed(|_payload: Opened, _event: Event| async move { Ok(()) });
-        assert!(unit.handle(&e).await.is_ok());
+        assert!(unit.handle(&e).await.unwrap().is_empty());
     }
 
     #[tokio::test]
     async fn typed_handler_with_a_wrong_payload_is_a_permanent_error() {
         let called = Arc::new(Mutex::new(false));
         let flag = called.clone();
-        let router = Router::new().on(
-            "github",
+        let router = EventRouter::new().on(
+            providers::GITHUB,
             "issues.*",
             typed(move |_payload: IssueEvent, _event: Event| {
                 let flag = flag.clone();
@@ -1237,21 +1149,21 @@ mod tests {
 
     #[tokio::test]
     async fn closures_are_handlers_and_their_errors_come_back() {
-        let router = Router::new()
-            .on("github", "ping", |event: Event| async move {
+        let router = EventRouter::new()
+            .on(providers::GITHUB, "ping", |event: Event| async move {
                 assert_eq!(event.event_type.as_deref(), Some("ping"));
                 Ok(())
             })
             .on(
-                "github",
+                providers::GITHUB,
                 "push",
                 handler_fn(|event| async move {
                     let n: u32 = std::str::from_utf8(&event.body)?.parse()?;
-                    Err(HandlerError::retry(format!("push {n} not yet")))
+                    Err::<(), _>(HandlerError::retry(format!("push {n} not yet")))
                 }),
             )
             .on(
-                "github",
+                providers::GITHUB,
                 "release",
                 handler_fn(|event| async move {
                     event.json::<u8>().map_err(HandlerError::permanent)?;
@@ -1288,17 +1200,19 @@ mod tests {
 
         #[async_trait]
         impl Handler for Named {
-            async fn handle(&self, _event: &Event) -> Result<(), HandlerError> {
+            async fn handle(&self, _event: &Event) -> Result<Effects, HandlerError> {
                 self.1.lock().unwrap().push(self.0);
-                Ok(())
+                Ok(Effects::new())
             }
         }
 
         let log = log();
         let shared: Arc<dyn Handler> = Arc::new(Named("shared", log.clone()));
-        let router =
-            Router::new().on("a", "x", shared.clone()).on("b", "x", shared).on("c", "x", Named("own", log.clone()));
-        for (provider, name) in [("a", "shared"), ("b", "shared"), ("c", "own")] {
+        let router = EventRouter::new()
+            .on(providers::GITHUB, "x", shared.clone())
+            .on(providers::STRIPE, "x", shared)
+            .on(providers::SLACK, "x", Named("own", log.clone()));
+        for (provider, name) in [("github", "shared"), ("stripe", "shared"), ("slack", "own")] {
             let e = event(provider, Some("x"), "{}");
             assert_eq!(ran(&router, &log, &e).await, [name]);
         }
@@ -1307,8 +1221,11 @@ mod tests {
     #[tokio::test]
     async fn provider_names_compare_case_insensitively_event_types_exactly() {
         let log = log();
-        let router =
-            Router::new().on("GitHub", "issues.opened", rec(&log, "opened")).on("github", "Push", rec(&log, "push"));
+        let router = EventRouter::new().on(providers::GITHUB, "issues.opened", rec(&log, "opened")).on(
+            providers::GITHUB,
+            "Push",
+            rec(&log, "push"),
+        );
         for provider in ["github", "GITHUB", "GitHub"] {
             let e = event(provider, Some("issues"), OPENED);
             assert_eq!(ran(&router, &log, &e).await, ["opened"], "{provider}");
@@ -1358,9 +1275,9 @@ mod tests {
 
     #[test]
     #[should_panic(expected = "already registered")]
-    fn registering_a_pattern_twice_panics_across_provider_case() {
-        let _ = Router::new().on("github", "push", handler_fn(|_event| async move { Ok(()) })).on(
-            "GITHUB",
+    fn registering_a_pattern_twice_panics() {
+        let _ = EventRouter::new().on(providers::GITHUB, "push", handler_fn(|_event| async move { Ok(()) })).on(
+            providers::GITHUB,
             "push",
             handler_fn(|_event| async move { Ok(()) }),
         );
@@ -1369,21 +1286,21 @@ mod tests {
     #[test]
     #[should_panic(expected = "`*` may only be")]
     fn a_star_inside_a_pattern_panics() {
-        let _ = Router::new().on("stripe", "payment_*", handler_fn(|_event| async move { Ok(()) }));
+        let _ = EventRouter::new().on(providers::STRIPE, "payment_*", handler_fn(|_event| async move { Ok(()) }));
     }
 
     #[test]
     #[should_panic(expected = "catch-all handler is already registered")]
     fn a_second_catch_all_panics() {
-        let _ = Router::new()
+        let _ = EventRouter::new()
             .catch_all(handler_fn(|_event| async move { Ok(()) }))
             .catch_all(handler_fn(|_event| async move { Ok(()) }));
     }
 
     #[tokio::test]
     async fn a_panicking_handler_is_a_retryable_failure() {
-        let router = Router::new().on_any(
-            "github",
+        let router = EventRouter::new().on_any(
+            providers::GITHUB,
             handler_fn(|event| async move {
                 if event.attempts > 0 {
                     panic!("boom");
@@ -1438,16 +1355,16 @@ mod tests {
     fn routers_are_cheap_to_share_and_dispatch_is_send() {
         fn assert_send<T: Send>(_: &T) {}
         fn assert_shared<T: Send + Sync + Clone + 'static>() {}
-        assert_shared::<Router>();
+        assert_shared::<EventRouter>();
 
-        let router = Router::new().on("github", "push", handler_fn(|_event| async move { Ok(()) }));
+        let router = EventRouter::new().on(providers::GITHUB, "push", handler_fn(|_event| async move { Ok(()) }));
         let copy = router.clone();
         assert!(Arc::ptr_eq(&router.inner, &copy.inner));
         let e = event("github", Some("push"), "{}");
         assert_send(&router.dispatch(&e));
 
         // Adding a route to a clone leaves the original alone.
-        let more = copy.on("github", "ping", handler_fn(|_event| async move { Ok(()) }));
+        let more = copy.on(providers::GITHUB, "ping", handler_fn(|_event| async move { Ok(()) }));
         assert!(matches!(router.route(&event("github", Some("ping"), "{}")), Route::Unknown(_)));
         assert!(matches!(more.route(&event("github", Some("ping"), "{}")), Route::Handler(_)));
         let debug = format!("{more:?}");

@@ -2,13 +2,14 @@
 
 use std::fmt;
 use std::time::SystemTime;
-#[cfg(any(feature = "sqlite", feature = "postgres"))]
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "nats", feature = "rabbitmq"))]
 use std::time::{Duration, UNIX_EPOCH};
 
 use bytes::Bytes;
 
-use crate::headers::Headers;
-use crate::verifier::Verified;
+use webhook_core::sink::Delivery;
+use webhook_core::Headers;
+use webhook_core::Verified;
 
 /// An event's id in its store.
 pub type EventId = i64;
@@ -86,8 +87,14 @@ impl NewEvent {
     /// The event for a verified delivery, keeping the headers that matter: `Content-Type`,
     /// `User-Agent`, and the provider's id, event-type and timestamp headers.
     pub fn from_verified(verified: &Verified, headers: &dyn Headers, received_at: SystemTime) -> Self {
+        Self::from_delivery(&Delivery::new(verified, headers, received_at))
+    }
+
+    /// The event for a delivery an endpoint hands its [`Sink`](webhook_core::sink::Sink).
+    pub fn from_delivery(delivery: &Delivery<'_>) -> Self {
+        let (verified, headers, received_at) = (delivery.verified(), delivery.headers(), delivery.received_at());
         let mut kept = Vec::new();
-        let provider = crate::Provider::from_name(verified.provider());
+        let provider = webhook_core::Provider::from_name(verified.provider());
         let names = KEPT.iter().copied().chain(provider.iter().flat_map(|p| p.metadata_headers()));
         for name in names {
             headers.for_each_value(name, &mut |v| {
@@ -99,8 +106,7 @@ impl NewEvent {
                 }
             });
         }
-        let key = crate::receive::dedup_key(verified);
-        let delivery_id = key.split_once(':').map_or(key.as_str(), |(_, id)| id).to_owned();
+        let delivery_id = delivery.delivery_id();
         Self {
             provider: verified.provider().to_owned(),
             delivery_id,
@@ -140,6 +146,29 @@ pub struct Event {
 }
 
 impl Event {
+    /// The most specific name [`EventRouter`](crate::EventRouter) routes this event by:
+    /// `type.action` when the JSON body has a top-level `action` (GitHub's `issues` with
+    /// `"action": "opened"` is `issues.opened`), else the type; `None` without a type. The
+    /// router tries it first, then the type, then `prefix.*` patterns, the provider's `*`
+    /// and the catch-all: register this key to handle exactly these events.
+    ///
+    /// ```
+    /// # use webhook_pipeline::{Event, Status};
+    /// # let event = |t: &str, body: &'static str| Event { id: 1, provider: "github".into(), delivery_id: "d".into(),
+    /// #     event_type: Some(t.into()), headers: vec![], body: webhook_core::Bytes::from_static(body.as_bytes()),
+    /// #     received_at: std::time::UNIX_EPOCH, status: Status::Pending, attempts: 0, last_error: None,
+    /// #     next_attempt_at: std::time::UNIX_EPOCH };
+    /// assert_eq!(event("issues", r#"{"action":"opened"}"#).routing_key().as_deref(), Some("issues.opened"));
+    /// assert_eq!(event("push", "{}").routing_key().as_deref(), Some("push"));
+    /// ```
+    pub fn routing_key(&self) -> Option<String> {
+        let t = self.event_type.as_deref()?;
+        Some(match webhook_core::json::top_level_field(&self.body, "action") {
+            Some(action) => format!("{t}.{action}"),
+            None => t.to_owned(),
+        })
+    }
+
     /// The body parsed as JSON into `T`.
     pub fn json<T: serde::de::DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
         serde_json::from_slice(&self.body)
@@ -208,14 +237,15 @@ impl Filter {
     }
 }
 
-/// Milliseconds since the epoch, as the SQL stores keep times.
-#[cfg(any(feature = "sqlite", feature = "postgres"))]
+/// Milliseconds since the epoch, as the SQL stores keep times (and the NATS headers carry
+/// them).
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "nats", feature = "rabbitmq"))]
 pub(crate) fn to_ms(t: SystemTime) -> i64 {
     t.duration_since(UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 /// The inverse of [`to_ms`].
-#[cfg(any(feature = "sqlite", feature = "postgres"))]
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "nats", feature = "rabbitmq"))]
 pub(crate) fn from_ms(ms: i64) -> SystemTime {
     UNIX_EPOCH + Duration::from_millis(u64::try_from(ms).unwrap_or(0))
 }

@@ -16,7 +16,7 @@ use super::effects::{statement_failed, Completion, Effects, SqlValue};
 use super::event::{from_ms, to_ms, Event, EventId, Filter, Inserted, NewEvent, Status};
 use super::sql::{audit_sql, filter_sql, headers_from_json, headers_json, FilterValue, COLUMNS};
 use super::store::EventStore;
-use crate::dedup::StoreError;
+use webhook_core::dedup::StoreError;
 
 /// SQL `NULL` sent with no declared type (OID 0 in the Parse message): PostgreSQL takes
 /// the type from where it goes, so a NULL fits a `bigint` or `timestamptz` column as well
@@ -44,7 +44,31 @@ const COMPLETE: &str = "UPDATE webhook_events SET status = 'done', lease_until =
     WHERE status = 'processing' AND leased_by = $1 AND id = ANY($2)";
 
 fn db_error(what: &'static str) -> impl Fn(sqlx::Error) -> StoreError {
-    move |e| StoreError::new(format!("{what}: {e}"), Some(Box::new(e)))
+    move |e| classify(format!("{what}: {e}"), e)
+}
+
+/// A PostgreSQL error as a [`StoreError`] of the kind it is: the server down, unreachable,
+/// shutting down or out of resources (unavailable: 503, retried); a bad URL, refused
+/// credentials, a missing database or a failed migration (misconfigured); an integrity
+/// violation (SQLSTATE class 23: the data's fault).
+pub(crate) fn classify(message: String, e: sqlx::Error) -> StoreError {
+    let misconfigured = match &e {
+        sqlx::Error::Configuration(_) | sqlx::Error::Tls(_) | sqlx::Error::Migrate(_) => true,
+        sqlx::Error::Database(db) => {
+            let code = db.code().unwrap_or_default();
+            if code.starts_with("23") {
+                return StoreError::constraint(message, Some(Box::new(e)));
+            }
+            // 28: authorization; 3D000: no such database; 42: syntax or a missing object.
+            code.starts_with("28") || code == "3D000" || code.starts_with("42")
+        }
+        _ => false,
+    };
+    if misconfigured {
+        StoreError::misconfigured(message, Some(Box::new(e)))
+    } else {
+        StoreError::unavailable(message, Some(Box::new(e)))
+    }
 }
 
 /// How long to wait for a connection before answering "unavailable".
@@ -84,7 +108,7 @@ impl PostgresStore {
     ///
     /// ```no_run
     /// # async fn run() -> Result<(), webhook_core::dedup::StoreError> {
-    /// let store = webhook_core::pipeline::PostgresStore::connect("postgres://postgres@127.0.0.1/test").await?;
+    /// let store = webhook_pipeline::PostgresStore::connect("postgres://postgres@127.0.0.1/test").await?;
     /// # Ok(()) }
     /// ```
     ///
@@ -102,7 +126,7 @@ impl PostgresStore {
             let first = tokio::time::timeout(ACQUIRE_TIMEOUT, sqlx::postgres::PgConnection::connect_with(&options))
                 .await
                 .map_err(|_| {
-                    StoreError::new(
+                    StoreError::unavailable(
                         format!("connecting to PostgreSQL: no answer within {} s", ACQUIRE_TIMEOUT.as_secs()),
                         None,
                     )
@@ -142,7 +166,7 @@ impl PostgresStore {
         sqlx::migrate!("./migrations/postgres")
             .run(pool)
             .await
-            .map_err(|e| StoreError::new(format!("migrating the event store: {e}"), Some(Box::new(e))))
+            .map_err(|e| StoreError::misconfigured(format!("migrating the event store: {e}"), Some(Box::new(e))))
     }
 
     /// Runs a handler's statements on `conn`, in its transaction; the error names the
@@ -266,6 +290,10 @@ impl PostgresStore {
 
 #[async_trait]
 impl EventStore for PostgresStore {
+    fn commit_writers(&self) -> usize {
+        4
+    }
+
     async fn insert(&self, events: &[NewEvent]) -> Result<Vec<Inserted>, StoreError> {
         // One multi-row statement per batch: the commit (the fsync) is what costs, and it is
         // paid once. A delivery twice in one batch is a duplicate of the first copy.
@@ -383,7 +411,7 @@ impl EventStore for PostgresStore {
         let mut tx = self.ingest.begin().await.map_err(&run)?;
         if let Err(e) = Self::run_effects(&mut tx, effects).await {
             tx.rollback().await.map_err(&run)?;
-            return Err(StoreError::new(e, None));
+            return Err(StoreError::constraint(e, None));
         }
         tx.commit().await.map_err(run)
     }

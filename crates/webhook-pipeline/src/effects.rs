@@ -19,7 +19,7 @@
 //! `$4::timestamptz`).
 //!
 //! ```
-//! use webhook_core::pipeline::{Effects, SqlValue};
+//! use webhook_pipeline::{Effects, SqlValue};
 //!
 //! let effects = Effects::new()
 //!     .execute("INSERT INTO orders (id, amount) VALUES ($1, $2)", ["ord_1".into(), 1250i64.into()])

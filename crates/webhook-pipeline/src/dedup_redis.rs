@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::Script;
 
-use crate::dedup::{Claim, DedupStore, MemoryDedup, StoreError};
+use webhook_core::dedup::{Claim, DedupStore, MemoryDedup, StoreError};
 
 /// How long `connect` waits for the server, per attempt, and how long a command waits for
 /// its answer.
@@ -52,7 +52,7 @@ return 2
 /// ```no_run
 /// use std::time::Duration;
 /// use webhook_core::dedup::{Claim, DedupStore, MemoryDedup};
-/// use webhook_core::pipeline::RedisDedup;
+/// use webhook_pipeline::RedisDedup;
 ///
 /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 /// let store = RedisDedup::connect("redis://127.0.0.1:6379", MemoryDedup::DEFAULT_TTL)
@@ -152,7 +152,12 @@ fn px(d: Duration) -> u64 {
 }
 
 fn error(what: &str, source: redis::RedisError) -> StoreError {
-    StoreError::new(format!("redis: {what} failed"), Some(Box::new(source)))
+    let message = format!("redis: {what} failed");
+    if matches!(source.kind(), redis::ErrorKind::InvalidClientConfig | redis::ErrorKind::AuthenticationFailed) {
+        StoreError::misconfigured(message, Some(Box::new(source)))
+    } else {
+        StoreError::unavailable(message, Some(Box::new(source)))
+    }
 }
 
 #[async_trait]
@@ -206,16 +211,26 @@ mod tests {
     }
 
     async fn store(test: &str, ttl: Duration, lease: Duration) -> Option<RedisDedup> {
-        let Ok(url) = std::env::var("WEBHOOK_TEST_REDIS_URL") else {
-            println!("WEBHOOK_TEST_REDIS_URL is not set: {test} was not run against Redis");
-            return None;
-        };
+        let url = crate::testing::service_url("WEBHOOK_TEST_REDIS_URL", test)?;
         let store = RedisDedup::connect(&url, ttl).await.unwrap().with_lease(lease).with_prefix(unique_prefix());
         Some(store)
     }
 
     async fn get(store: &RedisDedup, key: &str) -> Option<String> {
         redis::cmd("GET").arg(store.key(key)).query_async(&mut store.conn.clone()).await.unwrap()
+    }
+
+    /// The key's remaining time to live in ms (`PTTL`: -2 when there is no key, -1 when it
+    /// never expires).
+    async fn pttl(store: &RedisDedup, key: &str) -> i64 {
+        redis::cmd("PTTL").arg(store.key(key)).query_async(&mut store.conn.clone()).await.unwrap()
+    }
+
+    /// What Redis does when the key's time is up, done now: the key goes.
+    async fn expire_now(store: &RedisDedup, key: &str) {
+        let removed: i64 =
+            redis::cmd("PEXPIRE").arg(store.key(key)).arg(0).query_async(&mut store.conn.clone()).await.unwrap();
+        assert_eq!(removed, 1, "{key} had no expiry to end");
     }
 
     #[tokio::test]
@@ -246,23 +261,39 @@ mod tests {
         }
     }
 
+    /// The lease and the TTL are the key's expiry in Redis, so they are checked on the key
+    /// (its `PTTL`), and their end is brought about (`PEXPIRE 0`) instead of waited for: no
+    /// window here depends on how fast the test runs (30 s and 60 s are never reached).
     #[tokio::test]
     async fn redis_lease_and_ttl_expire() {
-        let Some(s) = store("redis_lease_and_ttl_expire", Duration::from_millis(500), Duration::from_millis(300)).await
-        else {
+        const LEASE: i64 = 30_000;
+        const TTL: i64 = 60_000;
+        let ms = |n: i64| Duration::from_millis(n.unsigned_abs());
+        let Some(s) = store("redis_lease_and_ttl_expire", ms(TTL), ms(LEASE)).await else {
             return;
         };
         assert_eq!(s.claim("a").await.unwrap(), Claim::New);
+        let leased = pttl(&s, "a").await;
+        assert!(0 < leased && leased <= LEASE, "an in-flight claim expires with its lease: PTTL {leased}");
+        // A second claim sees it in flight and does not extend the lease.
         assert_eq!(s.claim("a").await.unwrap(), Claim::InFlight);
+        let still = pttl(&s, "a").await;
+        assert!(0 < still && still <= leased, "PTTL {still} after a refused claim, {leased} before");
         // The claimer crashed: its lease ends and the key is claimable again.
-        tokio::time::sleep(Duration::from_millis(400)).await;
+        expire_now(&s, "a").await;
+        assert_eq!(get(&s, "a").await, None);
         assert_eq!(s.claim("a").await.unwrap(), Claim::New);
         s.complete("a").await.unwrap();
+        // A completed key lives for the TTL, not the lease.
+        let done = pttl(&s, "a").await;
+        assert!(LEASE < done && done <= TTL, "a completed key expires with the TTL: PTTL {done}");
         assert_eq!(s.claim("a").await.unwrap(), Claim::Duplicate);
+        assert!(pttl(&s, "a").await > LEASE, "a duplicate claim does not shorten the TTL");
         // The TTL ends.
-        tokio::time::sleep(Duration::from_millis(600)).await;
+        expire_now(&s, "a").await;
         assert_eq!(s.claim("a").await.unwrap(), Claim::New);
         s.release("a").await.unwrap();
+        assert_eq!(pttl(&s, "a").await, -2, "released: no key");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

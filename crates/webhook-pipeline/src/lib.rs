@@ -1,20 +1,21 @@
-//! The accept-and-defer pipeline: a verified delivery is written durably before the 2xx
-//! goes out, then handled in the background. A slow or failing handler never makes a
-//! provider retry, and no acknowledged delivery is lost.
-//!
-//! ```text
-//! Endpoint::receive ─ verify ─ dedup.claim ─ GroupCommit ─▶ EventStore (one commit per batch) ─▶ 2xx
-//!                                                                 │
-//!                      Workers ◀── lease (SKIP LOCKED) ───────────┘
-//!                         └─▶ Router ─▶ Handler ─▶ done | failed (backoff) | dead ─▶ replay
-//! ```
+#![doc = include_str!("../README.md")]
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_auto_cfg))]
 
 mod audit;
 mod batch;
 pub mod effects;
 mod event;
+#[cfg(feature = "sqlite")]
+mod migrate_sqlite;
+#[cfg(feature = "nats")]
+mod nats;
+mod pipeline;
 #[cfg(feature = "postgres")]
 mod postgres;
+#[cfg(feature = "rabbitmq")]
+mod rabbitmq;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod sql;
 #[cfg(feature = "sqlite")]
@@ -23,20 +24,29 @@ mod store;
 mod worker;
 
 pub use audit::{AuditConfig, AuditEntry, AuditFilter, AuditLog, AuditRecord};
-pub use batch::{GroupCommit, GroupCommitConfig, Sink};
+pub use batch::{GroupCommit, GroupCommitConfig};
 pub use effects::{Completion, Effects, SqlValue};
 pub use event::{Event, EventId, Filter, Inserted, NewEvent, Status};
+#[cfg(feature = "nats")]
+pub use nats::{NatsConfig, NatsConsumer, NatsConsumerConfig, NatsSink};
+pub use pipeline::{Pipeline, PipelineBuilder};
 #[cfg(feature = "postgres")]
 pub use postgres::PostgresStore;
-pub use router::{handler_fn, transactional, typed, Handled, Handler, HandlerError, Router, UnknownEvents};
+#[cfg(feature = "rabbitmq")]
+pub use rabbitmq::{RabbitConfig, RabbitConsumer, RabbitConsumerConfig, RabbitSink};
+#[allow(deprecated)]
+pub use router::{
+    handler_fn, transactional, typed, EventRouter, Handled, Handler, HandlerError, Router, UnknownEvents,
+};
 #[cfg(feature = "sqlite")]
 pub use sqlite::{SqliteStore, SqliteStoreDedup};
 pub use store::{EventStore, MemoryStore};
+pub use webhook_core::dedup::StoreError;
 pub use worker::{RetryPolicy, WorkerConfig, Workers};
 
-#[cfg(test)]
+#[cfg(any(test, feature = "testing"))]
 #[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
-pub(crate) mod testing;
+pub mod testing;
 
 #[cfg(test)]
 mod tests {
@@ -177,6 +187,4 @@ mod dedup_sql;
 pub use dedup_redis::RedisDedup;
 #[cfg(feature = "postgres")]
 pub use dedup_sql::PostgresDedup;
-#[cfg(feature = "sqlite")]
-pub use dedup_sql::SqliteDedup;
 // -- end of dedup store re-exports --

@@ -11,7 +11,7 @@
 //! ```
 //! use std::sync::Arc;
 //! use std::time::SystemTime;
-//! use webhook_core::pipeline::{AuditConfig, AuditFilter, AuditLog, AuditRecord, EventStore, MemoryStore};
+//! use webhook_pipeline::{AuditConfig, AuditFilter, AuditLog, AuditRecord, EventStore, MemoryStore};
 //!
 //! # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let store = Arc::new(MemoryStore::new());
@@ -33,56 +33,11 @@ use std::time::{Duration, SystemTime};
 
 use tokio::sync::{mpsc, oneshot};
 
+pub use webhook_core::sink::AuditRecord;
+use webhook_core::sink::AuditSink;
+
 use super::event::Status;
 use super::store::EventStore;
-
-/// What the audit log keeps of one request.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AuditRecord {
-    /// The request's id: the caller's `X-Request-Id` when it sent a usable one, otherwise
-    /// one made up for it. Answered in the response's `X-Request-Id`.
-    pub request_id: String,
-    /// The route's provider.
-    pub provider: String,
-    /// The delivery id: the verified one (the event store's key) when the signature
-    /// verified; otherwise the id the request claimed, unverified, if it carried one.
-    pub delivery_id: Option<String>,
-    /// The event type, when the signature verified and the provider names one.
-    pub event_type: Option<String>,
-    /// When the request was received.
-    pub received_at: SystemTime,
-    /// Whether the signature verified.
-    pub signature_verified: bool,
-    /// The outcome, as counted in `webhook_requests_total` (`accepted`, `duplicate`,
-    /// `invalid_signature`, `stale`, `malformed`, `too_large`, `forbidden`, `unavailable`,
-    /// `handshake`, `in_flight`).
-    pub outcome: String,
-    /// The HTTP status answered.
-    pub status: u16,
-    /// Why the request was refused or failed, if it was: never a secret or a signature.
-    pub error: Option<String>,
-    /// The client's address, as the route saw it (after trusted proxies), if known.
-    pub client_ip: Option<String>,
-}
-
-impl AuditRecord {
-    /// A record with its identity filled in and everything else empty (`outcome` and
-    /// `status` included: set them).
-    pub fn new(request_id: &str, provider: &str, received_at: SystemTime) -> Self {
-        Self {
-            request_id: request_id.to_owned(),
-            provider: provider.to_owned(),
-            delivery_id: None,
-            event_type: None,
-            received_at,
-            signature_verified: false,
-            outcome: String::new(),
-            status: 0,
-            error: None,
-            client_ip: None,
-        }
-    }
-}
 
 /// An audit record read back.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -168,8 +123,9 @@ impl AuditFilter {
     }
 }
 
-/// Audit log settings.
+/// Audit log settings: `AuditConfig::default().retention(..)`.
 #[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
 pub struct AuditConfig {
     /// How long records are kept (30 days by default).
     pub retention: Duration,
@@ -179,6 +135,15 @@ pub struct AuditConfig {
     pub queue: usize,
     /// Most records written in one batch.
     pub max_batch: usize,
+}
+
+impl AuditConfig {
+    /// Keeps records for `retention`.
+    #[must_use]
+    pub fn retention(mut self, retention: Duration) -> Self {
+        self.retention = retention;
+        self
+    }
 }
 
 impl Default for AuditConfig {
@@ -250,6 +215,12 @@ impl AuditLog {
     }
 }
 
+impl AuditSink for AuditLog {
+    fn record(&self, record: AuditRecord) {
+        AuditLog::record(self, record);
+    }
+}
+
 async fn writer(store: Arc<dyn EventStore>, mut rx: mpsc::Receiver<Message>, max: usize) {
     let mut batch = Vec::with_capacity(max);
     let mut flushes = Vec::new();
@@ -280,8 +251,8 @@ async fn writer(store: Arc<dyn EventStore>, mut rx: mpsc::Receiver<Message>, max
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::pipeline::testing::{at, event};
-    use crate::pipeline::Inserted;
+    use crate::testing::{at, event};
+    use crate::Inserted;
 
     fn record(request: &str, provider: &str, secs: u64) -> AuditRecord {
         AuditRecord::new(request, provider, at(secs))
@@ -336,12 +307,12 @@ pub(crate) mod tests {
 
     #[tokio::test]
     async fn memory_store_keeps_an_audit_log() {
-        audit_conformance(&crate::pipeline::MemoryStore::new()).await;
+        audit_conformance(&crate::MemoryStore::new()).await;
     }
 
     #[tokio::test]
     async fn the_log_writes_in_the_background_and_flush_waits_for_it() {
-        let store = Arc::new(crate::pipeline::MemoryStore::new());
+        let store = Arc::new(crate::MemoryStore::new());
         let log = AuditLog::spawn(store.clone(), AuditConfig::default());
         for i in 0..100 {
             log.record(record(&format!("r{i}"), "github", i));
@@ -352,7 +323,7 @@ pub(crate) mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn records_past_their_retention_are_purged() {
-        let store = Arc::new(crate::pipeline::MemoryStore::new());
+        let store = Arc::new(crate::MemoryStore::new());
         let config = AuditConfig {
             retention: Duration::from_secs(60),
             purge_every: Duration::from_secs(10),
@@ -370,7 +341,7 @@ pub(crate) mod tests {
 
     #[tokio::test]
     async fn a_full_queue_drops_records_instead_of_waiting() {
-        let store = Arc::new(crate::pipeline::MemoryStore::new());
+        let store = Arc::new(crate::MemoryStore::new());
         let log = AuditLog::spawn(store.clone(), AuditConfig { queue: 1, ..AuditConfig::default() });
         // The writer task has not run yet (current-thread runtime): one fits, the rest drop.
         for i in 0..10 {

@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use super::audit::{AuditEntry, AuditFilter, AuditRecord};
 use super::effects::{Completion, Effects};
 use super::event::{Event, EventId, Filter, Inserted, NewEvent, Status};
-use crate::dedup::StoreError;
+use webhook_core::dedup::StoreError;
 
 /// A durable home for verified deliveries.
 ///
@@ -98,6 +98,13 @@ pub trait EventStore: Send + Sync {
     /// (a memory store has nothing to release).
     async fn close(&self) {}
 
+    /// How many group-commit writers suit this store: one for a store with one writer
+    /// (SQLite, memory), a few for a server that commits transactions in parallel
+    /// (PostgreSQL). [`Pipeline`](crate::Pipeline) starts this many unless told otherwise.
+    fn commit_writers(&self) -> usize {
+        1
+    }
+
     /// Appends audit records (see [`AuditLog`](super::AuditLog)). The default answers that
     /// this store keeps no audit log.
     async fn record_audit(&self, records: &[AuditRecord]) -> Result<(), StoreError> {
@@ -120,11 +127,11 @@ pub trait EventStore: Send + Sync {
 }
 
 fn no_effects() -> StoreError {
-    StoreError::new("this event store cannot run a handler's SQL effects", None)
+    StoreError::misconfigured("this event store cannot run a handler's SQL effects", None)
 }
 
 fn no_audit() -> StoreError {
-    StoreError::new("this event store keeps no audit log", None)
+    StoreError::misconfigured("this event store keeps no audit log", None)
 }
 
 /// Audit records kept by a [`MemoryStore`]: the oldest go first beyond this.
@@ -208,7 +215,7 @@ impl MemoryStore {
     ///
     /// ```
     /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
-    /// use webhook_core::pipeline::{Effects, EventStore, MemoryStore};
+    /// use webhook_pipeline::{Effects, EventStore, MemoryStore};
     ///
     /// let store = MemoryStore::new();
     /// store.execute(&Effects::new().execute("CREATE TABLE t (x INTEGER)", [])).await.unwrap();

@@ -1,6 +1,14 @@
-//! Test support shared by the pipeline's tests: isolated stores on SQLite and PostgreSQL,
-//! and the conformance suite every [`EventStore`] must pass.
-
+//! The conformance suite every [`EventStore`] must pass, public behind the `testing`
+//! feature so that a store written outside this crate proves itself against the same
+//! tests, and the helpers the pipeline's own tests share (isolated stores on SQLite and
+//! PostgreSQL).
+//!
+//! ```no_run
+//! # async fn run(my_store: &dyn webhook_pipeline::EventStore) {
+//! // In a test of your own store (with `webhook-pipeline = { features = ["testing"] }`):
+//! webhook_pipeline::testing::conformance(my_store).await;
+//! # }
+//! ```
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -12,25 +20,35 @@ use super::store::EventStore;
 static COUNTER: AtomicU64 = AtomicU64::new(0);
 
 /// A name no other test (in this or another process) uses.
-pub(crate) fn unique(prefix: &str) -> String {
+pub fn unique(prefix: &str) -> String {
     let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
     format!("{prefix}_{}_{}_{nanos}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed))
 }
 
 /// A fresh SQLite database file; removed with its WAL files when dropped.
 #[cfg(feature = "sqlite")]
-pub(crate) struct TempDb {
-    pub(crate) path: std::path::PathBuf,
+pub struct TempDb {
+    /// The file.
+    pub path: std::path::PathBuf,
 }
 
 #[cfg(feature = "sqlite")]
 impl TempDb {
-    pub(crate) fn new() -> Self {
+    /// A file name in the temporary directory no other test uses.
+    pub fn new() -> Self {
         Self { path: std::env::temp_dir().join(format!("{}.db", unique("webhook_test"))) }
     }
 
-    pub(crate) fn url(&self) -> String {
+    /// Its `sqlite://` URL.
+    pub fn url(&self) -> String {
         format!("sqlite://{}", self.path.display())
+    }
+}
+
+#[cfg(feature = "sqlite")]
+impl Default for TempDb {
+    fn default() -> Self {
+        Self::new()
     }
 }
 
@@ -43,20 +61,65 @@ impl Drop for TempDb {
     }
 }
 
-/// The PostgreSQL URL to test against, or `None` (with a note) when it is not set.
-#[cfg(feature = "postgres")]
-pub(crate) fn postgres_url(test: &str) -> Option<String> {
-    let url = std::env::var("WEBHOOK_TEST_DATABASE_URL").ok().filter(|u| u.starts_with("postgres"));
-    if url.is_none() {
-        eprintln!("{test}: not run against PostgreSQL (set WEBHOOK_TEST_DATABASE_URL)");
+/// The URL of the service a test needs, from the environment variable `var`, or `None`
+/// when it is unset (or empty), and the test should return at once.
+///
+/// A missing service never passes in silence: under CI (`CI=true`) it fails the test,
+/// naming `var`; elsewhere it writes `SKIPPED <test>: <var> unset` to stderr (uncaptured,
+/// so it shows in the run's output) and appends the same line to
+/// `skipped-service-tests.txt` in the target directory (beside `deps/`), so a run can count
+/// its skips (`wc -l target/debug/skipped-service-tests.txt`; the file only grows: remove
+/// it before the run you want to count).
+///
+/// # Panics
+///
+/// Under CI, when `var` is unset.
+pub fn service_url(var: &str, test: &str) -> Option<String> {
+    if let Some(url) = std::env::var(var).ok().filter(|u| !u.trim().is_empty()) {
+        return Some(url);
     }
-    url
+    if std::env::var("CI").is_ok_and(|v| v.eq_ignore_ascii_case("true") || v == "1") {
+        panic!("{test}: {var} is unset; under CI (CI=true) every service test must run (see .ci/run)");
+    }
+    use std::io::Write;
+    let line = format!("SKIPPED {test}: {var} unset");
+    let listed = skip_list().and_then(|path| {
+        let mut file = std::fs::OpenOptions::new().create(true).append(true).open(&path).ok()?;
+        writeln!(file, "{line}").ok()?;
+        Some(path)
+    });
+    let note = listed.map(|p| format!(" (counted in {})", p.display())).unwrap_or_default();
+    // Straight to the process's stderr: the test harness captures `eprintln!`, not this, so
+    // the skip shows in the run's output even when the test passes.
+    let _ = writeln!(std::io::stderr(), "{line}{note}");
+    None
+}
+
+/// `<target>/<profile>/skipped-service-tests.txt`, from the test binary's own path
+/// (`<target>/<profile>/deps/<binary>`).
+fn skip_list() -> Option<std::path::PathBuf> {
+    let exe = std::env::current_exe().ok()?;
+    let profile = exe.parent()?.parent()?;
+    Some(profile.join("skipped-service-tests.txt"))
+}
+
+/// The PostgreSQL URL to test against (`WEBHOOK_TEST_DATABASE_URL`), or `None` when it is
+/// unset: see [`service_url`], which fails the test under CI and reports the skip elsewhere.
+///
+/// # Panics
+///
+/// Under CI when it is unset, and whenever it is set to anything but a `postgres://` URL.
+#[cfg(feature = "postgres")]
+pub fn postgres_url(test: &str) -> Option<String> {
+    let url = service_url("WEBHOOK_TEST_DATABASE_URL", test)?;
+    assert!(url.starts_with("postgres"), "WEBHOOK_TEST_DATABASE_URL={url} is not a postgres:// URL ({test})");
+    Some(url)
 }
 
 /// A store in a schema of its own, so tests sharing one database never see each other's
 /// events. The schema is left behind only if the test panics.
 #[cfg(feature = "postgres")]
-pub(crate) async fn postgres_store(url: &str) -> (super::PostgresStore, String) {
+pub async fn postgres_store(url: &str) -> (super::PostgresStore, String) {
     use std::str::FromStr;
     let schema = unique("webhook_test");
     let admin = sqlx::PgPool::connect(url).await.expect("connect to PostgreSQL");
@@ -71,18 +134,20 @@ pub(crate) async fn postgres_store(url: &str) -> (super::PostgresStore, String) 
 
 /// Drops a schema made by [`postgres_store`].
 #[cfg(feature = "postgres")]
-pub(crate) async fn drop_schema(url: &str, schema: &str) {
+pub async fn drop_schema(url: &str, schema: &str) {
     if let Ok(admin) = sqlx::PgPool::connect(url).await {
         let _ = sqlx::query(&format!("DROP SCHEMA {schema} CASCADE")).execute(&admin).await;
         admin.close().await;
     }
 }
 
-pub(crate) fn at(secs: u64) -> SystemTime {
+/// A fixed instant plus `secs`: the suites' clock.
+pub fn at(secs: u64) -> SystemTime {
     UNIX_EPOCH + Duration::from_secs(1_700_000_000 + secs)
 }
 
-pub(crate) fn event(provider: &str, id: &str, event_type: &str) -> NewEvent {
+/// A new event with a small JSON body (a non-ASCII character and an escaped NUL in it).
+pub fn event(provider: &str, id: &str, event_type: &str) -> NewEvent {
     NewEvent {
         provider: provider.to_owned(),
         delivery_id: id.to_owned(),
@@ -93,8 +158,14 @@ pub(crate) fn event(provider: &str, id: &str, event_type: &str) -> NewEvent {
     }
 }
 
-/// What every event store must do.
-pub(crate) async fn conformance(store: &dyn EventStore) {
+/// What every event store must do: inserts (one transaction, duplicates stored once),
+/// leases (due events only, never two workers at once, taken over after expiry),
+/// completion, failure with retry and dead letter, replay, listing and depth.
+///
+/// # Panics
+///
+/// On the first behaviour the store gets wrong, naming it.
+pub async fn conformance(store: &dyn EventStore) {
     // Long enough that no lease below expires before the crash check at t = 1002.
     let lease = Duration::from_secs(1000);
     // Inserts: one transaction, duplicates inside a batch and across batches stored once.
@@ -161,10 +232,11 @@ pub(crate) async fn conformance(store: &dyn EventStore) {
     assert_eq!(store.depth().await.expect("depth"), 1);
 }
 
-/// What a store that runs SQL must do with a handler's effects. `rows` reads the table the
+/// What a store that runs SQL must do with a handler's effects (see
+/// [`EventStore::complete_with`]). `rows` reads the table the
 /// effects write, `(event_id, note)` ordered by event id then note.
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
-pub(crate) async fn effects_conformance<F, Fut>(store: &dyn EventStore, rows: F)
+pub async fn effects_conformance<F, Fut>(store: &dyn EventStore, rows: F)
 where
     F: Fn() -> Fut,
     Fut: std::future::Future<Output = Vec<(i64, Option<String>)>>,

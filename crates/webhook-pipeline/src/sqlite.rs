@@ -15,7 +15,6 @@
 //! nothing sleeps on SQLite's busy handler: the writers of this process queue in order.
 
 use std::path::Path;
-use std::str::FromStr;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -32,7 +31,7 @@ use super::effects::{placeholder_values, statement_failed, Completion, Effects, 
 use super::event::{from_ms, to_ms, Event, EventId, Filter, Inserted, NewEvent, Status};
 use super::sql::{audit_sql, filter_sql, headers_from_json, headers_json, FilterValue, COLUMNS};
 use super::store::EventStore;
-use crate::dedup::{Claim, DedupStore, MemoryDedup, StoreError};
+use webhook_core::dedup::{Claim, DedupStore, MemoryDedup, StoreError};
 
 /// Most jobs in one transaction (each job may hold a whole group-commit batch).
 const MAX_JOBS: usize = 256;
@@ -45,11 +44,29 @@ const BOOKKEEPING_LINGER: Duration = Duration::from_millis(2);
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 fn db_error(what: &'static str) -> impl Fn(rusqlite::Error) -> StoreError {
-    move |e| StoreError::new(format!("{what}: {e}"), Some(Box::new(e)))
+    move |e| classify(format!("{what}: {e}"), e)
+}
+
+/// A SQLite error as a [`StoreError`] of the kind its code says: a full disk, a lock or an
+/// I/O error pass (unavailable: 503, retried); a constraint is the data's fault; a file
+/// that cannot be opened or written is the configuration's.
+fn classify(message: String, e: rusqlite::Error) -> StoreError {
+    use rusqlite::ErrorCode::*;
+    let code = match &e {
+        rusqlite::Error::SqliteFailure(f, _) => Some(f.code),
+        _ => None,
+    };
+    match code {
+        Some(ConstraintViolation) => StoreError::constraint(message, Some(Box::new(e))),
+        Some(CannotOpen | PermissionDenied | ReadOnly | NotADatabase | DatabaseCorrupt) => {
+            StoreError::misconfigured(message, Some(Box::new(e)))
+        }
+        _ => StoreError::unavailable(message, Some(Box::new(e))),
+    }
 }
 
 fn stopped() -> StoreError {
-    StoreError::new("the SQLite writer has stopped", None)
+    StoreError::unavailable("the SQLite writer has stopped", None)
 }
 
 /// The event store on SQLite: one file, no setup. Open it with [`SqliteStore::connect`].
@@ -77,7 +94,7 @@ impl SqliteStore {
     ///
     /// ```no_run
     /// # async fn run() -> Result<(), webhook_core::dedup::StoreError> {
-    /// let store = webhook_core::pipeline::SqliteStore::connect("sqlite://webhooks.db").await?;
+    /// let store = webhook_pipeline::SqliteStore::connect("sqlite://webhooks.db").await?;
     /// # Ok(()) }
     /// ```
     ///
@@ -87,31 +104,13 @@ impl SqliteStore {
     /// every other connection; use [`MemoryStore`](super::MemoryStore)), a file that cannot
     /// be opened or created, or a failed migration.
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
-        use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
         if url.contains(":memory:") || url.contains("mode=memory") {
-            return Err(StoreError::new(
+            return Err(StoreError::misconfigured(
                 "an in-memory SQLite database is not durable: use a file (sqlite://events.db) or MemoryStore",
                 None,
             ));
         }
-        let options = SqliteConnectOptions::from_str(url)
-            .map_err(|e| StoreError::new(format!("reading the SQLite URL: {e}"), Some(Box::new(e))))?
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .busy_timeout(BUSY_TIMEOUT);
-        let path: Arc<Path> = Arc::from(options.get_filename());
-        // The migrations run through sqlx (the dedup store shares them); then the pool is
-        // closed and the writer thread takes the file.
-        let migrator = SqlitePoolOptions::new()
-            .max_connections(1)
-            .acquire_timeout(BUSY_TIMEOUT)
-            .connect_with(options)
-            .await
-            .map_err(|e| StoreError::new(format!("opening the SQLite database: {e}"), Some(Box::new(e))))?;
-        let migrated = Self::migrate(&migrator).await;
-        migrator.close().await;
-        migrated?;
-
+        let path: Arc<Path> = Arc::from(Path::new(super::migrate_sqlite::path_of(url)?));
         let (jobs, queue) = mpsc::channel();
         let (ready, opened) = oneshot::channel();
         let file = path.to_path_buf();
@@ -129,18 +128,9 @@ impl SqliteStore {
                     let _ = ready.send(Err(e));
                 }
             })
-            .map_err(|e| StoreError::new(format!("starting the SQLite writer: {e}"), Some(Box::new(e))))?;
+            .map_err(|e| StoreError::unavailable(format!("starting the SQLite writer: {e}"), Some(Box::new(e))))?;
         opened.await.map_err(|_| stopped())??;
         Ok(Self { jobs, path })
-    }
-
-    /// Runs the migrations in `migrations/sqlite` on `pool` (the dedup store's, say).
-    /// Applied migrations are recorded, so running them again is cheap.
-    pub async fn migrate(pool: &sqlx::SqlitePool) -> Result<(), StoreError> {
-        sqlx::migrate!("./migrations/sqlite")
-            .run(pool)
-            .await
-            .map_err(|e| StoreError::new(format!("migrating the event store: {e}"), Some(Box::new(e))))
     }
 
     /// The database file.
@@ -157,9 +147,9 @@ impl SqliteStore {
         }
     }
 
-    /// A [`DedupStore`] in this store's file (the `webhook_dedup` table of
-    /// [`SqliteDedup`](super::SqliteDedup), same statements, same semantics), run by this
-    /// store's writer thread: claims queue with the deliveries instead of meeting them on
+    /// A [`DedupStore`] in this store's file (the `webhook_dedup` table, with the statements
+    /// and semantics of [`PostgresDedup`](crate::PostgresDedup)'s), run by this store's
+    /// writer thread: claims queue with the deliveries instead of meeting them on
     /// SQLite's lock. Completed ids are remembered for `ttl`; the in-flight lease is
     /// [`MemoryDedup::DEFAULT_LEASE`] unless [`with_lease`](SqliteStoreDedup::with_lease)
     /// says otherwise.
@@ -167,7 +157,7 @@ impl SqliteStore {
     /// ```no_run
     /// # async fn run() -> Result<(), webhook_core::dedup::StoreError> {
     /// use webhook_core::dedup::{Claim, DedupStore, MemoryDedup};
-    /// use webhook_core::pipeline::SqliteStore;
+    /// use webhook_pipeline::SqliteStore;
     ///
     /// let store = SqliteStore::connect("sqlite://webhooks.db").await?;
     /// let dedup = store.dedup(MemoryDedup::DEFAULT_TTL);
@@ -233,8 +223,8 @@ impl SqliteStoreDedup {
         self.store.ask(|reply| Job::ClaimDone { key, ttl_end, reply }).await
     }
 
-    /// Deletes the rows expired at `now`, 1,000 per statement, and returns how many went
-    /// (see [`SqliteDedup::purge_expired`](super::SqliteDedup::purge_expired)).
+    /// Deletes the rows expired at `now`, 1,000 per statement, and returns how many went:
+    /// rows whose lease or TTL ended, never a live claim.
     ///
     /// # Errors
     ///
@@ -320,7 +310,7 @@ impl<T: Send> Answer for Pending<T> {
     fn send(self: Box<Self>, commit: Result<(), &StoreError>) {
         let result = match (commit, self.result) {
             (Ok(()), result) | (Err(_), result @ Err(_)) => result,
-            (Err(e), Ok(_)) => Err(StoreError::new(e.to_string(), None)),
+            (Err(e), Ok(_)) => Err(e.detached()),
         };
         let _ = self.reply.send(result);
     }
@@ -372,14 +362,17 @@ struct Writer {
 
 impl Writer {
     fn open(path: &Path) -> Result<Self, StoreError> {
-        let open = db_error("opening the SQLite database");
-        let conn = Connection::open(path).map_err(&open)?;
+        let open = |e: rusqlite::Error| {
+            StoreError::misconfigured(format!("opening the SQLite database {}: {e}", path.display()), Some(Box::new(e)))
+        };
+        let mut conn = Connection::open(path).map_err(&open)?;
         conn.busy_timeout(BUSY_TIMEOUT).map_err(&open)?;
         conn.pragma_update(None, "journal_mode", "WAL").map_err(&open)?;
         conn.pragma_update(None, "synchronous", "FULL").map_err(&open)?;
         // Savepoints' statement journals stay in memory instead of a file created and
         // deleted per statement.
         conn.pragma_update(None, "temp_store", "MEMORY").map_err(&open)?;
+        super::migrate_sqlite::migrate(&mut conn)?;
         conn.set_prepared_statement_cache_capacity(64);
         Ok(Self { conn, lease_sql: lease_sql(), durable: true })
     }
@@ -490,7 +483,7 @@ impl Writer {
                 (r.is_ok(), pending(reply, r))
             }
             Job::Execute(effects, reply) => {
-                let r = self.run_effects(&effects).map_err(|e| StoreError::new(e, None));
+                let r = self.run_effects(&effects).map_err(|e| StoreError::constraint(e, None));
                 (r.is_ok(), pending(reply, r))
             }
             Job::Fail { id, worker, status, error, next, reply } => {
@@ -785,7 +778,7 @@ impl Writer {
 /// The answer for a job that could not run because the transaction did not start.
 fn fail_job(job: Job, error: &StoreError) -> Box<dyn Answer> {
     fn e<T>(error: &StoreError) -> Result<T, StoreError> {
-        Err(StoreError::new(error.to_string(), None))
+        Err(error.detached())
     }
     match job {
         Job::Insert(_, reply) => pending(reply, e(error)),
@@ -965,13 +958,13 @@ impl EventStore for SqliteStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pipeline::testing::{event, TempDb};
+    use crate::testing::{event, TempDb};
 
     #[tokio::test]
     async fn keeps_an_audit_log() {
         let db = TempDb::new();
         let store = SqliteStore::connect(&db.url()).await.unwrap();
-        crate::pipeline::audit::tests::audit_conformance(&store).await;
+        crate::audit::tests::audit_conformance(&store).await;
         store.close().await;
     }
 
