@@ -41,12 +41,12 @@ pub(crate) enum Command {
                             `bodySHA256` added to the URL (the URL to post to is then printed on standard \
                             error, `url` in --json).")]
     Sign(SignArgs),
-    /// Sign a body and POST it to a receiver (http:// only), printing the status and response.
+    /// Sign a body and POST it to a receiver (http:// or https://), printing the status and response.
     #[command(long_about = "Sign FILE (`-`: standard input) as PROVIDER would and POST it to URL, then print \
                             the HTTP status line and the response body (at most 1 MiB of it is read).\n\n\
-                            Only http:// URLs are supported: this build has no TLS. To reach an https:// \
-                            receiver, send to a local http:// address of it or through a TLS-terminating \
-                            proxy.\n\n\
+                            An https:// URL is sent over TLS, the receiver's certificate checked against \
+                            the public roots, or only the CAs of --cacert; --insecure checks none (a \
+                            self-signed development certificate).\n\n\
                             Content-Type is application/json unless a --header sets it (for Twilio, a body \
                             that is not JSON defaults to application/x-www-form-urlencoded, and is signed as \
                             form parameters). A --header replaces a signed header of the same name, to test \
@@ -132,9 +132,21 @@ pub(crate) struct SendArgs {
     #[command(flatten)]
     pub(crate) signing: SigningArgs,
 
-    /// Where to POST: an http:// URL (no TLS in this build).
+    /// Where to POST: an http:// or https:// URL. HTTPS checks the receiver's certificate
+    /// against the public (webpki) roots, or `--cacert`.
     #[arg(long, value_name = "URL")]
     pub(crate) url: String,
+
+    /// Trust only the CA certificates in this PEM file for https:// (a private CA, a
+    /// development certificate made with mkcert).
+    #[arg(long, value_name = "FILE", conflicts_with = "insecure")]
+    pub(crate) cacert: Option<PathBuf>,
+
+    /// Do not check the receiver's certificate at all (a self-signed development
+    /// certificate). The connection is still encrypted, but anyone in between could read
+    /// and change it: never for a real receiver.
+    #[arg(long)]
+    pub(crate) insecure: bool,
 
     /// An extra request header, `Name: value`; repeat for several. Replaces a signed
     /// header of the same name.

@@ -1,7 +1,8 @@
-//! `webhook send`: sign a body and POST it over plain HTTP with hyper's client, reading at
-//! most [`MAX_RESPONSE`] bytes of the answer.
+//! `webhook send`: sign a body and POST it over HTTP or HTTPS (rustls) with hyper's client,
+//! reading at most [`MAX_RESPONSE`] bytes of the answer.
 
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -31,11 +32,12 @@ struct Response {
 pub(crate) fn run(args: &SendArgs) -> Result<ExitCode, Failure> {
     let signer = Signer::new(&args.signing)?;
     let uri = sign::check_url(&args.url)?;
-    if uri.scheme_str() != Some("http") {
-        return Err(Failure::usage(
-            "bad --url: only http:// is supported (this build has no TLS); send to an http:// address of the \
-             receiver or through a TLS-terminating proxy",
-        ));
+    if !matches!(uri.scheme_str(), Some("http" | "https")) {
+        return Err(Failure::usage("bad --url: only http:// and https:// are supported"));
+    }
+    let tls = tls_config(args)?;
+    if args.insecure {
+        eprintln!("warning: --insecure: the receiver's certificate is not checked");
     }
     let extra = args.headers.iter().map(|h| parse_header(h)).collect::<Result<Vec<_>, _>>()?;
     if args.timeout == 0 {
@@ -52,7 +54,7 @@ pub(crate) fn run(args: &SendArgs) -> Result<ExitCode, Failure> {
         .map_err(|e| Failure::runtime(format!("cannot start the async runtime: {e}")))?;
     let timeout = Duration::from_secs(args.timeout);
     let response = runtime.block_on(async {
-        tokio::time::timeout(timeout, post(request, timeout))
+        tokio::time::timeout(timeout, post(request, timeout, tls))
             .await
             .map_err(|_| Failure::runtime(format!("no complete response from {url} within {} s", args.timeout)))?
     })?;
@@ -159,12 +161,95 @@ fn build_request(
     Ok(request)
 }
 
+/// The TLS settings for https://: the public webpki roots, the CA certificates of
+/// `--cacert`, or no check at all with `--insecure`.
+fn tls_config(args: &SendArgs) -> Result<rustls::ClientConfig, Failure> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::CertificateDer;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| Failure::runtime(format!("TLS: {e}")))?;
+    if args.insecure {
+        return Ok(builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(NoCertificateCheck(provider)))
+            .with_no_client_auth());
+    }
+    let mut roots = rustls::RootCertStore::empty();
+    match &args.cacert {
+        Some(path) => {
+            let certs = CertificateDer::pem_file_iter(path)
+                .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+                .map_err(|e| Failure::usage(format!("bad --cacert {}: {e}", path.display())))?;
+            if certs.is_empty() {
+                return Err(Failure::usage(format!("bad --cacert {}: no certificate in it", path.display())));
+            }
+            for cert in certs {
+                roots.add(cert).map_err(|e| Failure::usage(format!("bad --cacert {}: {e}", path.display())))?;
+            }
+        }
+        None => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
+    }
+    Ok(builder.with_root_certificates(roots).with_no_client_auth())
+}
+
+/// `--insecure`: accepts any certificate. The handshake's signatures are still checked
+/// with the certificate presented, so the connection is encrypted to whoever holds it.
+#[derive(Debug)]
+struct NoCertificateCheck(Arc<rustls::crypto::CryptoProvider>);
+
+impl rustls::client::danger::ServerCertVerifier for NoCertificateCheck {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &rustls::pki_types::CertificateDer<'_>,
+        _intermediates: &[rustls::pki_types::CertificateDer<'_>],
+        _server_name: &rustls::pki_types::ServerName<'_>,
+        _ocsp: &[u8],
+        _now: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
 /// Sends `request` and reads at most [`MAX_RESPONSE`] bytes of the answer.
-async fn post(request: http::Request<Full<Bytes>>, connect_timeout: Duration) -> Result<Response, Failure> {
+async fn post(
+    request: http::Request<Full<Bytes>>,
+    connect_timeout: Duration,
+    tls: rustls::ClientConfig,
+) -> Result<Response, Failure> {
     let url = request.uri().to_string();
-    let mut connector = HttpConnector::new();
-    connector.set_connect_timeout(Some(connect_timeout));
-    let client: Client<HttpConnector, Full<Bytes>> = Client::builder(TokioExecutor::new()).build(connector);
+    let mut http = HttpConnector::new();
+    http.set_connect_timeout(Some(connect_timeout));
+    http.enforce_http(false);
+    let connector = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(tls)
+        .https_or_http()
+        .enable_http1()
+        .wrap_connector(http);
+    let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build(connector);
     let response = client.request(request).await.map_err(|e| {
         let what = if e.is_connect() { "cannot connect to" } else { "request failed:" };
         Failure::runtime(format!("{what} {url}: {}", causes(&e)))

@@ -69,8 +69,8 @@ fn bad_ids_timestamps_urls_and_headers_are_usage_errors() {
         (&["sign", "-p", "github", "--secret", "s", "--timestamp", "yesterday"], "error: invalid value 'yesterday'"),
         (&["sign", "-p", "github", "--secret", "s", "--url", "/relative"], "error: bad --url: "),
         (
-            &["send", "-p", "github", "--secret", "s", "--url", "https://example.com/", "-"],
-            "error: bad --url: only http://",
+            &["send", "-p", "github", "--secret", "s", "--url", "ftp://example.com/", "-"],
+            "error: bad --url: expected an absolute http:// or https:// URL",
         ),
         (
             &["send", "-p", "github", "--secret", "s", "--url", "http://127.0.0.1:9/", "-H", "nocolon", "-"],
@@ -97,10 +97,14 @@ fn bad_ids_timestamps_urls_and_headers_are_usage_errors() {
 }
 
 #[test]
-fn help_says_send_is_http_only_and_lists_exit_codes() {
+fn help_says_how_send_checks_certificates_and_lists_exit_codes() {
     let out = run(&["send", "--help"]);
     assert_exit(&out, 0);
-    assert!(stdout(&out).contains("Only http:// URLs are supported: this build has no TLS"), "{}", stdout(&out));
+    assert!(stdout(&out).contains("--insecure checks none"), "{}", stdout(&out));
+    let out =
+        run(&["send", "-p", "github", "--secret", "s", "--url", "https://x/", "--insecure", "--cacert", "c", "-"]);
+    assert_exit(&out, 2);
+    assert!(stderr(&out).contains("cannot be used with"), "{}", stderr(&out));
     let out = run(&["--help"]);
     assert_exit(&out, 0);
     assert!(stdout(&out).contains("Exit codes: 0 success; 1 "), "{}", stdout(&out));

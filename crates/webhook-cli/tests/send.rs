@@ -201,3 +201,106 @@ async fn an_unreachable_receiver_is_a_clear_error() {
     assert!(err.starts_with(&format!("error: cannot connect to {url}")), "{err}");
     assert!(stdout(&out).is_empty(), "{}", stdout(&out));
 }
+
+/// A certificate authority and a certificate it issued for 127.0.0.1 and localhost, made
+/// for the test: `(CA certificate PEM, server certificate DER, server key DER)`.
+fn test_ca() -> (String, Vec<u8>, Vec<u8>) {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair, KeyUsagePurpose};
+    let mut ca_params = CertificateParams::new(Vec::default()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::DigitalSignature];
+    let ca_key = KeyPair::generate().unwrap();
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let issuer = Issuer::new(ca_params, ca_key);
+    let server_params = CertificateParams::new(vec!["127.0.0.1".to_owned(), "localhost".to_owned()]).unwrap();
+    let server_key = KeyPair::generate().unwrap();
+    let server = server_params.signed_by(&server_key, &issuer).unwrap();
+    (ca.pem(), server.der().to_vec(), server_key.serialize_der())
+}
+
+/// The same receiver behind TLS with the test CA's certificate, on 127.0.0.1.
+async fn https_receiver(cert: Vec<u8>, key: Vec<u8>) -> SocketAddr {
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+    use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+    use tokio_rustls::rustls::ServerConfig;
+    use tower::ServiceExt as _;
+    let provider = std::sync::Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
+    let config = ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(vec![CertificateDer::from(cert)], PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key)))
+        .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let github_endpoint = Endpoint::new(Verifier::new(providers::GITHUB, GITHUB_SECRET).unwrap());
+    let app = Router::new().route(
+        "/github",
+        post(github).with_state(github_endpoint).layer(axum::middleware::from_fn(webhook_axum::settle)),
+    );
+    tokio::spawn(async move {
+        loop {
+            let Ok((tcp, _)) = listener.accept().await else { return };
+            let (acceptor, app) = (acceptor.clone(), app.clone());
+            tokio::spawn(async move {
+                // A client that refuses the certificate ends the handshake: nothing to serve.
+                let Ok(tls) = acceptor.accept(tcp).await else { return };
+                let service = hyper::service::service_fn(move |req: http::Request<hyper::body::Incoming>| {
+                    app.clone().oneshot(req.map(axum::body::Body::new))
+                });
+                let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+                    .serve_connection(TokioIo::new(tls), service)
+                    .await;
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn send_over_https_checks_the_certificate_unless_told_it_is_a_development_one() {
+    let (ca_pem, cert, key) = test_ca();
+    let addr = https_receiver(cert, key).await;
+    let url = format!("https://{addr}/github");
+    let dir = std::env::temp_dir().join(format!("webhook-cli-tls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let ca_file = dir.join("ca.pem");
+    std::fs::write(&ca_file, &ca_pem).unwrap();
+    let body: &[u8] = br#"{"zen":"over TLS"}"#;
+    let base = |id: &str| {
+        args(&["-p", "github", "--secret", GITHUB_SECRET, "--url", &url, "--id", id, "--event-type", "push"])
+    };
+
+    // The receiver's CA trusted: 200, verified at the receiver.
+    let mut trusted = base("tls-1");
+    trusted.extend(args(&["--cacert", ca_file.to_str().unwrap(), "--json"]));
+    let out = send(trusted, body).await;
+    assert_exit(&out, 0);
+    let answered = json(&out);
+    assert_eq!(answered["status"], 200, "{answered}");
+    assert!(answered["body"].as_str().unwrap().contains(r#""id":"tls-1""#), "{answered}");
+
+    // The public roots do not know the test CA: refused before anything is sent.
+    let out = send(base("tls-2"), body).await;
+    assert_exit(&out, 1);
+    assert!(stderr(&out).contains("certificate"), "{}", stderr(&out));
+
+    // --insecure: sent, with a warning that says what it means.
+    let mut insecure = base("tls-3");
+    insecure.push("--insecure".to_owned());
+    let out = send(insecure, body).await;
+    assert_exit(&out, 0);
+    assert!(stdout(&out).contains(r#""id":"tls-3""#), "{}", stdout(&out));
+    assert!(stderr(&out).contains("--insecure: the receiver's certificate is not checked"), "{}", stderr(&out));
+
+    // A file without a certificate is a usage error (exit 2), named.
+    let empty = dir.join("empty.pem");
+    std::fs::write(&empty, "not a certificate\n").unwrap();
+    let mut bad = base("tls-4");
+    bad.extend(args(&["--cacert", empty.to_str().unwrap()]));
+    let out = send(bad, body).await;
+    assert_exit(&out, 2);
+    assert!(stderr(&out).contains("--cacert"), "{}", stderr(&out));
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -708,6 +708,50 @@ mod tests {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_event_held_by_a_consumer_that_dies_is_delivered_again_and_handled() {
+        let Some(url) = nats("an_event_held_by_a_consumer_that_dies_is_delivered_again_and_handled") else {
+            return;
+        };
+        let config = config();
+        let sink = NatsSink::connect_with(&url, config.clone()).await.unwrap();
+        let github = Verifier::new(providers::GITHUB, "s3cret").unwrap();
+        let endpoint = Endpoint::new(github.clone()).with_sink(Arc::new(sink));
+        let now = SystemTime::now();
+        let signed = github.sign(&SignRequest::new(b"{}", now).id("held-1").event_type("push")).unwrap();
+        assert_eq!(endpoint.receive(&WebhookRequest::new(&signed, &b"{}"[..]), now).await.label(), "accepted");
+        // The first consumer takes the event and dies holding it (its task is killed).
+        let taken = Arc::new(AtomicU32::new(0));
+        let stuck = {
+            let taken = taken.clone();
+            EventRouter::new().on(providers::GITHUB, "push", move |_event: Event| {
+                taken.fetch_add(1, Ordering::SeqCst);
+                std::future::pending::<Result<(), HandlerError>>()
+            })
+        };
+        let consumer_config = NatsConsumerConfig::new(config.clone()).durable("held").ack_wait(Duration::from_secs(1));
+        let dying = NatsConsumer::start(&url, stuck, consumer_config.clone()).await.unwrap();
+        eventually("the first consumer took the event", || taken.load(Ordering::SeqCst) == 1).await;
+        dying.task.abort();
+        // A second consumer of the same durable gets it once the ack wait has passed.
+        let handled = Arc::new(AtomicU32::new(0));
+        let router = {
+            let handled = handled.clone();
+            EventRouter::new().on(providers::GITHUB, "push", move |event: Event| {
+                let handled = handled.clone();
+                async move {
+                    assert_eq!((event.delivery_id.as_str(), event.attempts), ("held-1", 2));
+                    handled.fetch_add(1, Ordering::SeqCst);
+                    Ok(())
+                }
+            })
+        };
+        let consumer = NatsConsumer::start(&url, router, consumer_config).await.unwrap();
+        eventually("the event handled by the second consumer", || handled.load(Ordering::SeqCst) == 1).await;
+        consumer.shutdown().await;
+        remove(&url, &config).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn the_consumer_handles_retries_dead_letters_and_replays() {
         let Some(url) = nats("the_consumer_handles_retries_dead_letters_and_replays") else {
             return;

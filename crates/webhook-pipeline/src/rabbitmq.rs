@@ -696,6 +696,49 @@ mod tests {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_event_held_by_a_consumer_that_dies_is_delivered_again_and_handled() {
+        let Some(url) = amqp("an_event_held_by_a_consumer_that_dies_is_delivered_again_and_handled") else {
+            return;
+        };
+        let config = config();
+        let sink = RabbitSink::connect_with(&url, config.clone()).await.unwrap();
+        let github = Verifier::new(providers::GITHUB, "s3cret").unwrap();
+        let endpoint = Endpoint::new(github.clone()).with_sink(Arc::new(sink));
+        let now = SystemTime::now();
+        let signed = github.sign(&SignRequest::new(b"{}", now).id("held-1").event_type("push")).unwrap();
+        assert_eq!(endpoint.receive(&WebhookRequest::new(&signed, &b"{}"[..]), now).await.label(), "accepted");
+        // The first consumer takes the event and dies holding it: its task (and with it its
+        // connection) is killed, and RabbitMQ puts the unacknowledged message back.
+        let taken = Arc::new(AtomicU32::new(0));
+        let stuck = {
+            let taken = taken.clone();
+            EventRouter::new().on(providers::GITHUB, "push", move |_event: Event| {
+                taken.fetch_add(1, Ordering::SeqCst);
+                std::future::pending::<Result<(), HandlerError>>()
+            })
+        };
+        let dying = RabbitConsumer::start(&url, stuck, RabbitConsumerConfig::new(config.clone())).await.unwrap();
+        eventually("the first consumer took the event", || taken.load(Ordering::SeqCst) == 1).await;
+        dying.task.abort();
+        let handled = Arc::new(AtomicU32::new(0));
+        let router = {
+            let handled = handled.clone();
+            EventRouter::new().on(providers::GITHUB, "push", move |event: Event| {
+                let handled = handled.clone();
+                async move {
+                    assert_eq!(event.delivery_id, "held-1");
+                    handled.fetch_add(1, Ordering::SeqCst);
+                    Ok(())
+                }
+            })
+        };
+        let consumer = RabbitConsumer::start(&url, router, RabbitConsumerConfig::new(config.clone())).await.unwrap();
+        eventually("the event handled by the second consumer", || handled.load(Ordering::SeqCst) == 1).await;
+        consumer.shutdown().await;
+        remove(&url, &config).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn the_consumer_handles_retries_dead_letters_and_replays() {
         let Some(url) = amqp("the_consumer_handles_retries_dead_letters_and_replays") else {
             return;
