@@ -30,9 +30,14 @@ pub(crate) fn provider_names() -> String {
     Provider::all().iter().map(Provider::name).collect::<Vec<_>>().join(", ")
 }
 
-/// `--provider`, looked up case-insensitively; a usage error listing the valid names
-/// otherwise.
+/// The receivers' route names that differ from a provider's name (`/webhooks/standard`
+/// serves Standard Webhooks).
+const ROUTE_ALIASES: &[(&str, &str)] = &[("standard", "standard-webhooks")];
+
+/// `--provider`, looked up case-insensitively, by name or by the receivers' route name; a
+/// usage error listing the valid names otherwise.
 pub(crate) fn provider(name: &str) -> Result<Provider, Failure> {
+    let name = ROUTE_ALIASES.iter().find(|(alias, _)| alias.eq_ignore_ascii_case(name)).map_or(name, |(_, n)| n);
     Provider::from_name(name)
         .ok_or_else(|| Failure::usage(format!("unknown provider {:?}; valid providers: {}", name, provider_names())))
 }
@@ -65,6 +70,12 @@ pub(crate) fn secret_hint(provider: Provider) -> &'static str {
     }
     if provider == TWILIO {
         return "the Auth Token; signs the URL, so --url is needed";
+    }
+    if provider == webhook_core::providers::AWS_SNS {
+        return "the topic ARN(s) to accept (AWS signs with its certificate: messages cannot be signed here)";
+    }
+    if provider == webhook_core::providers::PAYPAL {
+        return "the webhook id(s) (PayPal signs with its certificate: deliveries cannot be signed here)";
     }
     if provider == SQUARE {
         return "the signature key; signs the notification URL, so --url is needed";
@@ -180,6 +191,18 @@ fn p256_public_base64(scalar: &[u8]) -> Result<String, String> {
 mod tests {
     use super::*;
     use webhook_core::providers;
+
+    #[test]
+    fn route_names_are_aliases() {
+        assert_eq!(provider("standard").unwrap(), providers::STANDARD_WEBHOOKS);
+        assert_eq!(provider("Standard-Webhooks").unwrap(), providers::STANDARD_WEBHOOKS);
+        assert_eq!(provider("coinbase-commerce").unwrap(), providers::COINBASE_COMMERCE);
+        assert!(provider("nope").is_err());
+        // Every built-in provider is found by its own name.
+        for p in Provider::all() {
+            assert_eq!(provider(p.name()).unwrap(), *p);
+        }
+    }
 
     #[test]
     fn public_keys_are_derived_for_asymmetric_providers() {

@@ -124,9 +124,13 @@ fn parse_header<'a>(scheme: &Scheme, name: &str, value: &'a [u8]) -> Result<Pars
     let mut buf = [0u8; MAX_SIG_LEN];
     match scheme.layout {
         Layout::Single { prefix } => {
-            let rest = value
-                .strip_prefix(prefix.as_bytes())
-                .ok_or_else(|| VerifyError::malformed_header(name, format_args!("expected the prefix \"{prefix}\"")))?;
+            let rest = match value.strip_prefix(prefix.as_bytes()) {
+                Some(rest) => rest,
+                None if scheme.prefix_optional => value,
+                None => {
+                    return Err(VerifyError::malformed_header(name, format_args!("expected the prefix \"{prefix}\"")))
+                }
+            };
             let len = decode(scheme.encoding, rest, &mut buf)
                 .ok_or_else(|| VerifyError::malformed_header(name, not_encoded(scheme.encoding)))?;
             parsed.candidates[0] = Some(Candidate { algorithm: scheme.algorithm, bytes: buf, len });
@@ -200,6 +204,65 @@ pub(crate) struct Message<'a> {
     pub(crate) timestamp: &'a [u8],
     pub(crate) body: &'a [u8],
     pub(crate) url: &'a [u8],
+    pub(crate) headers: &'a dyn crate::Headers,
+}
+
+/// JavaScript's `encodeURI` (`component` false) or `encodeURIComponent` /
+/// `querystring.escape` (`component` true) of `text`.
+fn js_encode(text: &str, component: bool, out: &mut String) {
+    for &b in text.as_bytes() {
+        let keep =
+            b.is_ascii_alphanumeric() || b"-_.!~*'()".contains(&b) || (!component && b";,/?:@&=+$#".contains(&b));
+        if keep {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+}
+
+/// The URL's path and query encoded as Contentful's `getNormalizedEncodedURI`.
+fn encoded_path(url: &[u8]) -> String {
+    let url = String::from_utf8_lossy(url);
+    // The path starts after the authority; the fragment is not sent.
+    let after_scheme = url.split_once("://").map_or(&*url, |(_, rest)| rest);
+    let path_and_query = after_scheme.find('/').map_or("/", |i| &after_scheme[i..]);
+    let path_and_query = path_and_query.split('#').next().unwrap_or("");
+    let mut parts = path_and_query.split('?');
+    let path = parts.next().unwrap_or("");
+    let query = parts.next().unwrap_or("");
+    let mut escaped_query = String::new();
+    js_encode(query, true, &mut escaped_query);
+    let joined = if escaped_query.is_empty() { path.to_owned() } else { format!("{path}?{escaped_query}") };
+    let mut out = String::new();
+    js_encode(&joined, false, &mut out);
+    out
+}
+
+/// The headers named in `list_header`, as Contentful signs them.
+fn signed_headers(headers: &dyn crate::Headers, list_header: &str) -> String {
+    let mut list = None;
+    headers.for_each_value(list_header, &mut |v| {
+        list.get_or_insert(v);
+    });
+    let Some(list) = list.and_then(|l| std::str::from_utf8(l).ok()) else {
+        return String::new();
+    };
+    let mut pairs: Vec<(String, String)> = Vec::new();
+    for name in list.split(',').map(|n| n.trim().to_ascii_lowercase()).filter(|n| !n.is_empty()) {
+        if pairs.iter().any(|(n, _)| *n == name) {
+            continue;
+        }
+        let mut value = None;
+        headers.for_each_value(&name, &mut |v| {
+            value.get_or_insert(v);
+        });
+        if let Some(v) = value {
+            pairs.push((name, String::from_utf8_lossy(v).trim().to_owned()));
+        }
+    }
+    pairs.sort();
+    pairs.iter().map(|(k, v)| format!("{k}:{v}")).collect::<Vec<_>>().join(";")
 }
 
 /// The decoded form parameters of a body, sorted by name then value.
@@ -224,6 +287,8 @@ impl Message<'_> {
                         sink(v.as_bytes());
                     }
                 }
+                Part::EncodedPath => sink(encoded_path(self.url).as_bytes()),
+                Part::SignedHeaders(list) => sink(signed_headers(self.headers, list).as_bytes()),
             }
         }
     }
@@ -277,6 +342,21 @@ fn matches(key: &Prepared, algorithm: Algorithm, candidates: &[Option<Candidate>
     }
 }
 
+/// A header value that is neither empty nor longer than the bound (what [`single`]
+/// checks, for headers that may repeat).
+fn checked<'a>(name: &str, value: &'a [u8]) -> Result<&'a [u8], VerifyError> {
+    if value.is_empty() {
+        return Err(VerifyError::malformed_header(name, "empty"));
+    }
+    if value.len() > crate::MAX_HEADER_VALUE {
+        return Err(VerifyError::malformed_header(
+            name,
+            format_args!("{} bytes, longer than {}", value.len(), crate::MAX_HEADER_VALUE),
+        ));
+    }
+    Ok(value)
+}
+
 /// The first header source present, as raw bytes, with the name it came from.
 fn header_source<'a>(
     headers: &'a dyn crate::Headers,
@@ -306,10 +386,60 @@ pub(crate) fn verify(
     now: SystemTime,
 ) -> Result<Verified, VerifyError> {
     let headers = req.headers;
-    let (value, alias) =
-        first_of(headers, scheme.header)?.ok_or_else(|| VerifyError::missing_header(scheme.header[0]))?;
+    let (value, alias) = if scheme.repeated_header {
+        let mut first = None;
+        headers.for_each_value(scheme.header[0], &mut |v| {
+            first.get_or_insert(v);
+        });
+        (first.ok_or_else(|| VerifyError::missing_header(scheme.header[0]))?, 0)
+    } else {
+        first_of(headers, scheme.header)?.ok_or_else(|| VerifyError::missing_header(scheme.header[0]))?
+    };
     let header_name = scheme.header[alias];
-    let mut parsed = parse_header(scheme, header_name, value)?;
+    let value = checked(header_name, value)?;
+    let mut groups = match scheme.group_separator {
+        Some(sep) => value.split(move |&b| b == sep).filter(|g| !g.trim_ascii().is_empty()).collect(),
+        None => vec![value],
+    };
+    if groups.len() > MAX_SIGNATURES {
+        return Err(VerifyError::malformed_header(header_name, format_args!("more than {MAX_SIGNATURES} signatures")));
+    }
+    let first = if groups.is_empty() { value } else { groups.remove(0) };
+    let mut parsed = parse_header(scheme, header_name, first)?;
+    for group in groups {
+        let more = parse_header(scheme, header_name, group)?;
+        if more.list_timestamp != parsed.list_timestamp {
+            return Err(VerifyError::malformed_header(header_name, "its signature groups carry different timestamps"));
+        }
+        for c in more.candidates.into_iter().flatten() {
+            if parsed.count == MAX_SIGNATURES {
+                return Err(VerifyError::malformed_header(
+                    header_name,
+                    format_args!("more than {MAX_SIGNATURES} signatures"),
+                ));
+            }
+            parsed.candidates[parsed.count] = Some(c);
+            parsed.count += 1;
+        }
+    }
+    if scheme.repeated_header {
+        // Every further value adds its signatures (one per key during a rotation).
+        let mut rest = Vec::new();
+        headers.for_each_value(header_name, &mut |v| rest.push(v));
+        for v in rest.into_iter().skip(1) {
+            let more = parse_header(scheme, header_name, checked(header_name, v)?)?;
+            for c in more.candidates.into_iter().flatten() {
+                if parsed.count == MAX_SIGNATURES {
+                    return Err(VerifyError::malformed_header(
+                        header_name,
+                        format_args!("more than {MAX_SIGNATURES} signatures"),
+                    ));
+                }
+                parsed.candidates[parsed.count] = Some(c);
+                parsed.count += 1;
+            }
+        }
+    }
     if scheme.every_header {
         // The other headers present add their signatures (one per key).
         for name in &scheme.header[alias + 1..] {
@@ -351,6 +481,12 @@ pub(crate) fn verify(
         _ => None,
     };
 
+    // A header naming the signed headers must be there, once.
+    for part in scheme.message {
+        if let Part::SignedHeaders(list) = part {
+            single(headers, list)?.ok_or_else(|| VerifyError::missing_header(list))?;
+        }
+    }
     let id_header = header_source(headers, scheme.id)?;
     let needs = |p: Part| scheme.message.contains(&p);
     if needs(Part::Id) && id_header.is_none() {
@@ -359,7 +495,7 @@ pub(crate) fn verify(
     }
     let url = match url.or(req.url) {
         Some(u) => u,
-        None if needs(Part::Url) => {
+        None if needs(Part::Url) || needs(Part::EncodedPath) => {
             return Err(VerifyError::new(
                 ErrorKind::Configuration,
                 format!("{} signs the request URL, but no URL was configured", scheme.name),
@@ -373,6 +509,7 @@ pub(crate) fn verify(
         timestamp: ts_raw,
         body: &req.body,
         url: url.as_bytes(),
+        headers,
     };
     let candidates = &parsed.candidates[..parsed.count];
     let key_index = keys
@@ -561,8 +698,23 @@ pub(crate) fn sign(
     };
     let needs = |p: Part| scheme.message.contains(&p);
     let url = url.or(req.url);
-    if needs(Part::Url) && url.is_none() {
+    if (needs(Part::Url) || needs(Part::EncodedPath)) && url.is_none() {
         return Err(SignError::new(format!("{} signs the URL: give one with SignRequest::url", scheme.name)));
+    }
+    // The headers the message signs by name (Contentful's list and timestamp), as they
+    // will be sent.
+    let mut named: Vec<(&'static str, String)> = Vec::new();
+    for part in scheme.message {
+        if let Part::SignedHeaders(list) = part {
+            let mut names = vec![*list];
+            if let Some(TimestampSource::Header(ts)) = scheme.timestamp.map(|t| t.source) {
+                names.push(ts[0]);
+                named.push((ts[0], ts_text.to_owned()));
+            }
+            let mut lower: Vec<String> = names.iter().map(|n| n.to_ascii_lowercase()).collect();
+            lower.sort();
+            named.push((list, lower.join(",")));
+        }
     }
     let message = Message {
         parts: scheme.message,
@@ -570,6 +722,7 @@ pub(crate) fn sign(
         timestamp: ts_text.as_bytes(),
         body: req.body,
         url: url.unwrap_or("").as_bytes(),
+        headers: &named.as_slice(),
     };
     let mut signatures = Vec::new();
     for key in keys.signing(req.timestamp) {
@@ -592,16 +745,37 @@ pub(crate) fn sign(
             headers.push((*name, format!("{prefix}{sig}")));
         }
     }
+    if let (true, Layout::Single { prefix }) = (scheme.repeated_header, scheme.layout) {
+        // The header again for each further key.
+        for (_, sig) in signatures.iter().skip(1) {
+            headers.push((scheme.header[0], format!("{prefix}{sig}")));
+        }
+    }
     let value = match scheme.layout {
         Layout::Single { prefix } => format!("{prefix}{}", signatures[0].1),
         Layout::List { separator, assign } => {
             let (sep, assign) = (char::from(separator), char::from(assign));
-            let mut items = Vec::new();
-            if let Some(TimestampSource::ListItem(label)) = scheme.timestamp.map(|t| t.source) {
-                items.push(format!("{label}{assign}{ts_text}"));
+            let ts_item = match scheme.timestamp.map(|t| t.source) {
+                Some(TimestampSource::ListItem(label)) => Some(format!("{label}{assign}{ts_text}")),
+                _ => None,
+            };
+            match scheme.group_separator {
+                // One complete list per signature (Persona).
+                Some(group) => signatures
+                    .iter()
+                    .map(|(label, sig)| {
+                        let mut items: Vec<String> = ts_item.iter().cloned().collect();
+                        items.push(format!("{label}{assign}{sig}"));
+                        items.join(&sep.to_string())
+                    })
+                    .collect::<Vec<_>>()
+                    .join(&char::from(group).to_string()),
+                None => {
+                    let mut items: Vec<String> = ts_item.into_iter().collect();
+                    items.extend(signatures.iter().map(|(label, sig)| format!("{label}{assign}{sig}")));
+                    items.join(&sep.to_string())
+                }
             }
-            items.extend(signatures.iter().map(|(label, sig)| format!("{label}{assign}{sig}")));
-            items.join(&sep.to_string())
         }
     };
     headers.insert(0, (scheme.header[0], value));
@@ -610,6 +784,11 @@ pub(crate) fn sign(
     }
     if let (Some(name), Some(id)) = (id_header, id) {
         headers.push((name, id));
+    }
+    for (name, value) in named {
+        if !headers.iter().any(|(h, _)| h.eq_ignore_ascii_case(name)) {
+            headers.push((name, value));
+        }
     }
     let type_header = scheme.event_type.iter().find_map(|s| match s {
         Source::Header(h) => Some(*h),
@@ -710,6 +889,30 @@ mod tests {
             let got = mandrill.verify(&Request::new(&headers, other), now);
             assert_eq!(got.unwrap_err().kind(), ErrorKind::SignatureMismatch, "{}", String::from_utf8_lossy(other));
         }
+    }
+
+    #[test]
+    fn persona_signature_groups() {
+        let now = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let both = Verifier::builder(providers::PERSONA).secret("new").secret("old").build().unwrap();
+        let body = br#"{"data":{"id":"evt_1","attributes":{"name":"inquiry.completed"}}}"#;
+        let signed = both.sign(&SignRequest::new(body, now)).unwrap();
+        let value = signed.header("Persona-Signature").unwrap().to_owned();
+        assert_eq!(value.split(' ').count(), 2, "one set per key: {value}");
+        let old_only = Verifier::new(providers::PERSONA, "old").unwrap();
+        let check = |v: &str| {
+            let h = [("Persona-Signature", v)];
+            old_only.verify(&Request::new(&h, &body[..]), now).map(|d| d.id().map(str::to_owned))
+        };
+        assert_eq!(check(&value).unwrap().as_deref(), Some("evt_1"));
+        // Sets with different timestamps, or one without, are refused.
+        let (first, second) = value.split_once(' ').unwrap();
+        let other_t = second.replacen("t=1700000000", "t=1700000001", 1);
+        assert_eq!(check(&format!("{first} {other_t}")).unwrap_err().kind(), ErrorKind::MalformedHeader);
+        let no_t = second.split(',').filter(|i| !i.starts_with("t=")).collect::<Vec<_>>().join(",");
+        assert_eq!(check(&format!("{first} {no_t}")).unwrap_err().kind(), ErrorKind::MalformedHeader);
+        // Extra spaces between sets are not sets.
+        assert!(check(&format!("{first}   {second}")).is_ok());
     }
 
     #[test]

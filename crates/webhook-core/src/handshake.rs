@@ -49,6 +49,7 @@ impl Verifier {
     /// | Discord | webhook-event PING `{"type":0}` | 204, no body |
     /// | Zoom | `{"event":"endpoint.url_validation","payload":{"plainToken":p}}` | 200 `{"plainToken":p,"encryptedToken":hex(HMAC-SHA256(secret, p))}` |
     /// | Twitch | `Twitch-Eventsub-Message-Type: webhook_callback_verification`, body `challenge` | 200, the challenge as text |
+    /// | Front | `x-front-challenge: c` on the (signed) validation request | 200, `c` as text |
     ///
     /// Meta's subscription check is a `GET` with no signature: see [`meta_challenge`].
     ///
@@ -139,9 +140,28 @@ impl Verifier {
                 let c: Challenge<'_> = crate::json::object(body)?;
                 c.challenge.filter(|ch| ch.len() <= MAX_CHALLENGE).map(Reply::text)
             }
+            Handshake::FrontChallenge => {
+                let mut challenge = None;
+                req.headers.for_each_value("x-front-challenge", &mut |v| challenge = Some(v));
+                let text = std::str::from_utf8(challenge?).ok()?;
+                (!text.is_empty() && text.len() <= MAX_CHALLENGE).then(|| Reply::text(text))
+            }
             // GET checks are answered by their own functions, never by a delivery.
             Handshake::XCrc | Handshake::DropboxChallenge | Handshake::OktaVerification => None,
         }
+    }
+}
+
+impl Verifier {
+    /// For an Amazon SNS verifier and a verified `SubscriptionConfirmation`, the
+    /// `SubscribeURL` to `GET` to confirm the subscription (an HTTPS URL on an Amazon SNS
+    /// host; anything else is `None`). The core does no I/O: the receiver fetches it.
+    #[cfg(feature = "sns")]
+    pub fn sns_subscribe_url(&self, verified: &Verified) -> Option<String> {
+        // The verifier's own kind decides, never the delivery's provider name.
+        matches!(self.provider().kind, crate::providers::Kind::Sns)
+            .then(|| crate::special::sns::subscribe_url(verified))
+            .flatten()
     }
 }
 
@@ -386,6 +406,16 @@ mod tests {
         assert_eq!((d.status, d.content_type, d.body.as_ref()), (StatusCode::OK, Some("text/plain"), &b"a b"[..]));
         assert!(dropbox_challenge("challenge=").is_none());
         assert!(dropbox_challenge(&format!("challenge={}", "a".repeat(MAX_CHALLENGE + 1))).is_none());
+    }
+
+    #[test]
+    fn front_echoes_its_challenge_only_when_sent_one() {
+        let front = Verifier::new(providers::FRONT, "app-secret").unwrap();
+        let sync = br#"{"type":"sync","authorization":{"id":"cmp_abc"}}"#;
+        let reply = answer(&front, sync, &[("x-front-challenge", "r4nd0m")]).unwrap();
+        assert_eq!((reply.status, reply.body.as_ref()), (StatusCode::OK, &b"r4nd0m"[..]));
+        assert!(answer(&front, sync, &[]).is_none());
+        assert!(answer(&front, sync, &[("x-front-challenge", "")]).is_none());
     }
 
     #[test]

@@ -24,6 +24,8 @@ pub use error::{ConfigError, ErrorKind, SignError, VerifyError};
 pub use headers::{Headers, MAX_HEADER_VALUE};
 pub use providers::Provider;
 pub use secret::{KeyFormat, KeyKind, Secret};
+#[cfg(feature = "certificates")]
+pub use special::certs::{CertificateStore, MemoryCertificates, SigningCertificate};
 #[cfg(feature = "twilio")]
 pub use special::twilio::json_url as twilio_json_url;
 pub use verifier::{

@@ -45,6 +45,12 @@ pub(crate) enum Kind {
     GitLabToken,
     Credentials(&'static crate::special::credentials::Credentials),
     Adyen,
+    #[cfg(feature = "sns")]
+    Sns,
+    #[cfg(feature = "paypal")]
+    PayPal,
+    #[cfg(feature = "jwt")]
+    FusionAuth,
 }
 
 impl Provider {
@@ -63,6 +69,12 @@ impl Provider {
             Kind::GitLabToken => "gitlab",
             Kind::Credentials(c) => c.name,
             Kind::Adyen => "adyen",
+            #[cfg(feature = "sns")]
+            Kind::Sns => "aws-sns",
+            #[cfg(feature = "paypal")]
+            Kind::PayPal => "paypal",
+            #[cfg(feature = "jwt")]
+            Kind::FusionAuth => "fusionauth",
         }
     }
 
@@ -103,6 +115,12 @@ impl Provider {
             Kind::GitLabToken => Some("X-Gitlab-Token"),
             Kind::Credentials(c) => Some(c.header),
             Kind::Adyen => None,
+            #[cfg(feature = "sns")]
+            Kind::Sns => None,
+            #[cfg(feature = "paypal")]
+            Kind::PayPal => Some("PAYPAL-TRANSMISSION-SIG"),
+            #[cfg(feature = "jwt")]
+            Kind::FusionAuth => Some(crate::special::fusionauth::HEADER),
         }
     }
 
@@ -141,6 +159,12 @@ impl Provider {
             Kind::Twilio => Some("I-Twilio-Idempotency-Token"),
             Kind::GitLabToken => Some("Idempotency-Key"),
             Kind::Mailgun | Kind::Adyen => None,
+            #[cfg(feature = "sns")]
+            Kind::Sns => None,
+            #[cfg(feature = "paypal")]
+            Kind::PayPal => Some("PAYPAL-TRANSMISSION-ID"),
+            #[cfg(feature = "jwt")]
+            Kind::FusionAuth => None,
             Kind::Credentials(c) => c.id.iter().find_map(|src| match src {
                 crate::scheme::Source::Header(h) => Some(*h),
                 _ => None,
@@ -177,6 +201,12 @@ impl Provider {
             Kind::GitLabToken => vec!["Idempotency-Key", "X-Gitlab-Event-UUID", "X-Gitlab-Event"],
             Kind::Credentials(c) => c.id.iter().chain(c.event_type).filter_map(Source::header_name).collect(),
             Kind::Adyen => vec![],
+            #[cfg(feature = "sns")]
+            Kind::Sns => vec![],
+            #[cfg(feature = "paypal")]
+            Kind::PayPal => vec!["PAYPAL-TRANSMISSION-ID", "PAYPAL-TRANSMISSION-TIME"],
+            #[cfg(feature = "jwt")]
+            Kind::FusionAuth => vec![],
         }
     }
 
@@ -212,6 +242,8 @@ impl PartialEq for Provider {
     fn eq(&self, other: &Self) -> bool {
         match (self.kind, other.kind) {
             (Kind::Scheme(a), Kind::Scheme(b)) => std::ptr::eq(a, b) || a.name == b.name && a.header == b.header,
+            // A custom scheme is never a built-in special provider, whatever its name.
+            (Kind::Scheme(_), _) | (_, Kind::Scheme(_)) => false,
             _ => self.name() == other.name(),
         }
     }
@@ -719,6 +751,65 @@ providers! {
     .event_type(&[Json(&["event"])])
     .body(JsonBody)
     .source("https://developers.docusign.com/platform/webhooks/connect/hmac/");
+    /// Front application webhooks: `x-front-signature: <base64>` HMAC-SHA256 of
+    /// `{timestamp}:{body}` with the app secret, `x-front-request-timestamp` in unix
+    /// milliseconds; 5 minutes, as Front recommends. The validation request (`type: sync`)
+    /// carries `x-front-challenge`, answered by [`Verifier::handshake`](crate::Verifier::handshake).
+    /// Id `id`, type `type`. (Front's older rule webhooks sign with HMAC-SHA1 and are not
+    /// this row.)
+    FRONT = hmac256("front", &["x-front-signature"], Base64)
+        .signs(&[Ts, Literal(b":"), Body])
+        .timestamp(Timestamp::header(&["x-front-request-timestamp"]).format(TimeFormat::UnixMillis))
+        .id(&[Json(&["id"])])
+        .event_type(&[Json(&["type"])])
+        .tolerance(FIVE_MINUTES)
+        .body(JsonBody)
+        .handshake(Handshake::FrontChallenge)
+        .source("https://dev.frontapp.com/docs/application-webhooks");
+    /// Mollie (next-gen webhooks): `X-Mollie-Signature: sha256=<hex>` (the prefix optional,
+    /// as in Mollie's library) HMAC-SHA256 of the body with the webhook's signing secret;
+    /// while a secret is rotated the header comes once per secret, and any verifies. Id `id`, type `type`. Classic Mollie webhooks
+    /// (a bare `id=tr_…` form) are unsigned and are not this row.
+    MOLLIE = hmac256("mollie", &["X-Mollie-Signature"], Hex)
+        .optional_prefix("sha256=")
+        .repeated_header()
+        .id(&[Json(&["id"])])
+        .event_type(&[Json(&["type"]), Json(&["event_type"])])
+        .body(JsonBody)
+        .source("mollie/mollie-api-php src/Webhooks/SignatureValidator.php");
+    /// Persona: `Persona-Signature: t=<unix s>,v1=<hex>` over `{t}.{body}` with the
+    /// webhook's secret; while a secret is rotated the header carries one such group per
+    /// secret, separated by a space. Persona documents no window; this crate uses 5
+    /// minutes. Id `data.id` (the event's), type `data.attributes.name`.
+    PERSONA = hmac256("persona", &["Persona-Signature"], Hex)
+        .list(b',', b'=', &["v1"])
+        .list_groups(b' ')
+        .signs(&[Ts, Literal(b"."), Body])
+        .timestamp(Timestamp::list_item("t"))
+        .id(&[Json(&["data", "id"])])
+        .event_type(&[Json(&["data", "attributes", "name"])])
+        .tolerance(FIVE_MINUTES)
+        .body(JsonBody)
+        .source("https://docs.withpersona.com/docs/webhooks-best-practices");
+    /// Contentful (webhooks and app requests): `x-contentful-signature: <hex>` HMAC-SHA256
+    /// of the canonical request `POST\n{path}\n{signed headers}\n{body}`, where the signed
+    /// headers are those `x-contentful-signed-headers` names (always itself and
+    /// `x-contentful-timestamp`, unix milliseconds); 30 s as in Contentful's toolkit. Set
+    /// the URL Contentful calls with [`VerifierBuilder::url`](crate::VerifierBuilder::url)
+    /// (or pass the request URL); only `POST` requests are read.
+    CONTENTFUL = hmac256("contentful", &["x-contentful-signature"], Hex)
+        .signs(&[
+            Literal(b"POST\n"),
+            Part::EncodedPath,
+            Literal(b"\n"),
+            Part::SignedHeaders("x-contentful-signed-headers"),
+            Literal(b"\n"),
+            Body,
+        ])
+        .timestamp(Timestamp::header(&["x-contentful-timestamp"]).format(TimeFormat::UnixMillis))
+        .event_type(&[Header("X-Contentful-Topic")])
+        .tolerance(Duration::from_secs(30))
+        .source("contentful/node-apps-toolkit, npm @contentful/node-apps-toolkit@3.16.1 lib/index.cjs (signRequest, verifyRequest)");
     /// Mandrill (Mailchimp Transactional): `X-Mandrill-Signature: <base64>` HMAC-SHA1 of the
     /// webhook URL followed by each POST parameter's name and value, sorted (the body is
     /// the form `mandrill_events=[…]`). Set the URL exactly as configured in Mandrill with
@@ -745,6 +836,33 @@ pub const MAILGUN: Provider = Provider { kind: Kind::Mailgun };
 pub const GITLAB: Provider = Provider { kind: Kind::GitLabToken };
 
 use crate::special::credentials::Credentials;
+
+/// Amazon SNS (HTTP/S subscriptions): an RSA signature inside the JSON body (SHA-1 for
+/// `SignatureVersion` 1, SHA-256 for 2) over the message's fields, checked with the
+/// certificate `SigningCertURL` names (an `https://sns.<region>.amazonaws.com/….pem` URL),
+/// taken from the [`CertificateStore`](crate::CertificateStore) given with
+/// [`VerifierBuilder::certificates`](crate::VerifierBuilder::certificates). The secrets are
+/// the topic ARNs accepted. Id `MessageId`, type `Type` (`Notification`,
+/// `SubscriptionConfirmation`: confirm it with
+/// [`Verifier::sns_subscribe_url`](crate::Verifier::sns_subscribe_url)).
+#[cfg(feature = "sns")]
+pub const AWS_SNS: Provider = Provider { kind: Kind::Sns };
+
+/// PayPal: `PAYPAL-TRANSMISSION-SIG`, base64 RSA (`SHA256withRSA`) over
+/// `{PAYPAL-TRANSMISSION-ID}|{PAYPAL-TRANSMISSION-TIME}|{webhook id}|{CRC32 of the body}`,
+/// checked with the certificate `PAYPAL-CERT-URL` names (an `https://….paypal.com` URL),
+/// taken from the [`CertificateStore`](crate::CertificateStore) given with
+/// [`VerifierBuilder::certificates`](crate::VerifierBuilder::certificates). The secrets are
+/// the webhook ids. Id `id` (the event's), type `event_type`.
+#[cfg(feature = "paypal")]
+pub const PAYPAL: Provider = Provider { kind: Kind::PayPal };
+
+/// FusionAuth: `X-FusionAuth-Signature-JWT`, a JWT signed with the webhook's HMAC signing
+/// key (HS256/384/512, the key as text) whose claim `request_body_sha256` is the base64
+/// SHA-256 of the body. RSA- and EC-signed tokens are not supported yet. Id `event.id`,
+/// type `event.type`.
+#[cfg(feature = "jwt")]
+pub const FUSIONAUTH: Provider = Provider { kind: Kind::FusionAuth };
 
 /// Adyen (standard payment webhooks): each `NotificationRequestItem` carries
 /// `additionalData.hmacSignature`, base64 HMAC-SHA256 of eight of its fields joined with
@@ -884,6 +1002,16 @@ static ALL: &[Provider] = &[
     DOCUSIGN,
     #[cfg(feature = "sha1")]
     MANDRILL,
+    FRONT,
+    MOLLIE,
+    PERSONA,
+    CONTENTFUL,
+    #[cfg(feature = "sns")]
+    AWS_SNS,
+    #[cfg(feature = "paypal")]
+    PAYPAL,
+    #[cfg(feature = "jwt")]
+    FUSIONAUTH,
 ];
 
 /// The provider reference, one Markdown table row per built-in provider, generated from the
@@ -940,6 +1068,42 @@ pub fn reference_table() -> String {
                 sources_text(c.event_type),
                 c.handshake.map_or_else(|| "none".to_owned(), |h| format!("{h:?}")),
                 c.reference.into(),
+            ],
+            #[cfg(feature = "jwt")]
+            Kind::FusionAuth => [
+                "`X-FusionAuth-Signature-JWT: <JWT>`".into(),
+                "the token's claim `request_body_sha256` = base64(SHA-256(`{body}`))".into(),
+                "JWT HS256/HS384/HS512 (RSA/EC not yet)".into(),
+                "UTF-8 (the HMAC signing key)".into(),
+                "none (no time claim is read)".into(),
+                "body `event.id`".into(),
+                "body `event.type`".into(),
+                "none".into(),
+                "https://fusionauth.io/docs/extend/events-and-webhooks/signing".into(),
+            ],
+            #[cfg(feature = "paypal")]
+            Kind::PayPal => [
+                "`PAYPAL-TRANSMISSION-SIG: <base64>` (+ `PAYPAL-CERT-URL`, `PAYPAL-AUTH-ALGO: SHA256withRSA`)".into(),
+                "`{PAYPAL-TRANSMISSION-ID}|{PAYPAL-TRANSMISSION-TIME}|{webhook id}|{crc32(body), decimal}`".into(),
+                "RSA PKCS#1 v1.5 SHA-256, base64".into(),
+                "the webhook ids; the certificate from a `CertificateStore`".into(),
+                "header `PAYPAL-TRANSMISSION-TIME` (RFC 3339), not checked".into(),
+                "body `id`, else header `PAYPAL-TRANSMISSION-ID`".into(),
+                "body `event_type`".into(),
+                "none".into(),
+                "https://developer.paypal.com/api/rest/webhooks/rest/".into(),
+            ],
+            #[cfg(feature = "sns")]
+            Kind::Sns => [
+                "none: `Signature` and `SigningCertURL` in the JSON body".into(),
+                "`{field}\\n{value}\\n` for each of Message, MessageId, Subject, (SubscribeURL,) Timestamp, (Token,) TopicArn, Type present".into(),
+                "RSA PKCS#1 v1.5, SHA-1 (`SignatureVersion` 1) or SHA-256 (2), base64".into(),
+                "the accepted topic ARNs; the certificate from a `CertificateStore`".into(),
+                "body `Timestamp` (RFC 3339), not checked".into(),
+                "body `MessageId`".into(),
+                "body `Type`".into(),
+                "SubscriptionConfirmation: GET `Verifier::sns_subscribe_url`".into(),
+                "https://docs.aws.amazon.com/sns/latest/dg/sns-verify-signature-of-message.html".into(),
             ],
             Kind::Adyen => [
                 "none: `additionalData.hmacSignature` in each `NotificationRequestItem`".into(),
@@ -998,12 +1162,19 @@ fn scheme_cells(s: &Scheme) -> [String; 9] {
         Encoding::Base64 => "base64",
     };
     let names = s.header.iter().map(|h| format!("`{h}`")).collect::<Vec<_>>().join(" / ");
-    let names = if s.every_header { format!("each of {names} (one per key)") } else { names };
+    let names = if s.every_header {
+        format!("each of {names} (one per key)")
+    } else if s.repeated_header {
+        format!("{names}, once per key")
+    } else {
+        names
+    };
     let ts_label = match s.timestamp.map(|t| t.source) {
         Some(TimestampSource::ListItem(l)) => Some(l),
         _ => None,
     };
     let layout = match s.layout {
+        Layout::Single { prefix } if s.prefix_optional => format!("`[{prefix}]<sig>`"),
         Layout::Single { prefix } => format!("`{prefix}<sig>`"),
         Layout::List { separator, assign } => {
             let (sep, assign) = (char::from(separator), char::from(assign));
@@ -1012,7 +1183,12 @@ fn scheme_cells(s: &Scheme) -> [String; 9] {
             if let Some((_, l)) = s.asymmetric {
                 items.push(format!("{l}{assign}<sig>"));
             }
-            format!("`{}` (several allowed)", items.join(&sep.to_string()))
+            match s.group_separator {
+                Some(g) => {
+                    format!("`{}`, one group per key separated by {:?}", items.join(&sep.to_string()), char::from(g))
+                }
+                None => format!("`{}` (several allowed)", items.join(&sep.to_string())),
+            }
         }
     };
     let signed: String = s
@@ -1023,8 +1199,11 @@ fn scheme_cells(s: &Scheme) -> [String; 9] {
             Part::Timestamp => "{timestamp}".to_owned(),
             Part::Body => "{body}".to_owned(),
             Part::Url => "{url}".to_owned(),
-            Part::Literal(b) => String::from_utf8_lossy(b).into_owned(),
+            // Written as `\n`, so a line break cannot split the table row.
+            Part::Literal(b) => String::from_utf8_lossy(b).replace('\n', "\\n"),
             Part::FormParams => "{each form parameter's name and value, sorted}".to_owned(),
+            Part::EncodedPath => "{encoded path and query}".to_owned(),
+            Part::SignedHeaders(h) => format!("{{the headers {h} names, name:value;…}}"),
         })
         .collect();
     let alg = |a: Algorithm| match a {

@@ -110,6 +110,15 @@ pub enum Part {
     /// The body read as a form (`application/x-www-form-urlencoded`): each parameter's
     /// decoded name then value, no separators, sorted by name then value (Mandrill).
     FormParams,
+    /// The path and query of the URL the sender posted to, encoded as Contentful's
+    /// toolkit does: `encodeURI(path + "?" + querystring.escape(query))` (JavaScript's
+    /// functions; the query only up to a second `?`).
+    EncodedPath,
+    /// The headers this header names (a comma-separated list), each `name:value` with the
+    /// name in lower case and the value trimmed, sorted by name and joined with `;`;
+    /// named headers that are absent are left out (Contentful's
+    /// `x-contentful-signed-headers`).
+    SignedHeaders(&'static str),
 }
 
 /// Where a value is read from.
@@ -161,6 +170,9 @@ pub enum Handshake {
     ZoomUrlValidation,
     /// Twitch's `webhook_callback_verification`: answer the challenge as text.
     TwitchChallenge,
+    /// Front's application webhook validation: a signed delivery carrying
+    /// `x-front-challenge`, answered 200 with the challenge as text.
+    FrontChallenge,
     /// X's CRC check, an unsigned `GET ?crc_token=…`: answered by
     /// [`x_crc_response`](crate::handshake::x_crc_response) before any verification.
     XCrc,
@@ -263,6 +275,9 @@ pub struct Scheme {
     pub(crate) handshake: Option<Handshake>,
     pub(crate) reference: &'static str,
     pub(crate) every_header: bool,
+    pub(crate) repeated_header: bool,
+    pub(crate) prefix_optional: bool,
+    pub(crate) group_separator: Option<u8>,
 }
 
 impl Scheme {
@@ -293,7 +308,34 @@ impl Scheme {
             handshake: None,
             reference: "",
             every_header: false,
+            repeated_header: false,
+            prefix_optional: false,
+            group_separator: None,
         }
+    }
+
+    /// The list header holds several complete lists separated by `separator`, one per key
+    /// (Persona's `t=…,v1=… t=…,v1=…` during a rotation): each is read as a list, their
+    /// signatures are all candidates, and their timestamps must agree.
+    pub const fn list_groups(mut self, separator: u8) -> Self {
+        self.group_separator = Some(separator);
+        self
+    }
+
+    /// The signature follows `prefix` when the sender writes one, and may also come bare
+    /// (Mollie's library strips `sha256=` when present). Signing writes the prefix.
+    pub const fn optional_prefix(mut self, prefix: &'static str) -> Self {
+        self.layout = Layout::Single { prefix };
+        self.prefix_optional = true;
+        self
+    }
+
+    /// The signature header may appear several times, one signature per key (Mollie sends
+    /// `X-Mollie-Signature` twice while a secret is rotated): every value is a candidate.
+    /// Without this, a repeated signature header is refused as malformed.
+    pub const fn repeated_header(mut self) -> Self {
+        self.repeated_header = true;
+        self
     }
 
     /// Every name given for the signature header is a header of its own, each carrying the
@@ -387,7 +429,7 @@ impl Scheme {
     /// Whether the signed message includes the URL the delivery is sent to (Square,
     /// HubSpot, Trello): such a verifier needs the URL configured or passed with the request.
     pub fn signs_url(&self) -> bool {
-        self.message.contains(&Part::Url)
+        self.message.contains(&Part::Url) || self.message.contains(&Part::EncodedPath)
     }
 
     /// The endpoint check this scheme answers, if any.

@@ -384,6 +384,8 @@ pub struct Verifier {
     keys: Keys,
     tolerance: Option<Duration>,
     url: Option<String>,
+    #[cfg(feature = "certificates")]
+    certificates: Option<Arc<dyn crate::CertificateStore>>,
 }
 
 impl Verifier {
@@ -402,6 +404,8 @@ impl Verifier {
             error: None,
             tolerance: provider.default_tolerance(),
             url: None,
+            #[cfg(feature = "certificates")]
+            certificates: None,
         }
     }
 
@@ -437,6 +441,12 @@ impl Verifier {
             Kind::GitLabToken => special::gitlab::verify(&self.keys, req, now),
             Kind::Credentials(c) => special::credentials::verify(c, &self.keys, req, now),
             Kind::Adyen => special::adyen::verify(&self.keys, req, now),
+            #[cfg(feature = "sns")]
+            Kind::Sns => special::sns::verify(&self.keys, self.certificates.as_deref(), req, now),
+            #[cfg(feature = "paypal")]
+            Kind::PayPal => special::paypal::verify(&self.keys, self.certificates.as_deref(), req, now),
+            #[cfg(feature = "jwt")]
+            Kind::FusionAuth => special::fusionauth::verify(&self.keys, req, now),
         }
     }
 
@@ -453,6 +463,12 @@ impl Verifier {
             Kind::GitLabToken => special::gitlab::sign(&self.keys, req),
             Kind::Credentials(c) => special::credentials::sign(c, &self.keys, req),
             Kind::Adyen => special::adyen::sign(&self.keys, req),
+            #[cfg(feature = "sns")]
+            Kind::Sns => special::sns::sign(&self.keys, req),
+            #[cfg(feature = "paypal")]
+            Kind::PayPal => special::paypal::sign(&self.keys, req),
+            #[cfg(feature = "jwt")]
+            Kind::FusionAuth => special::fusionauth::sign(&self.keys, req),
         }
     }
 }
@@ -499,7 +515,7 @@ impl fmt::Debug for Verifier {
             .field("keys", &self.keys.items.iter().map(|(s, _)| s).collect::<Vec<_>>())
             .field("tolerance", &self.tolerance)
             .field("url", &self.url)
-            .finish()
+            .finish_non_exhaustive()
     }
 }
 
@@ -512,6 +528,8 @@ pub struct VerifierBuilder {
     error: Option<ConfigError>,
     tolerance: Option<Duration>,
     url: Option<String>,
+    #[cfg(feature = "certificates")]
+    certificates: Option<Arc<dyn crate::CertificateStore>>,
 }
 
 impl VerifierBuilder {
@@ -572,6 +590,14 @@ impl VerifierBuilder {
         self
     }
 
+    /// Where the verifier finds the signing certificates a provider's deliveries name
+    /// (Amazon SNS's `SigningCertURL`, PayPal's `PAYPAL-CERT-URL`).
+    #[cfg(feature = "certificates")]
+    pub fn certificates(mut self, store: Arc<dyn crate::CertificateStore>) -> Self {
+        self.certificates = Some(store);
+        self
+    }
+
     /// Also accepts deliveries signed under an older scheme of the same sender when the
     /// main signature header is absent: [`GITHUB_SHA1`](crate::providers::GITHUB_SHA1) for
     /// GitHub, [`META_SHA1`](crate::providers::META_SHA1) for Meta.
@@ -607,6 +633,12 @@ impl VerifierBuilder {
             Kind::Twilio => vec![Algorithm::HmacSha1],
             Kind::Mailgun | Kind::Adyen => vec![Algorithm::HmacSha256],
             Kind::GitLabToken | Kind::Credentials(_) => vec![],
+            #[cfg(feature = "sns")]
+            Kind::Sns => vec![],
+            #[cfg(feature = "paypal")]
+            Kind::PayPal => vec![],
+            #[cfg(feature = "jwt")]
+            Kind::FusionAuth => vec![],
         };
         algorithms.extend(legacy.map(|s| s.algorithm));
         for key in &self.keys {
@@ -635,6 +667,8 @@ impl VerifierBuilder {
             keys: Keys { items: items.collect() },
             tolerance: self.tolerance,
             url: self.url,
+            #[cfg(feature = "certificates")]
+            certificates: self.certificates,
         })
     }
 }

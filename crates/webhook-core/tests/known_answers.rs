@@ -34,6 +34,7 @@ const MIN_OFFICIAL: &[(&str, usize)] = &[
     ("sendgrid", 4),
     ("twitch", 1),
     ("adyen", 2),
+    ("mollie", 4),
 ];
 
 /// Illustrative rows per provider that must be present.
@@ -72,6 +73,7 @@ const MIN_SDK: &[(&str, usize)] = &[
     ("webflow", 1),
     ("notion", 1),
     ("box", 2),
+    ("contentful", 2),
 ];
 
 /// Rows computed once by the same script exactly as the provider's documentation (or server
@@ -92,6 +94,9 @@ const MIN_DOCUMENTED: &[(&str, usize)] = &[
     ("zendesk", 1),
     ("docusign", 1),
     ("mandrill", 1),
+    ("front", 1),
+    ("persona", 2),
+    ("fusionauth", 1),
 ];
 
 fn vectors_dir() -> PathBuf {

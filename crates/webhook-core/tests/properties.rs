@@ -70,6 +70,10 @@ const JSON_BODY: &[&str] = &[
     "adyen",
     "box",
     "docusign",
+    "front",
+    "mollie",
+    "persona",
+    "fusionauth",
 ];
 
 /// Headers outside the signature header whose every byte is signed: timestamps and ids.
@@ -91,6 +95,9 @@ const SIGNED_HEADERS: &[(&str, &[&str])] = &[
     ("webflow", &["x-webflow-timestamp"]),
     ("zendesk", &["X-Zendesk-Webhook-Signature-Timestamp"]),
     ("box", &["box-delivery-timestamp"]),
+    ("front", &["x-front-request-timestamp"]),
+    // (Its x-contentful-signed-headers list is read case-insensitively: see negative.rs.)
+    ("contentful", &["x-contentful-timestamp"]),
 ];
 
 /// Providers whose signature header is a list whose items are trimmed of whitespace.
@@ -141,6 +148,9 @@ const HEX: &[&str] = &[
     "dropbox",
     "calendly",
     "notion",
+    "mollie",
+    "persona",
+    "contentful",
 ];
 
 /// One way of signing: a provider, its key, and how its body and URL are chosen.
@@ -170,7 +180,7 @@ impl Signer {
         };
         let url = match self.name() {
             "twilio" if self.twilio_json => Some(twilio_json_url(URL, &body)),
-            "twilio" | "square" | "hubspot" | "trello" | "mandrill" => Some(URL.to_owned()),
+            "twilio" | "square" | "hubspot" | "trello" | "mandrill" | "contentful" => Some(URL.to_owned()),
             _ => None,
         };
         (body, url)
@@ -223,6 +233,9 @@ static SIGNERS: LazyLock<Vec<Signer>> = LazyLock::new(|| {
         twilio_json: false,
     };
     for &p in Provider::all() {
+        if VERIFY_ONLY.contains(&p.name()) {
+            continue;
+        }
         let shared = p.scheme().is_none_or(|s| s.algorithm().key_kind() == KeyKind::Shared);
         if shared {
             let v = Verifier::new(p, &shared_key_text(p)).unwrap();
@@ -255,12 +268,16 @@ static SIGNERS: LazyLock<Vec<Signer>> = LazyLock::new(|| {
     out
 });
 
+/// Providers only their sender signs for (Amazon SNS, PayPal: the key of their
+/// certificate), covered by their own test files (tests/sns.rs, tests/paypal.rs).
+const VERIFY_ONLY: &[&str] = &["aws-sns", "paypal"];
+
 #[test]
 fn every_provider_can_be_signed_for() {
-    for p in Provider::all() {
+    for p in Provider::all().iter().filter(|p| !VERIFY_ONLY.contains(&p.name())) {
         assert!(SIGNERS.iter().any(|s| s.provider == *p), "no signer for {}", p.name());
     }
-    assert!(SIGNERS.len() >= Provider::all().len() + 5);
+    assert!(SIGNERS.len() >= Provider::all().len() - VERIFY_ONLY.len() + 5);
 }
 
 /// Arbitrary JSON, without floats (JSON has no NaN) but with any Unicode text.

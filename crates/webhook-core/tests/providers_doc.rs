@@ -27,8 +27,14 @@ fn docs_providers_md_is_the_generated_table() {
              WEBHOOK_BLESS_PROVIDERS_MD=1 cargo test -p webhook-core --test providers_doc"
         );
     }
-    // Every built-in provider has its row.
+    // Every built-in provider has its row, on one line, with every cell.
     for p in webhook_core::Provider::all() {
         assert!(table.contains(&format!("| `{}` |", p.name())), "{} has no row", p.name());
+    }
+    let lines: Vec<&str> = table.lines().collect();
+    assert_eq!(lines.len(), webhook_core::Provider::all().len() + 2, "one line per provider, plus the head");
+    for line in &lines {
+        let cells = line.replace("\\|", "").matches('|').count();
+        assert_eq!(cells, 11, "a row with the wrong number of cells: {line}");
     }
 }

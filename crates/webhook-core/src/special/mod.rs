@@ -8,9 +8,17 @@ use crate::error::VerifyError;
 use crate::headers::{single, Headers};
 
 pub(crate) mod adyen;
+#[cfg(feature = "certificates")]
+pub(crate) mod certs;
 pub(crate) mod credentials;
+#[cfg(feature = "jwt")]
+pub(crate) mod fusionauth;
 pub(crate) mod gitlab;
 pub(crate) mod mailgun;
+#[cfg(feature = "paypal")]
+pub(crate) mod paypal;
+#[cfg(feature = "sns")]
+pub(crate) mod sns;
 #[cfg(feature = "twilio")]
 pub(crate) mod twilio;
 

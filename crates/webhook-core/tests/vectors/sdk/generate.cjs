@@ -187,6 +187,23 @@ async function main() {
       row({ name: `box: FILE.UPLOADED, verified by the ${label}`, provider: 'box', keys, headers: Object.entries(all), body, expect_id: 'e2a3b1c4-0000-4a5b-9c8d-123456789abc', expect_event_type: 'FILE.UPLOADED', source: `accepted by npm box-node-sdk@${pkgVersion('box-node-sdk')} WebhooksManager.validateMessage (tests/vectors/sdk/generate.cjs)` });
     }
   }
+  // Contentful: signRequest, checked by verifyRequest. The toolkit signs every header it
+  // is given; Contentful sends its topic among them.
+  {
+    const { signRequest, verifyRequest } = require('@contentful/node-apps-toolkit');
+    const secret = 'contentful-signing-secret-'.padEnd(64, 'x');
+    const path = '/webhooks/contentful?space=yadj1kx9rmg0&env=master';
+    const body = JSON.stringify({ sys: { type: 'Entry', id: '5KsDBWseXY6QegucYAoacS', space: { sys: { id: 'yadj1kx9rmg0' } } }, fields: { title: { 'en-US': 'Zoë' } } });
+    const headers = { 'X-Contentful-Topic': 'ContentManagement.Entry.publish', 'Content-Type': 'application/vnd.contentful.management.v1+json' };
+    const signature = signRequest(secret, { method: 'POST', path, headers, body }, now * 1000);
+    const all = { ...headers, ...signature };
+    if (!verifyRequest(secret, { method: 'POST', path, headers: all, body }, 0)) throw new Error('contentful refused');
+    row({ name: 'contentful: Entry.publish', provider: 'contentful', keys: [secret], url: `https://example.com${path}`, headers: Object.entries(all), body, expect_event_type: 'ContentManagement.Entry.publish', source: `computed by npm @contentful/node-apps-toolkit@${pkgVersion('@contentful/node-apps-toolkit')} signRequest, checked by verifyRequest (tests/vectors/sdk/generate.cjs)` });
+    const odd = '/webhooks/contentful/ünïcode path?q=a b&x=1%2F2?dropped';
+    const signature2 = signRequest(secret, { method: 'POST', path: odd, headers, body }, now * 1000);
+    if (!verifyRequest(secret, { method: 'POST', path: odd, headers: { ...headers, ...signature2 }, body }, 0)) throw new Error('contentful refused (odd path)');
+    row({ name: 'contentful: path and query encoded as the toolkit does', provider: 'contentful', keys: [secret], url: `https://example.com${odd}`, headers: Object.entries({ ...headers, ...signature2 }), body, source: `computed by npm @contentful/node-apps-toolkit@${pkgVersion('@contentful/node-apps-toolkit')} signRequest over a path with non-ASCII, spaces, an encoded slash and a second '?' (tests/vectors/sdk/generate.cjs)` });
+  }
 
   // Documented algorithms (no SDK verifies these): self-generated, each step as the cited
   // page or source file writes it.
@@ -278,6 +295,34 @@ async function main() {
     for (const k of Object.keys(params).sort()) signed += k + params[k];
     const body = new URLSearchParams(params).toString();
     doc({ name: 'mandrill: send event (form body)', provider: 'mandrill', keys: [key], url, headers: [['X-Mandrill-Signature', hmac('sha1', key, signed, 'base64')]], body, source: 'self-generated as https://mailchimp.com/developer/transactional/guides/track-respond-activity-webhooks/ generateSignature computes it (URL + sorted name/value pairs, base64 HMAC-SHA1) (NOT official)' });
+  }
+  {
+    const secret = 'front-app-secret';
+    const ts = String(now * 1000);
+    const body = JSON.stringify({ type: 'sync', authorization: { id: 'cmp_abc' } });
+    // Front's steps: the timestamp and a colon as a buffer, then the raw body; HMAC-SHA256, base64.
+    const sig = crypto.createHmac('sha256', secret).update(Buffer.concat([Buffer.from(`${ts}:`), Buffer.from(body)]).toString()).digest('base64');
+    doc({ name: 'front: validation request (sync)', provider: 'front', keys: [secret], headers: [['x-front-signature', sig], ['x-front-request-timestamp', ts], ['x-front-challenge', 'c1a2b3']], body, expect_event_type: 'sync', source: 'self-generated as https://dev.frontapp.com/docs/application-webhooks (Verifying integrity, steps 1-6) computes it (NOT official)' });
+  }
+  {
+    // Persona's sample: HMAC-SHA256 hex of `${t}.${body}`; during a rotation, one `t=…,v1=…`
+    // set per secret, separated by a space.
+    const [oldSecret, newSecret] = ['wbhsec_persona_old', 'wbhsec_persona_new'];
+    const body = JSON.stringify({ data: { type: 'event', id: 'evt_Kzv9kQEv1mWjyCa4YrB3XNqu', attributes: { name: 'inquiry.completed', 'created-at': '2024-01-01T00:00:00.000Z', payload: { data: { type: 'inquiry', id: 'inq_1' } } } } });
+    const v1 = (secret) => hmac('sha256', secret, `${now}.${body}`, 'hex');
+    doc({ name: 'persona: inquiry.completed', provider: 'persona', keys: [newSecret], headers: [['Persona-Signature', `t=${now},v1=${v1(newSecret)}`]], body, expect_id: 'evt_Kzv9kQEv1mWjyCa4YrB3XNqu', expect_event_type: 'inquiry.completed', source: 'self-generated as https://docs.withpersona.com/docs/webhooks-best-practices (Checking signatures) computes it (NOT official)' });
+    doc({ name: 'persona: during a rotation, two space-separated sets (the old key configured)', provider: 'persona', keys: [oldSecret], headers: [['Persona-Signature', `t=${now},v1=${v1(newSecret)} t=${now},v1=${v1(oldSecret)}`]], body, expect_id: 'evt_Kzv9kQEv1mWjyCa4YrB3XNqu', source: 'self-generated as https://docs.withpersona.com/docs/webhooks-best-practices describes a rotation (two space-separated t=,v1= sets) (NOT official)' });
+  }
+  {
+    // FusionAuth: a JWT (HS256 here) whose claim request_body_sha256 is the base64 SHA-256
+    // of the body, in X-FusionAuth-Signature-JWT.
+    const key = 'fusionauth-hmac-signing-key';
+    const body = JSON.stringify({ event: { id: 'c2f7e5a4-8d5a-4a9c-9b5e-0a1b2c3d4e5f', type: 'user.create', createInstant: now * 1000, user: { email: 'zoë@example.com' } } });
+    const b64url = (buf) => Buffer.from(buf).toString('base64url');
+    const head = b64url(JSON.stringify({ alg: 'HS256', typ: 'JWT' }));
+    const claims = b64url(JSON.stringify({ request_body_sha256: crypto.createHash('sha256').update(body).digest('base64') }));
+    const token = `${head}.${claims}.${crypto.createHmac('sha256', key).update(`${head}.${claims}`).digest('base64url')}`;
+    doc({ name: 'fusionauth: user.create (HS256)', provider: 'fusionauth', keys: [key], headers: [['X-FusionAuth-Signature-JWT', token]], body, expect_id: 'c2f7e5a4-8d5a-4a9c-9b5e-0a1b2c3d4e5f', expect_event_type: 'user.create', source: 'self-generated as https://fusionauth.io/docs/extend/events-and-webhooks/signing describes (an HS256 JWT, claim request_body_sha256 = base64 SHA-256 of the body), with node crypto (NOT official)' });
   }
   const out = { about: ['Known-answer rows produced once by generate.cjs (in vectors/sdk/): `sdk` rows come from the providers\' own SDKs, `documented` rows are self-generated exactly as the cited documentation or source describes. Same fields as known_answers.json.'], sdk: rows, documented };
   fs.writeFileSync(path.join(__dirname, '..', 'sdk_vectors.json'), JSON.stringify(out, null, 2) + '\n');
