@@ -18,7 +18,7 @@ use bytes::Bytes;
 use libfuzzer_sys::fuzz_target;
 use serde_json::Value;
 use webhook_core::handshake::meta_challenge;
-use webhook_core::{ErrorKind, Request, SignRequest};
+use webhook_core::{ErrorKind, WebhookRequest, SignRequest};
 use webhook_core_fuzz::configs::{self, TEST_SECRET};
 use webhook_core_fuzz::fixtures::now;
 use webhook_core_fuzz::frame::Cursor;
@@ -44,7 +44,7 @@ fuzz_target!(|data: &[u8]| {
     if label == "twitch" {
         headers.push(("Twitch-Eventsub-Message-Type", message_type.to_owned()));
     }
-    let req = Request::new(&headers, Bytes::copy_from_slice(body));
+    let req = WebhookRequest::new(&headers, Bytes::copy_from_slice(body));
     let verified = match verifier.verify(&req, now()) {
         Ok(v) => v,
         Err(e) => {

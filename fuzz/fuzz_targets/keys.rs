@@ -16,7 +16,7 @@
 use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
-use webhook_core::{providers, ConfigError, KeyFormat, KeyKind, Provider, Request, Secret, SignRequest, Verifier};
+use webhook_core::{providers, ConfigError, KeyFormat, KeyKind, Provider, WebhookRequest, Secret, SignRequest, Verifier};
 use webhook_core_fuzz::configs::{DISCORD_PUBLIC, SENDGRID_PUBLIC_A, WHPK, WHSEC_A};
 use webhook_core_fuzz::fixtures::{now, BODY};
 
@@ -154,7 +154,7 @@ fn builder(provider: Provider, text: &str) {
             return;
         }
     };
-    let req = Request::new(&signed, signed.body().clone()).with_url(url);
+    let req = WebhookRequest::new(&signed, signed.body().clone()).with_url(url);
     if let Err(e) = verifier.verify(&req, now()) {
         // GitLab's token travels as a header, which the core reads up to 8 KiB.
         let too_long = provider.name() == "gitlab" && text.len() > webhook_core::MAX_HEADER_VALUE;

@@ -18,7 +18,7 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use bytes::Bytes;
 use libfuzzer_sys::fuzz_target;
-use webhook_core::{ErrorKind, Request};
+use webhook_core::{ErrorKind, WebhookRequest};
 use webhook_core_fuzz::configs::{self, TEST_SECRET};
 use webhook_core_fuzz::fixtures::{now, NOW_SECS};
 use webhook_core_fuzz::frame::Cursor;
@@ -31,7 +31,7 @@ fuzz_target!(|data: &[u8]| {
     let verifier = cfg.verifier(0);
     let headers = RawHeaders::default();
     if mode.is_multiple_of(3) {
-        let req = Request::new(&headers, Bytes::copy_from_slice(c.rest()));
+        let req = WebhookRequest::new(&headers, Bytes::copy_from_slice(c.rest()));
         match verifier.verify(&req, now()) {
             Ok(ok) => oracle::check_verified(cfg, 0, &req, now(), &ok),
             Err(e) => oracle::check_error(cfg, &e, None),
@@ -63,7 +63,7 @@ fuzz_target!(|data: &[u8]| {
             .finish()
             .into_bytes()
     };
-    let req = Request::new(&headers, body);
+    let req = WebhookRequest::new(&headers, body);
     let result = verifier.verify(&req, now());
     let tolerance = verifier.tolerance().unwrap().as_secs();
     let expected = if token.is_empty() || token.len() > 256 {

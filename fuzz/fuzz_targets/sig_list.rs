@@ -12,7 +12,7 @@
 
 use bytes::Bytes;
 use libfuzzer_sys::fuzz_target;
-use webhook_core::{Request, MAX_HEADER_VALUE};
+use webhook_core::{WebhookRequest, MAX_HEADER_VALUE};
 use webhook_core_fuzz::fixtures::{list_schemes, now, pick, ListScheme, BODY, NOW_SECS};
 use webhook_core_fuzz::{oracle, RawHeaders};
 
@@ -21,7 +21,7 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let headers = RawHeaders(vec![(s.header.as_bytes(), value)]);
-    let req = Request::new(&headers, Bytes::from_static(BODY));
+    let req = WebhookRequest::new(&headers, Bytes::from_static(BODY));
     let result = s.verifier.verify(&req, now());
     let expected = expect(s, value);
     oracle::check_signature_answer(s.name, value, &result, expected);

@@ -12,7 +12,7 @@
 
 use bytes::Bytes;
 use libfuzzer_sys::fuzz_target;
-use webhook_core::{Request, MAX_HEADER_VALUE};
+use webhook_core::{WebhookRequest, MAX_HEADER_VALUE};
 use webhook_core_fuzz::fixtures::{now, pick, single_schemes, Encoding, BODY};
 use webhook_core_fuzz::{oracle, RawHeaders};
 
@@ -23,7 +23,7 @@ fuzz_target!(|data: &[u8]| {
     let mut pairs: Vec<(&[u8], &[u8])> = s.others.iter().map(|(k, v)| (k.as_bytes(), v.as_bytes())).collect();
     pairs.push((s.header.as_bytes(), value));
     let headers = RawHeaders(pairs);
-    let mut req = Request::new(&headers, Bytes::from_static(BODY));
+    let mut req = WebhookRequest::new(&headers, Bytes::from_static(BODY));
     if let Some(url) = s.url {
         req = req.with_url(url);
     }

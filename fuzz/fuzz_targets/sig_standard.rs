@@ -12,7 +12,7 @@
 
 use bytes::Bytes;
 use libfuzzer_sys::fuzz_target;
-use webhook_core::{Request, MAX_HEADER_VALUE};
+use webhook_core::{WebhookRequest, MAX_HEADER_VALUE};
 use webhook_core_fuzz::fixtures::{pick, space_schemes, SpaceScheme, SW_BODY, SW_ID, SW_TS};
 use webhook_core_fuzz::{frame, oracle, RawHeaders};
 
@@ -26,7 +26,7 @@ fuzz_target!(|data: &[u8]| {
         (s.ts_header.as_bytes(), ts.as_bytes()),
         (s.header.as_bytes(), value),
     ]);
-    let req = Request::new(&headers, Bytes::from_static(SW_BODY));
+    let req = WebhookRequest::new(&headers, Bytes::from_static(SW_BODY));
     let result = s.verifier.verify(&req, frame::clock(SW_TS));
     let expected = expect(s, value);
     oracle::check_signature_answer(s.name, value, &result, expected);

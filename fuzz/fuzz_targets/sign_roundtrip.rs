@@ -28,7 +28,7 @@ use bytes::Bytes;
 use libfuzzer_sys::fuzz_target;
 use serde_json::value::RawValue;
 use serde_json::Value;
-use webhook_core::{ErrorKind, Request, SignRequest, Signed, VerifyError};
+use webhook_core::{ErrorKind, WebhookRequest, SignRequest, Signed, VerifyError};
 use webhook_core_fuzz::configs::{self, Config};
 use webhook_core_fuzz::frame::{Cursor, CLOCK_MASK};
 use webhook_core_fuzz::oracle::{self, is_json_body, MAX_FIELD};
@@ -103,7 +103,7 @@ fn roundtrip(
         }
     };
     let verify = |headers: &(dyn webhook_core::Headers + Sync), body: Bytes| {
-        let mut req = Request::new(headers, body);
+        let mut req = WebhookRequest::new(headers, body);
         if let Some(u) = url {
             req = req.with_url(u);
         }

@@ -15,7 +15,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use libfuzzer_sys::fuzz_target;
 use serde_json::Value;
-use webhook_core::{ErrorKind, Request, MAX_HEADER_VALUE};
+use webhook_core::{ErrorKind, WebhookRequest, MAX_HEADER_VALUE};
 use webhook_core_fuzz::fixtures::{now, pick, ts_request, ts_verifier, TsMode, TS_MODES};
 use webhook_core_fuzz::oracle::{self, distance};
 
@@ -34,7 +34,7 @@ fuzz_target!(|data: &[u8]| {
     };
     let (headers, body) = ts_request(mode, raw);
     let verifier = ts_verifier(mode);
-    let req = Request::new(&headers, body);
+    let req = WebhookRequest::new(&headers, body);
     let result = verifier.verify(&req, now());
     let tolerance = verifier.tolerance().unwrap();
     let window = |t: SystemTime| match now().duration_since(t) {

@@ -16,7 +16,7 @@
 
 use bytes::Bytes;
 use libfuzzer_sys::fuzz_target;
-use webhook_core::{ErrorKind, Request, SignRequest};
+use webhook_core::{ErrorKind, WebhookRequest, SignRequest};
 use webhook_core_fuzz::configs;
 use webhook_core_fuzz::fixtures::now;
 use webhook_core_fuzz::frame::Cursor;
@@ -43,7 +43,7 @@ fuzz_target!(|data: &[u8]| {
 
     // 1. As given.
     let headers = RawHeaders(vec![(&b"X-Twilio-Signature"[..], sig)]);
-    let req = Request::new(&headers, Bytes::copy_from_slice(body)).with_url(&url);
+    let req = WebhookRequest::new(&headers, Bytes::copy_from_slice(body)).with_url(&url);
     match verifier.verify(&req, now()) {
         Ok(ok) => oracle::check_verified(cfg, 0, &req, now(), &ok),
         Err(e) => oracle::check_error(cfg, &e, Some(sig)),
@@ -54,7 +54,7 @@ fuzz_target!(|data: &[u8]| {
     let signed = verifier.sign(&SignRequest::new(body, now()).url(&url)).unwrap();
     let headers: Vec<(&str, String)> = signed.headers().iter().map(|(k, v)| (*k, v.clone())).collect();
     let verify = |url: &str, body: &[u8]| {
-        let req = Request::new(&headers, Bytes::copy_from_slice(body)).with_url(url);
+        let req = WebhookRequest::new(&headers, Bytes::copy_from_slice(body)).with_url(url);
         let result = verifier.verify(&req, now());
         match &result {
             Ok(ok) => oracle::check_verified(cfg, 0, &req, now(), ok),

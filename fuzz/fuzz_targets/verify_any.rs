@@ -18,7 +18,7 @@ fuzz_target!(|data: &[u8]| {
     let cfg = configs::pick(d.config);
     let verifier = cfg.verifier(d.variant);
     let headers = RawHeaders(d.headers);
-    let mut req = Request::new(&headers, Bytes::copy_from_slice(d.body));
+    let mut req = WebhookRequest::new(&headers, Bytes::copy_from_slice(d.body));
     if let Some(url) = d.url {
         req = req.with_url(url);
     }

@@ -10,7 +10,7 @@ use base64::Engine as _;
 use hmac::Mac as _;
 use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
-use webhook_core::{receive::dedup_key, ErrorKind, Request, Verified, VerifyError};
+use webhook_core::{receive::dedup_key, ErrorKind, WebhookRequest, Verified, VerifyError};
 
 use crate::configs::{self, Config};
 
@@ -47,7 +47,7 @@ pub fn assert_no_secret(what: &str, text: &str) {
 }
 
 /// The invariants of every successful verification.
-pub fn check_verified(cfg: &Config, variant: u8, req: &Request<'_>, now: SystemTime, ok: &Verified) {
+pub fn check_verified(cfg: &Config, variant: u8, req: &WebhookRequest<'_>, now: SystemTime, ok: &Verified) {
     let verifier = cfg.verifier(variant);
     assert_eq!(ok.body(), req.body(), "a verified body is the body received, byte for byte");
     assert_eq!(ok.provider(), cfg.name());

@@ -10,7 +10,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use base64::Engine as _;
 use common::*;
 use serde_json::Value;
-use webhook_core::{providers, KeyFormat, Provider, Request, Verifier};
+use webhook_core::{providers, KeyFormat, Provider, Verifier, WebhookRequest};
 
 const TS: u64 = 1_700_000_000;
 const ID: &str = "msg_cli_1";
@@ -148,7 +148,7 @@ fn verify(
     now: SystemTime,
 ) -> Result<webhook_core::Verified, String> {
     let verifier = Verifier::new(p, key).map_err(|e| format!("verifier: {e}"))?;
-    let mut req = Request::new(&d.headers, body.to_vec());
+    let mut req = WebhookRequest::new(&d.headers, body.to_vec());
     if let Some(url) = &d.url {
         req = req.with_url(url);
     }
@@ -314,7 +314,7 @@ fn human_output_is_header_lines_that_verify() {
         .collect();
     assert_eq!(headers[0].0, "X-Hub-Signature-256");
     let verifier = Verifier::new(providers::GITHUB, "It's a Secret to Everybody").unwrap();
-    let delivery = verifier.verify(&Request::new(&headers, &body[..]), SystemTime::now()).unwrap();
+    let delivery = verifier.verify(&WebhookRequest::new(&headers, &body[..]), SystemTime::now()).unwrap();
     assert_eq!(delivery.event_type(), Some("push"));
     // No --id: derived from the timestamp and the body.
     assert!(delivery.id().unwrap().starts_with("msg_"), "{:?}", delivery.id());
@@ -334,7 +334,7 @@ fn the_default_timestamp_is_now() {
         v["headers"].as_object().unwrap().iter().map(|(k, v)| (k.clone(), v.as_str().unwrap().to_owned())).collect();
     let delivery = Verifier::new(providers::STRIPE, secret)
         .unwrap()
-        .verify(&Request::new(&headers, &body[..]), SystemTime::now())
+        .verify(&WebhookRequest::new(&headers, &body[..]), SystemTime::now())
         .unwrap();
     assert_eq!(delivery.id(), Some("evt_now"));
 }
@@ -351,7 +351,10 @@ fn mailgun_prints_the_body_to_send_after_the_headers() {
     let headers = [("Content-Type", "application/json")];
     let delivery = Verifier::new(providers::MAILGUN, "key-mailgun")
         .unwrap()
-        .verify(&Request::new(&headers, sent.trim_end().as_bytes().to_vec()), UNIX_EPOCH + Duration::from_secs(TS))
+        .verify(
+            &WebhookRequest::new(&headers, sent.trim_end().as_bytes().to_vec()),
+            UNIX_EPOCH + Duration::from_secs(TS),
+        )
         .unwrap();
     // The delivery id is the signed token (never the unsigned event-data.id).
     let token = delivery.id().unwrap().to_owned();

@@ -18,7 +18,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use criterion::{criterion_main, BenchmarkId, Criterion, Throughput};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
-use webhook_core::{providers, Bytes, ErrorKind, Provider, Request, Secret, SignRequest, Signed, Verifier};
+use webhook_core::{providers, Bytes, ErrorKind, Provider, Secret, SignRequest, Signed, Verifier, WebhookRequest};
 
 const KIB: usize = 1024;
 const MIB: usize = 1024 * KIB;
@@ -141,8 +141,8 @@ impl Case {
         case
     }
 
-    fn request(&self) -> Request<'_> {
-        Request::new(&self.headers, self.body.clone())
+    fn request(&self) -> WebhookRequest<'_> {
+        WebhookRequest::new(&self.headers, self.body.clone())
     }
 }
 
@@ -235,7 +235,7 @@ fn rejected(c: &mut Criterion) {
     let mut tampered = body;
     tampered[KIB / 2] ^= 0x01;
     let tampered = Bytes::from(tampered);
-    let req = Request::new(&headers, tampered);
+    let req = WebhookRequest::new(&headers, tampered);
     let err = verifier.verify(&req, now()).expect_err("tampered body must be rejected");
     assert_eq!(err.kind(), ErrorKind::SignatureMismatch);
 

@@ -804,7 +804,7 @@ pub(crate) fn sign(
 mod tests {
     use std::time::{Duration, UNIX_EPOCH};
 
-    use crate::{providers, ErrorKind, Request, SignRequest, Verifier};
+    use crate::{providers, ErrorKind, SignRequest, Verifier, WebhookRequest as Request};
 
     #[test]
     fn the_request_path_reads_the_id_and_the_type_only_when_asked() {

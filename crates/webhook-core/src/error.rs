@@ -78,13 +78,13 @@ impl ErrorKind {
 /// return to the sender: it never contains a secret, a whole signature or the body.
 ///
 /// ```
-/// use webhook_core::{providers, Request, Verifier, ErrorKind};
+/// use webhook_core::{providers, WebhookRequest, Verifier, ErrorKind};
 /// use std::time::SystemTime;
 ///
 /// let verifier = Verifier::new(providers::GITHUB, "It's a Secret to Everybody").unwrap();
 /// let headers: &[(&str, &str)] = &[];
 /// let err = verifier
-///     .verify(&Request::new(&headers, &b"Hello, World!"[..]), SystemTime::now())
+///     .verify(&WebhookRequest::new(&headers, &b"Hello, World!"[..]), SystemTime::now())
 ///     .unwrap_err();
 /// assert_eq!(err.kind(), ErrorKind::MissingHeader);
 /// assert_eq!(err.status(), 400);

@@ -55,13 +55,13 @@ impl Verifier {
     ///
     /// ```
     /// use std::time::SystemTime;
-    /// use webhook_core::{providers, Request, SignRequest, Verifier};
+    /// use webhook_core::{providers, WebhookRequest, SignRequest, Verifier};
     ///
     /// let slack = Verifier::new(providers::SLACK, "8f742231b10e8888abcd99yyyzzz85a5").unwrap();
     /// let body = br#"{"token":"t","challenge":"3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P","type":"url_verification"}"#;
     /// let now = SystemTime::now();
     /// let signed = slack.sign(&SignRequest::new(body, now)).unwrap();
-    /// let req = Request::new(&signed, &body[..]);
+    /// let req = WebhookRequest::new(&signed, &body[..]);
     /// let delivery = slack.verify(&req, now).unwrap();
     /// let reply = slack.handshake(&req, &delivery).unwrap();
     /// assert_eq!(reply.body, "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P");

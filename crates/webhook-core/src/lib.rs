@@ -28,9 +28,12 @@ pub use secret::{KeyFormat, KeyKind, Secret};
 pub use special::certs::{CertificateStore, MemoryCertificates, SigningCertificate};
 #[cfg(feature = "twilio")]
 pub use special::twilio::json_url as twilio_json_url;
-pub use verifier::{
-    Request, Request as WebhookRequest, SignRequest, Signed, Verified, Verifier, VerifierBuilder, Verify,
-};
+pub use verifier::{Request as WebhookRequest, SignRequest, Signed, Verified, Verifier, VerifierBuilder, Verify};
+
+/// The old name of [`WebhookRequest`], which read like `http::Request` in a file that has
+/// both. Kept for one release.
+#[deprecated(note = "renamed WebhookRequest")]
+pub type Request<'a> = WebhookRequest<'a>;
 
 /// Re-exported so adapters and users name the same `Bytes`.
 pub use bytes::Bytes;

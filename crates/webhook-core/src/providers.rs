@@ -172,6 +172,19 @@ impl Provider {
         }
     }
 
+    /// Whether verifying needs signing certificates from a
+    /// [`CertificateStore`](crate::CertificateStore) (Amazon SNS, PayPal): a verifier
+    /// without one refuses every delivery.
+    pub fn needs_certificates(&self) -> bool {
+        match self.kind {
+            #[cfg(feature = "sns")]
+            Kind::Sns => true,
+            #[cfg(feature = "paypal")]
+            Kind::PayPal => true,
+            _ => false,
+        }
+    }
+
     /// Whether this provider's bodies are JSON (a verified body that is not is refused
     /// before it is stored). Mailgun's signed envelope is JSON; Twilio posts forms.
     pub fn body_is_json(&self) -> bool {

@@ -4,7 +4,7 @@
 //! ```
 //! use std::time::SystemTime;
 //! use webhook_core::receive::{Endpoint, Outcome};
-//! use webhook_core::{providers, Request, SignRequest, Verifier};
+//! use webhook_core::{providers, WebhookRequest, SignRequest, Verifier};
 //!
 //! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
 //! let github = Verifier::new(providers::GITHUB, "s3cret").unwrap();
@@ -12,11 +12,11 @@
 //! let now = SystemTime::now();
 //! let signed = github.sign(&SignRequest::new(b"{}", now).id("d-1").event_type("push")).unwrap();
 //!
-//! let first = endpoint.receive(&Request::new(&signed, &b"{}"[..]), now).await;
+//! let first = endpoint.receive(&WebhookRequest::new(&signed, &b"{}"[..]), now).await;
 //! assert!(matches!(first, Outcome::Accepted(_)));
 //! assert_eq!(first.body().as_ref(), br#"{"status":"accepted"}"#);
 //!
-//! let again = endpoint.receive(&Request::new(&signed, &b"{}"[..]), now).await;
+//! let again = endpoint.receive(&WebhookRequest::new(&signed, &b"{}"[..]), now).await;
 //! assert_eq!((again.status().as_u16(), again.label()), (200, "duplicate"));
 //! # });
 //! ```

@@ -20,9 +20,9 @@ use crate::special;
 /// sender posted to (for providers that sign it: Twilio, Square).
 ///
 /// ```
-/// use webhook_core::Request;
+/// use webhook_core::WebhookRequest;
 /// let headers = http::HeaderMap::new();
-/// let req = Request::new(&headers, &b"{}"[..]).with_url("https://example.com/hook?x=1");
+/// let req = WebhookRequest::new(&headers, &b"{}"[..]).with_url("https://example.com/hook?x=1");
 /// assert_eq!(req.body().as_ref(), b"{}");
 /// ```
 pub struct Request<'a> {
@@ -362,7 +362,7 @@ impl Keys {
 ///
 /// ```
 /// use std::time::{Duration, SystemTime, UNIX_EPOCH};
-/// use webhook_core::{providers, Request, SignRequest, Verifier};
+/// use webhook_core::{providers, WebhookRequest, SignRequest, Verifier};
 ///
 /// let now = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
 /// let verifier = Verifier::builder(providers::STRIPE)
@@ -373,7 +373,7 @@ impl Keys {
 ///
 /// let body = br#"{"id":"evt_1","type":"payment_intent.succeeded"}"#;
 /// let signed = verifier.sign(&SignRequest::new(body, now)).unwrap();
-/// let delivery = verifier.verify(&Request::new(&signed, &body[..]), now).unwrap();
+/// let delivery = verifier.verify(&WebhookRequest::new(&signed, &body[..]), now).unwrap();
 /// assert_eq!(delivery.id(), Some("evt_1"));
 /// assert_eq!(delivery.event_type(), Some("payment_intent.succeeded"));
 /// ```

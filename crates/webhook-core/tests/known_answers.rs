@@ -12,7 +12,7 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use base64::Engine as _;
 use serde_json::Value;
-use webhook_core::{Provider, Request, Verifier};
+use webhook_core::{Provider, Verifier, WebhookRequest};
 
 /// Official rows per provider that must be present: every published vector (GitHub 5,
 /// Stripe 1, Slack 1, Standard Webhooks 2 + the look-alike, Twilio 8, Square 2, Paddle 7,
@@ -167,7 +167,7 @@ fn run(row: &Value) -> Result<(), String> {
     let expect = text(row, "expect")?;
     text(row, "source")?;
 
-    let mut req = Request::new(&headers, body.clone());
+    let mut req = WebhookRequest::new(&headers, body.clone());
     if let Some(url) = row.get("url") {
         req = req.with_url(url.as_str().ok_or("url is not a string")?);
     }

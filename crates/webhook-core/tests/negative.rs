@@ -13,8 +13,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
 use webhook_core::{
-    providers, ErrorKind, Provider, Request, Secret, SignRequest, Signed, Verified, Verifier, VerifierBuilder,
-    VerifyError,
+    providers, ErrorKind, Provider, Secret, SignRequest, Signed, Verified, Verifier, VerifierBuilder, VerifyError,
+    WebhookRequest,
 };
 
 /// The fixed clock every test starts from.
@@ -280,7 +280,7 @@ fn headers_of(signed: &Signed) -> Headers {
 }
 
 fn verify(v: &Verifier, spec: &Spec, headers: &Headers, body: &[u8], now: u64) -> Result<Verified, VerifyError> {
-    let mut req = Request::new(headers, body.to_vec());
+    let mut req = WebhookRequest::new(headers, body.to_vec());
     if spec.url {
         req = req.with_url(URL);
     }
@@ -468,7 +468,7 @@ fn signature_header_mutations() {
                 http::HeaderValue::from_bytes(val).unwrap(),
             );
         }
-        let mut req = Request::new(&map, body.clone());
+        let mut req = WebhookRequest::new(&map, body.clone());
         if spec.url {
             req = req.with_url(URL);
         }
@@ -783,9 +783,9 @@ fn other_required_headers() {
         }
 
         if spec.url {
-            let req = Request::new(&good, body.clone());
+            let req = WebhookRequest::new(&good, body.clone());
             r.err(&ctx("no URL"), v.verify(&req, at(T0)), ErrorKind::Configuration, &never);
-            let req = Request::new(&good, body.clone()).with_url("https://example.com/hooks/other?tenant=7");
+            let req = WebhookRequest::new(&good, body.clone()).with_url("https://example.com/hooks/other?tenant=7");
             r.err(&ctx("another URL"), v.verify(&req, at(T0)), ErrorKind::SignatureMismatch, &never);
         }
 
@@ -1023,7 +1023,7 @@ fn mailgun_parent_signature() {
     let body = envelope(hmac(sub, &ts, &token), Some(hmac(parent, &ts, &token)));
     let no_headers: Vec<(String, Vec<u8>)> = vec![];
     let check = |key: &str, body: &[u8]| {
-        Verifier::new(providers::MAILGUN, key).unwrap().verify(&Request::new(&no_headers, body.to_vec()), at(T0))
+        Verifier::new(providers::MAILGUN, key).unwrap().verify(&WebhookRequest::new(&no_headers, body.to_vec()), at(T0))
     };
     let never = vec![sub.to_owned(), parent.to_owned(), hmac(sub, &ts, &token), hmac(parent, &ts, &token)];
     let mut r = Report::default();
@@ -1228,30 +1228,30 @@ fn github_legacy_sha1_only_when_enabled() {
     let plain = Verifier::new(providers::GITHUB, secret).unwrap();
     r.err(
         "github without legacy: sha1 header only",
-        plain.verify(&Request::new(&only_legacy, &body[..]), at(T0)),
+        plain.verify(&WebhookRequest::new(&only_legacy, &body[..]), at(T0)),
         ErrorKind::MissingHeader,
         &never,
     );
 
     let legacy = Verifier::builder(providers::GITHUB).secret(secret).legacy(providers::GITHUB_SHA1).build().unwrap();
-    r.ok("github with legacy: sha1 header only", legacy.verify(&Request::new(&only_legacy, &body[..]), at(T0)));
+    r.ok("github with legacy: sha1 header only", legacy.verify(&WebhookRequest::new(&only_legacy, &body[..]), at(T0)));
     let mut tampered = legacy_value.clone();
     tampered.replace_range(5..7, if &legacy_value[5..7] == "00" { "11" } else { "00" });
     r.err(
         "github with legacy: wrong sha1",
-        legacy.verify(&Request::new(&[("X-Hub-Signature", tampered.as_str())], &body[..]), at(T0)),
+        legacy.verify(&WebhookRequest::new(&[("X-Hub-Signature", tampered.as_str())], &body[..]), at(T0)),
         ErrorKind::SignatureMismatch,
         &never,
     );
     // When the SHA-256 header is present it decides: a valid SHA-1 cannot rescue a bad one.
     let main = sha256.header("X-Hub-Signature-256").unwrap();
     let both = [("X-Hub-Signature-256", main), ("X-Hub-Signature", legacy_value.as_str())];
-    r.ok("github with legacy: both headers", legacy.verify(&Request::new(&both, &body[..]), at(T0)));
+    r.ok("github with legacy: both headers", legacy.verify(&WebhookRequest::new(&both, &body[..]), at(T0)));
     let bad_main = format!("sha256={}", "0".repeat(64));
     let bad_both = [("X-Hub-Signature-256", bad_main.as_str()), ("X-Hub-Signature", legacy_value.as_str())];
     r.err(
         "github with legacy: bad sha256 beside a good sha1",
-        legacy.verify(&Request::new(&bad_both, &body[..]), at(T0)),
+        legacy.verify(&WebhookRequest::new(&bad_both, &body[..]), at(T0)),
         ErrorKind::SignatureMismatch,
         &never,
     );
@@ -1262,10 +1262,10 @@ fn github_legacy_sha1_only_when_enabled() {
     assert!(Verifier::builder(providers::GITHUB).secret("s").legacy(providers::META_SHA1).build().is_err());
     let meta = Verifier::builder(providers::META).secret("s").legacy(providers::META_SHA1).build().unwrap();
     let meta_sha1 = Verifier::new(providers::META_SHA1, "s").unwrap().sign(&SignRequest::new(b"{}", at(T0))).unwrap();
-    assert!(meta.verify(&Request::new(&meta_sha1, &b"{}"[..]), at(T0)).is_ok());
+    assert!(meta.verify(&WebhookRequest::new(&meta_sha1, &b"{}"[..]), at(T0)).is_ok());
     assert!(Verifier::new(providers::META, "s")
         .unwrap()
-        .verify(&Request::new(&meta_sha1, &b"{}"[..]), at(T0))
+        .verify(&WebhookRequest::new(&meta_sha1, &b"{}"[..]), at(T0))
         .is_err());
 }
 
@@ -1281,7 +1281,7 @@ fn stripe_v0_is_never_accepted() {
     let mut r = Report::default();
     let run = |value: String| {
         let h = [("Stripe-Signature", value)];
-        v.verify(&Request::new(&h, &body[..]), at(T0))
+        v.verify(&WebhookRequest::new(&h, &body[..]), at(T0))
     };
     r.ok("stripe: v1", run(format!("t={T0},v1={hmac}")));
     // The correct HMAC, labelled v0, is still not a v1 signature.
@@ -1336,7 +1336,7 @@ fn verified_fields() {
     let v = verifier(spec, &[(1, None)]);
     let body = br#"{"type":"invoice.paid","data":{}}"#;
     let s = v.sign(&SignRequest::new(body, at(T0)).id("msg_fixed_1")).unwrap();
-    let d = v.verify(&Request::new(&s, &body[..]), at(T0)).unwrap();
+    let d = v.verify(&WebhookRequest::new(&s, &body[..]), at(T0)).unwrap();
     assert_eq!(d.provider(), "standard-webhooks");
     assert_eq!(d.id(), Some("msg_fixed_1"));
     assert_eq!(d.event_type(), Some("invoice.paid"));
@@ -1348,7 +1348,7 @@ fn verified_fields() {
     let s = gh
         .sign(&SignRequest::new(b"{}", at(T0)).id("72d3162e-cc78-11e3-81ab-4c9367dc0958").event_type("push"))
         .unwrap();
-    let d = gh.verify(&Request::new(&s, &b"{}"[..]), at(T0)).unwrap();
+    let d = gh.verify(&WebhookRequest::new(&s, &b"{}"[..]), at(T0)).unwrap();
     assert_eq!(
         (d.id(), d.event_type(), d.timestamp()),
         (Some("72d3162e-cc78-11e3-81ab-4c9367dc0958"), Some("push"), None)
@@ -1378,21 +1378,21 @@ fn standard_webhooks_versions() {
     };
     let mut r = Report::default();
     for (name, v) in [("both", &both), ("hmac", &only_hmac), ("ed25519", &only_ed)] {
-        r.ok(&format!("{name}: both signatures"), v.verify(&Request::new(&signed, &body[..]), at(T0)));
+        r.ok(&format!("{name}: both signatures"), v.verify(&WebhookRequest::new(&signed, &body[..]), at(T0)));
     }
     let v1_only = with_sig(items[0]);
     let v1a_only = with_sig(items[1]);
-    r.ok("hmac key, v1 only", only_hmac.verify(&Request::new(&v1_only, &body[..]), at(T0)));
-    r.ok("ed25519 key, v1a only", only_ed.verify(&Request::new(&v1a_only, &body[..]), at(T0)));
+    r.ok("hmac key, v1 only", only_hmac.verify(&WebhookRequest::new(&v1_only, &body[..]), at(T0)));
+    r.ok("ed25519 key, v1a only", only_ed.verify(&WebhookRequest::new(&v1a_only, &body[..]), at(T0)));
     r.err(
         "hmac key, v1a only",
-        only_hmac.verify(&Request::new(&v1a_only, &body[..]), at(T0)),
+        only_hmac.verify(&WebhookRequest::new(&v1a_only, &body[..]), at(T0)),
         ErrorKind::SignatureMismatch,
         &never,
     );
     r.err(
         "ed25519 key, v1 only",
-        only_ed.verify(&Request::new(&v1_only, &body[..]), at(T0)),
+        only_ed.verify(&WebhookRequest::new(&v1_only, &body[..]), at(T0)),
         ErrorKind::SignatureMismatch,
         &never,
     );
@@ -1400,18 +1400,22 @@ fn standard_webhooks_versions() {
     let swapped = format!("v1a,{} v1,{}", &items[0][3..], &items[1][4..]);
     let swapped = with_sig(&swapped);
     for (name, v) in [("both", &both), ("hmac", &only_hmac), ("ed25519", &only_ed)] {
-        r.refused(&format!("{name}: labels swapped"), v.verify(&Request::new(&swapped, &body[..]), at(T0)), &never);
+        r.refused(
+            &format!("{name}: labels swapped"),
+            v.verify(&WebhookRequest::new(&swapped, &body[..]), at(T0)),
+            &never,
+        );
     }
     let empty = with_sig("v1, v1a,");
     r.err(
         "both: v1, and v1a, empty",
-        both.verify(&Request::new(&empty, &body[..]), at(T0)),
+        both.verify(&WebhookRequest::new(&empty, &body[..]), at(T0)),
         ErrorKind::MalformedHeader,
         &never,
     );
     // svix-* headers are accepted too, webhook-* first.
     let svix: Headers = headers_of(&signed).into_iter().map(|(k, v)| (k.replace("webhook-", "svix-"), v)).collect();
-    r.ok("svix-* headers", both.verify(&Request::new(&svix, &body[..]), at(T0)));
+    r.ok("svix-* headers", both.verify(&WebhookRequest::new(&svix, &body[..]), at(T0)));
     r.finish(12);
 }
 

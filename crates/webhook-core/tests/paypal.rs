@@ -13,7 +13,9 @@ use std::time::{Duration, UNIX_EPOCH};
 use base64::Engine as _;
 use rsa::pkcs1v15::SigningKey;
 use rsa::signature::{SignatureEncoding, Signer};
-use webhook_core::{providers, ErrorKind, MemoryCertificates, Request, SigningCertificate, Verifier, VerifyError};
+use webhook_core::{
+    providers, ErrorKind, MemoryCertificates, SigningCertificate, Verifier, VerifyError, WebhookRequest,
+};
 
 const CERT_URL: &str = "https://api.paypal.com/v1/notifications/certs/CERT-360caa42-fca2a594-1d93a270";
 const WEBHOOK_ID: &str = "1JE4291016473214C";
@@ -78,7 +80,7 @@ fn verifier(store: Arc<MemoryCertificates>) -> Verifier {
 
 fn run(v: &Verifier, headers: &[(String, String)], body: &str) -> Result<webhook_core::Verified, VerifyError> {
     v.verify(
-        &Request::new(&headers.to_vec(), body.as_bytes().to_vec()),
+        &WebhookRequest::new(&headers.to_vec(), body.as_bytes().to_vec()),
         UNIX_EPOCH + Duration::from_secs(1_700_000_000),
     )
 }

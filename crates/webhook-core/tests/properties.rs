@@ -13,8 +13,8 @@ use proptest::prelude::*;
 use proptest::sample::Index;
 use serde_json::{json, Value};
 use webhook_core::{
-    twilio_json_url, KeyFormat, KeyKind, Provider, Request, Secret, SignRequest, Signed, Verified, Verifier,
-    VerifyError,
+    twilio_json_url, KeyFormat, KeyKind, Provider, Secret, SignRequest, Signed, Verified, Verifier, VerifyError,
+    WebhookRequest,
 };
 
 const URL: &str = "https://example.com/hooks/in?tenant=7";
@@ -201,7 +201,7 @@ impl Signer {
         url: Option<&str>,
         now: u64,
     ) -> Result<Verified, VerifyError> {
-        let mut req = Request::new(&headers, body.to_vec());
+        let mut req = WebhookRequest::new(&headers, body.to_vec());
         if let Some(u) = url {
             req = req.with_url(u);
         }
@@ -535,7 +535,7 @@ proptest! {
     ) {
         let headers: Vec<(String, Vec<u8>)> = headers.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
         for s in SIGNERS.iter() {
-            let mut req = Request::new(&headers, body.clone());
+            let mut req = WebhookRequest::new(&headers, body.clone());
             if let Some(u) = url.as_deref() {
                 req = req.with_url(u);
             }

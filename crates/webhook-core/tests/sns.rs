@@ -16,7 +16,7 @@ use base64::Engine as _;
 use rsa::pkcs1v15::SigningKey;
 use rsa::signature::{SignatureEncoding, Signer};
 use serde_json::{json, Value};
-use webhook_core::{providers, ErrorKind, MemoryCertificates, Request, SigningCertificate, Verifier};
+use webhook_core::{providers, ErrorKind, MemoryCertificates, SigningCertificate, Verifier, WebhookRequest};
 
 const CERT_URL: &str = "https://sns.eu-west-1.amazonaws.com/SimpleNotificationService-0000000000000000000000.pem";
 const TOPIC: &str = "arn:aws:sns:eu-west-1:123456789012:orders";
@@ -111,7 +111,7 @@ fn store_with(url: &str, pem: &str) -> Arc<MemoryCertificates> {
 fn run(v: &Verifier, msg: &Value) -> Result<webhook_core::Verified, webhook_core::VerifyError> {
     let headers: Vec<(String, String)> = vec![("x-amz-sns-message-type".into(), "Notification".into())];
     let now = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
-    v.verify(&Request::new(&headers, serde_json::to_vec(msg).unwrap()), now)
+    v.verify(&WebhookRequest::new(&headers, serde_json::to_vec(msg).unwrap()), now)
 }
 
 #[test]
@@ -226,7 +226,7 @@ fn malformed_messages_are_refused_before_any_certificate() {
     }
     for body in [&b"[1]"[..], b"not json", b"{}"] {
         let headers: Vec<(String, String)> = vec![];
-        let err = v.verify(&Request::new(&headers, body.to_vec()), UNIX_EPOCH).unwrap_err();
+        let err = v.verify(&WebhookRequest::new(&headers, body.to_vec()), UNIX_EPOCH).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::MalformedBody);
     }
 }

@@ -556,7 +556,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn sixty_four_copies_are_stored_once_and_handled_once() {
         use webhook_core::receive::Endpoint;
-        use webhook_core::{Request, SignRequest, Verifier};
+        use webhook_core::{SignRequest, Verifier, WebhookRequest};
 
         let store: Arc<dyn EventStore> = Arc::new(MemoryStore::new());
         let stored = Arc::new(Notify::new());
@@ -582,7 +582,7 @@ mod tests {
             .map(|_| {
                 let (endpoint, signed) = (endpoint.clone(), signed.clone());
                 tokio::spawn(async move {
-                    let outcome = endpoint.receive(&Request::new(&signed, signed.body().clone()), now).await;
+                    let outcome = endpoint.receive(&WebhookRequest::new(&signed, signed.body().clone()), now).await;
                     outcome.label()
                 })
             })

@@ -316,6 +316,13 @@ impl Config {
             let Some((name, secrets)) = set(route.var).or_else(|| route.legacy_var.and_then(set)) else {
                 continue;
             };
+            if route.provider.needs_certificates() {
+                return Err(format!(
+                    "{name}: {} is verified with its signing certificates, which these example receivers do not \
+                     fetch; give a Verifier a CertificateStore (webhook_core::MemoryCertificates) in your own server",
+                    route.provider.name()
+                ));
+            }
             let verifier =
                 Verifier::builder(route.provider).secrets_csv(&secrets).build().map_err(|e| format!("{name}: {e}"))?;
             configured.push(Configured { route: *route, verifier, allowlist: allowlist_of(route) });
@@ -955,6 +962,9 @@ mod tests {
         assert_eq!(standard.route.path, "standard-webhooks");
         let enabled = Enabled { route: standard.route, endpoint: Endpoint::new(standard.verifier.clone()) };
         assert_eq!(enabled.url_paths(), ["/webhooks/standard-webhooks", "/webhooks/standard"]);
+        // Providers verified with certificates cannot be served by the examples: said at start.
+        let err = config(&[("AWS_SNS_WEBHOOK_SECRET", "arn:aws:sns:us-east-1:1:t")]).unwrap_err();
+        assert!(err.starts_with("AWS_SNS_WEBHOOK_SECRET: aws-sns is verified with its signing certificates"), "{err}");
         // A bad secret names the variable that was read.
         let err = config(&[("DISCORD_PUBLIC_KEY", "zz")]).unwrap_err();
         assert!(err.starts_with("DISCORD_PUBLIC_KEY: "), "{err}");

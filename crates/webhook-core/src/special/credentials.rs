@@ -133,7 +133,7 @@ pub(crate) fn sign(c: &Credentials, keys: &Keys, req: &SignRequest<'_>) -> Resul
 mod tests {
     use std::time::{Duration, UNIX_EPOCH};
 
-    use crate::{providers, ErrorKind, Request, SignRequest, Verifier};
+    use crate::{providers, ErrorKind, SignRequest, Verifier, WebhookRequest as Request};
 
     #[test]
     fn basic_credentials_are_exact() {

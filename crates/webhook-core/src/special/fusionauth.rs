@@ -92,7 +92,7 @@ mod tests {
     use base64::Engine as _;
     use hmac::Mac as _;
 
-    use crate::{providers, ErrorKind, Request, Verifier};
+    use crate::{providers, ErrorKind, Verifier, WebhookRequest as Request};
 
     /// A token with this header and these claims, HMAC-SHA256-signed with `key`.
     fn token(header: &str, claims: &str, key: &[u8]) -> String {
