@@ -256,10 +256,7 @@ async fn refusals_store_failures_purge_and_drops_are_audited() {
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
             let r = found[0].record.clone();
-            // A streamed 413 is audited under an id of its own: see the ignored test below.
-            if how == "sized" {
-                assert_eq!(r.request_id, rid, "{receiver:?} {how}: the audit record has the answer's request id");
-            }
+            assert_eq!(r.request_id, rid, "{receiver:?} {how}: the audit record has the answer's request id");
             assert_eq!(
                 (r.provider.as_str(), r.outcome.as_str(), r.status, r.signature_verified),
                 ("github", "too_large", 413, false),
@@ -291,13 +288,14 @@ async fn refusals_store_failures_purge_and_drops_are_audited() {
         let unavailable = github(addr, &down, SECRET, &[]).await;
         assert_eq!(unavailable.status, 503, "{receiver:?}: {unavailable:?}");
         let r = record_of(&store, unavailable.request_id.as_deref().unwrap()).await.record;
-        // (`signature_verified` is not checked: the core records `false` for a 503 although
-        // the signature was verified before the store failed.)
+        // The signature verified before the store failed: the record says so, with the
+        // delivery's event type.
         assert_eq!(
             (r.outcome.as_str(), r.status, r.delivery_id.as_deref(), r.client_ip.as_deref()),
             ("unavailable", 503, Some(down.as_str()), Some("127.0.0.1")),
             "{receiver:?}: {r:?}"
         );
+        assert_eq!((r.signature_verified, r.event_type.as_deref()), (true, Some("issues")), "{receiver:?}: {r:?}");
         assert!(r.error.as_deref().is_some_and(|e| e.contains("unavailable")), "{receiver:?}: {r:?}");
 
         // A record the store refuses is dropped and counted, never retried in the request.
@@ -327,12 +325,10 @@ async fn refusals_store_failures_purge_and_drops_are_audited() {
     }
 }
 
-/// A body found too large while streaming (no `Content-Length`) is refused 413 and audited,
-/// but under a request id of its own: `Endpoint::over_limit` takes no headers, so it cannot
-/// see the id the receiver wrote into the request and answered with (nor the client
-/// address). Fixing it changes the core's API and the three adapters.
+/// A body found too large while streaming (no `Content-Length`) is refused 413 and audited
+/// under the request id the receiver answered with (`Endpoint::over_limit` is given the
+/// request's headers and peer).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "known defect: a streamed 413 is audited under a new request id (Endpoint::over_limit takes no headers)"]
 async fn a_streamed_413_is_audited_under_the_answers_request_id() {
     let mut mismatched = Vec::new();
     for receiver in Receiver::ALL {

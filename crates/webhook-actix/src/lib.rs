@@ -184,11 +184,11 @@ async fn receive(req: HttpRequest, mut payload: Payload) -> Result<Verified, Web
         let chunk = match tokio::time::timeout_at(deadline.into(), payload.next()).await {
             Ok(Some(chunk)) => chunk,
             Ok(None) => break,
-            Err(_) => return Err(WebhookError(endpoint.body_timed_out())),
+            Err(_) => return Err(WebhookError(endpoint.body_timed_out(&ActixHeaders(req.headers()), peer))),
         };
-        let chunk = chunk.map_err(|_| WebhookError(endpoint.over_limit()))?;
+        let chunk = chunk.map_err(|_| WebhookError(endpoint.over_limit(&ActixHeaders(req.headers()), peer)))?;
         if body.len() + chunk.len() > limit {
-            return Err(WebhookError(endpoint.over_limit()));
+            return Err(WebhookError(endpoint.over_limit(&ActixHeaders(req.headers()), peer)));
         }
         body.extend_from_slice(&chunk);
     }

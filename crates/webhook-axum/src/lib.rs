@@ -267,7 +267,7 @@ async fn receive(req: Request, endpoint: &Endpoint) -> Result<Verified, WebhookR
     }
     let url = endpoint.url_for(req.uri().path_and_query().map_or("/", |p| p.as_str()));
     let (parts, body) = req.into_parts();
-    let bytes = read_body(body, endpoint).await?;
+    let bytes = read_body(body, endpoint, &parts.headers, peer).await?;
     let mut request = webhook_core::WebhookRequest::new(&parts.headers, bytes);
     if let Some(url) = url.as_deref() {
         request = request.with_url(url);
@@ -290,7 +290,12 @@ async fn receive(req: Request, endpoint: &Endpoint) -> Result<Verified, WebhookR
 
 /// Reads the body within the endpoint's size limit (413) and its body timeout and minimum
 /// rate (`Endpoint::with_limits`; 408 when the next chunk is late).
-async fn read_body(mut body: Body, endpoint: &Endpoint) -> Result<Bytes, WebhookRejection> {
+async fn read_body(
+    mut body: Body,
+    endpoint: &Endpoint,
+    headers: &axum::http::HeaderMap,
+    peer: Option<std::net::IpAddr>,
+) -> Result<Bytes, WebhookRejection> {
     use http_body_util::BodyExt;
     let (limit, started) = (endpoint.body_limit(), std::time::Instant::now());
     let mut bytes = Vec::new();
@@ -300,12 +305,12 @@ async fn read_body(mut body: Body, endpoint: &Endpoint) -> Result<Bytes, Webhook
             Ok(Some(Ok(frame))) => frame,
             Ok(None) => return Ok(Bytes::from(bytes)),
             // The client stopped sending mid-body: nothing was verified.
-            Ok(Some(Err(_))) => return Err(WebhookRejection(endpoint.over_limit())),
-            Err(_) => return Err(WebhookRejection(endpoint.body_timed_out())),
+            Ok(Some(Err(_))) => return Err(WebhookRejection(endpoint.over_limit(headers, peer))),
+            Err(_) => return Err(WebhookRejection(endpoint.body_timed_out(headers, peer))),
         };
         if let Ok(data) = frame.into_data() {
             if bytes.len() + data.len() > limit {
-                return Err(WebhookRejection(endpoint.over_limit()));
+                return Err(WebhookRejection(endpoint.over_limit(headers, peer)));
             }
             bytes.extend_from_slice(&data);
         }

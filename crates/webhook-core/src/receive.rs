@@ -199,16 +199,17 @@ impl Endpoint {
     /// use webhook_core::{providers, Verifier};
     ///
     /// let endpoint = Endpoint::new(Verifier::new(providers::GITHUB, "s3cret").unwrap());
-    /// let answer = endpoint.body_timed_out();
+    /// let headers: [(&str, &str); 0] = [];
+    /// let answer = endpoint.body_timed_out(&headers, None);
     /// assert_eq!((answer.status().as_u16(), answer.label()), (408, "timeout"));
     /// assert_eq!(answer.body().as_ref(), br#"{"error":"the body was not received in time"}"#);
     /// ```
-    pub fn body_timed_out(&self) -> Outcome {
+    pub fn body_timed_out(&self, headers: &dyn Headers, peer: Option<IpAddr>) -> Outcome {
         metrics::counter!("webhook_timeouts_total", "kind" => "body").increment(1);
         let outcome = Outcome::TimedOut;
-        let (span, rid) = self.span(&NO_HEADERS);
+        let (span, rid) = self.span(headers);
         let _entered = span.enter();
-        self.log(&outcome, None, (&span, rid.as_deref()), None, None);
+        self.log(&outcome, None, (&span, rid.as_deref()), Some(headers), peer, None);
         outcome
     }
 
@@ -308,7 +309,7 @@ impl Endpoint {
                 let outcome = Outcome::TooLarge { limit: self.body_limit };
                 let (span, rid) = self.span(headers);
                 let _entered = span.enter();
-                self.log(&outcome, None, (&span, rid.as_deref()), Some(headers), None);
+                self.log(&outcome, None, (&span, rid.as_deref()), Some(headers), None, None);
                 Some(outcome)
             }
             _ => None,
@@ -345,7 +346,7 @@ impl Endpoint {
         let outcome = Outcome::Forbidden(refusal);
         let (span, rid) = self.span(headers);
         let _entered = span.enter();
-        self.log(&outcome, None, (&span, rid.as_deref()), Some(headers), peer);
+        self.log(&outcome, None, (&span, rid.as_deref()), Some(headers), peer, None);
         Some(outcome)
     }
 
@@ -374,17 +375,18 @@ impl Endpoint {
         };
         let (span, rid) = self.span(headers);
         let _entered = span.enter();
-        self.log(&outcome, Some((started, now)), (&span, rid.as_deref()), Some(headers), None);
+        self.log(&outcome, Some((started, now)), (&span, rid.as_deref()), Some(headers), None, None);
         Some(outcome)
     }
 
-    /// The answer for a body found longer than the limit while reading it (413), counted
-    /// like every other outcome.
-    pub fn over_limit(&self) -> Outcome {
+    /// The answer for a body found longer than the limit while reading it (413), counted,
+    /// logged and audited like every other outcome, under the request's id and client
+    /// (`headers` and the connection's `peer`).
+    pub fn over_limit(&self, headers: &dyn Headers, peer: Option<IpAddr>) -> Outcome {
         let outcome = Outcome::TooLarge { limit: self.body_limit };
-        let (span, rid) = self.span(&NO_HEADERS);
+        let (span, rid) = self.span(headers);
         let _entered = span.enter();
-        self.log(&outcome, None, (&span, rid.as_deref()), None, None);
+        self.log(&outcome, None, (&span, rid.as_deref()), Some(headers), peer, None);
         outcome
     }
 
@@ -411,9 +413,10 @@ impl Endpoint {
         use tracing::Instrument;
         let started = std::time::Instant::now();
         let (span, rid) = self.span(req.headers);
-        let outcome = self.decide(req, now, complete).instrument(span.clone()).await;
+        let mut seen = None;
+        let outcome = self.decide(req, now, complete, &mut seen).instrument(span.clone()).await;
         let _entered = span.enter();
-        self.log(&outcome, Some((started, now)), (&span, rid.as_deref()), Some(req.headers), req.peer);
+        self.log(&outcome, Some((started, now)), (&span, rid.as_deref()), Some(req.headers), req.peer, seen.as_ref());
         outcome
     }
 
@@ -474,8 +477,12 @@ impl Endpoint {
         (span, rid): (&tracing::Span, Option<&str>),
         headers: Option<&dyn Headers>,
         peer: Option<IpAddr>,
+        verified: Option<&Verified>,
     ) {
         let provider = self.verifier.provider().name();
+        // The delivery, when the signature verified: the outcome's, or (a store that failed
+        // after verifying, a body refused after verifying) the one `decide` saw.
+        let delivery = outcome.delivery().or(verified);
         let _ = rid; // Only the audit log uses it beyond the span.
         let client = match (&self.allowlist, peer, headers) {
             (Some(list), Some(p), Some(h)) => list.trusted_proxies().client_addr(p, h).ok(),
@@ -483,7 +490,7 @@ impl Endpoint {
         };
         if !span.is_disabled() {
             span.record("outcome", outcome.label());
-            if let Some(d) = outcome.delivery() {
+            if let Some(d) = delivery {
                 span.record("delivery_id", delivery_id(d).as_str());
                 if let Some(t) = d.event_type() {
                     span.record("event_type", t);
@@ -496,7 +503,7 @@ impl Endpoint {
         if let Some(audit) = &self.audit {
             let received_at = started.map_or_else(SystemTime::now, |(_, at)| at);
             let rid = rid.map_or_else(new_request_id, str::to_owned);
-            audit.record(self.audit_record(outcome, rid, received_at, headers, client));
+            audit.record(self.audit_record(outcome, delivery, rid, received_at, headers, client));
         }
         metrics::counter!("webhook_requests_total", "provider" => provider, "outcome" => outcome.label()).increment(1);
         if let Some((started, _)) = started {
@@ -520,13 +527,14 @@ impl Endpoint {
     fn audit_record(
         &self,
         outcome: &Outcome,
+        verified: Option<&Verified>,
         request_id: String,
         received_at: SystemTime,
         headers: Option<&dyn Headers>,
         client: Option<IpAddr>,
     ) -> AuditRecord {
         let provider = self.verifier.provider();
-        let (delivery, event_type) = match outcome.delivery() {
+        let (delivery, event_type) = match verified {
             Some(d) => (Some(delivery_id(d)), d.event_type().map(str::to_owned)),
             // Unverified: the id the request claims, if it names one, bounded.
             None => (
@@ -549,7 +557,7 @@ impl Endpoint {
         AuditRecord {
             delivery_id: delivery,
             event_type,
-            signature_verified: outcome.delivery().is_some() || matches!(outcome, Outcome::Handshake(_)),
+            signature_verified: verified.is_some() || matches!(outcome, Outcome::Handshake(_)),
             outcome: outcome.label().to_owned(),
             status: outcome.status().as_u16(),
             error,
@@ -558,7 +566,9 @@ impl Endpoint {
         }
     }
 
-    async fn decide(&self, req: &Request<'_>, now: SystemTime, complete: bool) -> Outcome {
+    /// The answer; `seen` gets the delivery once its signature verified, for the log and
+    /// the audit record of an outcome that does not carry it (503, a body refused).
+    async fn decide(&self, req: &Request<'_>, now: SystemTime, complete: bool, seen: &mut Option<Verified>) -> Outcome {
         if req.body().len() > self.body_limit {
             return Outcome::TooLarge { limit: self.body_limit };
         }
@@ -566,6 +576,7 @@ impl Endpoint {
             Ok(v) => v,
             Err(e) => return Outcome::Rejected(e),
         };
+        *seen = Some(verified.clone());
         if let Some(reply) = self.verifier.handshake(req, &verified) {
             return Outcome::Handshake(reply);
         }
@@ -745,9 +756,6 @@ pub fn new_request_id() -> String {
     let micros = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_micros());
     format!("{micros:x}-{:x}", NEXT.fetch_add(1, Ordering::Relaxed))
 }
-
-/// For answers given before any header is at hand.
-const NO_HEADERS: [(&str, &str); 0] = [];
 
 /// How long providers keep redelivering (Stripe: 3 days, Standard Webhooks: about 3 days;
 /// GitHub's manual redelivery: 3 days): the default dedup TTL covers them all.

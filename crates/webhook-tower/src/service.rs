@@ -61,7 +61,12 @@ fn early<B>(outcome: &Outcome) -> Response<WebhookBody<B>> {
 /// Reads the body within the endpoint's size limit (413; also when the client stops
 /// sending) and its body timeout and minimum rate (`Endpoint::with_limits`; 408 when the
 /// next frame is late). Nothing is verified either way.
-async fn read_body<B>(body: B, endpoint: &Endpoint) -> Result<bytes::Bytes, Outcome>
+async fn read_body<B>(
+    body: B,
+    endpoint: &Endpoint,
+    headers: &http::HeaderMap,
+    peer: Option<std::net::IpAddr>,
+) -> Result<bytes::Bytes, Outcome>
 where
     B: Body,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
@@ -78,8 +83,8 @@ where
                 }
             }
             Ok(None) => return Ok(bytes::Bytes::from(bytes)),
-            Ok(Some(Err(_))) => return Err(endpoint.over_limit()),
-            Err(_) => return Err(endpoint.body_timed_out()),
+            Ok(Some(Err(_))) => return Err(endpoint.over_limit(headers, peer)),
+            Err(_) => return Err(endpoint.body_timed_out(headers, peer)),
         }
     }
 }
@@ -129,7 +134,7 @@ where
         Box::pin(async move {
             let url = endpoint.url_for(req.uri().path_and_query().map_or("/", |p| p.as_str()));
             let (mut parts, body) = req.into_parts();
-            let bytes = match read_body(body, &endpoint).await {
+            let bytes = match read_body(body, &endpoint, &parts.headers, peer).await {
                 Ok(bytes) => bytes,
                 Err(outcome) => return Ok(early(&outcome)),
             };
