@@ -10,7 +10,7 @@
 
 use bytes::Bytes;
 use libfuzzer_sys::fuzz_target;
-use webhook_core::Request;
+use webhook_core::WebhookRequest;
 use webhook_core_fuzz::{configs, frame::Delivery, oracle, RawHeaders};
 
 fuzz_target!(|data: &[u8]| {
