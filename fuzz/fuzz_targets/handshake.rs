@@ -18,7 +18,7 @@ use bytes::Bytes;
 use libfuzzer_sys::fuzz_target;
 use serde_json::Value;
 use webhook_core::handshake::meta_challenge;
-use webhook_core::{ErrorKind, WebhookRequest, SignRequest};
+use webhook_core::{ErrorKind, SignRequest, WebhookRequest};
 use webhook_core_fuzz::configs::{self, TEST_SECRET};
 use webhook_core_fuzz::fixtures::now;
 use webhook_core_fuzz::frame::Cursor;

@@ -16,7 +16,9 @@
 use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
-use webhook_core::{providers, ConfigError, KeyFormat, KeyKind, Provider, WebhookRequest, Secret, SignRequest, Verifier};
+use webhook_core::{
+    providers, ConfigError, KeyFormat, KeyKind, Provider, Secret, SignRequest, Verifier, WebhookRequest,
+};
 use webhook_core_fuzz::configs::{DISCORD_PUBLIC, SENDGRID_PUBLIC_A, WHPK, WHSEC_A};
 use webhook_core_fuzz::fixtures::{now, BODY};
 
@@ -120,6 +122,9 @@ fn check_message(e: &ConfigError) {
         "not a valid Ed25519 public key",
         "an Ed25519 seed is 32 bytes",
         "Ed25519 key is not valid hex",
+        "Ed25519 key is not valid base64",
+        "the key is empty",
+        "the key is not valid hex",
         "P-256 public key is not valid base64",
         "not a DER SubjectPublicKeyInfo for a P-256 key",
         "not a valid P-256 private scalar",
@@ -149,15 +154,22 @@ fn builder(provider: Provider, text: &str) {
     let signed = match verifier.sign(&SignRequest::new(body, now()).url(url).id("key-1")) {
         Ok(s) => s,
         Err(e) => {
+            // Amazon SNS and PayPal sign with their certificates' private keys: verify only.
             let key = provider.key_format().parse(text).unwrap();
-            assert!(!key.can_sign(), "{}: a key that can sign did not: {e}", provider.name());
+            assert!(
+                !key.can_sign() || provider.needs_certificates(),
+                "{}: a key that can sign did not: {e}",
+                provider.name()
+            );
             return;
         }
     };
     let req = WebhookRequest::new(&signed, signed.body().clone()).with_url(url);
     if let Err(e) = verifier.verify(&req, now()) {
-        // GitLab's token travels as a header, which the core reads up to 8 KiB.
-        let too_long = provider.name() == "gitlab" && text.len() > webhook_core::MAX_HEADER_VALUE;
+        // GitLab's token and the HTTP Basic / plain credentials (Postmark, Chargebee,
+        // Pipedrive, Okta) travel as a header, which the core reads only up to a bound.
+        let too_long = (provider.name() == "gitlab" && text.len() > webhook_core::MAX_HEADER_VALUE)
+            || (e.kind() == webhook_core::ErrorKind::MalformedHeader && e.to_string().contains("too long"));
         assert!(too_long, "{}: signed with a key from {text:?}, not verified: {e:?}", provider.name());
     }
 }
@@ -192,7 +204,9 @@ fn assert_no_text<'t>(provider: Provider, shown: &str, keys: impl IntoIterator<I
                     _ => &["k"],
                 };
                 let b = keys.iter().fold(Verifier::builder(*p), |b, k| b.secret(k));
-                format!("{:?}", b.build().unwrap())
+                // A provider whose key format refuses these texts (hex, base64 Ed25519 keys,
+                // credentials) has no template: nothing of a key may show then.
+                b.build().map(|v| format!("{v:?}")).unwrap_or_default()
             })
             .collect()
     });

@@ -16,7 +16,7 @@
 
 use bytes::Bytes;
 use libfuzzer_sys::fuzz_target;
-use webhook_core::{ErrorKind, WebhookRequest, SignRequest};
+use webhook_core::{ErrorKind, SignRequest, WebhookRequest};
 use webhook_core_fuzz::configs;
 use webhook_core_fuzz::fixtures::now;
 use webhook_core_fuzz::frame::Cursor;

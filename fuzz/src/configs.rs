@@ -81,6 +81,8 @@ pub const TWILIO_TOKEN: &str = "12345";
 pub const TWILIO_URL: &str = "https://mycompany.com/myapp.php?foo=1&bar=2";
 /// Square's second official vector URL.
 pub const SQUARE_URL: &str = "https://webhook.site/webhooks";
+/// The URL the providers that sign it (HubSpot, Trello, Mandrill, Contentful) posted to.
+pub const HOOK_URL: &str = "https://example.com/webhooks/hook?a=1&b=two";
 
 use Key::{P256Scalar, Public, Signing};
 
@@ -237,6 +239,40 @@ const ROWS: &[Row] = &[
         None,
         None,
     ),
+    // The providers added from their SDKs and documentation: shared secrets (two, for
+    // rotation), the URL for those that sign it, `whsec_` keys for Standard Webhooks senders.
+    ("razorpay", providers::RAZORPAY, &[Signing(TEST_SECRET), Signing("second-secret")], None, None),
+    ("line", providers::LINE, &[Signing(TEST_SECRET), Signing("second-secret")], None, None),
+    ("coinbase-commerce", providers::COINBASE_COMMERCE, &[Signing(TEST_SECRET), Signing("second-secret")], None, None),
+    ("gocardless", providers::GOCARDLESS, &[Signing(TEST_SECRET), Signing("second-secret")], None, None),
+    ("mux", providers::MUX, &[Signing(TEST_SECRET), Signing("second-secret")], None, None),
+    ("workos", providers::WORKOS, &[Signing(TEST_SECRET), Signing("second-secret")], None, None),
+    ("elevenlabs", providers::ELEVENLABS, &[Signing(TEST_SECRET), Signing("second-secret")], None, None),
+    ("webflow", providers::WEBFLOW, &[Signing(TEST_SECRET), Signing("second-secret")], None, None),
+    ("paystack", providers::PAYSTACK, &[Signing(TEST_SECRET), Signing("second-secret")], None, None),
+    ("vercel", providers::VERCEL, &[Signing(TEST_SECRET), Signing("second-secret")], None, None),
+    ("sentry", providers::SENTRY, &[Signing(TEST_SECRET), Signing("second-secret")], None, None),
+    ("lemonsqueezy", providers::LEMONSQUEEZY, &[Signing(TEST_SECRET), Signing("second-secret")], None, None),
+    ("alchemy", providers::ALCHEMY, &[Signing(TEST_SECRET), Signing("second-secret")], None, None),
+    ("woocommerce", providers::WOOCOMMERCE, &[Signing(TEST_SECRET), Signing("second-secret")], None, None),
+    ("segment", providers::SEGMENT, &[Signing(TEST_SECRET), Signing("second-secret")], None, None),
+    ("xero", providers::XERO, &[Signing(TEST_SECRET), Signing("second-secret")], None, None),
+    ("dropbox", providers::DROPBOX, &[Signing(TEST_SECRET), Signing("second-secret")], None, None),
+    ("x", providers::X, &[Signing(TEST_SECRET), Signing("second-secret")], None, None),
+    ("calendly", providers::CALENDLY, &[Signing(TEST_SECRET), Signing("second-secret")], None, None),
+    ("zendesk", providers::ZENDESK, &[Signing(TEST_SECRET), Signing("second-secret")], None, None),
+    ("notion", providers::NOTION, &[Signing(TEST_SECRET), Signing("second-secret")], None, None),
+    ("box", providers::BOX, &[Signing(TEST_SECRET), Signing("second-secret")], None, None),
+    ("docusign", providers::DOCUSIGN, &[Signing(TEST_SECRET), Signing("second-secret")], None, None),
+    ("front", providers::FRONT, &[Signing(TEST_SECRET), Signing("second-secret")], None, None),
+    ("mollie", providers::MOLLIE, &[Signing(TEST_SECRET), Signing("second-secret")], None, None),
+    ("persona", providers::PERSONA, &[Signing(TEST_SECRET), Signing("second-secret")], None, None),
+    ("hubspot@url", providers::HUBSPOT, &[Signing(TEST_SECRET)], Some(HOOK_URL), None),
+    ("trello@url", providers::TRELLO, &[Signing(TEST_SECRET)], Some(HOOK_URL), None),
+    ("mandrill@url", providers::MANDRILL, &[Signing(TEST_SECRET)], Some(HOOK_URL), None),
+    ("contentful@url", providers::CONTENTFUL, &[Signing(TEST_SECRET)], Some(HOOK_URL), None),
+    ("openai", providers::OPENAI, &[Signing(WHSEC_A)], None, None),
+    ("replicate", providers::REPLICATE, &[Signing(WHSEC_A)], None, None),
 ];
 
 /// Every configuration, built on first use.
