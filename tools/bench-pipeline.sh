@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Durable deliveries per second: the axum receiver storing every delivery before its 200,
 # on the in-memory store, on SQLite (group commit, WAL, synchronous=FULL) and on
-# PostgreSQL, with the disk's fsync ceiling beside them. Loopback only; bounded runs.
+# PostgreSQL, and publishing it to NATS JetStream and RabbitMQ (the 200 after the broker's
+# confirm), with the disk's fsync ceiling and a plain route beside them. Loopback only;
+# bounded runs. The brokers are the script's own (a nats-server and a RabbitMQ node on
+# ports 3103 and 3104, their files in the work directory), so nothing stays behind.
 #
 #   tools/bench-pipeline.sh [connections] [requests]
 set -euo pipefail
@@ -13,7 +16,13 @@ cargo build --release --locked -q -p axum-receiver -p webhook-load
 bin=target/release
 work=$(mktemp -d "${TMPDIR:-/tmp}/webhook-bench.XXXXXX")
 pid=
-cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; rm -rf "$work"; }
+nats_pid=
+cleanup() {
+  [ -n "$pid" ] && kill "$pid" 2>/dev/null
+  [ -n "$nats_pid" ] && kill "$nats_pid" 2>/dev/null
+  [ -f "$work/rabbit/pid" ] && kill "$(cat "$work/rabbit/pid")" 2>/dev/null && sleep 2
+  rm -rf "$work"
+}
 trap cleanup EXIT
 
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); $(rustc --version)"
@@ -64,4 +73,43 @@ if psql "$pg/test" -qc "DROP DATABASE IF EXISTS webhook_bench" 2>/dev/null && ps
   psql "$pg/test" -qc "DROP DATABASE IF EXISTS webhook_bench WITH (FORCE)" || true
 else
   echo "postgres: not run (no server at $pg)"
+fi
+
+# The broker sinks: the same receiver, publishing each delivery instead of storing it (no
+# consumer runs: the deliveries stay in the broker until the script's cleanup).
+port_up() { for _ in $(seq "$2"); do (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0; sleep 0.1; done; return 1; }
+if command -v nats-server >/dev/null; then
+  nats-server -a 127.0.0.1 -p 3103 -js -sd "$work/nats" >"$work/nats.log" 2>&1 &
+  nats_pid=$!
+  if port_up 3103 100; then
+    run nats-jetstream "memory:" WEBHOOK_SINK=nats://127.0.0.1:3103
+  else
+    echo "nats: not run (nats-server did not start: $work/nats.log)"
+  fi
+  kill "$nats_pid"; wait "$nats_pid" 2>/dev/null || true; nats_pid=
+else
+  echo "nats: not run (no nats-server)"
+fi
+# Debian's rabbitmq-server, run directly (the wrapper in /usr/sbin switches to the rabbitmq
+# user): a node of its own, no plugins, its database, logs and Erlang cookie under $work.
+rabbit=${WEBHOOK_BENCH_RABBITMQ_SERVER:-/usr/lib/rabbitmq/bin/rabbitmq-server}
+if [ -x "$rabbit" ]; then
+  r=$work/rabbit
+  mkdir -p "$r/home"
+  HOME=$r/home RABBITMQ_CONF_ENV_FILE=/dev/null RABBITMQ_CONFIG_FILE=$r/rabbitmq \
+    RABBITMQ_ADVANCED_CONFIG_FILE=$r/advanced.config RABBITMQ_ENABLED_PLUGINS_FILE=$r/enabled_plugins \
+    RABBITMQ_NODENAME=webhookbench$$@localhost RABBITMQ_NODE_IP_ADDRESS=127.0.0.1 RABBITMQ_NODE_PORT=3104 \
+    RABBITMQ_DIST_PORT=3105 RABBITMQ_MNESIA_BASE=$r/mnesia RABBITMQ_LOG_BASE=$r/log RABBITMQ_PID_FILE=$r/pid \
+    ERL_EPMD_ADDRESS=127.0.0.1 ERL_FLAGS="-kernel inet_dist_use_interface {127,0,0,1}" \
+    "$rabbit" >"$work/rabbit.log" 2>&1 &
+  # A boot takes 15-30 s on two busy cores.
+  if port_up 3104 1800; then
+    run rabbitmq "memory:" WEBHOOK_SINK=amqp://guest:guest@127.0.0.1:3104/%2f
+  else
+    echo "rabbitmq: not run (the node did not start: $r/log)"
+  fi
+  # The pid file holds the Erlang VM's: SIGTERM stops the node.
+  [ -f "$r/pid" ] && kill "$(cat "$r/pid")" 2>/dev/null; sleep 2
+else
+  echo "rabbitmq: not run (no $rabbit)"
 fi

@@ -1,7 +1,9 @@
 //! The receivers publishing to a broker (`WEBHOOK_SINK`) instead of the event store: every
 //! acknowledged delivery is in the broker exactly once, on all three receivers, for NATS
-//! JetStream and RabbitMQ; with NATS stopped under them they answer 503 and acknowledge
-//! nothing, and they recover by themselves when it returns. (A publish the client had
+//! JetStream and RabbitMQ; with the broker stopped under them (a NATS server or a RabbitMQ
+//! node of the test's own) they answer 503 and acknowledge nothing it does not hold, and
+//! they recover by themselves when it returns; a receiver killed with SIGKILL under load
+//! leaves every delivery it acknowledged in the broker. (A publish the client had
 //! buffered may still reach the stream after its request was refused: the provider's retry
 //! of it is then a duplicate there, dropped by its `Nats-Msg-Id`; never a loss, never a
 //! second copy.)
@@ -67,6 +69,28 @@ async fn rabbit_count(url: &str, queue: &str) -> u32 {
     let channel = conn.create_channel().await.unwrap();
     let passive = QueueDeclareOptions { passive: true, ..QueueDeclareOptions::default() };
     channel.queue_declare(queue.into(), passive, FieldTable::default()).await.unwrap().message_count()
+}
+
+/// The delivery ids in RabbitMQ queue `queue` (taken from it).
+async fn rabbit_ids(url: &str, queue: &str) -> Vec<String> {
+    use lapin::options::BasicGetOptions;
+    let conn = lapin::Connection::connect(url, lapin::ConnectionProperties::default()).await.unwrap();
+    let channel = conn.create_channel().await.unwrap();
+    let mut ids = Vec::new();
+    // Bounded: the tests publish fewer than 100 000.
+    for _ in 0..100_000 {
+        let Some(message) = channel.basic_get(queue.into(), BasicGetOptions { no_ack: true }).await.unwrap() else {
+            return ids;
+        };
+        let headers = message.delivery.properties.headers().clone().unwrap_or_default();
+        match headers.inner().get("Webhook-Delivery-Id") {
+            Some(lapin::types::AMQPValue::LongString(id)) => {
+                ids.push(String::from_utf8_lossy(id.as_bytes()).into_owned())
+            }
+            other => panic!("a message without its delivery id: {other:?}"),
+        }
+    }
+    panic!("more than 100 000 messages in {queue}");
 }
 
 async fn delete_rabbit(url: &str, name: &str) {
@@ -235,27 +259,23 @@ async fn with_nats_down_nothing_is_acknowledged_and_service_returns_with_it() {
     assert_eq!(ids, acknowledged);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn sigkill_under_load_leaves_every_acknowledged_delivery_in_nats() {
+/// Starts the axum receiver binary publishing to `sink` (`WEBHOOK_SINK_NAME=name`), loads
+/// it from 8 clients with deliveries of unique ids, and kills it with SIGKILL once 200 are
+/// acknowledged. Returns the acknowledged ids. Every answer before the kill must be a 200.
+async fn acknowledged_before_sigkill(sink: &str, name: &str) -> Vec<String> {
     const CLIENTS: usize = 8;
     const MAX: usize = 2_000;
     const KILL_AFTER_ACKS: usize = 200;
     use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
     use std::sync::Arc;
-    let Some(url) =
-        service_url("WEBHOOK_TEST_NATS_URL", "sigkill_under_load_leaves_every_acknowledged_delivery_in_nats")
-    else {
-        return;
-    };
-    let name = unique("kill");
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let addr: SocketAddr = ([127, 0, 0, 1], port).into();
     let mut child = Command::new(env!("CARGO_BIN_EXE_test-axum-receiver"))
         .env_clear()
         .env("WEBHOOK_ADDR", addr.to_string())
         .env("GITHUB_WEBHOOK_SECRET", SECRET)
-        .env("WEBHOOK_SINK", &url)
-        .env("WEBHOOK_SINK_NAME", &name)
+        .env("WEBHOOK_SINK", sink)
+        .env("WEBHOOK_SINK_NAME", name)
         .env("RUST_LOG", "error")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -276,7 +296,7 @@ async fn sigkill_under_load_leaves_every_acknowledged_delivery_in_nats() {
     let refused = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
     let clients: Vec<_> = (0..CLIENTS)
         .map(|_| {
-            let (sent, acked, killed, name) = (sent.clone(), acked.clone(), killed.clone(), name.clone());
+            let (sent, acked, killed, name) = (sent.clone(), acked.clone(), killed.clone(), name.to_owned());
             let refused = refused.clone();
             tokio::spawn(async move {
                 loop {
@@ -318,17 +338,262 @@ async fn sigkill_under_load_leaves_every_acknowledged_delivery_in_nats() {
     assert!(refused.lock().unwrap().is_empty(), "{:?}", refused.lock().unwrap());
     let acknowledged = acked.lock().unwrap().clone();
     assert!(acknowledged.len() >= KILL_AFTER_ACKS, "only {} acknowledged before the kill", acknowledged.len());
-    let stream = name.to_ascii_uppercase().replace('-', "_");
-    let in_stream = nats_ids(&url, &stream).await;
-    let once: std::collections::HashSet<&String> = in_stream.iter().collect();
-    assert_eq!(once.len(), in_stream.len(), "a delivery twice in the stream");
+    acknowledged
+}
+
+/// Every acknowledged delivery is in the broker, and none is there twice (each id was sent
+/// once; what the broker holds beyond the acknowledged ones was in flight when the answer
+/// was lost, or refused while the broker was failing, and never sent again).
+fn assert_each_acknowledged_once(acknowledged: &[String], in_broker: &[String], broker: &str) {
+    let once: std::collections::HashSet<&String> = in_broker.iter().collect();
+    assert_eq!(once.len(), in_broker.len(), "a delivery twice in {broker}");
     let missing: Vec<&String> = acknowledged.iter().filter(|id| !once.contains(id)).collect();
     assert!(
         missing.is_empty(),
-        "{} acknowledged deliveries missing from the stream: {:?}",
+        "{} acknowledged deliveries missing from {broker}: {:?}",
         missing.len(),
         &missing[..missing.len().min(5)]
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sigkill_under_load_leaves_every_acknowledged_delivery_in_nats() {
+    let Some(url) =
+        service_url("WEBHOOK_TEST_NATS_URL", "sigkill_under_load_leaves_every_acknowledged_delivery_in_nats")
+    else {
+        return;
+    };
+    let name = unique("kill");
+    let acknowledged = acknowledged_before_sigkill(&url, &name).await;
+    let stream = name.to_ascii_uppercase().replace('-', "_");
+    let in_stream = nats_ids(&url, &stream).await;
+    assert_each_acknowledged_once(&acknowledged, &in_stream, "the stream");
     println!("nats sigkill: {} acknowledged, {} in the stream", acknowledged.len(), in_stream.len());
     delete_nats(&url, &stream).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sigkill_under_load_leaves_every_acknowledged_delivery_in_rabbitmq() {
+    let Some(url) =
+        service_url("WEBHOOK_TEST_AMQP_URL", "sigkill_under_load_leaves_every_acknowledged_delivery_in_rabbitmq")
+    else {
+        return;
+    };
+    let name = unique("kill");
+    let acknowledged = acknowledged_before_sigkill(&url, &name).await;
+    let in_queue = rabbit_ids(&url, &name).await;
+    assert_each_acknowledged_once(&acknowledged, &in_queue, "the queue");
+    println!("rabbitmq sigkill: {} acknowledged, {} in the queue", acknowledged.len(), in_queue.len());
+    delete_rabbit(&url, &name).await;
+}
+
+/// A RabbitMQ node of this test's own (Debian's `rabbitmq-server`, run directly, not
+/// through the wrapper that switches to the `rabbitmq` user): its own node name, free AMQP
+/// and distribution ports, its database, logs and Erlang cookie in a temporary directory,
+/// no plugins. It can be killed and started again without touching the machine's node.
+struct OwnRabbit {
+    child: Child,
+    node: String,
+    port: u16,
+    dist_port: u16,
+    dir: std::path::PathBuf,
+}
+
+impl OwnRabbit {
+    /// How long a boot may take: 15-30 s on two cores shared with builds.
+    const BOOT: Duration = Duration::from_secs(180);
+
+    fn server() -> String {
+        std::env::var("WEBHOOK_TEST_RABBITMQ_SERVER").unwrap_or_else(|_| "/usr/lib/rabbitmq/bin/rabbitmq-server".into())
+    }
+
+    /// Starts the node `node` (AMQP on `port`, Erlang distribution on `dist_port`) on the
+    /// files in `base`.
+    fn spawn(node: &str, port: u16, dist_port: u16, base: &std::path::Path) -> Child {
+        use std::os::unix::process::CommandExt;
+        let dir = |sub: &str| base.join(sub).display().to_string();
+        Command::new(Self::server())
+            .current_dir(base)
+            .env("HOME", dir("home"))
+            .env("RABBITMQ_CONF_ENV_FILE", "/dev/null")
+            .env("RABBITMQ_CONFIG_FILE", dir("rabbitmq"))
+            .env("RABBITMQ_ADVANCED_CONFIG_FILE", dir("advanced.config"))
+            .env("RABBITMQ_ENABLED_PLUGINS_FILE", dir("enabled_plugins"))
+            .env("RABBITMQ_NODENAME", node)
+            .env("RABBITMQ_NODE_IP_ADDRESS", "127.0.0.1")
+            .env("RABBITMQ_NODE_PORT", port.to_string())
+            .env("RABBITMQ_DIST_PORT", dist_port.to_string())
+            .env("RABBITMQ_MNESIA_BASE", dir("mnesia"))
+            .env("RABBITMQ_LOG_BASE", dir("log"))
+            .env("RABBITMQ_PID_FILE", dir("pid"))
+            .env("ERL_EPMD_ADDRESS", "127.0.0.1")
+            .env("ERL_FLAGS", "-kernel inet_dist_use_interface {127,0,0,1}")
+            // A process group of its own: the kill reaches the Erlang VM and its helpers.
+            .process_group(0)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("{} (Debian's rabbitmq-server package): {e}", Self::server()))
+    }
+
+    async fn new() -> Self {
+        // Two free ports, held at once so that they differ.
+        let (a, b) =
+            (std::net::TcpListener::bind("127.0.0.1:0").unwrap(), std::net::TcpListener::bind("127.0.0.1:0").unwrap());
+        let (port, dist_port) = (a.local_addr().unwrap().port(), b.local_addr().unwrap().port());
+        drop((a, b));
+        let dir = std::env::temp_dir().join(unique("webhook-rabbit"));
+        std::fs::create_dir_all(dir.join("home")).unwrap();
+        let node = format!("{}@localhost", unique("webhooktest"));
+        let child = Self::spawn(&node, port, dist_port, &dir);
+        let own = Self { child, node, port, dist_port, dir };
+        own.wait_up().await;
+        own
+    }
+
+    fn url(&self) -> String {
+        format!("amqp://guest:guest@127.0.0.1:{}/%2f", self.port)
+    }
+
+    /// Until a connection opens (the AMQP listener starts once the node has booted).
+    async fn wait_up(&self) {
+        let (started, url) = (std::time::Instant::now(), self.url());
+        while started.elapsed() < Self::BOOT {
+            let connect = lapin::Connection::connect(&url, lapin::ConnectionProperties::default());
+            if let Ok(Ok(_)) = tokio::time::timeout(Duration::from_secs(5), connect).await {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        panic!(
+            "the RabbitMQ node {} did not accept a connection within {:?} (logs in {})",
+            self.node,
+            Self::BOOT,
+            self.dir.display()
+        );
+    }
+
+    /// SIGKILL to the node's process group: the broker dies as in a crash.
+    fn kill(&mut self) {
+        let group = format!("-{}", self.child.id());
+        let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
+        let _ = self.child.wait();
+    }
+
+    async fn restart(&mut self) {
+        self.child = Self::spawn(&self.node, self.port, self.dist_port, &self.dir);
+        self.wait_up().await;
+    }
+}
+
+impl Drop for OwnRabbit {
+    fn drop(&mut self) {
+        self.kill();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn with_rabbitmq_killed_under_load_nothing_unconfirmed_is_acknowledged_and_service_returns() {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::sync::{Arc, Mutex};
+    const CLIENTS: usize = 4;
+    let test = "with_rabbitmq_killed_under_load_nothing_unconfirmed_is_acknowledged_and_service_returns";
+    if service_url("WEBHOOK_TEST_AMQP_URL", test).is_none() {
+        return;
+    }
+    let mut rabbit = OwnRabbit::new().await;
+    let url = rabbit.url();
+    let vars = [("GITHUB_WEBHOOK_SECRET", SECRET), ("WEBHOOK_SINK", url.as_str()), ("WEBHOOK_SINK_NAME", "webhooks")];
+    let addr = Receiver::Axum.start(&vars).await;
+    // Load from 4 clients, each delivery a new id, until told to stop; a refused one is not
+    // sent again (the provider's retry would be a new request; see below).
+    let (sent, stop) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicBool::new(false)));
+    let answers = Arc::new(Mutex::new(Vec::<(String, u16)>::new()));
+    let clients: Vec<_> = (0..CLIENTS)
+        .map(|_| {
+            let (sent, stop, answers) = (sent.clone(), stop.clone(), answers.clone());
+            tokio::spawn(async move {
+                // Bounded: at most 100 000 requests in all.
+                while !stop.load(Ordering::SeqCst) && sent.load(Ordering::SeqCst) < 100_000 {
+                    let id = format!("load-{}", sent.fetch_add(1, Ordering::SeqCst));
+                    let answer = deliver(addr, &id).await;
+                    answers.lock().unwrap().push((id, answer.status));
+                    if answer.status != 200 {
+                        // As a provider backs off.
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                }
+            })
+        })
+        .collect();
+    let acked = |answers: &Mutex<Vec<(String, u16)>>| answers.lock().unwrap().iter().filter(|(_, s)| *s == 200).count();
+    let mut waited = 0;
+    while acked(&answers) < 100 && waited < 3_000 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        waited += 1;
+    }
+    assert!(acked(&answers) >= 100, "the receiver acknowledged {} deliveries in 30 s", acked(&answers));
+    rabbit.kill();
+    // Down: answered 503, never a 2xx (a publish confirmed just before the kill may still
+    // be answered 200 after it: that delivery is on the broker's disk, checked below).
+    for i in 0..3 {
+        let answer = deliver(addr, &format!("down-{i}")).await;
+        assert_eq!(answer.status, 503, "{answer:?}");
+        assert!(answer.body.contains("unavailable"), "{answer:?}");
+    }
+    let answered_before_return = answers.lock().unwrap().len();
+    rabbit.restart().await;
+    // Back: the same receiver (no restart) acknowledges again once it has reconnected.
+    // Bounded: 30 s.
+    let mut recovered = false;
+    for _ in 0..60 {
+        let answer = deliver(addr, "down-0").await;
+        if answer.status == 200 {
+            recovered = true;
+            break;
+        }
+        assert_eq!(answer.status, 503, "{answer:?}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    assert!(recovered, "the receiver did not recover within 30 s of RabbitMQ's return");
+    let before = acked(&answers);
+    for _ in 0..3_000 {
+        if acked(&answers) >= before + 50 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    stop.store(true, Ordering::SeqCst);
+    for c in clients {
+        c.await.unwrap();
+    }
+    let answers = answers.lock().unwrap().clone();
+    assert!(acked_after(&answers, answered_before_return) > 0, "the load was not acknowledged again after the return");
+    let odd: Vec<&(String, u16)> = answers.iter().filter(|(_, s)| *s != 200 && *s != 503).collect();
+    assert!(odd.is_empty(), "answers other than 200 and 503: {:?}", &odd[..odd.len().min(5)]);
+    let refused = answers.iter().filter(|(_, s)| *s == 503).count();
+    assert!(refused > 0, "no load request met the broker down");
+    let mut acknowledged: Vec<String> = answers.iter().filter(|(_, s)| *s == 200).map(|(id, _)| id.clone()).collect();
+    acknowledged.push("down-0".to_owned());
+    // Every acknowledged delivery survived the broker's crash (persistent messages in a
+    // durable queue, confirmed only once on disk), none is there twice.
+    let in_queue = rabbit_ids(&url, "webhooks").await;
+    assert_each_acknowledged_once(&acknowledged, &in_queue, "the queue");
+    let sent_ids: std::collections::HashSet<&String> = answers.iter().map(|(id, _)| id).collect();
+    assert!(
+        in_queue.iter().all(|id| sent_ids.contains(id) || id.starts_with("down-")),
+        "the queue holds a delivery nobody sent"
+    );
+    println!(
+        "rabbitmq killed: {} acknowledged, {refused} refused, {} in the queue",
+        acknowledged.len(),
+        in_queue.len()
+    );
+}
+
+/// The acknowledgements among `answers` after the first `from`.
+fn acked_after(answers: &[(String, u16)], from: usize) -> usize {
+    answers[from.min(answers.len())..].iter().filter(|(_, s)| *s == 200).count()
 }

@@ -431,6 +431,18 @@ impl NatsConsumer {
     }
 }
 
+#[cfg(any(test, feature = "testing"))]
+#[async_trait::async_trait]
+impl crate::testing::BrokerConsumer for NatsConsumer {
+    async fn shutdown(self: Box<Self>) {
+        NatsConsumer::shutdown(*self).await;
+    }
+
+    fn kill(self: Box<Self>) {
+        self.task.abort();
+    }
+}
+
 fn header(headers: &HeaderMap, name: &str) -> Option<String> {
     headers.get(name).map(|v| v.as_str().to_owned())
 }
@@ -570,8 +582,10 @@ async fn dead_letter(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::router::{handler_fn, HandlerError};
-    use std::sync::atomic::{AtomicU32, Ordering};
+    use crate::testing::{
+        broker_consumer_retries_dead_letters_and_replays, broker_consumer_survives_a_crash, BrokerConsumer,
+        BrokerFixture,
+    };
     use webhook_core::receive::{Endpoint, Outcome};
     use webhook_core::{providers, SignRequest, Verifier, WebhookRequest};
 
@@ -696,15 +710,40 @@ mod tests {
         remove(&url, &config).await;
     }
 
-    /// Waits (bounded) until `check` holds.
-    async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
-        for _ in 0..1_000 {
-            if check() {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
+    /// The conformance suite's view of NATS: a stream of its own, one durable consumer.
+    struct Fixture {
+        url: String,
+        config: NatsConfig,
+    }
+
+    #[async_trait::async_trait]
+    impl BrokerFixture for Fixture {
+        async fn sink(&self) -> Arc<dyn Sink> {
+            Arc::new(NatsSink::connect_with(&self.url, self.config.clone()).await.expect("NATS with JetStream"))
         }
-        panic!("{what}: not within 10 s");
+
+        async fn start(
+            &self,
+            router: EventRouter,
+            retry: RetryPolicy,
+            redeliver_after: Duration,
+        ) -> Box<dyn BrokerConsumer> {
+            let config = NatsConsumerConfig::new(self.config.clone())
+                .durable("conformance")
+                .ack_wait(redeliver_after)
+                .retry(retry);
+            Box::new(NatsConsumer::start(&self.url, router, config).await.expect("a consumer"))
+        }
+
+        async fn replay_dead(&self, provider: Option<&str>) -> u64 {
+            NatsConsumer::replay_dead(&self.url, &self.config, provider).await.expect("replay")
+        }
+
+        async fn dead_letters(&self) -> u64 {
+            let js = jetstream::new(connect_client(&self.url).await.expect("NATS"));
+            let mut dead = js.get_stream(&self.config.dead_stream).await.expect("the dead-letter stream");
+            dead.info().await.expect("its state").state.messages
+        }
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -712,43 +751,10 @@ mod tests {
         let Some(url) = nats("an_event_held_by_a_consumer_that_dies_is_delivered_again_and_handled") else {
             return;
         };
-        let config = config();
-        let sink = NatsSink::connect_with(&url, config.clone()).await.unwrap();
-        let github = Verifier::new(providers::GITHUB, "s3cret").unwrap();
-        let endpoint = Endpoint::new(github.clone()).with_sink(Arc::new(sink));
-        let now = SystemTime::now();
-        let signed = github.sign(&SignRequest::new(b"{}", now).id("held-1").event_type("push")).unwrap();
-        assert_eq!(endpoint.receive(&WebhookRequest::new(&signed, &b"{}"[..]), now).await.label(), "accepted");
-        // The first consumer takes the event and dies holding it (its task is killed).
-        let taken = Arc::new(AtomicU32::new(0));
-        let stuck = {
-            let taken = taken.clone();
-            EventRouter::new().on(providers::GITHUB, "push", move |_event: Event| {
-                taken.fetch_add(1, Ordering::SeqCst);
-                std::future::pending::<Result<(), HandlerError>>()
-            })
-        };
-        let consumer_config = NatsConsumerConfig::new(config.clone()).durable("held").ack_wait(Duration::from_secs(1));
-        let dying = NatsConsumer::start(&url, stuck, consumer_config.clone()).await.unwrap();
-        eventually("the first consumer took the event", || taken.load(Ordering::SeqCst) == 1).await;
-        dying.task.abort();
-        // A second consumer of the same durable gets it once the ack wait has passed.
-        let handled = Arc::new(AtomicU32::new(0));
-        let router = {
-            let handled = handled.clone();
-            EventRouter::new().on(providers::GITHUB, "push", move |event: Event| {
-                let handled = handled.clone();
-                async move {
-                    assert_eq!((event.delivery_id.as_str(), event.attempts), ("held-1", 2));
-                    handled.fetch_add(1, Ordering::SeqCst);
-                    Ok(())
-                }
-            })
-        };
-        let consumer = NatsConsumer::start(&url, router, consumer_config).await.unwrap();
-        eventually("the event handled by the second consumer", || handled.load(Ordering::SeqCst) == 1).await;
-        consumer.shutdown().await;
-        remove(&url, &config).await;
+        let fixture = Fixture { url, config: config() };
+        let event = broker_consumer_survives_a_crash(&fixture).await;
+        assert_eq!(event.attempts, 2, "JetStream counts the delivery to the consumer that died");
+        remove(&fixture.url, &fixture.config).await;
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -756,66 +762,8 @@ mod tests {
         let Some(url) = nats("the_consumer_handles_retries_dead_letters_and_replays") else {
             return;
         };
-        let config = config();
-        let sink = NatsSink::connect_with(&url, config.clone()).await.unwrap();
-        let github = Verifier::new(providers::GITHUB, "s3cret").unwrap();
-        let endpoint = Endpoint::new(github.clone()).with_sink(Arc::new(sink));
-        let now = SystemTime::now();
-        for (id, event_type) in [("ok-1", "push"), ("flaky-1", "issues"), ("bad-1", "release")] {
-            let signed = github.sign(&SignRequest::new(b"{}", now).id(id).event_type(event_type)).unwrap();
-            assert_eq!(endpoint.receive(&WebhookRequest::new(&signed, &b"{}"[..]), now).await.label(), "accepted");
-        }
-        let (pushes, flaky, bad) =
-            (Arc::new(AtomicU32::new(0)), Arc::new(AtomicU32::new(0)), Arc::new(AtomicU32::new(0)));
-        let counted = |n: &Arc<AtomicU32>, fail_until: u32| {
-            let n = n.clone();
-            handler_fn(move |_event: Event| {
-                let run = n.fetch_add(1, Ordering::SeqCst) + 1;
-                async move {
-                    if run <= fail_until {
-                        return Err(HandlerError::retry(format!("run {run} fails")));
-                    }
-                    Ok(())
-                }
-            })
-        };
-        let router = EventRouter::new()
-            .on(providers::GITHUB, "push", counted(&pushes, 0))
-            .on(providers::GITHUB, "issues", counted(&flaky, 2))
-            .on(providers::GITHUB, "release", counted(&bad, u32::MAX));
-        let consumer_config = NatsConsumerConfig::new(config.clone()).durable("test-handlers").retry(RetryPolicy::new(
-            3,
-            Duration::from_millis(20),
-            Duration::from_millis(100),
-        ));
-        let consumer = NatsConsumer::start(&url, router.clone(), consumer_config.clone()).await.unwrap();
-        eventually("push handled once", || pushes.load(Ordering::SeqCst) == 1).await;
-        eventually("issues handled on its third delivery", || flaky.load(Ordering::SeqCst) == 3).await;
-        eventually("release tried three times", || bad.load(Ordering::SeqCst) == 3).await;
-        // The dead letter holds the release event, with why.
-        let js = jetstream::new(connect_client(&url).await.unwrap());
-        let mut dead = js.get_stream(&config.dead_stream).await.unwrap();
-        let mut held = 0;
-        for _ in 0..500 {
-            held = dead.info().await.unwrap().state.messages;
-            if held == 1 {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        assert_eq!(held, 1, "one dead letter");
-        consumer.shutdown().await;
-        // Replay (the handler fixed: it now succeeds on its fourth run).
-        let replayed = NatsConsumer::replay_dead(&url, &config, Some("github")).await.unwrap();
-        assert_eq!(replayed, 1);
-        assert_eq!(dead.info().await.unwrap().state.messages, 0, "the replayed dead letter is gone");
-        let fixed = Arc::new(AtomicU32::new(0));
-        let router =
-            EventRouter::new().on(providers::GITHUB, "release", counted(&fixed, 0)).unknown(UnknownEvents::Ignore);
-        let consumer = NatsConsumer::start(&url, router, consumer_config).await.unwrap();
-        eventually("the replayed release handled", || fixed.load(Ordering::SeqCst) == 1).await;
-        consumer.shutdown().await;
-        assert_eq!((pushes.load(Ordering::SeqCst), flaky.load(Ordering::SeqCst)), (1, 3), "nothing ran twice");
-        remove(&url, &config).await;
+        let fixture = Fixture { url, config: config() };
+        broker_consumer_retries_dead_letters_and_replays(&fixture).await;
+        remove(&fixture.url, &fixture.config).await;
     }
 }

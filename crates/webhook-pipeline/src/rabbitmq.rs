@@ -378,6 +378,7 @@ impl RabbitConsumerConfig {
 pub struct RabbitConsumer {
     stop: watch::Sender<bool>,
     task: JoinHandle<()>,
+    lag: JoinHandle<()>,
 }
 
 impl std::fmt::Debug for RabbitConsumer {
@@ -408,7 +409,9 @@ impl RabbitConsumer {
             )
             .await
             .map_err(|e| unavailable("consuming", e))?;
+        let probe = conn.create_channel().await.map_err(|e| unavailable("opening a channel", e))?;
         let (stop, mut stopped) = watch::channel(false);
+        let lag = tokio::spawn(report_lag(probe, config.rabbit.queue.clone(), stopped.clone()));
         let task = tokio::spawn(async move {
             let _conn = conn;
             let mut consumer = consumer;
@@ -427,13 +430,14 @@ impl RabbitConsumer {
                 }
             }
         });
-        Ok(Self { stop, task })
+        Ok(Self { stop, task, lag })
     }
 
     /// Stops after the message in hand is settled.
     pub async fn shutdown(self) {
         let _ = self.stop.send(true);
         let _ = self.task.await;
+        let _ = self.lag.await;
     }
 
     /// Publishes the dead letters of `provider` (every provider when `None`) back to the
@@ -477,6 +481,45 @@ impl RabbitConsumer {
             let _ = channel.basic_nack(tag, BasicNackOptions { requeue: true, ..BasicNackOptions::default() }).await;
         }
         Ok(replayed)
+    }
+}
+
+#[cfg(any(test, feature = "testing"))]
+#[async_trait::async_trait]
+impl crate::testing::BrokerConsumer for RabbitConsumer {
+    async fn shutdown(self: Box<Self>) {
+        RabbitConsumer::shutdown(*self).await;
+    }
+
+    fn kill(self: Box<Self>) {
+        self.lag.abort();
+        self.task.abort();
+    }
+}
+
+/// How often a consumer reads how many messages wait in its queue.
+const LAG_EVERY: Duration = Duration::from_secs(1);
+
+/// Sets `webhook_consumer_lag{sink="rabbitmq"}` every [`LAG_EVERY`] to the messages ready
+/// in `queue` (waiting for a consumer: not those delivered and not yet acknowledged), read
+/// with a passive declare on a channel of its own, until the consumer stops or the channel
+/// fails (its connection gone: the consumer has stopped too).
+async fn report_lag(channel: Channel, queue: String, mut stopped: watch::Receiver<bool>) {
+    let mut every = tokio::time::interval(LAG_EVERY);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let passive = QueueDeclareOptions { passive: true, ..QueueDeclareOptions::default() };
+    loop {
+        tokio::select! {
+            _ = every.tick() => {}
+            _ = stopped.changed() => return,
+        }
+        match channel.queue_declare(queue.as_str().into(), passive, FieldTable::default()).await {
+            Ok(q) => metrics::gauge!("webhook_consumer_lag", "sink" => "rabbitmq").set(f64::from(q.message_count())),
+            Err(e) => {
+                tracing::warn!(error = %e, "rabbitmq consumer: cannot read the queue's depth; lag no longer reported");
+                return;
+            }
+        }
     }
 }
 
@@ -567,9 +610,12 @@ async fn settle(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::router::{handler_fn, HandlerError};
+    use crate::router::HandlerError;
+    use crate::testing::{
+        broker_consumer_retries_dead_letters_and_replays, broker_consumer_survives_a_crash, eventually,
+        publish_accepted, BrokerConsumer, BrokerFixture,
+    };
     use lapin::options::{ExchangeDeleteOptions, QueueDeleteOptions};
-    use std::sync::atomic::{AtomicU32, Ordering};
     use webhook_core::receive::Endpoint;
     use webhook_core::{providers, SignRequest, Verifier, WebhookRequest};
 
@@ -684,15 +730,32 @@ mod tests {
         remove(&url, &config).await;
     }
 
-    /// Waits (bounded) until `check` holds.
-    async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
-        for _ in 0..1_000 {
-            if check() {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
+    /// The conformance suite's view of RabbitMQ: an exchange and queues of their own.
+    struct Fixture {
+        url: String,
+        config: RabbitConfig,
+    }
+
+    #[async_trait::async_trait]
+    impl BrokerFixture for Fixture {
+        async fn sink(&self) -> Arc<dyn Sink> {
+            Arc::new(RabbitSink::connect_with(&self.url, self.config.clone()).await.expect("RabbitMQ"))
         }
-        panic!("{what}: not within 10 s");
+
+        /// RabbitMQ delivers a dead consumer's messages again as soon as its connection
+        /// drops: no wait to set.
+        async fn start(&self, router: EventRouter, retry: RetryPolicy, _: Duration) -> Box<dyn BrokerConsumer> {
+            let config = RabbitConsumerConfig::new(self.config.clone()).retry(retry);
+            Box::new(RabbitConsumer::start(&self.url, router, config).await.expect("a consumer"))
+        }
+
+        async fn replay_dead(&self, provider: Option<&str>) -> u64 {
+            RabbitConsumer::replay_dead(&self.url, &self.config, provider).await.expect("replay")
+        }
+
+        async fn dead_letters(&self) -> u64 {
+            u64::from(count(&self.url, &self.config, &self.config.dead_queue).await)
+        }
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -700,42 +763,9 @@ mod tests {
         let Some(url) = amqp("an_event_held_by_a_consumer_that_dies_is_delivered_again_and_handled") else {
             return;
         };
-        let config = config();
-        let sink = RabbitSink::connect_with(&url, config.clone()).await.unwrap();
-        let github = Verifier::new(providers::GITHUB, "s3cret").unwrap();
-        let endpoint = Endpoint::new(github.clone()).with_sink(Arc::new(sink));
-        let now = SystemTime::now();
-        let signed = github.sign(&SignRequest::new(b"{}", now).id("held-1").event_type("push")).unwrap();
-        assert_eq!(endpoint.receive(&WebhookRequest::new(&signed, &b"{}"[..]), now).await.label(), "accepted");
-        // The first consumer takes the event and dies holding it: its task (and with it its
-        // connection) is killed, and RabbitMQ puts the unacknowledged message back.
-        let taken = Arc::new(AtomicU32::new(0));
-        let stuck = {
-            let taken = taken.clone();
-            EventRouter::new().on(providers::GITHUB, "push", move |_event: Event| {
-                taken.fetch_add(1, Ordering::SeqCst);
-                std::future::pending::<Result<(), HandlerError>>()
-            })
-        };
-        let dying = RabbitConsumer::start(&url, stuck, RabbitConsumerConfig::new(config.clone())).await.unwrap();
-        eventually("the first consumer took the event", || taken.load(Ordering::SeqCst) == 1).await;
-        dying.task.abort();
-        let handled = Arc::new(AtomicU32::new(0));
-        let router = {
-            let handled = handled.clone();
-            EventRouter::new().on(providers::GITHUB, "push", move |event: Event| {
-                let handled = handled.clone();
-                async move {
-                    assert_eq!(event.delivery_id, "held-1");
-                    handled.fetch_add(1, Ordering::SeqCst);
-                    Ok(())
-                }
-            })
-        };
-        let consumer = RabbitConsumer::start(&url, router, RabbitConsumerConfig::new(config.clone())).await.unwrap();
-        eventually("the event handled by the second consumer", || handled.load(Ordering::SeqCst) == 1).await;
-        consumer.shutdown().await;
-        remove(&url, &config).await;
+        let fixture = Fixture { url, config: config() };
+        broker_consumer_survives_a_crash(&fixture).await;
+        remove(&fixture.url, &fixture.config).await;
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -743,61 +773,52 @@ mod tests {
         let Some(url) = amqp("the_consumer_handles_retries_dead_letters_and_replays") else {
             return;
         };
-        let config = config();
-        let sink = RabbitSink::connect_with(&url, config.clone()).await.unwrap();
-        let github = Verifier::new(providers::GITHUB, "s3cret").unwrap();
-        let endpoint = Endpoint::new(github.clone()).with_sink(Arc::new(sink));
-        let now = SystemTime::now();
-        for (id, event_type) in [("ok-1", "push"), ("flaky-1", "issues"), ("bad-1", "release")] {
-            let signed = github.sign(&SignRequest::new(b"{}", now).id(id).event_type(event_type)).unwrap();
-            assert_eq!(endpoint.receive(&WebhookRequest::new(&signed, &b"{}"[..]), now).await.label(), "accepted");
-        }
-        let (pushes, flaky, bad) =
-            (Arc::new(AtomicU32::new(0)), Arc::new(AtomicU32::new(0)), Arc::new(AtomicU32::new(0)));
-        let counted = |n: &Arc<AtomicU32>, fail_until: u32| {
-            let n = n.clone();
-            handler_fn(move |_event: Event| {
-                let run = n.fetch_add(1, Ordering::SeqCst) + 1;
-                async move {
-                    if run <= fail_until {
-                        return Err(HandlerError::retry(format!("run {run} fails")));
-                    }
-                    Ok(())
-                }
-            })
+        let fixture = Fixture { url, config: config() };
+        broker_consumer_retries_dead_letters_and_replays(&fixture).await;
+        remove(&fixture.url, &fixture.config).await;
+    }
+
+    /// The lag gauge, read from a Prometheus recorder local to this thread (the test runs
+    /// on a current-thread runtime, so every task records under it).
+    #[test]
+    fn the_consumer_reports_the_messages_waiting_in_its_queue() {
+        let Some(url) = amqp("the_consumer_reports_the_messages_waiting_in_its_queue") else {
+            return;
         };
-        let router = EventRouter::new()
-            .on(providers::GITHUB, "push", counted(&pushes, 0))
-            .on(providers::GITHUB, "issues", counted(&flaky, 2))
-            .on(providers::GITHUB, "release", counted(&bad, u32::MAX));
-        let consumer_config = RabbitConsumerConfig::new(config.clone()).retry(RetryPolicy::new(
-            3,
-            Duration::from_millis(20),
-            Duration::from_millis(100),
-        ));
-        let consumer = RabbitConsumer::start(&url, router, consumer_config.clone()).await.unwrap();
-        eventually("push handled once", || pushes.load(Ordering::SeqCst) == 1).await;
-        eventually("issues handled on its third run", || flaky.load(Ordering::SeqCst) == 3).await;
-        eventually("release tried three times", || bad.load(Ordering::SeqCst) == 3).await;
-        let mut dead = 0;
-        for _ in 0..500 {
-            dead = count(&url, &config, &config.dead_queue).await;
-            if dead == 1 {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        assert_eq!(dead, 1, "one dead letter");
-        consumer.shutdown().await;
-        assert_eq!(RabbitConsumer::replay_dead(&url, &config, Some("stripe")).await.unwrap(), 0, "not stripe's");
-        assert_eq!(RabbitConsumer::replay_dead(&url, &config, Some("github")).await.unwrap(), 1);
-        assert_eq!(count(&url, &config, &config.dead_queue).await, 0);
-        let fixed = Arc::new(AtomicU32::new(0));
-        let router = EventRouter::new().on(providers::GITHUB, "release", counted(&fixed, 0));
-        let consumer = RabbitConsumer::start(&url, router, consumer_config).await.unwrap();
-        eventually("the replayed release handled", || fixed.load(Ordering::SeqCst) == 1).await;
-        consumer.shutdown().await;
-        assert_eq!((pushes.load(Ordering::SeqCst), flaky.load(Ordering::SeqCst)), (1, 3), "nothing ran twice");
-        remove(&url, &config).await;
+        let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+        let handle = recorder.handle();
+        let lag = |n: u32| format!("webhook_consumer_lag{{sink=\"rabbitmq\"}} {n}\n");
+        metrics::with_local_recorder(&recorder, || {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            rt.block_on(async {
+                let config = config();
+                let sink = Arc::new(RabbitSink::connect_with(&url, config.clone()).await.unwrap());
+                let ids: Vec<String> = (0..5).map(|i| format!("lag-{i}")).collect();
+                let deliveries: Vec<(&str, &str)> = ids.iter().map(|id| (id.as_str(), "push")).collect();
+                publish_accepted(sink, &deliveries).await;
+                // Each handler waits for a permit: the consumer holds one message (prefetch
+                // 1) and four wait in the queue.
+                let permits = Arc::new(tokio::sync::Semaphore::new(0));
+                let router = {
+                    let permits = permits.clone();
+                    EventRouter::new().on(providers::GITHUB, "push", move |_event: Event| {
+                        let permits = permits.clone();
+                        async move {
+                            permits.acquire().await.expect("open").forget();
+                            Ok::<(), HandlerError>(())
+                        }
+                    })
+                };
+                let consumer =
+                    RabbitConsumer::start(&url, router, RabbitConsumerConfig::new(config.clone()).prefetch(1))
+                        .await
+                        .unwrap();
+                eventually("four messages waiting", || handle.render().contains(&lag(4))).await;
+                permits.add_permits(5);
+                eventually("none waiting", || handle.render().contains(&lag(0))).await;
+                consumer.shutdown().await;
+                remove(&url, &config).await;
+            });
+        });
     }
 }

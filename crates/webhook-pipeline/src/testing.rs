@@ -1,7 +1,9 @@
 //! The conformance suite every [`EventStore`] must pass, public behind the `testing`
 //! feature so that a store written outside this crate proves itself against the same
 //! tests, and the helpers the pipeline's own tests share (isolated stores on SQLite and
-//! PostgreSQL).
+//! PostgreSQL). The brokers' consumers have a suite of their own, run by the NATS and
+//! RabbitMQ tests alike: a [`BrokerFixture`] for the broker, then
+//! [`broker_consumer_survives_a_crash`] and [`broker_consumer_retries_dead_letters_and_replays`].
 //!
 //! ```no_run
 //! # async fn run(my_store: &dyn webhook_pipeline::EventStore) {
@@ -425,4 +427,187 @@ where
         vec![(ids[0], None), (ids[0], Some("first".to_owned())), (ids[1], Some("second".to_owned()))]
     );
     assert_eq!(status(ids[2]).await, Status::Done);
+}
+
+/// A broker under the consumer conformance suite ([`broker_consumer_survives_a_crash`],
+/// [`broker_consumer_retries_dead_letters_and_replays`]): its sink, its consumer, its dead
+/// letters. Each fixture owns a stream or queue of its own, so the suite sees only its events.
+/// The methods panic on a broker error (the suite is a test).
+#[async_trait::async_trait]
+pub trait BrokerFixture: Send + Sync {
+    /// A sink that publishes to the fixture's stream or queue.
+    async fn sink(&self) -> std::sync::Arc<dyn webhook_core::sink::Sink>;
+
+    /// Starts a consumer of the fixture's stream or queue running `router` with `retry`.
+    /// A message held by a consumer that dies is delivered again after at most
+    /// `redeliver_after` (a broker that waits for an ack that long; RabbitMQ redelivers as
+    /// soon as the consumer's connection drops). Consumers started by one fixture share
+    /// the work.
+    async fn start(
+        &self,
+        router: crate::EventRouter,
+        retry: crate::RetryPolicy,
+        redeliver_after: Duration,
+    ) -> Box<dyn BrokerConsumer>;
+
+    /// Publishes the dead letters of `provider` (all when `None`) back to be handled again;
+    /// returns how many.
+    async fn replay_dead(&self, provider: Option<&str>) -> u64;
+
+    /// The dead letters the broker holds now.
+    async fn dead_letters(&self) -> u64;
+}
+
+/// A consumer started by a [`BrokerFixture`].
+#[async_trait::async_trait]
+pub trait BrokerConsumer: Send {
+    /// Stops after the message in hand is settled.
+    async fn shutdown(self: Box<Self>);
+
+    /// Dies at once, as a killed process does: the message in hand is left unsettled and
+    /// the consumer's connection dropped.
+    fn kill(self: Box<Self>);
+}
+
+/// Waits until `check` holds: polled every 10 ms, at most 1 000 times (10 s).
+///
+/// # Panics
+///
+/// When it does not hold within the bound, naming `what`.
+pub async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
+    for _ in 0..1_000 {
+        if check() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("{what}: not within 10 s");
+}
+
+/// Sends GitHub deliveries (id, event type; body `{}`) through an endpoint on `sink`, and
+/// checks each was accepted.
+///
+/// # Panics
+///
+/// When one is not accepted.
+pub async fn publish_accepted(sink: std::sync::Arc<dyn webhook_core::sink::Sink>, deliveries: &[(&str, &str)]) {
+    use webhook_core::receive::Endpoint;
+    use webhook_core::{providers, SignRequest, Verifier, WebhookRequest};
+    let github = Verifier::new(providers::GITHUB, "s3cret").expect("a GitHub verifier");
+    let endpoint = Endpoint::new(github.clone()).with_sink(sink);
+    let now = SystemTime::now();
+    for (id, event_type) in deliveries {
+        let signed = github.sign(&SignRequest::new(b"{}", now).id(id).event_type(event_type)).expect("signed");
+        let outcome = endpoint.receive(&WebhookRequest::new(&signed, &b"{}"[..]), now).await;
+        assert_eq!(outcome.label(), "accepted", "delivery {id}");
+    }
+}
+
+/// A consumer killed while it handles an event: the broker delivers the event again and
+/// a second consumer handles it, once. Returns the event as the second consumer saw it
+/// (a broker that counts deliveries shows 2 attempts).
+///
+/// # Panics
+///
+/// On the first behaviour the broker or its consumer gets wrong, naming it.
+pub async fn broker_consumer_survives_a_crash(broker: &dyn BrokerFixture) -> crate::Event {
+    use std::sync::atomic::AtomicU32;
+    use std::sync::{Arc, Mutex};
+    use webhook_core::providers;
+    publish_accepted(broker.sink().await, &[("held-1", "push")]).await;
+    let retry = crate::RetryPolicy::default();
+    let redeliver_after = Duration::from_secs(1);
+    // The first consumer takes the event and dies holding it.
+    let taken = Arc::new(AtomicU32::new(0));
+    let stuck = {
+        let taken = taken.clone();
+        crate::EventRouter::new().on(providers::GITHUB, "push", move |_event: crate::Event| {
+            taken.fetch_add(1, Ordering::SeqCst);
+            std::future::pending::<Result<(), crate::HandlerError>>()
+        })
+    };
+    let dying = broker.start(stuck, retry.clone(), redeliver_after).await;
+    eventually("the first consumer took the event", || taken.load(Ordering::SeqCst) == 1).await;
+    dying.kill();
+    // A second consumer gets it again (after the redelivery wait where there is one).
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let router = {
+        let seen = seen.clone();
+        crate::EventRouter::new().on(providers::GITHUB, "push", move |event: crate::Event| {
+            seen.lock().expect("not poisoned").push(event);
+            async { Ok::<(), crate::HandlerError>(()) }
+        })
+    };
+    let consumer = broker.start(router, retry, redeliver_after).await;
+    eventually("the event handled by the second consumer", || !seen.lock().expect("not poisoned").is_empty()).await;
+    consumer.shutdown().await;
+    let seen = seen.lock().expect("not poisoned").clone();
+    assert_eq!(seen.len(), 1, "handled once by the second consumer");
+    assert_eq!(seen[0].delivery_id, "held-1");
+    assert_eq!(taken.load(Ordering::SeqCst), 1, "the dead consumer ran nothing after its death");
+    seen[0].clone()
+}
+
+/// The consumer's retries, dead letter and replay: an event handled at once is handled
+/// once; one that fails twice is handled on its third delivery; one that always fails is
+/// tried `max_attempts` (3) times and then held as a dead letter; replaying another
+/// provider's dead letters moves nothing; replaying GitHub's brings the event back and a
+/// fixed handler handles it; nothing runs twice.
+///
+/// # Panics
+///
+/// On the first behaviour the broker or its consumer gets wrong, naming it.
+pub async fn broker_consumer_retries_dead_letters_and_replays(broker: &dyn BrokerFixture) {
+    use std::sync::atomic::AtomicU32;
+    use std::sync::Arc;
+    use webhook_core::providers;
+    publish_accepted(broker.sink().await, &[("ok-1", "push"), ("flaky-1", "issues"), ("bad-1", "release")]).await;
+    let (pushes, flaky, bad) = (Arc::new(AtomicU32::new(0)), Arc::new(AtomicU32::new(0)), Arc::new(AtomicU32::new(0)));
+    // A handler that fails its first `fail_until` runs, counting them in `n`.
+    let counted = |n: &Arc<AtomicU32>, fail_until: u32| {
+        let n = n.clone();
+        crate::handler_fn(move |_event: crate::Event| {
+            let run = n.fetch_add(1, Ordering::SeqCst) + 1;
+            async move {
+                if run <= fail_until {
+                    return Err(crate::HandlerError::retry(format!("run {run} fails")));
+                }
+                Ok(())
+            }
+        })
+    };
+    let router = crate::EventRouter::new()
+        .on(providers::GITHUB, "push", counted(&pushes, 0))
+        .on(providers::GITHUB, "issues", counted(&flaky, 2))
+        .on(providers::GITHUB, "release", counted(&bad, u32::MAX));
+    let retry = crate::RetryPolicy::new(3, Duration::from_millis(20), Duration::from_millis(100));
+    // A long redelivery wait: no handler here is slow, nothing is delivered twice by it.
+    let lease = Duration::from_secs(60);
+    let consumer = broker.start(router, retry.clone(), lease).await;
+    eventually("push handled once", || pushes.load(Ordering::SeqCst) == 1).await;
+    eventually("issues handled on its third delivery", || flaky.load(Ordering::SeqCst) == 3).await;
+    eventually("release tried three times", || bad.load(Ordering::SeqCst) == 3).await;
+    let mut dead = 0;
+    for _ in 0..500 {
+        dead = broker.dead_letters().await;
+        if dead == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(dead, 1, "one dead letter");
+    consumer.shutdown().await;
+    assert_eq!(broker.replay_dead(Some("stripe")).await, 0, "not stripe's");
+    assert_eq!(broker.replay_dead(Some("github")).await, 1);
+    assert_eq!(broker.dead_letters().await, 0, "the replayed dead letter is gone");
+    // The handler fixed.
+    let fixed = Arc::new(AtomicU32::new(0));
+    let router = crate::EventRouter::new()
+        .on(providers::GITHUB, "release", counted(&fixed, 0))
+        .unknown(crate::UnknownEvents::Ignore);
+    let consumer = broker.start(router, retry, lease).await;
+    eventually("the replayed release handled", || fixed.load(Ordering::SeqCst) == 1).await;
+    consumer.shutdown().await;
+    assert_eq!(bad.load(Ordering::SeqCst), 3, "the dead letter was not handled again before its replay");
+    assert_eq!((pushes.load(Ordering::SeqCst), flaky.load(Ordering::SeqCst)), (1, 3), "nothing ran twice");
 }
