@@ -13,7 +13,7 @@ conns=${1:-32}
 reqs=${2:-200000}
 pg=${WEBHOOK_BENCH_POSTGRES:-postgres://postgres@127.0.0.1:5432}
 cargo build --release --locked -q -p axum-receiver -p webhook-load
-bin=target/release
+bin=${CARGO_TARGET_DIR:-target}/release
 work=$(mktemp -d "${TMPDIR:-/tmp}/webhook-bench.XXXXXX")
 pid=
 nats_pid=
