@@ -145,6 +145,20 @@ async fn every_receiver_puts_each_acknowledged_delivery_in_the_broker_once() {
     }
 }
 
+/// Sends delivery `id` again every 500 ms, as a provider retries, until it is accepted:
+/// answered 503 meanwhile, nothing else. Bounded: 30 s after `broker`'s return.
+async fn retried_until_accepted(addr: SocketAddr, id: &str, broker: &str) {
+    for _ in 0..60 {
+        let answer = deliver(addr, id).await;
+        if answer.status == 200 {
+            return;
+        }
+        assert_eq!(answer.status, 503, "{answer:?}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    panic!("the receiver did not recover within 30 s of {broker}'s return");
+}
+
 /// A NATS server of this test's own, on a free port with its own storage, so that it can
 /// be stopped without touching the machine's.
 struct OwnNats {
@@ -231,19 +245,9 @@ async fn with_nats_down_nothing_is_acknowledged_and_service_returns_with_it() {
     }
     nats.restart().await;
     // Back: the receiver reconnects by itself (no restart); each retry of a refused
-    // delivery is accepted once the broker confirms it. Bounded: 30 s.
-    let mut recovered = false;
-    for _ in 0..60 {
-        let answer = deliver(addr, "down-0").await;
-        if answer.status == 200 {
-            acknowledged.push("down-0".to_owned());
-            recovered = true;
-            break;
-        }
-        assert_eq!(answer.status, 503, "{answer:?}");
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
-    assert!(recovered, "the receiver did not recover within 30 s of NATS's return");
+    // delivery is accepted once the broker confirms it.
+    retried_until_accepted(addr, "down-0", "NATS").await;
+    acknowledged.push("down-0".to_owned());
     // The providers retry the others: answered 200 (a copy that reached the stream while
     // its request was being refused is a duplicate there, dropped by Nats-Msg-Id).
     for id in ["down-1", "down-2"] {
@@ -546,18 +550,7 @@ async fn with_rabbitmq_killed_under_load_nothing_unconfirmed_is_acknowledged_and
     let answered_before_return = answers.lock().unwrap().len();
     rabbit.restart().await;
     // Back: the same receiver (no restart) acknowledges again once it has reconnected.
-    // Bounded: 30 s.
-    let mut recovered = false;
-    for _ in 0..60 {
-        let answer = deliver(addr, "down-0").await;
-        if answer.status == 200 {
-            recovered = true;
-            break;
-        }
-        assert_eq!(answer.status, 503, "{answer:?}");
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
-    assert!(recovered, "the receiver did not recover within 30 s of RabbitMQ's return");
+    retried_until_accepted(addr, "down-0", "RabbitMQ").await;
     let before = acked(&answers);
     for _ in 0..3_000 {
         if acked(&answers) >= before + 50 {

@@ -29,7 +29,7 @@ use webhook_core::dedup::StoreError;
 use webhook_core::sink::{Delivery, Sink, StoreFuture, Stored};
 
 use crate::event::{from_ms, to_ms, Event, NewEvent, Status};
-use crate::router::{Dispatch, EventRouter, UnknownEvents};
+use crate::router::EventRouter;
 use crate::worker::RetryPolicy;
 
 /// Where and how deliveries are published. `NatsConfig::default()` names the stream
@@ -522,14 +522,7 @@ async fn settle(
     metrics::gauge!("webhook_consumer_lag", "sink" => "nats").set(pending as f64);
     let attempts = u32::try_from(delivered).unwrap_or(u32::MAX);
     let event = event_of(&message, sequence, attempts);
-    let outcome = match router.dispatch(&event).await {
-        Dispatch::Handled(effects) if effects.is_empty() => Ok(()),
-        Dispatch::Handled(_) => Err(("a handler's SQL effects need a SQL event store; not applied".to_owned(), true)),
-        Dispatch::Unknown(UnknownEvents::Ignore) => Ok(()),
-        Dispatch::Unknown(UnknownEvents::DeadLetter) => Err(("no handler for this event".to_owned(), true)),
-        Dispatch::Unknown(_) => Err(("no handler for this event yet".to_owned(), false)),
-        Dispatch::Failed(e) => Err((e.to_string(), e.is_permanent())),
-    };
+    let outcome = router.dispatch(&event).await.on_a_broker();
     let result = match outcome {
         Ok(()) => message.ack().await,
         Err((error, permanent)) if permanent || attempts >= config.retry.max_attempts => {

@@ -34,7 +34,7 @@ use webhook_core::dedup::StoreError;
 use webhook_core::sink::{Delivery, Sink, StoreFuture, Stored};
 
 use crate::event::{from_ms, to_ms, Event, NewEvent, Status};
-use crate::router::{Dispatch, EventRouter, UnknownEvents};
+use crate::router::EventRouter;
 use crate::worker::RetryPolicy;
 
 /// The exchange and queues. `RabbitConfig::default()`: exchange `webhooks`, queues
@@ -569,14 +569,7 @@ async fn settle(
     let before = header(&delivery.properties, "Webhook-Attempts").and_then(|n| n.parse::<u32>().ok()).unwrap_or(0);
     let attempts = before.saturating_add(1);
     let event = event_of(&delivery, attempts);
-    let outcome = match router.dispatch(&event).await {
-        Dispatch::Handled(effects) if effects.is_empty() => Ok(()),
-        Dispatch::Handled(_) => Err(("a handler's SQL effects need a SQL event store; not applied".to_owned(), true)),
-        Dispatch::Unknown(UnknownEvents::Ignore) => Ok(()),
-        Dispatch::Unknown(UnknownEvents::DeadLetter) => Err(("no handler for this event".to_owned(), true)),
-        Dispatch::Unknown(_) => Err(("no handler for this event yet".to_owned(), false)),
-        Dispatch::Failed(e) => Err((e.to_string(), e.is_permanent())),
-    };
+    let outcome = router.dispatch(&event).await.on_a_broker();
     let moved = match outcome {
         Ok(()) => Ok(()),
         Err((error, permanent)) => {

@@ -500,6 +500,25 @@ pub enum Dispatch {
     Unknown(UnknownEvents),
 }
 
+impl Dispatch {
+    /// What a broker's consumer does with this result, where no SQL store holds the event:
+    /// `Ok` to acknowledge it, or the error and whether it is permanent (dead-letter at
+    /// once) rather than to be retried. Effects cannot be applied there: permanent.
+    #[cfg(any(feature = "nats", feature = "rabbitmq"))]
+    pub(crate) fn on_a_broker(self) -> Result<(), (String, bool)> {
+        match self {
+            Dispatch::Handled(effects) if effects.is_empty() => Ok(()),
+            Dispatch::Handled(_) => {
+                Err(("a handler's SQL effects need a SQL event store; not applied".to_owned(), true))
+            }
+            Dispatch::Unknown(UnknownEvents::Ignore) => Ok(()),
+            Dispatch::Unknown(UnknownEvents::DeadLetter) => Err(("no handler for this event".to_owned(), true)),
+            Dispatch::Unknown(_) => Err(("no handler for this event yet".to_owned(), false)),
+            Dispatch::Failed(e) => Err((e.to_string(), e.is_permanent())),
+        }
+    }
+}
+
 /// Handlers by provider and event type; see the [module docs](self) for the matching rules.
 ///
 /// Built once at startup with chained calls, then shared: cloning is one reference-count
