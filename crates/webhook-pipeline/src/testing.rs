@@ -526,7 +526,7 @@ pub async fn broker_consumer_survives_a_crash(broker: &dyn BrokerFixture) -> cra
             std::future::pending::<Result<(), crate::HandlerError>>()
         })
     };
-    let dying = broker.start(stuck, retry.clone(), redeliver_after).await;
+    let dying = broker.start(stuck, retry, redeliver_after).await;
     eventually("the first consumer took the event", || taken.load(Ordering::SeqCst) == 1).await;
     dying.kill();
     // A second consumer gets it again (after the redelivery wait where there is one).
@@ -583,7 +583,7 @@ pub async fn broker_consumer_retries_dead_letters_and_replays(broker: &dyn Broke
     let retry = crate::RetryPolicy::new(3, Duration::from_millis(20), Duration::from_millis(100));
     // A long redelivery wait: no handler here is slow, nothing is delivered twice by it.
     let lease = Duration::from_secs(60);
-    let consumer = broker.start(router, retry.clone(), lease).await;
+    let consumer = broker.start(router, retry, lease).await;
     eventually("push handled once", || pushes.load(Ordering::SeqCst) == 1).await;
     eventually("issues handled on its third delivery", || flaky.load(Ordering::SeqCst) == 3).await;
     eventually("release tried three times", || bad.load(Ordering::SeqCst) == 3).await;
