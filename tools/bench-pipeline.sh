@@ -17,6 +17,7 @@ bin=${CARGO_TARGET_DIR:-target}/release
 work=$(mktemp -d "${TMPDIR:-/tmp}/webhook-bench.XXXXXX")
 pid=
 nats_pid=
+broker=
 cleanup() {
   [ -n "$pid" ] && kill "$pid" 2>/dev/null
   [ -n "$nats_pid" ] && kill "$nats_pid" 2>/dev/null
@@ -45,6 +46,8 @@ run() { # label database-url [VAR=value ...]
   pid=$!
   for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/3101) 2>/dev/null && break; sleep 0.1; done
   threads >"$work/cpu.before"
+  # The broker's own CPU too (a process of this script's: $broker), when there is one.
+  [ -n "$broker" ] && broker_before=$(awk '{print $14 + $15}' "/proc/$broker/stat")
   # The load tool's own CPU (user + system) is printed too: it shares the two cores.
   TIMEFORMAT="  load tool              %U s user + %S s system CPU"
   time { "$bin/webhook-load" run --url http://127.0.0.1:3101/webhooks/github --secret s3cret \
@@ -56,8 +59,14 @@ run() { # label database-url [VAR=value ...]
   sent=$(( measured + 2000 ))
   join "$work/cpu.before" "$work/cpu.after" | awk -v n="$sent" -v hz="$(getconf CLK_TCK)" \
     'n > 0 && $3 > $2 {printf "  %-22s %6.2f s CPU  %5.1f us per delivery\n", $1, ($3 - $2) / hz, ($3 - $2) * 1e6 / hz / n}'
-  curl -s http://127.0.0.1:3101/metrics |
-    grep -E '^webhook_(commit_(batch_size|duration_seconds)|sqlite_turn_(jobs|seconds))_(sum|count)' | tr '\n' ' ' ; echo
+  if [ -n "$broker" ]; then
+    broker_after=$(awk '{print $14 + $15}' "/proc/$broker/stat")
+    awk -v n="$sent" -v hz="$(getconf CLK_TCK)" -v t="$((broker_after - broker_before))" \
+      'BEGIN {printf "  %-22s %6.2f s CPU  %5.1f us per delivery\n", "broker", t / hz, t * 1e6 / hz / n}'
+  fi
+  { curl -s http://127.0.0.1:3101/metrics || true; } |
+    { grep -E '^webhook_(commit_(batch_size|duration_seconds)|sqlite_turn_(jobs|seconds)|publish_duration_seconds)_(sum|count)' || true; } |
+    tr '\n' ' ' ; echo
   kill "$pid"; wait "$pid" 2>/dev/null || true; pid=
 }
 run memory "memory:"
@@ -82,7 +91,9 @@ if command -v nats-server >/dev/null; then
   nats-server -a 127.0.0.1 -p 3103 -js -sd "$work/nats" >"$work/nats.log" 2>&1 &
   nats_pid=$!
   if port_up 3103 100; then
+    broker=$nats_pid
     run nats-jetstream "memory:" WEBHOOK_SINK=nats://127.0.0.1:3103
+    broker=
   else
     echo "nats: not run (nats-server did not start: $work/nats.log)"
   fi
@@ -104,7 +115,9 @@ if [ -x "$rabbit" ]; then
     "$rabbit" >"$work/rabbit.log" 2>&1 &
   # A boot takes 15-30 s on two busy cores.
   if port_up 3104 1800; then
+    broker=$(cat "$r/pid")
     run rabbitmq "memory:" WEBHOOK_SINK=amqp://guest:guest@127.0.0.1:3104/%2f
+    broker=
   else
     echo "rabbitmq: not run (the node did not start: $r/log)"
   fi
