@@ -27,15 +27,20 @@ pub async fn handler(
         create_table(store.as_ref()).await?;
     }
     Ok(move |event: Event| {
-        tracing::info!(
-            provider = %event.provider,
-            event_type = event.event_type.as_deref().unwrap_or("-"),
-            id = %event.delivery_id,
-            attempt = event.attempts,
-            "webhook handled"
-        );
+        log(&event);
         std::future::ready(Ok(if record { row(&event) } else { Effects::new() }))
     })
+}
+
+/// Logs a handled event: provider, event type, delivery id and attempt.
+pub fn log(event: &Event) {
+    tracing::info!(
+        provider = %event.provider,
+        event_type = event.event_type.as_deref().unwrap_or("-"),
+        id = %event.delivery_id,
+        attempt = event.attempts,
+        "webhook handled"
+    );
 }
 
 /// The row in `handled_deliveries` for `event`, committed with its done mark.
