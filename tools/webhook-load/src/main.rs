@@ -14,6 +14,8 @@
 
 #![allow(clippy::print_stdout, clippy::print_stderr)] // a command-line tool: its output is the point
 
+mod retention;
+
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -52,6 +54,12 @@ enum Command {
         #[arg(long, default_value_t = 10)]
         max_seconds: u64,
     },
+    /// Push signed deliveries through the receivers' pipeline in this process (the core's
+    /// `Endpoint` storing before it acknowledges, workers, the retention purger; no HTTP)
+    /// with a short retention, and print a CSV sample every 250 ms: elapsed seconds,
+    /// deliveries accepted, this process's RSS, the SQLite files' size, events in the store.
+    /// Does either stop growing?
+    Retention(retention::Args),
     /// Serve a plain axum route that reads the body and answers 200: the ceiling.
     ServePlain {
         /// Address to listen on (loopback).
@@ -92,7 +100,7 @@ struct RunArgs {
 }
 
 /// A GitHub `push` body of about 1.5 KB; `n` makes each one unique.
-fn push_body(n: u64) -> Vec<u8> {
+pub(crate) fn push_body(n: u64) -> Vec<u8> {
     let filler = "x".repeat(1_100);
     format!(
         r#"{{"ref":"refs/heads/main","before":"6113728f27ae82c7b1a177c8d03f9e96e0adf246","after":"{n:040x}","repository":{{"id":35129377,"full_name":"octo/hello","private":false}},"pusher":{{"name":"octocat"}},"head_commit":{{"id":"{n:040x}","message":"{filler}"}}}}"#
@@ -334,5 +342,6 @@ async fn main() -> ExitCode {
         Command::Run(args) => run(args).await,
         Command::Fsync { dir, count, max_seconds } => fsync(&dir, count, max_seconds),
         Command::ServePlain { addr } => serve_plain(addr).await,
+        Command::Retention(args) => retention::run(args).await,
     }
 }
