@@ -74,6 +74,7 @@ const JSON_BODY: &[&str] = &[
     "mollie",
     "persona",
     "fusionauth",
+    "klaviyo",
 ];
 
 /// Headers outside the signature header whose every byte is signed: timestamps and ids.
@@ -98,6 +99,7 @@ const SIGNED_HEADERS: &[(&str, &[&str])] = &[
     ("front", &["x-front-request-timestamp"]),
     // (Its x-contentful-signed-headers list is read case-insensitively: see negative.rs.)
     ("contentful", &["x-contentful-timestamp"]),
+    ("klaviyo", &["Klaviyo-Timestamp"]),
 ];
 
 /// Providers whose signature header is a list whose items are trimmed of whitespace.
@@ -151,6 +153,7 @@ const HEX: &[&str] = &[
     "mollie",
     "persona",
     "contentful",
+    "klaviyo",
 ];
 
 /// One way of signing: a provider, its key, and how its body and URL are chosen.
@@ -175,6 +178,10 @@ impl Signer {
     fn delivery(&self, raw: &[u8], data: &Value, ts: u64) -> (Vec<u8>, Option<String>) {
         let body = match self.name() {
             "linear" => serde_json::to_vec(&json!({ "webhookTimestamp": ts * 1000, "data": data })).unwrap(),
+            "klaviyo" => serde_json::to_vec(
+                &json!({ "data": data, "meta": { "timestamp": humantime::format_rfc3339_micros(at(ts)).to_string() } }),
+            )
+            .unwrap(),
             _ if self.json() => serde_json::to_vec(&json!({ "data": data })).unwrap(),
             _ => raw.to_vec(),
         };
