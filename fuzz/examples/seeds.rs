@@ -70,6 +70,7 @@ fn main() {
     let rows = vector_rows(&vectors);
 
     verify_any(&mut corpus, &rows);
+    certificate_signed(&mut corpus);
     sign_roundtrip(&mut corpus);
     signature_headers(&mut corpus, &rows);
     timestamps(&mut corpus);
@@ -93,9 +94,14 @@ struct Row {
 }
 
 fn vector_rows(dir: &Path) -> Vec<Row> {
-    let doc: Value = serde_json::from_slice(&fs::read(dir.join("known_answers.json")).unwrap()).unwrap();
     let mut rows = Vec::new();
-    for section in ["official", "illustrative"] {
+    for (file, section) in [
+        ("known_answers.json", "official"),
+        ("known_answers.json", "illustrative"),
+        ("sdk_vectors.json", "sdk"),
+        ("sdk_vectors.json", "documented"),
+    ] {
+        let doc: Value = serde_json::from_slice(&fs::read(dir.join(file)).unwrap()).unwrap();
         for (i, r) in doc[section].as_array().unwrap().iter().enumerate() {
             let body = if let Some(b) = r.get("body") {
                 b.as_str().unwrap().as_bytes().to_vec()
@@ -134,6 +140,7 @@ fn body_for(label: &str) -> &'static [u8] {
     match label {
         "twilio" | "twilio@url" => b"CallSid=CA1234567890ABCDE&Caller=%2B12349013030&Digits=1234&From=%2B12349013030",
         "mailgun" => br#"{"id":"ev-1","event":"delivered","recipient":"a@example.com"}"#,
+        "adyen" => br#"{"live":"false","notificationItems":[{"NotificationRequestItem":{"pspReference":"7914073381342284","merchantAccountCode":"TestMerchant","merchantReference":"TestPayment-1407325143704","amount":{"value":1130,"currency":"EUR"},"eventCode":"AUTHORISATION","success":"true"}}]}"#,
         _ => BODY,
     }
 }
@@ -173,6 +180,89 @@ fn verify_any(corpus: &mut Corpus, rows: &[Row]) {
             let frame = Delivery::encode(configs::selector(cfg.label), variant, now, url, &headers, signed.body());
             corpus.write("verify_any", &format!("signed-{}-v{variant}", cfg.label), &frame);
         }
+    }
+}
+
+/// The private key of `configs::TEST_CERT_PEM` (PKCS#8 DER, base64): made for the harness,
+/// signs nothing but these seeds.
+const TEST_CERT_KEY: &str = "MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC+Sw8wsZxUOx9GGnR5fggOkM81ss+T5iniIZprLZj3F6yHcOK9JAAqZaXsgvzsn25tVnmOkkKyqkoF2h8eG5+rzPXdqPYklkd+xL+jDjOZsDxuF2FS8T2+kGcX3ulvGc8C2bkaizm88rVcaFRlPiewMHeiH7dz207RnJq3TUyVcqoY9SvaPb7Ml2MPtKFYhcmWoxUaCwEOZU74YTEmsyTGUB5I4HGATHxSEHxn/MbfrPYGKCwyjQQE8pbf/JJzxeS3H0QqjV5yyLPqFU/TYVT9KIUKOpST8l9yEKrJF+cle8EJcWUDak3ngA9flRlKpraRTjDxrG4kLm02DZRC6ZhPAgMBAAECggEABh0ayriYUWgFwIhkKnsWVBF4veddAbSMdigYcjGFD3s7dHS+5etq2JyHbUbzocBTxCOEqEQwepyRGSWzTyAZ2kb0mQa9Ub5E8cQmPAf6xjO7Fi9Ix6ISwYqZs4u+Fm8H1n0plCwStiVaiIfyc4ZAzRCMPL+l5I0CG3wijwtKSJkQ6Ho5WW8zG4aaaGsjhLzXI1Nx228e8IOsKD2asSsge3pJqWUnTTH/dUH9YXItHCajYNguMNr2s0rP1eWJ7AbeAeyuJCcILs4STo8yzCKm6d2SY1Dn5e7Ym6X5QDKfe1jLv4KqdctgB6m51UaERRGFCP2WiQBd3ioxhwRMsdI/4QKBgQD0WFcKRepQkp6+/VZgJO5upI7U/ifYCDjXbzjYb80XPObmKw7h4nTvdW6sUV46Eiq5BgZGChnyYTHmPC9DkPVsdlPZbbp0SmRwi97PnnnNYWy5PnSq17NGuERNuy3z5xVEAgOG6LHQPboUa2hjo1zyACLf0kk89FC9pYCdXkn1+QKBgQDHXrNA73JNA3uwRJi69jc2Lia/05M4oZBFxz9+/JnuJhsGOZNVdRot7aq0kjOf1olY62HAvyBPsm3ShBPLW96D4gLgu+y7B8bFvIpdAGS2vyZaZkvpf421Zlk8jqwW/iuyu0SPV/bsxaHPTihcYX9+t2Ds1uU1GBUOmoO0hWByhwKBgQDBZ5MtnH2FXSiuABR4cYMQrMwppyqegpOLYovaNVReymPxV6+l9/ua9patapJs4KhUX4JjuecjxO8cUBMRJhI80cQ42/OzzJaHxw6Lw+KhQDYwwlDSUX2jwoK+DCSpZAWfGQD1rgXg0JsTQpkUFOCi5Jy2ENrLlo66LeAJr/JW8QKBgBiu/t6BRtOGJOAz/fzX0wogOKfzV/zg8+3Pt2rPd3dmvF3O7xDbiLw6+rGUkFOvyh16NwYYI7X6T2KK+7Bn1WrapqSQX8TgN5nvt+m/zLhbfjIfDDMCmdblrxKyT1gha+ObD+f3ahjydxAlixW09IYJyjRIfuRN8P133+qPwNstAoGAfpGMgr4C0tWcQYnyeFM8GkbPwAJHsZs956Dpcr78QmkV74ro/yRj8+M2fHsumIrggGMiYTy6I7SDJEmJ9pQZTuTmuVQsLLM+uPQPud5c5s6L0Qe+2kzr3lZLDADZVzAl+qX6l9dGG00FTL9mJpD7yomWd6AtJRklTOMBr0nld0M=";
+
+/// Amazon SNS messages (both signature versions, a notification and a subscription
+/// confirmation) and a PayPal delivery, signed with the harness certificate's key as AWS
+/// and PayPal document it: only they can sign, so the core cannot make these seeds.
+fn certificate_signed(corpus: &mut Corpus) {
+    use rsa::pkcs8::DecodePrivateKey;
+    use rsa::signature::{SignatureEncoding, Signer};
+    let der = base64::engine::general_purpose::STANDARD.decode(TEST_CERT_KEY).unwrap();
+    let key = rsa::RsaPrivateKey::from_pkcs8_der(&der).unwrap();
+    let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
+    let notification = serde_json::json!({
+        "Type": "Notification",
+        "MessageId": "22b80b92-fdea-4c2c-8f9d-bdfb0c7bf324",
+        "TopicArn": configs::SNS_TOPIC,
+        "Subject": "Order placed",
+        "Message": "{\"order\":\"ord_1\"}",
+        "Timestamp": "2023-11-14T22:13:20.000Z",
+        "SigningCertURL": configs::SNS_CERT_URL,
+    });
+    let confirmation = serde_json::json!({
+        "Type": "SubscriptionConfirmation",
+        "MessageId": "165545c9-2a5c-472c-8df2-7ff2be2b3b1b",
+        "Token": "2336412f37fb687f5d51e6e241d09c805a5a57b30d712f794cc5f6a988666d92",
+        "TopicArn": configs::SNS_TOPIC,
+        "Message": "You have chosen to subscribe to the topic.",
+        "SubscribeURL": "https://sns.eu-west-1.amazonaws.com/?Action=ConfirmSubscription&Token=2336412f",
+        "Timestamp": "2023-11-14T22:13:20.000Z",
+        "SigningCertURL": configs::SNS_CERT_URL,
+    });
+    for (name, mut msg) in [("notification", notification), ("confirmation", confirmation)] {
+        for version in ["1", "2"] {
+            // Each present field's name and value on their own lines, in AWS's order.
+            let fields: &[&str] = if msg["Type"] == "Notification" {
+                &["Message", "MessageId", "Subject", "Timestamp", "TopicArn", "Type"]
+            } else {
+                &["Message", "MessageId", "SubscribeURL", "Timestamp", "Token", "TopicArn", "Type"]
+            };
+            let data: String = fields
+                .iter()
+                .filter_map(|f| msg.get(*f).and_then(Value::as_str).map(|v| format!("{f}\n{v}\n")))
+                .collect();
+            let sig = if version == "1" {
+                rsa::pkcs1v15::SigningKey::<sha1::Sha1>::new(key.clone()).sign(data.as_bytes()).to_vec()
+            } else {
+                rsa::pkcs1v15::SigningKey::<sha2::Sha256>::new(key.clone()).sign(data.as_bytes()).to_vec()
+            };
+            msg["SignatureVersion"] = version.into();
+            msg["Signature"] = b64(&sig).into();
+            let body = serde_json::to_vec(&msg).unwrap();
+            check_verifies("aws-sns", &[], &body);
+            let frame = Delivery::encode(configs::selector("aws-sns"), 0, NOW_SECS, None, &[], &body);
+            corpus.write("verify_any", &format!("signed-aws-sns-{name}-v{version}"), &frame);
+        }
+    }
+    let body = br#"{"id":"WH-2WR32451HC0233532-67976317FL4543714","event_type":"PAYMENT.SALE.COMPLETED","resource":{"id":"8PA41891EU6584915"}}"#;
+    let (id, time) = ("69cd13f0-d67a-11e5-baa3-778b53f4ae55", "2023-11-14T22:13:20Z");
+    let signed = format!("{id}|{time}|{}|{}", configs::PAYPAL_WEBHOOK_ID, crc32fast::hash(body));
+    let sig = b64(&rsa::pkcs1v15::SigningKey::<sha2::Sha256>::new(key).sign(signed.as_bytes()).to_vec());
+    let headers: Vec<(&str, &[u8])> = vec![
+        ("PAYPAL-TRANSMISSION-ID", id.as_bytes()),
+        ("PAYPAL-TRANSMISSION-TIME", time.as_bytes()),
+        ("PAYPAL-TRANSMISSION-SIG", sig.as_bytes()),
+        ("PAYPAL-CERT-URL", configs::PAYPAL_CERT_URL.as_bytes()),
+        ("PAYPAL-AUTH-ALGO", b"SHA256withRSA"),
+    ];
+    check_verifies("paypal", &headers, body);
+    let frame = Delivery::encode(configs::selector("paypal"), 0, NOW_SECS, None, &headers, body);
+    corpus.write("verify_any", "signed-paypal", &frame);
+}
+
+/// Panics unless the configuration labelled `label` verifies this delivery at `NOW_SECS`.
+fn check_verifies(label: &str, headers: &[(&str, &[u8])], body: &[u8]) {
+    let cfg = &configs::all()[usize::from(configs::selector(label))];
+    let headers = headers.to_vec();
+    let req = webhook_core::WebhookRequest::new(&headers, body.to_vec());
+    if let Err(e) = cfg.verifier(0).verify(&req, UNIX_EPOCH + Duration::from_secs(NOW_SECS)) {
+        panic!("the {label} seed does not verify: {e}");
     }
 }
 

@@ -84,6 +84,68 @@ pub const SQUARE_URL: &str = "https://webhook.site/webhooks";
 /// The URL the providers that sign it (HubSpot, Trello, Mandrill, Contentful) posted to.
 pub const HOOK_URL: &str = "https://example.com/webhooks/hook?a=1&b=two";
 
+/// A self-signed RSA-2048 certificate made for this harness with openssl (its private key is
+/// in `examples/seeds.rs`, which signs the Amazon SNS and PayPal seeds with it): the one
+/// certificate of the harness's store, published at [`SNS_CERT_URL`] and [`PAYPAL_CERT_URL`].
+pub const TEST_CERT_PEM: &str = r"-----BEGIN CERTIFICATE-----
+MIIDTTCCAjWgAwIBAgIUXYM4zZT2gP+W3v2BVYlocEh8SYAwDQYJKoZIhvcNAQEL
+BQAwNTEzMDEGA1UEAwwqd2ViaG9vay1jb3JlIGZ1enogdGVzdCBzaWduaW5nIGNl
+cnRpZmljYXRlMCAXDTI2MTIwMzA5MDMzN1oYDzIxMjYxMTA5MDkwMzM3WjA1MTMw
+MQYDVQQDDCp3ZWJob29rLWNvcmUgZnV6eiB0ZXN0IHNpZ25pbmcgY2VydGlmaWNh
+dGUwggEiMA0GCSqGSIb3DQEBAQUAA4IBDwAwggEKAoIBAQC+Sw8wsZxUOx9GGnR5
+fggOkM81ss+T5iniIZprLZj3F6yHcOK9JAAqZaXsgvzsn25tVnmOkkKyqkoF2h8e
+G5+rzPXdqPYklkd+xL+jDjOZsDxuF2FS8T2+kGcX3ulvGc8C2bkaizm88rVcaFRl
+PiewMHeiH7dz207RnJq3TUyVcqoY9SvaPb7Ml2MPtKFYhcmWoxUaCwEOZU74YTEm
+syTGUB5I4HGATHxSEHxn/MbfrPYGKCwyjQQE8pbf/JJzxeS3H0QqjV5yyLPqFU/T
+YVT9KIUKOpST8l9yEKrJF+cle8EJcWUDak3ngA9flRlKpraRTjDxrG4kLm02DZRC
+6ZhPAgMBAAGjUzBRMB0GA1UdDgQWBBTS7n9kcQDKMhYi8GCr4qy/SnjiSDAfBgNV
+HSMEGDAWgBTS7n9kcQDKMhYi8GCr4qy/SnjiSDAPBgNVHRMBAf8EBTADAQH/MA0G
+CSqGSIb3DQEBCwUAA4IBAQCXKFLXZ0jcLhotGPpy1aEt7X6/s1OvRYGJM4HlE4qi
+Sv99fsRl/5dEEWisWrPefh1UZH6uaYd0ISUHJrLb2kcDSZGbNdmu4LnkQ3H1ik1Z
+6OteC85dWpM7AOBioBAfGpBdXS0ITpptuOt7ms+l6V010BahP7Zd0VVecWaphubR
+CzrJsts4tzOMjrDbeIliK4Rh0E+TRBrBIvxGqd8+oWZU1qAMVvU8sFgaJbMsMwaF
+iXc/61jv8GXaLePC3nMzgiGeKKYcVDZIuekcYf28aWYKKB1SacyJj2K9uGAPIZYZ
+rS0PSLNXn3acZyWICmnGzvITByuZGIeb0dBltyhs6WXI
+-----END CERTIFICATE-----";
+/// Where the SNS messages of the harness say their certificate is.
+pub const SNS_CERT_URL: &str = "https://sns.eu-west-1.amazonaws.com/SimpleNotificationService-fuzz.pem";
+/// The topic the SNS configuration accepts.
+pub const SNS_TOPIC: &str = "arn:aws:sns:eu-west-1:123456789012:fuzz-orders";
+/// Where the PayPal deliveries of the harness say their certificate is.
+pub const PAYPAL_CERT_URL: &str = "https://api.paypal.com/v1/notifications/certs/CERT-fuzz-0001";
+/// The webhook id the PayPal configuration accepts (part of the signed string).
+pub const PAYPAL_WEBHOOK_ID: &str = "WH-1AB23456CD789012E-3FG45678HI901234J";
+/// The RSA public key of the FusionAuth vectors (tests/vectors/sdk_vectors.json, RS256).
+pub const FUSIONAUTH_RSA_PUBLIC: &str = r"-----BEGIN PUBLIC KEY-----
+MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA0vG/T86L5iIqKRcCRr6q
+KMLqsHK6UjvvMZSlXbUaLmvTOSjOePl6yLOOmU7qqYBRogG9y9OuEUJD0Ii2QiQb
+LhbqBtX2j8Z+IgvSyo1DCvxKchP9Fiuyx/HARRKA/7KEUwnjFAzoZ4xEn2m7KCn6
+AZ4SUSaP2LTnp/n/Q7PNThzS09bHgp6F81268//jUud8dg4tMug+qb0G+9CDfda4
+rfFFLRVSjj332hhPhRI2V8xYpgeQv2cri0SF5MWTbcNJGYJe/mTLJ5N0QxWQg0O6
+K+gvI4P0vbEjCLBenu+YJj7vIdqlCDLi+VcciiTp2I8gtHUCD+xv9iaZWV7dbhVs
+qQIDAQAB
+-----END PUBLIC KEY-----";
+/// The P-256 public key of the FusionAuth vectors (ES256).
+pub const FUSIONAUTH_EC_PUBLIC: &str = r"-----BEGIN PUBLIC KEY-----
+MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE0FMPXOGOMwNiUlOtW+1/Obs9m6sB
+0+331XkNYX9w2xzctv4Kb0x6k/Hbi5ifzAhk+3SujEAbN6WKLWt5qYffrA==
+-----END PUBLIC KEY-----";
+/// The HMAC key of the FusionAuth vectors.
+pub const FUSIONAUTH_HMAC: &str = "fusionauth-hmac-signing-key";
+/// The secret of the Klaviyo vector.
+pub const KLAVIYO_SECRET: &str = "klaviyo-webhook-secret-key";
+/// The Ed25519 seed of the Telnyx vector (32 bytes 0x4e), which signs too.
+pub const TELNYX_SEED: &str = "seed:4e4e4e4e4e4e4e4e4e4e4e4e4e4e4e4e4e4e4e4e4e4e4e4e4e4e4e4e4e4e4e4e";
+
+/// The harness's certificate store: [`TEST_CERT_PEM`] at both certificate URLs.
+pub fn certificates() -> std::sync::Arc<webhook_core::MemoryCertificates> {
+    let store = webhook_core::MemoryCertificates::default();
+    let cert = webhook_core::SigningCertificate::from_pem(TEST_CERT_PEM).unwrap();
+    store.insert(SNS_CERT_URL, cert.clone());
+    store.insert(PAYPAL_CERT_URL, cert);
+    std::sync::Arc::new(store)
+}
+
 use Key::{P256Scalar, Public, Signing};
 
 /// A provider with its keys and settings, built in four variants.
@@ -153,6 +215,9 @@ fn build(
     }
     if let Some(u) = url {
         b = b.url(u);
+    }
+    if provider.needs_certificates() {
+        b = b.certificates(certificates());
     }
     if let Some(l) = legacy {
         b = b.legacy(l);
@@ -273,6 +338,39 @@ const ROWS: &[Row] = &[
     ("contentful@url", providers::CONTENTFUL, &[Signing(TEST_SECRET)], Some(HOOK_URL), None),
     ("openai", providers::OPENAI, &[Signing(WHSEC_A)], None, None),
     ("replicate", providers::REPLICATE, &[Signing(WHSEC_A)], None, None),
+    // Klaviyo: the window is the body's `meta.timestamp`.
+    ("klaviyo", providers::KLAVIYO, &[Signing(KLAVIYO_SECRET), Signing(TEST_SECRET)], None, None),
+    // Telnyx: Ed25519, the vector's seed (which signs) then its public key's text form.
+    ("telnyx", providers::TELNYX, &[Signing(TELNYX_SEED)], None, None),
+    // Adyen: hex HMAC keys, one per notification item's signature.
+    (
+        "adyen",
+        providers::ADYEN,
+        &[
+            Signing("44782DEF547AAA06C910C43932B1EB0C71FC68D9D0C057550C48EC2ACF6BA056"),
+            Signing("0102030405060708090A0B0C0D0E0F101112131415161718191A1B1C1D1E1F20"),
+        ],
+        None,
+        None,
+    ),
+    // The credentials providers: HTTP Basic `user:password`, Okta's header value.
+    ("postmark", providers::POSTMARK, &[Signing("user:pass word"), Signing("second:secret")], None, None),
+    ("chargebee", providers::CHARGEBEE, &[Signing("chargebee-user:chargebee-password")], None, None),
+    ("pipedrive", providers::PIPEDRIVE, &[Signing("pipedrive:p4ss:with:colons")], None, None),
+    ("okta", providers::OKTA, &[Signing("okta-shared-secret"), Signing(TEST_SECRET)], None, None),
+    // FusionAuth: HMAC keys (which sign); and the RSA and EC public keys of the vectors.
+    ("fusionauth", providers::FUSIONAUTH, &[Signing(FUSIONAUTH_HMAC), Signing(TEST_SECRET)], None, None),
+    (
+        "fusionauth-public",
+        providers::FUSIONAUTH,
+        &[Public(FUSIONAUTH_RSA_PUBLIC), Public(FUSIONAUTH_EC_PUBLIC), Signing(FUSIONAUTH_HMAC)],
+        None,
+        None,
+    ),
+    // Amazon SNS and PayPal: the accepted topic / webhook id (they only verify: AWS and
+    // PayPal sign), the harness's certificate in the store.
+    ("aws-sns", providers::AWS_SNS, &[Public(SNS_TOPIC)], None, None),
+    ("paypal", providers::PAYPAL, &[Public(PAYPAL_WEBHOOK_ID)], None, None),
 ];
 
 /// Every configuration, built on first use.

@@ -27,9 +27,9 @@ pub fn now() -> SystemTime {
 }
 
 /// A JSON body every provider accepts: an id and a type where the JSON-reading providers
-/// look, and Linear's millisecond `webhookTimestamp` equal to [`NOW_SECS`].
-pub const BODY: &[u8] =
-    br#"{"id":"evt_1","event_id":"evt_1","type":"ping","event":{"id":"e1","event_type":"x"},"webhookTimestamp":1700000000000}"#;
+/// look, and Linear's millisecond `webhookTimestamp` and Klaviyo's `meta.timestamp` equal
+/// to [`NOW_SECS`].
+pub const BODY: &[u8] = br#"{"id":"evt_1","event_id":"evt_1","type":"ping","event":{"id":"e1","event_type":"x"},"webhookTimestamp":1700000000000,"meta":{"timestamp":"2023-11-14T22:13:20.000000+00:00"}}"#;
 
 fn single_key(provider: Provider, key: &str) -> Verifier {
     Verifier::new(provider, key).unwrap()

@@ -94,6 +94,7 @@ pub(crate) fn secret_hint(provider: Provider) -> &'static str {
         KeyFormat::P256Der => {
             "ECDSA P-256 private key: PEM (BEGIN PRIVATE KEY or BEGIN EC PRIVATE KEY) or p256:<64 hex digits>"
         }
+        KeyFormat::JwtKey => "the HMAC signing key as text (RSA and EC public keys only verify)",
         _ => "the signing secret",
     }
 }

@@ -18,10 +18,11 @@ const WHSEC: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 const OTHER_WHSEC: &str = "whsec_c2VjcmV0LWtleS1udW1iZXItdHdv";
 
 /// One JSON body every provider accepts: the ids and types each reads from the body, and
-/// Linear's signed `webhookTimestamp` (milliseconds) at [`TS`].
+/// the signed body timestamps at [`TS`]: Linear's `webhookTimestamp` (milliseconds),
+/// Klaviyo's `meta.timestamp` (RFC 3339).
 fn body() -> Vec<u8> {
     format!(
-        r#"{{"id":"evt_1","type":"ping","event_id":"ev_1","event_type":"form_response","object":"page","event":{{"id":"pd_1","event_type":"incident.triggered","type":"app_mention"}},"webhookTimestamp":{}}}"#,
+        r#"{{"id":"evt_1","type":"ping","event_id":"ev_1","event_type":"form_response","object":"page","event":{{"id":"pd_1","event_type":"incident.triggered","type":"app_mention"}},"webhookTimestamp":{},"meta":{{"timestamp":"2023-11-14T22:13:20Z"}}}}"#,
         TS * 1000
     )
     .into_bytes()

@@ -289,6 +289,13 @@ impl Message<'_> {
                 }
                 Part::EncodedPath => sink(encoded_path(self.url).as_bytes()),
                 Part::SignedHeaders(list) => sink(signed_headers(self.headers, list).as_bytes()),
+                Part::SentAt(name) => {
+                    let mut first = None;
+                    self.headers.for_each_value(name, &mut |v| {
+                        first.get_or_insert(v);
+                    });
+                    sink(first.unwrap_or_default());
+                }
             }
         }
     }
@@ -339,6 +346,9 @@ fn matches(key: &Prepared, algorithm: Algorithm, candidates: &[Option<Candidate>
                     .is_ok_and(|sig| vk.verify_digest(digest.clone(), &sig).is_ok())
             })
         }
+        // A key for signed tokens is never a scheme's key (the builder refuses it).
+        #[cfg(feature = "jwt")]
+        Prepared::JwtPublic(..) => false,
     }
 }
 
@@ -481,10 +491,20 @@ pub(crate) fn verify(
         _ => None,
     };
 
-    // A header naming the signed headers must be there, once.
+    // A header naming the signed headers must be there, once; so must a signed sending
+    // time (Klaviyo), and not empty.
     for part in scheme.message {
-        if let Part::SignedHeaders(list) = part {
-            single(headers, list)?.ok_or_else(|| VerifyError::missing_header(list))?;
+        match part {
+            Part::SignedHeaders(list) => {
+                single(headers, list)?.ok_or_else(|| VerifyError::missing_header(list))?;
+            }
+            Part::SentAt(name) => {
+                let v = single(headers, name)?.ok_or_else(|| VerifyError::missing_header(name))?;
+                if v.is_empty() {
+                    return Err(VerifyError::malformed_header(name, "empty"));
+                }
+            }
+            _ => {}
         }
     }
     let id_header = header_source(headers, scheme.id)?;
@@ -664,6 +684,8 @@ pub(crate) fn sign_one(
             raw[..der.len()].copy_from_slice(der.as_bytes());
             der.len()
         }
+        #[cfg(feature = "jwt")]
+        Prepared::JwtPublic(..) => return None,
     };
     Some(match encoding {
         Encoding::Hex => hex::encode(&raw[..len]),
@@ -705,6 +727,11 @@ pub(crate) fn sign(
     // will be sent.
     let mut named: Vec<(&'static str, String)> = Vec::new();
     for part in scheme.message {
+        if let Part::SentAt(name) = part {
+            let date = time::http_date(req.timestamp)
+                .ok_or_else(|| SignError::new("the signing time cannot be written as an HTTP date"))?;
+            named.push((name, date));
+        }
         if let Part::SignedHeaders(list) = part {
             let mut names = vec![*list];
             if let Some(TimestampSource::Header(ts)) = scheme.timestamp.map(|t| t.source) {

@@ -101,6 +101,8 @@ impl Provider {
         match self.kind {
             Kind::Scheme(s) => s.key_format,
             Kind::Adyen => KeyFormat::Hex,
+            #[cfg(feature = "jwt")]
+            Kind::FusionAuth => KeyFormat::JwtKey,
             _ => KeyFormat::Utf8,
         }
     }
@@ -823,6 +825,20 @@ providers! {
         .event_type(&[Header("X-Contentful-Topic")])
         .tolerance(Duration::from_secs(30))
         .source("contentful/node-apps-toolkit, npm @contentful/node-apps-toolkit@3.16.1 lib/index.cjs (signRequest, verifyRequest)");
+    /// Klaviyo system webhooks: `Klaviyo-Signature: <hex>` HMAC-SHA256 of the body followed
+    /// by the `Klaviyo-Timestamp` header exactly as sent, with the webhook's secret key. The
+    /// header's text is signed but not read as a time (its form is not documented); the
+    /// window is checked on the signed body's `meta.timestamp` (RFC 3339, "when the webhook
+    /// request was sent"). Klaviyo documents no window; this crate uses 5 minutes. One
+    /// delivery carries a `data` array of events (each with its `topic` and `external_id`):
+    /// no delivery id or type at the top level. (`meta.klaviyo_webhook_id` names the webhook,
+    /// as the unsigned `Klaviyo-Webhook-Id` header does.)
+    KLAVIYO = hmac256("klaviyo", &["Klaviyo-Signature"], Hex)
+        .signs(&[Body, Part::SentAt("Klaviyo-Timestamp")])
+        .timestamp(Timestamp::json(&["meta", "timestamp"]).format(TimeFormat::Rfc3339))
+        .tolerance(FIVE_MINUTES)
+        .body(JsonBody)
+        .source("https://developers.klaviyo.com/en/docs/working_with_system_webhooks");
     /// Mandrill (Mailchimp Transactional): `X-Mandrill-Signature: <base64>` HMAC-SHA1 of the
     /// webhook URL followed by each POST parameter's name and value, sorted (the body is
     /// the form `mandrill_events=[…]`). Set the URL exactly as configured in Mandrill with
@@ -870,10 +886,11 @@ pub const AWS_SNS: Provider = Provider { kind: Kind::Sns };
 #[cfg(feature = "paypal")]
 pub const PAYPAL: Provider = Provider { kind: Kind::PayPal };
 
-/// FusionAuth: `X-FusionAuth-Signature-JWT`, a JWT signed with the webhook's HMAC signing
-/// key (HS256/384/512, the key as text) whose claim `request_body_sha256` is the base64
-/// SHA-256 of the body. RSA- and EC-signed tokens are not supported yet. Id `event.id`,
-/// type `event.type`.
+/// FusionAuth: `X-FusionAuth-Signature-JWT`, a JWT signed with the webhook's signing key
+/// whose claim `request_body_sha256` is the base64 SHA-256 of the body. The key is the
+/// HMAC signing key as text (HS256/384/512) or the RSA (RS256/384/512) or EC (ES256/384)
+/// key's public key in PEM ([`KeyFormat::JwtKey`]); the key's kind decides the algorithms
+/// it accepts. Id `event.id`, type `event.type`.
 #[cfg(feature = "jwt")]
 pub const FUSIONAUTH: Provider = Provider { kind: Kind::FusionAuth };
 
@@ -1019,6 +1036,7 @@ static ALL: &[Provider] = &[
     MOLLIE,
     PERSONA,
     CONTENTFUL,
+    KLAVIYO,
     #[cfg(feature = "sns")]
     AWS_SNS,
     #[cfg(feature = "paypal")]
@@ -1086,8 +1104,8 @@ pub fn reference_table() -> String {
             Kind::FusionAuth => [
                 "`X-FusionAuth-Signature-JWT: <JWT>`".into(),
                 "the token's claim `request_body_sha256` = base64(SHA-256(`{body}`))".into(),
-                "JWT HS256/HS384/HS512 (RSA/EC not yet)".into(),
-                "UTF-8 (the HMAC signing key)".into(),
+                "JWT: HS256/384/512, RS256/384/512, ES256/384 (by the key's kind, never the token's `alg`)".into(),
+                "the HMAC signing key as UTF-8, or the RSA / EC public key in PEM".into(),
                 "none (no time claim is read)".into(),
                 "body `event.id`".into(),
                 "body `event.type`".into(),
@@ -1217,6 +1235,7 @@ fn scheme_cells(s: &Scheme) -> [String; 9] {
             Part::FormParams => "{each form parameter's name and value, sorted}".to_owned(),
             Part::EncodedPath => "{encoded path and query}".to_owned(),
             Part::SignedHeaders(h) => format!("{{the headers {h} names, name:value;…}}"),
+            Part::SentAt(h) => format!("{{header {h}, as sent}}"),
         })
         .collect();
     let alg = |a: Algorithm| match a {
@@ -1238,6 +1257,7 @@ fn scheme_cells(s: &Scheme) -> [String; 9] {
         KeyFormat::Ed25519Base64 => "Ed25519 public key, base64",
         KeyFormat::Hex => "hex (decoded)",
         KeyFormat::P256Der => "P-256 public key, DER base64 or PEM",
+        KeyFormat::JwtKey => "PEM RSA / EC public key, else UTF-8 HMAC key",
     };
     let timestamp = match s.timestamp {
         None => "none".to_owned(),

@@ -119,6 +119,12 @@ pub enum Part {
     /// named headers that are absent are left out (Contentful's
     /// `x-contentful-signed-headers`).
     SignedHeaders(&'static str),
+    /// The value of this header exactly as sent (it must be there, once), signed as text
+    /// and never parsed: Klaviyo's `Klaviyo-Timestamp`, the time the request was sent.
+    /// The window is checked on the scheme's [`Timestamp`] instead. When signing, the
+    /// header is written as the signing time in HTTP-date form (`Tue, 14 Apr 2026
+    /// 03:50:12 GMT`).
+    SentAt(&'static str),
 }
 
 /// Where a value is read from.

@@ -26,6 +26,11 @@ pub enum KeyKind {
     Ed25519,
     /// An ECDSA P-256 key (public, or private which can also sign).
     P256,
+    /// An RSA public key, for tokens signed with RS256, RS384 or RS512 (FusionAuth).
+    Rsa,
+    /// An elliptic-curve public key (P-256 or P-384), for tokens signed with ES256 or
+    /// ES384 (FusionAuth).
+    Ec,
 }
 
 #[derive(Clone)]
@@ -39,6 +44,9 @@ pub(crate) enum Material {
     P256Public(p256::ecdsa::VerifyingKey),
     #[cfg(feature = "ecdsa")]
     P256Private(p256::ecdsa::SigningKey),
+    /// A public key for signed tokens, with its kind ([`KeyKind::Rsa`] or [`KeyKind::Ec`]).
+    #[cfg(feature = "jwt")]
+    JwtPublic(std::sync::Arc<jsonwebtoken::DecodingKey>, KeyKind),
 }
 
 /// One key a verifier may accept: shared bytes or a public/private key, plus an optional
@@ -136,6 +144,32 @@ impl Secret {
         Ok(Self::of(Material::P256Private(key)))
     }
 
+    /// A public key for signed tokens (FusionAuth's RSA and EC signing keys), in PEM: a
+    /// SubjectPublicKeyInfo (`-----BEGIN PUBLIC KEY-----`, RSA or EC on P-256 or P-384), a
+    /// PKCS#1 `RSA PUBLIC KEY`, or a `CERTIFICATE` whose key is one of these. It only
+    /// verifies; the algorithms it accepts follow from its kind, never from the token.
+    ///
+    /// ```
+    /// use webhook_core::Secret;
+    /// assert!(Secret::jwt_public_pem("-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----").is_err());
+    /// ```
+    #[cfg(feature = "jwt")]
+    pub fn jwt_public_pem(pem: &str) -> Result<Self, ConfigError> {
+        let pem = pem.trim().as_bytes();
+        let (key, kind) = match jsonwebtoken::DecodingKey::from_rsa_pem(pem) {
+            Ok(k) => (k, KeyKind::Rsa),
+            Err(_) => match jsonwebtoken::DecodingKey::from_ec_pem(pem) {
+                Ok(k) => (k, KeyKind::Ec),
+                Err(_) => {
+                    return Err(ConfigError::new(
+                        "not a PEM RSA or EC public key (PUBLIC KEY, RSA PUBLIC KEY or CERTIFICATE)",
+                    ))
+                }
+            },
+        };
+        Ok(Self::of(Material::JwtPublic(std::sync::Arc::new(key), kind)))
+    }
+
     /// This key stops verifying after `when` (the end of a planned rotation). A signature
     /// that only this key matches is then refused with
     /// [`ErrorKind::ExpiredKey`](crate::ErrorKind::ExpiredKey).
@@ -163,6 +197,8 @@ impl Secret {
             Material::Ed25519Public(_) | Material::Ed25519Private(_) => KeyKind::Ed25519,
             #[cfg(feature = "ecdsa")]
             Material::P256Public(_) | Material::P256Private(_) => KeyKind::P256,
+            #[cfg(feature = "jwt")]
+            Material::JwtPublic(_, kind) => *kind,
         }
     }
 
@@ -231,6 +267,10 @@ pub enum KeyFormat {
     Ed25519Base64,
     /// A P-256 public key, DER SubjectPublicKeyInfo in base64 or PEM (SendGrid).
     P256Der,
+    /// A key for signed tokens (FusionAuth): PEM text (`-----BEGIN …`) is an RSA or EC
+    /// public key (see [`Secret::jwt_public_pem`]); any other text is an HMAC key, used as
+    /// UTF-8.
+    JwtKey,
 }
 
 impl KeyFormat {
@@ -291,6 +331,13 @@ impl KeyFormat {
             Self::P256Der => Secret::p256_public(text),
             #[cfg(not(feature = "ecdsa"))]
             Self::P256Der => Err(ConfigError::new("P-256 keys need the `ecdsa` feature of webhook-core")),
+            #[cfg(feature = "jwt")]
+            Self::JwtKey if text.trim_start().starts_with("-----BEGIN") => Secret::jwt_public_pem(text),
+            #[cfg(not(feature = "jwt"))]
+            Self::JwtKey if text.trim_start().starts_with("-----BEGIN") => {
+                Err(ConfigError::new("public keys for signed tokens need the `jwt` feature of webhook-core"))
+            }
+            Self::JwtKey => Ok(Secret::shared(text)),
         }
     }
 }

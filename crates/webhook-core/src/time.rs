@@ -65,6 +65,22 @@ pub(crate) fn format(t: SystemTime, format: TimeFormat) -> Option<String> {
     })
 }
 
+/// `t` as an HTTP date (RFC 9110's IMF-fixdate, `Tue, 14 Apr 2026 03:50:12 GMT`); `None`
+/// past the end of year 9999.
+pub(crate) fn http_date(t: SystemTime) -> Option<String> {
+    use std::fmt::Write as _;
+    const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+    const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+    let mut iso = String::new();
+    write!(iso, "{}", humantime::format_rfc3339_seconds(t)).ok()?;
+    // `YYYY-MM-DDThh:mm:ssZ`
+    let (year, month, day, clock) = (iso.get(0..4)?, iso.get(5..7)?, iso.get(8..10)?, iso.get(11..19)?);
+    let month: usize = month.parse().ok()?;
+    let days = t.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs() / 86_400;
+    let weekday = DAYS[usize::try_from(days % 7).ok()?];
+    Some(format!("{weekday}, {day} {} {year} {clock} GMT", MONTHS.get(month.checked_sub(1)?)?))
+}
+
 /// Refuses a timestamp further than `tolerance` from `now`, either way.
 pub(crate) fn check(signed: SystemTime, now: SystemTime, tolerance: Duration) -> Result<(), VerifyError> {
     match now.duration_since(signed) {
@@ -91,6 +107,15 @@ mod tests {
 
     fn at(s: u64) -> SystemTime {
         UNIX_EPOCH + Duration::from_secs(s)
+    }
+
+    #[test]
+    fn http_dates() {
+        assert_eq!(http_date(at(0)).as_deref(), Some("Thu, 01 Jan 1970 00:00:00 GMT"));
+        assert_eq!(http_date(at(1_776_138_612)).as_deref(), Some("Tue, 14 Apr 2026 03:50:12 GMT"));
+        assert_eq!(http_date(at(951_782_400)).as_deref(), Some("Tue, 29 Feb 2000 00:00:00 GMT"));
+        assert_eq!(http_date(at(253_402_300_799)).as_deref(), Some("Fri, 31 Dec 9999 23:59:59 GMT"));
+        assert_eq!(http_date(at(253_402_300_800)), None);
     }
 
     #[test]

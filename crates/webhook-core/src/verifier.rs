@@ -267,6 +267,9 @@ pub(crate) enum Prepared {
     Ed25519(ed25519_dalek::VerifyingKey, Option<Box<ed25519_dalek::SigningKey>>),
     #[cfg(feature = "ecdsa")]
     P256(p256::ecdsa::VerifyingKey, Option<Box<p256::ecdsa::SigningKey>>),
+    /// A public key for signed tokens, and its kind.
+    #[cfg(feature = "jwt")]
+    JwtPublic(std::sync::Arc<jsonwebtoken::DecodingKey>, KeyKind),
 }
 
 impl Prepared {
@@ -284,6 +287,8 @@ impl Prepared {
             Material::P256Public(vk) => Self::P256(*vk, None),
             #[cfg(feature = "ecdsa")]
             Material::P256Private(sk) => Self::P256(*sk.verifying_key(), Some(Box::new(sk.clone()))),
+            #[cfg(feature = "jwt")]
+            Material::JwtPublic(key, kind) => Self::JwtPublic(key.clone(), *kind),
         }
     }
 
@@ -294,6 +299,17 @@ impl Prepared {
             Self::Ed25519(..) => KeyKind::Ed25519,
             #[cfg(feature = "ecdsa")]
             Self::P256(..) => KeyKind::P256,
+            #[cfg(feature = "jwt")]
+            Self::JwtPublic(_, kind) => *kind,
+        }
+    }
+
+    /// The public key for signed tokens, and its kind.
+    #[cfg(feature = "jwt")]
+    pub(crate) fn jwt_public(&self) -> Option<(&jsonwebtoken::DecodingKey, KeyKind)> {
+        match self {
+            Self::JwtPublic(key, kind) => Some((key, *kind)),
+            _ => None,
         }
     }
 
@@ -644,6 +660,8 @@ impl VerifierBuilder {
         for key in &self.keys {
             let accepted = match self.provider.kind {
                 Kind::Scheme(s) => s.variant_for(key.kind()).is_some(),
+                #[cfg(feature = "jwt")]
+                Kind::FusionAuth => matches!(key.kind(), KeyKind::Shared | KeyKind::Rsa | KeyKind::Ec),
                 _ => key.kind() == KeyKind::Shared,
             };
             if !accepted {

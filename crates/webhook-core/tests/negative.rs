@@ -56,7 +56,8 @@ struct Spec {
     enc: Enc,
     /// The timestamp header, where the timestamp is a header of its own.
     ts_header: Option<&'static str>,
-    /// The delivery-id header, where the id is part of the signed message.
+    /// A signed header other than the timestamp: the delivery id where it is part of the
+    /// signed message, Contentful's list of signed headers, Klaviyo's sending time.
     signed_id: Option<&'static str>,
     /// The body must be JSON.
     json: bool,
@@ -195,6 +196,7 @@ static SPECS: &[Spec] = &[
         with_ts(with_url(spec("contentful", Layout::Bare, Enc::Hex, false)), "x-contentful-timestamp"),
         "x-contentful-signed-headers",
     ),
+    with_id(spec("klaviyo", Layout::Bare, Enc::Hex, true), "Klaviyo-Timestamp"),
     verify_only(spec("aws-sns", Layout::InBody, Enc::Base64, true)),
     verify_only(spec("paypal", Layout::Bare, Enc::Base64, true)),
     spec("fusionauth", Layout::Bare, Enc::Text, true),
@@ -257,6 +259,12 @@ fn verifier(spec: &Spec, keys: &[(u8, Option<SystemTime>)]) -> Verifier {
 fn body(spec: &Spec, ts: u64) -> Vec<u8> {
     match spec.name {
         "twilio" => format!("CallSid=CA1234567890ABCDE&Digits=1234&From=%2B14158675309&Sent={ts}").into_bytes(),
+        // Klaviyo's window is its body's `meta.timestamp`.
+        "klaviyo" => format!(
+            r#"{{"data":[{{"topic":"event:klaviyo.received_email","external_id":"evt_neg_1"}}],"meta":{{"timestamp":"{}"}}}}"#,
+            humantime::format_rfc3339_micros(at(ts))
+        )
+        .into_bytes(),
         _ => format!(
             r#"{{"id":"evt_neg_1","type":"test.event","event_id":"evt_neg_1","webhookTimestamp":{}}}"#,
             u128::from(ts) * 1000
@@ -1076,6 +1084,7 @@ fn tolerance_edges_for_every_provider_with_a_window() {
         "front",
         "persona",
         "contentful",
+        "klaviyo",
     ]
     .into_iter()
     .collect();

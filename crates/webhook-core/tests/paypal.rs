@@ -6,7 +6,6 @@
 #![cfg(feature = "paypal")]
 #![allow(clippy::unwrap_used)]
 
-use std::str::FromStr;
 use std::sync::{Arc, LazyLock};
 use std::time::{Duration, UNIX_EPOCH};
 
@@ -21,30 +20,8 @@ const CERT_URL: &str = "https://api.paypal.com/v1/notifications/certs/CERT-360ca
 const WEBHOOK_ID: &str = "1JE4291016473214C";
 const BODY: &str = r#"{"id":"WH-2WR32451HC0233532-67976317FL4543714","event_version":"1.0","create_time":"2014-10-23T17:23:52Z","resource_type":"sale","event_type":"PAYMENT.SALE.COMPLETED","summary":"A successful sale payment was made for $ 0.48 USD","resource":{"id":"80021663DE681814L","state":"completed"}}"#;
 
-struct Pair {
-    key: rsa::RsaPrivateKey,
-    pem: String,
-}
-
-fn pair(cn: &str) -> Pair {
-    use x509_cert::builder::{Builder, CertificateBuilder, Profile};
-    use x509_cert::der::EncodePem;
-    let key = rsa::RsaPrivateKey::new(&mut rsa::rand_core::OsRng, 1024).unwrap();
-    let signer = SigningKey::<sha2::Sha256>::new(key.clone());
-    let spki = x509_cert::spki::SubjectPublicKeyInfoOwned::from_key(key.to_public_key()).unwrap();
-    let cert = CertificateBuilder::new(
-        Profile::Root,
-        x509_cert::serial_number::SerialNumber::from(9u32),
-        x509_cert::time::Validity::from_now(Duration::from_secs(3600)).unwrap(),
-        x509_cert::name::Name::from_str(&format!("CN={cn}")).unwrap(),
-        spki,
-        &signer,
-    )
-    .unwrap()
-    .build::<rsa::pkcs1v15::Signature>()
-    .unwrap();
-    Pair { key, pem: cert.to_pem(x509_cert::der::pem::LineEnding::LF).unwrap() }
-}
+mod common;
+use common::certs::{pair, Pair};
 
 static PAYPAL: LazyLock<Pair> = LazyLock::new(|| pair("messageverificationcerts.paypal.com"));
 static OTHER: LazyLock<Pair> = LazyLock::new(|| pair("attacker.example"));

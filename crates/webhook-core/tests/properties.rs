@@ -78,6 +78,7 @@ const JSON_BODY: &[&str] = &[
     "mollie",
     "persona",
     "fusionauth",
+    "klaviyo",
 ];
 
 /// Headers outside the signature header whose every byte is signed: timestamps and ids.
@@ -102,6 +103,7 @@ const SIGNED_HEADERS: &[(&str, &[&str])] = &[
     ("front", &["x-front-request-timestamp"]),
     // (Its x-contentful-signed-headers list is read case-insensitively: see negative.rs.)
     ("contentful", &["x-contentful-timestamp"]),
+    ("klaviyo", &["Klaviyo-Timestamp"]),
 ];
 
 /// Providers whose signature header is a list whose items are trimmed of whitespace.
@@ -155,6 +157,7 @@ const HEX: &[&str] = &[
     "mollie",
     "persona",
     "contentful",
+    "klaviyo",
 ];
 
 /// Where each provider carries the delivery id and the event type, as docs/PROVIDERS.md's
@@ -241,6 +244,7 @@ const FIELDS: &[(&str, At, At)] = &[
     ("persona", Body(&["data", "id"]), Body(&["data", "attributes", "name"])),
     ("contentful", Nowhere, Sent),
     ("fusionauth", Body(&["event", "id"]), Body(&["event", "type"])),
+    ("klaviyo", Nowhere, Nowhere),
 ];
 
 /// The row of [`FIELDS`] for `provider`.
@@ -287,6 +291,9 @@ impl Signer {
             let mut doc = json!({ "payload": data });
             if self.name() == "linear" {
                 doc["webhookTimestamp"] = json!(ts * 1000);
+            }
+            if self.name() == "klaviyo" {
+                doc["meta"] = json!({ "timestamp": humantime::format_rfc3339_micros(at(ts)).to_string() });
             }
             let (id, event_type) = fields(self.name());
             if let Body(path) = id {

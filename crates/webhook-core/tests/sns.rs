@@ -8,7 +8,6 @@
 #![cfg(feature = "sns")]
 #![allow(clippy::unwrap_used)]
 
-use std::str::FromStr;
 use std::sync::{Arc, LazyLock};
 use std::time::{Duration, UNIX_EPOCH};
 
@@ -21,31 +20,8 @@ use webhook_core::{providers, ErrorKind, MemoryCertificates, SigningCertificate,
 const CERT_URL: &str = "https://sns.eu-west-1.amazonaws.com/SimpleNotificationService-0000000000000000000000.pem";
 const TOPIC: &str = "arn:aws:sns:eu-west-1:123456789012:orders";
 
-struct Pair {
-    key: rsa::RsaPrivateKey,
-    pem: String,
-}
-
-/// A 1024-bit key (fast to make in a debug build; AWS uses 2048) and its self-signed
-/// certificate.
-fn pair(cn: &str) -> Pair {
-    use x509_cert::builder::{Builder, CertificateBuilder, Profile};
-    use x509_cert::der::EncodePem;
-    let key = rsa::RsaPrivateKey::new(&mut rsa::rand_core::OsRng, 1024).unwrap();
-    let signer = SigningKey::<sha2::Sha256>::new(key.clone());
-    let spki = x509_cert::spki::SubjectPublicKeyInfoOwned::from_key(key.to_public_key()).unwrap();
-    let builder = CertificateBuilder::new(
-        Profile::Root,
-        x509_cert::serial_number::SerialNumber::from(7u32),
-        x509_cert::time::Validity::from_now(Duration::from_secs(3600)).unwrap(),
-        x509_cert::name::Name::from_str(&format!("CN={cn}")).unwrap(),
-        spki,
-        &signer,
-    )
-    .unwrap();
-    let cert = builder.build::<rsa::pkcs1v15::Signature>().unwrap();
-    Pair { key, pem: cert.to_pem(x509_cert::der::pem::LineEnding::LF).unwrap() }
-}
+mod common;
+use common::certs::{pair, Pair};
 
 static AWS: LazyLock<Pair> = LazyLock::new(|| pair("sns.amazonaws.com"));
 static OTHER: LazyLock<Pair> = LazyLock::new(|| pair("attacker.example"));

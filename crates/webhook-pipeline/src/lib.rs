@@ -5,6 +5,8 @@
 
 mod audit;
 mod batch;
+#[cfg(feature = "certificates")]
+pub mod certificates;
 pub mod effects;
 mod event;
 #[cfg(feature = "sqlite")]
@@ -26,6 +28,8 @@ mod worker;
 
 pub use audit::{AuditConfig, AuditEntry, AuditFilter, AuditLog, AuditRecord};
 pub use batch::{GroupCommit, GroupCommitConfig};
+#[cfg(feature = "certificates")]
+pub use certificates::{CertificateFetcher, CertificateFetcherBuilder, FetchError};
 pub use effects::{Completion, Effects, SqlValue};
 pub use event::{Event, EventId, Filter, Inserted, NewEvent, Status};
 #[cfg(feature = "nats")]

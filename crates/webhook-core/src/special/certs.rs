@@ -96,3 +96,56 @@ impl fmt::Debug for MemoryCertificates {
         f.debug_struct("MemoryCertificates").field("certificates", &n).finish()
     }
 }
+
+impl crate::Provider {
+    /// The URL of the signing certificate a delivery names (Amazon SNS: the body's
+    /// `SigningCertURL`; PayPal: the `PAYPAL-CERT-URL` header), checked against the
+    /// provider's host rule before anything fetches it: an HTTPS URL on
+    /// `sns.<region>.amazonaws.com` (or `.amazonaws.com.cn`) ending in `.pem`, or on a
+    /// `paypal.com` host; default port, no credentials. `Ok(None)` for the providers that
+    /// need no certificate; a 400 error for a delivery that names none, or names any other
+    /// URL (the same refusal `verify` gives). What an application's fetcher calls before it
+    /// fetches, so that it never fetches a URL a delivery chose.
+    ///
+    /// ```
+    /// use webhook_core::{providers, WebhookRequest};
+    /// let body = br#"{"SigningCertURL":"https://sns.eu-west-1.amazonaws.com/cert.pem"}"#;
+    /// let headers: [(&str, &str); 0] = [];
+    /// let req = WebhookRequest::new(&headers, &body[..]);
+    /// let url = providers::AWS_SNS.certificate_url(&req).unwrap();
+    /// assert_eq!(url.as_deref(), Some("https://sns.eu-west-1.amazonaws.com/cert.pem"));
+    /// let evil = br#"{"SigningCertURL":"https://attacker.example/cert.pem"}"#;
+    /// assert!(providers::AWS_SNS.certificate_url(&WebhookRequest::new(&headers, &evil[..])).is_err());
+    /// assert_eq!(providers::GITHUB.certificate_url(&req).unwrap(), None);
+    /// ```
+    pub fn certificate_url(&self, req: &crate::WebhookRequest<'_>) -> Result<Option<String>, crate::VerifyError> {
+        use crate::providers::Kind;
+        match self.kind {
+            #[cfg(feature = "sns")]
+            Kind::Sns => {
+                let url = match crate::json::extract(&req.body, &[&["SigningCertURL"]]) {
+                    crate::json::Extracted::Json(mut v) => v.pop().flatten(),
+                    crate::json::Extracted::NotJson => None,
+                };
+                match url {
+                    Some(u) if crate::special::sns::is_sns_url(&u, true) => Ok(Some(u)),
+                    _ => Err(crate::VerifyError::new(
+                        crate::ErrorKind::MalformedBody,
+                        "body has no valid SigningCertURL (an https://sns.<region>.amazonaws.com/….pem URL)",
+                    )),
+                }
+            }
+            #[cfg(feature = "paypal")]
+            Kind::PayPal => {
+                const CERT: &str = "PAYPAL-CERT-URL";
+                let v = crate::headers::single(req.headers, CERT)?
+                    .ok_or_else(|| crate::VerifyError::missing_header(CERT))?;
+                match std::str::from_utf8(v) {
+                    Ok(u) if crate::special::paypal::is_paypal_url(u) => Ok(Some(u.to_owned())),
+                    _ => Err(crate::VerifyError::malformed_header(CERT, "not an https://….paypal.com URL")),
+                }
+            }
+            _ => Ok(None),
+        }
+    }
+}

@@ -4,10 +4,14 @@
 //! body, compared in constant time.
 //! <https://fusionauth.io/docs/extend/events-and-webhooks/signing>
 //!
-//! HMAC signing keys (HS256, HS384, HS512) are supported, the key used as its UTF-8 text;
-//! RSA and EC keys are not yet, and such tokens are refused as malformed. No time claim is
-//! checked (the clock is a parameter of `verify`, and the crate would read its own):
-//! deduplicate on the event id.
+//! Every kind of signing key FusionAuth's Key Master makes for webhooks: HMAC (HS256,
+//! HS384, HS512; the key used as its UTF-8 text), RSA (RS256, RS384, RS512) and EC (ES256,
+//! ES384), the last two configured as the PEM public key. The algorithms a key accepts
+//! follow from the key, never from the token: an `HS256` token is never checked against
+//! an RSA key's bytes (algorithm confusion), and `alg: none` is refused. ES512 (P-521)
+//! is not supported by `jsonwebtoken`: such tokens are refused as malformed. No time
+//! claim is checked (the clock is a parameter of `verify`, and the crate would read its
+//! own): deduplicate on the event id.
 
 use std::time::SystemTime;
 
@@ -21,9 +25,17 @@ use crate::engine::ct_eq;
 use crate::error::{ErrorKind, SignError, VerifyError};
 use crate::headers::single;
 use crate::scheme::Source;
+use crate::secret::KeyKind;
 use crate::verifier::{EventType, Keys, Request, SignRequest, Signed, Verified};
 
 pub(crate) const HEADER: &str = "X-FusionAuth-Signature-JWT";
+
+/// The algorithms each kind of key verifies: those FusionAuth signs webhooks with.
+const ACCEPTED: &[(KeyKind, &[Algorithm])] = &[
+    (KeyKind::Shared, &[Algorithm::HS256, Algorithm::HS384, Algorithm::HS512]),
+    (KeyKind::Rsa, &[Algorithm::RS256, Algorithm::RS384, Algorithm::RS512]),
+    (KeyKind::Ec, &[Algorithm::ES256, Algorithm::ES384]),
+];
 
 #[derive(Serialize, Deserialize)]
 struct Claims {
@@ -33,9 +45,13 @@ struct Claims {
 pub(crate) fn verify(keys: &Keys, req: &Request<'_>, now: SystemTime) -> Result<Verified, VerifyError> {
     let token = single(req.headers, HEADER)?.ok_or_else(|| VerifyError::missing_header(HEADER))?;
     let token = std::str::from_utf8(token).map_err(|_| VerifyError::malformed_header(HEADER, "not UTF-8"))?;
+    // `alg: none` (and any name `jsonwebtoken` does not know) fails here.
     let header = jsonwebtoken::decode_header(token).map_err(|_| VerifyError::malformed_header(HEADER, "not a JWT"))?;
-    if !matches!(header.alg, Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512) {
-        return Err(VerifyError::malformed_header(HEADER, "only HMAC-signed tokens (HS256/384/512) are accepted"));
+    if !ACCEPTED.iter().any(|(_, algs)| algs.contains(&header.alg)) {
+        return Err(VerifyError::malformed_header(
+            HEADER,
+            "the token's algorithm is not one FusionAuth signs with (HS256/384/512, RS256/384/512, ES256/384)",
+        ));
     }
     let mut validation = Validation::new(header.alg);
     validation.required_spec_claims.clear();
@@ -44,10 +60,22 @@ pub(crate) fn verify(keys: &Keys, req: &Request<'_>, now: SystemTime) -> Result<
     validation.validate_aud = false;
     let body_hash = Sha256::digest(&req.body);
     let key_index = keys.find(now, |key| {
-        let Some(raw) = key.raw() else {
+        // The key decides the algorithms: a token whose algorithm is not of the key's kind
+        // never reaches the signature check with this key.
+        let kind = key.kind();
+        if !ACCEPTED.iter().any(|(k, algs)| *k == kind && algs.contains(&header.alg)) {
             return false;
+        }
+        let secret;
+        let decoding = match (key.raw(), key.jwt_public()) {
+            (Some(raw), _) => {
+                secret = DecodingKey::from_secret(raw);
+                &secret
+            }
+            (None, Some((public, _))) => public,
+            (None, None) => return false,
         };
-        let Ok(data) = jsonwebtoken::decode::<Claims>(token, &DecodingKey::from_secret(raw), &validation) else {
+        let Ok(data) = jsonwebtoken::decode::<Claims>(token, decoding, &validation) else {
             return false;
         };
         base64::engine::general_purpose::STANDARD
@@ -77,7 +105,7 @@ pub(crate) fn sign(keys: &Keys, req: &SignRequest<'_>) -> Result<Signed, SignErr
     let raw = keys
         .signing(req.timestamp)
         .find_map(|k| k.raw())
-        .ok_or_else(|| SignError::new("no FusionAuth signing key valid at that time"))?;
+        .ok_or_else(|| SignError::new("no HMAC signing key valid at that time (RSA and EC public keys only verify)"))?;
     let claims =
         Claims { request_body_sha256: base64::engine::general_purpose::STANDARD.encode(Sha256::digest(req.body)) };
     let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(raw))
@@ -120,18 +148,21 @@ mod tests {
         };
         let good = token(r#"{"alg":"HS256","typ":"JWT"}"#, &format!(r#"{{"request_body_sha256":"{hash}"}}"#), b"k");
         assert_eq!(check(&good).unwrap().as_deref(), Some("e1"));
-        // Another body's hash, no claim, another key: mismatches.
+        // Another body's hash, no claim, another key, an RSA algorithm for an HMAC key:
+        // mismatches.
         for t in [
             token(r#"{"alg":"HS256"}"#, r#"{"request_body_sha256":"AAAA"}"#, b"k"),
             token(r#"{"alg":"HS256"}"#, r#"{"sub":"x"}"#, b"k"),
             token(r#"{"alg":"HS256"}"#, &format!(r#"{{"request_body_sha256":"{hash}"}}"#), b"other"),
+            token(r#"{"alg":"RS256"}"#, &format!(r#"{{"request_body_sha256":"{hash}"}}"#), b"k"),
         ] {
             assert_eq!(check(&t).unwrap_err().kind(), ErrorKind::SignatureMismatch, "{t}");
         }
-        // Not HMAC, or not a JWT: malformed.
+        // `none`, an algorithm FusionAuth does not sign with, or not a JWT: malformed.
         for t in [
-            token(r#"{"alg":"RS256"}"#, r#"{"request_body_sha256":"AAAA"}"#, b"k"),
             token(r#"{"alg":"none"}"#, r#"{"request_body_sha256":"AAAA"}"#, b"k"),
+            token(r#"{"alg":"PS256"}"#, r#"{"request_body_sha256":"AAAA"}"#, b"k"),
+            token(r#"{"alg":"ES512"}"#, r#"{"request_body_sha256":"AAAA"}"#, b"k"),
             "not.a.jwt".to_owned(),
         ] {
             assert_eq!(check(&t).unwrap_err().kind(), ErrorKind::MalformedHeader, "{t}");

@@ -314,15 +314,56 @@ async function main() {
     doc({ name: 'persona: during a rotation, two space-separated sets (the old key configured)', provider: 'persona', keys: [oldSecret], headers: [['Persona-Signature', `t=${now},v1=${v1(newSecret)} t=${now},v1=${v1(oldSecret)}`]], body, expect_id: 'evt_Kzv9kQEv1mWjyCa4YrB3XNqu', source: 'self-generated as https://docs.withpersona.com/docs/webhooks-best-practices describes a rotation (two space-separated t=,v1= sets) (NOT official)' });
   }
   {
-    // FusionAuth: a JWT (HS256 here) whose claim request_body_sha256 is the base64 SHA-256
-    // of the body, in X-FusionAuth-Signature-JWT.
-    const key = 'fusionauth-hmac-signing-key';
+    // Klaviyo: hex HMAC-SHA256 of the body followed by the Klaviyo-Timestamp header as sent
+    // (an HTTP date); the body's meta.timestamp is when the request was sent.
+    const secret = 'klaviyo-webhook-secret-key';
+    const sent = new Date(now * 1000);
+    const header = sent.toUTCString();
+    const body = JSON.stringify({ data: [{ topic: 'event:klaviyo.received_email', external_id: '5ZcNtYQuGz2', payload: { data: { type: 'event', id: '5ZcNtYQuGz2', attributes: { timestamp: now, event_properties: { Subject: 'Zoë' } } } } }], meta: { klaviyo_webhook_id: '01JQ8T3S4R5E6W7Q8Y9U0I1O2P', klaviyo_account_id: 'AbC123', timestamp: sent.toISOString().replace('Z', '000+00:00'), version: '2024-10-15' } });
+    doc({ name: 'klaviyo: received_email', provider: 'klaviyo', keys: [secret], headers: [['Klaviyo-Signature', hmac('sha256', secret, body + header, 'hex')], ['Klaviyo-Timestamp', header], ['Klaviyo-Webhook-Id', '01JQ8T3S4R5E6W7Q8Y9U0I1O2P']], body, expect_id: null, source: 'self-generated as https://developers.klaviyo.com/en/docs/working_with_system_webhooks computes it (hex HMAC-SHA256 of the body followed by the Klaviyo-Timestamp header) (NOT official)' });
+  }
+  {
+    // FusionAuth: a JWT whose claim request_body_sha256 is the base64 SHA-256 of the body,
+    // in X-FusionAuth-Signature-JWT, signed with the webhook's signing key: HMAC, RSA or EC
+    // (Key Master). Signed here by npm jsonwebtoken, an implementation independent of the
+    // crate's (FusionAuth itself signs with its Java library fusionauth-jwt, not run here).
+    const jwt = require('jsonwebtoken');
+    const lib = `npm jsonwebtoken@${pkgVersion('jsonwebtoken')}`;
     const body = JSON.stringify({ event: { id: 'c2f7e5a4-8d5a-4a9c-9b5e-0a1b2c3d4e5f', type: 'user.create', createInstant: now * 1000, user: { email: 'zoë@example.com' } } });
-    const b64url = (buf) => Buffer.from(buf).toString('base64url');
-    const head = b64url(JSON.stringify({ alg: 'HS256', typ: 'JWT' }));
-    const claims = b64url(JSON.stringify({ request_body_sha256: crypto.createHash('sha256').update(body).digest('base64') }));
-    const token = `${head}.${claims}.${crypto.createHmac('sha256', key).update(`${head}.${claims}`).digest('base64url')}`;
-    doc({ name: 'fusionauth: user.create (HS256)', provider: 'fusionauth', keys: [key], headers: [['X-FusionAuth-Signature-JWT', token]], body, expect_id: 'c2f7e5a4-8d5a-4a9c-9b5e-0a1b2c3d4e5f', expect_event_type: 'user.create', source: 'self-generated as https://fusionauth.io/docs/extend/events-and-webhooks/signing describes (an HS256 JWT, claim request_body_sha256 = base64 SHA-256 of the body), with node crypto (NOT official)' });
+    const claims = { request_body_sha256: crypto.createHash('sha256').update(body).digest('base64') };
+    const expect = { expect_id: 'c2f7e5a4-8d5a-4a9c-9b5e-0a1b2c3d4e5f', expect_event_type: 'user.create' };
+    const cite = 'https://fusionauth.io/docs/extend/events-and-webhooks/signing';
+    const header = (token) => [['X-FusionAuth-Signature-JWT', token]];
+    const hmacKey = 'fusionauth-hmac-signing-key';
+    for (const alg of ['HS256', 'HS384', 'HS512']) {
+      const token = jwt.sign(claims, hmacKey, { algorithm: alg, noTimestamp: true });
+      jwt.verify(token, hmacKey, { algorithms: [alg] });
+      doc({ name: `fusionauth: user.create (${alg})`, provider: 'fusionauth', keys: [hmacKey], headers: header(token), body, ...expect, source: `signed by ${lib} (${alg}) as ${cite} describes (NOT official)` });
+    }
+    const pem = (k) => k.export({ type: 'spki', format: 'pem' });
+    const rsa = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
+    const ec256 = crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const ec384 = crypto.generateKeyPairSync('ec', { namedCurve: 'P-384' });
+    const signed = {};
+    for (const [alg, pair] of [['RS256', rsa], ['RS384', rsa], ['RS512', rsa], ['ES256', ec256], ['ES384', ec384]]) {
+      const token = jwt.sign(claims, pair.privateKey, { algorithm: alg, noTimestamp: true });
+      jwt.verify(token, pair.publicKey, { algorithms: [alg] });
+      signed[alg] = token;
+      doc({ name: `fusionauth: user.create (${alg}, the public key in PEM)`, provider: 'fusionauth', keys: [pem(pair.publicKey)], headers: header(token), body, ...expect, source: `signed by ${lib} (${alg}, a key node generated) as ${cite} describes (NOT official)` });
+    }
+    // The RSA key in PKCS#1 form verifies too.
+    doc({ name: 'fusionauth: RS256, the public key as PKCS#1 RSA PUBLIC KEY', provider: 'fusionauth', keys: [rsa.publicKey.export({ type: 'pkcs1', format: 'pem' })], headers: header(signed.RS256), body, ...expect, source: `signed by ${lib} (RS256) as ${cite} describes (NOT official)` });
+    // Refusals. Algorithm confusion: an HS256 token keyed with the RSA public key's PEM text
+    // must not verify against that public key.
+    const b64url = (x) => Buffer.from(x).toString('base64url');
+    const unsigned = `${b64url(JSON.stringify({ alg: 'HS256', typ: 'JWT' }))}.${b64url(JSON.stringify(claims))}`;
+    const confused = `${unsigned}.${crypto.createHmac('sha256', pem(rsa.publicKey)).update(unsigned).digest('base64url')}`;
+    doc({ name: 'fusionauth: refused, HS256 keyed with the configured RSA public key (algorithm confusion)', provider: 'fusionauth', keys: [pem(rsa.publicKey)], headers: header(confused), body, expect: 'signature_mismatch', source: `a token ${lib} would refuse too, made with node crypto (NOT official)` });
+    const none = `${b64url(JSON.stringify({ alg: 'none', typ: 'JWT' }))}.${b64url(JSON.stringify(claims))}.`;
+    doc({ name: 'fusionauth: refused, alg none', provider: 'fusionauth', keys: [pem(rsa.publicKey)], headers: header(none), body, expect: 'malformed_header', source: 'an unsigned token made with node (NOT official)' });
+    doc({ name: 'fusionauth: refused, an RS256 token against an EC key', provider: 'fusionauth', keys: [pem(ec256.publicKey)], headers: header(signed.RS256), body, expect: 'signature_mismatch', source: `signed by ${lib} (RS256) (NOT official)` });
+    doc({ name: 'fusionauth: refused, an ES256 token against another P-256 key', provider: 'fusionauth', keys: [pem(crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey)], headers: header(signed.ES256), body, expect: 'signature_mismatch', source: `signed by ${lib} (ES256) (NOT official)` });
+    doc({ name: 'fusionauth: refused, RS256 over another body', provider: 'fusionauth', keys: [pem(rsa.publicKey)], headers: header(signed.RS256), body: body.replace('user.create', 'user.delete'), expect: 'signature_mismatch', source: `signed by ${lib} (RS256) (NOT official)` });
   }
   const out = { about: ['Known-answer rows produced once by generate.cjs (in vectors/sdk/): `sdk` rows come from the providers\' own SDKs, `documented` rows are self-generated exactly as the cited documentation or source describes. Same fields as known_answers.json.'], sdk: rows, documented };
   fs.writeFileSync(path.join(__dirname, '..', 'sdk_vectors.json'), JSON.stringify(out, null, 2) + '\n');

@@ -1,0 +1,147 @@
+//! Criterion benchmark: `Verifier::verify` of a 1 MiB delivery for every built-in HMAC
+//! provider described by a scheme (every row whose algorithm is HMAC-SHA1, -SHA256 or
+//! -SHA512), next to the bare HMAC of the same algorithm over the same body bytes: a plain
+//! `Hmac<Sha1 | Sha256 | Sha512>` keyed once and cloned per iteration, checked with
+//! `verify_slice`. The target is every provider within 5% of its bare HMAC.
+//!
+//! One JSON body of exactly 1 MiB serves every provider (its id, type and both body
+//! timestamps, Linear's `webhookTimestamp` and Klaviyo's `meta.timestamp`, come first, then
+//! the padding); Mandrill, which signs form parameters, gets a 1 MiB form
+//! (`mandrill_events=<JSON>`). Each delivery is signed once, outside the timed loop, at a
+//! fixed `now`, with the URL for the providers that sign one, and verified at that `now`.
+//!
+//! Run with `cargo bench -p webhook-core --bench hmac_providers`; docs/BENCHMARKS.md has the
+//! table.
+
+use std::hint::black_box;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use criterion::{criterion_main, BenchmarkId, Criterion, Throughput};
+use hmac::{Hmac, Mac};
+use webhook_core::scheme::Algorithm;
+use webhook_core::{Bytes, KeyFormat, Provider, SignRequest, Signed, Verifier, WebhookRequest};
+
+const MIB: usize = 1024 * 1024;
+const URL: &str = "https://example.com/webhooks/hook?tenant=7";
+const SECRET: &str = "bench-secret-0123456789abcdef";
+const WHSEC: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+
+fn now() -> SystemTime {
+    UNIX_EPOCH + Duration::from_secs(1_700_000_000)
+}
+
+/// A JSON body of exactly `size` bytes: the fields the providers read first, then filler.
+fn json_body(size: usize) -> Vec<u8> {
+    let head = r#"{"id":"evt_1","event_id":"evt_1","type":"bench.event","webhookTimestamp":1700000000000,"meta":{"timestamp":"2023-11-14T22:13:20.000000+00:00"},"pad":""#;
+    let tail = r#""}"#;
+    let filler = "Lorem ipsum dolor sit amet, consectetur adipiscing elit. ";
+    let pad: String = filler.chars().cycle().take(size - head.len() - tail.len()).collect();
+    let body = format!("{head}{pad}{tail}");
+    assert_eq!(body.len(), size);
+    body.into_bytes()
+}
+
+/// Mandrill's form body of exactly `size` bytes.
+fn form_body(size: usize) -> Vec<u8> {
+    let head = "mandrill_events=%5B%7B%22event%22%3A%22send%22%2C%22pad%22%3A%22";
+    let tail = "%22%7D%5D";
+    let pad: String = "Lorem+ipsum+dolor+sit+amet+".chars().cycle().take(size - head.len() - tail.len()).collect();
+    let body = format!("{head}{pad}{tail}");
+    assert_eq!(body.len(), size);
+    body.into_bytes()
+}
+
+struct Case {
+    provider: Provider,
+    verifier: Verifier,
+    headers: Signed,
+    body: Bytes,
+    url: Option<&'static str>,
+}
+
+impl Case {
+    fn request(&self) -> WebhookRequest<'_> {
+        let req = WebhookRequest::new(&self.headers, self.body.clone());
+        match self.url {
+            Some(u) => req.with_url(u),
+            None => req,
+        }
+    }
+}
+
+fn case(provider: Provider) -> Case {
+    let scheme = provider.scheme().expect("a scheme");
+    let key = match provider.key_format() {
+        KeyFormat::StandardWebhooks => WHSEC,
+        KeyFormat::Hex => "0123456789abcdef0123456789abcdef",
+        _ => SECRET,
+    };
+    let verifier = Verifier::new(provider, key).expect("verifier");
+    let body = if provider.name() == "mandrill" { form_body(MIB) } else { json_body(MIB) };
+    let url = scheme.signs_url().then_some(URL);
+    let mut sign = SignRequest::new(&body, now()).id("delivery-1").event_type("bench.event");
+    if let Some(u) = url {
+        sign = sign.url(u);
+    }
+    let headers = verifier.sign(&sign).expect("sign");
+    let case = Case { provider, verifier, headers, body: Bytes::from(body), url };
+    case.verifier.verify(&case.request(), now()).unwrap_or_else(|e| panic!("{}: {e}", provider.name()));
+    case
+}
+
+/// The bare HMAC of `algorithm` over `body`: keyed once, cloned per iteration.
+fn bare(c: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>, algorithm: Algorithm, body: &[u8]) {
+    fn run<M: Mac + Clone + hmac::digest::KeyInit>(
+        g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+        name: &str,
+        body: &[u8],
+    ) {
+        let keyed = <M as Mac>::new_from_slice(SECRET.as_bytes()).expect("any key length");
+        let tag = keyed.clone().chain_update(body).finalize().into_bytes();
+        g.bench_function(BenchmarkId::from_parameter(name), |b| {
+            b.iter(|| {
+                let mut mac = keyed.clone();
+                mac.update(black_box(body));
+                mac.verify_slice(black_box(&tag))
+            })
+        });
+    }
+    match algorithm {
+        Algorithm::HmacSha1 => run::<Hmac<sha1::Sha1>>(c, "bare-hmac-sha1", body),
+        Algorithm::HmacSha256 => run::<Hmac<sha2::Sha256>>(c, "bare-hmac-sha256", body),
+        Algorithm::HmacSha512 => run::<Hmac<sha2::Sha512>>(c, "bare-hmac-sha512", body),
+        _ => unreachable!("HMAC algorithms only"),
+    }
+}
+
+fn hmac_providers(c: &mut Criterion) {
+    let mut group = c.benchmark_group("hmac-1MiB");
+    group.throughput(Throughput::Bytes(MIB as u64));
+    group.warm_up_time(Duration::from_millis(500));
+    group.measurement_time(Duration::from_secs(2));
+    group.sample_size(30);
+    let body = json_body(MIB);
+    for algorithm in [Algorithm::HmacSha1, Algorithm::HmacSha256, Algorithm::HmacSha512] {
+        bare(&mut group, algorithm, &body);
+    }
+    let hmac = |p: &Provider| {
+        p.scheme().is_some_and(|s| {
+            matches!(s.algorithm(), Algorithm::HmacSha1 | Algorithm::HmacSha256 | Algorithm::HmacSha512)
+        })
+    };
+    for provider in Provider::all().iter().filter(|p| hmac(p)) {
+        let case = case(*provider);
+        let req = case.request();
+        group.bench_function(BenchmarkId::from_parameter(case.provider.name()), |b| {
+            b.iter(|| case.verifier.verify(black_box(&req), black_box(now())))
+        });
+    }
+    group.finish();
+}
+
+/// The group, in a private module: `criterion_group!` writes an undocumented `pub fn`.
+mod groups {
+    use super::hmac_providers;
+    criterion::criterion_group!(benches, hmac_providers);
+}
+criterion_main!(groups::benches);
