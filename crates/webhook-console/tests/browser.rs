@@ -13,6 +13,8 @@
 //! Without chromedriver the test fails under CI (`CI=true`) and is skipped, said so on
 //! stderr, elsewhere.
 
+#![allow(clippy::unwrap_used)]
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::Stdio;

@@ -2,6 +2,8 @@
 //! escaping, paging, filters, replay and limits, over the memory, SQLite and PostgreSQL
 //! stores.
 
+#![allow(clippy::unwrap_used)]
+
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
