@@ -41,23 +41,22 @@ impl Receiver {
         let config = Config::from_vars(|k| map.get(k).cloned()).expect("valid test configuration");
         match self {
             Receiver::Axum | Receiver::Tower => {
-                let receiver = receiver_common::start(config).await.expect("start the pipeline");
                 listener.set_nonblocking(true).expect("non-blocking");
                 let listener = tokio::net::TcpListener::from_std(listener).expect("tokio listener");
-                tokio::spawn(async move {
-                    let result = if self == Receiver::Axum {
-                        axum_receiver::serve(listener, &receiver).await
-                    } else {
-                        tower_receiver::serve(listener, &receiver).await
-                    };
-                    result.expect("receiver stopped");
-                });
+                let forever = std::future::pending();
+                if self == Receiver::Axum {
+                    let receiver = axum_receiver::start(config).await.expect("start the pipeline");
+                    tokio::spawn(async move { axum_receiver::serve(listener, &receiver, forever).await });
+                } else {
+                    let receiver = tower_receiver::start(config).await.expect("start the pipeline");
+                    tokio::spawn(async move { tower_receiver::serve(listener, &receiver, forever).await });
+                }
             }
             Receiver::Actix => {
                 // Like the binary: the pipeline and the server in actix's own runtime.
                 std::thread::spawn(move || {
                     actix_rt::System::new().block_on(async move {
-                        let receiver = receiver_common::start(config).await.expect("start the pipeline");
+                        let receiver = actix_receiver::start(config).await.expect("start the pipeline");
                         let server = actix_receiver::server(listener, &receiver, 2).expect("actix server");
                         server.await.expect("receiver stopped");
                     })

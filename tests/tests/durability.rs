@@ -5,10 +5,11 @@
 //! - exactly once: 64 concurrent copies of one delivery, split across two processes
 //!   sharing one PostgreSQL database (with and without Redis dedup), give one stored event
 //!   and one handler run, whose row in `handled_deliveries` is the only one;
-//! - crash safety: a receiver under load is killed with SIGKILL; after a restart every
-//!   delivery that was acknowledged is stored and handled, and handled exactly once: the
-//!   handler's row in `handled_deliveries` commits with the done mark, so each event has
-//!   one row, from the run that committed, even the events a worker held at the kill;
+//! - crash safety, on SQLite and on PostgreSQL: a receiver under load is killed with
+//!   SIGKILL; after a restart every delivery that was acknowledged is stored and handled,
+//!   and handled exactly once: the handler's row in `handled_deliveries` commits with the
+//!   done mark, so each event has one row, from the run that committed, even the events a
+//!   worker held at the kill;
 //! - store down: a receiver whose PostgreSQL connection is cut answers 503 and
 //!   acknowledges nothing it did not store;
 //! - metrics: `GET /metrics` counts outcomes, handler runs, the queue depth and latency.
@@ -746,17 +747,88 @@ struct Load {
     late_errors: usize,
 }
 
+/// The event store a SIGKILL test runs on: a SQLite file, or a PostgreSQL database of its
+/// own (dropped with it).
+enum CrashStore {
+    Sqlite(TempDb),
+    Postgres(PgDb),
+}
+
+impl CrashStore {
+    fn name(&self) -> &'static str {
+        match self {
+            CrashStore::Sqlite(_) => "sqlite",
+            CrashStore::Postgres(_) => "postgres",
+        }
+    }
+
+    /// The receivers' `DATABASE_URL`.
+    fn url(&self) -> String {
+        match self {
+            CrashStore::Sqlite(db) => db.url(),
+            CrashStore::Postgres(db) => db.url.clone(),
+        }
+    }
+
+    /// The store, opened by the test to read what the receivers left.
+    async fn open(&self) -> Box<dyn EventStore> {
+        match self {
+            CrashStore::Sqlite(db) => Box::new(SqliteStore::connect(&db.url()).await.unwrap()),
+            CrashStore::Postgres(db) => Box::new(PostgresStore::connect(&db.url).await.unwrap()),
+        }
+    }
+
+    /// Every row of the handler's `handled_deliveries`: (event id, attempt).
+    async fn handled(&self) -> Vec<(i64, i64)> {
+        const ROWS: &str = "SELECT event_id, attempt FROM handled_deliveries";
+        match self {
+            CrashStore::Sqlite(db) => {
+                let conn = rusqlite::Connection::open(&db.path).unwrap();
+                let mut query = conn.prepare(ROWS).unwrap();
+                let rows = query.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))).unwrap();
+                rows.map(Result::unwrap).collect()
+            }
+            CrashStore::Postgres(db) => {
+                let mut conn = sqlx::PgConnection::connect(&db.url).await.unwrap();
+                let rows = sqlx::query_as(ROWS).fetch_all(&mut conn).await.unwrap();
+                let _ = conn.close().await;
+                rows
+            }
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sigkill_under_load_loses_no_acknowledged_delivery() {
+    let _heavy = heavy().await;
+    sigkill_under_load(CrashStore::Sqlite(TempDb::new("crash"))).await;
+}
+
+/// The same on PostgreSQL: the handler's row and the done mark commit in one PostgreSQL
+/// transaction, in a database of the test's own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sigkill_under_load_loses_no_acknowledged_delivery_on_postgres() {
+    let _heavy = heavy().await;
+    let test = "sigkill_under_load_loses_no_acknowledged_delivery_on_postgres";
+    let Some(pg) = webhook_tests::service_url("WEBHOOK_TEST_DATABASE_URL", test) else {
+        return;
+    };
+    sigkill_under_load(CrashStore::Postgres(PgDb::create(&pg, "crash").await)).await;
+}
+
+/// A receiver under load on `db` is killed with SIGKILL once enough deliveries were
+/// acknowledged, then restarted on the same store: every acknowledged delivery is stored,
+/// the queue drains, and each event has exactly one `handled_deliveries` row, from the run
+/// that marked it done.
+async fn sigkill_under_load(db: CrashStore) {
     const WORKERS: usize = 2;
     const CLIENTS: usize = 16;
     const MAX_DELIVERIES: usize = 3_000;
     // The kill comes once this many deliveries were acknowledged (not after a time: on a
     // slow machine half a second may acknowledge nothing), mid-load.
     const KILL_AFTER_ACKS: usize = 300;
-    let _heavy = heavy().await;
     let began = Instant::now();
-    let db = TempDb::new("crash");
+    let backend = db.name();
     let vars =
         [("DATABASE_URL", db.url()), ("WEBHOOK_WORKERS", WORKERS.to_string()), ("WEBHOOK_LEASE_SECS", "2".to_owned())];
     let mut first = Proc::start(Bin::Axum, &vars).await;
@@ -824,7 +896,7 @@ async fn sigkill_under_load_loses_no_acknowledged_delivery() {
         load.late_errors += l.late_errors;
     }
     println!(
-        "crash: {} deliveries started before the SIGKILL, {kill_after:?} into the load (at {KILL_AFTER_ACKS} acks), \
+        "crash ({backend}): {} deliveries started before the SIGKILL, {kill_after:?} into the load (at {KILL_AFTER_ACKS} acks), \
          {} acknowledged (2xx), {} refused, {} transport errors before the kill, {} after",
         sent_at_kill,
         load.acked.len(),
@@ -834,7 +906,7 @@ async fn sigkill_under_load_loses_no_acknowledged_delivery() {
     );
     assert!(
         load.acked.len() >= KILL_AFTER_ACKS,
-        "{} acknowledged before the kill: too few to prove anything",
+        "{backend}: {} acknowledged before the kill: too few to prove anything",
         load.acked.len()
     );
     assert!(load.refused.is_empty(), "non-2xx answers under load: {:?}", &load.refused[..load.refused.len().min(5)]);
@@ -844,9 +916,9 @@ async fn sigkill_under_load_loses_no_acknowledged_delivery() {
     // again once their 2 s lease expires). The bound is generous: it catches a queue that
     // never drains, not a slow machine.
     let second = Proc::start(Bin::Axum, &vars).await;
-    let store = SqliteStore::connect(&db.url()).await.unwrap();
+    let store = db.open().await;
     let drain_started = Instant::now();
-    let store_ref = &store;
+    let store_ref = &*store;
     let depth = wait_for("the queue drains after the restart", Duration::from_secs(120), move || async move {
         match store_ref.depth().await.map_err(|e| e.to_string())? {
             0 => Ok(0),
@@ -868,7 +940,7 @@ async fn sigkill_under_load_loses_no_acknowledged_delivery() {
     let mut histogram: Vec<_> = attempts.into_iter().collect();
     histogram.sort_unstable();
     println!(
-        "crash: {} stored ({} more than acknowledged: stored, answer lost in the kill); queue depth {depth} after \
+        "crash ({backend}): {} stored ({} more than acknowledged: stored, answer lost in the kill); queue depth {depth} after \
          {drained_in:?}; attempts histogram {histogram:?}; {rerun} events whose handler ran again (held by a \
          worker at the kill: their effects count below); {runs_after_restart} handler runs after the restart; {:?}",
         events.len(),
@@ -877,28 +949,25 @@ async fn sigkill_under_load_loses_no_acknowledged_delivery() {
     );
     assert!(
         missing.is_empty(),
-        "{} acknowledged deliveries are not stored, e.g. {:?}",
+        "{backend}: {} acknowledged deliveries are not stored, e.g. {:?}",
         missing.len(),
         &missing[..missing.len().min(5)]
     );
     let statuses: Vec<_> = not_done.iter().take(5).map(|e| (e.id, e.status, e.attempts)).collect();
     assert!(
         depth == 0 && not_done.is_empty(),
-        "queue not drained {drained_in:?} after the restart (WEBHOOK_LEASE_SECS=2): depth {depth}, {} events not \
+        "{backend}: queue not drained {drained_in:?} after the restart (WEBHOOK_LEASE_SECS=2): depth {depth}, {} events not \
          done, e.g. (id, status, attempts) {statuses:?}",
         not_done.len()
     );
     let bound = WORKERS * WorkerConfig::default().batch;
-    assert!(rerun <= bound, "{rerun} events ran more than once; at most {bound} can be held at the kill");
+    assert!(rerun <= bound, "{backend}: {rerun} events ran more than once; at most {bound} can be held at the kill");
 
     // Handled exactly once, counted: the handler's row in `handled_deliveries` commits with
     // the done mark, so every done event has exactly one row, from the run that committed
     // (its attempt number), even the events a worker held at the kill and ran again.
-    let conn = rusqlite::Connection::open(&db.path).unwrap();
     let mut rows: HashMap<i64, Vec<i64>> = HashMap::new();
-    let mut query = conn.prepare("SELECT event_id, attempt FROM handled_deliveries").unwrap();
-    for row in query.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))).unwrap() {
-        let (id, attempt) = row.unwrap();
+    for (id, attempt) in db.handled().await {
         rows.entry(id).or_default().push(attempt);
     }
     let total: usize = rows.values().map(Vec::len).sum();
@@ -909,18 +978,16 @@ async fn sigkill_under_load_loses_no_acknowledged_delivery() {
         .map(|e| (e.id, e.attempts, rows.get(&e.id)))
         .collect();
     println!(
-        "crash: handled_deliveries has {total} rows for {} events ({} of them run more than once)",
+        "crash ({backend}): handled_deliveries has {total} rows for {} events ({} of them run more than once)",
         events.len(),
         rerun
     );
     assert!(
         wrong.is_empty() && total == events.len(),
-        "not exactly one row per event from its committed run: {total} rows for {} events; e.g. (id, attempts, rows' \
+        "{backend}: not exactly one row per event from its committed run: {total} rows for {} events; e.g. (id, attempts, rows' \
          attempts) {wrong:?}",
         events.len()
     );
-    drop(query);
-    drop(conn);
     store.close().await;
     drop(second);
 }

@@ -153,10 +153,22 @@ where
                 Err(other) => return Ok(early(&other)),
             };
             parts.extensions.insert(claim.delivery().clone());
-            // A panic or a dropped future drops the claim unsettled: released, so the
-            // provider's retry is processed.
+            // With a sink (the durable pipeline) the delivery is stored already and the
+            // pipeline's workers handle it whatever the inner service answers: its claim is
+            // completed now, as the axum and actix extractors do, so a copy or a retry is a
+            // duplicate. Without one, the inner service is the handling: a panic or a
+            // dropped future drops the claim unsettled (released, so the provider's retry
+            // is processed), and its answer settles it.
+            let claim = if endpoint.has_sink() {
+                claim.settle(true).await;
+                None
+            } else {
+                Some(claim)
+            };
             let result = inner.call(Request::from_parts(parts, B::from(bytes))).await;
-            claim.settle(matches!(&result, Ok(res) if res.status().is_success())).await;
+            if let Some(claim) = claim {
+                claim.settle(matches!(&result, Ok(res) if res.status().is_success())).await;
+            }
             result.map(|res| res.map(WebhookBody::service))
         })
     }

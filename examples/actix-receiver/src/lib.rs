@@ -1,12 +1,61 @@
-//! The actix-web receiver: every enabled route is `POST /webhooks/{provider}` handled by
-//! the `RawWebhook` extractor, its `Endpoint` (which stores before the 200) in the
-//! resource's `app_data`; see `receiver-common` for the contract.
+//! The actix-web receiver, top to bottom: read the settings, start the pipeline that
+//! stores each verified delivery before its 200 and handles it in the background, give
+//! each provider route its `Endpoint` (in the resource's `app_data`), route
+//! `POST /webhooks/{provider}` to the `RawWebhook` extractor, and serve within the
+//! connection limits until SIGTERM. The settings (the environment contract the three
+//! receivers share) are in `receiver-common`.
+
+use std::process::ExitCode;
 
 use actix_web::dev::Server;
 use actix_web::http::StatusCode;
 use actix_web::{web, App, HttpResponse, HttpServer};
-use receiver_common::{log_accepted, Receiver, ACCEPTED, HEALTHY, METHOD_NOT_ALLOWED, NOT_FOUND};
+use receiver_common::{log_accepted, Config, Enabled, Receiver, ACCEPTED, HEALTHY, METHOD_NOT_ALLOWED, NOT_FOUND};
 use webhook_actix::RawWebhook;
+use webhook_pipeline::{EventRouter, Pipeline};
+
+/// Starts where deliveries go and gives every configured route its endpoint: the part to
+/// copy into your own service.
+pub async fn start(config: Config) -> Result<Receiver, String> {
+    // The metrics recorder first: the pipeline records from its start.
+    let metrics = receiver_common::metrics();
+    // Each delivery id is claimed for the dedup TTL (in memory, or Redis with `REDIS_URL`).
+    let dedup = receiver_common::open::dedup(&config).await?;
+    // `WEBHOOK_SINK`: publish to NATS JetStream or RabbitMQ; the broker's consumers handle.
+    let broker = receiver_common::open::broker(&config).await?;
+    // Otherwise: store in the event store and handle with this process's workers.
+    let pipeline = match &broker {
+        Some(_) => None,
+        None => {
+            let store = receiver_common::open::event_store(&config).await?;
+            let handler = receiver_common::handled::handler(&config, &store).await?;
+            let builder = Pipeline::builder(store)
+                .router(EventRouter::new().catch_all(handler))
+                .workers(config.workers)
+                .lease(config.lease)
+                .retention(config.retention())
+                .map_err(|e| format!("WEBHOOK_RETENTION_DAYS: {e}"))?;
+            Some(match config.audit() {
+                Some(audit) => builder.audit(audit).start(),
+                None => builder.start(),
+            })
+        }
+    };
+    let routes = config
+        .configured
+        .iter()
+        .map(|route| {
+            let endpoint = config.endpoint(route).with_dedup(dedup.clone());
+            let endpoint = match (&pipeline, &broker) {
+                (Some(pipeline), _) => pipeline.attach(endpoint),
+                (None, Some(broker)) => endpoint.with_sink(broker.clone()),
+                (None, None) => endpoint,
+            };
+            Enabled { route: route.route, endpoint }
+        })
+        .collect();
+    Ok(Receiver::new(config, metrics, routes, pipeline))
+}
 
 fn json(status: StatusCode, body: &'static str) -> HttpResponse {
     HttpResponse::build(status).content_type("application/json").body(body)
@@ -48,7 +97,7 @@ where
 
 /// Adds a started receiver's routes to an actix `ServiceConfig`.
 pub fn configure(receiver: &Receiver) -> impl Fn(&mut web::ServiceConfig) + Clone {
-    let enabled = receiver.enabled.clone();
+    let enabled = receiver.routes.clone();
     let metrics = receiver.metrics.clone();
     move |cfg: &mut web::ServiceConfig| {
         cfg.route("/healthz", web::get().to(|| async { json(StatusCode::OK, HEALTHY) }));
@@ -114,16 +163,20 @@ pub fn server(listener: std::net::TcpListener, receiver: &Receiver, workers: usi
         .run())
 }
 
-/// The whole binary: read the environment, start the pipeline, listen, serve. `main` is
-/// this (inside actix's runtime); the process-level tests run it too.
-pub async fn run() -> std::process::ExitCode {
-    let receiver = match receiver_common::startup().await {
-        Ok(r) => r,
+/// The whole binary: `main` is this (inside actix's runtime); the process-level tests run
+/// it too.
+pub async fn run() -> ExitCode {
+    let config = match receiver_common::settings() {
+        Ok(config) => config,
         Err(code) => return code,
     };
+    let receiver = match start(config).await {
+        Ok(receiver) => receiver,
+        Err(e) => return receiver_common::cannot_start(&e),
+    };
     let listener = match std::net::TcpListener::bind(receiver.config.addr) {
-        Ok(l) => l,
-        Err(e) => return receiver_common::cannot_listen(&receiver.config, &e),
+        Ok(listener) => listener,
+        Err(e) => return receiver_common::cannot_start(&format!("cannot listen on {}: {e}", receiver.config.addr)),
     };
     receiver_common::announce(&receiver.config, "actix-receiver");
     let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
@@ -140,5 +193,5 @@ pub async fn run() -> std::process::ExitCode {
         }
         Err(e) => Err(e),
     };
-    receiver_common::finish(receiver, served).await
+    receiver.finish(served).await
 }

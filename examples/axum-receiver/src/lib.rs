@@ -1,26 +1,72 @@
-//! The axum receiver: every enabled route is `POST /webhooks/{provider}` handled by the
-//! `RawWebhook` extractor, whose endpoint stores the delivery before the 200; see
-//! `receiver-common` for the contract.
+//! The axum receiver, top to bottom: read the settings, start the pipeline that stores each
+//! verified delivery before its 200 and handles it in the background, give each provider
+//! route its `Endpoint`, route `POST /webhooks/{provider}` to the `RawWebhook` extractor,
+//! and serve within the connection limits until SIGTERM. The settings (the environment
+//! contract the three receivers share) are in `receiver-common`.
+
+use std::future::Future;
+use std::process::ExitCode;
 
 use axum::extract::ConnectInfo;
 use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::Router;
-use hyper::body::Incoming;
-use hyper::server::conn::http1;
-use hyper_util::rt::TokioIo;
-use receiver_common::conn::{serve_watched, Activity, Connections, Tracked};
-use receiver_common::{log_accepted, Receiver, ACCEPTED, HEALTHY, METHOD_NOT_ALLOWED, NOT_FOUND};
+use receiver_common::{Config, Enabled, Receiver, ACCEPTED, HEALTHY, METHOD_NOT_ALLOWED, NOT_FOUND};
 use tower::ServiceExt;
 use webhook_axum::RawWebhook;
+use webhook_pipeline::{EventRouter, Pipeline};
+
+/// Starts where deliveries go and gives every configured route its endpoint: the part to
+/// copy into your own service.
+pub async fn start(config: Config) -> Result<Receiver, String> {
+    // The metrics recorder first: the pipeline records from its start.
+    let metrics = receiver_common::metrics();
+    // Each delivery id is claimed for the dedup TTL (in memory, or Redis with `REDIS_URL`).
+    let dedup = receiver_common::open::dedup(&config).await?;
+    // `WEBHOOK_SINK`: publish to NATS JetStream or RabbitMQ; the broker's consumers handle.
+    let broker = receiver_common::open::broker(&config).await?;
+    // Otherwise: store in the event store and handle with this process's workers.
+    let pipeline = match &broker {
+        Some(_) => None,
+        None => {
+            let store = receiver_common::open::event_store(&config).await?;
+            let handler = receiver_common::handled::handler(&config, &store).await?;
+            let builder = Pipeline::builder(store)
+                .router(EventRouter::new().catch_all(handler))
+                .workers(config.workers)
+                .lease(config.lease)
+                .retention(config.retention())
+                .map_err(|e| format!("WEBHOOK_RETENTION_DAYS: {e}"))?;
+            Some(match config.audit() {
+                Some(audit) => builder.audit(audit).start(),
+                None => builder.start(),
+            })
+        }
+    };
+    let routes = config
+        .configured
+        .iter()
+        .map(|route| {
+            let endpoint = config.endpoint(route).with_dedup(dedup.clone());
+            let endpoint = match (&pipeline, &broker) {
+                (Some(pipeline), _) => pipeline.attach(endpoint),
+                (None, Some(broker)) => endpoint.with_sink(broker.clone()),
+                (None, None) => endpoint,
+            };
+            Enabled { route: route.route, endpoint }
+        })
+        .collect();
+    Ok(Receiver::new(config, metrics, routes, pipeline))
+}
 
 fn json(status: StatusCode, body: &'static str) -> impl IntoResponse {
     (status, [(header::CONTENT_TYPE, "application/json")], body)
 }
 
+/// The webhook handler: it runs only for a verified, new delivery, already stored.
 async fn accept(hook: RawWebhook) -> impl IntoResponse {
-    log_accepted(&hook.0);
+    receiver_common::log_accepted(&hook.0);
     json(StatusCode::OK, ACCEPTED)
 }
 
@@ -31,11 +77,10 @@ pub fn app(receiver: &Receiver) -> Router {
     let mut router = Router::new().route("/healthz", get(|| async { json(StatusCode::OK, HEALTHY) })).route(
         "/metrics",
         get(move || {
-            let metrics = metrics.clone();
-            async move { ([(header::CONTENT_TYPE, receiver_common::METRICS_CONTENT_TYPE)], metrics.render()) }
+            std::future::ready(([(header::CONTENT_TYPE, receiver_common::METRICS_CONTENT_TYPE)], metrics.render()))
         }),
     );
-    for enabled in &receiver.enabled {
+    for enabled in &receiver.routes {
         // GET: the provider's endpoint check (X, Dropbox, Okta), else 405.
         let route = post(accept)
             .get(webhook_axum::get_check)
@@ -57,82 +102,36 @@ async fn request_id(mut req: axum::extract::Request, next: axum::middleware::Nex
     res
 }
 
-/// Serves `receiver` on `listener` until the process ends, with each connection's peer
-/// address in the requests (`ConnectInfo<SocketAddr>`), which the routes' IP allowlists
-/// (`<PROVIDER>_WEBHOOK_ALLOW_IPS`) are checked against.
-pub async fn serve(listener: tokio::net::TcpListener, receiver: &Receiver) -> std::io::Result<()> {
-    serve_until(listener, receiver, std::future::pending()).await
-}
-
-/// How long a graceful stop waits for the connections in flight.
-const DRAIN: std::time::Duration = std::time::Duration::from_secs(30);
-
-/// Like [`serve`], until `stop` resolves; then no new connection is accepted, idle
-/// connections are closed, and the requests in flight are answered (for at most 30 s)
-/// before this returns.
-///
-/// `axum::serve` has no header or idle timeout, so the router is served by hyper directly,
-/// within the receiver's [`ConnectionLimits`](webhook_core::limits::ConnectionLimits): at
-/// most `WEBHOOK_MAX_CONNECTIONS` connections (more wait in the backlog), each closed when
-/// its headers take longer than `WEBHOOK_HEADER_TIMEOUT_SECS` or it sits idle longer than
-/// `WEBHOOK_IDLE_TIMEOUT_SECS` (see `receiver_common::conn`). The body timeout is the
-/// extractor's.
-pub async fn serve_until(
-    listener: tokio::net::TcpListener,
-    receiver: &Receiver,
-    stop: impl std::future::Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
+/// Serves `receiver` on `listener` until `stop` resolves, then answers the requests in
+/// flight (for at most 30 s). `axum::serve` has no header or idle timeout, so the router is
+/// served by hyper directly, within the receiver's connection limits
+/// (`receiver_common::conn::serve`), with each connection's peer address in the requests
+/// (`ConnectInfo<SocketAddr>`) for the routes' IP allowlists.
+pub async fn serve(listener: tokio::net::TcpListener, receiver: &Receiver, stop: impl Future<Output = ()>) {
     let router = app(receiver);
-    let limits = receiver.config.limits.clone();
-    let connections = Connections::new(&limits, &receiver.config.trusted_proxies);
-    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-    let mut stop = std::pin::pin!(stop);
-    loop {
-        let (stream, peer, slot) = tokio::select! {
-            accepted = connections.accept(&listener) => accepted,
-            () = &mut stop => break,
-        };
-        let activity = Activity::default();
-        let (router, busy) = (router.clone(), activity.clone());
-        let svc = hyper::service::service_fn(move |mut req: axum::extract::Request<Incoming>| {
-            req.extensions_mut().insert(ConnectInfo(peer));
-            let (router, busy) = (router.clone(), busy.busy());
-            async move {
-                let res = router.oneshot(req).await;
-                drop(busy);
-                res
-            }
-        });
-        // hyper's own header timer also runs between requests; the watchdog times both.
-        let connection = http1::Builder::new()
-            .header_read_timeout(None)
-            .serve_connection(TokioIo::new(Tracked::new(stream, activity.clone())), svc);
-        let connection = graceful.watch(connection);
-        let limits = limits.clone();
-        tokio::spawn(async move {
-            serve_watched(connection, &activity, &limits).await;
-            drop(slot);
-        });
-    }
-    drop(listener);
-    if tokio::time::timeout(DRAIN, graceful.shutdown()).await.is_err() {
-        tracing::warn!("connections still open after {} s; stopping anyway", DRAIN.as_secs());
-    }
-    Ok(())
+    let config = &receiver.config;
+    receiver_common::conn::serve(listener, &config.limits, &config.trusted_proxies, stop, move |mut req, peer| {
+        req.extensions_mut().insert(ConnectInfo(peer));
+        router.clone().oneshot(req.map(axum::body::Body::new))
+    })
+    .await;
 }
 
-/// The whole binary: read the environment, start the pipeline, listen, serve. `main` is
-/// this; the process-level tests run it too.
-pub async fn run() -> std::process::ExitCode {
-    let receiver = match receiver_common::startup().await {
-        Ok(r) => r,
+/// The whole binary: `main` is this; the process-level tests run it too.
+pub async fn run() -> ExitCode {
+    let config = match receiver_common::settings() {
+        Ok(config) => config,
         Err(code) => return code,
     };
+    let receiver = match start(config).await {
+        Ok(receiver) => receiver,
+        Err(e) => return receiver_common::cannot_start(&e),
+    };
     let listener = match tokio::net::TcpListener::bind(receiver.config.addr).await {
-        Ok(l) => l,
-        Err(e) => return receiver_common::cannot_listen(&receiver.config, &e),
+        Ok(listener) => listener,
+        Err(e) => return receiver_common::cannot_start(&format!("cannot listen on {}: {e}", receiver.config.addr)),
     };
     receiver_common::announce(&receiver.config, "axum-receiver");
-    let served = serve_until(listener, &receiver, receiver_common::shutdown_signal()).await;
-    receiver_common::finish(receiver, served).await
+    serve(listener, &receiver, receiver_common::shutdown_signal()).await;
+    receiver.finish(Ok(())).await
 }

@@ -23,13 +23,7 @@ use webhook_pipeline::{
 /// `EventRouter::on(providers::GITHUB, "push", ...)`.
 fn handlers() -> EventRouter {
     EventRouter::new().catch_all(|event: Event| async move {
-        tracing::info!(
-            provider = %event.provider,
-            event_type = event.event_type.as_deref().unwrap_or("-"),
-            id = %event.delivery_id,
-            attempt = event.attempts,
-            "webhook handled"
-        );
+        receiver_common::handled::log(&event);
         Ok(())
     })
 }

@@ -9,18 +9,85 @@
 //! `max_connections`.)
 
 use std::collections::HashMap;
+use std::convert::Infallible;
+use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use http::{Request, Response};
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 use webhook_core::ip::TrustedProxies;
 use webhook_core::limits::ConnectionLimits;
+
+/// How long a graceful stop waits for the connections in flight.
+pub const DRAIN: Duration = Duration::from_secs(30);
+
+/// The accept loop of the receivers on hyper (axum's and tower's): each connection is
+/// served over HTTP/1.1 by `handle` (given the request and the connection's peer address,
+/// which the routes' allowlists are checked against), within `limits`: at most
+/// `max_connections` at once (more wait in the backlog), and closed when its headers take
+/// longer than the header timeout or it sits idle longer than the idle timeout. The body
+/// timeout is the extractor's.
+///
+/// When `stop` resolves, no new connection is accepted, idle connections are closed, and
+/// the requests in flight are answered (for at most [`DRAIN`]) before this returns.
+pub async fn serve<H, F, B>(
+    listener: TcpListener,
+    limits: &ConnectionLimits,
+    trusted: &TrustedProxies,
+    stop: impl Future<Output = ()>,
+    handle: H,
+) where
+    H: Fn(Request<Incoming>, SocketAddr) -> F + Clone + Send + Sync + 'static,
+    F: Future<Output = Result<Response<B>, Infallible>> + Send + 'static,
+    B: hyper::body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let connections = Connections::new(limits, trusted);
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut stop = std::pin::pin!(stop);
+    loop {
+        // Accept errors pause the loop, never end it.
+        let (stream, peer, slot) = tokio::select! {
+            accepted = connections.accept(&listener) => accepted,
+            () = &mut stop => break,
+        };
+        let activity = Activity::default();
+        let (handle, busy) = (handle.clone(), activity.clone());
+        let service = hyper::service::service_fn(move |req: Request<Incoming>| {
+            let (answer, busy) = (handle(req, peer), busy.busy());
+            async move {
+                let res = answer.await;
+                drop(busy);
+                res
+            }
+        });
+        // hyper's own header timer also runs between requests; the watchdog times both.
+        let connection = http1::Builder::new()
+            .header_read_timeout(None)
+            .serve_connection(TokioIo::new(Tracked::new(stream, activity.clone())), service);
+        let connection = graceful.watch(connection);
+        let limits = limits.clone();
+        tokio::spawn(async move {
+            serve_watched(connection, &activity, &limits).await;
+            drop(slot);
+        });
+    }
+    drop(listener);
+    if tokio::time::timeout(DRAIN, graceful.shutdown()).await.is_err() {
+        tracing::warn!("connections still open after {} s; stopping anyway", DRAIN.as_secs());
+    }
+}
 
 /// How long the accept loop pauses after an accept error that is about resources
 /// (`EMFILE`, `ENFILE`, `ENOBUFS`, `ENOMEM`): the connections in flight finish and free

@@ -1,11 +1,20 @@
-//! The contract the three example receivers (`axum-receiver`, `actix-receiver`,
-//! `tower-receiver`) share, so one black-box suite drives them all:
+//! What the three example receivers (`axum-receiver`, `actix-receiver`, `tower-receiver`)
+//! share, so one black-box suite drives them all. Each receiver wires its own pipeline and
+//! routes; this crate holds only what is the same for all three:
+//!
+//! - [`config`]: the settings, read from the environment;
+//! - [`open`]: the stores and the broker those settings name;
+//! - [`handled`]: the example application's handler;
+//! - [`conn`]: the connection limits and the accept loop of the receivers on hyper;
+//! - here: the running [`Receiver`], the request id, metrics, logging and the stop signal.
+//!
+//! The settings:
 //!
 //! | variable | meaning | default |
 //! |---|---|---|
 //! | `WEBHOOK_ADDR` | listen address | `127.0.0.1:3000` |
 //! | `WEBHOOK_PUBLIC_URL` | `scheme://host:port` the providers post to (Twilio signs it) | `http://` + `WEBHOOK_ADDR` |
-//! | `WEBHOOK_MAX_BODY_BYTES` | body limit | `1048576` |
+//! | `WEBHOOK_MAX_BODY_BYTES` | body limit (at most 1 GiB) | `1048576` |
 //! | `DATABASE_URL` | the event store: `sqlite://…` (created if missing), `postgres://…`, or `memory:` (not durable: benchmarks and demos only) | `sqlite://webhooks.db` |
 //! | `REDIS_URL` | a Redis dedup store in front of the event store | none (in-memory dedup; the store's unique key decides) |
 //! | `WEBHOOK_SINK` | publish each delivery to a broker instead of storing it: `nats://…` (NATS JetStream) or `amqp://…` (RabbitMQ); the 2xx goes out after the broker's ack, and its consumers (`broker-consumer`) handle the events | none: the event store and this process's workers |
@@ -15,9 +24,9 @@
 //! | `WEBHOOK_RETENTION_DAYS` | handled events (and their bodies) are deleted this many days after they were received; at least the 7-day dedup TTL | `7` |
 //! | `WEBHOOK_DEAD_RETENTION_DAYS` | dead events not replayed are deleted this many days after they were received | `30` |
 //! | `WEBHOOK_AUDIT_DAYS` | keep an audit log of every request (accepted or refused) in the event store for this many days | no audit log |
-//! | `WEBHOOK_RECORD_HANDLED` | `1`: the handler writes a row per handled event to `handled_deliveries`, in the transaction that marks the event done (exactly once, see [`HANDLED_TABLE`]); `0`: it only logs | `1` |
-//! | `<ID>_WEBHOOK_SECRET`, one per provider (see [`routes`]; `SLACK_SIGNING_SECRET`, `GITLAB_WEBHOOK_TOKEN`, `TWILIO_AUTH_TOKEN`, `DISCORD_PUBLIC_KEY`, `STANDARD_WEBHOOK_SECRET` also read) | comma-separated secrets; any of them verifies | route disabled |
-//! | `<ID>_WEBHOOK_ALLOW_IPS`, one per route ([`Route::allow_var`]) | comma-separated CIDR ranges or addresses the route accepts deliveries from; others get 403 `forbidden` | every address |
+//! | `WEBHOOK_RECORD_HANDLED` | `1`: the handler writes a row per handled event to `handled_deliveries`, in the transaction that marks the event done (exactly once, see [`handled`]); `0`: it only logs | `1` |
+//! | `<ID>_WEBHOOK_SECRET`, one per provider (see [`config::routes`]; `SLACK_SIGNING_SECRET`, `GITLAB_WEBHOOK_TOKEN`, `TWILIO_AUTH_TOKEN`, `DISCORD_PUBLIC_KEY`, `STANDARD_WEBHOOK_SECRET` also read) | comma-separated secrets; any of them verifies | route disabled |
+//! | `<ID>_WEBHOOK_ALLOW_IPS`, one per route ([`Route::allow_var`](config::Route::allow_var)) | comma-separated CIDR ranges or addresses the route accepts deliveries from; others get 403 `forbidden` | every address |
 //! | `WEBHOOK_TRUSTED_PROXIES` | comma-separated CIDR ranges of your proxies, whose `X-Forwarded-For` / `Forwarded` name the client for the allowlists | none: the peer address is the client |
 //! | `WEBHOOK_HEADER_TIMEOUT_SECS` | a request's headers must arrive within this (1-3600); else the connection is closed | `10` |
 //! | `WEBHOOK_BODY_TIMEOUT_SECS` | its body must arrive within this (1-3600), and at 1 KiB/s or more after 2 s; else 408 | `30` |
@@ -32,446 +41,27 @@
 //! variable. How the client address is found, and when it is refused, is documented in
 //! `webhook_core::ip`.
 
+pub mod config;
 pub mod conn;
+pub mod handled;
+pub mod open;
 
-use std::net::SocketAddr;
-use std::sync::{Arc, OnceLock};
-use std::time::{Duration, SystemTime};
+use std::sync::OnceLock;
+use std::time::Duration;
 
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
-use webhook_core::dedup::{DedupStore, MemoryDedup, StoreError};
-use webhook_core::ip::{IpAllowlist, TrustedProxies};
-use webhook_core::limits::ConnectionLimits;
-use webhook_core::receive::{callers_request_id, new_request_id, Endpoint, DEFAULT_BODY_LIMIT, DEFAULT_DEDUP_TTL};
-use webhook_core::sink::Sink;
-use webhook_core::{providers, Provider, SignRequest, Verifier};
-use webhook_pipeline::{
-    AuditConfig, Effects, Event, EventRouter, EventStore, MemoryStore, NatsConfig, NatsSink, Pipeline, PostgresStore,
-    RabbitConfig, RabbitSink, RedisDedup, RetentionConfig, SqliteStore,
-};
+use webhook_core::receive::{callers_request_id, new_request_id};
+use webhook_pipeline::Pipeline;
 
-/// A webhook route: `POST /webhooks/{path}`, enabled by the secrets in `var` (or, for the
-/// providers the receivers knew first, `legacy_var`).
-#[derive(Debug, Clone, Copy)]
-pub struct Route {
-    /// The last path segment: the provider's id.
-    pub path: &'static str,
-    /// Another last path segment served the same way (`standard` for `standard-webhooks`).
-    pub alias: Option<&'static str>,
-    /// The provider verified on it.
-    pub provider: Provider,
-    /// The environment variable holding its comma-separated secrets: `<ID>_WEBHOOK_SECRET`
-    /// (upper case, `-` as `_`).
-    pub var: &'static str,
-    /// The name that variable had before the naming rule, still read when `var` is unset.
-    pub legacy_var: Option<&'static str>,
-    /// The environment variable holding the comma-separated ranges it accepts deliveries
-    /// from (`<ID>_WEBHOOK_ALLOW_IPS`); unset, every address.
-    pub allow_var: &'static str,
-}
+pub use config::{routes, Config, Configured, Enabled, Route};
 
-/// The variable names the first receivers used: `(provider id, secret variable, path
-/// alias)`. They keep working.
-const LEGACY: &[(&str, &str, Option<&str>)] = &[
-    ("slack", "SLACK_SIGNING_SECRET", None),
-    ("gitlab", "GITLAB_WEBHOOK_TOKEN", None),
-    ("twilio", "TWILIO_AUTH_TOKEN", None),
-    ("discord", "DISCORD_PUBLIC_KEY", None),
-    ("standard-webhooks", "STANDARD_WEBHOOK_SECRET", Some("standard")),
-];
-
-/// `<PREFIX>_<suffix>` for a provider id: upper case, `-` as `_`.
-fn var_name(id: &str, suffix: &str) -> String {
-    format!("{}_{suffix}", id.to_ascii_uppercase().replace('-', "_"))
-}
-
-/// Every route the receivers serve: one per built-in provider (`Provider::all()`), so a
-/// provider added to the core is a route here with nothing else to write.
-pub fn routes() -> &'static [Route] {
-    static ROUTES: OnceLock<Vec<Route>> = OnceLock::new();
-    ROUTES.get_or_init(|| {
-        // Names made once for the life of the process (a few dozen short strings).
-        let leak = |s: String| -> &'static str { Box::leak(s.into_boxed_str()) };
-        Provider::all()
-            .iter()
-            .map(|&provider| {
-                let id = provider.name();
-                let legacy = LEGACY.iter().find(|(p, ..)| *p == id);
-                Route {
-                    path: id,
-                    alias: legacy.and_then(|(.., alias)| *alias),
-                    provider,
-                    var: leak(var_name(id, "WEBHOOK_SECRET")),
-                    legacy_var: legacy.map(|(_, var, _)| *var),
-                    allow_var: leak(var_name(legacy.and_then(|(.., a)| *a).unwrap_or(id), "WEBHOOK_ALLOW_IPS")),
-                }
-            })
-            .collect()
-    })
-}
-
-/// A route with its verifier, before the pipeline is started.
-#[derive(Debug, Clone)]
-pub struct Configured {
-    /// The route.
-    pub route: Route,
-    /// Its verifier.
-    pub verifier: Verifier,
-    /// The addresses it accepts deliveries from (with the trusted proxies), if limited.
-    pub allowlist: Option<IpAllowlist>,
-}
-
-/// A started route.
-#[derive(Debug, Clone)]
-pub struct Enabled {
-    /// The route.
-    pub route: Route,
-    /// Its endpoint: verifier, shared dedup store, event store, body limit, public URL.
-    pub endpoint: Endpoint,
-}
-
-impl Enabled {
-    /// `/webhooks/{path}`.
-    pub fn url_path(&self) -> String {
-        format!("/webhooks/{}", self.route.path)
-    }
-
-    /// Every path the route is served on: `/webhooks/{path}`, and its alias if it has one.
-    pub fn url_paths(&self) -> Vec<String> {
-        std::iter::once(self.route.path).chain(self.route.alias).map(|p| format!("/webhooks/{p}")).collect()
-    }
-}
-
-/// A signed delivery to paste into a shell, made when no secret is configured.
-#[derive(Debug, Clone)]
-pub struct DevDelivery {
-    /// The generated development secret (only ever a development value).
-    pub secret: String,
-    /// A `curl` command that posts a validly signed GitHub `ping`.
-    pub curl: String,
-}
-
-/// The receiver's whole configuration.
-#[derive(Debug, Clone)]
-pub struct Config {
-    /// Where to listen.
-    pub addr: SocketAddr,
-    /// The public base URL.
-    pub public_url: String,
-    /// The body limit in bytes.
-    pub max_body: usize,
-    /// The routes that have secrets.
-    pub configured: Vec<Configured>,
-    /// Set when no secret was configured.
-    pub dev: Option<DevDelivery>,
-    /// The event store's URL.
-    pub database_url: String,
-    /// The Redis dedup store's URL, if any.
-    pub redis_url: Option<String>,
-    /// Background workers.
-    pub workers: usize,
-    /// How long a worker's lease on an event lasts.
-    pub lease: Duration,
-    /// The proxies whose forwarding headers name the client (`WEBHOOK_TRUSTED_PROXIES`).
-    pub trusted_proxies: TrustedProxies,
-    /// How long audit records are kept (`WEBHOOK_AUDIT_DAYS`); `None`: no audit log.
-    pub audit_retention: Option<Duration>,
-    /// How long handled events are kept after they were received
-    /// (`WEBHOOK_RETENTION_DAYS`, default 7 days, never less than the dedup TTL).
-    pub retention: Duration,
-    /// How long dead events are kept after they were received
-    /// (`WEBHOOK_DEAD_RETENTION_DAYS`, default 30 days).
-    pub dead_retention: Duration,
-    /// Whether the handler records each handled event in [`HANDLED_TABLE`]
-    /// (`WEBHOOK_RECORD_HANDLED`).
-    pub record_handled: bool,
-    /// A broker to publish to instead of the event store (`WEBHOOK_SINK`: `nats://…` for
-    /// NATS JetStream, `amqp://…` for RabbitMQ); its consumers handle the events.
-    pub sink_url: Option<String>,
-    /// The stream (NATS, upper-cased) or exchange and queue (RabbitMQ) name
-    /// (`WEBHOOK_SINK_NAME`, default `webhooks`).
-    pub sink_name: String,
-    /// Timeouts and the connection cap (`WEBHOOK_HEADER_TIMEOUT_SECS`,
-    /// `WEBHOOK_BODY_TIMEOUT_SECS`, `WEBHOOK_IDLE_TIMEOUT_SECS`, `WEBHOOK_MAX_CONNECTIONS`).
-    pub limits: ConnectionLimits,
-}
-
-/// The example application's own table: one row per handled event, written by the
-/// handler as [`Effects`] in the same transaction that marks the event done, so a crash at
-/// any moment leaves exactly one row per done event and none for the others. Portable DDL
-/// (SQLite and PostgreSQL); on the memory store the statements are kept, not run.
-pub const HANDLED_TABLE: &str = "CREATE TABLE IF NOT EXISTS handled_deliveries (\
-    event_id BIGINT NOT NULL, provider TEXT NOT NULL, delivery_id TEXT NOT NULL, event_type TEXT, \
-    attempt BIGINT NOT NULL, handled_at BIGINT NOT NULL)";
-
-impl Config {
-    /// Reads the configuration from the process environment.
-    pub fn from_env() -> Result<Self, String> {
-        Self::from_vars(|k| std::env::var(k).ok())
-    }
-
-    /// Reads the configuration from `var` (a map in tests, the environment in a binary).
-    pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Self, String> {
-        let addr_text = var("WEBHOOK_ADDR").unwrap_or_else(|| "127.0.0.1:3000".to_owned());
-        let addr: SocketAddr =
-            addr_text.parse().map_err(|_| format!("WEBHOOK_ADDR={addr_text} is not an address like 127.0.0.1:3000"))?;
-        let public_url = var("WEBHOOK_PUBLIC_URL").unwrap_or_else(|| format!("http://{addr}"));
-        let max_body = match var("WEBHOOK_MAX_BODY_BYTES") {
-            Some(v) => v
-                .parse::<usize>()
-                .ok()
-                .filter(|n| *n > 0)
-                .ok_or_else(|| format!("WEBHOOK_MAX_BODY_BYTES={v} is not a positive number of bytes"))?,
-            None => DEFAULT_BODY_LIMIT,
-        };
-        let workers = match var("WEBHOOK_WORKERS") {
-            Some(v) => v
-                .parse::<usize>()
-                .ok()
-                .filter(|n| (1..=256).contains(n))
-                .ok_or_else(|| format!("WEBHOOK_WORKERS={v} is not a number of workers from 1 to 256"))?,
-            None => 4,
-        };
-        let lease = match var("WEBHOOK_LEASE_SECS") {
-            Some(v) => Duration::from_secs(
-                v.parse::<u64>()
-                    .ok()
-                    .filter(|n| (1..=86_400).contains(n))
-                    .ok_or_else(|| format!("WEBHOOK_LEASE_SECS={v} is not a number of seconds from 1 to 86400"))?,
-            ),
-            None => Duration::from_secs(60),
-        };
-        let audit_retention = match var("WEBHOOK_AUDIT_DAYS").filter(|v| !v.trim().is_empty()) {
-            Some(v) => Some(Duration::from_secs(
-                86_400
-                    * v.trim()
-                        .parse::<u64>()
-                        .ok()
-                        .filter(|n| (1..=3650).contains(n))
-                        .ok_or_else(|| format!("WEBHOOK_AUDIT_DAYS={v} is not a number of days from 1 to 3650"))?,
-            )),
-            None => None,
-        };
-        let days = |name: &str, default: u64| -> Result<Duration, String> {
-            match var(name).filter(|v| !v.trim().is_empty()) {
-                Some(v) => v
-                    .trim()
-                    .parse::<u64>()
-                    .ok()
-                    .filter(|n| (1..=3650).contains(n))
-                    .map(|n| Duration::from_secs(86_400 * n))
-                    .ok_or_else(|| format!("{name}={v} is not a number of days from 1 to 3650")),
-                None => Ok(Duration::from_secs(86_400 * default)),
-            }
-        };
-        let retention = days("WEBHOOK_RETENTION_DAYS", 7)?;
-        let dead_retention = days("WEBHOOK_DEAD_RETENTION_DAYS", 30)?;
-        retention_config(retention, dead_retention).validate().map_err(|e| format!("WEBHOOK_RETENTION_DAYS: {e}"))?;
-        let record_handled = match var("WEBHOOK_RECORD_HANDLED").as_deref().map(str::trim) {
-            None | Some("" | "1" | "true" | "on") => true,
-            Some("0" | "false" | "off") => false,
-            Some(v) => return Err(format!("WEBHOOK_RECORD_HANDLED={v} is not 1 or 0")),
-        };
-        let limits = connection_limits(&var)?;
-        let database_url = var("DATABASE_URL").unwrap_or_else(|| "sqlite://webhooks.db".to_owned());
-        if !["sqlite:", "postgres://", "postgresql://", "memory:"].iter().any(|p| database_url.starts_with(p)) {
-            return Err("DATABASE_URL must start with sqlite:, postgres:// or memory:".to_owned());
-        }
-        let redis_url = var("REDIS_URL").filter(|u| !u.trim().is_empty());
-        let sink_url = var("WEBHOOK_SINK").filter(|u| !u.trim().is_empty());
-        if let Some(url) = &sink_url {
-            if !["nats://", "tls://", "amqp://", "amqps://"].iter().any(|p| url.starts_with(p)) {
-                return Err("WEBHOOK_SINK must start with nats:// (NATS JetStream) or amqp:// (RabbitMQ)".to_owned());
-            }
-        }
-        let sink_name = var("WEBHOOK_SINK_NAME").unwrap_or_else(|| "webhooks".to_owned());
-        if sink_name.is_empty()
-            || sink_name.len() > 64
-            || !sink_name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-        {
-            return Err(format!("WEBHOOK_SINK_NAME={sink_name} is not 1 to 64 letters, digits, `_` or `-`"));
-        }
-        let trusted_proxies = match var("WEBHOOK_TRUSTED_PROXIES") {
-            Some(v) => TrustedProxies::parse_csv(&v).map_err(|e| format!("WEBHOOK_TRUSTED_PROXIES: {e}"))?,
-            None => TrustedProxies::none(),
-        };
-        let allowlist = |route: &Route| -> Result<Option<IpAllowlist>, String> {
-            let Some(ranges) = var(route.allow_var).filter(|s| !s.trim().is_empty()) else {
-                return Ok(None);
-            };
-            let list = IpAllowlist::parse_csv(&ranges).map_err(|e| format!("{}: {e}", route.allow_var))?;
-            if list.ranges().is_empty() {
-                return Err(format!("{}: lists no address range (unset it to accept every address)", route.allow_var));
-            }
-            Ok(Some(list.with_trusted_proxies(trusted_proxies.clone())))
-        };
-        // Every route's ranges are read, enabled or not: a typo fails now, not on the day
-        // the route is enabled.
-        let allowlists = routes().iter().map(allowlist).collect::<Result<Vec<_>, String>>()?;
-        let allowlist_of =
-            |route: &Route| routes().iter().position(|r| r.path == route.path).and_then(|i| allowlists[i].clone());
-        let mut configured = Vec::new();
-        for route in routes() {
-            let set = |name: &'static str| var(name).filter(|s| !s.trim().is_empty()).map(|v| (name, v));
-            let Some((name, secrets)) = set(route.var).or_else(|| route.legacy_var.and_then(set)) else {
-                continue;
-            };
-            if route.provider.needs_certificates() {
-                return Err(format!(
-                    "{name}: {} is verified with its signing certificates, which these example receivers do not \
-                     fetch; give a Verifier a CertificateStore (webhook_core::MemoryCertificates) in your own server",
-                    route.provider.name()
-                ));
-            }
-            let verifier =
-                Verifier::builder(route.provider).secrets_csv(&secrets).build().map_err(|e| format!("{name}: {e}"))?;
-            configured.push(Configured { route: *route, verifier, allowlist: allowlist_of(route) });
-        }
-        let mut dev = None;
-        if configured.is_empty() {
-            let secret = random_hex(16).map_err(|e| format!("no randomness for a development secret: {e}"))?;
-            let verifier = Verifier::new(providers::GITHUB, &secret).map_err(|e| e.to_string())?;
-            dev = Some(dev_delivery(&verifier, &secret, &public_url)?);
-            let github = routes()[0];
-            configured.push(Configured { route: github, verifier, allowlist: allowlist_of(&github) });
-        }
-        Ok(Self {
-            addr,
-            public_url,
-            max_body,
-            configured,
-            dev,
-            database_url,
-            redis_url,
-            workers,
-            lease,
-            trusted_proxies,
-            audit_retention,
-            retention,
-            dead_retention,
-            record_handled,
-            sink_url,
-            sink_name,
-            limits,
-        })
-    }
-
-    /// What to tell the person who started the receiver: the routes, the variables that
-    /// enable the others, and the development `curl` when there is one.
-    pub fn banner(&self, server: &str) -> String {
-        let mut out = format!("{server} listening on http://{}\n", self.addr);
-        for c in &self.configured {
-            out.push_str(&format!("  POST /webhooks/{}  ({}", c.route.path, c.route.provider.name()));
-            if let Some(list) = &c.allowlist {
-                out.push_str(&format!("; allowlist of {} ranges", list.ranges().len()));
-            }
-            out.push_str(")\n");
-        }
-        match &self.sink_url {
-            Some(sink) => out.push_str(&format!("  publishing to {} ({})", redact(sink), self.sink_name)),
-            None => out.push_str(&format!("  event store {}", redact(&self.database_url))),
-        }
-        if let Some(redis) = &self.redis_url {
-            out.push_str(&format!(", dedup on {}", redact(redis)));
-        }
-        if self.sink_url.is_none() {
-            out.push_str(&format!(", {} workers", self.workers));
-        }
-        out.push_str("; GET /metrics, GET /healthz\n");
-        let l = &self.limits;
-        out.push_str(&format!(
-            "  timeouts: headers {} s, body {} s, idle {} s; at most {} connections\n",
-            l.header_timeout.as_secs(),
-            l.body_timeout.as_secs(),
-            l.idle_timeout.as_secs(),
-            l.max_connections
-        ));
-        if let Some(retention) = self.audit_retention {
-            out.push_str(&format!(
-                "  audit log: every request, kept {} days (webhook audit list --database-url ...)\n",
-                retention.as_secs() / 86_400
-            ));
-        }
-        if !self.trusted_proxies.is_empty() {
-            let ranges: Vec<_> = self.trusted_proxies.ranges().iter().map(|r| r.to_string()).collect();
-            out.push_str(&format!("  trusted proxies (for the allowlists): {}\n", ranges.join(", ")));
-        }
-        let off = routes().len() - self.configured.len();
-        if off > 0 {
-            out.push_str(&format!(
-                "  {off} more providers: set <ID>_WEBHOOK_SECRET to enable POST /webhooks/<id> (comma-separated \
-                 secrets rotate), e.g. STRIPE_WEBHOOK_SECRET -> /webhooks/stripe; `webhook providers` lists them\n"
-            ));
-        }
-        if let Some(dev) = &self.dev {
-            out.push_str(&format!(
-                "\nNo secret configured: /webhooks/github uses the development secret {}\nTry it:\n\n{}\n",
-                dev.secret, dev.curl
-            ));
-        }
-        out
-    }
-}
-
-/// The `WEBHOOK_*_TIMEOUT_SECS` and `WEBHOOK_MAX_CONNECTIONS` settings over the defaults.
-fn connection_limits(var: &impl Fn(&str) -> Option<String>) -> Result<ConnectionLimits, String> {
-    let number = |name: &str, max: u64, what: &str| -> Result<Option<u64>, String> {
-        match var(name).filter(|v| !v.trim().is_empty()) {
-            None => Ok(None),
-            Some(v) => v
-                .trim()
-                .parse::<u64>()
-                .ok()
-                .filter(|n| (1..=max).contains(n))
-                .map(Some)
-                .ok_or_else(|| format!("{name}={v} is not a number of {what} from 1 to {max}")),
-        }
-    };
-    let mut limits = ConnectionLimits::default();
-    if let Some(s) = number("WEBHOOK_HEADER_TIMEOUT_SECS", 3600, "seconds")? {
-        limits = limits.header_timeout(Duration::from_secs(s));
-    }
-    if let Some(s) = number("WEBHOOK_BODY_TIMEOUT_SECS", 3600, "seconds")? {
-        limits = limits.body_timeout(Duration::from_secs(s));
-    }
-    if let Some(s) = number("WEBHOOK_IDLE_TIMEOUT_SECS", 86_400, "seconds")? {
-        limits = limits.idle_timeout(Duration::from_secs(s));
-    }
-    if let Some(n) = number("WEBHOOK_MAX_CONNECTIONS", 1_000_000, "connections")? {
-        limits = limits.max_connections(usize::try_from(n).unwrap_or(usize::MAX));
-    }
-    if let Some(n) = number("WEBHOOK_MAX_CONNECTIONS_PER_CLIENT", 1_000_000, "connections")? {
-        limits = limits.max_connections_per_client(Some(usize::try_from(n).unwrap_or(usize::MAX)));
-    }
-    Ok(limits)
-}
-
-/// A URL with any password replaced, for printing.
-fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            let userinfo = &url[scheme + 3..at];
-            match userinfo.split_once(':') {
-                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
-                None => url.to_owned(),
-            }
-        }
-        _ => url.to_owned(),
-    }
-}
-
-/// A receiver whose pipeline is running: its routes, with endpoints that store before they
-/// acknowledge, the workers handling stored events, and the metrics.
+/// A started receiver: its routes with their endpoints, the metrics, and the pipeline (when
+/// deliveries go to the event store rather than a broker) to stop once the server has.
 pub struct Receiver {
     /// The configuration it was started with.
     pub config: Config,
     /// The routes, ready to serve.
-    pub enabled: Vec<Enabled>,
-    /// The event store, unless deliveries go to a broker (`WEBHOOK_SINK`).
-    pub store: Option<Arc<dyn EventStore>>,
-    /// Where deliveries go: `memory`, `sqlite` or `postgres` (`DATABASE_URL`), `nats` or
-    /// `rabbitmq` (`WEBHOOK_SINK`).
-    pub store_kind: &'static str,
+    pub routes: Vec<Enabled>,
     /// Renders `GET /metrics`.
     pub metrics: PrometheusHandle,
     pipeline: Option<Pipeline>,
@@ -479,13 +69,53 @@ pub struct Receiver {
 
 impl std::fmt::Debug for Receiver {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Receiver").field("enabled", &self.enabled).field("pipeline", &self.pipeline).finish()
+        f.debug_struct("Receiver").field("routes", &self.routes).field("pipeline", &self.pipeline).finish()
     }
 }
 
-/// The process-wide Prometheus recorder (installed once; several receivers in one test
-/// process share it).
-fn metrics_handle() -> PrometheusHandle {
+impl Receiver {
+    /// A receiver serving `routes`, whose deliveries go to `pipeline` (or to a broker, when
+    /// `None`), with `/metrics` rendered by `metrics` (from [`metrics()`]), whose histograms
+    /// it keeps current. Must run inside a tokio runtime.
+    pub fn new(config: Config, metrics: PrometheusHandle, routes: Vec<Enabled>, pipeline: Option<Pipeline>) -> Self {
+        let upkeep = metrics.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_secs(5)).await;
+                upkeep.run_upkeep();
+            }
+        });
+        Self { config, routes, metrics, pipeline }
+    }
+
+    /// Stops the workers after their current events, writes the audit records still
+    /// queued, and closes the event store (SQLite checkpoints its WAL into the file). Call
+    /// it once the server has stopped: requests still arriving would find the store closed.
+    pub async fn shutdown(self) {
+        if let Some(pipeline) = self.pipeline {
+            pipeline.shutdown().await;
+        }
+    }
+
+    /// After the server has stopped: [`shutdown`](Self::shutdown), then the exit code for
+    /// how the server ended.
+    pub async fn finish(self, served: std::io::Result<()>) -> std::process::ExitCode {
+        self.shutdown().await;
+        tracing::info!("stopped");
+        match served {
+            Ok(()) => std::process::ExitCode::SUCCESS,
+            Err(e) => {
+                tracing::error!("server error: {e}");
+                std::process::ExitCode::FAILURE
+            }
+        }
+    }
+}
+
+/// The process-wide Prometheus recorder, installed on the first call (several receivers in
+/// one test process share it). Call it before starting anything that records metrics: a
+/// metric recorded before the recorder is installed is lost.
+pub fn metrics() -> PrometheusHandle {
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
     HANDLE
         .get_or_init(|| {
@@ -509,134 +139,6 @@ fn metrics_handle() -> PrometheusHandle {
             handle
         })
         .clone()
-}
-
-/// The retention the receiver runs: handled and dead events kept as configured, checked
-/// against the dedup TTL its endpoints use.
-fn retention_config(done: Duration, dead: Duration) -> RetentionConfig {
-    RetentionConfig::default().done(done).dead(dead).dedup_ttl(DEFAULT_DEDUP_TTL)
-}
-
-/// `DATABASE_URL=...: <error>`, with a hint when the store is misconfigured rather than
-/// down.
-fn store_failed(var: &str, e: &StoreError) -> String {
-    if e.is_misconfigured() {
-        format!("{var}: {e} (check the setting)")
-    } else {
-        format!("{var}: {e}")
-    }
-}
-
-/// Opens the event store and the dedup store, starts the pipeline (group commit, workers,
-/// audit log) and the metrics upkeep, and builds every route's endpoint. Must run inside a
-/// tokio runtime.
-pub async fn start(config: Config) -> Result<Receiver, String> {
-    let metrics = metrics_handle();
-    let dedup: Arc<dyn DedupStore> = match &config.redis_url {
-        Some(url) => {
-            Arc::new(RedisDedup::connect(url, DEFAULT_DEDUP_TTL).await.map_err(|e| store_failed("REDIS_URL", &e))?)
-        }
-        None => Arc::new(MemoryDedup::new(1_000_000, DEFAULT_DEDUP_TTL)),
-    };
-    // Deliveries go to a broker (its consumers handle them), or to the event store and this
-    // process's pipeline.
-    let (sink, store, pipeline, store_kind): (Option<Arc<dyn Sink>>, _, _, _) = match &config.sink_url {
-        Some(url) if url.starts_with("amqp") => {
-            let rabbit = RabbitSink::connect_with(url, RabbitConfig::named(&config.sink_name))
-                .await
-                .map_err(|e| store_failed("WEBHOOK_SINK", &e))?;
-            (Some(Arc::new(rabbit)), None, None, "rabbitmq")
-        }
-        Some(url) => {
-            let stream = config.sink_name.to_ascii_uppercase().replace('-', "_");
-            let nats = NatsSink::connect_with(url, NatsConfig::default().named(&stream, &config.sink_name))
-                .await
-                .map_err(|e| store_failed("WEBHOOK_SINK", &e))?;
-            (Some(Arc::new(nats)), None, None, "nats")
-        }
-        None => {
-            let (store, kind) = open_store(&config.database_url).await?;
-            let pipeline = start_pipeline(&config, store.clone()).await?;
-            (None, Some(store), Some(pipeline), kind)
-        }
-    };
-    let upkeep = metrics.clone();
-    tokio::spawn(async move {
-        loop {
-            tokio::time::sleep(Duration::from_secs(5)).await;
-            upkeep.run_upkeep();
-        }
-    });
-    let enabled = config
-        .configured
-        .iter()
-        .map(|c| {
-            let endpoint = Endpoint::new(c.verifier.clone())
-                .with_dedup(dedup.clone())
-                .with_body_limit(config.max_body)
-                .with_limits(config.limits.clone())
-                .with_public_url(&config.public_url);
-            let endpoint = match &c.allowlist {
-                Some(list) => endpoint.with_allowlist(list.clone()),
-                None => endpoint,
-            };
-            let endpoint = match (&pipeline, &sink) {
-                (Some(pipeline), _) => pipeline.attach(endpoint),
-                (None, Some(sink)) => endpoint.with_sink(sink.clone()),
-                (None, None) => endpoint,
-            };
-            Enabled { route: c.route, endpoint }
-        })
-        .collect();
-    Ok(Receiver { config, enabled, store, store_kind, metrics, pipeline })
-}
-
-/// The event store `DATABASE_URL` names, and its kind.
-async fn open_store(url: &str) -> Result<(Arc<dyn EventStore>, &'static str), String> {
-    Ok(if url.starts_with("memory:") {
-        tracing::warn!("DATABASE_URL=memory: nothing survives a restart (benchmarks and demos only)");
-        (Arc::new(MemoryStore::new()), "memory")
-    } else if url.starts_with("sqlite:") {
-        (Arc::new(SqliteStore::connect(url).await.map_err(|e| store_failed("DATABASE_URL", &e))?), "sqlite")
-    } else {
-        (Arc::new(PostgresStore::connect(url).await.map_err(|e| store_failed("DATABASE_URL", &e))?), "postgres")
-    })
-}
-
-/// The pipeline on `store`: the example handler (logging, and recording each handled event
-/// in [`HANDLED_TABLE`] unless `WEBHOOK_RECORD_HANDLED=0`), the workers, the audit log.
-async fn start_pipeline(config: &Config, store: Arc<dyn EventStore>) -> Result<Pipeline, String> {
-    let router = if config.record_handled {
-        create_handled_table(store.as_ref()).await?;
-        EventRouter::new().catch_all(|event: Event| async move {
-            log_handled(&event);
-            Ok(record_handled(&event))
-        })
-    } else {
-        EventRouter::new().catch_all(|event: Event| async move {
-            log_handled(&event);
-            Ok(())
-        })
-    };
-    let mut pipeline = Pipeline::builder(store).router(router).workers(config.workers).lease(config.lease);
-    if let Some(retention) = config.audit_retention {
-        pipeline = pipeline.audit(AuditConfig::default().retention(retention));
-    }
-    let pipeline = pipeline
-        .retention(retention_config(config.retention, config.dead_retention))
-        .map_err(|e| format!("WEBHOOK_RETENTION_DAYS: {e}"))?;
-    Ok(pipeline.start())
-}
-
-impl Receiver {
-    /// Stops the workers after their current events, writes the audit records still
-    /// queued, and closes the event store (SQLite checkpoints its WAL into the file). Call
-    /// it once the server has stopped: requests still arriving would find the store closed.
-    pub async fn shutdown(self) {
-        if let Some(pipeline) = self.pipeline {
-            pipeline.shutdown().await;
-        }
-    }
 }
 
 /// The request's id, written into `headers` when the caller sent none the core would use
@@ -665,89 +167,20 @@ pub fn request_id_from(callers: Option<&[u8]>) -> (String, bool) {
 /// The request id header, on requests and responses.
 pub const REQUEST_ID: &str = "x-request-id";
 
-fn log_handled(event: &Event) {
-    tracing::info!(
-        provider = %event.provider,
-        event_type = event.event_type.as_deref().unwrap_or("-"),
-        id = %event.delivery_id,
-        attempt = event.attempts,
-        "webhook handled"
-    );
-}
-
-/// The handler's effects: a row in `handled_deliveries`, committed with the done mark.
-fn record_handled(event: &Event) -> Effects {
-    let now = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
-    Effects::new().execute(
-        "INSERT INTO handled_deliveries (event_id, provider, delivery_id, event_type, attempt, handled_at) \
-         VALUES ($1, $2, $3, $4, $5, $6)",
-        [
-            event.id.into(),
-            event.provider.as_str().into(),
-            event.delivery_id.as_str().into(),
-            event.event_type.as_deref().into(),
-            event.attempts.into(),
-            i64::try_from(now.as_millis()).unwrap_or(i64::MAX).into(),
-        ],
-    )
-}
-
-/// Creates [`HANDLED_TABLE`] if missing. Receivers starting together on one PostgreSQL can
-/// collide on `CREATE TABLE IF NOT EXISTS` (a unique violation in the catalog): try again.
-async fn create_handled_table(store: &dyn EventStore) -> Result<(), String> {
-    let ddl = Effects::new().execute(HANDLED_TABLE, []);
-    let mut tries = 0;
-    loop {
-        match store.execute(&ddl).await {
-            Ok(()) => return Ok(()),
-            Err(e) if tries < 3 => {
-                tries += 1;
-                tracing::debug!(error = %e, "creating handled_deliveries; trying again");
-                tokio::time::sleep(Duration::from_millis(100 * tries)).await;
-            }
-            Err(e) => return Err(format!("creating handled_deliveries: {e}")),
-        }
-    }
-}
-
-fn random_hex(bytes: usize) -> Result<String, getrandom::Error> {
-    let mut buf = vec![0u8; bytes];
-    getrandom::getrandom(&mut buf)?;
-    Ok(hex::encode(buf))
-}
-
-fn dev_delivery(verifier: &Verifier, secret: &str, public_url: &str) -> Result<DevDelivery, String> {
-    let body = r#"{"zen":"Design for failure.","hook_id":1,"hook":{"type":"Repository","events":["push"]}}"#;
-    let id = format!("dev-{}", random_hex(8).map_err(|e| e.to_string())?);
-    let signed = verifier
-        .sign(&SignRequest::new(body.as_bytes(), SystemTime::now()).id(&id).event_type("ping"))
-        .map_err(|e| e.to_string())?;
-    let mut curl = format!("curl -i {public_url}/webhooks/github \\\n  -H 'Content-Type: application/json'");
-    for (k, v) in signed.headers() {
-        curl.push_str(&format!(" \\\n  -H '{k}: {v}'"));
-    }
-    curl.push_str(&format!(" \\\n  --data-binary '{body}'"));
-    Ok(DevDelivery { secret: secret.to_owned(), curl })
-}
-
-/// What every receiver's `main` does first: start logging, read the configuration (a bad
-/// setting is logged and becomes exit code 2) and start the pipeline (a store that cannot
-/// be opened is logged and becomes exit code 1).
-pub async fn startup() -> Result<Receiver, std::process::ExitCode> {
+/// Reads the settings from the environment, after starting logging; a setting that cannot
+/// be read is logged, naming its variable, and becomes exit code 2.
+pub fn settings() -> Result<Config, std::process::ExitCode> {
     init_tracing();
-    let config = Config::from_env().map_err(|e| {
+    Config::from_env().map_err(|e| {
         tracing::error!("{e}");
         std::process::ExitCode::from(2)
-    })?;
-    start(config).await.map_err(|e| {
-        tracing::error!("{e}");
-        std::process::ExitCode::FAILURE
     })
 }
 
-/// Logs that the address could not be bound; the exit code to return.
-pub fn cannot_listen(config: &Config, error: &std::io::Error) -> std::process::ExitCode {
-    tracing::error!("cannot listen on {}: {error}", config.addr);
+/// Logs why the receiver could not start (a store that cannot be opened, an address that
+/// cannot be bound); the exit code to return.
+pub fn cannot_start(error: &dyn std::fmt::Display) -> std::process::ExitCode {
+    tracing::error!("{error}");
     std::process::ExitCode::FAILURE
 }
 
@@ -758,7 +191,7 @@ pub fn announce(config: &Config, server: &str) {
 }
 
 /// Resolves on SIGTERM or Ctrl-C: the servers then stop accepting connections, finish the
-/// requests in flight (each waits for its commit), and [`finish`] lets the workers settle
+/// requests in flight (each waits for its commit), and [`Receiver::finish`] lets the workers settle
 /// their current events, so a planned stop leaves no event leased and nothing runs twice.
 pub async fn shutdown_signal() {
     #[cfg(unix)]
@@ -780,25 +213,6 @@ pub async fn shutdown_signal() {
         () = terminate => {}
     }
     tracing::info!("stopping: finishing the requests in flight and the workers' current events");
-}
-
-/// After the server has stopped: the workers settle their current events, then the exit
-/// code for how the server ended.
-pub async fn finish(receiver: Receiver, served: std::io::Result<()>) -> std::process::ExitCode {
-    receiver.shutdown().await;
-    tracing::info!("stopped");
-    exit(served)
-}
-
-/// The exit code for how the server ended.
-pub fn exit(result: std::io::Result<()>) -> std::process::ExitCode {
-    match result {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(e) => {
-            tracing::error!("server error: {e}");
-            std::process::ExitCode::FAILURE
-        }
-    }
 }
 
 /// Starts logging to stderr, `info` unless `RUST_LOG` says otherwise.
@@ -828,193 +242,3 @@ pub const METHOD_NOT_ALLOWED: &str = r#"{"error":"method not allowed: webhooks a
 pub const METRICS_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 /// The body of `GET /healthz`.
 pub const HEALTHY: &str = r#"{"status":"ok"}"#;
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::collections::HashMap;
-
-    fn config(vars: &[(&str, &str)]) -> Result<Config, String> {
-        let map: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        Config::from_vars(|k| map.get(k).cloned())
-    }
-
-    #[test]
-    fn defaults_and_dev_mode() {
-        let c = config(&[]).unwrap();
-        assert_eq!(c.addr.to_string(), "127.0.0.1:3000");
-        assert_eq!((c.public_url.as_str(), c.max_body), ("http://127.0.0.1:3000", 1_048_576));
-        assert_eq!(c.configured.len(), 1);
-        assert_eq!((c.database_url.as_str(), c.redis_url.as_deref(), c.workers), ("sqlite://webhooks.db", None, 4));
-        let dev = c.dev.as_ref().unwrap();
-        assert!(dev.curl.contains("X-Hub-Signature-256: sha256="), "{}", dev.curl);
-        let banner = c.banner("axum-receiver");
-        assert!(banner.contains("STRIPE_WEBHOOK_SECRET") && banner.contains(&dev.curl));
-        assert!(banner.contains(&format!("{} more providers", routes().len() - 1)), "{banner}");
-    }
-
-    #[test]
-    fn routes_from_secrets_and_clear_errors() {
-        let c = config(&[("GITHUB_WEBHOOK_SECRET", "a, b"), ("WEBHOOK_ADDR", "127.0.0.1:0")]).unwrap();
-        assert!(c.dev.is_none());
-        assert_eq!(c.configured.iter().map(|c| c.route.path).collect::<Vec<_>>(), ["github"]);
-        assert!(config(&[("WEBHOOK_ADDR", "localhost")]).unwrap_err().contains("WEBHOOK_ADDR"));
-        assert!(config(&[("WEBHOOK_MAX_BODY_BYTES", "0")]).unwrap_err().contains("WEBHOOK_MAX_BODY_BYTES"));
-        assert!(config(&[("DATABASE_URL", "mysql://x")]).unwrap_err().contains("DATABASE_URL"));
-        assert!(config(&[("WEBHOOK_WORKERS", "0")]).unwrap_err().contains("WEBHOOK_WORKERS"));
-        assert!(config(&[]).unwrap().record_handled);
-        assert!(!config(&[("WEBHOOK_RECORD_HANDLED", "0")]).unwrap().record_handled);
-        assert!(config(&[("WEBHOOK_RECORD_HANDLED", "yes")]).unwrap_err().contains("WEBHOOK_RECORD_HANDLED=yes"));
-        assert_eq!(redact("postgres://app:hunter2@db:5432/x"), "postgres://app:***@db:5432/x");
-        let bad = config(&[("STANDARD_WEBHOOK_SECRET", "whsec_!!")]).unwrap_err();
-        assert!(bad.starts_with("STANDARD_WEBHOOK_SECRET: ") && !bad.contains("!!"), "{bad}");
-    }
-
-    #[test]
-    fn timeouts_and_the_connection_cap_from_the_environment() {
-        let d = config(&[]).unwrap().limits;
-        assert_eq!(d, ConnectionLimits::default());
-        assert_eq!((d.header_timeout.as_secs(), d.body_timeout.as_secs(), d.idle_timeout.as_secs()), (10, 30, 60));
-        let c = config(&[
-            ("WEBHOOK_HEADER_TIMEOUT_SECS", "1"),
-            ("WEBHOOK_BODY_TIMEOUT_SECS", " 2 "),
-            ("WEBHOOK_IDLE_TIMEOUT_SECS", "3"),
-            ("WEBHOOK_MAX_CONNECTIONS", "50"),
-            ("WEBHOOK_MAX_CONNECTIONS_PER_CLIENT", "5"),
-        ])
-        .unwrap();
-        let l = &c.limits;
-        assert_eq!(
-            (l.header_timeout.as_secs(), l.body_timeout.as_secs(), l.idle_timeout.as_secs(), l.max_connections),
-            (1, 2, 3, 50)
-        );
-        assert_eq!((d.max_connections_per_client, l.max_connections_per_client), (None, Some(5)));
-        assert!(c.banner("x").contains("timeouts: headers 1 s, body 2 s, idle 3 s; at most 50 connections\n"));
-        for (name, bad) in [
-            ("WEBHOOK_HEADER_TIMEOUT_SECS", "0"),
-            ("WEBHOOK_HEADER_TIMEOUT_SECS", "3601"),
-            ("WEBHOOK_BODY_TIMEOUT_SECS", "1.5"),
-            ("WEBHOOK_IDLE_TIMEOUT_SECS", "-1"),
-            ("WEBHOOK_MAX_CONNECTIONS", "0"),
-            ("WEBHOOK_MAX_CONNECTIONS", "lots"),
-            ("WEBHOOK_MAX_CONNECTIONS_PER_CLIENT", "0"),
-        ] {
-            let err = config(&[(name, bad)]).unwrap_err();
-            assert!(err.starts_with(&format!("{name}={bad} is not a number of ")), "{err}");
-        }
-    }
-
-    #[test]
-    fn allowlists_and_trusted_proxies_from_the_environment() {
-        let c = config(&[
-            ("GITHUB_WEBHOOK_SECRET", "s"),
-            ("STRIPE_WEBHOOK_SECRET", "whsec_x"),
-            ("GITHUB_WEBHOOK_ALLOW_IPS", "192.0.2.0/24, 2001:db8::/32"),
-            ("WEBHOOK_TRUSTED_PROXIES", "10.0.0.0/8"),
-        ])
-        .unwrap();
-        let github = c.configured.iter().find(|c| c.route.path == "github").unwrap();
-        let list = github.allowlist.as_ref().unwrap();
-        assert_eq!(list.ranges().len(), 2);
-        assert_eq!(list.trusted_proxies().ranges().len(), 1);
-        assert!(list.check(Some("10.0.0.1".parse().unwrap()), &[("X-Forwarded-For", "192.0.2.9")]).is_ok());
-        assert!(c.configured.iter().find(|c| c.route.path == "stripe").unwrap().allowlist.is_none());
-        let banner = c.banner("x");
-        assert!(banner.contains("POST /webhooks/github  (github; allowlist of 2 ranges)\n"), "{banner}");
-        assert!(banner.contains("POST /webhooks/stripe  (stripe)\n"), "{banner}");
-        assert!(banner.contains("trusted proxies (for the allowlists): 10.0.0.0/8\n"), "{banner}");
-        // Blank is unset; the dev route gets its allowlist too.
-        let dev = config(&[("GITHUB_WEBHOOK_ALLOW_IPS", "127.0.0.1"), ("STRIPE_WEBHOOK_ALLOW_IPS", " ")]).unwrap();
-        assert!(dev.configured[0].allowlist.is_some());
-        assert!(dev.trusted_proxies.is_empty());
-
-        let err = config(&[("GITHUB_WEBHOOK_ALLOW_IPS", "192.0.2.0/24, 10.0.0.0/33")]).unwrap_err();
-        assert!(err.starts_with("GITHUB_WEBHOOK_ALLOW_IPS: `10.0.0.0/33` is not"), "{err}");
-        let err = config(&[("DISCORD_WEBHOOK_ALLOW_IPS", "nope")]).unwrap_err();
-        assert!(err.starts_with("DISCORD_WEBHOOK_ALLOW_IPS: "), "a disabled route's ranges are checked too: {err}");
-        let err = config(&[("GITHUB_WEBHOOK_ALLOW_IPS", ",")]).unwrap_err();
-        assert!(err.contains("lists no address range"), "{err}");
-        let err = config(&[("WEBHOOK_TRUSTED_PROXIES", "10.0.0.0/8 192.0.2.1")]).unwrap_err();
-        assert!(err.starts_with("WEBHOOK_TRUSTED_PROXIES: "), "{err}");
-        for r in routes() {
-            let named = r.alias.unwrap_or(r.path).to_uppercase().replace('-', "_");
-            assert_eq!(r.allow_var, format!("{named}_WEBHOOK_ALLOW_IPS"));
-        }
-    }
-
-    #[test]
-    fn every_provider_is_a_route_named_by_one_rule_and_the_old_names_still_work() {
-        assert_eq!(routes().len(), Provider::all().len());
-        for r in routes() {
-            assert_eq!(r.path, r.provider.name());
-            assert_eq!(r.var, format!("{}_WEBHOOK_SECRET", r.path.to_uppercase().replace('-', "_")));
-        }
-        let stripe = routes().iter().find(|r| r.path == "stripe").unwrap();
-        assert_eq!((stripe.var, stripe.legacy_var, stripe.alias), ("STRIPE_WEBHOOK_SECRET", None, None));
-        let coinbase = routes().iter().find(|r| r.path == "coinbase-commerce").unwrap();
-        assert_eq!(coinbase.var, "COINBASE_COMMERCE_WEBHOOK_SECRET");
-        // Every provider can be enabled by the rule; the legacy names too.
-        let c = config(&[("COINBASE_COMMERCE_WEBHOOK_SECRET", "s"), ("SLACK_SIGNING_SECRET", "t")]).unwrap();
-        let paths: Vec<_> = c.configured.iter().map(|c| c.route.path).collect();
-        assert_eq!(paths, ["slack", "coinbase-commerce"]);
-        let c = config(&[("STANDARD_WEBHOOK_SECRET", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")]).unwrap();
-        let standard = &c.configured[0];
-        assert_eq!(standard.route.path, "standard-webhooks");
-        let enabled = Enabled { route: standard.route, endpoint: Endpoint::new(standard.verifier.clone()) };
-        assert_eq!(enabled.url_paths(), ["/webhooks/standard-webhooks", "/webhooks/standard"]);
-        // Providers verified with certificates cannot be served by the examples: said at start.
-        let err = config(&[("AWS_SNS_WEBHOOK_SECRET", "arn:aws:sns:us-east-1:1:t")]).unwrap_err();
-        assert!(err.starts_with("AWS_SNS_WEBHOOK_SECRET: aws-sns is verified with its signing certificates"), "{err}");
-        // A bad secret names the variable that was read.
-        let err = config(&[("DISCORD_PUBLIC_KEY", "zz")]).unwrap_err();
-        assert!(err.starts_with("DISCORD_PUBLIC_KEY: "), "{err}");
-        let err = config(&[("DISCORD_WEBHOOK_SECRET", "zz"), ("DISCORD_PUBLIC_KEY", "ignored")]).unwrap_err();
-        assert!(err.starts_with("DISCORD_WEBHOOK_SECRET: "), "the new name wins: {err}");
-    }
-
-    #[test]
-    fn retention_days_from_the_environment() {
-        let c = config(&[]).unwrap();
-        assert_eq!(
-            (c.retention, c.dead_retention),
-            (Duration::from_secs(7 * 86_400), Duration::from_secs(30 * 86_400))
-        );
-        let c = config(&[("WEBHOOK_RETENTION_DAYS", "14"), ("WEBHOOK_DEAD_RETENTION_DAYS", " 90 ")]).unwrap();
-        assert_eq!(
-            (c.retention, c.dead_retention),
-            (Duration::from_secs(14 * 86_400), Duration::from_secs(90 * 86_400))
-        );
-        // Blank is unset.
-        assert_eq!(config(&[("WEBHOOK_RETENTION_DAYS", "")]).unwrap().retention, Duration::from_secs(7 * 86_400));
-        for bad in ["0", "-1", "7d", "3651", "x"] {
-            let err = config(&[("WEBHOOK_RETENTION_DAYS", bad)]).unwrap_err();
-            assert_eq!(err, format!("WEBHOOK_RETENTION_DAYS={bad} is not a number of days from 1 to 3650"));
-            let err = config(&[("WEBHOOK_DEAD_RETENTION_DAYS", bad)]).unwrap_err();
-            assert_eq!(err, format!("WEBHOOK_DEAD_RETENTION_DAYS={bad} is not a number of days from 1 to 3650"));
-        }
-        // Shorter than the dedup TTL: refused, with the reason.
-        let err = config(&[("WEBHOOK_RETENTION_DAYS", "3")]).unwrap_err();
-        assert!(
-            err.starts_with(
-                "WEBHOOK_RETENTION_DAYS: the handled-event retention (3 days) is shorter than the dedup TTL (7 days)"
-            ),
-            "{err}"
-        );
-    }
-
-    #[tokio::test]
-    async fn database_url_picks_the_store_and_settings_reach_the_workers() {
-        let db = std::env::temp_dir().join(format!("receiver-common-{}.db", std::process::id()));
-        let sqlite = format!("sqlite://{}", db.display());
-        for (url, kind) in [("memory:", "memory"), (sqlite.as_str(), "sqlite")] {
-            let c = config(&[("DATABASE_URL", url), ("WEBHOOK_LEASE_SECS", "7"), ("WEBHOOK_WORKERS", "1")]).unwrap();
-            assert_eq!(c.lease, Duration::from_secs(7));
-            let r = start(c).await.unwrap();
-            assert_eq!(r.store_kind, kind, "{url}");
-            r.shutdown().await;
-        }
-        for suffix in ["", "-wal", "-shm"] {
-            let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
-        }
-    }
-}

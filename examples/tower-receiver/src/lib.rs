@@ -1,9 +1,14 @@
-//! The tower receiver: a bare hyper 1 server whose webhook routes are the
-//! [`WebhookLayer`] around a service that only logs and acknowledges; see
-//! `receiver-common` for the contract.
+//! The tower receiver, top to bottom: read the settings, start the pipeline that stores
+//! each verified delivery before its 200 and handles it in the background, give each
+//! provider route its `Endpoint`, put the [`WebhookLayer`] around a service that only logs
+//! and acknowledges, route by path on a bare hyper 1 server, and serve within the
+//! connection limits until SIGTERM. The settings (the environment contract the three
+//! receivers share) are in `receiver-common`.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
+use std::future::Future;
+use std::process::ExitCode;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -11,15 +16,56 @@ use http::{header, Method, Request, Response, StatusCode};
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
-use hyper::server::conn::http1;
-use hyper_util::rt::TokioIo;
 use metrics_exporter_prometheus::PrometheusHandle;
-use receiver_common::conn::{serve_watched, Activity, Connections, Tracked};
-use receiver_common::{log_accepted, Receiver, ACCEPTED, HEALTHY, METHOD_NOT_ALLOWED, NOT_FOUND};
+use receiver_common::{log_accepted, Config, Enabled, Receiver, ACCEPTED, HEALTHY, METHOD_NOT_ALLOWED, NOT_FOUND};
 use tower::util::BoxCloneSyncService;
 use tower::{service_fn, Layer, ServiceExt};
 use webhook_core::Verified;
+use webhook_pipeline::{EventRouter, Pipeline};
 use webhook_tower::{PeerAddr, WebhookBody, WebhookLayer};
+
+/// Starts where deliveries go and gives every configured route its endpoint: the part to
+/// copy into your own service.
+pub async fn start(config: Config) -> Result<Receiver, String> {
+    // The metrics recorder first: the pipeline records from its start.
+    let metrics = receiver_common::metrics();
+    // Each delivery id is claimed for the dedup TTL (in memory, or Redis with `REDIS_URL`).
+    let dedup = receiver_common::open::dedup(&config).await?;
+    // `WEBHOOK_SINK`: publish to NATS JetStream or RabbitMQ; the broker's consumers handle.
+    let broker = receiver_common::open::broker(&config).await?;
+    // Otherwise: store in the event store and handle with this process's workers.
+    let pipeline = match &broker {
+        Some(_) => None,
+        None => {
+            let store = receiver_common::open::event_store(&config).await?;
+            let handler = receiver_common::handled::handler(&config, &store).await?;
+            let builder = Pipeline::builder(store)
+                .router(EventRouter::new().catch_all(handler))
+                .workers(config.workers)
+                .lease(config.lease)
+                .retention(config.retention())
+                .map_err(|e| format!("WEBHOOK_RETENTION_DAYS: {e}"))?;
+            Some(match config.audit() {
+                Some(audit) => builder.audit(audit).start(),
+                None => builder.start(),
+            })
+        }
+    };
+    let routes = config
+        .configured
+        .iter()
+        .map(|route| {
+            let endpoint = config.endpoint(route).with_dedup(dedup.clone());
+            let endpoint = match (&pipeline, &broker) {
+                (Some(pipeline), _) => pipeline.attach(endpoint),
+                (None, Some(broker)) => endpoint.with_sink(broker.clone()),
+                (None, None) => endpoint,
+            };
+            Enabled { route: route.route, endpoint }
+        })
+        .collect();
+    Ok(Receiver::new(config, metrics, routes, pipeline))
+}
 
 type Body = BoxBody<Bytes, Infallible>;
 type Service = BoxCloneSyncService<Request<Incoming>, Response<WebhookBody<Full<Bytes>>>, Infallible>;
@@ -31,21 +77,17 @@ struct Route {
     endpoint: webhook_core::receive::Endpoint,
 }
 
-fn json(status: StatusCode, body: &'static str) -> Response<Full<Bytes>> {
-    let mut res = Response::new(Full::new(Bytes::from_static(body.as_bytes())));
+fn response(status: StatusCode, content_type: Option<&'static str>, body: impl Into<Bytes>) -> Response<Full<Bytes>> {
+    let mut res = Response::new(Full::new(body.into()));
     *res.status_mut() = status;
-    res.headers_mut().insert(header::CONTENT_TYPE, header::HeaderValue::from_static("application/json"));
-    res
-}
-
-/// The core's answer for `outcome`, as a response.
-fn outcome_response(outcome: &webhook_core::receive::Outcome) -> Response<Body> {
-    let mut res = Response::new(Full::new(outcome.body()).map_err(|never| match never {}).boxed());
-    *res.status_mut() = outcome.status();
-    if let Some(ct) = outcome.content_type() {
+    if let Some(ct) = content_type {
         res.headers_mut().insert(header::CONTENT_TYPE, header::HeaderValue::from_static(ct));
     }
     res
+}
+
+fn json(status: StatusCode, body: &'static str) -> Response<Full<Bytes>> {
+    response(status, Some("application/json"), body)
 }
 
 /// The inner service: it runs only for verified, new deliveries.
@@ -67,7 +109,7 @@ impl Routes {
     /// The routes of a started receiver.
     pub fn new(receiver: &Receiver) -> Self {
         let webhooks = receiver
-            .enabled
+            .routes
             .iter()
             .flat_map(|e| {
                 let service = BoxCloneSyncService::new(WebhookLayer::new(e.endpoint.clone()).layer(service_fn(accept)));
@@ -89,113 +131,61 @@ impl Routes {
 
     async fn route(&self, req: Request<Incoming>) -> Result<Response<Body>, Infallible> {
         let path = req.uri().path();
-        match self.webhooks.get(path) {
-            Some(route) if req.method() == Method::POST => {
-                let res = route.service.clone().oneshot(req).await?;
-                Ok(res.map(BodyExt::boxed))
-            }
+        let res = match (self.webhooks.get(path), req.method()) {
+            (Some(route), &Method::POST) => return Ok(route.service.clone().oneshot(req).await?.map(BodyExt::boxed)),
             // The provider's endpoint check (X, Dropbox, Okta), after the allowlist.
-            Some(route) if req.method() == Method::GET => {
+            (Some(route), &Method::GET) => {
                 let peer = req.extensions().get::<PeerAddr>().map(|p| p.0.ip());
                 let endpoint = &route.endpoint;
                 let checked = endpoint.admit(peer, req.headers()).or_else(|| {
                     endpoint.answer_get(req.uri().query().unwrap_or(""), req.headers(), std::time::SystemTime::now())
                 });
-                Ok(match checked {
-                    Some(outcome) => outcome_response(&outcome),
-                    None => json(StatusCode::METHOD_NOT_ALLOWED, METHOD_NOT_ALLOWED).map(BodyExt::boxed),
-                })
+                match checked {
+                    Some(outcome) => response(outcome.status(), outcome.content_type(), outcome.body()),
+                    None => json(StatusCode::METHOD_NOT_ALLOWED, METHOD_NOT_ALLOWED),
+                }
             }
-            Some(_) => Ok(json(StatusCode::METHOD_NOT_ALLOWED, METHOD_NOT_ALLOWED).map(BodyExt::boxed)),
-            None if path == "/metrics" && req.method() == Method::GET => {
-                let mut res = Response::new(Full::new(Bytes::from(self.metrics.render())));
-                res.headers_mut().insert(
-                    header::CONTENT_TYPE,
-                    header::HeaderValue::from_static(receiver_common::METRICS_CONTENT_TYPE),
-                );
-                Ok(res.map(BodyExt::boxed))
+            (Some(_), _) => json(StatusCode::METHOD_NOT_ALLOWED, METHOD_NOT_ALLOWED),
+            (None, &Method::GET) if path == "/metrics" => {
+                response(StatusCode::OK, Some(receiver_common::METRICS_CONTENT_TYPE), self.metrics.render())
             }
-            None if path == "/healthz" && req.method() == Method::GET => {
-                Ok(json(StatusCode::OK, HEALTHY).map(BodyExt::boxed))
-            }
-            None => Ok(json(StatusCode::NOT_FOUND, NOT_FOUND).map(BodyExt::boxed)),
-        }
-    }
-}
-
-/// Serves `receiver` on `listener` until the process ends, one task per connection, within
-/// the receiver's connection cap and header and idle timeouts. Each
-/// request carries its connection's [`PeerAddr`], which the routes' IP allowlists
-/// (`<PROVIDER>_WEBHOOK_ALLOW_IPS`) are checked against.
-pub async fn serve(listener: tokio::net::TcpListener, receiver: &Receiver) -> std::io::Result<()> {
-    serve_until(listener, receiver, std::future::pending()).await
-}
-
-/// How long a graceful stop waits for the connections in flight.
-const DRAIN: std::time::Duration = std::time::Duration::from_secs(30);
-
-/// Like [`serve`], until `stop` resolves; then no new connection is accepted, idle
-/// connections are closed, and the requests in flight are answered (for at most 30 s)
-/// before this returns.
-pub async fn serve_until(
-    listener: tokio::net::TcpListener,
-    receiver: &Receiver,
-    stop: impl std::future::Future<Output = ()>,
-) -> std::io::Result<()> {
-    let routes = Routes::new(receiver);
-    let limits = receiver.config.limits.clone();
-    let connections = Connections::new(&limits, &receiver.config.trusted_proxies);
-    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-    let mut stop = std::pin::pin!(stop);
-    loop {
-        // At most `WEBHOOK_MAX_CONNECTIONS` at once (more wait in the backlog); accept
-        // errors pause the loop, never end it.
-        let (stream, peer, slot) = tokio::select! {
-            accepted = connections.accept(&listener) => accepted,
-            () = &mut stop => break,
+            (None, &Method::GET) if path == "/healthz" => json(StatusCode::OK, HEALTHY),
+            (None, _) => json(StatusCode::NOT_FOUND, NOT_FOUND),
         };
-        let activity = Activity::default();
-        let (routes, busy) = (routes.clone(), activity.clone());
-        let svc = hyper::service::service_fn(move |mut req: Request<Incoming>| {
-            req.extensions_mut().insert(PeerAddr(peer));
-            let (routes, busy) = (routes.clone(), busy.busy());
-            async move {
-                let res = routes.call(req).await;
-                drop(busy);
-                res
-            }
-        });
-        // hyper's own header timer also runs between requests, so it cannot give idle
-        // connections their longer time: the watchdog times both (`receiver_common::conn`).
-        let connection = http1::Builder::new()
-            .header_read_timeout(None)
-            .serve_connection(TokioIo::new(Tracked::new(stream, activity.clone())), svc);
-        let connection = graceful.watch(connection);
-        let limits = limits.clone();
-        tokio::spawn(async move {
-            serve_watched(connection, &activity, &limits).await;
-            drop(slot);
-        });
+        Ok(res.map(BodyExt::boxed))
     }
-    drop(listener);
-    if tokio::time::timeout(DRAIN, graceful.shutdown()).await.is_err() {
-        tracing::warn!("connections still open after {} s; stopping anyway", DRAIN.as_secs());
-    }
-    Ok(())
 }
 
-/// The whole binary: read the environment, start the pipeline, listen, serve. `main` is
-/// this; the process-level tests run it too.
-pub async fn run() -> std::process::ExitCode {
-    let receiver = match receiver_common::startup().await {
-        Ok(r) => r,
+/// Serves `receiver` on `listener` until `stop` resolves, then answers the requests in
+/// flight (for at most 30 s): one task per connection, within the receiver's connection
+/// limits (`receiver_common::conn::serve`). Each request carries its connection's
+/// [`PeerAddr`], which the routes' IP allowlists are checked against.
+pub async fn serve(listener: tokio::net::TcpListener, receiver: &Receiver, stop: impl Future<Output = ()>) {
+    let routes = Routes::new(receiver);
+    let config = &receiver.config;
+    receiver_common::conn::serve(listener, &config.limits, &config.trusted_proxies, stop, move |mut req, peer| {
+        req.extensions_mut().insert(PeerAddr(peer));
+        let routes = routes.clone();
+        async move { routes.call(req).await }
+    })
+    .await;
+}
+
+/// The whole binary: `main` is this; the process-level tests run it too.
+pub async fn run() -> ExitCode {
+    let config = match receiver_common::settings() {
+        Ok(config) => config,
         Err(code) => return code,
     };
+    let receiver = match start(config).await {
+        Ok(receiver) => receiver,
+        Err(e) => return receiver_common::cannot_start(&e),
+    };
     let listener = match tokio::net::TcpListener::bind(receiver.config.addr).await {
-        Ok(l) => l,
-        Err(e) => return receiver_common::cannot_listen(&receiver.config, &e),
+        Ok(listener) => listener,
+        Err(e) => return receiver_common::cannot_start(&format!("cannot listen on {}: {e}", receiver.config.addr)),
     };
     receiver_common::announce(&receiver.config, "tower-receiver");
-    let served = serve_until(listener, &receiver, receiver_common::shutdown_signal()).await;
-    receiver_common::finish(receiver, served).await
+    serve(listener, &receiver, receiver_common::shutdown_signal()).await;
+    receiver.finish(Ok(())).await
 }
