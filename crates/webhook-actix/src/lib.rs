@@ -17,12 +17,14 @@ use actix_web::web::{Bytes, BytesMut};
 use actix_web::{web, FromRequest, HttpMessage, HttpRequest, HttpResponse, ResponseError};
 use futures_util::future::LocalBoxFuture;
 use futures_util::StreamExt;
-use serde::de::DeserializeOwned;
 
 // The same core vocabulary from every adapter.
+/// GitHub's events as types: `VerifiedWebhook<github::GithubEvent>` (feature `github`).
+#[cfg(feature = "github")]
+pub use webhook_core::github;
 use webhook_core::receive::PendingClaim;
 pub use webhook_core::receive::{Endpoint, Outcome};
-pub use webhook_core::{providers, Provider, Verified, Verifier};
+pub use webhook_core::{providers, FromWebhook, Provider, Verified, Verifier};
 use webhook_core::{Headers, VerifyError};
 
 /// actix-web's header map (on `http` 0.2) read through the core's [`Headers`] trait,
@@ -211,7 +213,7 @@ async fn receive(req: HttpRequest, mut payload: Payload) -> Result<Verified, Web
     Ok(delivery)
 }
 
-impl<T: DeserializeOwned + 'static> FromRequest for VerifiedWebhook<T> {
+impl<T: FromWebhook + 'static> FromRequest for VerifiedWebhook<T> {
     type Error = WebhookError;
     type Future = LocalBoxFuture<'static, Result<Self, WebhookError>>;
 
@@ -219,7 +221,7 @@ impl<T: DeserializeOwned + 'static> FromRequest for VerifiedWebhook<T> {
         let (req, payload) = (req.clone(), payload.take());
         Box::pin(async move {
             let delivery = receive(req.clone(), payload).await?;
-            match delivery.json::<T>() {
+            match T::from_webhook(&delivery) {
                 Ok(payload) => Ok(Self { payload, delivery }),
                 Err(e) => {
                     // Not handled: free the id, so a redelivery is not answered "duplicate".

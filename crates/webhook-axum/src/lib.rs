@@ -11,13 +11,15 @@ use axum::extract::connect_info::MockConnectInfo;
 use axum::extract::{ConnectInfo, FromRef, FromRequest, Request};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use serde::de::DeserializeOwned;
 
 // The same core vocabulary from every adapter.
+/// GitHub's events as types: `VerifiedWebhook<github::GithubEvent>` (feature `github`).
+#[cfg(feature = "github")]
+pub use webhook_core::github;
 use webhook_core::receive::PendingClaim;
 pub use webhook_core::receive::{Endpoint, Outcome};
 use webhook_core::VerifyError;
-pub use webhook_core::{providers, Provider, Verified, Verifier};
+pub use webhook_core::{providers, FromWebhook, Provider, Verified, Verifier};
 
 /// A delivery that verified and was not seen before, with its body parsed as JSON into `T`.
 ///
@@ -345,7 +347,7 @@ impl<S, T> FromRequest<S> for VerifiedWebhook<T>
 where
     Endpoint: FromRef<S>,
     S: Send + Sync,
-    T: DeserializeOwned,
+    T: FromWebhook,
 {
     type Rejection = WebhookRejection;
 
@@ -353,7 +355,7 @@ where
         let endpoint = Endpoint::from_ref(state);
         let slot = req.extensions().get::<ClaimSlot>().cloned();
         let delivery = receive(req, &endpoint).await?;
-        let error = match delivery.json::<T>() {
+        let error = match T::from_webhook(&delivery) {
             Ok(payload) => return Ok(Self { payload, delivery }),
             Err(e) => VerifyError::payload(e),
         };

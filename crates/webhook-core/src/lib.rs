@@ -6,11 +6,14 @@
 pub mod dedup;
 mod engine;
 mod error;
+#[cfg(feature = "github")]
+pub mod github;
 pub mod handshake;
 mod headers;
 pub mod ip;
 pub mod json;
 pub mod limits;
+pub mod payload;
 pub mod providers;
 pub mod receive;
 pub mod scheme;
@@ -22,6 +25,7 @@ mod verifier;
 
 pub use error::{ConfigError, ErrorKind, SignError, VerifyError};
 pub use headers::{Headers, MAX_HEADER_VALUE};
+pub use payload::FromWebhook;
 pub use providers::Provider;
 pub use secret::{KeyFormat, KeyKind, Secret};
 #[cfg(feature = "certificates")]

@@ -51,6 +51,31 @@ pub struct AuditEntry {
     pub processing: Option<Status>,
 }
 
+/// How many requests the audit log holds for one time bucket, provider and outcome: a row
+/// of [`EventStore::audit_counts`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditCount {
+    /// The bucket's start: a multiple of the bucket's length since the epoch.
+    pub bucket: SystemTime,
+    /// The route's provider.
+    pub provider: String,
+    /// The outcome (`accepted`, `invalid_signature`, ...).
+    pub outcome: String,
+    /// How many requests.
+    pub count: u64,
+}
+
+/// The bucket (as unix ms, a multiple of `bucket_ms`) that `t` falls in.
+pub(crate) fn bucket_start(t: SystemTime, bucket_ms: u64) -> SystemTime {
+    let ms = t.duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+    SystemTime::UNIX_EPOCH + Duration::from_millis(ms / bucket_ms * bucket_ms)
+}
+
+/// A bucket's length in milliseconds, at least one.
+pub(crate) fn bucket_ms(bucket: Duration) -> u64 {
+    u64::try_from(bucket.as_millis()).unwrap_or(u64::MAX).max(1)
+}
+
 /// Which audit records to read; every field set must match. Records come newest first.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]

@@ -190,7 +190,30 @@ pub enum Inserted {
     Duplicate,
 }
 
-/// Which events to list or replay.
+/// Which events to list or replay. Every field set must match.
+///
+/// `before` is the keyset cursor of [`EventStore::list`](crate::EventStore::list): the
+/// next page of a listing is the same filter with `before` set to the last id of the page
+/// (ids grow in insertion order, and a listing comes newest first), so no page reads or
+/// skips the rows of the pages before it.
+///
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// use std::time::SystemTime;
+/// use webhook_pipeline::{EventStore, Filter, MemoryStore, NewEvent};
+///
+/// let store = MemoryStore::new();
+/// let new = |id: &str| NewEvent {
+///     provider: "github".into(), delivery_id: id.into(), event_type: None,
+///     headers: vec![], body: "{}".into(), received_at: SystemTime::now(),
+/// };
+/// store.insert(&[new("a"), new("b"), new("c")]).await.unwrap();
+/// let page = store.list(&Filter::default(), 2).await.unwrap();
+/// assert_eq!(page.iter().map(|e| e.delivery_id.as_str()).collect::<Vec<_>>(), ["c", "b"]);
+/// let next = store.list(&Filter::default().before(page[1].id), 2).await.unwrap();
+/// assert_eq!(next[0].delivery_id, "a");
+/// # });
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Filter {
     /// Only this event.
@@ -201,6 +224,14 @@ pub struct Filter {
     pub event_type: Option<String>,
     /// Only this status.
     pub status: Option<Status>,
+    /// Only this delivery id (the deduplication key within the provider).
+    pub delivery_id: Option<String>,
+    /// Only events received at or after this time.
+    pub since: Option<SystemTime>,
+    /// Only events received before this time.
+    pub until: Option<SystemTime>,
+    /// Only events with an id below this one: the keyset cursor of a listing's next page.
+    pub before: Option<EventId>,
 }
 
 impl Filter {
@@ -228,12 +259,51 @@ impl Filter {
         self
     }
 
+    /// Narrowed to a status.
+    #[must_use]
+    pub fn status(mut self, status: Status) -> Self {
+        self.status = Some(status);
+        self
+    }
+
+    /// Narrowed to a delivery id.
+    #[must_use]
+    pub fn delivery_id(mut self, delivery_id: &str) -> Self {
+        self.delivery_id = Some(delivery_id.to_owned());
+        self
+    }
+
+    /// Narrowed to events received at or after `since`.
+    #[must_use]
+    pub fn since(mut self, since: SystemTime) -> Self {
+        self.since = Some(since);
+        self
+    }
+
+    /// Narrowed to events received before `until`.
+    #[must_use]
+    pub fn until(mut self, until: SystemTime) -> Self {
+        self.until = Some(until);
+        self
+    }
+
+    /// Narrowed to events with an id below `id`: the page after the one that ended at `id`.
+    #[must_use]
+    pub fn before(mut self, id: EventId) -> Self {
+        self.before = Some(id);
+        self
+    }
+
     /// Whether `event` passes.
     pub fn matches(&self, event: &Event) -> bool {
         self.id.is_none_or(|id| id == event.id)
             && self.provider.as_deref().is_none_or(|p| p == event.provider)
             && self.event_type.as_deref().is_none_or(|t| Some(t) == event.event_type.as_deref())
             && self.status.is_none_or(|s| s == event.status)
+            && self.delivery_id.as_deref().is_none_or(|d| d == event.delivery_id)
+            && self.since.is_none_or(|t| event.received_at >= t)
+            && self.until.is_none_or(|t| event.received_at < t)
+            && self.before.is_none_or(|id| event.id < id)
     }
 }
 

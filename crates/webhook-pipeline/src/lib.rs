@@ -26,7 +26,7 @@ mod sqlite;
 mod store;
 mod worker;
 
-pub use audit::{AuditConfig, AuditEntry, AuditFilter, AuditLog, AuditRecord};
+pub use audit::{AuditConfig, AuditCount, AuditEntry, AuditFilter, AuditLog, AuditRecord};
 pub use batch::{GroupCommit, GroupCommitConfig};
 #[cfg(feature = "certificates")]
 pub use certificates::{CertificateFetcher, CertificateFetcherBuilder, FetchError};
@@ -62,6 +62,7 @@ mod tests {
     #[tokio::test]
     async fn memory_store_conformance() {
         conformance(&super::MemoryStore::new()).await;
+        listing_conformance(&super::MemoryStore::new()).await;
     }
 
     #[tokio::test]
@@ -206,6 +207,27 @@ mod tests {
         let store = super::SqliteStore::connect(&db.url()).await.expect("open");
         conformance(&store).await;
         store.close().await;
+    }
+
+    #[cfg(feature = "sqlite")]
+    #[tokio::test]
+    async fn sqlite_store_listing_conformance() {
+        let db = TempDb::new();
+        let store = super::SqliteStore::connect(&db.url()).await.expect("open");
+        listing_conformance(&store).await;
+        store.close().await;
+    }
+
+    #[cfg(feature = "postgres")]
+    #[tokio::test]
+    async fn postgres_store_listing_conformance() {
+        let Some(url) = postgres_url("postgres_store_listing_conformance") else {
+            return;
+        };
+        let (store, schema) = postgres_store(&url).await;
+        listing_conformance(&store).await;
+        store.close().await;
+        drop_schema(&url, &schema).await;
     }
 
     #[cfg(feature = "sqlite")]

@@ -11,11 +11,11 @@ use async_trait::async_trait;
 use sqlx::postgres::{PgPool, PgRow};
 use sqlx::Row;
 
-use super::audit::{AuditEntry, AuditFilter, AuditRecord};
+use super::audit::{AuditCount, AuditEntry, AuditFilter, AuditRecord};
 use super::effects::{statement_failed, Completion, Effects, SqlValue};
 use super::event::{from_ms, to_ms, Event, EventId, Filter, Inserted, NewEvent, Status};
 use super::retention::{PurgeBefore, Purged};
-use super::sql::{audit_sql, filter_sql, headers_from_json, headers_json, FilterValue, COLUMNS};
+use super::sql::{audit_counts_sql, audit_sql, filter_sql, headers_from_json, headers_json, FilterValue, COLUMNS};
 use super::store::EventStore;
 use webhook_core::dedup::StoreError;
 
@@ -525,6 +525,28 @@ impl EventStore for PostgresStore {
                         client_ip: row.try_get(10).map_err(&get)?,
                     },
                     processing: processing.as_deref().and_then(Status::parse),
+                })
+            })
+            .collect()
+    }
+
+    async fn audit_counts(&self, since: SystemTime, bucket: Duration) -> Result<Vec<AuditCount>, StoreError> {
+        let bucket = i64::try_from(crate::audit::bucket_ms(bucket)).unwrap_or(i64::MAX);
+        let rows = sqlx::query(&audit_counts_sql('$'))
+            .bind(bucket)
+            .bind(to_ms(since))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_error("counting the audit log"))?;
+        let get = db_error("reading an audit count");
+        rows.iter()
+            .map(|row| {
+                let count: i64 = row.try_get(3).map_err(&get)?;
+                Ok(AuditCount {
+                    bucket: from_ms(row.try_get(0).map_err(&get)?),
+                    provider: row.try_get(1).map_err(&get)?,
+                    outcome: row.try_get(2).map_err(&get)?,
+                    count: u64::try_from(count).unwrap_or(0),
                 })
             })
             .collect()

@@ -23,21 +23,33 @@ pub(super) fn filter_sql(filter: &Filter, mark: char, first: usize) -> (String, 
     let mut values = Vec::new();
     let mut n = first;
     let mut push = |cond: &str, v: FilterValue| {
-        conds.push(format!("{cond} = {mark}{n}"));
+        conds.push(format!("{cond} {mark}{n}"));
         values.push(v);
         n += 1;
     };
     if let Some(id) = filter.id {
-        push("id", FilterValue::Int(id));
+        push("id =", FilterValue::Int(id));
     }
     if let Some(p) = &filter.provider {
-        push("provider", FilterValue::Text(p.clone()));
+        push("provider =", FilterValue::Text(p.clone()));
     }
     if let Some(t) = &filter.event_type {
-        push("event_type", FilterValue::Text(t.clone()));
+        push("event_type =", FilterValue::Text(t.clone()));
     }
     if let Some(s) = filter.status {
-        push("status", FilterValue::Text(s.as_str().to_owned()));
+        push("status =", FilterValue::Text(s.as_str().to_owned()));
+    }
+    if let Some(d) = &filter.delivery_id {
+        push("delivery_id =", FilterValue::Text(d.clone()));
+    }
+    if let Some(t) = filter.since {
+        push("received_at >=", FilterValue::Int(to_ms(t)));
+    }
+    if let Some(t) = filter.until {
+        push("received_at <", FilterValue::Int(to_ms(t)));
+    }
+    if let Some(id) = filter.before {
+        push("id <", FilterValue::Int(id));
     }
     (conds.join(" AND "), values)
 }
@@ -83,6 +95,15 @@ pub(super) fn audit_sql(filter: &AuditFilter, mark: char, limit: usize) -> (Stri
         limit.min(100_000)
     );
     (sql, values)
+}
+
+/// The audit log's requests since `since` (unix ms), counted by bucket of `bucket` ms,
+/// provider and outcome; its placeholders are `{mark}1` (the bucket) and `{mark}2`.
+pub(super) fn audit_counts_sql(mark: char) -> String {
+    format!(
+        "SELECT (received_at / {mark}1) * {mark}1 AS bucket, provider, outcome, COUNT(*) FROM webhook_audit \
+         WHERE received_at >= {mark}2 GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"
+    )
 }
 
 /// The stored form of an event's headers: a JSON array of `[name, value]` pairs.

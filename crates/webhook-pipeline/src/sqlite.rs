@@ -25,12 +25,12 @@ use rusqlite::{params, params_from_iter, Connection, OptionalExtension};
 use std::sync::mpsc;
 use tokio::sync::oneshot;
 
-use super::audit::{AuditEntry, AuditFilter, AuditRecord};
+use super::audit::{AuditCount, AuditEntry, AuditFilter, AuditRecord};
 use super::dedup_sql::{millis, PURGE_BATCH, SQLITE as SQLITE_DEDUP};
 use super::effects::{placeholder_values, statement_failed, Completion, Effects, SqlValue};
 use super::event::{from_ms, to_ms, Event, EventId, Filter, Inserted, NewEvent, Status};
 use super::retention::{PurgeBefore, Purged};
-use super::sql::{audit_sql, filter_sql, headers_from_json, headers_json, FilterValue, COLUMNS};
+use super::sql::{audit_counts_sql, audit_sql, filter_sql, headers_from_json, headers_json, FilterValue, COLUMNS};
 use super::store::EventStore;
 use webhook_core::dedup::{Claim, DedupStore, MemoryDedup, StoreError};
 
@@ -275,6 +275,7 @@ enum Job {
     Depth(Reply<u64>),
     Audit(Vec<AuditRecord>, Reply<()>),
     AuditQuery { filter: AuditFilter, limit: usize, reply: Reply<Vec<AuditEntry>> },
+    AuditCounts { since: i64, bucket: i64, reply: Reply<Vec<AuditCount>> },
     PurgeAudit { before: i64, reply: Reply<u64> },
     Claim { key: String, now: i64, lease_end: i64, reply: Reply<Claim> },
     ClaimDone { key: String, ttl_end: i64, reply: Reply<()> },
@@ -538,6 +539,10 @@ impl Writer {
             }
             Job::AuditQuery { filter, limit, reply } => {
                 let r = self.audit(&filter, limit);
+                (r.is_ok(), pending(reply, r))
+            }
+            Job::AuditCounts { since, bucket, reply } => {
+                let r = self.audit_counts(since, bucket);
                 (r.is_ok(), pending(reply, r))
             }
             Job::PurgeAudit { before, reply } => {
@@ -844,6 +849,25 @@ impl Writer {
         Ok(entries)
     }
 
+    fn audit_counts(&self, since: i64, bucket: i64) -> Result<Vec<AuditCount>, StoreError> {
+        let read = db_error("counting the audit log");
+        let mut stmt = self.conn.prepare_cached(&audit_counts_sql('?')).map_err(&read)?;
+        let counts = stmt
+            .query_map(params![bucket, since], |row| {
+                let count: i64 = row.get(3)?;
+                Ok(AuditCount {
+                    bucket: from_ms(row.get(0)?),
+                    provider: row.get(1)?,
+                    outcome: row.get(2)?,
+                    count: u64::try_from(count).unwrap_or(0),
+                })
+            })
+            .map_err(&read)?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(&read)?;
+        Ok(counts)
+    }
+
     /// Reads the headers and bodies of `events` from `webhook_bodies`.
     fn attach_bodies(&self, events: Vec<Event>) -> Result<Vec<Read>, StoreError> {
         let read = db_error("reading event bodies");
@@ -880,6 +904,7 @@ fn fail_job(job: Job, error: &StoreError) -> Box<dyn Answer> {
         Job::List { reply, .. } => pending(reply, e(error)),
         Job::Audit(_, reply) => pending(reply, e(error)),
         Job::AuditQuery { reply, .. } => pending(reply, e(error)),
+        Job::AuditCounts { reply, .. } => pending(reply, e(error)),
         Job::PurgeAudit { reply, .. } => pending(reply, e(error)),
         Job::Close(_) => unreachable_close(),
     }
@@ -1034,6 +1059,11 @@ impl EventStore for SqliteStore {
     async fn audit(&self, filter: &AuditFilter, limit: usize) -> Result<Vec<AuditEntry>, StoreError> {
         let filter = filter.clone();
         self.ask(|reply| Job::AuditQuery { filter, limit, reply }).await
+    }
+
+    async fn audit_counts(&self, since: SystemTime, bucket: Duration) -> Result<Vec<AuditCount>, StoreError> {
+        let bucket = i64::try_from(crate::audit::bucket_ms(bucket)).unwrap_or(i64::MAX);
+        self.ask(|reply| Job::AuditCounts { since: to_ms(since), bucket, reply }).await
     }
 
     async fn purge_audit(&self, before: SystemTime) -> Result<u64, StoreError> {

@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 
-use super::audit::{AuditEntry, AuditFilter, AuditRecord};
+use super::audit::{bucket_ms, bucket_start, AuditCount, AuditEntry, AuditFilter, AuditRecord};
 use super::effects::{Completion, Effects};
 use super::event::{Event, EventId, Filter, Inserted, NewEvent, Status};
 use super::retention::{PurgeBefore, Purged};
@@ -117,6 +117,30 @@ pub trait EventStore: Send + Sync {
     /// processing status of the event it delivered.
     async fn audit(&self, filter: &AuditFilter, limit: usize) -> Result<Vec<AuditEntry>, StoreError> {
         let _ = (filter, limit);
+        Err(no_audit())
+    }
+
+    /// The audit records received at or after `since`, counted by time bucket (`bucket`
+    /// long, aligned on the epoch), provider and outcome, ordered by bucket, provider and
+    /// outcome: what a dashboard charts, counted by the store (one grouped query), never
+    /// read record by record.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// use std::time::{Duration, UNIX_EPOCH};
+    /// use webhook_pipeline::{AuditRecord, EventStore, MemoryStore};
+    ///
+    /// let store = MemoryStore::new();
+    /// let at = |s| UNIX_EPOCH + Duration::from_secs(s);
+    /// let accepted = |r: &str, s| AuditRecord { outcome: "accepted".into(), ..AuditRecord::new(r, "github", at(s)) };
+    /// store.record_audit(&[accepted("a", 60), accepted("b", 61), accepted("c", 130)]).await.unwrap();
+    /// let counts = store.audit_counts(at(0), Duration::from_secs(60)).await.unwrap();
+    /// assert_eq!(counts.iter().map(|c| c.count).collect::<Vec<_>>(), [2, 1]);
+    /// assert_eq!(counts[1].bucket, at(120));
+    /// # });
+    /// ```
+    async fn audit_counts(&self, since: SystemTime, bucket: Duration) -> Result<Vec<AuditCount>, StoreError> {
+        let _ = (since, bucket);
         Err(no_audit())
     }
 
@@ -521,10 +545,13 @@ impl EventStore for MemoryStore {
     }
 
     async fn list(&self, filter: &Filter, limit: usize) -> Result<Vec<Event>, StoreError> {
-        Ok(self
-            .rows()
-            .rows
-            .values()
+        let rows = self.rows();
+        let page = match filter.before {
+            Some(before) => rows.rows.range(..before),
+            None => rows.rows.range(..),
+        };
+        Ok(page
+            .map(|(_, r)| r)
             .rev()
             .filter(|r| filter.matches(&r.event))
             .take(limit)
@@ -587,6 +614,18 @@ impl EventStore for MemoryStore {
                 };
                 AuditEntry { id, record, processing }
             })
+            .collect())
+    }
+
+    async fn audit_counts(&self, since: SystemTime, bucket: Duration) -> Result<Vec<AuditCount>, StoreError> {
+        let ms = bucket_ms(bucket);
+        let mut counts: BTreeMap<(SystemTime, String, String), u64> = BTreeMap::new();
+        for (_, r) in self.audit_log().1.iter().filter(|(_, r)| r.received_at >= since) {
+            *counts.entry((bucket_start(r.received_at, ms), r.provider.clone(), r.outcome.clone())).or_default() += 1;
+        }
+        Ok(counts
+            .into_iter()
+            .map(|((bucket, provider, outcome), count)| AuditCount { bucket, provider, outcome, count })
             .collect())
     }
 

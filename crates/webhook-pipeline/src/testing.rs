@@ -238,6 +238,127 @@ pub async fn conformance(store: &dyn EventStore) {
     retention_conformance(store).await;
 }
 
+/// What every store must do for a console or a dashboard, on a store of its own (it
+/// expects no other event or audit record): listings paged by keyset (`before`), newest
+/// first, each page read on its own; the filters on delivery id and reception time, alone
+/// and with the others; a replay narrowed by them; and the audit log counted by minute,
+/// provider and outcome ([`EventStore::audit_counts`]).
+///
+/// # Panics
+///
+/// On the first behaviour the store gets wrong, naming it.
+pub async fn listing_conformance(store: &dyn EventStore) {
+    use crate::audit::{AuditCount, AuditRecord};
+    // 25 events, one a minute, alternating providers; d7 and d13 "stripe" and the rest "github".
+    let events: Vec<NewEvent> = (0..25u64)
+        .map(|i| NewEvent {
+            received_at: at(i * 60),
+            ..event(
+                if i % 6 == 1 { "stripe" } else { "github" },
+                &format!("d{i}"),
+                if i % 2 == 0 { "push" } else { "issues" },
+            )
+        })
+        .collect();
+    let inserted = store.insert(&events).await.expect("insert");
+    let ids: Vec<EventId> =
+        inserted.iter().map(|i| if let Inserted::New(id) = i { *id } else { panic!("{i:?}") }).collect();
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "ids grow in insertion order: {ids:?}");
+
+    // Keyset pages of 10: newest first, no event twice, none missed, the last page short.
+    let mut seen = Vec::new();
+    let mut filter = Filter::default();
+    for page in 0..4 {
+        let got = store.list(&filter, 10).await.expect("list");
+        assert!(got.windows(2).all(|w| w[0].id > w[1].id), "page {page} newest first");
+        seen.extend(got.iter().map(|e| e.id));
+        match got.last() {
+            Some(last) if got.len() == 10 => filter = Filter::default().before(last.id),
+            _ => break,
+        }
+    }
+    let mut newest_first = ids.clone();
+    newest_first.reverse();
+    assert_eq!(seen, newest_first, "the pages together are every event once, newest first");
+
+    // Keyset with another filter: github only, pages of 4.
+    let github: Vec<EventId> =
+        store.list(&Filter::default().provider("github"), 100).await.expect("list").iter().map(|e| e.id).collect();
+    assert_eq!(github.len(), 25 - 4, "d1, d7, d13 and d19 are stripe's");
+    let page2 = store.list(&Filter::default().provider("github").before(github[3]), 4).await.expect("list");
+    assert_eq!(page2.iter().map(|e| e.id).collect::<Vec<_>>(), github[4..8]);
+
+    // Delivery id, alone and with a provider that does not have it.
+    let one = store.list(&Filter::default().delivery_id("d13"), 10).await.expect("list");
+    assert_eq!((one.len(), one[0].provider.as_str()), (1, "stripe"));
+    assert!(store.list(&Filter::default().delivery_id("d13").provider("github"), 10).await.expect("list").is_empty());
+
+    // Time range: [since, until), by reception time.
+    let range = Filter::default().since(at(5 * 60)).until(at(10 * 60));
+    let got = store.list(&range, 100).await.expect("list");
+    assert_eq!(got.iter().map(|e| e.delivery_id.as_str()).collect::<Vec<_>>(), ["d9", "d8", "d7", "d6", "d5"]);
+    let pushes = store.list(&range.clone().event_type("push"), 100).await.expect("list");
+    assert_eq!(pushes.iter().map(|e| e.delivery_id.as_str()).collect::<Vec<_>>(), ["d8", "d6"]);
+
+    // A replay narrowed by time: only the dead events in the range come back.
+    let lease = Duration::from_secs(1000);
+    let leased = store.lease("w", 100, lease, at(10_000)).await.expect("lease");
+    assert_eq!(leased.len(), 25);
+    for e in &leased {
+        assert!(store.fail(e.id, "w", "gone", None).await.expect("fail"));
+    }
+    assert_eq!(store.list(&Filter::dead(), 100).await.expect("list").len(), 25);
+    assert_eq!(
+        store.replay(&Filter::dead().since(at(5 * 60)).until(at(10 * 60)), at(10_001)).await.expect("replay"),
+        5
+    );
+    assert_eq!(store.replay(&Filter::dead().delivery_id("d20"), at(10_001)).await.expect("replay"), 1);
+    let pending = store.list(&Filter::default().status(Status::Pending), 100).await.expect("list");
+    assert_eq!(
+        pending.iter().map(|e| e.delivery_id.as_str()).collect::<Vec<_>>(),
+        ["d20", "d9", "d8", "d7", "d6", "d5"]
+    );
+    assert_eq!(store.list(&Filter::dead().before(ids[3]), 100).await.expect("list").len(), 3);
+
+    // The audit log counted by minute, provider and outcome; records before `since` left out.
+    // `at(40)` is on a minute (the epoch's minutes); `m(k, s)` is `s` seconds into minute `k`.
+    let m = |k: u64, s: u64| 40 + k * 60 + s;
+    let record = |r: &str, provider: &str, secs: u64, outcome: &str| AuditRecord {
+        outcome: outcome.to_owned(),
+        status: if outcome == "accepted" { 200 } else { 401 },
+        ..AuditRecord::new(r, provider, at(secs))
+    };
+    store
+        .record_audit(&[
+            record("r0", "github", m(0, 0), "accepted"),
+            record("r1", "github", m(1, 0), "accepted"),
+            record("r2", "github", m(1, 1), "accepted"),
+            record("r3", "github", m(1, 59), "invalid_signature"),
+            record("r4", "stripe", m(1, 30), "accepted"),
+            record("r5", "github", m(3, 0), "accepted"),
+        ])
+        .await
+        .expect("record");
+    let counts = store.audit_counts(at(m(1, 0)), Duration::from_secs(60)).await.expect("counts");
+    let minute = |k: u64, provider: &str, outcome: &str, count: u64| AuditCount {
+        bucket: at(m(k, 0)),
+        provider: provider.to_owned(),
+        outcome: outcome.to_owned(),
+        count,
+    };
+    assert_eq!(
+        counts,
+        [
+            minute(1, "github", "accepted", 2),
+            minute(1, "github", "invalid_signature", 1),
+            minute(1, "stripe", "accepted", 1),
+            minute(3, "github", "accepted", 1),
+        ]
+    );
+    let hourly = store.audit_counts(at(0), Duration::from_secs(3600)).await.expect("counts");
+    assert_eq!(hourly.iter().map(|c| c.count).sum::<u64>(), 6);
+}
+
 /// Days, for the retention suite's clock.
 fn days(n: u64) -> u64 {
     n * 24 * 3600

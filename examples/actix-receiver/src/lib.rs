@@ -54,7 +54,9 @@ pub async fn start(config: Config) -> Result<Receiver, String> {
             Enabled { route: route.route, endpoint }
         })
         .collect();
-    Ok(Receiver::new(config, metrics, routes, pipeline))
+    // `WEBHOOK_ADMIN_TOKEN`: the web console at /admin over the event store.
+    let console = receiver_common::console(&config, pipeline.as_ref());
+    Ok(Receiver::new(config, metrics, routes, pipeline).with_console(console))
 }
 
 fn json(status: StatusCode, body: &'static str) -> HttpResponse {
@@ -99,7 +101,11 @@ where
 pub fn configure(receiver: &Receiver) -> impl Fn(&mut web::ServiceConfig) + Clone {
     let enabled = receiver.routes.clone();
     let metrics = receiver.metrics.clone();
+    let console = receiver.console.clone();
     move |cfg: &mut web::ServiceConfig| {
+        if let Some(console) = &console {
+            cfg.service(webhook_console::actix::scope(console.clone()));
+        }
         cfg.route("/healthz", web::get().to(|| async { json(StatusCode::OK, HEALTHY) }));
         let metrics = metrics.clone();
         cfg.route(

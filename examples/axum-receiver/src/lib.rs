@@ -57,7 +57,9 @@ pub async fn start(config: Config) -> Result<Receiver, String> {
             Enabled { route: route.route, endpoint }
         })
         .collect();
-    Ok(Receiver::new(config, metrics, routes, pipeline))
+    // `WEBHOOK_ADMIN_TOKEN`: the web console at /admin over the event store.
+    let console = receiver_common::console(&config, pipeline.as_ref());
+    Ok(Receiver::new(config, metrics, routes, pipeline).with_console(console))
 }
 
 fn json(status: StatusCode, body: &'static str) -> impl IntoResponse {
@@ -89,6 +91,9 @@ pub fn app(receiver: &Receiver) -> Router {
         for path in enabled.url_paths() {
             router = router.route(&path, route.clone());
         }
+    }
+    if let Some(console) = &receiver.console {
+        router = router.merge(webhook_console::axum::router(console.clone()));
     }
     router.fallback(|| async { json(StatusCode::NOT_FOUND, NOT_FOUND) }).layer(axum::middleware::from_fn(request_id))
 }

@@ -155,6 +155,8 @@ pub struct Config {
     /// Timeouts and the connection cap (`WEBHOOK_HEADER_TIMEOUT_SECS`,
     /// `WEBHOOK_BODY_TIMEOUT_SECS`, `WEBHOOK_IDLE_TIMEOUT_SECS`, `WEBHOOK_MAX_CONNECTIONS`).
     pub limits: ConnectionLimits,
+    /// `WEBHOOK_ADMIN_TOKEN`: the web console at `/admin` (off when unset).
+    pub console: Option<webhook_console::ConsoleConfig>,
 }
 
 impl Config {
@@ -189,6 +191,12 @@ impl Config {
         if !["sqlite:", "postgres://", "postgresql://", "memory:"].iter().any(|p| database_url.starts_with(p)) {
             return Err("DATABASE_URL must start with sqlite:, postgres:// or memory:".to_owned());
         }
+        let console = match var("WEBHOOK_ADMIN_TOKEN").filter(|t| !t.is_empty()) {
+            Some(token) => {
+                Some(webhook_console::ConsoleConfig::new(token).map_err(|e| format!("WEBHOOK_ADMIN_TOKEN: {e}"))?)
+            }
+            None => None,
+        };
         let redis_url = var("REDIS_URL").filter(|u| !u.trim().is_empty());
         let sink_url = var("WEBHOOK_SINK").filter(|u| !u.trim().is_empty());
         if let Some(url) = &sink_url {
@@ -247,7 +255,11 @@ impl Config {
             let github = routes()[0];
             configured.push(Configured { route: github, verifier, allowlist: allowlist_of(&github) });
         }
+        if console.is_some() && sink_url.is_some() {
+            return Err("WEBHOOK_ADMIN_TOKEN: the console reads the event store, and with WEBHOOK_SINK deliveries go to a broker instead".into());
+        }
         Ok(Self {
+            console,
             addr,
             public_url,
             max_body,

@@ -64,6 +64,8 @@ pub struct Receiver {
     pub routes: Vec<Enabled>,
     /// Renders `GET /metrics`.
     pub metrics: PrometheusHandle,
+    /// The web console at `/admin`, when `WEBHOOK_ADMIN_TOKEN` is set ([`console`]).
+    pub console: Option<webhook_console::Console>,
     pipeline: Option<Pipeline>,
 }
 
@@ -85,7 +87,14 @@ impl Receiver {
                 upkeep.run_upkeep();
             }
         });
-        Self { config, routes, metrics, pipeline }
+        Self { config, routes, metrics, console: None, pipeline }
+    }
+
+    /// Serves `console` at `/admin` beside the webhook routes.
+    #[must_use]
+    pub fn with_console(mut self, console: Option<webhook_console::Console>) -> Self {
+        self.console = console;
+        self
     }
 
     /// Stops the workers after their current events, writes the audit records still
@@ -242,3 +251,10 @@ pub const METHOD_NOT_ALLOWED: &str = r#"{"error":"method not allowed: webhooks a
 pub const METRICS_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 /// The body of `GET /healthz`.
 pub const HEALTHY: &str = r#"{"status":"ok"}"#;
+
+/// The web console over the pipeline's event store when `WEBHOOK_ADMIN_TOKEN` is set
+/// ([`Config::console`]); `None` when it is not, or when deliveries go to a broker (a
+/// configuration [`Config::from_vars`] refuses with the token).
+pub fn console(config: &Config, pipeline: Option<&Pipeline>) -> Option<webhook_console::Console> {
+    Some(webhook_console::Console::new(pipeline?.store().clone(), config.console.clone()?))
+}

@@ -64,7 +64,9 @@ pub async fn start(config: Config) -> Result<Receiver, String> {
             Enabled { route: route.route, endpoint }
         })
         .collect();
-    Ok(Receiver::new(config, metrics, routes, pipeline))
+    // `WEBHOOK_ADMIN_TOKEN`: the web console at /admin over the event store.
+    let console = receiver_common::console(&config, pipeline.as_ref());
+    Ok(Receiver::new(config, metrics, routes, pipeline).with_console(console))
 }
 
 type Body = BoxBody<Bytes, Infallible>;
@@ -103,6 +105,9 @@ async fn accept(req: Request<Full<Bytes>>) -> Result<Response<Full<Bytes>>, Infa
 pub struct Routes {
     webhooks: Arc<HashMap<String, Route>>,
     metrics: PrometheusHandle,
+    /// The web console (`WEBHOOK_ADMIN_TOKEN`): its axum router, served as a tower service
+    /// for `/admin` and everything under it.
+    console: Option<axum::Router>,
 }
 
 impl Routes {
@@ -117,7 +122,8 @@ impl Routes {
                 e.url_paths().into_iter().map(move |path| (path, route.clone()))
             })
             .collect();
-        Self { webhooks: Arc::new(webhooks), metrics: receiver.metrics.clone() }
+        let console = receiver.console.clone().map(webhook_console::axum::router);
+        Self { webhooks: Arc::new(webhooks), metrics: receiver.metrics.clone(), console }
     }
 
     /// Answers one request, with its id in `X-Request-Id` (the caller's, or the one the logs
@@ -131,6 +137,11 @@ impl Routes {
 
     async fn route(&self, req: Request<Incoming>) -> Result<Response<Body>, Infallible> {
         let path = req.uri().path();
+        if let Some(console) = &self.console {
+            if path == "/admin" || path.starts_with("/admin/") {
+                return Ok(admin(console.clone(), req).await);
+            }
+        }
         let res = match (self.webhooks.get(path), req.method()) {
             (Some(route), &Method::POST) => return Ok(route.service.clone().oneshot(req).await?.map(BodyExt::boxed)),
             // The provider's endpoint check (X, Dropbox, Okta), after the allowlist.
@@ -153,6 +164,17 @@ impl Routes {
             (None, _) => json(StatusCode::NOT_FOUND, NOT_FOUND),
         };
         Ok(res.map(BodyExt::boxed))
+    }
+}
+
+/// The console's answer to `req` (its router as a tower service); its pages are whole in
+/// memory already, so the body is collected into this server's body type.
+async fn admin(console: axum::Router, req: Request<Incoming>) -> Response<Body> {
+    let Ok(res) = console.oneshot(req.map(axum::body::Body::new)).await;
+    let (parts, body) = res.into_parts();
+    match axum::body::to_bytes(body, usize::MAX).await {
+        Ok(bytes) => Response::from_parts(parts, Full::new(bytes).boxed()),
+        Err(_) => json(StatusCode::INTERNAL_SERVER_ERROR, r#"{"error":"console"}"#).map(BodyExt::boxed),
     }
 }
 
