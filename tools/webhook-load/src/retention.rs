@@ -34,6 +34,10 @@ pub(crate) struct Args {
     /// Deliveries pushed at once.
     #[arg(long, default_value_t = 64)]
     concurrency: usize,
+    /// Deliveries per second, paced (0: as fast as they go). A steady state needs a rate
+    /// the workers keep up with: above it, the queue (never purged) grows instead.
+    #[arg(long, default_value_t = 0)]
+    rate: u64,
     /// Wall-clock limit in seconds (the run stops at whichever bound comes first).
     #[arg(long, default_value_t = 900)]
     max_seconds: u64,
@@ -120,11 +124,17 @@ pub(crate) async fn run(args: Args) -> ExitCode {
     for _ in 0..args.concurrency.max(1) {
         let (endpoint, verifier) = (endpoint.clone(), verifier.clone());
         let (next, accepted, refused, total) = (next.clone(), accepted.clone(), refused.clone(), args.deliveries);
+        let rate = args.rate;
         tasks.push(tokio::spawn(async move {
             loop {
                 let n = next.fetch_add(1, Ordering::Relaxed);
                 if n >= total || Instant::now() >= deadline {
                     break;
+                }
+                if rate > 0 {
+                    // Delivery n is due n / rate seconds after the start.
+                    let due = started + Duration::from_secs_f64(n as f64 / rate as f64);
+                    tokio::time::sleep_until(due.into()).await;
                 }
                 let body = crate::push_body(n);
                 let now = SystemTime::now();
