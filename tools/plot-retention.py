@@ -8,6 +8,7 @@ sqlite_bytes, events_stored). Three panels against deliveries accepted: the RSS 
 memory-store run, the SQLite run's file size (with its WAL), and the events each store holds.
 """
 import csv
+import math
 import sys
 from html import escape
 
@@ -23,7 +24,7 @@ def nice_max(v):
     if v <= 0:
         return 1.0
     step = 10 ** (len(str(int(v))) - 1)
-    return (int(v / step) + 1) * step
+    return math.ceil(v / step) * step
 
 
 def panel(y0, title, xlabel, ylabel, series, xmax):
@@ -43,7 +44,7 @@ def panel(y0, title, xlabel, ylabel, series, xmax):
     for n, (label, pts, colour) in enumerate(series):
         path = " ".join(f"{x(a):.1f},{y(b):.1f}" for a, b in pts)
         out.append(f'<polyline fill="none" stroke="{colour}" stroke-width="2" points="{path}"/>')
-        out.append(f'<text x="{W - PAD_R - 10}" y="{PAD_T + 14 + 16 * n}" text-anchor="end" fill="{colour}">{escape(label)}</text>')
+        out.append(f'<text x="{W - PAD_R - 10}" y="{H - PAD_B - 10 - 16 * n}" text-anchor="end" fill="{colour}">{escape(label)}</text>')
     out.append("</g>")
     return out
 
