@@ -119,6 +119,21 @@ struct Parsed<'a> {
     list_timestamp: Option<&'a [u8]>,
 }
 
+impl Parsed<'_> {
+    /// Adds `more`'s signatures (another group, value or header of `name`), at most
+    /// [`MAX_SIGNATURES`] in all.
+    fn take(&mut self, more: Parsed<'_>, name: &str) -> Result<(), VerifyError> {
+        for c in more.candidates.into_iter().flatten() {
+            if self.count == MAX_SIGNATURES {
+                return Err(VerifyError::malformed_header(name, format_args!("more than {MAX_SIGNATURES} signatures")));
+            }
+            self.candidates[self.count] = Some(c);
+            self.count += 1;
+        }
+        Ok(())
+    }
+}
+
 fn parse_header<'a>(scheme: &Scheme, name: &str, value: &'a [u8]) -> Result<Parsed<'a>, VerifyError> {
     let mut parsed = Parsed { candidates: [None; MAX_SIGNATURES], count: 0, list_timestamp: None };
     let mut buf = [0u8; MAX_SIG_LEN];
@@ -421,16 +436,7 @@ pub(crate) fn verify(
         if more.list_timestamp != parsed.list_timestamp {
             return Err(VerifyError::malformed_header(header_name, "its signature groups carry different timestamps"));
         }
-        for c in more.candidates.into_iter().flatten() {
-            if parsed.count == MAX_SIGNATURES {
-                return Err(VerifyError::malformed_header(
-                    header_name,
-                    format_args!("more than {MAX_SIGNATURES} signatures"),
-                ));
-            }
-            parsed.candidates[parsed.count] = Some(c);
-            parsed.count += 1;
-        }
+        parsed.take(more, header_name)?;
     }
     if scheme.repeated_header {
         // Every further value adds its signatures (one per key during a rotation).
@@ -438,16 +444,7 @@ pub(crate) fn verify(
         headers.for_each_value(header_name, &mut |v| rest.push(v));
         for v in rest.into_iter().skip(1) {
             let more = parse_header(scheme, header_name, checked(header_name, v)?)?;
-            for c in more.candidates.into_iter().flatten() {
-                if parsed.count == MAX_SIGNATURES {
-                    return Err(VerifyError::malformed_header(
-                        header_name,
-                        format_args!("more than {MAX_SIGNATURES} signatures"),
-                    ));
-                }
-                parsed.candidates[parsed.count] = Some(c);
-                parsed.count += 1;
-            }
+            parsed.take(more, header_name)?;
         }
     }
     if scheme.every_header {
@@ -455,16 +452,7 @@ pub(crate) fn verify(
         for name in &scheme.header[alias + 1..] {
             if let Some(v) = single(headers, name)? {
                 let more = parse_header(scheme, name, v)?;
-                for c in more.candidates.into_iter().flatten() {
-                    if parsed.count == MAX_SIGNATURES {
-                        return Err(VerifyError::malformed_header(
-                            name,
-                            format_args!("more than {MAX_SIGNATURES} signatures"),
-                        ));
-                    }
-                    parsed.candidates[parsed.count] = Some(c);
-                    parsed.count += 1;
-                }
+                parsed.take(more, name)?;
             }
         }
     }
