@@ -80,31 +80,9 @@ pub fn temp_db(receiver: Receiver) -> std::path::PathBuf {
     std::env::temp_dir().join(format!("webhook-tests-{receiver:?}-{}-{n}.db", std::process::id()))
 }
 
-/// The URL of the service a test needs (`WEBHOOK_TEST_DATABASE_URL`, `WEBHOOK_TEST_REDIS_URL`),
-/// or `None` when `var` is unset and the test should return. Never a silent pass: under CI
-/// (`CI=true`) it fails the test, naming `var`; elsewhere it writes `SKIPPED <test>: <var>
-/// unset` to the process's stderr (not captured by the harness) and appends it to
-/// `skipped-service-tests.txt` in the target directory, where skips are counted
-/// (as `webhook_pipeline::testing::service_url` does for that crate).
-pub fn service_url(var: &str, test: &str) -> Option<String> {
-    use std::io::Write;
-    if let Some(url) = std::env::var(var).ok().filter(|u| !u.trim().is_empty()) {
-        return Some(url);
-    }
-    if std::env::var("CI").is_ok_and(|v| v.eq_ignore_ascii_case("true") || v == "1") {
-        panic!("{test}: {var} is unset; under CI (CI=true) every service test must run (see .ci/run)");
-    }
-    let line = format!("SKIPPED {test}: {var} unset");
-    let exe = std::env::current_exe().ok();
-    let list = exe.as_deref().and_then(|e| e.parent()?.parent()).map(|p| p.join("skipped-service-tests.txt"));
-    if let Some(list) = &list {
-        let file = std::fs::OpenOptions::new().create(true).append(true).open(list);
-        let _ = file.and_then(|mut f| writeln!(f, "{line}"));
-    }
-    let note = list.map(|p| format!(" (counted in {})", p.display())).unwrap_or_default();
-    let _ = writeln!(std::io::stderr(), "{line}{note}");
-    None
-}
+/// The URL of the service a test needs, or `None` when it is unset and the test should
+/// return: the pipeline's own helper (a failure under CI, a counted skip elsewhere).
+pub use webhook_pipeline::testing::service_url;
 
 /// A body to send: sized (with `Content-Length`) or chunked (without).
 pub enum Payload {

@@ -13,6 +13,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use base64::Engine as _;
 use bytes::Bytes;
 use common::*;
+use webhook_pipeline::testing::service_url;
 use webhook_pipeline::{EventId, EventStore, Inserted, NewEvent, PostgresStore, SqliteStore, Status};
 
 static COUNTER: AtomicU64 = AtomicU64::new(0);
@@ -199,29 +200,6 @@ async fn events_against_sqlite() {
     let db = TempDb::new();
     let store = SqliteStore::connect(&db.url()).await.unwrap();
     scenario(&db.url(), &store).await;
-}
-
-/// `var`'s URL, or `None` when it is unset. Never a silent pass: under CI (`CI=true`) the
-/// test fails, naming `var`; elsewhere `SKIPPED <test>: <var> unset` goes to the process's
-/// stderr (not captured by the harness) and to `skipped-service-tests.txt` in the target
-/// directory, where skips are counted (the same helper as `webhook_pipeline::testing`'s).
-fn service_url(var: &str, test: &str) -> Option<String> {
-    use std::io::Write;
-    if let Some(url) = std::env::var(var).ok().filter(|u| !u.trim().is_empty()) {
-        return Some(url);
-    }
-    if std::env::var("CI").is_ok_and(|v| v.eq_ignore_ascii_case("true") || v == "1") {
-        panic!("{test}: {var} is unset; under CI (CI=true) every service test must run (see .ci/run)");
-    }
-    let line = format!("SKIPPED {test}: {var} unset");
-    let exe = std::env::current_exe().ok();
-    let list = exe.as_deref().and_then(|e| e.parent()?.parent()).map(|p| p.join("skipped-service-tests.txt"));
-    if let Some(list) = &list {
-        let file = std::fs::OpenOptions::new().create(true).append(true).open(list);
-        let _ = file.and_then(|mut f| writeln!(f, "{line}"));
-    }
-    let _ = writeln!(std::io::stderr(), "{line}");
-    None
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
