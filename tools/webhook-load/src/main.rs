@@ -14,6 +14,7 @@
 
 #![allow(clippy::print_stdout, clippy::print_stderr)] // a command-line tool: its output is the point
 
+mod prefill;
 mod retention;
 
 use std::net::SocketAddr;
@@ -60,6 +61,9 @@ enum Command {
     /// deliveries accepted, this process's RSS, the SQLite files' size, events in the store.
     /// Does either stop growing?
     Retention(retention::Args),
+    /// Write handled events received days ago into a SQLite store, for a receiver to purge
+    /// while it serves (`tools/bench-purge.sh`).
+    Prefill(prefill::Args),
     /// Serve a plain axum route that reads the body and answers 200: the ceiling.
     ServePlain {
         /// Address to listen on (loopback).
@@ -91,6 +95,11 @@ struct RunArgs {
     /// A latency above this many milliseconds counts as a stall.
     #[arg(long, default_value_t = 20)]
     stall_ms: u64,
+    /// Deliveries per second across all connections (unset: as fast as answers come). Paced,
+    /// each request has a scheduled time, and its latency counts from then, so a receiver
+    /// that falls behind shows it in the percentiles (no coordinated omission).
+    #[arg(long)]
+    rate: Option<f64>,
     /// Print one JSON object instead of text.
     #[arg(long)]
     json: bool,
@@ -126,7 +135,7 @@ async fn worker(
     args: Arc<RunArgs>,
     verifier: Arc<Verifier>,
     totals: Arc<Totals>,
-    deadline: Instant,
+    (started, deadline): (Instant, Instant),
     measure_from: u64,
     worker_id: u64,
 ) -> Histogram<u64> {
@@ -171,7 +180,16 @@ async fn worker(
         }
         let req = req.body(Full::new(Bytes::from(body))).expect("request");
         let Some(s) = sender.as_mut() else { continue };
-        let started = Instant::now();
+        // Paced: request `n` is due at `n / rate` seconds into the run.
+        let due = args.rate.map(|rate| started + Duration::from_secs_f64(n as f64 / rate));
+        if let Some(due) = due {
+            if due >= deadline {
+                return hist;
+            }
+            tokio::time::sleep_until(due.into()).await;
+        }
+        let sent = Instant::now();
+        let from = due.unwrap_or(sent);
         let result = async {
             s.ready().await?;
             let res = s.send_request(req).await?;
@@ -180,7 +198,7 @@ async fn worker(
             Ok::<_, hyper::Error>(status)
         }
         .await;
-        let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+        let micros = u64::try_from(from.elapsed().as_micros()).unwrap_or(u64::MAX);
         match result {
             Ok(status) => {
                 if !status.is_success() {
@@ -203,8 +221,12 @@ async fn run(args: RunArgs) -> ExitCode {
         eprintln!("webhook-load: refusing {}: only loopback targets (127.0.0.0/8, [::1], localhost)", args.url);
         return ExitCode::from(2);
     }
-    if args.connections == 0 || args.requests == 0 || args.max_seconds == 0 {
-        eprintln!("webhook-load: --connections, --requests and --max-seconds must be positive");
+    if args.connections == 0
+        || args.requests == 0
+        || args.max_seconds == 0
+        || args.rate.is_some_and(|r| r.is_nan() || r <= 0.0)
+    {
+        eprintln!("webhook-load: --connections, --requests, --max-seconds and --rate must be positive");
         return ExitCode::from(2);
     }
     let verifier = match Verifier::new(providers::GITHUB, &args.secret) {
@@ -219,7 +241,9 @@ async fn run(args: RunArgs) -> ExitCode {
     let deadline = Instant::now() + Duration::from_secs(args.max_seconds);
     let started = Instant::now();
     let workers: Vec<_> = (0..args.connections as u64)
-        .map(|w| tokio::spawn(worker(args.clone(), verifier.clone(), totals.clone(), deadline, args.warmup, w)))
+        .map(|w| {
+            tokio::spawn(worker(args.clone(), verifier.clone(), totals.clone(), (started, deadline), args.warmup, w))
+        })
         .collect();
     let mut hist = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("histogram bounds");
     for w in workers {
@@ -343,5 +367,6 @@ async fn main() -> ExitCode {
         Command::Fsync { dir, count, max_seconds } => fsync(&dir, count, max_seconds),
         Command::ServePlain { addr } => serve_plain(addr).await,
         Command::Retention(args) => retention::run(args).await,
+        Command::Prefill(args) => prefill::run(args).await,
     }
 }
