@@ -52,7 +52,7 @@ done
 accepted=$(metric webhook_requests_total 'outcome="accepted"')
 handled=$(metric webhook_handler_runs_total 'result="ok"')
 cp "$work/soak.csv" "${SOAK_CSV:-/dev/null}" 2>/dev/null || true
-awk -F, -v w="$warmup" -v acc="$accepted" -v hd="$handled" -v load="$(cat "$work/load.out")" '
+awk -F, -v w="$warmup" -v acc="$accepted" -v hd="$handled" -v out="$(cat "$work/load.out")" '
   NR > 1 && $1 >= w && !base { base = $2; qbase = $3 }
   NR > 1 && $1 >= w { last = $2; if ($3 > qmax) qmax = $3 }
   END {
@@ -60,5 +60,5 @@ awk -F, -v w="$warmup" -v acc="$accepted" -v hd="$handled" -v load="$(cat "$work
     printf "RSS after warm-up %d KiB, at the end %d KiB: %+.1f %% (%s)\n", base, last, growth, growth < 10 ? "flat" : "GROWING"
     printf "queue depth after warm-up: at most %d\n", qmax
     printf "accepted %d, handled %d (%s)\n", acc, hd, hd >= acc ? "all handled" : "NOT ALL HANDLED"
-    split(load, a, "stalls>100ms"); split(a[2], b, " "); printf "requests over 100 ms: %s\n", b[1]
+    split(out, a, "stalls>100ms"); split(a[2], b, " "); printf "requests over 100 ms: %s\n", b[1]
   }' "$work/soak.csv"
