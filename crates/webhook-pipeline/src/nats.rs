@@ -20,6 +20,7 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use async_nats::header::{HeaderName, HeaderValue};
 use async_nats::jetstream::{self, consumer, stream, AckKind};
 use async_nats::HeaderMap;
 use futures_util::StreamExt;
@@ -144,21 +145,29 @@ async fn ensure_stream(
     .map_err(|e| unavailable(&format!("creating stream {name}"), e))
 }
 
+/// The metadata headers' names, parsed once.
+const PROVIDER: HeaderName = HeaderName::from_static("Webhook-Provider");
+const DELIVERY_ID: HeaderName = HeaderName::from_static("Webhook-Delivery-Id");
+const EVENT_TYPE: HeaderName = HeaderName::from_static("Webhook-Event-Type");
+const TIMESTAMP: HeaderName = HeaderName::from_static("Webhook-Timestamp");
+const RECEIVED_AT: HeaderName = HeaderName::from_static("Webhook-Received-At");
+const REQUEST_ID: HeaderName = HeaderName::from_static("Webhook-Request-Id");
+
 /// The message headers for a delivery: the metadata, and the headers the event keeps.
-fn headers_of(event: &NewEvent, id: &str, request_id: Option<&str>, timestamp: Option<SystemTime>) -> HeaderMap {
+fn headers_of(event: &NewEvent, id: String, request_id: Option<&str>, timestamp: Option<SystemTime>) -> HeaderMap {
     let mut h = HeaderMap::new();
     h.insert(async_nats::header::NATS_MESSAGE_ID, id);
-    h.insert("Webhook-Provider", event.provider.as_str());
-    h.insert("Webhook-Delivery-Id", event.delivery_id.as_str());
+    h.insert(PROVIDER, event.provider.as_str());
+    h.insert(DELIVERY_ID, event.delivery_id.as_str());
     if let Some(t) = &event.event_type {
-        h.insert("Webhook-Event-Type", t.as_str());
+        h.insert(EVENT_TYPE, t.as_str());
     }
     if let Some(ts) = timestamp {
-        h.insert("Webhook-Timestamp", to_ms(ts).to_string().as_str());
+        h.insert(TIMESTAMP, HeaderValue::from(to_ms(ts)));
     }
-    h.insert("Webhook-Received-At", to_ms(event.received_at).to_string().as_str());
+    h.insert(RECEIVED_AT, HeaderValue::from(to_ms(event.received_at)));
     if let Some(rid) = request_id {
-        h.insert("Webhook-Request-Id", rid);
+        h.insert(REQUEST_ID, rid);
     }
     for (k, v) in &event.headers {
         h.insert(k.as_str(), v.as_str());
@@ -254,11 +263,11 @@ impl Sink for NatsSink {
         let mut request_id = None;
         delivery.headers().for_each_value("x-request-id", &mut |v| {
             if request_id.is_none() {
-                request_id = std::str::from_utf8(v).ok().filter(|id| id.len() <= 128).map(str::to_owned);
+                request_id = std::str::from_utf8(v).ok().filter(|id| id.len() <= 128);
             }
         });
         let id = format!("{}:{}", event.provider, event.delivery_id);
-        let headers = headers_of(&event, &id, request_id.as_deref(), delivery.verified().timestamp());
+        let headers = headers_of(&event, id, request_id, delivery.verified().timestamp());
         let this = self.clone();
         Box::pin(async move { this.publish(event, headers).await })
     }
@@ -522,7 +531,14 @@ async fn settle(
     metrics::gauge!("webhook_consumer_lag", "sink" => "nats").set(pending as f64);
     let attempts = u32::try_from(delivered).unwrap_or(u32::MAX);
     let event = event_of(&message, sequence, attempts);
+    let started = std::time::Instant::now();
     let outcome = router.dispatch(&event).await.on_a_broker();
+    let label = match &outcome {
+        Ok(()) => "ok",
+        Err((_, permanent)) if *permanent || attempts >= config.retry.max_attempts => "dead",
+        Err(_) => "error",
+    };
+    crate::router::record_run(&event, label, started.elapsed());
     let result = match outcome {
         Ok(()) => message.ack().await,
         Err((error, permanent)) if permanent || attempts >= config.retry.max_attempts => {

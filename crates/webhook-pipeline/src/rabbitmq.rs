@@ -28,6 +28,8 @@ use lapin::options::{
 };
 use lapin::types::{AMQPValue, FieldTable, ShortString};
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, ExchangeKind};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::RwLock;
 use tokio::sync::{watch, Mutex};
 use tokio::task::JoinHandle;
 use webhook_core::dedup::StoreError;
@@ -52,8 +54,15 @@ pub struct RabbitConfig {
     /// Where dead events are kept until replayed.
     pub dead_queue: String,
     /// How long a publish may wait for the broker's confirm before the request is answered
-    /// 503: 5 s by default.
+    /// 503: 5 s by default. It bounds the whole publish, a reconnection included.
     pub publish_timeout: Duration,
+    /// Channels the sink publishes on, each in confirm mode, over one connection, taken in
+    /// turn: 1 by default. Every request waits for the confirm of its own message only,
+    /// whichever the count. RabbitMQ runs each channel as one process: more channels let
+    /// a broker with cores to spare route and confirm in parallel, but on a two-core host
+    /// shared with the receiver they cost the broker more CPU per delivery (measured:
+    /// docs/guides/brokers.md).
+    pub channels: usize,
 }
 
 impl Default for RabbitConfig {
@@ -71,7 +80,15 @@ impl RabbitConfig {
             retry_queue: format!("{name}.retry"),
             dead_queue: format!("{name}.dead"),
             publish_timeout: Duration::from_secs(5),
+            channels: 1,
         }
+    }
+
+    /// The sink publishes on `channels` channels (at least 1).
+    #[must_use]
+    pub fn channels(mut self, channels: usize) -> Self {
+        self.channels = channels.max(1);
+        self
     }
 
     /// The routing key of a delivery: `<provider>.<event type>`, each part without dots or
@@ -83,21 +100,23 @@ impl RabbitConfig {
     /// assert_eq!(RabbitConfig::default().routing_key("github", None), "github.unknown");
     /// ```
     pub fn routing_key(&self, provider: &str, event_type: Option<&str>) -> String {
-        format!("{}.{}", word(provider), event_type.map_or_else(|| "unknown".to_owned(), word))
+        let mut key = String::with_capacity(provider.len() + 1 + event_type.map_or(7, str::len));
+        push_word(&mut key, provider);
+        key.push('.');
+        push_word(&mut key, event_type.unwrap_or(""));
+        key
     }
 }
 
-/// A routing-key word: at most 100 bytes, no `.`, `*`, `#` or whitespace.
-fn word(text: &str) -> String {
-    let w: String = text
-        .chars()
-        .take(100)
-        .map(|c| if matches!(c, '.' | '*' | '#') || c.is_whitespace() || c.is_control() { '_' } else { c })
-        .collect();
-    if w.is_empty() {
-        "unknown".to_owned()
-    } else {
-        w
+/// Appends a routing-key word: at most 100 characters, no `.`, `*`, `#` or whitespace;
+/// `unknown` for an empty text.
+fn push_word(out: &mut String, text: &str) {
+    let start = out.len();
+    for c in text.chars().take(100) {
+        out.push(if matches!(c, '.' | '*' | '#') || c.is_whitespace() || c.is_control() { '_' } else { c });
+    }
+    if out.len() == start {
+        out.push_str("unknown");
     }
 }
 
@@ -249,7 +268,49 @@ fn properties_of(event: &NewEvent, request_id: Option<&str>, timestamp: Option<S
 pub struct RabbitSink {
     url: Arc<str>,
     config: Arc<RabbitConfig>,
-    open: Arc<Mutex<Option<(Connection, Channel)>>>,
+    /// The open connection and its channels; `None` once a publish failed, until the next
+    /// one reconnects. Read on every publish, written only to (re)connect.
+    current: Arc<RwLock<Option<Arc<Pool>>>>,
+    /// One reconnection at a time.
+    reconnecting: Arc<Mutex<()>>,
+}
+
+/// A connection and its channels in confirm mode, used in turn.
+struct Pool {
+    conn: Connection,
+    channels: Vec<Channel>,
+    next: AtomicUsize,
+}
+
+impl Pool {
+    /// The connection and `config.channels` channels in confirm mode, the exchange and
+    /// queues declared.
+    async fn open(url: &str, config: &RabbitConfig) -> Result<Self, StoreError> {
+        let (conn, first) = open(url, config).await?;
+        let mut channels = Vec::with_capacity(config.channels.max(1));
+        channels.push(first);
+        while channels.len() < config.channels {
+            let channel = conn.create_channel().await.map_err(|e| unavailable("opening a channel", e))?;
+            channel
+                .confirm_select(ConfirmSelectOptions::default())
+                .await
+                .map_err(|e| unavailable("confirm mode", e))?;
+            channels.push(channel);
+        }
+        Ok(Self { conn, channels, next: AtomicUsize::new(0) })
+    }
+
+    /// The next open channel in turn; `None` when the connection or every channel is
+    /// closed.
+    fn channel(&self) -> Option<&Channel> {
+        if !self.conn.status().connected() {
+            return None;
+        }
+        let first = self.next.fetch_add(1, Ordering::Relaxed);
+        (0..self.channels.len())
+            .map(|i| &self.channels[first.wrapping_add(i) % self.channels.len()])
+            .find(|c| c.status().connected())
+    }
 }
 
 impl std::fmt::Debug for RabbitSink {
@@ -269,29 +330,77 @@ impl RabbitSink {
         Self::connect_with(url, RabbitConfig::default()).await
     }
 
-    /// Connects, and declares the exchange and the queues if they are missing.
+    /// Connects, opens [`RabbitConfig::channels`] channels in confirm mode, and declares
+    /// the exchange and the queues if they are missing.
     ///
     /// # Errors
     ///
     /// As [`connect`](Self::connect).
     pub async fn connect_with(url: &str, config: RabbitConfig) -> Result<Self, StoreError> {
-        let opened = open(url, &config).await?;
-        Ok(Self { url: url.into(), config: Arc::new(config), open: Arc::new(Mutex::new(Some(opened))) })
+        let pool = Pool::open(url, &config).await?;
+        Ok(Self {
+            url: url.into(),
+            config: Arc::new(config),
+            current: Arc::new(RwLock::new(Some(Arc::new(pool)))),
+            reconnecting: Arc::new(Mutex::new(())),
+        })
     }
 
-    /// The channel, reconnecting first when the connection was lost.
-    async fn channel(&self) -> Result<Channel, StoreError> {
-        let mut held = self.open.lock().await;
-        if let Some((conn, channel)) = held.as_ref() {
-            if conn.status().connected() && channel.status().connected() {
-                return Ok(channel.clone());
+    fn current(&self) -> Option<Arc<Pool>> {
+        self.current.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+    }
+
+    /// The pool and one of its channels, reconnecting first when the connection was lost
+    /// or a publish failed.
+    async fn channel(&self) -> Result<(Arc<Pool>, Channel), StoreError> {
+        let usable = |pool: Option<Arc<Pool>>| {
+            pool.and_then(|pool| {
+                let channel = pool.channel()?.clone();
+                Some((pool, channel))
+            })
+        };
+        if let Some(found) = usable(self.current()) {
+            return Ok(found);
+        }
+        let _one = self.reconnecting.lock().await;
+        // Another publish may have reconnected while this one waited.
+        if let Some(found) = usable(self.current()) {
+            return Ok(found);
+        }
+        let pool = Arc::new(Pool::open(&self.url, &self.config).await?);
+        *self.current.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(pool.clone());
+        tracing::info!("rabbitmq: reconnected");
+        usable(Some(pool)).ok_or_else(|| StoreError::unavailable("rabbitmq: the new connection closed at once", None))
+    }
+
+    /// After a failed publish on `pool`: the next publish opens a fresh connection (and
+    /// declares the exchange and queues again), unless another one already did.
+    fn forget(&self, pool: &Arc<Pool>) {
+        let mut current = self.current.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if current.as_ref().is_some_and(|c| Arc::ptr_eq(c, pool)) {
+            *current = None;
+        }
+    }
+
+    /// Publishes on one of the channels and waits for that message's confirm, all within
+    /// the publish timeout (a reconnection included).
+    async fn publish(&self, key: &str, body: &[u8], properties: BasicProperties) -> Result<(), StoreError> {
+        let within = self.config.publish_timeout;
+        let mut used = None;
+        let attempt = async {
+            let (pool, channel) = self.channel().await?;
+            used = Some(pool);
+            publish(&channel, &self.config.exchange, key, body, properties, within).await
+        };
+        let result = tokio::time::timeout(within, attempt).await.unwrap_or_else(|_| {
+            Err(StoreError::unavailable(format!("rabbitmq: no confirm within {} ms", within.as_millis()), None))
+        });
+        if result.is_err() {
+            if let Some(pool) = &used {
+                self.forget(pool);
             }
         }
-        *held = None;
-        let (conn, channel) = open(&self.url, &self.config).await?;
-        *held = Some((conn, channel.clone()));
-        tracing::info!("rabbitmq: reconnected");
-        Ok(channel)
+        result
     }
 }
 
@@ -301,27 +410,19 @@ impl Sink for RabbitSink {
         let mut request_id = None;
         delivery.headers().for_each_value("x-request-id", &mut |v| {
             if request_id.is_none() {
-                request_id = std::str::from_utf8(v).ok().filter(|id| id.len() <= 128).map(str::to_owned);
+                request_id = std::str::from_utf8(v).ok().filter(|id| id.len() <= 128);
             }
         });
-        let properties = properties_of(&event, request_id.as_deref(), delivery.verified().timestamp());
+        let properties = properties_of(&event, request_id, delivery.verified().timestamp());
+        let key = self.config.routing_key(&event.provider, event.event_type.as_deref());
         let this = self.clone();
         Box::pin(async move {
             let started = std::time::Instant::now();
-            let key = this.config.routing_key(&event.provider, event.event_type.as_deref());
-            let result = match this.channel().await {
-                Ok(channel) => {
-                    publish(&channel, &this.config.exchange, &key, &event.body, properties, this.config.publish_timeout)
-                        .await
-                }
-                Err(e) => Err(e),
-            };
+            let result = this.publish(&key, &event.body, properties).await;
             metrics::histogram!("webhook_publish_duration_seconds", "sink" => "rabbitmq")
                 .record(started.elapsed().as_secs_f64());
             if result.is_err() {
                 metrics::counter!("webhook_publish_failures_total", "sink" => "rabbitmq").increment(1);
-                // The next publish opens a fresh channel.
-                *this.open.lock().await = None;
             }
             result.map(|()| Stored::New)
         })
@@ -569,7 +670,14 @@ async fn settle(
     let before = header(&delivery.properties, "Webhook-Attempts").and_then(|n| n.parse::<u32>().ok()).unwrap_or(0);
     let attempts = before.saturating_add(1);
     let event = event_of(&delivery, attempts);
+    let started = std::time::Instant::now();
     let outcome = router.dispatch(&event).await.on_a_broker();
+    let label = match &outcome {
+        Ok(()) => "ok",
+        Err((_, permanent)) if *permanent || attempts >= config.retry.max_attempts => "dead",
+        Err(_) => "error",
+    };
+    crate::router::record_run(&event, label, started.elapsed());
     let moved = match outcome {
         Ok(()) => Ok(()),
         Err((error, permanent)) => {
@@ -686,6 +794,44 @@ mod tests {
         assert_eq!(header(&d.properties, "Webhook-Event-Type").as_deref(), Some("invoice.paid"));
         assert_eq!(header(&d.properties, "Webhook-Received-At"), Some(to_ms(now).to_string()));
         assert!(header(&d.properties, "Stripe-Signature").is_none(), "the signature is never forwarded");
+        remove(&url, &config).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_publishes_go_out_on_every_channel_each_confirmed_and_a_lost_connection_reopens() {
+        let Some(url) =
+            amqp("concurrent_publishes_go_out_on_every_channel_each_confirmed_and_a_lost_connection_reopens")
+        else {
+            return;
+        };
+        let config = config().channels(3);
+        let sink = Arc::new(RabbitSink::connect_with(&url, config.clone()).await.unwrap());
+        let ids: Vec<String> = (0..60).map(|i| format!("pool-{i}")).collect();
+        let tasks: Vec<_> = ids
+            .chunks(6)
+            .map(|chunk| {
+                let deliveries: Vec<String> = chunk.to_vec();
+                let sink: Arc<dyn Sink> = sink.clone();
+                tokio::spawn(async move {
+                    let pairs: Vec<(&str, &str)> = deliveries.iter().map(|id| (id.as_str(), "push")).collect();
+                    crate::testing::publish_accepted(sink, &pairs).await;
+                })
+            })
+            .collect();
+        for t in tasks {
+            t.await.unwrap();
+        }
+        assert_eq!(count(&url, &config, &config.queue).await, 60, "each confirmed delivery in the queue once");
+        let pool = sink.current().expect("open");
+        assert_eq!(pool.channels.len(), 3);
+        assert!(pool.channels.iter().all(|c| c.status().connected() && c.status().confirm()));
+        assert_eq!(pool.next.load(Ordering::Relaxed), 60, "one channel taken per publish");
+        // The connection closed under the sink: the next publish opens a new one itself.
+        pool.conn.close(200, "test".into()).await.unwrap();
+        drop(pool);
+        crate::testing::publish_accepted(sink.clone(), &[("pool-after", "push")]).await;
+        assert_eq!(count(&url, &config, &config.queue).await, 61);
+        assert!(sink.current().is_some_and(|p| p.conn.status().connected()));
         remove(&url, &config).await;
     }
 

@@ -519,6 +519,18 @@ impl Dispatch {
     }
 }
 
+/// Records a broker consumer's run of a handler as the workers do:
+/// `webhook_handler_runs_total{provider, event_type, result}` (`ok`, `error` for a retry,
+/// `dead`) and `webhook_handling_duration_seconds{provider}`.
+#[cfg(any(feature = "nats", feature = "rabbitmq"))]
+pub(crate) fn record_run(event: &Event, result: &'static str, took: std::time::Duration) {
+    let provider = event.provider.clone();
+    let event_type = event.event_type.clone().unwrap_or_else(|| "-".to_owned());
+    metrics::counter!("webhook_handler_runs_total", "provider" => provider.clone(), "event_type" => event_type, "result" => result)
+        .increment(1);
+    metrics::histogram!("webhook_handling_duration_seconds", "provider" => provider).record(took.as_secs_f64());
+}
+
 /// Handlers by provider and event type; see the [module docs](self) for the matching rules.
 ///
 /// Built once at startup with chained calls, then shared: cloning is one reference-count

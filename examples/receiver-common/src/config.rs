@@ -152,6 +152,9 @@ pub struct Config {
     /// The stream (NATS, upper-cased) or exchange and queue (RabbitMQ) name
     /// (`WEBHOOK_SINK_NAME`, default `webhooks`).
     pub sink_name: String,
+    /// The RabbitMQ sink's channels in confirm mode (`WEBHOOK_SINK_CHANNELS`, 1-64; default
+    /// 1: [`webhook_pipeline::RabbitConfig::channels`]).
+    pub sink_channels: Option<usize>,
     /// Timeouts and the connection cap (`WEBHOOK_HEADER_TIMEOUT_SECS`,
     /// `WEBHOOK_BODY_TIMEOUT_SECS`, `WEBHOOK_IDLE_TIMEOUT_SECS`, `WEBHOOK_MAX_CONNECTIONS`).
     pub limits: ConnectionLimits,
@@ -211,6 +214,7 @@ impl Config {
         {
             return Err(format!("WEBHOOK_SINK_NAME={sink_name} is not 1 to 64 letters, digits, `_` or `-`"));
         }
+        let sink_channels = number("WEBHOOK_SINK_CHANNELS", 64, "channels")?.map(|n| usize::try_from(n).unwrap_or(64));
         let trusted_proxies = match var("WEBHOOK_TRUSTED_PROXIES") {
             Some(v) => TrustedProxies::parse_csv(&v).map_err(|e| format!("WEBHOOK_TRUSTED_PROXIES: {e}"))?,
             None => TrustedProxies::none(),
@@ -276,6 +280,7 @@ impl Config {
             record_handled,
             sink_url,
             sink_name,
+            sink_channels,
             limits,
         })
     }
@@ -472,6 +477,10 @@ mod tests {
         assert!(config(&[("WEBHOOK_MAX_BODY_BYTES", "0")]).unwrap_err().contains("WEBHOOK_MAX_BODY_BYTES"));
         assert!(config(&[("DATABASE_URL", "mysql://x")]).unwrap_err().contains("DATABASE_URL"));
         assert!(config(&[("WEBHOOK_WORKERS", "0")]).unwrap_err().contains("WEBHOOK_WORKERS"));
+        assert_eq!(config(&[]).unwrap().sink_channels, None);
+        assert_eq!(config(&[("WEBHOOK_SINK_CHANNELS", "3")]).unwrap().sink_channels, Some(3));
+        assert!(config(&[("WEBHOOK_SINK_CHANNELS", "0")]).unwrap_err().contains("WEBHOOK_SINK_CHANNELS"));
+        assert!(config(&[("WEBHOOK_SINK_CHANNELS", "65")]).unwrap_err().contains("WEBHOOK_SINK_CHANNELS"));
         assert!(config(&[]).unwrap().record_handled);
         assert!(!config(&[("WEBHOOK_RECORD_HANDLED", "0")]).unwrap().record_handled);
         assert!(config(&[("WEBHOOK_RECORD_HANDLED", "yes")]).unwrap_err().contains("WEBHOOK_RECORD_HANDLED=yes"));

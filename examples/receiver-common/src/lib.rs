@@ -19,6 +19,7 @@
 //! | `REDIS_URL` | a Redis dedup store in front of the event store | none (in-memory dedup; the store's unique key decides) |
 //! | `WEBHOOK_SINK` | publish each delivery to a broker instead of storing it: `nats://…` (NATS JetStream) or `amqp://…` (RabbitMQ); the 2xx goes out after the broker's ack, and its consumers (`broker-consumer`) handle the events | none: the event store and this process's workers |
 //! | `WEBHOOK_SINK_NAME` | the NATS stream (upper-cased) and subject prefix, or the RabbitMQ exchange and queue | `webhooks` |
+//! | `WEBHOOK_SINK_CHANNELS` | the RabbitMQ sink's channels in confirm mode, used in turn (1-64) | `1` |
 //! | `WEBHOOK_WORKERS` | background workers handling stored events | `4` |
 //! | `WEBHOOK_LEASE_SECS` | how long a worker holds an event before another may take it | `60` |
 //! | `WEBHOOK_RETENTION_DAYS` | handled events (and their bodies) are deleted this many days after they were received; at least the 7-day dedup TTL | `7` |

@@ -37,7 +37,11 @@ pub async fn dedup(config: &Config) -> Result<Arc<dyn DedupStore>, String> {
 pub async fn broker(config: &Config) -> Result<Option<Arc<dyn Sink>>, String> {
     let Some(url) = &config.sink_url else { return Ok(None) };
     Ok(Some(if url.starts_with("amqp") {
-        let config = RabbitConfig::named(&config.sink_name);
+        let rabbit = RabbitConfig::named(&config.sink_name);
+        let config = match config.sink_channels {
+            Some(n) => rabbit.channels(n),
+            None => rabbit,
+        };
         Arc::new(RabbitSink::connect_with(url, config).await.map_err(|e| failed("WEBHOOK_SINK", &e))?)
     } else {
         let stream = config.sink_name.to_ascii_uppercase().replace('-', "_");
