@@ -14,6 +14,7 @@ pub mod ip;
 pub mod json;
 pub mod limits;
 pub mod payload;
+pub mod prepare;
 pub mod providers;
 pub mod receive;
 pub mod scheme;
