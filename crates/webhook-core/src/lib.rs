@@ -6,6 +6,7 @@
 pub mod dedup;
 mod engine;
 mod error;
+mod form;
 #[cfg(feature = "github")]
 pub mod github;
 pub mod handshake;
