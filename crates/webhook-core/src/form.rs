@@ -259,5 +259,20 @@ mod tests {
             let body = parts.concat();
             prop_assert_eq!(streamed(&body), reference(&body));
         }
+
+        /// The same across the 4 KiB buffer's edge: a value whose first bytes fill the
+        /// buffer up to a few bytes short, then sequences cut anywhere.
+        #[test]
+        fn equals_form_urlencoded_across_the_buffer(
+            fill in 4088usize..4097,
+            tail in proptest::collection::vec(
+                prop_oneof![Just(b"%E2".to_vec()), Just(b"%82".to_vec()), Just(b"%AC".to_vec()),
+                    Just(b"%F0%9F%98%80".to_vec()), Just(b"+".to_vec()), Just(vec![0xE2, 0x82]), Just(vec![0xC0])],
+                0..8,
+            ),
+        ) {
+            let body = [b"v=".to_vec(), b"x".repeat(fill), tail.concat()].concat();
+            prop_assert_eq!(streamed(&body), reference(&body));
+        }
     }
 }
