@@ -48,7 +48,14 @@ fn decode_into(raw: &[u8], out: &mut impl FnMut(&[u8])) {
     let mut n = 0;
     let mut i = 0;
     while i < raw.len() {
-        let plain_end = raw[i..].iter().position(|&b| b == b'%').map_or(raw.len(), |p| i + p);
+        // Up to the buffer's room: a window without `%` (`contains` is memchr, word at a
+        // time) is mapped whole; otherwise up to its first `%`.
+        let window = &raw[i..raw.len().min(i + (buf.len() - n))];
+        let plain_end = if window.contains(&b'%') {
+            window.iter().position(|&b| b == b'%').map_or(raw.len(), |p| i + p)
+        } else {
+            i + window.len()
+        };
         while i < plain_end {
             let take = (buf.len() - n).min(plain_end - i);
             for (d, &b) in buf[n..n + take].iter_mut().zip(&raw[i..i + take]) {
@@ -61,8 +68,9 @@ fn decode_into(raw: &[u8], out: &mut impl FnMut(&[u8])) {
                 n = 0;
             }
         }
-        if i == raw.len() {
-            break;
+        if i == raw.len() || raw[i] != b'%' {
+            // The end, or the window ended before a `%`.
+            continue;
         }
         // A `%`: a byte when two hex digits follow, else itself.
         let byte = match (raw.get(i + 1).copied().and_then(hex), raw.get(i + 2).copied().and_then(hex)) {
