@@ -1,6 +1,6 @@
 //! Fetching the signing certificates Amazon SNS and PayPal deliveries name, so that
 //! `webhook-core`'s synchronous verifier finds them in its
-//! [`CertificateStore`](webhook_core::CertificateStore) (feature `certificates`).
+//! [`CertificateStore`] (feature `certificates`).
 //!
 //! [`CertificateFetcher`] is both the store the verifier reads and the fetcher the receiver
 //! awaits before verifying:
