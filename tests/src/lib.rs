@@ -33,12 +33,25 @@ impl Receiver {
     /// ends. Unless `vars` names a `DATABASE_URL`, the event store is a fresh SQLite file in
     /// the temporary directory.
     pub async fn start(self, vars: &[(&str, &str)]) -> SocketAddr {
+        self.start_with_certificates(vars, None).await
+    }
+
+    /// [`start`](Self::start), with `fetcher` as the signing-certificate fetcher of the
+    /// Amazon SNS and PayPal routes (`Config::from_vars_with_fetcher`): one pinned to a
+    /// local HTTPS server. The receiver is started in this process; no environment
+    /// variable could do this.
+    pub async fn start_with_certificates(
+        self,
+        vars: &[(&str, &str)],
+        fetcher: Option<webhook_pipeline::CertificateFetcher>,
+    ) -> SocketAddr {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
         let addr = listener.local_addr().expect("local address");
         let mut map: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         map.insert("WEBHOOK_ADDR".into(), addr.to_string());
         map.entry("DATABASE_URL".into()).or_insert_with(|| format!("sqlite://{}", temp_db(self).display()));
-        let config = Config::from_vars(|k| map.get(k).cloned()).expect("valid test configuration");
+        let config =
+            Config::from_vars_with_fetcher(|k| map.get(k).cloned(), fetcher).expect("valid test configuration");
         match self {
             Receiver::Axum | Receiver::Tower => {
                 listener.set_nonblocking(true).expect("non-blocking");

@@ -280,13 +280,6 @@ fn signed_headers(headers: &dyn crate::Headers, list_header: &str) -> String {
     pairs.iter().map(|(k, v)| format!("{k}:{v}")).collect::<Vec<_>>().join(";")
 }
 
-/// The decoded form parameters of a body, sorted by name then value.
-fn form_params(body: &[u8]) -> Vec<(std::borrow::Cow<'_, str>, std::borrow::Cow<'_, str>)> {
-    let mut pairs: Vec<_> = form_urlencoded::parse(body).collect();
-    pairs.sort();
-    pairs
-}
-
 impl Message<'_> {
     pub(crate) fn feed(&self, mut sink: impl FnMut(&[u8])) {
         for part in self.parts {
@@ -296,12 +289,8 @@ impl Message<'_> {
                 Part::Body => sink(self.body),
                 Part::Url => sink(self.url),
                 Part::Literal(bytes) => sink(bytes),
-                Part::FormParams => {
-                    for (k, v) in form_params(self.body) {
-                        sink(k.as_bytes());
-                        sink(v.as_bytes());
-                    }
-                }
+                // Streamed: decoded piece by piece, no second copy of the body.
+                Part::FormParams => crate::form::feed_sorted(self.body, &mut sink),
                 Part::EncodedPath => sink(encoded_path(self.url).as_bytes()),
                 Part::SignedHeaders(list) => sink(signed_headers(self.headers, list).as_bytes()),
                 Part::SentAt(name) => {

@@ -165,6 +165,30 @@ impl Verifier {
     }
 }
 
+/// The `SubscribeURL` to `GET` to confirm an Amazon SNS `SubscriptionConfirmation`, from
+/// the body of a delivery that **was verified** as one (a stored event an `aws-sns` route
+/// accepted): `None` unless its `Type` is `SubscriptionConfirmation` and the URL is an
+/// HTTPS URL on an Amazon SNS host (`sns.<region>.amazonaws.com[.cn]`, default port, no
+/// credentials). It checks no signature: use
+/// [`Verifier::sns_subscribe_url`](crate::Verifier::sns_subscribe_url) while you still hold
+/// the verified delivery.
+///
+/// ```
+/// use webhook_core::handshake::sns_subscribe_url;
+/// let body = br#"{"Type":"SubscriptionConfirmation","SubscribeURL":"https://sns.eu-west-1.amazonaws.com/?Action=ConfirmSubscription&Token=2336412f"}"#;
+/// assert_eq!(
+///     sns_subscribe_url(body).as_deref(),
+///     Some("https://sns.eu-west-1.amazonaws.com/?Action=ConfirmSubscription&Token=2336412f")
+/// );
+/// let elsewhere = br#"{"Type":"SubscriptionConfirmation","SubscribeURL":"https://evil.example/?Action=ConfirmSubscription"}"#;
+/// assert_eq!(sns_subscribe_url(elsewhere), None);
+/// assert_eq!(sns_subscribe_url(br#"{"Type":"Notification"}"#), None);
+/// ```
+#[cfg(feature = "sns")]
+pub fn sns_subscribe_url(body: &[u8]) -> Option<String> {
+    crate::special::sns::subscribe_url_of(body)
+}
+
 /// Meta's subscription check: `GET ?hub.mode=subscribe&hub.verify_token=T&hub.challenge=C`.
 /// Returns `C` (answer 200 with it as the body) when the mode is `subscribe` and `T` equals
 /// `verify_token` (compared in constant time); `None` means answer 403.

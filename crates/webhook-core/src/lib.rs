@@ -6,6 +6,7 @@
 pub mod dedup;
 mod engine;
 mod error;
+mod form;
 #[cfg(feature = "github")]
 pub mod github;
 pub mod handshake;
@@ -14,6 +15,7 @@ pub mod ip;
 pub mod json;
 pub mod limits;
 pub mod payload;
+pub mod prepare;
 pub mod providers;
 pub mod receive;
 pub mod scheme;

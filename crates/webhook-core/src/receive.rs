@@ -35,6 +35,7 @@ use crate::handshake::Reply;
 use crate::headers::Headers;
 use crate::ip::{IpAllowlist, IpRefusal};
 use crate::limits::ConnectionLimits;
+use crate::prepare::{Prepare, PrepareError};
 use crate::sink::{AuditRecord, AuditSink, Delivery, Sink, Stored};
 use crate::verifier::{Request, Verified, Verify};
 
@@ -71,6 +72,11 @@ pub enum Outcome {
     /// The client's address is not in the endpoint's allowlist, or could not be
     /// determined: 403 `{"error":"forbidden","reason":"..."}`. See [`Endpoint::admit`].
     Forbidden(IpRefusal),
+    /// The endpoint's [`Prepare`] hook could not get what verification needs (a signing
+    /// certificate that cannot be fetched now): 503 `{"error": "<its message>"}`, so the
+    /// provider retries. Nothing was verified, claimed or stored. (A hook that *refuses*
+    /// the request is answered as [`Outcome::Rejected`].)
+    NotPrepared(PrepareError),
 }
 
 impl Outcome {
@@ -86,6 +92,7 @@ impl Outcome {
             Self::Unavailable(e) if e.is_unavailable() => StatusCode::SERVICE_UNAVAILABLE,
             Self::Unavailable(_) => StatusCode::INTERNAL_SERVER_ERROR,
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::NotPrepared(e) => e.status(),
         }
     }
 
@@ -115,6 +122,7 @@ impl Outcome {
             Self::Forbidden(r) => {
                 Bytes::from(serde_json::json!({ "error": "forbidden", "reason": r.to_string() }).to_string())
             }
+            Self::NotPrepared(e) => error(&e.to_string()),
         }
     }
 
@@ -136,6 +144,7 @@ impl Outcome {
             Self::Unavailable(e) if e.is_unavailable() => "unavailable",
             Self::Unavailable(_) => "store_error",
             Self::Forbidden(_) => "forbidden",
+            Self::NotPrepared(_) => "unavailable",
         }
     }
 
@@ -158,6 +167,7 @@ pub struct Endpoint {
     public_url: Option<Arc<str>>,
     allowlist: Option<IpAllowlist>,
     sink: Option<Arc<dyn Sink>>,
+    prepare: Option<Arc<dyn Prepare>>,
     audit: Option<Arc<dyn AuditSink>>,
     limits: Arc<ConnectionLimits>,
 }
@@ -173,6 +183,7 @@ impl Endpoint {
             public_url: None,
             allowlist: None,
             sink: None,
+            prepare: None,
             audit: None,
             limits: Arc::default(),
         }
@@ -226,6 +237,23 @@ impl Endpoint {
     pub fn with_sink(mut self, sink: Arc<dyn Sink>) -> Self {
         self.sink = Some(sink);
         self
+    }
+
+    /// Awaits `prepare` before verifying each request, after the body limit: it fetches
+    /// what the verifier reads and cannot fetch itself (the signing certificate an Amazon
+    /// SNS or PayPal delivery names: the `webhook-pipeline` crate's `CertificateFetcher`,
+    /// which is also the verifier's certificate store). A refusal is answered 400 and an
+    /// unavailable fetch 503 ([`Outcome::NotPrepared`]), before anything is verified,
+    /// claimed or stored. See [`crate::prepare`] for an example.
+    #[must_use]
+    pub fn with_prepare(mut self, prepare: Arc<dyn Prepare>) -> Self {
+        self.prepare = Some(prepare);
+        self
+    }
+
+    /// Whether a [`Prepare`] hook runs before verification.
+    pub fn has_prepare(&self) -> bool {
+        self.prepare.is_some()
     }
 
     /// Records every request this endpoint answers, accepted or refused, in `audit`
@@ -517,6 +545,9 @@ impl Endpoint {
             Outcome::Unavailable(e) => {
                 tracing::warn!(provider, error = %e, "store unavailable")
             }
+            Outcome::NotPrepared(e) => {
+                tracing::warn!(provider, error = %e, "could not prepare the verification")
+            }
             Outcome::Forbidden(r) => {
                 tracing::debug!(provider, peer = ?r.peer(), client = ?r.client(), reason = %r, "webhook forbidden");
             }
@@ -548,6 +579,7 @@ impl Endpoint {
         let error = match outcome {
             Outcome::Rejected(e) => Some(e.to_string()),
             Outcome::Unavailable(e) => Some(e.to_string()),
+            Outcome::NotPrepared(e) => Some(e.to_string()),
             Outcome::Forbidden(r) => Some(r.to_string()),
             Outcome::TooLarge { .. } | Outcome::InFlight(_) | Outcome::TimedOut => {
                 Some(String::from_utf8_lossy(&outcome.body()).into_owned())
@@ -571,6 +603,16 @@ impl Endpoint {
     async fn decide(&self, req: &Request<'_>, now: SystemTime, complete: bool, seen: &mut Option<Verified>) -> Outcome {
         if req.body().len() > self.body_limit {
             return Outcome::TooLarge { limit: self.body_limit };
+        }
+        if let Some(prepare) = &self.prepare {
+            // What the verifier reads and cannot fetch (a signing certificate): before
+            // verifying, and before anything is claimed.
+            if let Err(e) = prepare.prepare(self.verifier.provider(), req).await {
+                return match e.verify_error() {
+                    Some(refusal) => Outcome::Rejected(refusal.clone()),
+                    None => Outcome::NotPrepared(e),
+                };
+            }
         }
         let verified = match self.verifier.verify(req, now) {
             Ok(v) => v,
@@ -679,6 +721,7 @@ impl std::fmt::Debug for Endpoint {
             .field("body_limit", &self.body_limit)
             .field("public_url", &self.public_url)
             .field("allowlist", &self.allowlist)
+            .field("prepare", &self.prepare.is_some())
             .finish()
     }
 }
@@ -961,6 +1004,64 @@ mod tests {
             assert!(sink.kept.lock().unwrap().is_empty(), "nothing stored");
             // The same id, whole: nothing was claimed, so it is new.
             assert_eq!(ep.receive(&Request::new(&signed_whole, &whole[..]), now).await.label(), "accepted");
+        });
+    }
+
+    /// A prepare hook that counts its calls and answers as `answer` says: 0 ready,
+    /// 1 refused, 2 unavailable.
+    struct Counted {
+        calls: std::sync::atomic::AtomicUsize,
+        answer: std::sync::atomic::AtomicUsize,
+    }
+
+    impl crate::prepare::Prepare for Counted {
+        fn prepare(&self, provider: crate::Provider, _: &Request<'_>) -> crate::prepare::PrepareFuture {
+            use crate::prepare::PrepareError;
+            use std::sync::atomic::Ordering::SeqCst;
+            self.calls.fetch_add(1, SeqCst);
+            assert_eq!(provider.name(), "github");
+            let result = match self.answer.load(SeqCst) {
+                0 => Ok(()),
+                1 => Err(PrepareError::refused(VerifyError::new(ErrorKind::MalformedBody, "not our URL"))),
+                _ => Err(PrepareError::unavailable("the key host is down; retry later")),
+            };
+            Box::pin(async move { result })
+        }
+    }
+
+    #[test]
+    fn the_prepare_hook_runs_after_the_body_limit_and_before_anything_is_claimed() {
+        use std::sync::atomic::Ordering::SeqCst;
+        let v = Verifier::new(providers::GITHUB, "s").unwrap();
+        let now = SystemTime::now();
+        let body = br#"{"zen":"prepare"}"#;
+        let signed = v.sign(&SignRequest::new(body, now).id("d-prep").event_type("push")).unwrap();
+        let hook = Arc::new(Counted { calls: 0.into(), answer: 1.into() });
+        let sink = flaky(false);
+        sink.down.store(false, SeqCst);
+        let ep = Endpoint::new(v).with_body_limit(body.len()).with_prepare(hook.clone()).with_sink(sink.clone());
+        assert!(ep.has_prepare());
+        run(async {
+            let big = [&body[..], b" "].concat();
+            assert_eq!(ep.receive(&Request::new(&signed, big), now).await.label(), "too_large");
+            assert_eq!(hook.calls.load(SeqCst), 0, "the body limit first");
+
+            let refused = ep.receive(&Request::new(&signed, &body[..]), now).await;
+            assert_eq!((refused.status(), refused.label()), (StatusCode::BAD_REQUEST, "malformed"));
+            assert_eq!(refused.body().as_ref(), br#"{"error":"not our URL"}"#);
+
+            hook.answer.store(2, SeqCst);
+            let down = ep.receive(&Request::new(&signed, &body[..]), now).await;
+            assert_eq!((down.status(), down.label()), (StatusCode::SERVICE_UNAVAILABLE, "unavailable"));
+            assert_eq!(down.body().as_ref(), br#"{"error":"the key host is down; retry later"}"#);
+            assert!(matches!(down, Outcome::NotPrepared(ref e) if e.is_unavailable()));
+            assert!(sink.kept.lock().unwrap().is_empty(), "nothing stored");
+
+            // Nothing was claimed: the retry is new.
+            hook.answer.store(0, SeqCst);
+            assert_eq!(ep.receive(&Request::new(&signed, &body[..]), now).await.label(), "accepted");
+            assert_eq!(hook.calls.load(SeqCst), 3);
+            assert_eq!(*sink.kept.lock().unwrap(), ["d-prep"]);
         });
     }
 

@@ -1,6 +1,6 @@
 //! Fetching the signing certificates Amazon SNS and PayPal deliveries name, so that
 //! `webhook-core`'s synchronous verifier finds them in its
-//! [`CertificateStore`](webhook_core::CertificateStore) (feature `certificates`).
+//! [`CertificateStore`] (feature `certificates`).
 //!
 //! [`CertificateFetcher`] is both the store the verifier reads and the fetcher the receiver
 //! awaits before verifying:
@@ -48,6 +48,7 @@ use hyper_util::client::legacy::connect::dns::{GaiResolver, Name};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
+use webhook_core::prepare::{Prepare, PrepareError, PrepareFuture};
 use webhook_core::{CertificateStore, Provider, SigningCertificate, WebhookRequest};
 
 /// What a certificate answer may weigh: AWS's and PayPal's certificates are about 2 KiB.
@@ -314,6 +315,56 @@ impl CertificateFetcher {
         result
     }
 
+    /// Confirms an Amazon SNS subscription: for the body of a verified `aws-sns`
+    /// `SubscriptionConfirmation` (a stored event), `GET`s its `SubscribeURL`
+    /// ([`webhook_core::handshake::sns_subscribe_url`]: an HTTPS URL on an SNS host) with
+    /// this fetcher's client, within its time limit, no redirect followed, and expects
+    /// `200`. `Ok(false)`: the body is no subscription confirmation, nothing was sent.
+    /// An error is [unavailable](FetchError::is_unavailable) (retry later), or
+    /// [refused](FetchError::is_refused) when the confirmation names a URL that is not
+    /// SNS's (nothing was sent).
+    pub async fn confirm_subscription(&self, body: &[u8]) -> Result<bool, FetchError> {
+        if webhook_core::json::top_level_field(body, "Type").as_deref() != Some("SubscriptionConfirmation") {
+            return Ok(false);
+        }
+        let Some(url) = webhook_core::handshake::sns_subscribe_url(body) else {
+            return Err(FetchError {
+                kind: FetchErrorKind::Refused,
+                message: "the SubscribeURL is not an https://sns.<region>.amazonaws.com URL".to_owned(),
+            });
+        };
+        let uri: http::Uri = url.parse().map_err(|_| FetchError::unavailable("the SubscribeURL does not parse"))?;
+        let host = host_of(&url);
+        let exchange = async {
+            let response = self
+                .inner
+                .client
+                .get(uri)
+                .await
+                .map_err(|e| FetchError::unavailable(format!("confirming on {host}: {}", causes(&e))))?;
+            let status = response.status();
+            // Read (and drop) a bounded answer, so the connection ends cleanly.
+            let mut body = response.into_body();
+            let mut read = 0usize;
+            while let Some(frame) = body.frame().await {
+                let frame = frame.map_err(|e| FetchError::unavailable(format!("confirming on {host}: {e}")))?;
+                read += frame.data_ref().map_or(0, Bytes::len);
+                if read > self.inner.max_size {
+                    break;
+                }
+            }
+            if status != http::StatusCode::OK {
+                return Err(FetchError::unavailable(format!("confirming on {host}: status {status}")));
+            }
+            Ok(())
+        };
+        tokio::time::timeout(self.inner.timeout, exchange).await.map_err(|_| {
+            FetchError::unavailable(format!("confirming on {host} took longer than {:?}", self.inner.timeout))
+        })??;
+        tracing::info!(host, "Amazon SNS subscription confirmed");
+        Ok(true)
+    }
+
     fn cached(&self, url: &str) -> Option<SigningCertificate> {
         let cache = self.inner.cache.read().unwrap_or_else(std::sync::PoisonError::into_inner);
         cache.get(url).filter(|(_, at)| at.elapsed() < self.inner.ttl).map(|(c, _)| c.clone())
@@ -369,6 +420,54 @@ impl CertificateStore for CertificateFetcher {
     fn certificate(&self, url: &str) -> Option<SigningCertificate> {
         self.cached(url)
     }
+}
+
+/// The fetcher as an endpoint's hook ([`Endpoint::with_prepare`]): the endpoint awaits
+/// [`CertificateFetcher::prepare`] before verifying, and answers its errors (400 for a URL
+/// that is not the provider's, 503 when the certificate cannot be fetched; the detail is
+/// logged, the answer says what to do).
+///
+/// ```no_run
+/// use std::sync::Arc;
+/// use webhook_core::receive::Endpoint;
+/// use webhook_core::{providers, Verifier};
+/// use webhook_pipeline::CertificateFetcher;
+///
+/// # fn demo() -> Result<(), Box<dyn std::error::Error>> {
+/// let fetcher = CertificateFetcher::new();
+/// let verifier = Verifier::builder(providers::PAYPAL)
+///     .secret("WH-1234567890")
+///     .certificates(Arc::new(fetcher.clone()))
+///     .build()?;
+/// // The same fetcher is the verifier's store and the endpoint's hook.
+/// let endpoint = Endpoint::new(verifier).with_prepare(Arc::new(fetcher));
+/// # let _ = endpoint; Ok(()) }
+/// ```
+///
+/// [`Endpoint::with_prepare`]: webhook_core::receive::Endpoint::with_prepare
+impl Prepare for CertificateFetcher {
+    fn prepare(&self, provider: Provider, req: &WebhookRequest<'_>) -> PrepareFuture {
+        let url = match provider.certificate_url(req) {
+            Ok(Some(url)) => url,
+            Ok(None) => return Box::pin(std::future::ready(Ok(()))),
+            Err(e) => return Box::pin(std::future::ready(Err(PrepareError::refused(e)))),
+        };
+        let fetcher = self.clone();
+        Box::pin(async move {
+            fetcher.fetch(&url).await.map(|_| ()).map_err(|e| {
+                tracing::warn!(provider = provider.name(), error = %e, "signing certificate unavailable");
+                PrepareError::unavailable(format!(
+                    "the signing certificate could not be fetched from {}; retry later",
+                    host_of(&url)
+                ))
+            })
+        })
+    }
+}
+
+/// The host of a URL that already passed the provider's rule, for messages.
+fn host_of(url: &str) -> String {
+    url.parse::<http::Uri>().ok().and_then(|u| u.host().map(str::to_owned)).unwrap_or_default()
 }
 
 /// An error and its causes, `outer: inner: root`.

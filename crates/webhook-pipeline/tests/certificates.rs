@@ -98,6 +98,7 @@ async fn server(cert_pem: String) -> Server {
                 let (status, body): (&str, Vec<u8>) = match path.as_str() {
                     "/cert.pem" | "/v1/notifications/certs/CERT-1" => ("200 OK", cert_pem.into_bytes()),
                     "/junk.pem" => ("200 OK", b"not a certificate".to_vec()),
+                    p if p.starts_with("/?Action=ConfirmSubscription") => ("200 OK", b"<Confirmed/>".to_vec()),
                     "/big.pem" => ("200 OK", vec![b'A'; 200 * 1024]),
                     "/slow.pem" => {
                         // Longer than the fetcher's limit in the test; bounded all the same.
@@ -248,4 +249,65 @@ async fn paypal_certificate_url_is_fetched() {
     let headers = [("PAYPAL-CERT-URL", url.as_str())];
     fetcher.prepare(providers::PAYPAL, &WebhookRequest::new(&headers, &b"{}"[..])).await.unwrap();
     assert!(fetcher.certificate(&url).is_some());
+}
+
+#[tokio::test]
+async fn as_an_endpoint_hook_it_answers_400_and_503_before_anything_is_claimed() {
+    use webhook_core::prepare::Prepare;
+    use webhook_core::receive::Endpoint;
+    let (key, pem) = signing_pair();
+    let server = server(pem).await;
+    let fetcher = fetcher(&server);
+    let verifier =
+        Verifier::builder(providers::AWS_SNS).secret(TOPIC).certificates(Arc::new(fetcher.clone())).build().unwrap();
+    let endpoint = Endpoint::new(verifier).with_prepare(Arc::new(fetcher.clone()));
+    let now = SystemTime::now();
+    let foreign = sns_message(&key, "https://attacker.example/cert.pem");
+    let req = WebhookRequest::new(&NO_HEADERS, foreign.clone());
+    let e = Prepare::prepare(&fetcher, providers::AWS_SNS, &req).await.unwrap_err();
+    assert!(e.is_refused() && e.verify_error().is_some(), "{e}");
+    let o = endpoint.receive(&WebhookRequest::new(&NO_HEADERS, foreign), now).await;
+    assert_eq!((o.status().as_u16(), o.label()), (400, "malformed"));
+    let missing = sns_message(&key, &format!("https://{SNS_HOST}/missing.pem"));
+    let o = endpoint.receive(&WebhookRequest::new(&NO_HEADERS, missing), now).await;
+    assert_eq!((o.status().as_u16(), o.label()), (503, "unavailable"));
+    assert_eq!(
+        o.body().as_ref(),
+        format!(r#"{{"error":"the signing certificate could not be fetched from {SNS_HOST}; retry later"}}"#)
+            .as_bytes()
+    );
+    let good = sns_message(&key, &format!("https://{SNS_HOST}/cert.pem"));
+    let o = endpoint.receive(&WebhookRequest::new(&NO_HEADERS, good), now).await;
+    assert_eq!(o.label(), "accepted");
+    assert_eq!(server.requests.load(Ordering::SeqCst), 2, "the missing certificate, then the good one");
+}
+
+#[tokio::test]
+async fn an_sns_subscription_is_confirmed_on_an_sns_host_only() {
+    let (_, pem) = signing_pair();
+    let server = server(pem).await;
+    let fetcher = fetcher(&server);
+    let confirmation = |url: &str| {
+        serde_json::to_vec(&serde_json::json!({
+            "Type": "SubscriptionConfirmation",
+            "MessageId": "m-1",
+            "TopicArn": TOPIC,
+            "SubscribeURL": url,
+        }))
+        .unwrap()
+    };
+    let ok = confirmation(&format!("https://{SNS_HOST}/?Action=ConfirmSubscription&TopicArn={TOPIC}&Token=t"));
+    assert!(fetcher.confirm_subscription(&ok).await.unwrap());
+    assert_eq!(server.requests.load(Ordering::SeqCst), 1);
+    for url in ["https://attacker.example/?Action=ConfirmSubscription", "http://sns.eu-west-1.amazonaws.com/?x=1"] {
+        let e = fetcher.confirm_subscription(&confirmation(url)).await.unwrap_err();
+        assert!(e.is_refused(), "{url}: {e}");
+    }
+    // A 404 is not a confirmation: retry later.
+    let e = fetcher.confirm_subscription(&confirmation(&format!("https://{SNS_HOST}/other"))).await.unwrap_err();
+    assert!(e.is_unavailable(), "{e}");
+    // Not a confirmation at all: nothing to do.
+    assert!(!fetcher.confirm_subscription(br#"{"Type":"Notification"}"#).await.unwrap());
+    assert!(!fetcher.confirm_subscription(b"not json").await.unwrap());
+    assert_eq!(server.requests.load(Ordering::SeqCst), 2, "only the SNS host was asked");
 }

@@ -27,16 +27,21 @@ use tokio::net::TcpListener;
 use webhook_core::ip::TrustedProxies;
 use webhook_core::limits::ConnectionLimits;
 use webhook_pipeline::{
-    Event, EventRouter, NatsConfig, NatsConsumer, NatsConsumerConfig, RabbitConfig, RabbitConsumer,
+    CertificateFetcher, Event, EventRouter, NatsConfig, NatsConsumer, NatsConsumerConfig, RabbitConfig, RabbitConsumer,
     RabbitConsumerConfig,
 };
 
-/// The application: here, log every event. Write handlers by provider and event type with
-/// `EventRouter::on(providers::GITHUB, "push", ...)`.
+/// The application: here, log every event, and confirm an Amazon SNS subscription (its
+/// `SubscribeURL`, an SNS host only) as the receivers' own workers do. Write handlers by
+/// provider and event type with `EventRouter::on(providers::GITHUB, "push", ...)`.
 fn handlers() -> EventRouter {
-    EventRouter::new().catch_all(|event: Event| async move {
-        receiver_common::handled::log(&event);
-        Ok(())
+    let certificates = CertificateFetcher::new();
+    EventRouter::new().catch_all(move |event: Event| {
+        let certificates = certificates.clone();
+        async move {
+            receiver_common::handled::log(&event);
+            receiver_common::handled::confirm_sns(&certificates, &event).await
+        }
     })
 }
 

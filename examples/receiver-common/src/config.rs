@@ -2,14 +2,14 @@
 //! be read stops the receiver with a message naming the variable.
 
 use std::net::SocketAddr;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime};
 
 use webhook_core::ip::{IpAllowlist, TrustedProxies};
 use webhook_core::limits::ConnectionLimits;
 use webhook_core::receive::{Endpoint, DEFAULT_BODY_LIMIT, DEFAULT_DEDUP_TTL};
 use webhook_core::{providers, Provider, SignRequest, Verifier};
-use webhook_pipeline::{AuditConfig, RetentionConfig};
+use webhook_pipeline::{AuditConfig, CertificateFetcher, RetentionConfig};
 
 /// A webhook route: `POST /webhooks/{path}`, enabled by the secrets in `var` (or, for the
 /// providers the receivers knew first, `legacy_var`).
@@ -160,6 +160,11 @@ pub struct Config {
     pub limits: ConnectionLimits,
     /// `WEBHOOK_ADMIN_TOKEN`: the web console at `/admin` (off when unset).
     pub console: Option<webhook_console::ConsoleConfig>,
+    /// The signing-certificate fetcher of the routes verified with certificates (Amazon
+    /// SNS, PayPal), when one is configured: their verifiers' certificate store, and the
+    /// hook their endpoints await before verifying ([`Config::endpoint`]). It fetches only
+    /// from the providers' documented hosts, over HTTPS checked against Mozilla's roots.
+    pub certificates: Option<CertificateFetcher>,
 }
 
 impl Config {
@@ -170,6 +175,20 @@ impl Config {
 
     /// Reads the configuration from `var` (a map in tests, the environment in a binary).
     pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Self, String> {
+        Self::from_vars_with_fetcher(var, None)
+    }
+
+    /// [`from_vars`](Self::from_vars), with `fetcher` as the signing-certificate fetcher of
+    /// the Amazon SNS and PayPal routes instead of the default one
+    /// ([`CertificateFetcher::new`]: Mozilla's roots, the system resolver). For tests in
+    /// the same process, which serve the certificates from a local HTTPS server
+    /// (`CertificateFetcherBuilder::resolve` and `root_certificates`): no environment
+    /// variable can change where certificates come from, and the provider's host rule
+    /// applies to every fetcher.
+    pub fn from_vars_with_fetcher(
+        var: impl Fn(&str) -> Option<String>,
+        fetcher: Option<CertificateFetcher>,
+    ) -> Result<Self, String> {
         let addr_text = var("WEBHOOK_ADDR").unwrap_or_else(|| "127.0.0.1:3000".to_owned());
         let addr: SocketAddr =
             addr_text.parse().map_err(|_| format!("WEBHOOK_ADDR={addr_text} is not an address like 127.0.0.1:3000"))?;
@@ -235,20 +254,20 @@ impl Config {
         let allowlist_of =
             |route: &Route| routes().iter().position(|r| r.path == route.path).and_then(|i| allowlists[i].clone());
         let mut configured = Vec::new();
+        let mut certificates: Option<CertificateFetcher> = None;
         for route in routes() {
             let set = |name: &'static str| var(name).filter(|s| !s.trim().is_empty()).map(|v| (name, v));
             let Some((name, secrets)) = set(route.var).or_else(|| route.legacy_var.and_then(set)) else {
                 continue;
             };
+            let mut builder = Verifier::builder(route.provider).secrets_csv(&secrets);
             if route.provider.needs_certificates() {
-                return Err(format!(
-                    "{name}: {} is verified with its signing certificates, which these example receivers do not \
-                     fetch; give a Verifier a CertificateStore (webhook_core::MemoryCertificates) in your own server",
-                    route.provider.name()
-                ));
+                // One fetcher (one cache) for every such route: the verifier's store here,
+                // the endpoint's hook in `endpoint`.
+                let fetcher = certificates.get_or_insert_with(|| fetcher.clone().unwrap_or_default());
+                builder = builder.certificates(Arc::new(fetcher.clone()));
             }
-            let verifier =
-                Verifier::builder(route.provider).secrets_csv(&secrets).build().map_err(|e| format!("{name}: {e}"))?;
+            let verifier = builder.build().map_err(|e| format!("{name}: {e}"))?;
             configured.push(Configured { route: *route, verifier, allowlist: allowlist_of(route) });
         }
         let mut dev = None;
@@ -263,6 +282,7 @@ impl Config {
             return Err("WEBHOOK_ADMIN_TOKEN: the console reads the event store, and with WEBHOOK_SINK deliveries go to a broker instead".into());
         }
         Ok(Self {
+            certificates,
             console,
             addr,
             public_url,
@@ -286,13 +306,20 @@ impl Config {
     }
 
     /// The endpoint for `route`, with the settings every route shares: its verifier and
-    /// allowlist, the body limit, the timeouts, and the public URL (which Twilio signs).
+    /// allowlist, the body limit, the timeouts, the public URL (which Twilio signs), and for
+    /// Amazon SNS and PayPal the certificate fetcher as its prepare hook.
     /// Dedup and where verified deliveries go are added by the receiver.
     pub fn endpoint(&self, route: &Configured) -> Endpoint {
-        let endpoint = Endpoint::new(route.verifier.clone())
+        let mut endpoint = Endpoint::new(route.verifier.clone())
             .with_body_limit(self.max_body)
             .with_limits(self.limits.clone())
             .with_public_url(&self.public_url);
+        if let Some(fetcher) = self.certificates.as_ref().filter(|_| route.route.provider.needs_certificates()) {
+            // Amazon SNS, PayPal: the certificate the delivery names is fetched (or found
+            // cached) before verifying; 400 for a URL that is not the provider's, 503 when
+            // it cannot be fetched.
+            endpoint = endpoint.with_prepare(Arc::new(fetcher.clone()));
+        }
         match &route.allowlist {
             Some(list) => endpoint.with_allowlist(list.clone()),
             None => endpoint,
@@ -340,6 +367,12 @@ impl Config {
             l.idle_timeout.as_secs(),
             l.max_connections
         ));
+        if self.certificates.is_some() {
+            out.push_str(
+                "  signing certificates (aws-sns, paypal): fetched over HTTPS from the providers' own hosts only, \
+                 cached 24 h; SNS subscriptions confirmed by the workers\n",
+            );
+        }
         if let Some(retention) = self.audit_retention {
             out.push_str(&format!(
                 "  audit log: every request, kept {} days (webhook audit list --database-url ...)\n",
@@ -581,9 +614,18 @@ mod tests {
         assert_eq!(standard.route.path, "standard-webhooks");
         let enabled = Enabled { route: standard.route, endpoint: Endpoint::new(standard.verifier.clone()) };
         assert_eq!(enabled.url_paths(), ["/webhooks/standard-webhooks", "/webhooks/standard"]);
-        // Providers verified with certificates cannot be served by the examples: said at start.
-        let err = config(&[("AWS_SNS_WEBHOOK_SECRET", "arn:aws:sns:us-east-1:1:t")]).unwrap_err();
-        assert!(err.starts_with("AWS_SNS_WEBHOOK_SECRET: aws-sns is verified with its signing certificates"), "{err}");
+        // Providers verified with certificates share one fetcher, their endpoints' hook.
+        assert!(config(&[("GITHUB_WEBHOOK_SECRET", "s")]).unwrap().certificates.is_none());
+        let c = config(&[("AWS_SNS_WEBHOOK_SECRET", "arn:aws:sns:us-east-1:1:t"), ("PAYPAL_WEBHOOK_SECRET", "WH-1")])
+            .unwrap();
+        assert!(c.certificates.is_some());
+        for route in &c.configured {
+            assert!(c.endpoint(route).has_prepare(), "{}", route.route.path);
+        }
+        let c =
+            config(&[("AWS_SNS_WEBHOOK_SECRET", "arn:aws:sns:us-east-1:1:t"), ("GITHUB_WEBHOOK_SECRET", "s")]).unwrap();
+        let github = c.configured.iter().find(|r| r.route.path == "github").unwrap();
+        assert!(!c.endpoint(github).has_prepare(), "other routes have no hook");
         // A bad secret names the variable that was read.
         let err = config(&[("DISCORD_PUBLIC_KEY", "zz")]).unwrap_err();
         assert!(err.starts_with("DISCORD_PUBLIC_KEY: "), "{err}");

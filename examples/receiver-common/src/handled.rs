@@ -2,11 +2,18 @@
 //! own table, `handled_deliveries`, through [`Effects`]: the row commits in the transaction
 //! that marks the event done, so a crash at any moment leaves exactly one row per done
 //! event and none for the others (the process tests count them).
+//!
+//! An Amazon SNS `SubscriptionConfirmation` is confirmed here, from the stored event:
+//! [`confirm_sns`] `GET`s its `SubscribeURL` (an SNS host only) before the row is written,
+//! and a confirmation that fails is retried like any failed handling.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use webhook_pipeline::{Effects, Event, EventStore, HandlerError};
+use webhook_core::providers;
+use webhook_pipeline::{CertificateFetcher, Effects, Event, EventStore, HandlerError};
 
 use crate::Config;
 
@@ -16,20 +23,47 @@ pub const HANDLED_TABLE: &str = "CREATE TABLE IF NOT EXISTS handled_deliveries (
     event_id BIGINT NOT NULL, provider TEXT NOT NULL, delivery_id TEXT NOT NULL, event_type TEXT, \
     attempt BIGINT NOT NULL, handled_at BIGINT NOT NULL)";
 
-/// The handler for every event: it logs the event and, unless `WEBHOOK_RECORD_HANDLED=0`,
-/// returns the row to write (creating the table first).
+/// What [`handler`] returns for each event.
+pub type Handled = Pin<Box<dyn Future<Output = Result<Effects, HandlerError>> + Send>>;
+
+/// The handler for every event: it logs the event, confirms an Amazon SNS subscription
+/// ([`confirm_sns`], with the configured certificate fetcher's client) and, unless
+/// `WEBHOOK_RECORD_HANDLED=0`, returns the row to write (creating the table first).
 pub async fn handler(
     config: &Config,
     store: &Arc<dyn EventStore>,
-) -> Result<impl Fn(Event) -> std::future::Ready<Result<Effects, HandlerError>> + Send + Sync + 'static, String> {
+) -> Result<impl Fn(Event) -> Handled + Send + Sync + 'static, String> {
     let record = config.record_handled;
     if record {
         create_table(store.as_ref()).await?;
     }
-    Ok(move |event: Event| {
+    let fetcher = config.certificates.clone();
+    Ok(move |event: Event| -> Handled {
         log(&event);
-        std::future::ready(Ok(if record { row(&event) } else { Effects::new() }))
+        let fetcher = fetcher.clone();
+        Box::pin(async move {
+            if let Some(fetcher) = &fetcher {
+                confirm_sns(fetcher, &event).await?;
+            }
+            Ok(if record { row(&event) } else { Effects::new() })
+        })
     })
+}
+
+/// For an `aws-sns` `SubscriptionConfirmation` event: `GET`s its `SubscribeURL` (an HTTPS
+/// URL on an Amazon SNS host, else a permanent failure: nothing is sent), as Amazon's
+/// documentation asks, so the topic starts delivering. A confirmation that cannot be sent
+/// now is a retryable failure: the pipeline tries again with backoff. Every other event:
+/// nothing.
+pub async fn confirm_sns(fetcher: &CertificateFetcher, event: &Event) -> Result<(), HandlerError> {
+    if event.provider != providers::AWS_SNS.name() || event.event_type.as_deref() != Some("SubscriptionConfirmation") {
+        return Ok(());
+    }
+    match fetcher.confirm_subscription(&event.body).await {
+        Ok(_) => Ok(()),
+        Err(e) if e.is_refused() => Err(HandlerError::permanent(format!("SNS subscription not confirmed: {e}"))),
+        Err(e) => Err(HandlerError::retry(format!("SNS subscription not confirmed yet: {e}"))),
+    }
 }
 
 /// Logs a handled event: provider, event type, delivery id and attempt.

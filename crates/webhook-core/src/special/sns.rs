@@ -161,7 +161,16 @@ pub(crate) fn subscribe_url(verified: &Verified) -> Option<String> {
     if verified.event_type() != Some("SubscriptionConfirmation") {
         return None;
     }
-    let msg: serde_json::Map<String, Value> = crate::json::object(verified.body())?;
+    subscribe_url_of(verified.body())
+}
+
+/// The same from a message body alone: its `Type` is `SubscriptionConfirmation` and its
+/// `SubscribeURL` an HTTPS URL on an Amazon SNS host.
+pub(crate) fn subscribe_url_of(body: &[u8]) -> Option<String> {
+    let msg: serde_json::Map<String, Value> = crate::json::object(body)?;
+    if msg.get("Type")?.as_str()? != "SubscriptionConfirmation" {
+        return None;
+    }
     let url = msg.get("SubscribeURL")?.as_str()?;
     is_sns_url(url, false).then(|| url.to_owned())
 }
