@@ -5,7 +5,9 @@
 use std::time::SystemTime;
 
 use maud::{html, Markup, PreEscaped, DOCTYPE};
-use webhook_pipeline::{Attempt, AuditCount, AuditEntry, Event, EventId, Filter, Status, StatusCounts, MAX_ATTEMPTS_KEPT};
+use webhook_pipeline::{
+    Attempt, AuditCount, AuditEntry, Event, EventId, Filter, Status, StatusCounts, MAX_ATTEMPTS_KEPT,
+};
 
 use crate::chart;
 use crate::console::Ctx;

@@ -125,7 +125,7 @@ mod tests {
 
     #[test]
     fn a_database_from_before_the_counters_gets_them_counted() {
-        let mut conn = Connection::open_in_memory().unwrap();
+        let conn = Connection::open_in_memory().unwrap();
         // The schema as migration 7 left it, with events in three statuses.
         for &(_, _, sql) in &MIGRATIONS[..7] {
             conn.execute_batch(sql).unwrap();
@@ -137,8 +137,11 @@ mod tests {
                 params![id, status],
             )
             .unwrap();
-            conn.execute("INSERT INTO webhook_bodies (id, headers, body) VALUES (?1, '[]', ?2)", params![id, body.as_bytes()])
-                .unwrap();
+            conn.execute(
+                "INSERT INTO webhook_bodies (id, headers, body) VALUES (?1, '[]', ?2)",
+                params![id, body.as_bytes()],
+            )
+            .unwrap();
         }
         conn.execute_batch(MIGRATIONS[7].2).unwrap();
         let mut stmt = conn.prepare("SELECT status, events, bytes FROM webhook_event_counts ORDER BY status").unwrap();

@@ -285,7 +285,8 @@ pub async fn history_conformance(store: &dyn EventStore) {
     let long = format!("x{}", "é".repeat(MAX_ATTEMPT_ERROR));
     assert!(store.fail_attempt(ids[0], "w1", &long, Some(at(10)), at(1)).await.expect("fail"));
     assert!(store.complete(ids[1], "w1").await.expect("complete"));
-    counts(vec![(Status::Pending, 1, c), (Status::Failed, 1, a), (Status::Done, 1, b)], "after fail and complete").await;
+    counts(vec![(Status::Pending, 1, c), (Status::Failed, 1, a), (Status::Done, 1, b)], "after fail and complete")
+        .await;
     let first = store.attempts(ids[0]).await.expect("attempts");
     assert_eq!(first.len(), 1, "{first:?}");
     let one = &first[0];
@@ -336,7 +337,10 @@ pub async fn history_conformance(store: &dyn EventStore) {
     let purged = store.purge(&PurgeBefore::none().dead(at(1)).done(at(1)), 10).await.expect("purge");
     assert_eq!(purged, Purged { done: 2, dead: 1 });
     assert!(store.get(ids[0]).await.expect("get").is_none());
-    assert!(store.attempts(ids[0]).await.expect("attempts of a purged event").is_empty(), "attempts outlived their event");
+    assert!(
+        store.attempts(ids[0]).await.expect("attempts of a purged event").is_empty(),
+        "attempts outlived their event"
+    );
     counts(vec![], "after the purge").await;
 }
 
