@@ -213,4 +213,35 @@ mod tests {
             });
         });
     }
+
+    /// The workers record each failed run with the time its handler started: a handler
+    /// that sleeps 50 ms before failing shows runs of at least 50 ms.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_workers_record_each_failed_run_with_its_start() {
+        use crate::testing::event;
+        use crate::{Event, EventRouter, HandlerError, MemoryStore, Pipeline, RetryPolicy, Status};
+        let store = Arc::new(MemoryStore::new());
+        let router = EventRouter::new().catch_all(|event: Event| async move {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            Err::<(), _>(HandlerError::retry(format!("run {} failed", event.attempts)))
+        });
+        let retry = RetryPolicy::new(2, Duration::from_millis(10), Duration::from_millis(20));
+        let pipeline = Pipeline::builder(store.clone()).router(router).retry(retry).start();
+        let inserted = store.insert(&[event("github", "d1", "push")]).await.unwrap();
+        let crate::Inserted::New(id) = inserted[0] else { panic!("{inserted:?}") };
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while store.get(id).await.unwrap().map(|e| e.status) != Some(Status::Dead) {
+            assert!(std::time::Instant::now() < deadline, "not dead within 10 s");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        pipeline.shutdown().await;
+        let attempts = store.attempts(id).await.unwrap();
+        let seen: Vec<(u32, AttemptOutcome, &str)> =
+            attempts.iter().map(|a| (a.number, a.outcome, a.error.as_str())).collect();
+        assert_eq!(seen, [(1, AttemptOutcome::Failed, "run 1 failed"), (2, AttemptOutcome::Dead, "run 2 failed")]);
+        for a in &attempts {
+            assert!(a.duration() >= Duration::from_millis(50), "the run's start, not the store's: {a:?}");
+            assert!(!a.worker.is_empty());
+        }
+    }
 }
