@@ -105,7 +105,7 @@ pub enum Payload {
     Chunked(Bytes, usize),
 }
 
-/// An answer: status, `Content-Type`, body.
+/// An answer: status, `Content-Type`, body, and the headers some tests read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Answer {
     /// The status code.
@@ -116,6 +116,8 @@ pub struct Answer {
     pub body: String,
     /// The `X-Request-Id` the receiver answered with, if any.
     pub request_id: Option<String>,
+    /// The `Set-Cookie` the receiver answered with, if any.
+    pub set_cookie: Option<String>,
 }
 
 /// Sends one request on a new connection.
@@ -144,9 +146,9 @@ pub async fn send(
     let res = sender.send_request(req.body(body).expect("request")).await.expect("response");
     let status = res.status().as_u16();
     let header = |name: &str| res.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
-    let (content_type, request_id) = (header("content-type"), header("x-request-id"));
+    let (content_type, request_id, set_cookie) = (header("content-type"), header("x-request-id"), header("set-cookie"));
     let bytes = res.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
-    Answer { status, content_type, body: String::from_utf8_lossy(&bytes).into_owned(), request_id }
+    Answer { status, content_type, body: String::from_utf8_lossy(&bytes).into_owned(), request_id, set_cookie }
 }
 
 /// The workspace README's examples, compiled and run as doc tests.

@@ -1,6 +1,6 @@
 //! The web console in each receiver (`WEBHOOK_ADMIN_TOKEN`), over real HTTP: off without
 //! the token (404), 401 without credentials, a page with the bearer token after a delivery,
-//! and the webhook routes unchanged beside it.
+//! and the webhook routes unchanged beside it; the login cookie `Secure` as configured.
 
 #![allow(clippy::unwrap_used)] // a test: a failed unwrap is a failed test
 
@@ -50,6 +50,35 @@ async fn each_receiver_serves_the_console_only_with_the_token() {
     }
 }
 
+/// The login's `Set-Cookie` on `addr`.
+async fn login_cookie(addr: std::net::SocketAddr) -> String {
+    let form = vec![("Content-Type".to_owned(), "application/x-www-form-urlencoded".to_owned())];
+    let body = Bytes::from(format!("token={TOKEN}"));
+    let answer = send(addr, Method::POST, "/admin/login", &form, Payload::Sized(body)).await;
+    assert_eq!(answer.status, 303, "{}", answer.body);
+    answer.set_cookie.expect("a session cookie")
+}
+
+/// `WEBHOOK_ADMIN_SECURE_COOKIE=1` marks the login cookie `Secure`; unset, it follows
+/// `WEBHOOK_PUBLIC_URL` (`https://` is Secure); `0` turns it off even then.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_receiver_marks_the_login_cookie_secure_when_told() {
+    let base = [("GITHUB_WEBHOOK_SECRET", "s3cret"), ("WEBHOOK_ADMIN_TOKEN", TOKEN)];
+    let with = |extra: &[(&'static str, &'static str)]| base.iter().chain(extra).copied().collect::<Vec<_>>();
+    for receiver in Receiver::ALL {
+        for (extra, secure) in [
+            (&[][..], false),
+            (&[("WEBHOOK_ADMIN_SECURE_COOKIE", "1")][..], true),
+            (&[("WEBHOOK_PUBLIC_URL", "https://hooks.example.com")][..], true),
+            (&[("WEBHOOK_PUBLIC_URL", "https://hooks.example.com"), ("WEBHOOK_ADMIN_SECURE_COOKIE", "0")][..], false),
+        ] {
+            let cookie = login_cookie(receiver.start(&with(extra)).await).await;
+            assert!(cookie.starts_with("webhook_console=") && cookie.contains("HttpOnly"), "{receiver:?}: {cookie}");
+            assert_eq!(cookie.contains("; Secure"), secure, "{receiver:?} {extra:?}: {cookie}");
+        }
+    }
+}
+
 #[test]
 fn a_short_token_or_a_broker_with_the_console_is_refused() {
     let vars = |v: &[(&str, &str)]| -> Result<receiver_common::Config, String> {
@@ -66,4 +95,6 @@ fn a_short_token_or_a_broker_with_the_console_is_refused() {
     ])
     .unwrap_err();
     assert!(broker.contains("broker"), "{broker}");
+    let flag = vars(&[("WEBHOOK_ADMIN_TOKEN", TOKEN), ("WEBHOOK_ADMIN_SECURE_COOKIE", "yes")]).unwrap_err();
+    assert!(flag.contains("WEBHOOK_ADMIN_SECURE_COOKIE=yes is not 1 or 0"), "{flag}");
 }

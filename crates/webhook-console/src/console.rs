@@ -334,7 +334,12 @@ impl Console {
             Err(e) => return Err(e),
         };
         let depth = self.store.depth().await?;
-        Ok(ConsoleResponse::html(200, pages::overview(ctx, counts.as_deref(), depth)))
+        let stored = match self.store.status_counts().await {
+            Ok(c) => Some(c),
+            Err(e) if e.is_misconfigured() => None,
+            Err(e) => return Err(e),
+        };
+        Ok(ConsoleResponse::html(200, pages::overview(ctx, counts.as_deref(), depth, stored.as_ref())))
     }
 
     async fn deliveries(
@@ -378,8 +383,14 @@ impl Console {
             Err(e) if e.is_misconfigured() => None,
             Err(e) => return Err(e),
         };
+        let attempts = match self.store.attempts(id).await {
+            Ok(a) => Some(a),
+            Err(e) if e.is_misconfigured() => None,
+            Err(e) => return Err(e),
+        };
         let replayed = param(query, "replayed").and_then(|n| n.parse::<u64>().ok());
-        Ok(ConsoleResponse::html(200, pages::delivery(ctx, &event, audit.as_deref(), replayed)))
+        let shown = pages::Shown { event: &event, audit: audit.as_deref(), attempts: attempts.as_deref(), replayed };
+        Ok(ConsoleResponse::html(200, pages::delivery(ctx, &shown)))
     }
 
     async fn replay_one(&self, ctx: &Ctx<'_>, id: EventId) -> ConsoleResponse {

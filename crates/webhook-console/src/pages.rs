@@ -5,7 +5,9 @@
 use std::time::SystemTime;
 
 use maud::{html, Markup, PreEscaped, DOCTYPE};
-use webhook_pipeline::{AuditCount, AuditEntry, Event, EventId, Filter, Status};
+use webhook_pipeline::{
+    Attempt, AuditCount, AuditEntry, Event, EventId, Filter, Status, StatusCounts, MAX_ATTEMPTS_KEPT,
+};
 
 use crate::chart;
 use crate::console::Ctx;
@@ -325,8 +327,69 @@ fn cut(text: &str) -> (&str, bool) {
     (&text[..end], true)
 }
 
+/// What the delivery page shows: the event, the requests that delivered it and its failed
+/// attempts (`None`: the store keeps no such record), and a replay just made.
+pub(crate) struct Shown<'a> {
+    pub(crate) event: &'a Event,
+    pub(crate) audit: Option<&'a [AuditEntry]>,
+    pub(crate) attempts: Option<&'a [Attempt]>,
+    pub(crate) replayed: Option<u64>,
+}
+
+/// A duration as people read it: `850 ms`, `12.4 s`, `3 min 20 s`.
+fn took(d: std::time::Duration) -> String {
+    let ms = d.as_millis();
+    if ms < 1000 {
+        format!("{ms} ms")
+    } else if ms < 60_000 {
+        format!("{:.1} s", d.as_secs_f64())
+    } else {
+        format!("{} min {} s", d.as_secs() / 60, d.as_secs() % 60)
+    }
+}
+
+/// Bytes as people read them: `512 B`, `3.2 KiB`, `1.5 MiB`, `2.0 GiB`.
+fn bytes(n: u64) -> String {
+    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
+    if n < 1024 {
+        return format!("{n} B");
+    }
+    let mut v = n as f64 / 1024.0;
+    let mut unit = 0;
+    while v >= 1024.0 && unit < UNITS.len() - 1 {
+        v /= 1024.0;
+        unit += 1;
+    }
+    format!("{v:.1} {}", UNITS[unit])
+}
+
+fn attempts_table(attempts: Option<&[Attempt]>) -> Markup {
+    html! {
+        @match attempts {
+            None => p.muted { "This store keeps no attempt history." },
+            Some(list) => table id="attempts" {
+                thead { tr { th { "#" } th { "Started (UTC)" } th { "Took" } th { "Outcome" } th { "Worker" } th { "Error" } } }
+                tbody {
+                    @for a in list {
+                        tr {
+                            td.num { (a.number) }
+                            td.t { (time(a.started_at)) }
+                            td.num { (took(a.duration())) }
+                            td { (a.outcome.as_str()) }
+                            td { code { (a.worker) } }
+                            td { code { (a.error) } }
+                        }
+                    }
+                    @if list.is_empty() { tr { td colspan="6" .muted { "No failed attempt." } } }
+                }
+            },
+        }
+    }
+}
+
 /// One delivery.
-pub(crate) fn delivery(ctx: &Ctx<'_>, e: &Event, audit: Option<&[AuditEntry]>, replayed: Option<u64>) -> String {
+pub(crate) fn delivery(ctx: &Ctx<'_>, shown: &Shown<'_>) -> String {
+    let Shown { event: e, audit, attempts, replayed } = *shown;
     let base = ctx.base;
     let pretty = pretty(&e.body);
     let raw = String::from_utf8_lossy(&e.body);
@@ -357,6 +420,9 @@ pub(crate) fn delivery(ctx: &Ctx<'_>, e: &Event, audit: Option<&[AuditEntry]>, r
                 }
             }
         }
+        h2 { "Failed attempts" }
+        p.muted { "Each failed handler run, oldest first (the last " (MAX_ATTEMPTS_KEPT) " kept; numbering goes on across replays). A run that succeeded marks the event done." }
+        (attempts_table(attempts))
         h2 { "Headers (as received and verified)" }
         table id="headers" {
             thead { tr { th { "Name" } th { "Value" } } }
@@ -405,16 +471,40 @@ pub(crate) fn missing(ctx: &Ctx<'_>, id: EventId) -> String {
 }
 
 /// The overview: the last hour by provider and outcome, and the chart per minute.
-pub(crate) fn overview(ctx: &Ctx<'_>, counts: Option<&[AuditCount]>, depth: u64) -> String {
+pub(crate) fn overview(
+    ctx: &Ctx<'_>,
+    counts: Option<&[AuditCount]>,
+    depth: u64,
+    stored: Option<&StatusCounts>,
+) -> String {
     let base = ctx.base;
     let body = html! {
         h1 { "Overview" }
         div.card {
             dl {
                 dt { "Waiting or in progress" } dd id="depth" { (depth) " event(s)" }
+                @if let Some(stored) = stored {
+                    @let dead = stored.get(Status::Dead);
+                    dt { "Dead letters" } dd id="dead-count" {
+                        a href={ (base) "/dead" } { (dead.events) " event(s)" } span.muted { " (" (bytes(dead.bytes)) ")" }
+                    }
+                }
                 dt { "Now (UTC)" } dd { (time(ctx.now)) }
             }
             p { a href={ (base) "/dead" } { "Dead letters »" } }
+        }
+        @if let Some(stored) = stored {
+            h2 { "Stored events by status" }
+            table id="stored" {
+                thead { tr { th { "Status" } th { "Events" } th { "Bodies" } } }
+                tbody {
+                    @for (status, c) in stored.iter() {
+                        tr id={ "stored-" (status.as_str()) } {
+                            td { (badge(status)) } td.num { (c.events) } td.num { (bytes(c.bytes)) }
+                        }
+                    }
+                }
+            }
         }
         @match counts {
             None => div.card { p.muted { "This store keeps no audit log: no request counts." } },

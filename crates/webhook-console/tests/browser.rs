@@ -65,6 +65,9 @@ fn body(provider: &str, i: usize) -> String {
     }
 }
 
+const SECOND: Duration = Duration::from_secs(1);
+const BAD_GATEWAY: &str = "handler: POST https://billing.internal/v1/invoices: 502 Bad Gateway";
+
 /// A store with a morning's worth of deliveries: handled, failing and dead ones, and the
 /// audit log of the last hour.
 async fn seed(store: &dyn EventStore) {
@@ -104,7 +107,18 @@ async fn seed(store: &dyn EventStore) {
                 .fail(e.id, "seed", "handler: timed out after 30s", Some(now + Duration::from_secs(300)))
                 .await
                 .unwrap()),
+            // Stripe's (i % 6 == 3): two failed runs, then done on the third.
+            4 => assert!(store.fail_attempt(e.id, "seed", BAD_GATEWAY, Some(now), now - 2 * SECOND).await.unwrap()),
             _ => assert!(store.complete(e.id, "seed").await.unwrap()),
+        }
+    }
+    for run in 0..2 {
+        for e in store.lease("seed", 36, Duration::from_secs(60), now).await.unwrap() {
+            if run == 0 {
+                assert!(store.fail_attempt(e.id, "seed", BAD_GATEWAY, Some(now), now - SECOND / 2).await.unwrap());
+            } else {
+                assert!(store.complete(e.id, "seed").await.unwrap());
+            }
         }
     }
     let mut records = Vec::new();
@@ -238,6 +252,7 @@ async fn the_console_in_a_browser() {
         let bars = client.find_all(Locator::Css("#chart rect")).await.unwrap();
         assert!(bars.len() >= 60, "a bar (or more) per minute: {}", bars.len());
         assert!(text(&client, "#totals").await.contains("invalid_signature"));
+        assert!(text(&client, "#dead-count").await.starts_with("6 event(s) ("), "the dead letters counted");
         screenshot(&client, "overview").await;
 
         // Filter: stripe's deliveries only.
@@ -258,6 +273,9 @@ async fn the_console_in_a_browser() {
         assert_eq!(text(&client, "#provider").await, "stripe");
         assert!(text(&client, "#body").await.contains("\"object\": \"event\""), "pretty-printed");
         assert!(text(&client, "#headers").await.contains("Stripe/1.0"));
+        let attempts = client.find_all(Locator::Css("#attempts tbody tr")).await.unwrap();
+        assert_eq!(attempts.len(), 2, "two failed runs before the one that succeeded");
+        assert!(text(&client, "#attempts").await.contains("502 Bad Gateway"));
         screenshot(&client, "delivery").await;
 
         // The dead letters; replay the first and see it pending.

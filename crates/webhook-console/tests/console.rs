@@ -54,6 +54,12 @@ async fn fill(store: &dyn EventStore, n: usize, dead: usize) {
     }
 }
 
+/// The delivery page's table of attempts.
+fn attempts_table(page: &str) -> String {
+    let at = page.find(r#"<table id="attempts">"#).expect("a table of attempts");
+    page[at..].split("</table>").next().unwrap().to_owned()
+}
+
 /// The value of the first `name="csrf" value="..."` in a page.
 fn csrf(page: &str) -> String {
     let at = page.find(r#"name="csrf" value=""#).expect("a CSRF field") + r#"name="csrf" value=""#.len();
@@ -182,6 +188,8 @@ async fn a_body_or_header_holding_markup_shows_as_text() {
     }
     let one = c.handle(admin(get("/admin/deliveries/1"))).await;
     assert!(one.text().contains("&lt;script&gt;alert(2)&lt;/script&gt;"), "the header");
+    let attempts = attempts_table(&one.text());
+    assert!(attempts.contains("<code>&lt;b&gt;boom&lt;/b&gt;</code>"), "the attempt's error, escaped: {attempts}");
     assert!(one.header("content-security-policy").unwrap().contains("default-src 'none'"));
 }
 
@@ -266,11 +274,23 @@ async fn pages_on(store: Arc<dyn EventStore>) {
     let first = store.list(&Filter::default().delivery_id("d0"), 1).await.unwrap()[0].id;
     let one = c.handle(admin(get(&format!("/admin/deliveries/{first}")))).await.text().into_owned();
     assert!(one.contains("req-d0"), "the audit record of the delivery");
+    let attempt = r#"<tr><td class="num">1</td>"#;
+    let attempts = attempts_table(&one);
+    assert!(attempts.contains(attempt) && attempts.contains("<td>dead</td>"), "{attempts}");
+    assert!(attempts.contains("<code>handler said no</code>") && attempts.contains("<code>w</code>"), "{attempts}");
+    let overview = c.handle(admin(get("/admin/"))).await.text().into_owned();
+    assert!(overview.contains(r#"<dd id="dead-count"><a href="/admin/dead">2 event(s)</a>"#), "{overview}");
+    let pending = r#"<tr id="stored-pending"><td><span class="badge s-pending">pending</span></td><td class="num">10</td><td class="num">20 B</td>"#;
+    assert!(overview.contains(pending), "{overview}");
     let page = c.handle(admin(get("/admin/dead"))).await.text().into_owned();
     assert_eq!(page.matches("handler said no").count(), 2);
     let r = c.handle(admin(post("/admin/dead/replay", &format!("csrf={}", csrf(&page))))).await;
     assert_eq!(r.header("location"), Some("/admin/dead?replayed=2"));
-    assert!(c.handle(admin(get("/admin/"))).await.text().contains("accepted"));
+    let overview = c.handle(admin(get("/admin/"))).await.text().into_owned();
+    assert!(overview.contains("accepted"));
+    assert!(overview.contains(r#"<dd id="dead-count"><a href="/admin/dead">0 event(s)</a>"#), "{overview}");
+    let one = c.handle(admin(get(&format!("/admin/deliveries/{first}")))).await.text().into_owned();
+    assert!(attempts_table(&one).contains(attempt), "a replay keeps the attempts");
 }
 
 #[tokio::test]

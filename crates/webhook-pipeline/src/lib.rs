@@ -9,6 +9,7 @@ mod batch;
 pub mod certificates;
 pub mod effects;
 mod event;
+mod history;
 #[cfg(feature = "sqlite")]
 mod migrate_sqlite;
 #[cfg(feature = "nats")]
@@ -32,6 +33,7 @@ pub use batch::{GroupCommit, GroupCommitConfig};
 pub use certificates::{CertificateFetcher, CertificateFetcherBuilder, FetchError};
 pub use effects::{Completion, Effects, SqlValue};
 pub use event::{Event, EventId, Filter, Inserted, NewEvent, Status};
+pub use history::{Attempt, AttemptOutcome, StatusCount, StatusCounts, MAX_ATTEMPTS_KEPT, MAX_ATTEMPT_ERROR};
 #[cfg(feature = "nats")]
 pub use nats::{NatsConfig, NatsConsumer, NatsConsumerConfig, NatsSink};
 pub use pipeline::{Pipeline, PipelineBuilder};
@@ -63,6 +65,7 @@ mod tests {
     async fn memory_store_conformance() {
         conformance(&super::MemoryStore::new()).await;
         listing_conformance(&super::MemoryStore::new()).await;
+        history_conformance(&super::MemoryStore::new()).await;
     }
 
     #[tokio::test]
@@ -207,6 +210,27 @@ mod tests {
         let store = super::SqliteStore::connect(&db.url()).await.expect("open");
         conformance(&store).await;
         store.close().await;
+    }
+
+    #[cfg(feature = "sqlite")]
+    #[tokio::test]
+    async fn sqlite_store_history_conformance() {
+        let db = TempDb::new();
+        let store = super::SqliteStore::connect(&db.url()).await.expect("open");
+        history_conformance(&store).await;
+        store.close().await;
+    }
+
+    #[cfg(feature = "postgres")]
+    #[tokio::test]
+    async fn postgres_store_history_conformance() {
+        let Some(url) = postgres_url("postgres_store_history_conformance") else {
+            return;
+        };
+        let (store, schema) = postgres_store(&url).await;
+        history_conformance(&store).await;
+        store.close().await;
+        drop_schema(&url, &schema).await;
     }
 
     #[cfg(feature = "sqlite")]

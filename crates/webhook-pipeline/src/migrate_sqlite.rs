@@ -20,6 +20,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (5, "type index", include_str!("../migrations/sqlite/0005_type_index.sql")),
     (6, "audit", include_str!("../migrations/sqlite/0006_audit.sql")),
     (7, "received index", include_str!("../migrations/sqlite/0007_received_index.sql")),
+    (8, "attempts and counts", include_str!("../migrations/sqlite/0008_attempts_counts.sql")),
 ];
 
 const TABLE: &str = "CREATE TABLE IF NOT EXISTS _sqlx_migrations (
@@ -120,5 +121,33 @@ mod tests {
         assert!(e.is_misconfigured() && e.to_string().contains("migration 3 (lease indexes)"), "{e}");
         conn.execute("UPDATE _sqlx_migrations SET success = FALSE WHERE version = 3", []).unwrap();
         assert!(migrate(&mut conn).unwrap_err().to_string().contains("failed part way"));
+    }
+
+    #[test]
+    fn a_database_from_before_the_counters_gets_them_counted() {
+        let conn = Connection::open_in_memory().unwrap();
+        // The schema as migration 7 left it, with events in three statuses.
+        for &(_, _, sql) in &MIGRATIONS[..7] {
+            conn.execute_batch(sql).unwrap();
+        }
+        for (id, status, body) in [(1, "done", "abc"), (2, "done", "de"), (3, "dead", "f"), (4, "pending", "")] {
+            conn.execute(
+                "INSERT INTO webhook_events (id, provider, delivery_id, received_at, status, next_attempt_at) \
+                 VALUES (?1, 'p', ?1, 0, ?2, 0)",
+                params![id, status],
+            )
+            .unwrap();
+            conn.execute(
+                "INSERT INTO webhook_bodies (id, headers, body) VALUES (?1, '[]', ?2)",
+                params![id, body.as_bytes()],
+            )
+            .unwrap();
+        }
+        conn.execute_batch(MIGRATIONS[7].2).unwrap();
+        let mut stmt = conn.prepare("SELECT status, events, bytes FROM webhook_event_counts ORDER BY status").unwrap();
+        let counts: Vec<(String, i64, i64)> =
+            stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).unwrap().map(Result::unwrap).collect();
+        let want = [("dead", 1, 1), ("done", 2, 5), ("failed", 0, 0), ("pending", 1, 0), ("processing", 0, 0)];
+        assert_eq!(counts, want.map(|(s, e, b)| (s.to_owned(), e, b)));
     }
 }

@@ -4,13 +4,14 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::Notify;
+use tokio::sync::{watch, Notify};
 use webhook_core::dedup::StoreError;
 use webhook_core::receive::Endpoint;
 use webhook_core::sink::{AuditSink, Sink};
 
 use crate::audit::{AuditConfig, AuditLog};
 use crate::batch::{GroupCommit, GroupCommitConfig};
+use crate::history::report_counts;
 use crate::retention::{Purger, RetentionConfig, RetentionError};
 use crate::router::EventRouter;
 use crate::store::EventStore;
@@ -49,6 +50,8 @@ pub struct Pipeline {
     workers: Workers,
     audit: Option<AuditLog>,
     purger: Option<Purger>,
+    /// Stops the store gauges' task.
+    gauges: Option<(watch::Sender<bool>, tokio::task::JoinHandle<()>)>,
 }
 
 impl std::fmt::Debug for Pipeline {
@@ -72,6 +75,7 @@ pub struct PipelineBuilder {
     writers: Option<usize>,
     audit: Option<AuditConfig>,
     retention: Option<RetentionConfig>,
+    gauges: Option<Duration>,
 }
 
 impl std::fmt::Debug for PipelineBuilder {
@@ -82,6 +86,7 @@ impl std::fmt::Debug for PipelineBuilder {
             .field("commit", &self.commit)
             .field("audit", &self.audit)
             .field("retention", &self.retention)
+            .field("store_gauges", &self.gauges)
             .finish_non_exhaustive()
     }
 }
@@ -90,7 +95,7 @@ impl Pipeline {
     /// A pipeline on `store`, with no routes yet (every event is ignored: see
     /// [`EventRouter`]), 4 workers, a 60 s lease, the default [`RetryPolicy`], no audit log
     /// and no retention (every event is kept until [`PipelineBuilder::retention`] says
-    /// otherwise).
+    /// otherwise); the store gauges every [`DEFAULT_GAUGE_INTERVAL`](Self::DEFAULT_GAUGE_INTERVAL).
     pub fn builder(store: Arc<dyn EventStore>) -> PipelineBuilder {
         PipelineBuilder {
             store,
@@ -100,8 +105,14 @@ impl Pipeline {
             writers: None,
             audit: None,
             retention: None,
+            gauges: Some(Self::DEFAULT_GAUGE_INTERVAL),
         }
     }
+
+    /// How often the store gauges (`webhook_store_events{status}`,
+    /// `webhook_store_bytes{status}`) are read from [`EventStore::status_counts`] unless
+    /// [`PipelineBuilder::store_gauges`] says otherwise.
+    pub const DEFAULT_GAUGE_INTERVAL: Duration = Duration::from_secs(15);
 
     /// The sink that commits a delivery before its 2xx (a group commit: deliveries that
     /// arrive together share one transaction).
@@ -148,6 +159,10 @@ impl Pipeline {
     /// stopped accepting requests: a delivery arriving later would find the store closed
     /// and be answered 503.
     pub async fn shutdown(self) {
+        if let Some((stop, task)) = self.gauges {
+            let _ = stop.send(true);
+            let _ = task.await;
+        }
         if let Some(purger) = self.purger {
             purger.shutdown().await;
         }
@@ -239,6 +254,22 @@ impl PipelineBuilder {
         Ok(self)
     }
 
+    /// Sets `webhook_store_events{status}` and `webhook_store_bytes{status}` (events and
+    /// body bytes by status, from [`EventStore::status_counts`]) every `interval` (at least
+    /// 100 ms; 15 s unless told), or never with `None`. A store that cannot count (the
+    /// default of the trait) stops the task after its first answer.
+    ///
+    /// ```
+    /// use std::{sync::Arc, time::Duration};
+    /// use webhook_pipeline::{MemoryStore, Pipeline};
+    ///
+    /// let builder = Pipeline::builder(Arc::new(MemoryStore::new())).store_gauges(Some(Duration::from_secs(60)));
+    /// ```
+    pub fn store_gauges(mut self, interval: Option<Duration>) -> Self {
+        self.gauges = interval;
+        self
+    }
+
     /// Starts the group commit, the workers (the audit log and the retention purger) on
     /// the current tokio runtime.
     ///
@@ -253,6 +284,10 @@ impl PipelineBuilder {
         let workers = Workers::spawn(self.store.clone(), self.router, self.workers, stored);
         let audit = self.audit.map(|config| AuditLog::spawn(self.store.clone(), config));
         let purger = self.retention.map(|config| Purger::spawn(self.store.clone(), config));
-        Pipeline { store: self.store, sink, workers, audit, purger }
+        let gauges = self.gauges.map(|interval| {
+            let (stop, stopped) = watch::channel(false);
+            (stop, tokio::spawn(report_counts(self.store.clone(), interval, stopped)))
+        });
+        Pipeline { store: self.store, sink, workers, audit, purger, gauges }
     }
 }

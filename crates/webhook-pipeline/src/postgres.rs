@@ -14,6 +14,7 @@ use sqlx::Row;
 use super::audit::{AuditCount, AuditEntry, AuditFilter, AuditRecord};
 use super::effects::{statement_failed, Completion, Effects, SqlValue};
 use super::event::{from_ms, to_ms, Event, EventId, Filter, Inserted, NewEvent, Status};
+use super::history::{bounded_error, Attempt, AttemptOutcome, StatusCount, StatusCounts, MAX_ATTEMPTS_KEPT};
 use super::retention::{PurgeBefore, Purged};
 use super::sql::{audit_counts_sql, audit_sql, filter_sql, headers_from_json, headers_json, FilterValue, COLUMNS};
 use super::store::EventStore;
@@ -424,25 +425,122 @@ impl EventStore for PostgresStore {
         error: &str,
         retry_at: Option<SystemTime>,
     ) -> Result<bool, StoreError> {
-        let (status, next) = match retry_at {
-            Some(t) => ("failed", Some(to_ms(t))),
-            None => ("dead", None),
+        self.fail_attempt(id, worker, error, retry_at, SystemTime::now()).await
+    }
+
+    /// One transaction: the event's update and, if it was still leased, its attempt (numbered
+    /// after the last kept one) and the removal of the oldest beyond the cap. The update
+    /// locks the event's row, so two failures of one event are numbered one after the other.
+    async fn fail_attempt(
+        &self,
+        id: EventId,
+        worker: &str,
+        error: &str,
+        retry_at: Option<SystemTime>,
+        started_at: SystemTime,
+    ) -> Result<bool, StoreError> {
+        let (outcome, next) = match retry_at {
+            Some(t) => (AttemptOutcome::Failed, Some(to_ms(t))),
+            None => (AttemptOutcome::Dead, None),
         };
-        let error: String = error.chars().take(4096).collect();
-        let done = sqlx::query(
+        let last_error: String = error.chars().take(4096).collect();
+        let now = to_ms(SystemTime::now());
+        let fail = db_error("recording a failed attempt");
+        let mut tx = self.pool.begin().await.map_err(&fail)?;
+        let held = sqlx::query(
             "UPDATE webhook_events SET status = $1, last_error = $2, lease_until = NULL, \
              next_attempt_at = COALESCE($3, next_attempt_at) \
              WHERE id = $4 AND status = 'processing' AND leased_by = $5",
         )
-        .bind(status)
-        .bind(error)
+        .bind(outcome.as_str())
+        .bind(last_error)
         .bind(next)
         .bind(id)
         .bind(worker)
+        .execute(&mut *tx)
+        .await
+        .map_err(&fail)?
+        .rows_affected()
+            == 1;
+        if !held {
+            tx.rollback().await.map_err(&fail)?;
+            return Ok(false);
+        }
+        let number: i32 = sqlx::query_scalar(
+            "INSERT INTO webhook_event_attempts (event_id, attempt, worker, started_at, finished_at, outcome, error) \
+             SELECT $1, COALESCE(MAX(attempt), 0) + 1, $2, $3, $4, $5, $6 FROM webhook_event_attempts \
+             WHERE event_id = $1 RETURNING attempt",
+        )
+        .bind(id)
+        .bind(worker)
+        .bind(to_ms(started_at).min(now))
+        .bind(now)
+        .bind(outcome.as_str())
+        .bind(bounded_error(error))
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(&fail)?;
+        sqlx::query("DELETE FROM webhook_event_attempts WHERE event_id = $1 AND attempt <= $2")
+            .bind(id)
+            .bind(number - MAX_ATTEMPTS_KEPT as i32)
+            .execute(&mut *tx)
+            .await
+            .map_err(&fail)?;
+        tx.commit().await.map_err(&fail)?;
+        Ok(true)
+    }
+
+    async fn attempts(&self, id: EventId) -> Result<Vec<Attempt>, StoreError> {
+        let read = db_error("reading attempts");
+        let rows = sqlx::query(
+            "SELECT attempt, worker, started_at, finished_at, outcome, error FROM webhook_event_attempts \
+             WHERE event_id = $1 ORDER BY attempt",
+        )
+        .bind(id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(&read)?;
+        rows.iter()
+            .map(|row| {
+                let outcome: String = row.try_get("outcome").map_err(&read)?;
+                Ok(Attempt {
+                    event_id: id,
+                    number: u32::try_from(row.try_get::<i32, _>("attempt").map_err(&read)?).unwrap_or(0),
+                    worker: row.try_get("worker").map_err(&read)?,
+                    started_at: from_ms(row.try_get("started_at").map_err(&read)?),
+                    finished_at: from_ms(row.try_get("finished_at").map_err(&read)?),
+                    outcome: AttemptOutcome::parse(&outcome).unwrap_or(AttemptOutcome::Failed),
+                    error: row.try_get("error").map_err(&read)?,
+                })
+            })
+            .collect()
+    }
+
+    /// Folds the counters' deltas into one row per status (one statement: what it deletes
+    /// it sums back, so a concurrent fold or delta is never lost), then sums what is left.
+    async fn status_counts(&self) -> Result<StatusCounts, StoreError> {
+        let count = db_error("counting events by status");
+        sqlx::query(
+            "WITH folded AS (DELETE FROM webhook_event_counts RETURNING status, events, bytes) \
+             INSERT INTO webhook_event_counts (status, events, bytes) \
+             SELECT status, SUM(events), SUM(bytes) FROM folded GROUP BY status",
+        )
         .execute(&self.pool)
         .await
-        .map_err(db_error("recording a failed attempt"))?;
-        Ok(done.rows_affected() == 1)
+        .map_err(&count)?;
+        let rows: Vec<(String, i64, i64)> = sqlx::query_as(
+            "SELECT status, SUM(events)::BIGINT, SUM(bytes)::BIGINT FROM webhook_event_counts GROUP BY status",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(&count)?;
+        let mut counts = StatusCounts::default();
+        for (status, events, bytes) in rows {
+            if let Some(status) = Status::parse(&status) {
+                counts.set(status, StatusCount::new(events.max(0) as u64, bytes.max(0) as u64));
+            }
+        }
+        Ok(counts)
     }
 
     async fn get(&self, id: EventId) -> Result<Option<Event>, StoreError> {
@@ -586,6 +684,11 @@ impl EventStore for PostgresStore {
             .await
             .map_err(&purge)?;
             if !ids.is_empty() {
+                sqlx::query("DELETE FROM webhook_event_attempts WHERE event_id = ANY($1)")
+                    .bind(&ids)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(&purge)?;
                 sqlx::query("DELETE FROM webhook_bodies WHERE id = ANY($1)")
                     .bind(&ids)
                     .execute(&mut *tx)

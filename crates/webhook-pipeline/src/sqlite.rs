@@ -29,6 +29,7 @@ use super::audit::{AuditCount, AuditEntry, AuditFilter, AuditRecord};
 use super::dedup_sql::{millis, PURGE_BATCH, SQLITE as SQLITE_DEDUP};
 use super::effects::{placeholder_values, statement_failed, Completion, Effects, SqlValue};
 use super::event::{from_ms, to_ms, Event, EventId, Filter, Inserted, NewEvent, Status};
+use super::history::{bounded_error, Attempt, AttemptOutcome, StatusCount, StatusCounts, MAX_ATTEMPTS_KEPT};
 use super::retention::{PurgeBefore, Purged};
 use super::sql::{audit_counts_sql, audit_sql, filter_sql, headers_from_json, headers_json, FilterValue, COLUMNS};
 use super::store::EventStore;
@@ -265,24 +266,94 @@ struct Row {
 /// What the writer thread is asked to do.
 enum Job {
     Insert(Vec<Row>, Reply<Vec<Inserted>>),
-    Lease { worker: String, max: i64, until: i64, now: i64, reply: Reply<Vec<Read>> },
-    Complete { ids: Vec<EventId>, worker: String, reply: Reply<u64> },
-    CompleteWith { done: Vec<(EventId, Effects)>, worker: String, reply: Reply<Vec<Completion>> },
+    Lease {
+        worker: String,
+        max: i64,
+        until: i64,
+        now: i64,
+        reply: Reply<Vec<Read>>,
+    },
+    Complete {
+        ids: Vec<EventId>,
+        worker: String,
+        reply: Reply<u64>,
+    },
+    CompleteWith {
+        done: Vec<(EventId, Effects)>,
+        worker: String,
+        reply: Reply<Vec<Completion>>,
+    },
     Execute(Effects, Reply<()>),
-    Fail { id: EventId, worker: String, status: Status, error: String, next: Option<i64>, reply: Reply<bool> },
-    Replay { filter: Filter, now: i64, reply: Reply<u64> },
-    List { filter: Filter, limit: usize, reply: Reply<Vec<Read>> },
+    Fail {
+        id: EventId,
+        worker: String,
+        status: Status,
+        error: String,
+        next: Option<i64>,
+        started: i64,
+        reply: Reply<bool>,
+    },
+    Attempts {
+        id: EventId,
+        reply: Reply<Vec<Attempt>>,
+    },
+    StatusCounts(Reply<StatusCounts>),
+    Replay {
+        filter: Filter,
+        now: i64,
+        reply: Reply<u64>,
+    },
+    List {
+        filter: Filter,
+        limit: usize,
+        reply: Reply<Vec<Read>>,
+    },
     Depth(Reply<u64>),
     Audit(Vec<AuditRecord>, Reply<()>),
-    AuditQuery { filter: AuditFilter, limit: usize, reply: Reply<Vec<AuditEntry>> },
-    AuditCounts { since: i64, bucket: i64, reply: Reply<Vec<AuditCount>> },
-    PurgeAudit { before: i64, reply: Reply<u64> },
-    Claim { key: String, now: i64, lease_end: i64, reply: Reply<Claim> },
-    ClaimDone { key: String, ttl_end: i64, reply: Reply<()> },
-    ClaimRelease { key: String, reply: Reply<()> },
-    PurgeClaims { now: i64, reply: Reply<u64> },
-    Purge { done: Option<i64>, dead: Option<i64>, limit: i64, reply: Reply<Purged> },
-    CountPurgeable { done: Option<i64>, dead: Option<i64>, reply: Reply<Purged> },
+    AuditQuery {
+        filter: AuditFilter,
+        limit: usize,
+        reply: Reply<Vec<AuditEntry>>,
+    },
+    AuditCounts {
+        since: i64,
+        bucket: i64,
+        reply: Reply<Vec<AuditCount>>,
+    },
+    PurgeAudit {
+        before: i64,
+        reply: Reply<u64>,
+    },
+    Claim {
+        key: String,
+        now: i64,
+        lease_end: i64,
+        reply: Reply<Claim>,
+    },
+    ClaimDone {
+        key: String,
+        ttl_end: i64,
+        reply: Reply<()>,
+    },
+    ClaimRelease {
+        key: String,
+        reply: Reply<()>,
+    },
+    PurgeClaims {
+        now: i64,
+        reply: Reply<u64>,
+    },
+    Purge {
+        done: Option<i64>,
+        dead: Option<i64>,
+        limit: i64,
+        reply: Reply<Purged>,
+    },
+    CountPurgeable {
+        done: Option<i64>,
+        dead: Option<i64>,
+        reply: Reply<Purged>,
+    },
     Close(oneshot::Sender<()>),
 }
 
@@ -342,6 +413,16 @@ const PURGEABLE: &str =
     "SELECT id FROM webhook_events WHERE received_at < ?2 AND status = ?1 ORDER BY received_at LIMIT ?3";
 const COUNT_PURGEABLE: &str = "SELECT COUNT(*) FROM webhook_events WHERE received_at < ?2 AND status = ?1";
 const DELETE_BODY: &str = "DELETE FROM webhook_bodies WHERE id = ?1";
+const DELETE_ATTEMPTS: &str = "DELETE FROM webhook_event_attempts WHERE event_id = ?1";
+// The next number follows the event's last kept attempt; then the oldest beyond the cap go.
+const INSERT_ATTEMPT: &str = "INSERT INTO webhook_event_attempts \
+    (event_id, attempt, worker, started_at, finished_at, outcome, error) \
+    SELECT ?1, COALESCE(MAX(attempt), 0) + 1, ?2, ?3, ?4, ?5, ?6 FROM webhook_event_attempts WHERE event_id = ?1 \
+    RETURNING attempt";
+const CAP_ATTEMPTS: &str = "DELETE FROM webhook_event_attempts WHERE event_id = ?1 AND attempt <= ?2";
+const READ_ATTEMPTS: &str = "SELECT event_id, attempt, worker, started_at, finished_at, outcome, error \
+    FROM webhook_event_attempts WHERE event_id = ?1 ORDER BY attempt";
+const STATUS_COUNTS: &str = "SELECT status, events, bytes FROM webhook_event_counts";
 const DELETE_EVENT: &str = "DELETE FROM webhook_events WHERE id = ?1";
 /// Most free pages handed back to the file system after a purge batch (4 MiB of 4 KiB
 /// pages), when the file has `auto_vacuum = INCREMENTAL`.
@@ -507,13 +588,16 @@ impl Writer {
                 let r = self.run_effects(&effects).map_err(|e| StoreError::constraint(e, None));
                 (r.is_ok(), pending(reply, r))
             }
-            Job::Fail { id, worker, status, error, next, reply } => {
-                let r = self
-                    .conn
-                    .prepare_cached(FAIL)
-                    .and_then(|mut s| s.execute(params![status.as_str(), error, next, id, worker]))
-                    .map(|n| n == 1)
-                    .map_err(db_error("recording a failed attempt"));
+            Job::Fail { id, worker, status, error, next, started, reply } => {
+                let r = self.fail(id, &worker, status, &error, next, started);
+                (r.is_ok(), pending(reply, r))
+            }
+            Job::Attempts { id, reply } => {
+                let r = self.attempts(id);
+                (r.is_ok(), pending(reply, r))
+            }
+            Job::StatusCounts(reply) => {
+                let r = self.status_counts();
                 (r.is_ok(), pending(reply, r))
             }
             Job::Replay { filter, now, reply } => {
@@ -589,6 +673,83 @@ impl Writer {
             tracing::warn!(error = %e, "SQLite savepoint failed");
         }
         answer
+    }
+
+    /// Marks a leased event failed or dead and records the attempt (capped per event).
+    fn fail(
+        &self,
+        id: EventId,
+        worker: &str,
+        status: Status,
+        error: &str,
+        next: Option<i64>,
+        started: i64,
+    ) -> Result<bool, StoreError> {
+        let fail = db_error("recording a failed attempt");
+        let held = self
+            .conn
+            .prepare_cached(FAIL)
+            .and_then(|mut s| s.execute(params![status.as_str(), error, next, id, worker]))
+            .map_err(&fail)?
+            == 1;
+        if held {
+            let outcome = if status == Status::Dead { AttemptOutcome::Dead } else { AttemptOutcome::Failed };
+            let now = to_ms(SystemTime::now());
+            let number: i64 = self
+                .conn
+                .prepare_cached(INSERT_ATTEMPT)
+                .and_then(|mut s| {
+                    s.query_row(
+                        params![id, worker, started.min(now), now, outcome.as_str(), bounded_error(error)],
+                        |r| r.get(0),
+                    )
+                })
+                .map_err(&fail)?;
+            self.conn
+                .prepare_cached(CAP_ATTEMPTS)
+                .and_then(|mut s| s.execute(params![id, number - i64::from(MAX_ATTEMPTS_KEPT)]))
+                .map_err(&fail)?;
+        }
+        Ok(held)
+    }
+
+    fn attempts(&self, id: EventId) -> Result<Vec<Attempt>, StoreError> {
+        let read = db_error("reading attempts");
+        let mut stmt = self.conn.prepare_cached(READ_ATTEMPTS).map_err(&read)?;
+        let rows = stmt
+            .query_map([id], |row| {
+                let outcome: String = row.get(5)?;
+                Ok(Attempt {
+                    event_id: row.get(0)?,
+                    number: row.get::<_, i64>(1)?.try_into().unwrap_or(u32::MAX),
+                    worker: row.get(2)?,
+                    started_at: from_ms(row.get(3)?),
+                    finished_at: from_ms(row.get(4)?),
+                    outcome: AttemptOutcome::parse(&outcome).unwrap_or(AttemptOutcome::Failed),
+                    error: row.get(6)?,
+                })
+            })
+            .map_err(&read)?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(&read)?;
+        Ok(rows)
+    }
+
+    fn status_counts(&self) -> Result<StatusCounts, StoreError> {
+        let read = db_error("counting events by status");
+        let mut stmt = self.conn.prepare_cached(STATUS_COUNTS).map_err(&read)?;
+        let rows = stmt
+            .query_map([], |row| Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?, row.get::<_, i64>(2)?)))
+            .map_err(&read)?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(&read)?;
+        let mut counts = StatusCounts::default();
+        for (status, events, bytes) in rows {
+            if let Some(status) = Status::parse(&status) {
+                counts.set(status, StatusCount::new(events.max(0) as u64, bytes.max(0) as u64));
+            }
+        }
+        Ok(counts)
     }
 
     fn insert(&self, rows: &[Row]) -> Result<Vec<Inserted>, StoreError> {
@@ -738,7 +899,9 @@ impl Writer {
                 .map_err(&purge)?;
             let mut body = self.conn.prepare_cached(DELETE_BODY).map_err(&purge)?;
             let mut event = self.conn.prepare_cached(DELETE_EVENT).map_err(&purge)?;
+            let mut attempts = self.conn.prepare_cached(DELETE_ATTEMPTS).map_err(&purge)?;
             for id in &ids {
+                attempts.execute([id]).map_err(&purge)?;
                 body.execute([id]).map_err(&purge)?;
                 event.execute([id]).map_err(&purge)?;
             }
@@ -901,6 +1064,8 @@ fn fail_job(job: Job, error: &StoreError) -> Box<dyn Answer> {
         Job::PurgeClaims { reply, .. } => pending(reply, e(error)),
         Job::Purge { reply, .. } | Job::CountPurgeable { reply, .. } => pending(reply, e(error)),
         Job::Fail { reply, .. } => pending(reply, e(error)),
+        Job::Attempts { reply, .. } => pending(reply, e(error)),
+        Job::StatusCounts(reply) => pending(reply, e(error)),
         Job::List { reply, .. } => pending(reply, e(error)),
         Job::Audit(_, reply) => pending(reply, e(error)),
         Job::AuditQuery { reply, .. } => pending(reply, e(error)),
@@ -1025,12 +1190,34 @@ impl EventStore for SqliteStore {
         error: &str,
         retry_at: Option<SystemTime>,
     ) -> Result<bool, StoreError> {
+        self.fail_attempt(id, worker, error, retry_at, SystemTime::now()).await
+    }
+
+    async fn fail_attempt(
+        &self,
+        id: EventId,
+        worker: &str,
+        error: &str,
+        retry_at: Option<SystemTime>,
+        started_at: SystemTime,
+    ) -> Result<bool, StoreError> {
         let (status, next) = match retry_at {
             Some(t) => (Status::Failed, Some(to_ms(t))),
             None => (Status::Dead, None),
         };
         let (worker, error) = (worker.to_owned(), error.chars().take(4096).collect());
-        self.ask(|reply| Job::Fail { id, worker, status, error, next, reply }).await
+        let started = to_ms(started_at);
+        self.ask(|reply| Job::Fail { id, worker, status, error, next, started, reply }).await
+    }
+
+    async fn attempts(&self, id: EventId) -> Result<Vec<Attempt>, StoreError> {
+        self.ask(|reply| Job::Attempts { id, reply }).await
+    }
+
+    /// Reads the counters that triggers keep in the transactions that change the events
+    /// (`webhook_event_counts`): five rows, whatever the table holds.
+    async fn status_counts(&self) -> Result<StatusCounts, StoreError> {
+        self.ask(Job::StatusCounts).await
     }
 
     async fn get(&self, id: EventId) -> Result<Option<Event>, StoreError> {

@@ -10,6 +10,7 @@ use async_trait::async_trait;
 use super::audit::{bucket_ms, bucket_start, AuditCount, AuditEntry, AuditFilter, AuditRecord};
 use super::effects::{Completion, Effects};
 use super::event::{Event, EventId, Filter, Inserted, NewEvent, Status};
+use super::history::{bounded_error, Attempt, AttemptOutcome, StatusCount, StatusCounts, MAX_ATTEMPTS_KEPT};
 use super::retention::{PurgeBefore, Purged};
 use webhook_core::dedup::StoreError;
 
@@ -79,6 +80,37 @@ pub trait EventStore: Send + Sync {
         error: &str,
         retry_at: Option<SystemTime>,
     ) -> Result<bool, StoreError>;
+
+    /// [`fail`](Self::fail), saying when the handler run started: a store that keeps
+    /// [attempts](Self::attempts) records the run with its duration, in the same
+    /// transaction. The default ignores `started_at`.
+    async fn fail_attempt(
+        &self,
+        id: EventId,
+        worker: &str,
+        error: &str,
+        retry_at: Option<SystemTime>,
+        started_at: SystemTime,
+    ) -> Result<bool, StoreError> {
+        let _ = started_at;
+        self.fail(id, worker, error, retry_at).await
+    }
+
+    /// The failed attempts of one event, oldest first: the last
+    /// [`MAX_ATTEMPTS_KEPT`](crate::MAX_ATTEMPTS_KEPT), earlier replays included. Empty for
+    /// an unknown event. The default answers that this store keeps no attempts.
+    async fn attempts(&self, id: EventId) -> Result<Vec<Attempt>, StoreError> {
+        let _ = id;
+        Err(StoreError::misconfigured("this event store keeps no attempt history", None))
+    }
+
+    /// How many events each status holds and the bytes of their bodies: cheap enough to
+    /// call every few seconds on millions of events (the SQL stores keep counters, updated
+    /// in the transactions that change them). The default answers that this store cannot
+    /// count.
+    async fn status_counts(&self) -> Result<StatusCounts, StoreError> {
+        Err(StoreError::misconfigured("this event store does not count events by status", None))
+    }
 
     /// One event.
     async fn get(&self, id: EventId) -> Result<Option<Event>, StoreError>;
@@ -193,6 +225,8 @@ struct Row {
     event: Event,
     lease_until: Option<SystemTime>,
     leased_by: Option<String>,
+    /// The failed attempts, oldest first, at most [`MAX_ATTEMPTS_KEPT`].
+    history: std::collections::VecDeque<Attempt>,
 }
 
 /// The rows, indexed so that no operation scans them all: by id, by
@@ -438,6 +472,7 @@ impl EventStore for MemoryStore {
                     },
                     lease_until: None,
                     leased_by: None,
+                    history: std::collections::VecDeque::new(),
                 },
             );
             out.push(Inserted::New(id));
@@ -515,6 +550,17 @@ impl EventStore for MemoryStore {
         error: &str,
         retry_at: Option<SystemTime>,
     ) -> Result<bool, StoreError> {
+        self.fail_attempt(id, worker, error, retry_at, SystemTime::now()).await
+    }
+
+    async fn fail_attempt(
+        &self,
+        id: EventId,
+        worker: &str,
+        error: &str,
+        retry_at: Option<SystemTime>,
+        started_at: SystemTime,
+    ) -> Result<bool, StoreError> {
         let mut rows = self.rows();
         let held = rows
             .get_mut(id)
@@ -524,6 +570,19 @@ impl EventStore for MemoryStore {
         }
         rows.unqueue(id);
         if let Some(r) = rows.get_mut(id) {
+            let number = r.history.back().map_or(1, |a| a.number + 1);
+            if r.history.len() >= MAX_ATTEMPTS_KEPT as usize {
+                r.history.pop_front();
+            }
+            r.history.push_back(Attempt {
+                event_id: id,
+                number,
+                worker: worker.to_owned(),
+                started_at,
+                finished_at: SystemTime::now(),
+                outcome: if retry_at.is_some() { AttemptOutcome::Failed } else { AttemptOutcome::Dead },
+                error: bounded_error(error).to_owned(),
+            });
             r.event.last_error = Some(error.to_owned());
             r.lease_until = None;
             if let Some(t) = retry_at {
@@ -538,6 +597,22 @@ impl EventStore for MemoryStore {
             None => rows.settle(id, Status::Dead),
         }
         Ok(true)
+    }
+
+    async fn attempts(&self, id: EventId) -> Result<Vec<Attempt>, StoreError> {
+        Ok(self.rows().rows.get(&id).map(|r| r.history.iter().cloned().collect()).unwrap_or_default())
+    }
+
+    /// Counted over the rows (at most the done capacity plus the backlog): no counters to
+    /// keep in step.
+    async fn status_counts(&self) -> Result<StatusCounts, StoreError> {
+        let rows = self.rows();
+        let mut counts = StatusCounts::default();
+        for row in rows.rows.values() {
+            let c = counts.get(row.event.status);
+            counts.set(row.event.status, StatusCount::new(c.events + 1, c.bytes + row.event.body.len() as u64));
+        }
+        Ok(counts)
     }
 
     async fn get(&self, id: EventId) -> Result<Option<Event>, StoreError> {

@@ -238,6 +238,112 @@ pub async fn conformance(store: &dyn EventStore) {
     retention_conformance(store).await;
 }
 
+/// What a store that keeps attempts and counts by status must do, on a store of its own (it
+/// expects no other event): [`EventStore::attempts`] records each failed run (number,
+/// worker, times, outcome, error cut to [`MAX_ATTEMPT_ERROR`](crate::MAX_ATTEMPT_ERROR)
+/// bytes on a character boundary), only for the lease holder, keeps counting across a
+/// replay, keeps the last [`MAX_ATTEMPTS_KEPT`](crate::MAX_ATTEMPTS_KEPT) and goes with
+/// its event at a purge; [`EventStore::status_counts`] stays exact, events and body bytes,
+/// across insert (duplicates too), lease, complete, fail, dead, replay and purge.
+///
+/// # Panics
+///
+/// On the first behaviour the store gets wrong, naming it.
+pub async fn history_conformance(store: &dyn EventStore) {
+    use crate::{AttemptOutcome, StatusCount, MAX_ATTEMPTS_KEPT, MAX_ATTEMPT_ERROR};
+    let lease = Duration::from_secs(1000);
+    let body_len = |id: &str| event("h", id, "t").body.len() as u64;
+    // Checks every status's count against `expected` (events, bytes); the rest are zero.
+    let counts = |expected: Vec<(Status, u64, u64)>, when: &'static str| async move {
+        let got = store.status_counts().await.expect("status_counts");
+        for status in crate::StatusCounts::STATUSES {
+            let want = expected.iter().find(|e| e.0 == status).map_or((0, 0), |e| (e.1, e.2));
+            assert_eq!(got.get(status), StatusCount::new(want.0, want.1), "{status:?} {when}: {got:?}");
+        }
+    };
+    counts(vec![], "in an empty store").await;
+    assert!(store.attempts(12345).await.expect("attempts of an unknown event").is_empty());
+
+    let (a, b, c) = (body_len("a"), body_len("b"), body_len("cc"));
+    let ids = store.insert(&[event("h", "a", "t"), event("h", "b", "t"), event("h", "cc", "t")]).await.expect("insert");
+    let ids: Vec<EventId> = ids
+        .iter()
+        .map(|i| match i {
+            Inserted::New(id) => *id,
+            other => panic!("not stored: {other:?}"),
+        })
+        .collect();
+    store.insert(&[event("h", "a", "t")]).await.expect("insert a duplicate");
+    counts(vec![(Status::Pending, 3, a + b + c)], "after inserts and a duplicate").await;
+
+    let leased = store.lease("w1", 2, lease, at(1)).await.expect("lease");
+    assert_eq!(leased.iter().map(|e| e.id).collect::<Vec<_>>(), ids[..2]);
+    counts(vec![(Status::Pending, 1, c), (Status::Processing, 2, a + b)], "after a lease").await;
+
+    // A failure by another worker records nothing; the holder's is attempt 1.
+    assert!(!store.fail_attempt(ids[0], "w2", "not mine", Some(at(10)), at(1)).await.expect("fail"));
+    let long = format!("x{}", "é".repeat(MAX_ATTEMPT_ERROR));
+    assert!(store.fail_attempt(ids[0], "w1", &long, Some(at(10)), at(1)).await.expect("fail"));
+    assert!(store.complete(ids[1], "w1").await.expect("complete"));
+    counts(vec![(Status::Pending, 1, c), (Status::Failed, 1, a), (Status::Done, 1, b)], "after fail and complete")
+        .await;
+    let first = store.attempts(ids[0]).await.expect("attempts");
+    assert_eq!(first.len(), 1, "{first:?}");
+    let one = &first[0];
+    assert_eq!((one.event_id, one.number, one.worker.as_str(), one.outcome), (ids[0], 1, "w1", AttemptOutcome::Failed));
+    assert_eq!(one.started_at, at(1));
+    assert!(one.finished_at >= one.started_at);
+    assert!(one.error.len() <= MAX_ATTEMPT_ERROR && one.error.len() >= MAX_ATTEMPT_ERROR - 1, "{}", one.error.len());
+    assert!(long.starts_with(&one.error), "the error is cut, on a character boundary");
+    assert!(store.attempts(ids[1]).await.expect("attempts").is_empty(), "a run that succeeded is no failed attempt");
+
+    // The retry fails for good: attempt 2, dead.
+    assert_eq!(store.lease("w1", 10, lease, at(10)).await.expect("lease").len(), 2, "the retry and the pending one");
+    assert!(store.fail(ids[0], "w1", "gone", None).await.expect("fail"));
+    assert!(store.complete(ids[2], "w1").await.expect("complete"));
+    counts(vec![(Status::Dead, 1, a), (Status::Done, 2, b + c)], "after a dead letter").await;
+    let outcomes: Vec<(u32, AttemptOutcome, String)> =
+        store.attempts(ids[0]).await.expect("attempts").into_iter().map(|t| (t.number, t.outcome, t.error)).collect();
+    assert_eq!(outcomes[1], (2, AttemptOutcome::Dead, "gone".to_owned()));
+
+    // A replay keeps the history: the next failure is attempt 3, though the event's own
+    // attempt count starts again.
+    assert_eq!(store.replay(&Filter::id(ids[0]), at(20)).await.expect("replay"), 1);
+    counts(vec![(Status::Pending, 1, a), (Status::Done, 2, b + c)], "after a replay").await;
+    let again = store.lease("w3", 10, lease, at(20)).await.expect("lease");
+    assert_eq!((again.len(), again[0].attempts), (1, 1));
+    assert!(store.fail(ids[0], "w3", "still failing", Some(at(21))).await.expect("fail"));
+    let numbers: Vec<u32> = store.attempts(ids[0]).await.expect("attempts").iter().map(|t| t.number).collect();
+    assert_eq!(numbers, [1, 2, 3]);
+
+    // A poison event keeps only the last MAX_ATTEMPTS_KEPT attempts.
+    let extra = u64::from(MAX_ATTEMPTS_KEPT) + 2;
+    for i in 0..extra {
+        let t = 21 + i;
+        let leased = store.lease("w3", 10, lease, at(t)).await.expect("lease");
+        assert_eq!(leased.iter().map(|e| e.id).collect::<Vec<_>>(), [ids[0]], "run {i}");
+        assert!(store.fail(ids[0], "w3", &format!("run {i}"), Some(at(t + 1))).await.expect("fail"));
+    }
+    let kept = store.attempts(ids[0]).await.expect("attempts");
+    let last = 3 + extra as u32;
+    assert_eq!(kept.len(), MAX_ATTEMPTS_KEPT as usize, "capped");
+    assert_eq!((kept[0].number, kept[kept.len() - 1].number), (last - MAX_ATTEMPTS_KEPT + 1, last));
+    counts(vec![(Status::Failed, 1, a), (Status::Done, 2, b + c)], "after the poison runs").await;
+
+    // It dies; the purge takes it with its attempts, and its counts.
+    let t = 22 + extra;
+    assert_eq!(store.lease("w3", 10, lease, at(t)).await.expect("lease").len(), 1);
+    assert!(store.fail(ids[0], "w3", "the end", None).await.expect("fail"));
+    let purged = store.purge(&PurgeBefore::none().dead(at(1)).done(at(1)), 10).await.expect("purge");
+    assert_eq!(purged, Purged { done: 2, dead: 1 });
+    assert!(store.get(ids[0]).await.expect("get").is_none());
+    assert!(
+        store.attempts(ids[0]).await.expect("attempts of a purged event").is_empty(),
+        "attempts outlived their event"
+    );
+    counts(vec![], "after the purge").await;
+}
+
 /// What every store must do for a console or a dashboard, on a store of its own (it
 /// expects no other event or audit record): listings paged by keyset (`before`), newest
 /// first, each page read on its own; the filters on delivery id and reception time, alone

@@ -248,22 +248,24 @@ impl Worker {
         match result {
             Ok((settled, effects)) => Some(Finished { event, settled, took, effects }),
             Err((error, permanent)) => {
-                let settled = self.fail(&event, &error, permanent).await;
+                let settled = self.fail(&event, &error, permanent, took).await;
                 self.record(&event, settled, took);
                 None
             }
         }
     }
 
-    /// Records a failed attempt: retried after a backoff while attempts remain, else dead.
-    async fn fail(&self, event: &Event, error: &str, permanent: bool) -> Settled {
+    /// Records a failed attempt (its handler ran for `took`): retried after a backoff while
+    /// attempts remain, else dead.
+    async fn fail(&self, event: &Event, error: &str, permanent: bool, took: Duration) -> Settled {
         let last = permanent || event.attempts >= self.config.retry.max_attempts;
         let retry_at = (!last).then(|| SystemTime::now() + self.config.retry.delay(event.attempts));
         tracing::warn!(
             id = event.id, provider = %event.provider, event_type = ?event.event_type,
             attempt = event.attempts, dead = last, error = %error, "webhook handler failed"
         );
-        match self.store.fail(event.id, &self.name, error, retry_at).await {
+        let started = SystemTime::now().checked_sub(took).unwrap_or(SystemTime::UNIX_EPOCH);
+        match self.store.fail_attempt(event.id, &self.name, error, retry_at, started).await {
             Ok(true) if last => Settled::Dead,
             Ok(true) => Settled::Retry,
             Ok(false) => Settled::Lost,
@@ -314,7 +316,7 @@ impl Worker {
         for ((event, settled, took), completion) in finished.into_iter().zip(completions) {
             let settled = match completion {
                 Completion::Done => settled,
-                Completion::Failed(error) => self.fail(&event, &error, false).await,
+                Completion::Failed(error) => self.fail(&event, &error, false, took).await,
                 _ => Settled::Lost,
             };
             self.record(&event, settled, took);

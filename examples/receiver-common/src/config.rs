@@ -158,7 +158,9 @@ pub struct Config {
     /// Timeouts and the connection cap (`WEBHOOK_HEADER_TIMEOUT_SECS`,
     /// `WEBHOOK_BODY_TIMEOUT_SECS`, `WEBHOOK_IDLE_TIMEOUT_SECS`, `WEBHOOK_MAX_CONNECTIONS`).
     pub limits: ConnectionLimits,
-    /// `WEBHOOK_ADMIN_TOKEN`: the web console at `/admin` (off when unset).
+    /// `WEBHOOK_ADMIN_TOKEN`: the web console at `/admin` (off when unset); its login
+    /// cookie is `Secure` with `WEBHOOK_ADMIN_SECURE_COOKIE=1` (the default when
+    /// `WEBHOOK_PUBLIC_URL` is `https://…`).
     pub console: Option<webhook_console::ConsoleConfig>,
     /// The signing-certificate fetcher of the routes verified with certificates (Amazon
     /// SNS, PayPal), when one is configured: their verifiers' certificate store, and the
@@ -213,10 +215,19 @@ impl Config {
         if !["sqlite:", "postgres://", "postgresql://", "memory:"].iter().any(|p| database_url.starts_with(p)) {
             return Err("DATABASE_URL must start with sqlite:, postgres:// or memory:".to_owned());
         }
+        // Behind HTTPS the login cookie must not travel over plain HTTP.
+        let secure_cookie = match var("WEBHOOK_ADMIN_SECURE_COOKIE").as_deref().map(str::trim) {
+            None | Some("") => public_url.starts_with("https://"),
+            Some("1" | "true" | "on") => true,
+            Some("0" | "false" | "off") => false,
+            Some(v) => return Err(format!("WEBHOOK_ADMIN_SECURE_COOKIE={v} is not 1 or 0")),
+        };
         let console = match var("WEBHOOK_ADMIN_TOKEN").filter(|t| !t.is_empty()) {
-            Some(token) => {
-                Some(webhook_console::ConsoleConfig::new(token).map_err(|e| format!("WEBHOOK_ADMIN_TOKEN: {e}"))?)
-            }
+            Some(token) => Some(
+                webhook_console::ConsoleConfig::new(token)
+                    .map_err(|e| format!("WEBHOOK_ADMIN_TOKEN: {e}"))?
+                    .secure_cookie(secure_cookie),
+            ),
             None => None,
         };
         let redis_url = var("REDIS_URL").filter(|u| !u.trim().is_empty());
