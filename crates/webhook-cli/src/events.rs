@@ -256,8 +256,8 @@ async fn replay(store: &dyn EventStore, args: &ReplayArgs) -> Result<ExitCode, F
     Ok(ExitCode::SUCCESS)
 }
 
-/// Events deleted per batch (one short transaction each).
-const PURGE_BATCH: usize = 500;
+/// Events deleted per batch (one short transaction each): the receivers' purger's.
+const PURGE_BATCH: usize = webhook_pipeline::RetentionConfig::DEFAULT_BATCH;
 
 /// `--before`: an RFC 3339 time, or an age counted back from `now`.
 fn purge_cutoff(text: &str, now: SystemTime) -> Result<SystemTime, Failure> {
