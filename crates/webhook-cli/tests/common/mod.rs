@@ -22,7 +22,11 @@ pub(crate) fn run(args: &[&str]) -> Output {
 pub(crate) fn run_with_stdin(mut cmd: Command, input: &[u8]) -> Output {
     let mut child =
         cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn webhook");
-    child.stdin.take().expect("stdin").write_all(input).expect("write stdin");
+    // A command that refuses its arguments exits before reading its input: the pipe is then
+    // closed under the write, and its exit code and stderr are what the test checks.
+    if let Err(e) = child.stdin.take().expect("stdin").write_all(input) {
+        assert_eq!(e.kind(), std::io::ErrorKind::BrokenPipe, "write stdin: {e}");
+    }
     child.wait_with_output().expect("wait for webhook")
 }
 
