@@ -468,6 +468,29 @@ impl Scheme {
         self.tolerance
     }
 
+    /// Where the delivery id is read, in order (empty when the scheme has none: the
+    /// pipeline then keys deliveries by the body's hash).
+    ///
+    /// ```
+    /// use webhook_core::{providers, scheme::Source};
+    /// let github = providers::GITHUB.scheme().unwrap();
+    /// assert_eq!(github.id_sources(), &[Source::Header("X-GitHub-Delivery")]);
+    /// ```
+    pub const fn id_sources(&self) -> &'static [Source] {
+        self.id
+    }
+
+    /// Where the event type is read, in order (see [`event_type`](Self::event_type)).
+    ///
+    /// ```
+    /// use webhook_core::{providers, scheme::Source};
+    /// let stripe = providers::STRIPE.scheme().unwrap();
+    /// assert_eq!(stripe.event_type_sources(), &[Source::Json(&["type"])]);
+    /// ```
+    pub const fn event_type_sources(&self) -> &'static [Source] {
+        self.event_type
+    }
+
     /// The algorithm and list label used with a key of `kind`, if this scheme accepts it.
     pub(crate) fn variant_for(&self, kind: KeyKind) -> Option<(Algorithm, Option<&'static str>)> {
         if self.algorithm.key_kind() == kind {
