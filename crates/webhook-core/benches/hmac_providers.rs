@@ -14,12 +14,14 @@
 //! fixed `now`, with the URL for the providers that sign one, and verified at that `now`.
 //!
 //! Run with `cargo bench -p webhook-core --bench hmac_providers`; docs/BENCHMARKS.md has the
-//! table.
+//! table. With `WEBHOOK_BENCH_REPEAT=<case>:<n>` the binary times nothing and runs one case
+//! `n` times, for tools/hmac-instructions.sh to count its instructions under callgrind
+//! (which the machine's load does not move).
 
 use std::hint::black_box;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use criterion::{criterion_main, BenchmarkId, Criterion, Throughput};
+use criterion::{BenchmarkId, Criterion, Throughput};
 use hmac::{Hmac, Mac};
 use webhook_core::scheme::{Algorithm, Scheme, Source};
 use webhook_core::{Bytes, KeyFormat, Provider, SignRequest, Signed, Verifier, WebhookRequest};
@@ -111,29 +113,35 @@ fn case(provider: Provider) -> Case {
     case
 }
 
-/// The bare HMAC of `algorithm` over `body`: keyed once, cloned per iteration.
-fn bare(c: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>, algorithm: Algorithm, body: &[u8]) {
-    fn run<M: Mac + Clone + hmac::digest::KeyInit>(
-        g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
-        name: &str,
-        body: &[u8],
-    ) {
+/// The bare HMAC of `algorithm` over `body`, keyed once, cloned per call and checked with
+/// `verify_slice`: its name and one iteration.
+fn bare(algorithm: Algorithm, body: &[u8]) -> (&'static str, Box<dyn Fn() -> bool + '_>) {
+    fn run<M: Mac + Clone + hmac::digest::KeyInit + 'static>(body: &[u8]) -> Box<dyn Fn() -> bool + '_> {
         let keyed = <M as Mac>::new_from_slice(SECRET.as_bytes()).expect("any key length");
         let tag = keyed.clone().chain_update(body).finalize().into_bytes();
-        g.bench_function(BenchmarkId::from_parameter(name), |b| {
-            b.iter(|| {
-                let mut mac = keyed.clone();
-                mac.update(black_box(body));
-                mac.verify_slice(black_box(&tag))
-            })
-        });
+        Box::new(move || {
+            let mut mac = keyed.clone();
+            mac.update(black_box(body));
+            mac.verify_slice(black_box(&tag)).is_ok()
+        })
     }
     match algorithm {
-        Algorithm::HmacSha1 => run::<Hmac<sha1::Sha1>>(c, "bare-hmac-sha1", body),
-        Algorithm::HmacSha256 => run::<Hmac<sha2::Sha256>>(c, "bare-hmac-sha256", body),
-        Algorithm::HmacSha512 => run::<Hmac<sha2::Sha512>>(c, "bare-hmac-sha512", body),
+        Algorithm::HmacSha1 => ("bare-hmac-sha1", run::<Hmac<sha1::Sha1>>(body)),
+        Algorithm::HmacSha256 => ("bare-hmac-sha256", run::<Hmac<sha2::Sha256>>(body)),
+        Algorithm::HmacSha512 => ("bare-hmac-sha512", run::<Hmac<sha2::Sha512>>(body)),
         _ => unreachable!("HMAC algorithms only"),
     }
+}
+
+const BARE: [Algorithm; 3] = [Algorithm::HmacSha1, Algorithm::HmacSha256, Algorithm::HmacSha512];
+
+/// The providers this benchmark covers: every row whose algorithm is an HMAC.
+fn hmac_rows() -> impl Iterator<Item = Provider> {
+    Provider::all().iter().copied().filter(|p| {
+        p.scheme().is_some_and(|s| {
+            matches!(s.algorithm(), Algorithm::HmacSha1 | Algorithm::HmacSha256 | Algorithm::HmacSha512)
+        })
+    })
 }
 
 fn hmac_providers(c: &mut Criterion) {
@@ -143,16 +151,12 @@ fn hmac_providers(c: &mut Criterion) {
     group.measurement_time(Duration::from_secs(2));
     group.sample_size(30);
     let body = json_body(MIB, &[]);
-    for algorithm in [Algorithm::HmacSha1, Algorithm::HmacSha256, Algorithm::HmacSha512] {
-        bare(&mut group, algorithm, &body);
+    for algorithm in BARE {
+        let (name, once) = bare(algorithm, &body);
+        group.bench_function(BenchmarkId::from_parameter(name), |b| b.iter(&once));
     }
-    let hmac = |p: &Provider| {
-        p.scheme().is_some_and(|s| {
-            matches!(s.algorithm(), Algorithm::HmacSha1 | Algorithm::HmacSha256 | Algorithm::HmacSha512)
-        })
-    };
-    for provider in Provider::all().iter().filter(|p| hmac(p)) {
-        let case = case(*provider);
+    for provider in hmac_rows() {
+        let case = case(provider);
         let req = case.request();
         group.bench_function(BenchmarkId::from_parameter(case.provider.name()), |b| {
             b.iter(|| case.verifier.verify(black_box(&req), black_box(now())))
@@ -161,9 +165,46 @@ fn hmac_providers(c: &mut Criterion) {
     group.finish();
 }
 
+/// `WEBHOOK_BENCH_REPEAT=<name>:<n>`: instead of timing, runs `n` iterations of one case
+/// (a provider's name or `bare-hmac-sha1|256|512`), for an instruction counter
+/// (tools/hmac-instructions.sh runs it under callgrind); `list` prints every case's name and
+/// algorithm.
+fn repeat(spec: &str) {
+    let body = json_body(MIB, &[]);
+    if spec == "list" {
+        use std::io::Write;
+        let mut out = std::io::stdout().lock();
+        for algorithm in BARE {
+            writeln!(out, "{} {algorithm:?}", bare(algorithm, &body).0).expect("stdout");
+        }
+        for p in hmac_rows() {
+            writeln!(out, "{} {:?}", p.name(), p.scheme().expect("a scheme").algorithm()).expect("stdout");
+        }
+        return;
+    }
+    let (name, n) = spec.rsplit_once(':').expect("WEBHOOK_BENCH_REPEAT=<name>:<count>");
+    let n: usize = n.parse().expect("a count");
+    if let Some((_, once)) = BARE.into_iter().map(|a| bare(a, &body)).find(|(bare, _)| *bare == name) {
+        (0..n).for_each(|_| assert!(once()));
+        return;
+    }
+    let provider = hmac_rows().find(|p| p.name() == name).unwrap_or_else(|| panic!("no HMAC provider {name}"));
+    let case = case(provider);
+    let req = case.request();
+    (0..n).for_each(|_| assert!(case.verifier.verify(black_box(&req), black_box(now())).is_ok()));
+}
+
 /// The group, in a private module: `criterion_group!` writes an undocumented `pub fn`.
 mod groups {
     use super::hmac_providers;
     criterion::criterion_group!(benches, hmac_providers);
 }
-criterion_main!(groups::benches);
+fn main() {
+    match std::env::var("WEBHOOK_BENCH_REPEAT") {
+        Ok(spec) => repeat(&spec),
+        Err(_) => {
+            groups::benches();
+            Criterion::default().configure_from_args().final_summary();
+        }
+    }
+}
