@@ -6,7 +6,8 @@
 //! one. Checked: signed deliveries accepted (one fetch per certificate URL), a foreign
 //! certificate URL refused with 400 before any connection, a certificate server that is
 //! down answered 503 with nothing claimed or stored and the retry accepted once it is
-//! back, and an SNS `SubscriptionConfirmation` confirmed by the worker.
+//! back (and its failure remembered meanwhile), the downloads bounded in number, and an SNS
+//! `SubscriptionConfirmation` confirmed by the worker.
 
 #![allow(clippy::unwrap_used)] // a test: a failed unwrap is a failed test
 
@@ -34,6 +35,8 @@ const TOPIC: &str = "arn:aws:sns:eu-west-1:123456789012:orders";
 const WEBHOOK_ID: &str = "1JE4291016473214C";
 const ACCEPTED: &str = r#"{"status":"accepted"}"#;
 const DUPLICATE: &str = r#"{"status":"duplicate"}"#;
+/// How long the receivers' fetchers here remember a failed fetch (10 s by default).
+const FAILURE_TTL: Duration = Duration::from_millis(300);
 
 /// An RSA key and its self-signed certificate in PEM: what SNS and PayPal publish.
 struct Pair {
@@ -123,8 +126,13 @@ impl Server {
                     let line = String::from_utf8_lossy(&head).lines().next().unwrap_or_default().to_owned();
                     let path = line.split(' ').nth(1).unwrap_or_default().to_owned();
                     seen.lock().unwrap().push(path.clone());
+                    if path.starts_with("/slow") {
+                        tokio::time::sleep(Duration::from_millis(1500)).await;
+                    }
                     let (status, body): (&str, Vec<u8>) = match path.as_str() {
-                        "/cert.pem" | "/v1/notifications/certs/CERT-1" => ("200 OK", SIGNER.pem.clone().into_bytes()),
+                        "/cert.pem" | "/v1/notifications/certs/CERT-1" | "/slow-1.pem" | "/slow-2.pem" => {
+                            ("200 OK", SIGNER.pem.clone().into_bytes())
+                        }
                         p if p.starts_with("/?Action=ConfirmSubscription") => {
                             ("200 OK", b"<ConfirmSubscriptionResponse/>".to_vec())
                         }
@@ -141,8 +149,17 @@ impl Server {
         Self { addr, ca_pem: ca.pem(), up, paths }
     }
 
-    /// A fetcher that resolves every host above to this server and trusts its CA only.
+    /// A fetcher that resolves every host above to this server and trusts its CA only, and
+    /// remembers a failed fetch for [`FAILURE_TTL`].
     fn fetcher(&self) -> CertificateFetcher {
+        self.fetcher_with(|b| b.failure_ttl(FAILURE_TTL))
+    }
+
+    /// The same, with other settings.
+    fn fetcher_with(
+        &self,
+        settings: impl FnOnce(webhook_pipeline::CertificateFetcherBuilder) -> webhook_pipeline::CertificateFetcherBuilder,
+    ) -> CertificateFetcher {
         use rustls::pki_types::pem::PemObject as _;
         let mut roots = rustls::RootCertStore::empty();
         for cert in rustls::pki_types::CertificateDer::pem_slice_iter(self.ca_pem.as_bytes()) {
@@ -152,7 +169,7 @@ impl Server {
         for host in [SNS_HOST, PAYPAL_HOST, FOREIGN_HOST, LOOKALIKE_HOST] {
             builder = builder.resolve(host, self.addr);
         }
-        builder.build().unwrap()
+        settings(builder).build().unwrap()
     }
 
     fn paths(&self) -> Vec<String> {
@@ -297,6 +314,11 @@ async fn a_certificate_server_that_is_down_is_503_and_the_retry_once_it_is_back_
         assert_eq!(paypal_down.status, 503, "{kind:?}: {paypal_down:?}");
         // Back: the provider's retries are new deliveries (nothing was claimed or stored).
         server.up.store(true, Ordering::SeqCst);
+        // A retry while the failure is remembered is 503 again, with no connection made.
+        let early = post_sns(addr, note.clone()).await;
+        assert_eq!(early.status, 503, "{kind:?}: {early:?}");
+        assert!(server.paths().is_empty(), "{kind:?}: {:?}", server.paths());
+        tokio::time::sleep(FAILURE_TTL + Duration::from_millis(100)).await;
         let retry = post_sns(addr, note).await;
         assert_eq!((retry.status, retry.body.as_str()), (200, ACCEPTED), "{kind:?}: {retry:?}");
         let retry = post(addr, "/webhooks/paypal", &headers, body).await;
@@ -330,4 +352,45 @@ async fn an_sns_subscription_confirmation_is_accepted_and_confirmed_by_the_worke
         tokio::time::sleep(Duration::from_millis(300)).await;
         assert_eq!(server.paths().len(), 2, "{kind:?}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_fetch_is_remembered_and_downloads_are_bounded_in_number() {
+    let server = Server::start().await;
+    let fetcher = server.fetcher_with(|b| b.failure_ttl(Duration::from_secs(60)).max_fetches(1));
+    let provider = webhook_core::providers::AWS_SNS;
+    let prepare = |body: Bytes| {
+        let fetcher = fetcher.clone();
+        async move {
+            let headers: [(&str, &str); 0] = [];
+            fetcher.prepare(provider, &webhook_core::WebhookRequest::new(&headers, body)).await
+        }
+    };
+    // A made-up certificate path on the provider's host: fetched once, 404, a 503.
+    let missing = sns(&SIGNER, "Notification", "m-1", &format!("https://{SNS_HOST}/made-up-1.pem"));
+    let first = prepare(missing.clone()).await.unwrap_err();
+    assert!(first.is_unavailable() && first.to_string().contains("status 404"), "{first}");
+    assert_eq!(server.paths(), ["/made-up-1.pem"]);
+    // Named again: the failure is remembered, no connection is made.
+    let again = prepare(missing).await.unwrap_err();
+    assert!(again.is_unavailable() && again.to_string().contains("not fetched again"), "{again}");
+    assert_eq!(server.paths(), ["/made-up-1.pem"]);
+
+    // One download at a time: a second URL while the first is being served is 503 at once.
+    let slow = tokio::spawn(prepare(sns(&SIGNER, "Notification", "s-1", &format!("https://{SNS_HOST}/slow-1.pem"))));
+    for _ in 0..100 {
+        if server.paths().len() == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(server.paths(), ["/made-up-1.pem", "/slow-1.pem"], "the slow download has begun");
+    let busy = prepare(sns(&SIGNER, "Notification", "s-2", &format!("https://{SNS_HOST}/slow-2.pem"))).await;
+    let busy = busy.unwrap_err();
+    assert!(busy.is_unavailable() && busy.to_string().contains("1 certificate downloads are running"), "{busy}");
+    assert!(!slow.is_finished(), "answered while the first download still ran");
+    slow.await.unwrap().unwrap();
+    // The refusal for being busy is not remembered as the URL's failure: it is fetched now.
+    prepare(sns(&SIGNER, "Notification", "s-2", &format!("https://{SNS_HOST}/slow-2.pem"))).await.unwrap();
+    assert_eq!(server.paths(), ["/made-up-1.pem", "/slow-1.pem", "/slow-2.pem"]);
 }

@@ -16,7 +16,13 @@
 //!    X.509 certificate with an RSA key. No redirect is followed. A failure is a 503: the
 //!    delivery is authentic or not, the receiver cannot tell yet, and the provider retries.
 //!    Concurrent deliveries naming the same URL share one fetch.
-//! 4. The verifier then reads the certificate from the same value, synchronously.
+//! 4. The fetches are bounded, because the URL comes from a request nobody has verified yet:
+//!    a failed fetch is remembered for [`DEFAULT_FAILURE_TTL`] (deliveries naming that URL
+//!    meanwhile are 503 without a new connection), and at most [`DEFAULT_MAX_FETCHES`]
+//!    downloads run at once (more are 503 at once), so a flood of unsigned requests naming
+//!    made-up certificate paths on the provider's host costs neither a connection each nor
+//!    a task waiting on each.
+//! 5. The verifier then reads the certificate from the same value, synchronously.
 //!
 //! ```no_run
 //! # async fn demo(headers: &[(&str, &str)], body: bytes::Bytes) -> Result<(), Box<dyn std::error::Error>> {
@@ -57,8 +63,15 @@ pub const DEFAULT_MAX_SIZE: usize = 64 * 1024;
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long a fetched certificate is used before it is fetched again.
 pub const DEFAULT_TTL: Duration = Duration::from_secs(24 * 3600);
-/// How many certificates are kept; past it, the oldest is dropped.
+/// How many certificates are kept; past it, the oldest is dropped (failed URLs are kept
+/// within the same bound).
 pub const DEFAULT_MAX_ENTRIES: usize = 64;
+/// How long a failed fetch is remembered: a delivery naming that URL meanwhile is answered
+/// 503 without a new connection.
+pub const DEFAULT_FAILURE_TTL: Duration = Duration::from_secs(10);
+/// How many downloads may run at once, whatever their URLs; one more is answered 503 at
+/// once.
+pub const DEFAULT_MAX_FETCHES: usize = 4;
 
 /// Why a certificate could not be had. [`status`](Self::status) is the answer to give:
 /// 400 when the delivery names a URL that is not the provider's (or none), 503 when the
@@ -121,6 +134,8 @@ pub struct CertificateFetcherBuilder {
     max_size: usize,
     ttl: Duration,
     max_entries: usize,
+    failure_ttl: Duration,
+    max_fetches: usize,
     pinned: HashMap<String, SocketAddr>,
 }
 
@@ -132,6 +147,8 @@ impl fmt::Debug for CertificateFetcherBuilder {
             .field("max_size", &self.max_size)
             .field("ttl", &self.ttl)
             .field("max_entries", &self.max_entries)
+            .field("failure_ttl", &self.failure_ttl)
+            .field("max_fetches", &self.max_fetches)
             .field("pinned", &self.pinned)
             .finish()
     }
@@ -167,6 +184,19 @@ impl CertificateFetcherBuilder {
     /// How many certificates are kept (default [`DEFAULT_MAX_ENTRIES`]).
     pub fn max_entries(mut self, n: usize) -> Self {
         self.max_entries = n;
+        self
+    }
+
+    /// How long a failed fetch is remembered, its URL answered 503 without a new
+    /// connection (default [`DEFAULT_FAILURE_TTL`]; zero remembers nothing).
+    pub fn failure_ttl(mut self, ttl: Duration) -> Self {
+        self.failure_ttl = ttl;
+        self
+    }
+
+    /// How many downloads may run at once (default [`DEFAULT_MAX_FETCHES`], at least 1).
+    pub fn max_fetches(mut self, n: usize) -> Self {
+        self.max_fetches = n.max(1);
         self
     }
 
@@ -206,7 +236,11 @@ impl CertificateFetcherBuilder {
                 max_size: self.max_size,
                 ttl: self.ttl,
                 max_entries: self.max_entries.max(1),
+                failure_ttl: self.failure_ttl,
+                max_fetches: self.max_fetches,
+                fetches: tokio::sync::Semaphore::new(self.max_fetches),
                 cache: RwLock::new(HashMap::new()),
+                failed: Mutex::new(HashMap::new()),
                 in_flight: Mutex::new(HashMap::new()),
             }),
         })
@@ -221,7 +255,13 @@ struct Inner {
     max_size: usize,
     ttl: Duration,
     max_entries: usize,
+    failure_ttl: Duration,
+    max_fetches: usize,
+    /// One permit per download running.
+    fetches: tokio::sync::Semaphore,
     cache: RwLock<HashMap<String, (SigningCertificate, Instant)>>,
+    /// URLs whose last fetch failed: the error, and when.
+    failed: Mutex<HashMap<String, (String, Instant)>>,
     /// One fetch per URL at a time: later callers wait for the first one's answer.
     in_flight: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
@@ -242,6 +282,8 @@ impl fmt::Debug for CertificateFetcher {
             .field("timeout", &self.inner.timeout)
             .field("max_size", &self.inner.max_size)
             .field("ttl", &self.inner.ttl)
+            .field("failure_ttl", &self.inner.failure_ttl)
+            .field("max_fetches", &self.inner.max_fetches)
             .finish()
     }
 }
@@ -272,6 +314,8 @@ impl CertificateFetcher {
             max_size: DEFAULT_MAX_SIZE,
             ttl: DEFAULT_TTL,
             max_entries: DEFAULT_MAX_ENTRIES,
+            failure_ttl: DEFAULT_FAILURE_TTL,
+            max_fetches: DEFAULT_MAX_FETCHES,
             pinned: HashMap::new(),
         }
     }
@@ -302,7 +346,7 @@ impl CertificateFetcher {
             let _one_at_a_time = gate.lock().await;
             match self.cached(url) {
                 Some(cert) => Ok(cert),
-                None => self.download(url).await,
+                None => self.fetch_bounded(url).await,
             }
         };
         {
@@ -365,6 +409,40 @@ impl CertificateFetcher {
         Ok(true)
     }
 
+    /// A download within the bounds: not again while an earlier failure of `url` is
+    /// remembered, not beyond [`max_fetches`](CertificateFetcherBuilder::max_fetches) at
+    /// once; a failure is remembered.
+    async fn fetch_bounded(&self, url: &str) -> Result<SigningCertificate, FetchError> {
+        let failed = || self.inner.failed.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some((error, at)) = failed().get(url).filter(|(_, at)| at.elapsed() < self.inner.failure_ttl) {
+            return Err(FetchError::unavailable(format!(
+                "{error} (failed {:.1} s ago; not fetched again within {:?} of a failure)",
+                at.elapsed().as_secs_f64(),
+                self.inner.failure_ttl
+            )));
+        }
+        let Ok(_download) = self.inner.fetches.try_acquire() else {
+            return Err(FetchError::unavailable(format!(
+                "not fetching {url}: {} certificate downloads are running already",
+                self.inner.max_fetches
+            )));
+        };
+        let result = self.download(url).await;
+        let mut failed = failed();
+        match &result {
+            Ok(_) => {
+                failed.remove(url);
+            }
+            Err(e) if !self.inner.failure_ttl.is_zero() => {
+                failed.retain(|_, (_, at)| at.elapsed() < self.inner.failure_ttl);
+                evict_oldest(&mut failed, self.inner.max_entries, |(_, at)| *at);
+                failed.insert(url.to_owned(), (e.to_string(), Instant::now()));
+            }
+            Err(_) => {}
+        }
+        result
+    }
+
     fn cached(&self, url: &str) -> Option<SigningCertificate> {
         let cache = self.inner.cache.read().unwrap_or_else(std::sync::PoisonError::into_inner);
         cache.get(url).filter(|(_, at)| at.elapsed() < self.inner.ttl).map(|(c, _)| c.clone())
@@ -404,12 +482,7 @@ impl CertificateFetcher {
             .map_err(|e| FetchError::unavailable(format!("{url} holds no usable certificate: {e}")))?;
         let mut cache = self.inner.cache.write().unwrap_or_else(std::sync::PoisonError::into_inner);
         cache.retain(|_, (_, at)| at.elapsed() < self.inner.ttl);
-        while cache.len() >= self.inner.max_entries {
-            let Some(oldest) = cache.iter().min_by_key(|(_, (_, at))| *at).map(|(k, _)| k.clone()) else {
-                break;
-            };
-            cache.remove(&oldest);
-        }
+        evict_oldest(&mut cache, self.inner.max_entries, |(_, at)| *at);
         cache.insert(url.to_owned(), (cert.clone(), Instant::now()));
         tracing::debug!(url, "signing certificate fetched");
         Ok(cert)
@@ -462,6 +535,16 @@ impl Prepare for CertificateFetcher {
                 ))
             })
         })
+    }
+}
+
+/// Drops the oldest entries of `map` (by `at`) until one more fits within `max`.
+fn evict_oldest<V>(map: &mut HashMap<String, V>, max: usize, at: impl Fn(&V) -> Instant) {
+    while map.len() >= max {
+        let Some(oldest) = map.iter().min_by_key(|(_, v)| at(v)).map(|(k, _)| k.clone()) else {
+            break;
+        };
+        map.remove(&oldest);
     }
 }
 
