@@ -377,34 +377,11 @@ impl CertificateFetcher {
                 message: "the SubscribeURL is not an https://sns.<region>.amazonaws.com URL".to_owned(),
             });
         };
-        let uri: http::Uri = url.parse().map_err(|_| FetchError::unavailable("the SubscribeURL does not parse"))?;
         let host = host_of(&url);
-        let exchange = async {
-            let response = self
-                .inner
-                .client
-                .get(uri)
-                .await
-                .map_err(|e| FetchError::unavailable(format!("confirming on {host}: {}", causes(&e))))?;
-            let status = response.status();
-            // Read (and drop) a bounded answer, so the connection ends cleanly.
-            let mut body = response.into_body();
-            let mut read = 0usize;
-            while let Some(frame) = body.frame().await {
-                let frame = frame.map_err(|e| FetchError::unavailable(format!("confirming on {host}: {e}")))?;
-                read += frame.data_ref().map_or(0, Bytes::len);
-                if read > self.inner.max_size {
-                    break;
-                }
-            }
-            if status != http::StatusCode::OK {
-                return Err(FetchError::unavailable(format!("confirming on {host}: status {status}")));
-            }
-            Ok(())
-        };
-        tokio::time::timeout(self.inner.timeout, exchange).await.map_err(|_| {
-            FetchError::unavailable(format!("confirming on {host} took longer than {:?}", self.inner.timeout))
-        })??;
+        let status = self.get(&url, &format!("confirming on {host}")).await?.0;
+        if status != http::StatusCode::OK {
+            return Err(FetchError::unavailable(format!("confirming on {host}: status {status}")));
+        }
         tracing::info!(host, "Amazon SNS subscription confirmed");
         Ok(true)
     }
@@ -448,8 +425,11 @@ impl CertificateFetcher {
         cache.get(url).filter(|(_, at)| at.elapsed() < self.inner.ttl).map(|(c, _)| c.clone())
     }
 
-    async fn download(&self, url: &str) -> Result<SigningCertificate, FetchError> {
-        let uri: http::Uri = url.parse().map_err(|_| FetchError::unavailable("the certificate URL does not parse"))?;
+    /// `GET url` with this fetcher's client, no redirect followed: the status and the body,
+    /// read to the end within the size and time limits (errors say `doing`: what it was for).
+    async fn get(&self, url: &str, doing: &str) -> Result<(http::StatusCode, Vec<u8>), FetchError> {
+        let uri: http::Uri =
+            url.parse().map_err(|_| FetchError::unavailable(format!("{doing}: the URL does not parse")))?;
         let max = self.inner.max_size;
         let exchange = async {
             let response = self
@@ -457,26 +437,31 @@ impl CertificateFetcher {
                 .client
                 .get(uri)
                 .await
-                .map_err(|e| FetchError::unavailable(format!("fetching {url}: {}", causes(&e))))?;
-            if response.status() != http::StatusCode::OK {
-                return Err(FetchError::unavailable(format!("fetching {url}: status {}", response.status())));
-            }
+                .map_err(|e| FetchError::unavailable(format!("{doing}: {}", causes(&e))))?;
+            let status = response.status();
             let mut body = response.into_body();
             let mut bytes = Vec::new();
             while let Some(frame) = body.frame().await {
-                let frame = frame.map_err(|e| FetchError::unavailable(format!("reading {url}: {}", causes(&e))))?;
+                let frame = frame.map_err(|e| FetchError::unavailable(format!("{doing}: {}", causes(&e))))?;
                 if let Ok(data) = frame.into_data() {
                     if bytes.len() + data.len() > max {
-                        return Err(FetchError::unavailable(format!("{url} is larger than {max} bytes")));
+                        return Err(FetchError::unavailable(format!("{doing}: the answer is larger than {max} bytes")));
                     }
                     bytes.extend_from_slice(&data);
                 }
             }
-            Ok(bytes)
+            Ok((status, bytes))
         };
-        let bytes = tokio::time::timeout(self.inner.timeout, exchange).await.map_err(|_| {
-            FetchError::unavailable(format!("fetching {url} took longer than {:?}", self.inner.timeout))
-        })??;
+        tokio::time::timeout(self.inner.timeout, exchange)
+            .await
+            .map_err(|_| FetchError::unavailable(format!("{doing} took longer than {:?}", self.inner.timeout)))?
+    }
+
+    async fn download(&self, url: &str) -> Result<SigningCertificate, FetchError> {
+        let (status, bytes) = self.get(url, &format!("fetching {url}")).await?;
+        if status != http::StatusCode::OK {
+            return Err(FetchError::unavailable(format!("fetching {url}: status {status}")));
+        }
         let pem = std::str::from_utf8(&bytes).map_err(|_| FetchError::unavailable(format!("{url} is not PEM text")))?;
         let cert = SigningCertificate::from_pem(pem)
             .map_err(|e| FetchError::unavailable(format!("{url} holds no usable certificate: {e}")))?;
