@@ -85,6 +85,11 @@ pub struct VerifiedWebhook<T = serde_json::Value> {
 
 /// A delivery that verified and was not seen before, body left as raw bytes (form bodies
 /// from Slack commands or Twilio, XML, anything).
+///
+/// A body that arrived in one piece is the server's own buffer, not a copy: to keep
+/// deliveries long after their requests (in a queue of your own), keep
+/// `Bytes::copy_from_slice(hook.0.body())`, so that each holds only its body. (The
+/// `webhook-pipeline` stores keep copies of their own.)
 #[derive(Debug)]
 pub struct RawWebhook(pub Verified);
 
@@ -291,7 +296,9 @@ async fn receive(req: Request, endpoint: &Endpoint) -> Result<Verified, WebhookR
 }
 
 /// Reads the body within the endpoint's size limit (413) and its body timeout and minimum
-/// rate (`Endpoint::with_limits`; 408 when the next chunk is late).
+/// rate (`Endpoint::with_limits`; 408 when the next chunk is late). A body that arrives in
+/// one frame (a small one, usually) is kept as the server handed it, without a copy; one in
+/// several frames is gathered into a buffer of its own.
 async fn read_body(
     mut body: Body,
     endpoint: &Endpoint,
@@ -300,21 +307,64 @@ async fn read_body(
 ) -> Result<Bytes, WebhookRejection> {
     use http_body_util::BodyExt;
     let (limit, started) = (endpoint.body_limit(), std::time::Instant::now());
-    let mut bytes = Vec::new();
+    let mut read = Read::Nothing;
     loop {
-        let deadline = endpoint.limits().body_deadline(started, bytes.len() as u64);
+        let deadline = endpoint.limits().body_deadline(started, read.len() as u64);
         let frame = match tokio::time::timeout_at(deadline.into(), body.frame()).await {
             Ok(Some(Ok(frame))) => frame,
-            Ok(None) => return Ok(Bytes::from(bytes)),
+            Ok(None) => return Ok(read.into_bytes()),
             // The client stopped sending mid-body: nothing was verified.
             Ok(Some(Err(_))) => return Err(WebhookRejection(endpoint.over_limit(headers, peer))),
             Err(_) => return Err(WebhookRejection(endpoint.body_timed_out(headers, peer))),
         };
         if let Ok(data) = frame.into_data() {
-            if bytes.len() + data.len() > limit {
+            if read.len() + data.len() > limit {
                 return Err(WebhookRejection(endpoint.over_limit(headers, peer)));
             }
-            bytes.extend_from_slice(&data);
+            read.push(data);
+        }
+    }
+}
+
+/// The body read so far.
+enum Read {
+    Nothing,
+    /// One frame, as the server handed it.
+    One(Bytes),
+    /// Several frames, copied into one buffer.
+    Gathered(Vec<u8>),
+}
+
+impl Read {
+    fn len(&self) -> usize {
+        match self {
+            Self::Nothing => 0,
+            Self::One(b) => b.len(),
+            Self::Gathered(v) => v.len(),
+        }
+    }
+
+    fn push(&mut self, data: Bytes) {
+        *self = match std::mem::replace(self, Self::Nothing) {
+            Self::Nothing => Self::One(data),
+            Self::One(first) => {
+                let mut all = Vec::with_capacity(first.len() + data.len());
+                all.extend_from_slice(&first);
+                all.extend_from_slice(&data);
+                Self::Gathered(all)
+            }
+            Self::Gathered(mut all) => {
+                all.extend_from_slice(&data);
+                Self::Gathered(all)
+            }
+        };
+    }
+
+    fn into_bytes(self) -> Bytes {
+        match self {
+            Self::Nothing => Bytes::new(),
+            Self::One(b) => b,
+            Self::Gathered(v) => Bytes::from(v),
         }
     }
 }

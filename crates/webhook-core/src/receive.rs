@@ -130,21 +130,26 @@ impl Outcome {
     /// `handshake`, `invalid_signature`, `malformed`, `stale`, `too_large`, `unavailable`,
     /// `store_error`, `misconfigured`, `forbidden`, `timeout`.
     pub fn label(&self) -> &'static str {
+        LABELS[self.label_index()]
+    }
+
+    /// Where [`label`](Self::label) is in [`LABELS`]: the index of its metric key.
+    fn label_index(&self) -> usize {
         match self {
-            Self::Accepted(_) => "accepted",
-            Self::Duplicate(_) => "duplicate",
-            Self::InFlight(_) => "in_flight",
-            Self::Handshake(_) => "handshake",
-            Self::Rejected(e) if e.is_stale() => "stale",
-            Self::Rejected(e) if e.kind() == ErrorKind::Configuration => "misconfigured",
-            Self::Rejected(e) if e.is_unauthorized() => "invalid_signature",
-            Self::Rejected(_) => "malformed",
-            Self::TooLarge { .. } => "too_large",
-            Self::TimedOut => "timeout",
-            Self::Unavailable(e) if e.is_unavailable() => "unavailable",
-            Self::Unavailable(_) => "store_error",
-            Self::Forbidden(_) => "forbidden",
-            Self::NotPrepared(_) => "unavailable",
+            Self::Accepted(_) => 0,
+            Self::Duplicate(_) => 1,
+            Self::InFlight(_) => 2,
+            Self::Handshake(_) => 3,
+            Self::Rejected(e) if e.is_stale() => 4,
+            Self::Rejected(e) if e.kind() == ErrorKind::Configuration => 5,
+            Self::Rejected(e) if e.is_unauthorized() => 6,
+            Self::Rejected(_) => 7,
+            Self::TooLarge { .. } => 8,
+            Self::TimedOut => 9,
+            Self::Unavailable(e) if e.is_unavailable() => 10,
+            Self::Unavailable(_) => 11,
+            Self::Forbidden(_) => 12,
+            Self::NotPrepared(_) => 10,
         }
     }
 
@@ -154,6 +159,62 @@ impl Outcome {
             Self::Accepted(v) | Self::Duplicate(v) | Self::InFlight(v) => Some(v),
             _ => None,
         }
+    }
+}
+
+/// Every [`Outcome::label`], in the order of `Outcome::label_index`.
+const LABELS: [&str; 13] = [
+    "accepted",
+    "duplicate",
+    "in_flight",
+    "handshake",
+    "stale",
+    "misconfigured",
+    "invalid_signature",
+    "malformed",
+    "too_large",
+    "timeout",
+    "unavailable",
+    "store_error",
+    "forbidden",
+];
+
+/// The keys of an endpoint's request metrics, built once with the endpoint: with a
+/// provider that is not a literal, `metrics::counter!` builds its label set (a vector, a
+/// hash of every label) on each request, and the Prometheus recorder copies it into an
+/// `Arc` to look the metric up. A retained key's labels are that `Arc` already.
+struct RequestMetrics {
+    /// `webhook_requests_total{provider, outcome}`, one key per label of [`LABELS`].
+    requests: [metrics::Key; LABELS.len()],
+    /// `webhook_request_duration_seconds{provider}`.
+    duration: metrics::Key,
+}
+
+impl RequestMetrics {
+    fn new(provider: &'static str) -> Self {
+        use metrics::{Key, Label};
+        Self {
+            requests: LABELS.map(|outcome| {
+                let labels = vec![Label::new("provider", provider), Label::new("outcome", outcome)];
+                Key::from_parts("webhook_requests_total", labels).to_retained()
+            }),
+            duration: Key::from_parts("webhook_request_duration_seconds", vec![Label::new("provider", provider)])
+                .to_retained(),
+        }
+    }
+
+    /// Counts `outcome` and, for a request that was timed, its duration, with the recorder
+    /// in force now (as the macros do: a recorder installed later, or a thread's local one,
+    /// sees every request after it).
+    fn record(&self, outcome: &Outcome, started: Option<std::time::Instant>) {
+        static METADATA: metrics::Metadata<'static> =
+            metrics::Metadata::new(module_path!(), metrics::Level::INFO, Some(module_path!()));
+        metrics::with_recorder(|recorder| {
+            recorder.register_counter(&self.requests[outcome.label_index()], &METADATA).increment(1);
+            if let Some(started) = started {
+                recorder.register_histogram(&self.duration, &METADATA).record(started.elapsed().as_secs_f64());
+            }
+        });
     }
 }
 
@@ -170,13 +231,16 @@ pub struct Endpoint {
     prepare: Option<Arc<dyn Prepare>>,
     audit: Option<Arc<dyn AuditSink>>,
     limits: Arc<ConnectionLimits>,
+    metrics: Arc<RequestMetrics>,
 }
 
 impl Endpoint {
     /// An endpoint with its own in-memory dedup store (100 000 ids, 7 days) and a 1 MiB
     /// body limit.
     pub fn new(verifier: impl Verify + 'static) -> Self {
+        let metrics = Arc::new(RequestMetrics::new(verifier.provider().name()));
         Self {
+            metrics,
             verifier: Arc::new(verifier),
             dedup: Arc::new(MemoryDedup::new(100_000, MemoryDedup::DEFAULT_TTL)),
             body_limit: DEFAULT_BODY_LIMIT,
@@ -321,7 +385,7 @@ impl Endpoint {
     /// The full URL for a request path and query (`/hooks/twilio?x=1`), if a public URL
     /// is configured.
     pub fn url_for(&self, path_and_query: &str) -> Option<String> {
-        self.public_url.as_ref().map(|base| format!("{base}{path_and_query}"))
+        self.public_url.as_ref().map(|base| [&**base, path_and_query].concat())
     }
 
     /// A request whose `Content-Length` already exceeds the limit: adapters call this with
@@ -533,11 +597,7 @@ impl Endpoint {
             let rid = rid.map_or_else(new_request_id, str::to_owned);
             audit.record(self.audit_record(outcome, delivery, rid, received_at, headers, client));
         }
-        metrics::counter!("webhook_requests_total", "provider" => provider, "outcome" => outcome.label()).increment(1);
-        if let Some((started, _)) = started {
-            metrics::histogram!("webhook_request_duration_seconds", "provider" => provider)
-                .record(started.elapsed().as_secs_f64());
-        }
+        self.metrics.record(outcome, started.map(|(started, _)| started));
         match outcome {
             Outcome::Rejected(e) => {
                 tracing::debug!(provider, kind = e.kind().as_str(), reason = %e, "webhook rejected");
@@ -598,8 +658,8 @@ impl Endpoint {
         }
     }
 
-    /// The answer; `seen` gets the delivery once its signature verified, for the log and
-    /// the audit record of an outcome that does not carry it (503, a body refused).
+    /// The answer; when its signature verified and the outcome does not carry the delivery
+    /// (503, a body refused, a handshake), `seen` gets it, for the log and the audit record.
     async fn decide(&self, req: &Request<'_>, now: SystemTime, complete: bool, seen: &mut Option<Verified>) -> Outcome {
         if req.body().len() > self.body_limit {
             return Outcome::TooLarge { limit: self.body_limit };
@@ -618,21 +678,26 @@ impl Endpoint {
             Ok(v) => v,
             Err(e) => return Outcome::Rejected(e),
         };
-        *seen = Some(verified.clone());
+        // An outcome that does not carry the delivery hands it to `seen` (moved: no copy).
+        let unseen = |seen: &mut Option<Verified>, verified, outcome| {
+            *seen = Some(verified);
+            outcome
+        };
         if let Some(reply) = self.verifier.handshake(req, &verified) {
-            return Outcome::Handshake(reply);
+            return unseen(seen, verified, Outcome::Handshake(reply));
         }
         if self.sink.is_some() && self.verifier.provider().body_is_json() && !crate::json::is_json(verified.body()) {
             // Checked in full only when the delivery is to be stored: what is acknowledged
             // must be something a handler can read. Nothing is claimed yet.
-            return Outcome::Rejected(VerifyError::new(ErrorKind::BodyNotJson, "body is not valid JSON"));
+            let refused = Outcome::Rejected(VerifyError::new(ErrorKind::BodyNotJson, "body is not valid JSON"));
+            return unseen(seen, verified, refused);
         }
         let key = dedup_key(&verified);
         match self.dedup.claim(&key).await {
             Ok(Claim::New) => {}
             Ok(Claim::Duplicate) => return Outcome::Duplicate(verified),
             Ok(Claim::InFlight) => return Outcome::InFlight(verified),
-            Err(e) => return Outcome::Unavailable(e),
+            Err(e) => return unseen(seen, verified, Outcome::Unavailable(e)),
         }
         if let Some(sink) = &self.sink {
             match sink.store(Delivery::new(&verified, req.headers, now)).await {
@@ -644,7 +709,7 @@ impl Endpoint {
                 }
                 Err(e) => {
                     let _ = self.dedup.release(&key).await;
-                    return Outcome::Unavailable(e);
+                    return unseen(seen, verified, Outcome::Unavailable(e));
                 }
             }
         }
@@ -656,7 +721,7 @@ impl Endpoint {
             Err(e) => {
                 // Best effort: a failed release only delays the retry by the lease.
                 let _ = self.dedup.release(&key).await;
-                Outcome::Unavailable(e)
+                unseen(seen, verified, Outcome::Unavailable(e))
             }
         }
     }
@@ -731,7 +796,8 @@ impl std::fmt::Debug for Endpoint {
 /// resends the same body.
 pub fn dedup_key(verified: &Verified) -> String {
     match verified.id() {
-        Some(id) => format!("{}:{id}", verified.provider()),
+        // Joined, not `format!`ted: this runs twice per delivery.
+        Some(id) => [verified.provider(), ":", id].concat(),
         None => format!("{}:sha256:{}", verified.provider(), hex::encode(Sha256::digest(verified.body()))),
     }
 }
@@ -739,8 +805,10 @@ pub fn dedup_key(verified: &Verified) -> String {
 /// The delivery id a verified delivery is stored under (its [`dedup_key`] without the
 /// provider): what the audit log records and the event store's `delivery_id`.
 pub(crate) fn delivery_id(verified: &Verified) -> String {
-    let key = dedup_key(verified);
-    key.split_once(':').map_or(key.as_str(), |(_, id)| id).to_owned()
+    match verified.id() {
+        Some(id) => id.to_owned(),
+        None => format!("sha256:{}", hex::encode(Sha256::digest(verified.body()))),
+    }
 }
 
 /// The longest claimed (unverified) delivery id an audit record keeps.
@@ -797,7 +865,22 @@ pub fn new_request_id() -> String {
     use std::sync::atomic::{AtomicU64, Ordering};
     static NEXT: AtomicU64 = AtomicU64::new(0);
     let micros = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_micros());
-    format!("{micros:x}-{:x}", NEXT.fetch_add(1, Ordering::Relaxed))
+    // Written digit by digit: `format!("{micros:x}-{n:x}")` costs several times as much,
+    // for every request that comes without an id.
+    let mut id = String::with_capacity(40);
+    push_hex(&mut id, micros);
+    id.push('-');
+    push_hex(&mut id, u128::from(NEXT.fetch_add(1, Ordering::Relaxed)));
+    id
+}
+
+/// Appends `n` in lowercase hex, without leading zeros (`0` for zero), as `{:x}` does.
+fn push_hex(out: &mut String, n: u128) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let digits = (128 - n.leading_zeros()).div_ceil(4).max(1);
+    for i in (0..digits).rev() {
+        out.push(char::from(DIGITS[((n >> (4 * i)) & 0xf) as usize]));
+    }
 }
 
 /// How long providers keep redelivering (Stripe: 3 days, Standard Webhooks: about 3 days;
@@ -1125,5 +1208,64 @@ mod tests {
         let signed = v.sign(&SignRequest::new(body, now)).unwrap();
         let d = v.verify(&Request::new(&signed, &body[..]), now).unwrap();
         assert_eq!(dedup_key(&d), format!("zoom:sha256:{}", hex::encode(Sha256::digest(body))));
+    }
+
+    #[test]
+    fn request_ids_are_hex_time_and_counter_like_format() {
+        for n in [0u128, 1, 9, 10, 15, 16, 255, 256, 0x0001_8a2b_3c4d_5e6f, u128::from(u64::MAX), u128::MAX] {
+            let mut out = String::new();
+            push_hex(&mut out, n);
+            assert_eq!(out, format!("{n:x}"));
+        }
+        let (a, b) = (new_request_id(), new_request_id());
+        assert_ne!(a, b);
+        for id in [a, b] {
+            let (micros, n) = id.split_once('-').unwrap_or_else(|| panic!("{id}"));
+            assert!(u128::from_str_radix(micros, 16).is_ok() && u64::from_str_radix(n, 16).is_ok(), "{id}");
+        }
+    }
+
+    #[test]
+    fn requests_are_counted_by_provider_and_outcome_with_their_duration() {
+        let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+        let handle = recorder.handle();
+        let github = Verifier::new(providers::GITHUB, "s3cret").unwrap();
+        let endpoint = Endpoint::new(github.clone());
+        let now = SystemTime::now();
+        let body = br#"{"zen":"counted"}"#;
+        let signed = github.sign(&SignRequest::new(body, now).id("d-counted").event_type("push")).unwrap();
+        metrics::with_local_recorder(&recorder, || {
+            run(async {
+                for _ in 0..2 {
+                    endpoint.receive(&Request::new(&signed, &body[..]), now).await;
+                }
+                endpoint.receive(&Request::new(&signed, &b"{}"[..]), now).await;
+            });
+        });
+        let text = handle.render();
+        for (outcome, n) in [("accepted", 1), ("duplicate", 1), ("invalid_signature", 1)] {
+            let series = format!(r#"webhook_requests_total{{provider="github",outcome="{outcome}"}} {n}"#);
+            assert!(text.lines().any(|l| l == series), "{series} missing from:\n{text}");
+        }
+        assert!(text.lines().any(|l| l == r#"webhook_request_duration_seconds_count{provider="github"} 3"#), "{text}");
+    }
+
+    #[test]
+    fn every_outcome_label_has_its_metric_key() {
+        let keys = RequestMetrics::new("github");
+        for (i, label) in LABELS.iter().enumerate() {
+            let labels: Vec<_> = keys.requests[i].labels().map(|l| (l.key(), l.value())).collect();
+            assert_eq!(labels, [("provider", "github"), ("outcome", *label)]);
+        }
+        let outcomes = [
+            Outcome::TooLarge { limit: 1 },
+            Outcome::TimedOut,
+            Outcome::Unavailable(StoreError::new("refused", None)),
+            Outcome::Unavailable(StoreError::unavailable("down", None)),
+            Outcome::Rejected(VerifyError::new(ErrorKind::BodyNotJson, "not json")),
+        ];
+        for outcome in outcomes {
+            assert_eq!(LABELS[outcome.label_index()], outcome.label());
+        }
     }
 }

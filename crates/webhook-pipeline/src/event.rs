@@ -83,6 +83,20 @@ pub struct NewEvent {
 /// Headers always kept beside the provider's own.
 const KEPT: &[&str] = &["Content-Type", "User-Agent"];
 
+/// The names of the headers kept for each built-in provider ([`KEPT`], then its id,
+/// event-type and timestamp headers), found once: looking the provider up and listing its
+/// headers for every delivery allocated and scanned the provider table each time.
+fn kept_names(provider: &str) -> &'static [&'static str] {
+    static NAMES: std::sync::OnceLock<Vec<(&'static str, Vec<&'static str>)>> = std::sync::OnceLock::new();
+    let names = NAMES.get_or_init(|| {
+        webhook_core::Provider::all()
+            .iter()
+            .map(|p| (p.name(), KEPT.iter().copied().chain(p.metadata_headers()).collect()))
+            .collect()
+    });
+    names.iter().find(|(name, _)| name.eq_ignore_ascii_case(provider)).map_or(KEPT, |(_, kept)| kept.as_slice())
+}
+
 impl NewEvent {
     /// The event for a verified delivery, keeping the headers that matter: `Content-Type`,
     /// `User-Agent`, and the provider's id, event-type and timestamp headers.
@@ -93,10 +107,9 @@ impl NewEvent {
     /// The event for a delivery an endpoint hands its [`Sink`](webhook_core::sink::Sink).
     pub fn from_delivery(delivery: &Delivery<'_>) -> Self {
         let (verified, headers, received_at) = (delivery.verified(), delivery.headers(), delivery.received_at());
-        let mut kept = Vec::new();
-        let provider = webhook_core::Provider::from_name(verified.provider());
-        let names = KEPT.iter().copied().chain(provider.iter().flat_map(|p| p.metadata_headers()));
-        for name in names {
+        let names = kept_names(verified.provider());
+        let mut kept = Vec::with_capacity(names.len());
+        for &name in names {
             headers.for_each_value(name, &mut |v| {
                 if let Ok(text) = std::str::from_utf8(v) {
                     if text.len() <= 1024 && !kept.iter().any(|(k, _): &(String, String)| k.eq_ignore_ascii_case(name))

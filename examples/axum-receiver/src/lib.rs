@@ -103,7 +103,7 @@ pub fn app(receiver: &Receiver) -> Router {
 async fn request_id(mut req: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
     let id = receiver_common::ensure_request_id(req.headers_mut());
     let mut res = next.run(req).await;
-    res.headers_mut().insert(receiver_common::REQUEST_ID, id);
+    res.headers_mut().insert(&receiver_common::REQUEST_ID_HEADER, id);
     res
 }
 

@@ -158,10 +158,11 @@ pub fn metrics() -> PrometheusHandle {
 /// audit record carry, for the receiver to echo in its response's `X-Request-Id`. Behind a
 /// proxy that sets one, that id goes all the way through.
 pub fn ensure_request_id(headers: &mut http::HeaderMap) -> http::HeaderValue {
-    let (id, new) = request_id_from(headers.get(REQUEST_ID).map(http::HeaderValue::as_bytes));
-    let value = http::HeaderValue::from_str(&id).unwrap_or(http::HeaderValue::from_static("-"));
+    let (id, new) = request_id_from(headers.get(&REQUEST_ID_HEADER).map(http::HeaderValue::as_bytes));
+    // The id's own buffer becomes the value (checked, not copied).
+    let value = http::HeaderValue::try_from(id).unwrap_or(http::HeaderValue::from_static("-"));
     if new {
-        headers.insert(REQUEST_ID, value.clone());
+        headers.insert(&REQUEST_ID_HEADER, value.clone());
     }
     value
 }
@@ -178,6 +179,11 @@ pub fn request_id_from(callers: Option<&[u8]>) -> (String, bool) {
 
 /// The request id header, on requests and responses.
 pub const REQUEST_ID: &str = "x-request-id";
+
+/// [`REQUEST_ID`] as a header name, made once: a header map given the name as a `&str`
+/// parses and checks it again on every call (a scan of the standard header names each
+/// time, for an insert).
+pub static REQUEST_ID_HEADER: http::HeaderName = http::HeaderName::from_static(REQUEST_ID);
 
 /// Reads the settings from the environment, after starting logging; a setting that cannot
 /// be read is logged, naming its variable, and becomes exit code 2.

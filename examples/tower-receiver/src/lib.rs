@@ -131,7 +131,7 @@ impl Routes {
     pub async fn call(&self, mut req: Request<Incoming>) -> Result<Response<Body>, Infallible> {
         let id = receiver_common::ensure_request_id(req.headers_mut());
         let mut res = self.route(req).await?;
-        res.headers_mut().insert(receiver_common::REQUEST_ID, id);
+        res.headers_mut().insert(&receiver_common::REQUEST_ID_HEADER, id);
         Ok(res)
     }
 
