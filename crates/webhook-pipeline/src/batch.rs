@@ -89,7 +89,7 @@ impl Sink for GroupCommit {
         let this = self.clone();
         Box::pin(async move {
             match this.accept(event).await? {
-                Inserted::New(_) => Ok(Stored::New),
+                Inserted::New(_) | Inserted::Leased(_) => Ok(Stored::New),
                 Inserted::Duplicate => Ok(Stored::Existing),
             }
         })
