@@ -487,7 +487,7 @@ impl Worker {
             tokio::select! {
                 open = self.next_handed_off(taken.as_ref(), &mut handed) => {
                     if open {
-                        self.run_handed_off(&mut handed).await;
+                        self.run_handed_off(taken.as_ref(), &mut handed).await;
                     } else {
                         // Closed: the pool is stopping.
                         taken = None;
@@ -550,27 +550,38 @@ impl Worker {
 
     /// Runs handed-off events (emptying `handed`). Their done marks go to the completer,
     /// with the other workers'; those with effects are written here, each in its own
-    /// transaction, in one call for the lot.
-    async fn run_handed_off(&self, handed: &mut Vec<HandedOff>) {
+    /// transaction, in one call for the lot: while more events wait in the channel (and
+    /// fewer than a batch are held), the worker takes the next one, one at a time, before
+    /// writing them, as a leased batch would be.
+    async fn run_handed_off(&self, taken: Option<&Taken>, handed: &mut Vec<HandedOff>) {
         let Some(pool) = self.pool.as_deref() else {
             handed.clear();
             return;
         };
         let mut here = Vec::new();
-        for handed in handed.drain(..) {
-            if Instant::now() >= handed.until {
-                // It waited past its lease: the lease loop takes it again (a new attempt);
-                // running it here too could run it twice at once.
-                continue;
-            }
-            let Some(finished) = self.settler.process(&self.router, handed.event, pool).await else { continue };
-            match &self.done {
-                Some(done) if finished.effects.is_empty() => {
-                    if let Err(mpsc::error::SendError(finished)) = done.send(finished).await {
-                        here.push(finished);
-                    }
+        loop {
+            for handed in handed.drain(..) {
+                if Instant::now() >= handed.until {
+                    // It waited past its lease: the lease loop takes it again (a new
+                    // attempt); running it here too could run it twice at once.
+                    continue;
                 }
-                _ => here.push(finished),
+                let Some(finished) = self.settler.process(&self.router, handed.event, pool).await else { continue };
+                match &self.done {
+                    Some(done) if finished.effects.is_empty() => {
+                        if let Err(mpsc::error::SendError(finished)) = done.send(finished).await {
+                            here.push(finished);
+                        }
+                    }
+                    _ => here.push(finished),
+                }
+            }
+            if here.is_empty() || here.len() >= self.config.batch {
+                break;
+            }
+            match taken.map(|t| t.try_lock().map(|mut rx| rx.try_recv())) {
+                Some(Ok(Ok(next))) => handed.push(next),
+                _ => break,
             }
         }
         self.settler.settle_done(&mut here, pool).await;
@@ -584,7 +595,7 @@ impl Worker {
         loop {
             taken.lock().await.close();
             match tokio::time::timeout_at(deadline, self.next_handed_off(Some(taken), &mut handed)).await {
-                Ok(true) => self.run_handed_off(&mut handed).await,
+                Ok(true) => self.run_handed_off(Some(taken), &mut handed).await,
                 _ => return,
             }
         }
