@@ -5,16 +5,23 @@
 //! to a batch size), inserts them all in one transaction, and answers each request. While a
 //! batch commits, the next one fills up by itself: under load the batches grow, idle they
 //! are a single delivery, so there is no timer and no added latency.
+//!
+//! In a [`Pipeline`](crate::Pipeline) the writer also hands fresh events to the workers:
+//! before the transaction it reserves room in their channel, the store leases that many of
+//! the batch's new events to the worker pool in the same transaction
+//! ([`EventStore::insert_leased`]), and after the commit they go to the workers in memory.
+//! Only a commit that stored events for a lease wakes a worker.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant, SystemTime};
 
 use tokio::sync::{mpsc, oneshot, Notify};
 use webhook_core::dedup::StoreError;
 use webhook_core::sink::{Delivery, Sink, StoreFuture, Stored};
 
-use super::event::{Inserted, NewEvent};
+use super::event::{Event, Inserted, NewEvent, Status};
 use super::store::EventStore;
+use super::worker::{HandedOff, Handoff};
 
 /// Group-commit settings.
 #[derive(Debug, Clone, Copy)]
@@ -52,10 +59,24 @@ impl GroupCommit {
     /// Starts the writers on the current tokio runtime. `stored` is notified after every
     /// commit that stored something new (the workers wait on it).
     pub fn spawn(store: Arc<dyn EventStore>, config: GroupCommitConfig, stored: Arc<Notify>) -> Self {
+        Self::spawn_handing_off(store, config, stored, None)
+    }
+
+    /// [`spawn`](Self::spawn), handing fresh events straight to a worker pool: each
+    /// transaction stores as many of its new events leased to the pool as the pool has room
+    /// for (reserved before it begins), and passes them over after the commit; only the
+    /// events stored for a lease notify `stored`.
+    pub(crate) fn spawn_handing_off(
+        store: Arc<dyn EventStore>,
+        config: GroupCommitConfig,
+        stored: Arc<Notify>,
+        handoff: Option<Handoff>,
+    ) -> Self {
         let (tx, rx) = mpsc::channel::<Job>(config.queue.max(1));
         let rx = Arc::new(tokio::sync::Mutex::new(rx));
         for _ in 0..config.writers.max(1) {
-            tokio::spawn(writer(store.clone(), rx.clone(), config.max_batch.max(1), stored.clone()));
+            let writer = Writer { store: store.clone(), stored: stored.clone(), handoff: handoff.clone() };
+            tokio::spawn(writer.run(rx.clone(), config.max_batch.max(1)));
         }
         Self { tx, timeout: config.timeout }
     }
@@ -89,7 +110,7 @@ impl Sink for GroupCommit {
         let this = self.clone();
         Box::pin(async move {
             match this.accept(event).await? {
-                Inserted::New(_) => Ok(Stored::New),
+                Inserted::New(_) | Inserted::Leased(_) => Ok(Stored::New),
                 Inserted::Duplicate => Ok(Stored::Existing),
             }
         })
@@ -102,49 +123,93 @@ impl std::fmt::Debug for GroupCommit {
     }
 }
 
-async fn writer(
+/// One writer task: what it commits to, whom it wakes, and where it hands fresh events.
+struct Writer {
     store: Arc<dyn EventStore>,
-    rx: Arc<tokio::sync::Mutex<mpsc::Receiver<Job>>>,
-    max: usize,
     stored: Arc<Notify>,
-) {
-    let mut jobs: Vec<Job> = Vec::with_capacity(max);
-    loop {
-        {
-            // One writer at a time fills its batch; the others commit meanwhile.
-            let mut rx = rx.lock().await;
-            match rx.recv().await {
-                Some(job) => jobs.push(job),
-                None => return,
-            }
-            while jobs.len() < max {
-                match rx.try_recv() {
-                    Ok(job) => jobs.push(job),
-                    Err(_) => break,
+    handoff: Option<Handoff>,
+}
+
+impl Writer {
+    async fn run(self, rx: Arc<tokio::sync::Mutex<mpsc::Receiver<Job>>>, max: usize) {
+        let mut jobs: Vec<Job> = Vec::with_capacity(max);
+        loop {
+            {
+                // One writer at a time fills its batch; the others commit meanwhile.
+                let mut rx = rx.lock().await;
+                match rx.recv().await {
+                    Some(job) => jobs.push(job),
+                    None => return,
+                }
+                while jobs.len() < max {
+                    match rx.try_recv() {
+                        Ok(job) => jobs.push(job),
+                        Err(_) => break,
+                    }
                 }
             }
+            let (events, replies): (Vec<NewEvent>, Vec<_>) = jobs.drain(..).unzip();
+            self.commit(events, replies).await;
         }
-        let (events, replies): (Vec<NewEvent>, Vec<_>) = jobs.drain(..).unzip();
+    }
+
+    /// Stores one batch in one transaction, answers each caller after the commit, then
+    /// hands the events stored leased to the workers.
+    async fn commit(&self, events: Vec<NewEvent>, replies: Vec<oneshot::Sender<Result<Inserted, StoreError>>>) {
         metrics::histogram!("webhook_commit_batch_size").record(events.len() as f64);
+        // Room is reserved before the transaction: an event is leased to the pool only if
+        // a worker is sure to be handed it.
+        let mut permits = self.handoff.as_ref().and_then(|h| h.reserve(events.len()).map(|p| (h, p)));
         let started = std::time::Instant::now();
-        let result = store.insert(&events).await;
-        metrics::histogram!("webhook_commit_duration_seconds").record(started.elapsed().as_secs_f64());
-        match result {
-            Ok(results) => {
-                if results.iter().any(|r| matches!(r, Inserted::New(_))) {
-                    stored.notify_one();
-                }
-                for (reply, result) in replies.into_iter().zip(results) {
-                    let _ = reply.send(Ok(result));
-                }
+        let (result, until) = match &permits {
+            Some((handoff, permits)) => {
+                let until = Instant::now() + handoff.lease();
+                let leased = permits.len();
+                let until_at = SystemTime::now() + handoff.lease();
+                (self.store.insert_leased(&events, leased, handoff.pool(), until_at).await, until)
             }
+            None => (self.store.insert(&events).await, Instant::now()),
+        };
+        metrics::histogram!("webhook_commit_duration_seconds").record(started.elapsed().as_secs_f64());
+        let results = match result {
+            Ok(results) => results,
             Err(e) => {
                 tracing::warn!(error = %e, batch = events.len(), "group commit failed");
                 for reply in replies {
                     let _ = reply.send(Err(e.detached()));
                 }
+                return;
+            }
+        };
+        if results.iter().any(|r| matches!(r, Inserted::New(_))) {
+            self.stored.notify_one();
+        }
+        for ((event, result), reply) in events.into_iter().zip(results).zip(replies) {
+            let _ = reply.send(Ok(result));
+            if let (Inserted::Leased(id), Some((_, permits))) = (result, permits.as_mut()) {
+                if let Some(permit) = permits.next() {
+                    permit.send(HandedOff { event: leased(event, id), until });
+                }
             }
         }
+    }
+}
+
+/// A new event as the store keeps it once leased with its insert: processing, its first
+/// attempt counted (the body is the delivery's own, not a copy).
+fn leased(event: NewEvent, id: i64) -> Event {
+    Event {
+        id,
+        provider: event.provider,
+        delivery_id: event.delivery_id,
+        event_type: event.event_type,
+        headers: event.headers,
+        body: event.body,
+        received_at: event.received_at,
+        status: Status::Processing,
+        attempts: 1,
+        last_error: None,
+        next_attempt_at: event.received_at,
     }
 }
 

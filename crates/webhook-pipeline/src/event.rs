@@ -199,8 +199,22 @@ impl Event {
 pub enum Inserted {
     /// Stored now, under this id.
     New(EventId),
+    /// Stored now, under this id, and leased in the same transaction (status processing,
+    /// first attempt counted): only [`EventStore::insert_leased`](crate::EventStore::insert_leased)
+    /// answers this.
+    Leased(EventId),
     /// Already stored (same provider and delivery id): nothing written.
     Duplicate,
+}
+
+impl Inserted {
+    /// The id of an event stored now (leased or not); `None` for a duplicate.
+    pub fn id(self) -> Option<EventId> {
+        match self {
+            Self::New(id) | Self::Leased(id) => Some(id),
+            Self::Duplicate => None,
+        }
+    }
 }
 
 /// Which events to list or replay. Every field set must match.

@@ -66,6 +66,7 @@ mod tests {
         conformance(&super::MemoryStore::new()).await;
         listing_conformance(&super::MemoryStore::new()).await;
         history_conformance(&super::MemoryStore::new()).await;
+        handoff_conformance(&super::MemoryStore::new()).await;
     }
 
     #[tokio::test]
@@ -229,6 +230,27 @@ mod tests {
         };
         let (store, schema) = postgres_store(&url).await;
         history_conformance(&store).await;
+        store.close().await;
+        drop_schema(&url, &schema).await;
+    }
+
+    #[cfg(feature = "sqlite")]
+    #[tokio::test]
+    async fn sqlite_store_handoff_conformance() {
+        let db = TempDb::new();
+        let store = super::SqliteStore::connect(&db.url()).await.expect("open");
+        handoff_conformance(&store).await;
+        store.close().await;
+    }
+
+    #[cfg(feature = "postgres")]
+    #[tokio::test]
+    async fn postgres_store_handoff_conformance() {
+        let Some(url) = postgres_url("postgres_store_handoff_conformance") else {
+            return;
+        };
+        let (store, schema) = postgres_store(&url).await;
+        handoff_conformance(&store).await;
         store.close().await;
         drop_schema(&url, &schema).await;
     }

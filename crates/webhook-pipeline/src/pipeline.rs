@@ -18,8 +18,15 @@ use crate::store::EventStore;
 use crate::worker::{RetryPolicy, WorkerConfig, Workers};
 
 /// The durable pipeline, running: every delivery an attached [`Endpoint`] accepts is
-/// committed to the event store before its 2xx, then leased by a worker and handed to the
-/// router's handler, retried with backoff, dead-lettered after the last attempt.
+/// committed to the event store before its 2xx, then run by a worker through the router's
+/// handler, retried with backoff, dead-lettered after the last attempt.
+///
+/// A fresh delivery reaches a worker without a lease query when the workers have room
+/// ([`WorkerConfig::handoff`]): the transaction that stores it also leases it to the
+/// worker pool, and the event is handed over in memory after the commit. The others wait
+/// in the store and are leased in batches; a handed-off event that is never settled (a
+/// crash) is leased again when its lease expires. Done marks are written in batches: one
+/// statement for the handed-off events every worker finished meanwhile.
 ///
 /// ```
 /// use std::sync::Arc;
@@ -280,8 +287,8 @@ impl PipelineBuilder {
         let stored = Arc::new(Notify::new());
         let mut commit = self.commit;
         commit.writers = self.writers.unwrap_or_else(|| self.store.commit_writers());
-        let sink = GroupCommit::spawn(self.store.clone(), commit, stored.clone());
-        let workers = Workers::spawn(self.store.clone(), self.router, self.workers, stored);
+        let workers = Workers::spawn(self.store.clone(), self.router, self.workers, stored.clone());
+        let sink = GroupCommit::spawn_handing_off(self.store.clone(), commit, stored, workers.handoff());
         let audit = self.audit.map(|config| AuditLog::spawn(self.store.clone(), config));
         let purger = self.retention.map(|config| Purger::spawn(self.store.clone(), config));
         let gauges = self.gauges.map(|interval| {

@@ -239,6 +239,73 @@ impl PostgresStore {
         })
     }
 
+    /// Stores the new `events` in one transaction, each of the first `leased` leased to
+    /// `worker` until `until` (ms): [`EventStore::insert`] and [`EventStore::insert_leased`].
+    async fn insert_rows(
+        &self,
+        events: &[NewEvent],
+        leased: usize,
+        worker: &str,
+        until: i64,
+    ) -> Result<Vec<Inserted>, StoreError> {
+        // One multi-row statement per batch: the commit (the fsync) is what costs, and it is
+        // paid once. A delivery twice in one batch is a duplicate of the first copy.
+        let mut out = vec![Inserted::Duplicate; events.len()];
+        let mut seen = std::collections::HashMap::new();
+        for (i, e) in events.iter().enumerate() {
+            seen.entry((e.provider.as_str(), e.delivery_id.as_str())).or_insert(i);
+        }
+        let firsts: Vec<usize> = {
+            let mut v: Vec<usize> = seen.values().copied().collect();
+            v.sort_unstable();
+            v
+        };
+        let mut tx = self.ingest.begin().await.map_err(db_error("starting a transaction"))?;
+        for chunk in firsts.chunks(1000) {
+            let mut q = sqlx::QueryBuilder::<sqlx::Postgres>::new(
+                "INSERT INTO webhook_events (provider, delivery_id, event_type, received_at, status, attempts, next_attempt_at, \
+                 lease_until, leased_by) ",
+            );
+            q.push_values(chunk, |mut row, &i| {
+                let e = &events[i];
+                let at = to_ms(e.received_at);
+                row.push_bind(&e.provider).push_bind(&e.delivery_id).push_bind(&e.event_type).push_bind(at);
+                // The first `leased` rows go in leased, as the lease statement would leave
+                // them; a conflict writes nothing, leased or not.
+                if i < leased {
+                    row.push("'processing'").push("1").push_bind(at).push_bind(until).push_bind(worker);
+                } else {
+                    row.push("'pending'").push("0").push_bind(at).push("NULL").push("NULL");
+                }
+            });
+            q.push(" ON CONFLICT (provider, delivery_id) DO NOTHING RETURNING id, provider, delivery_id");
+            let rows = q.build().fetch_all(&mut *tx).await.map_err(db_error("storing events"))?;
+            let mut stored = Vec::with_capacity(rows.len());
+            for r in rows {
+                let get = db_error("reading a stored event's id");
+                let (id, provider, delivery): (EventId, String, String) = (
+                    r.try_get("id").map_err(&get)?,
+                    r.try_get("provider").map_err(&get)?,
+                    r.try_get("delivery_id").map_err(&get)?,
+                );
+                if let Some(&i) = seen.get(&(provider.as_str(), delivery.as_str())) {
+                    out[i] = if i < leased { Inserted::Leased(id) } else { Inserted::New(id) };
+                    stored.push((id, i));
+                }
+            }
+            if stored.is_empty() {
+                continue;
+            }
+            let mut q = sqlx::QueryBuilder::<sqlx::Postgres>::new("INSERT INTO webhook_bodies (id, headers, body) ");
+            q.push_values(&stored, |mut row, &(id, i)| {
+                row.push_bind(id).push_bind(headers_json(&events[i].headers)).push_bind(events[i].body.as_ref());
+            });
+            q.build().execute(&mut *tx).await.map_err(db_error("storing event bodies"))?;
+        }
+        tx.commit().await.map_err(db_error("committing events"))?;
+        Ok(out)
+    }
+
     /// Binds a filter's values, in the order [`filter_sql`] numbered them.
     fn bind_filter<'q>(
         mut q: sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>,
@@ -297,60 +364,17 @@ impl EventStore for PostgresStore {
     }
 
     async fn insert(&self, events: &[NewEvent]) -> Result<Vec<Inserted>, StoreError> {
-        // One multi-row statement per batch: the commit (the fsync) is what costs, and it is
-        // paid once. A delivery twice in one batch is a duplicate of the first copy.
-        let mut out = vec![Inserted::Duplicate; events.len()];
-        let mut seen = std::collections::HashMap::new();
-        for (i, e) in events.iter().enumerate() {
-            seen.entry((e.provider.as_str(), e.delivery_id.as_str())).or_insert(i);
-        }
-        let firsts: Vec<usize> = {
-            let mut v: Vec<usize> = seen.values().copied().collect();
-            v.sort_unstable();
-            v
-        };
-        let mut tx = self.ingest.begin().await.map_err(db_error("starting a transaction"))?;
-        for chunk in firsts.chunks(1000) {
-            let mut q = sqlx::QueryBuilder::<sqlx::Postgres>::new(
-                "INSERT INTO webhook_events (provider, delivery_id, event_type, received_at, status, attempts, next_attempt_at) ",
-            );
-            q.push_values(chunk, |mut row, &i| {
-                let e = &events[i];
-                let at = to_ms(e.received_at);
-                row.push_bind(&e.provider)
-                    .push_bind(&e.delivery_id)
-                    .push_bind(&e.event_type)
-                    .push_bind(at)
-                    .push("'pending'")
-                    .push("0")
-                    .push_bind(at);
-            });
-            q.push(" ON CONFLICT (provider, delivery_id) DO NOTHING RETURNING id, provider, delivery_id");
-            let rows = q.build().fetch_all(&mut *tx).await.map_err(db_error("storing events"))?;
-            let mut stored = Vec::with_capacity(rows.len());
-            for r in rows {
-                let get = db_error("reading a stored event's id");
-                let (id, provider, delivery): (EventId, String, String) = (
-                    r.try_get("id").map_err(&get)?,
-                    r.try_get("provider").map_err(&get)?,
-                    r.try_get("delivery_id").map_err(&get)?,
-                );
-                if let Some(&i) = seen.get(&(provider.as_str(), delivery.as_str())) {
-                    out[i] = Inserted::New(id);
-                    stored.push((id, i));
-                }
-            }
-            if stored.is_empty() {
-                continue;
-            }
-            let mut q = sqlx::QueryBuilder::<sqlx::Postgres>::new("INSERT INTO webhook_bodies (id, headers, body) ");
-            q.push_values(&stored, |mut row, &(id, i)| {
-                row.push_bind(id).push_bind(headers_json(&events[i].headers)).push_bind(events[i].body.as_ref());
-            });
-            q.build().execute(&mut *tx).await.map_err(db_error("storing event bodies"))?;
-        }
-        tx.commit().await.map_err(db_error("committing events"))?;
-        Ok(out)
+        self.insert_rows(events, 0, "", 0).await
+    }
+
+    async fn insert_leased(
+        &self,
+        events: &[NewEvent],
+        leased: usize,
+        worker: &str,
+        until: SystemTime,
+    ) -> Result<Vec<Inserted>, StoreError> {
+        self.insert_rows(events, leased, worker, to_ms(until)).await
     }
 
     async fn lease(

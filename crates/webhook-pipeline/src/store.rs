@@ -24,6 +24,48 @@ pub trait EventStore: Send + Sync {
     /// it was new. Either every event is stored or none is.
     async fn insert(&self, events: &[NewEvent]) -> Result<Vec<Inserted>, StoreError>;
 
+    /// Stores `events` as [`insert`](Self::insert) does, in the same one transaction, and
+    /// leases each of the first `leased` events that is new to `worker` until `until` as
+    /// [`lease`](Self::lease) would (status processing, its first attempt counted): those
+    /// come back [`Inserted::Leased`]. A duplicate among the first `leased` is not leased,
+    /// and no later event takes its place, so a caller that can take `leased` events is
+    /// never given more. A leased event no one settles is due again once its lease expires,
+    /// like any other.
+    ///
+    /// The pipeline hands the events it gets back leased straight to its workers (no
+    /// lease round trip). The default stores every event with [`insert`](Self::insert)
+    /// and leases none: the workers then find them with [`lease`](Self::lease), as always.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// use std::time::{Duration, SystemTime};
+    /// use webhook_pipeline::{EventStore, Inserted, MemoryStore, NewEvent};
+    ///
+    /// let store = MemoryStore::new();
+    /// let now = SystemTime::now();
+    /// let new = |id: &str| NewEvent {
+    ///     provider: "github".into(), delivery_id: id.into(), event_type: None,
+    ///     headers: vec![], body: "{}".into(), received_at: now,
+    /// };
+    /// let until = now + Duration::from_secs(60);
+    /// let stored = store.insert_leased(&[new("a"), new("b")], 1, "pool", until).await.unwrap();
+    /// assert!(matches!(stored[..], [Inserted::Leased(_), Inserted::New(_)]));
+    /// // Only "b" is left for a lease; "a" is the pool's until its lease expires.
+    /// let leased = store.lease("w", 10, Duration::from_secs(60), now).await.unwrap();
+    /// assert_eq!(leased.iter().map(|e| e.delivery_id.as_str()).collect::<Vec<_>>(), ["b"]);
+    /// # });
+    /// ```
+    async fn insert_leased(
+        &self,
+        events: &[NewEvent],
+        leased: usize,
+        worker: &str,
+        until: SystemTime,
+    ) -> Result<Vec<Inserted>, StoreError> {
+        let _ = (leased, worker, until);
+        self.insert(events).await
+    }
+
     /// Leases up to `max` events that are due at `now` (pending, failed and past their next
     /// attempt time, or processing with an expired lease) to `worker` until `now + lease`,
     /// counting an attempt for each.
@@ -418,6 +460,54 @@ impl MemoryStore {
         self.audit.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
+    /// Stores the new `events` under one lock (the memory store's transaction), each of the
+    /// first `leased` leased to `worker` until `until`.
+    fn store_rows(&self, events: &[NewEvent], leased: usize, worker: &str, until: SystemTime) -> Vec<Inserted> {
+        let mut rows = self.rows();
+        let mut out = Vec::with_capacity(events.len());
+        for (i, e) in events.iter().enumerate() {
+            let key = (e.provider.clone(), e.delivery_id.clone());
+            if rows.keys.contains_key(&key) {
+                out.push(Inserted::Duplicate);
+                continue;
+            }
+            let id = rows.next_id;
+            rows.next_id += 1;
+            rows.keys.insert(key, id);
+            let lease = i < leased;
+            if lease {
+                rows.leased.insert((until, id));
+            } else {
+                rows.waiting.insert((e.received_at, id));
+            }
+            rows.rows.insert(
+                id,
+                Row {
+                    event: Event {
+                        id,
+                        provider: e.provider.clone(),
+                        delivery_id: e.delivery_id.clone(),
+                        event_type: e.event_type.clone(),
+                        headers: e.headers.clone(),
+                        // A copy of its own: the request's `Bytes` may be a slice of the server's
+                        // read buffer (hyper's is 8 KiB and more), which a kept slice pins whole.
+                        body: bytes::Bytes::copy_from_slice(&e.body),
+                        received_at: e.received_at,
+                        status: if lease { Status::Processing } else { Status::Pending },
+                        attempts: u32::from(lease),
+                        last_error: None,
+                        next_attempt_at: e.received_at,
+                    },
+                    lease_until: lease.then_some(until),
+                    leased_by: lease.then(|| worker.to_owned()),
+                    history: std::collections::VecDeque::new(),
+                },
+            );
+            out.push(if lease { Inserted::Leased(id) } else { Inserted::New(id) });
+        }
+        out
+    }
+
     /// Marks a leased event done; false if `worker` does not hold its lease.
     fn complete_row(rows: &mut Rows, id: EventId, worker: &str) -> bool {
         let held = rows
@@ -440,44 +530,17 @@ impl std::fmt::Debug for MemoryStore {
 #[async_trait]
 impl EventStore for MemoryStore {
     async fn insert(&self, events: &[NewEvent]) -> Result<Vec<Inserted>, StoreError> {
-        let mut rows = self.rows();
-        let mut out = Vec::with_capacity(events.len());
-        for e in events {
-            let key = (e.provider.clone(), e.delivery_id.clone());
-            if rows.keys.contains_key(&key) {
-                out.push(Inserted::Duplicate);
-                continue;
-            }
-            let id = rows.next_id;
-            rows.next_id += 1;
-            rows.keys.insert(key, id);
-            rows.waiting.insert((e.received_at, id));
-            rows.rows.insert(
-                id,
-                Row {
-                    event: Event {
-                        id,
-                        provider: e.provider.clone(),
-                        delivery_id: e.delivery_id.clone(),
-                        event_type: e.event_type.clone(),
-                        headers: e.headers.clone(),
-                        // A copy of its own: the request's `Bytes` may be a slice of the server's
-                        // read buffer (hyper's is 8 KiB and more), which a kept slice pins whole.
-                        body: bytes::Bytes::copy_from_slice(&e.body),
-                        received_at: e.received_at,
-                        status: Status::Pending,
-                        attempts: 0,
-                        last_error: None,
-                        next_attempt_at: e.received_at,
-                    },
-                    lease_until: None,
-                    leased_by: None,
-                    history: std::collections::VecDeque::new(),
-                },
-            );
-            out.push(Inserted::New(id));
-        }
-        Ok(out)
+        Ok(self.store_rows(events, 0, "", SystemTime::UNIX_EPOCH))
+    }
+
+    async fn insert_leased(
+        &self,
+        events: &[NewEvent],
+        leased: usize,
+        worker: &str,
+        until: SystemTime,
+    ) -> Result<Vec<Inserted>, StoreError> {
+        Ok(self.store_rows(events, leased, worker, until))
     }
 
     async fn lease(
@@ -518,6 +581,12 @@ impl EventStore for MemoryStore {
 
     async fn complete(&self, id: EventId, worker: &str) -> Result<bool, StoreError> {
         Ok(Self::complete_row(&mut self.rows(), id, worker))
+    }
+
+    /// Under one lock, like a transaction.
+    async fn complete_many(&self, ids: &[EventId], worker: &str) -> Result<u64, StoreError> {
+        let mut rows = self.rows();
+        Ok(ids.iter().map(|&id| u64::from(Self::complete_row(&mut rows, id, worker))).sum())
     }
 
     async fn complete_with(&self, done: &[(EventId, Effects)], worker: &str) -> Result<Vec<Completion>, StoreError> {

@@ -238,6 +238,85 @@ pub async fn conformance(store: &dyn EventStore) {
     retention_conformance(store).await;
 }
 
+/// What [`EventStore::insert_leased`] must do, on a store of its own (it expects no other
+/// event) that counts by status: the first `leased` events that are new are stored leased
+/// (processing, one attempt, the holder named) in the insert's transaction, the others
+/// pending, duplicates not at all; a leased event is not leased again before its lease
+/// expires and is after it (a crashed holder), then its old holder can no longer settle
+/// it; [`EventStore::status_counts`] stays exact throughout.
+///
+/// # Panics
+///
+/// On the first behaviour the store gets wrong, naming it.
+pub async fn handoff_conformance(store: &dyn EventStore) {
+    use crate::StatusCount;
+    let lease = Duration::from_secs(1000);
+    // Ids of one length: every body is as long.
+    let len = event("github", "d01", "push").body.len() as u64;
+    let counts = |expected: Vec<(Status, u64)>, when: &'static str| async move {
+        let got = store.status_counts().await.expect("status_counts");
+        for status in crate::StatusCounts::STATUSES {
+            let n = expected.iter().find(|e| e.0 == status).map_or(0, |e| e.1);
+            assert_eq!(got.get(status), StatusCount::new(n, n * len), "{status:?} {when}: {got:?}");
+        }
+    };
+    let id = |i: &Inserted| i.id().expect("stored");
+    store.insert(&[event("github", "d01", "push")]).await.expect("insert");
+
+    // The first three events may be leased: the duplicate among them is not (and no later
+    // event takes its place), a copy later in the batch is a duplicate, the fourth new one
+    // waits for a lease.
+    let until = at(100);
+    let batch = [
+        event("github", "d01", "push"),
+        event("github", "n01", "push"),
+        event("github", "n02", "push"),
+        event("github", "n03", "push"),
+        event("github", "n01", "push"),
+    ];
+    let stored = store.insert_leased(&batch, 3, "pool", until).await.expect("insert_leased");
+    assert!(
+        matches!(
+            stored[..],
+            [Inserted::Duplicate, Inserted::Leased(_), Inserted::Leased(_), Inserted::New(_), Inserted::Duplicate]
+        ),
+        "{stored:?}"
+    );
+    let (n1, n2, n3) = (id(&stored[1]), id(&stored[2]), id(&stored[3]));
+    let got = store.get(n1).await.expect("get").expect("stored");
+    assert_eq!(
+        (got.status, got.attempts, got.body.clone()),
+        (Status::Processing, 1, event("github", "n01", "push").body)
+    );
+    let got = store.get(n3).await.expect("get").expect("stored");
+    assert_eq!((got.status, got.attempts), (Status::Pending, 0));
+    counts(vec![(Status::Pending, 2), (Status::Processing, 2)], "after a leased insert").await;
+    // Leasing none is a plain insert.
+    let plain = store.insert_leased(&[event("github", "n04", "push")], 0, "pool", until).await.expect("insert_leased");
+    assert!(matches!(plain[..], [Inserted::New(_)]), "{plain:?}");
+    assert_eq!(store.depth().await.expect("depth"), 5);
+
+    // Before their lease expires, a lease finds only the pending events.
+    let mut pending: Vec<EventId> =
+        store.lease("w1", 10, lease, at(50)).await.expect("lease").iter().map(|e| e.id).collect();
+    pending.sort_unstable();
+    let d01 = store.list(&Filter::default().delivery_id("d01"), 1).await.expect("list")[0].id;
+    assert_eq!(pending, vec![d01, n3, id(&plain[0])], "leased events are not leased again before expiry");
+    assert_eq!(store.complete_many(&pending, "w1").await.expect("complete"), 3);
+    counts(vec![(Status::Processing, 2), (Status::Done, 3)], "after the pending events are done").await;
+
+    // The holder settles one; the other's holder crashed: leased again after expiry.
+    assert!(!store.complete(n1, "w1").await.expect("complete"), "only the holder settles");
+    assert_eq!(store.complete_many(&[n1], "pool").await.expect("complete"), 1);
+    assert!(store.lease("w2", 10, lease, at(99)).await.expect("lease").is_empty());
+    let again = store.lease("w2", 10, lease, at(101)).await.expect("lease");
+    assert_eq!(again.iter().map(|e| (e.id, e.attempts)).collect::<Vec<_>>(), vec![(n2, 2)]);
+    assert!(!store.complete(n2, "pool").await.expect("late complete"), "the crashed holder lost its lease");
+    assert!(store.complete(n2, "w2").await.expect("complete"));
+    counts(vec![(Status::Done, 5)], "after every event is done").await;
+    assert_eq!(store.depth().await.expect("depth"), 0);
+}
+
 /// What a store that keeps attempts and counts by status must do, on a store of its own (it
 /// expects no other event): [`EventStore::attempts`] records each failed run (number,
 /// worker, times, outcome, error cut to [`MAX_ATTEMPT_ERROR`](crate::MAX_ATTEMPT_ERROR)

@@ -1,10 +1,21 @@
-//! Background workers: lease due events, run their handler, and settle them: done, retried
+//! Background workers: take due events, run their handler, and settle them: done, retried
 //! later with exponential backoff and jitter, or dead after the last attempt.
+//!
+//! Events reach a worker two ways. A fresh delivery is handed straight to the pool when
+//! there is room: the group commit stores it already leased to the pool, in the
+//! transaction that stores it, and passes it through a bounded channel (see
+//! [`WorkerConfig::handoff`]); no lease query. Everything else (deliveries that found no
+//! room, retries, replays, expired leases, events stored before a start) is leased from
+//! the store in batches, as it always was. The done marks of handed-off events are
+//! gathered from every worker and written in one statement per gathering.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
+use metrics::SharedString;
 use rand::Rng;
+use tokio::sync::mpsc::{self, PermitIterator};
 use tokio::sync::{watch, Notify};
 use tokio::task::JoinHandle;
 
@@ -70,9 +81,19 @@ pub struct WorkerConfig {
     /// How long a lease lasts: a worker that dies holding events frees them after this.
     pub lease: Duration,
     /// How long an idle worker waits before looking again (new events wake it sooner).
+    /// Retries come due in the store, so a worker busy with handed-off events still looks
+    /// at least this often.
     pub idle_poll: Duration,
     /// Retries and the dead letter.
     pub retry: RetryPolicy,
+    /// Fresh events that may wait in memory for a worker (0: none, every event is leased
+    /// from the store). Within a [`Pipeline`](crate::Pipeline), the group commit reserves
+    /// room in a channel of this size before each transaction, stores that many of its new
+    /// events already leased to the workers (the lease counted as their first attempt) and
+    /// hands them over after the commit: no lease query. The rest wait in the store for a
+    /// lease. A handed-off event nobody runs (a crash) is leased again once its lease
+    /// expires, like any other. Default 64: what 4 workers leasing 16 at a time would hold.
+    pub handoff: usize,
 }
 
 impl Default for WorkerConfig {
@@ -83,6 +104,7 @@ impl Default for WorkerConfig {
             lease: Duration::from_secs(60),
             idle_poll: Duration::from_millis(250),
             retry: RetryPolicy::default(),
+            handoff: 64,
         }
     }
 }
@@ -109,35 +131,109 @@ impl Settled {
     }
 }
 
+/// A fresh event the group commit stored already leased to the worker pool.
+pub(crate) struct HandedOff {
+    pub(crate) event: Event,
+    /// When its lease ends: an event that waited past it is left to the lease loop.
+    pub(crate) until: Instant,
+}
+
+/// The group commit's end of the handoff to a [`Workers`] pool.
+#[derive(Debug, Clone)]
+pub(crate) struct Handoff {
+    tx: mpsc::Sender<HandedOff>,
+    /// The lease holder of every handed-off event: the pool, not one worker.
+    pool: Arc<str>,
+    lease: Duration,
+}
+
+impl Handoff {
+    /// Reserves room for up to `n` events (as much as is free now), before the transaction
+    /// that leases them: an event is leased to the pool only when the channel can take it.
+    pub(crate) fn reserve(&self, n: usize) -> Option<PermitIterator<'_, HandedOff>> {
+        let n = n.min(self.tx.capacity());
+        if n == 0 {
+            return None;
+        }
+        self.tx.try_reserve_many(n).ok()
+    }
+
+    /// The name the handed-off events are leased to.
+    pub(crate) fn pool(&self) -> &str {
+        &self.pool
+    }
+
+    /// How long their lease lasts.
+    pub(crate) fn lease(&self) -> Duration {
+        self.lease
+    }
+}
+
+/// The workers' end of the handoff, shared: an idle worker takes the next event.
+type Taken = Arc<tokio::sync::Mutex<mpsc::Receiver<HandedOff>>>;
+
+/// How long a stopping worker waits for events a commit in progress is about to hand over.
+/// Any left after it are leased to the pool and come back when their lease expires.
+const DRAIN_WAIT: Duration = Duration::from_secs(5);
+
 /// A running pool of workers. Dropping it leaves them running; [`shutdown`](Self::shutdown)
 /// stops them after their current events.
 #[derive(Debug)]
 pub struct Workers {
     stop: watch::Sender<bool>,
     handles: Vec<JoinHandle<()>>,
+    handoff: Option<Handoff>,
 }
 
 impl Workers {
     /// Starts `config.workers` workers on the current tokio runtime. `wake` is notified by
-    /// the group commit when new events are stored.
+    /// the group commit when new events are stored for a lease. A
+    /// [`Pipeline`](crate::Pipeline) also hands its fresh events straight to them (see
+    /// [`WorkerConfig::handoff`]); started alone, they lease every event.
     pub fn spawn(store: Arc<dyn EventStore>, router: EventRouter, config: WorkerConfig, wake: Arc<Notify>) -> Self {
         let (stop, stopped) = watch::channel(false);
         let prefix = format!("{}-{:08x}", std::process::id(), rand::thread_rng().gen::<u32>());
-        let depth = tokio::spawn(report_depth(store.clone(), stopped.clone()));
-        let handles = (0..config.workers.max(1))
-            .map(|i| {
-                let worker =
-                    Worker { name: format!("{prefix}-{i}"), store: store.clone(), router: router.clone(), config };
-                tokio::spawn(worker.run(wake.clone(), stopped.clone()))
-            })
-            .chain(std::iter::once(depth))
-            .collect();
-        Self { stop, handles }
+        let mut handles = Vec::with_capacity(config.workers.max(1) + 2);
+        let (handoff, taken, done) = if config.handoff > 0 {
+            let (tx, rx) = mpsc::channel(config.handoff);
+            let pool: Arc<str> = Arc::from(format!("{prefix}-pool"));
+            // As many done marks may wait as events may wait to be run.
+            let (done, finished) = mpsc::channel(config.handoff);
+            let completer = Settler::new(store.clone(), config.retry);
+            handles.push(tokio::spawn(completer.complete_handed_off(pool.clone(), finished, config.handoff)));
+            let taken: Taken = Arc::new(tokio::sync::Mutex::new(rx));
+            (Some(Handoff { tx, pool, lease: config.lease }), Some(taken), Some(done))
+        } else {
+            (None, None, None)
+        };
+        for i in 0..config.workers.max(1) {
+            let worker = Worker {
+                name: format!("{prefix}-{i}"),
+                settler: Settler::new(store.clone(), config.retry),
+                router: router.clone(),
+                config,
+                pool: handoff.as_ref().map(|h| h.pool.clone()),
+                taken: taken.clone(),
+                done: done.clone(),
+            };
+            handles.push(tokio::spawn(worker.run(wake.clone(), stopped.clone())));
+        }
+        handles.push(tokio::spawn(report_depth(store, stopped)));
+        // The completer (first in `handles`) stops once every worker has dropped its sender.
+        handles.rotate_left(usize::from(handoff.is_some()));
+        Self { stop, handles, handoff }
     }
 
-    /// Stops the workers once their current events are settled.
+    /// The group commit's end of the handoff; `None` when `config.handoff` is 0.
+    pub(crate) fn handoff(&self) -> Option<Handoff> {
+        self.handoff.clone()
+    }
+
+    /// Stops the workers once their current events are settled: those leased, and those
+    /// already handed over (the pool takes no new ones from this call on).
     pub async fn shutdown(self) {
         let _ = self.stop.send(true);
+        drop(self.handoff);
         for h in self.handles {
             let _ = h.await;
         }
@@ -182,61 +278,71 @@ struct Finished {
     effects: Effects,
 }
 
-struct Worker {
-    name: String,
-    store: Arc<dyn EventStore>,
-    router: EventRouter,
-    config: WorkerConfig,
+/// Most distinct (provider, event type) label sets kept; beyond, labels are made per run.
+const MAX_LABEL_SETS: usize = 1024;
+
+/// The metric label values of each provider and event type seen, made once: a run's labels
+/// are then reference-counted copies, not new strings.
+#[derive(Default)]
+struct Labels {
+    providers: HashMap<String, (SharedString, HashMap<String, SharedString>)>,
+    sets: usize,
 }
 
-impl Worker {
-    async fn run(self, wake: Arc<Notify>, mut stopped: watch::Receiver<bool>) {
-        while !*stopped.borrow() {
-            let events =
-                match self.store.lease(&self.name, self.config.batch, self.config.lease, SystemTime::now()).await {
-                    Ok(events) => events,
-                    Err(e) => {
-                        tracing::warn!(worker = %self.name, error = %e, "cannot lease events");
-                        Vec::new()
-                    }
-                };
-            if events.is_empty() {
-                tokio::select! {
-                    () = wake.notified() => {}
-                    () = tokio::time::sleep(self.config.idle_poll) => {}
-                    _ = stopped.changed() => {}
-                }
-                continue;
+impl Labels {
+    /// The `provider` and `event_type` label values (`-` without a type).
+    fn get(&mut self, provider: &str, event_type: Option<&str>) -> (SharedString, SharedString) {
+        let t = event_type.unwrap_or("-");
+        if let Some((p, types)) = self.providers.get(provider) {
+            if let Some(tv) = types.get(t) {
+                return (p.clone(), tv.clone());
             }
-            // Handlers run one after another; the events they handled are marked done in
-            // one statement at the end of the batch.
-            let mut done = Vec::with_capacity(events.len());
-            for event in events {
-                if let Some(finished) = self.process(event).await {
-                    done.push(finished);
-                }
-            }
-            self.settle_done(done).await;
         }
+        let shared = |s: &str| SharedString::from_shared(Arc::<str>::from(s));
+        if self.sets >= MAX_LABEL_SETS {
+            return (shared(provider), shared(t));
+        }
+        self.sets += 1;
+        let (p, types) =
+            self.providers.entry(provider.to_owned()).or_insert_with(|| (shared(provider), HashMap::new()));
+        let tv = types.entry(t.to_owned()).or_insert_with(|| shared(t)).clone();
+        (p.clone(), tv)
+    }
+}
+
+/// Runs handlers and settles attempts in the store (done, failed, dead), with their metrics.
+struct Settler {
+    store: Arc<dyn EventStore>,
+    retry: RetryPolicy,
+    labels: std::sync::Mutex<Labels>,
+}
+
+impl Settler {
+    fn new(store: Arc<dyn EventStore>, retry: RetryPolicy) -> Self {
+        Self { store, retry, labels: std::sync::Mutex::new(Labels::default()) }
+    }
+
+    fn labels(&self, event: &Event) -> (SharedString, SharedString) {
+        self.labels
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(&event.provider, event.event_type.as_deref())
     }
 
     /// Runs one event's handler. A success is returned with its effects, to be marked done
-    /// with its batch; a failure is recorded at once.
-    async fn process(&self, event: Event) -> Option<Finished> {
+    /// with others; a failure is recorded at once. `owner` holds the event's lease.
+    async fn process(&self, router: &EventRouter, event: Event, owner: &str) -> Option<Finished> {
         let started = Instant::now();
         // `dispatch` runs the handler and turns a panic into a retryable failure.
-        let dispatched = self.router.dispatch(&event).await;
+        let dispatched = router.dispatch(&event).await;
         // The handler's own time: not its batch's, nor the bookkeeping after it.
         let took = started.elapsed();
         if let Dispatch::Unknown(_) = dispatched {
             // No route for this type: an alert on this counter catches a provider sending
             // events nobody handles (a new type, a subscription left on).
-            metrics::counter!(
-                "webhook_unknown_events_total",
-                "provider" => event.provider.clone(),
-                "event_type" => event.event_type.clone().unwrap_or_else(|| "-".to_owned())
-            )
-            .increment(1);
+            let (provider, event_type) = self.labels(&event);
+            metrics::counter!("webhook_unknown_events_total", "provider" => provider, "event_type" => event_type)
+                .increment(1);
         }
         let result = match dispatched {
             Dispatch::Handled(effects) => Ok((Settled::Done, effects)),
@@ -248,8 +354,8 @@ impl Worker {
         match result {
             Ok((settled, effects)) => Some(Finished { event, settled, took, effects }),
             Err((error, permanent)) => {
-                let settled = self.fail(&event, &error, permanent, took).await;
-                self.record(&event, settled, took);
+                let settled = self.fail(&event, &error, permanent, took, owner).await;
+                self.record(&event, settled, took, owner);
                 None
             }
         }
@@ -257,15 +363,15 @@ impl Worker {
 
     /// Records a failed attempt (its handler ran for `took`): retried after a backoff while
     /// attempts remain, else dead.
-    async fn fail(&self, event: &Event, error: &str, permanent: bool, took: Duration) -> Settled {
-        let last = permanent || event.attempts >= self.config.retry.max_attempts;
-        let retry_at = (!last).then(|| SystemTime::now() + self.config.retry.delay(event.attempts));
+    async fn fail(&self, event: &Event, error: &str, permanent: bool, took: Duration, owner: &str) -> Settled {
+        let last = permanent || event.attempts >= self.retry.max_attempts;
+        let retry_at = (!last).then(|| SystemTime::now() + self.retry.delay(event.attempts));
         tracing::warn!(
             id = event.id, provider = %event.provider, event_type = ?event.event_type,
             attempt = event.attempts, dead = last, error = %error, "webhook handler failed"
         );
         let started = SystemTime::now().checked_sub(took).unwrap_or(SystemTime::UNIX_EPOCH);
-        match self.store.fail_attempt(event.id, &self.name, error, retry_at, started).await {
+        match self.store.fail_attempt(event.id, owner, error, retry_at, started).await {
             Ok(true) if last => Settled::Dead,
             Ok(true) => Settled::Retry,
             Ok(false) => Settled::Lost,
@@ -276,29 +382,17 @@ impl Worker {
         }
     }
 
-    /// Marks a batch's handled events done: those without effects in one statement, those
-    /// with effects each in its own transaction with them.
-    async fn settle_done(&self, done: Vec<Finished>) {
-        let (with_effects, plain): (Vec<_>, Vec<_>) = done.into_iter().partition(|f| !f.effects.is_empty());
-        if !plain.is_empty() {
-            let ids: Vec<_> = plain.iter().map(|f| f.event.id).collect();
-            let held = match self.store.complete_many(&ids, &self.name).await {
-                Ok(n) => n as usize == ids.len(),
-                Err(e) => {
-                    tracing::warn!(events = ids.len(), error = %e, "cannot mark events done; their leases will expire");
-                    false
-                }
-            };
-            for f in plain {
-                self.record(&f.event, if held { f.settled } else { Settled::Lost }, f.took);
-            }
+    /// Marks handled events done (emptying `done`): those without effects in one
+    /// statement, those with effects each in its own transaction with them.
+    async fn settle_done(&self, done: &mut Vec<Finished>, owner: &str) {
+        if done.iter().all(|f| f.effects.is_empty()) {
+            return self.complete_plain(done, owner).await;
         }
-        if with_effects.is_empty() {
-            return;
-        }
+        let (with_effects, mut plain): (Vec<_>, Vec<_>) = done.drain(..).partition(|f| !f.effects.is_empty());
+        self.complete_plain(&mut plain, owner).await;
         let (batch, finished): (Vec<_>, Vec<_>) =
             with_effects.into_iter().map(|f| ((f.event.id, f.effects), (f.event, f.settled, f.took))).unzip();
-        let completions = match self.store.complete_with(&batch, &self.name).await {
+        let completions = match self.store.complete_with(&batch, owner).await {
             Ok(c) if c.len() == finished.len() => c,
             Ok(c) => {
                 tracing::error!(
@@ -316,21 +410,194 @@ impl Worker {
         for ((event, settled, took), completion) in finished.into_iter().zip(completions) {
             let settled = match completion {
                 Completion::Done => settled,
-                Completion::Failed(error) => self.fail(&event, &error, false, took).await,
+                Completion::Failed(error) => self.fail(&event, &error, false, took, owner).await,
                 _ => Settled::Lost,
             };
-            self.record(&event, settled, took);
+            self.record(&event, settled, took, owner);
         }
     }
 
-    fn record(&self, event: &Event, settled: Settled, took: Duration) {
-        let provider = event.provider.clone();
-        let event_type = event.event_type.clone().unwrap_or_else(|| "-".to_owned());
+    /// Marks events without effects done in one statement (emptying `plain`).
+    async fn complete_plain(&self, plain: &mut Vec<Finished>, owner: &str) {
+        if plain.is_empty() {
+            return;
+        }
+        let ids: Vec<_> = plain.iter().map(|f| f.event.id).collect();
+        let held = match self.store.complete_many(&ids, owner).await {
+            Ok(n) => n as usize == ids.len(),
+            Err(e) => {
+                tracing::warn!(events = ids.len(), error = %e, "cannot mark events done; their leases will expire");
+                false
+            }
+        };
+        for f in plain.drain(..) {
+            self.record(&f.event, if held { f.settled } else { Settled::Lost }, f.took, owner);
+        }
+    }
+
+    fn record(&self, event: &Event, settled: Settled, took: Duration, owner: &str) {
+        let (provider, event_type) = self.labels(event);
         metrics::counter!("webhook_handler_runs_total", "provider" => provider.clone(), "event_type" => event_type, "result" => settled.label())
             .increment(1);
         metrics::histogram!("webhook_handling_duration_seconds", "provider" => provider).record(took.as_secs_f64());
         if settled == Settled::Lost {
-            tracing::warn!(id = event.id, worker = %self.name, "the lease expired before the event was settled");
+            tracing::warn!(id = event.id, worker = %owner, "the lease expired before the event was settled");
+        }
+    }
+
+    /// The completer: marks the handed-off events every worker ran done, taking whatever
+    /// is waiting (up to `max`, no timer: like the group commit) into one statement.
+    async fn complete_handed_off(self, pool: Arc<str>, mut finished: mpsc::Receiver<Finished>, max: usize) {
+        let mut done = Vec::with_capacity(max);
+        while finished.recv_many(&mut done, max).await > 0 {
+            metrics::histogram!("webhook_completion_batch_size").record(done.len() as f64);
+            self.settle_done(&mut done, &pool).await;
+        }
+    }
+}
+
+struct Worker {
+    name: String,
+    settler: Settler,
+    router: EventRouter,
+    config: WorkerConfig,
+    /// The pool's lease-holder name, and the handoff's two ends (none without a handoff).
+    pool: Option<Arc<str>>,
+    taken: Option<Taken>,
+    done: Option<mpsc::Sender<Finished>>,
+}
+
+impl Worker {
+    async fn run(self, wake: Arc<Notify>, mut stopped: watch::Receiver<bool>) {
+        // Look in the store at once: events may wait from before this start.
+        let mut look = true;
+        let mut next_poll = tokio::time::Instant::now() + self.config.idle_poll;
+        let mut taken = self.taken.clone();
+        let mut handed = Vec::with_capacity(self.config.batch.max(1));
+        while !*stopped.borrow() {
+            if look {
+                let events = self.lease().await;
+                // A full batch: more may be due now.
+                look = events.len() >= self.config.batch.max(1);
+                if !events.is_empty() {
+                    self.run_batch(events).await;
+                    continue;
+                }
+            }
+            tokio::select! {
+                open = self.next_handed_off(taken.as_ref(), &mut handed) => {
+                    if open {
+                        self.run_handed_off(taken.as_ref(), &mut handed).await;
+                    } else {
+                        // Closed: the pool is stopping.
+                        taken = None;
+                    }
+                }
+                () = wake.notified() => look = true,
+                // Retries come due in the store: look at least this often, busy or not.
+                () = tokio::time::sleep_until(next_poll) => {
+                    look = true;
+                    next_poll = tokio::time::Instant::now() + self.config.idle_poll;
+                }
+                _ = stopped.changed() => {}
+            }
+        }
+        if let Some(taken) = &self.taken {
+            self.drain(taken).await;
+        }
+    }
+
+    async fn lease(&self) -> Vec<Event> {
+        let (batch, lease) = (self.config.batch, self.config.lease);
+        match self.settler.store.lease(&self.name, batch, lease, SystemTime::now()).await {
+            Ok(events) => events,
+            Err(e) => {
+                tracing::warn!(worker = %self.name, error = %e, "cannot lease events");
+                Vec::new()
+            }
+        }
+    }
+
+    /// Runs a leased batch: handlers one after another, then the done marks in one
+    /// statement.
+    async fn run_batch(&self, events: Vec<Event>) {
+        let mut done = Vec::with_capacity(events.len());
+        for event in events {
+            if let Some(finished) = self.settler.process(&self.router, event, &self.name).await {
+                done.push(finished);
+            }
+        }
+        self.settler.settle_done(&mut done, &self.name).await;
+    }
+
+    /// Waits for the next handed-off event, then takes this worker's share of those
+    /// waiting behind it (an even split between the workers, at most a batch), into
+    /// `handed`. Never returns without a handoff; false once the channel is closed and empty.
+    async fn next_handed_off(&self, taken: Option<&Taken>, handed: &mut Vec<HandedOff>) -> bool {
+        let Some(taken) = taken else { return std::future::pending().await };
+        let mut rx = taken.lock().await;
+        let Some(first) = rx.recv().await else { return false };
+        handed.push(first);
+        let share = (rx.len() / self.config.workers.max(1)).min(self.config.batch.saturating_sub(1));
+        for _ in 0..share {
+            match rx.try_recv() {
+                Ok(next) => handed.push(next),
+                Err(_) => break,
+            }
+        }
+        true
+    }
+
+    /// Runs handed-off events (emptying `handed`). Their done marks go to the completer,
+    /// with the other workers'; those with effects are written here, each in its own
+    /// transaction, in one call for the lot: while more events wait in the channel (and
+    /// fewer than a batch are held), the worker takes the next one, one at a time, before
+    /// writing them, as a leased batch would be.
+    async fn run_handed_off(&self, taken: Option<&Taken>, handed: &mut Vec<HandedOff>) {
+        let Some(pool) = self.pool.as_deref() else {
+            handed.clear();
+            return;
+        };
+        let mut here = Vec::new();
+        loop {
+            for handed in handed.drain(..) {
+                if Instant::now() >= handed.until {
+                    // It waited past its lease: the lease loop takes it again (a new
+                    // attempt); running it here too could run it twice at once.
+                    continue;
+                }
+                let Some(finished) = self.settler.process(&self.router, handed.event, pool).await else { continue };
+                match &self.done {
+                    Some(done) if finished.effects.is_empty() => {
+                        if let Err(mpsc::error::SendError(finished)) = done.send(finished).await {
+                            here.push(finished);
+                        }
+                    }
+                    _ => here.push(finished),
+                }
+            }
+            if here.is_empty() || here.len() >= self.config.batch {
+                break;
+            }
+            match taken.map(|t| t.try_lock().map(|mut rx| rx.try_recv())) {
+                Some(Ok(Ok(next))) => handed.push(next),
+                _ => break,
+            }
+        }
+        self.settler.settle_done(&mut here, pool).await;
+    }
+
+    /// On stop: runs what was handed over and not yet taken, refusing any more. Waits
+    /// (at most [`DRAIN_WAIT`]) for a commit in progress that reserved room to hand over.
+    async fn drain(&self, taken: &Taken) {
+        let deadline = tokio::time::Instant::now() + DRAIN_WAIT;
+        let mut handed = Vec::new();
+        loop {
+            taken.lock().await.close();
+            match tokio::time::timeout_at(deadline, self.next_handed_off(Some(taken), &mut handed)).await {
+                Ok(true) => self.run_handed_off(Some(taken), &mut handed).await,
+                _ => return,
+            }
         }
     }
 }
@@ -354,6 +621,7 @@ mod tests {
             lease: Duration::from_secs(5),
             idle_poll: Duration::from_millis(10),
             retry: RetryPolicy { max_attempts, base: Duration::from_millis(40), max_delay: Duration::from_secs(1) },
+            handoff: 8,
         }
     }
 
@@ -695,5 +963,277 @@ mod tests {
         let applied = store.applied_effects();
         assert_eq!(applied.len(), 1, "{applied:?}");
         assert_eq!(applied[0].1.statements()[0].params()[1], final_attempt.into(), "the committing run's effects");
+    }
+
+    /// A memory store that counts leases and records the size of each `complete_many`; the
+    /// first `complete_many` waits for a permit of `gate` when `gated`.
+    struct Counting {
+        inner: MemoryStore,
+        leases: AtomicU32,
+        completes: Mutex<Vec<usize>>,
+        gated: bool,
+        gate: tokio::sync::Semaphore,
+    }
+
+    impl Counting {
+        fn new(gated: bool) -> Arc<Self> {
+            Arc::new(Self {
+                inner: MemoryStore::new(),
+                leases: AtomicU32::new(0),
+                completes: Mutex::new(Vec::new()),
+                gated,
+                gate: tokio::sync::Semaphore::new(0),
+            })
+        }
+
+        fn leases(&self) -> u32 {
+            self.leases.load(Ordering::SeqCst)
+        }
+
+        fn completes(&self) -> Vec<usize> {
+            self.completes.lock().unwrap().clone()
+        }
+
+        /// Whether every event is done, now.
+        fn all_done(&self, n: usize) -> bool {
+            futures_util::FutureExt::now_or_never(self.inner.list(&Filter::default().status(Status::Done), 1000))
+                .is_some_and(|r| r.unwrap().len() == n)
+        }
+    }
+
+    #[async_trait::async_trait]
+    impl EventStore for Counting {
+        async fn insert(&self, events: &[crate::NewEvent]) -> Result<Vec<crate::Inserted>, crate::StoreError> {
+            self.inner.insert(events).await
+        }
+        async fn insert_leased(
+            &self,
+            events: &[crate::NewEvent],
+            leased: usize,
+            worker: &str,
+            until: SystemTime,
+        ) -> Result<Vec<crate::Inserted>, crate::StoreError> {
+            self.inner.insert_leased(events, leased, worker, until).await
+        }
+        async fn lease(&self, w: &str, m: usize, l: Duration, n: SystemTime) -> Result<Vec<Event>, crate::StoreError> {
+            self.leases.fetch_add(1, Ordering::SeqCst);
+            self.inner.lease(w, m, l, n).await
+        }
+        async fn complete(&self, id: i64, w: &str) -> Result<bool, crate::StoreError> {
+            Ok(self.complete_many(&[id], w).await? == 1)
+        }
+        async fn complete_many(&self, ids: &[i64], w: &str) -> Result<u64, crate::StoreError> {
+            let first = {
+                let mut calls = self.completes.lock().unwrap();
+                calls.push(ids.len());
+                calls.len() == 1
+            };
+            if first && self.gated {
+                self.gate.acquire().await.expect("gate").forget();
+            }
+            self.inner.complete_many(ids, w).await
+        }
+        async fn fail(&self, id: i64, w: &str, e: &str, r: Option<SystemTime>) -> Result<bool, crate::StoreError> {
+            self.inner.fail(id, w, e, r).await
+        }
+        async fn fail_attempt(
+            &self,
+            id: i64,
+            w: &str,
+            e: &str,
+            r: Option<SystemTime>,
+            s: SystemTime,
+        ) -> Result<bool, crate::StoreError> {
+            self.inner.fail_attempt(id, w, e, r, s).await
+        }
+        async fn attempts(&self, id: i64) -> Result<Vec<crate::Attempt>, crate::StoreError> {
+            self.inner.attempts(id).await
+        }
+        async fn get(&self, id: i64) -> Result<Option<Event>, crate::StoreError> {
+            self.inner.get(id).await
+        }
+        async fn list(&self, f: &Filter, l: usize) -> Result<Vec<Event>, crate::StoreError> {
+            self.inner.list(f, l).await
+        }
+        async fn replay(&self, f: &Filter, n: SystemTime) -> Result<u64, crate::StoreError> {
+            self.inner.replay(f, n).await
+        }
+        async fn depth(&self) -> Result<u64, crate::StoreError> {
+            self.inner.depth().await
+        }
+    }
+
+    /// The workers and the group commit handing fresh events to them, as a pipeline wires them.
+    fn handing_off(store: Arc<dyn EventStore>, router: EventRouter, config: WorkerConfig) -> (GroupCommit, Workers) {
+        let stored = Arc::new(Notify::new());
+        let workers = Workers::spawn(store.clone(), router, config, stored.clone());
+        let sink = GroupCommit::spawn_handing_off(store, GroupCommitConfig::default(), stored, workers.handoff());
+        (sink, workers)
+    }
+
+    /// A router whose every run counts in `runs`.
+    fn counted(runs: &Arc<AtomicU32>) -> EventRouter {
+        let runs = runs.clone();
+        EventRouter::new().catch_all(move |_event: Event| {
+            let runs = runs.clone();
+            async move {
+                runs.fetch_add(1, Ordering::SeqCst);
+                Ok(())
+            }
+        })
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_fresh_delivery_goes_straight_to_an_idle_worker_without_a_lease_query() {
+        let store = Counting::new(false);
+        let runs = Arc::new(AtomicU32::new(0));
+        // No polling: a lease would only follow a wake.
+        let config = WorkerConfig { idle_poll: Duration::from_secs(3600), ..fast(3) };
+        let (sink, workers) = handing_off(store.clone(), counted(&runs), config);
+        eventually("each worker looked in the store once, at its start", || store.leases() == 2).await;
+        for i in 0..20 {
+            // Each delivery finds the workers idle: the one before it is handled.
+            let stored = sink.accept(event("github", &format!("h{i}"), "push")).await.unwrap();
+            assert!(matches!(stored, crate::Inserted::Leased(_)), "{stored:?}");
+            eventually("handled", || runs.load(Ordering::SeqCst) == i + 1).await;
+        }
+        eventually("done", || store.all_done(20)).await;
+        assert_eq!(store.leases(), 2, "a handed-off event needs no lease query");
+        let completes = store.completes();
+        assert_eq!(completes.iter().sum::<usize>(), 20, "{completes:?}");
+        eprintln!("20 handed-off deliveries: 0 lease queries, {} done statements", completes.len());
+        workers.shutdown().await;
+        assert_eq!(runs.load(Ordering::SeqCst), 20, "each ran once");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn deliveries_beyond_the_handoffs_room_wait_in_the_store_for_a_lease() {
+        let store = Counting::new(false);
+        let (entered, gate) = (Arc::new(AtomicU32::new(0)), Arc::new(tokio::sync::Semaphore::new(0)));
+        let router = EventRouter::new().catch_all({
+            let (entered, gate) = (entered.clone(), gate.clone());
+            move |_event: Event| {
+                let (entered, gate) = (entered.clone(), gate.clone());
+                async move {
+                    entered.fetch_add(1, Ordering::SeqCst);
+                    gate.acquire().await.expect("gate").forget();
+                    Ok(())
+                }
+            }
+        });
+        let config = WorkerConfig { workers: 1, handoff: 2, idle_poll: Duration::from_secs(3600), ..fast(3) };
+        let (sink, workers) = handing_off(store.clone(), router, config);
+        eventually("the worker looked once", || store.leases() == 1).await;
+        let accept = |id: &'static str| sink.accept(event("github", id, "push"));
+        // The only worker takes the first and holds it; two more fill the channel.
+        assert!(matches!(accept("f1").await.unwrap(), crate::Inserted::Leased(_)));
+        eventually("the worker runs the first", || entered.load(Ordering::SeqCst) == 1).await;
+        assert!(matches!(accept("f2").await.unwrap(), crate::Inserted::Leased(_)));
+        assert!(matches!(accept("f3").await.unwrap(), crate::Inserted::Leased(_)));
+        // No room left: stored pending, for a lease.
+        for id in ["f4", "f5"] {
+            let stored = accept(id).await.unwrap();
+            let crate::Inserted::New(id) = stored else { panic!("{stored:?}") };
+            assert_eq!(store.get(id).await.unwrap().unwrap().status, Status::Pending);
+        }
+        gate.add_permits(5);
+        eventually("all done", || store.all_done(5)).await;
+        assert!(store.leases() > 1, "the pending ones were leased");
+        workers.shutdown().await;
+        assert_eq!(entered.load(Ordering::SeqCst), 5, "each ran once");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_handed_off_event_whose_handler_fails_is_retried_through_the_store() {
+        let store: Arc<dyn EventStore> = Arc::new(MemoryStore::new());
+        let router = EventRouter::new().catch_all(|event: Event| async move {
+            if event.attempts == 1 {
+                Err(HandlerError::retry("first attempt fails"))
+            } else {
+                Ok(())
+            }
+        });
+        let (sink, workers) = handing_off(store.clone(), router, fast(3));
+        let pool = workers.handoff().unwrap().pool().to_owned();
+        let stored = sink.accept(event("github", "r1", "push")).await.unwrap();
+        let crate::Inserted::Leased(id) = stored else { panic!("{stored:?}") };
+        eventually("done", || {
+            futures_util::FutureExt::now_or_never(store.get(id))
+                .and_then(|r| r.unwrap())
+                .is_some_and(|e| e.status == Status::Done)
+        })
+        .await;
+        workers.shutdown().await;
+        assert_eq!(store.get(id).await.unwrap().unwrap().attempts, 2);
+        let attempts = store.attempts(id).await.unwrap();
+        assert_eq!(attempts.len(), 1, "{attempts:?}");
+        assert_eq!((attempts[0].worker.as_str(), attempts[0].error.as_str()), (pool.as_str(), "first attempt fails"));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_handed_off_event_no_worker_runs_is_leased_again_after_its_lease() {
+        let store: Arc<dyn EventStore> = Arc::new(MemoryStore::new());
+        // A pool that crashed after the commit: nothing ever reads its channel.
+        let (tx, _never_read) = tokio::sync::mpsc::channel(4);
+        let crashed = Handoff { tx, pool: Arc::from("crashed-pool"), lease: Duration::from_millis(300) };
+        let sink = GroupCommit::spawn_handing_off(
+            store.clone(),
+            GroupCommitConfig::default(),
+            Arc::new(Notify::new()),
+            Some(crashed),
+        );
+        let stored = sink.accept(event("github", "c1", "push")).await.unwrap();
+        let crate::Inserted::Leased(id) = stored else { panic!("{stored:?}") };
+        let leased = store.get(id).await.unwrap().unwrap();
+        assert_eq!((leased.status, leased.attempts), (Status::Processing, 1));
+        // The workers of another process (or of this one, restarted).
+        let runs = Arc::new(AtomicU32::new(0));
+        let workers = Workers::spawn(store.clone(), counted(&runs), fast(3), Arc::new(Notify::new()));
+        eventually("taken over after the lease", || runs.load(Ordering::SeqCst) == 1).await;
+        eventually("done", || {
+            futures_util::FutureExt::now_or_never(store.get(id))
+                .and_then(|r| r.unwrap())
+                .is_some_and(|e| e.status == Status::Done)
+        })
+        .await;
+        workers.shutdown().await;
+        assert_eq!(store.get(id).await.unwrap().unwrap().attempts, 2);
+        assert!(!store.complete(id, "crashed-pool").await.unwrap(), "the crashed pool lost its lease");
+        assert_eq!(runs.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_done_marks_of_several_workers_go_in_one_statement() {
+        const N: usize = 3;
+        let store = Counting::new(true);
+        // Each run waits for the others: N workers hold one event each.
+        let (barrier, returned) = (Arc::new(tokio::sync::Barrier::new(N)), Arc::new(AtomicU32::new(0)));
+        let router = EventRouter::new().catch_all({
+            let (barrier, returned) = (barrier.clone(), returned.clone());
+            move |_event: Event| {
+                let (barrier, returned) = (barrier.clone(), returned.clone());
+                async move {
+                    barrier.wait().await;
+                    returned.fetch_add(1, Ordering::SeqCst);
+                    Ok(())
+                }
+            }
+        });
+        let config = WorkerConfig { workers: N, idle_poll: Duration::from_secs(3600), ..fast(3) };
+        let (sink, workers) = handing_off(store.clone(), router, config);
+        for i in 0..N {
+            let stored = sink.accept(event("github", &format!("m{i}"), "push")).await.unwrap();
+            assert!(matches!(stored, crate::Inserted::Leased(_)), "{stored:?}");
+        }
+        // The first done mark is held in its statement while the other workers finish.
+        eventually("every handler returned", || returned.load(Ordering::SeqCst) == N as u32).await;
+        eventually("the first done statement began", || !store.completes().is_empty()).await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        store.gate.add_permits(1);
+        eventually("done", || store.all_done(N)).await;
+        workers.shutdown().await;
+        let completes = store.completes();
+        assert_eq!(completes.iter().sum::<usize>(), N, "{completes:?}");
+        assert!(completes.len() <= 2 && completes.iter().max() >= Some(&(N - 1)), "{completes:?}");
     }
 }
