@@ -40,6 +40,26 @@ kill "$plain"; wait "$plain" 2>/dev/null || true
 # the tokio runtime's workers and, for SQLite, the store's writer thread.
 threads() { for t in /proc/"$pid"/task/*; do echo "$(cat "$t/comm") $(awk '{print $14 + $15}' "$t/stat")"; done |
   awk '{a[$1] += $2} END {for (k in a) print k, a[k]}' | sort; }
+# The drain: how long after the load stops until every accepted delivery has been handled
+# (the sum of webhook_handler_runs_total{result="ok"|"ignored"} reaches that of
+# webhook_requests_total{outcome="accepted"}), polled every 50 ms for at most 120 s.
+drain() {
+  local start now accepted handled
+  start=$(date +%s%N)
+  for _ in $(seq 2400); do
+    read -r accepted handled < <(curl -s http://127.0.0.1:3101/metrics | awk '
+      /^webhook_requests_total\{/ && /outcome="accepted"/ {a += $NF}
+      /^webhook_handler_runs_total\{/ && /result="(ok|ignored)"/ {h += $NF}
+      END {printf "%d %d\n", a, h}')
+    if [ "$accepted" -gt 0 ] && [ "$handled" -ge "$accepted" ]; then
+      now=$(date +%s%N)
+      awk -v t="$((now - start))" -v n="$handled" 'BEGIN {printf "  drain                  %6.2f s after the load (%d handled)\n", t / 1e9, n}'
+      return
+    fi
+    sleep 0.05
+  done
+  echo "  drain                  not done after 120 s ($handled handled of $accepted accepted)"
+}
 run() { # label database-url [VAR=value ...]
   env "${@:3}" GITHUB_WEBHOOK_SECRET=s3cret WEBHOOK_ADDR=127.0.0.1:3101 DATABASE_URL=$2 RUST_LOG=warn \
     "$bin/axum-receiver" >"$work/receiver.log" 2>&1 &
@@ -52,6 +72,7 @@ run() { # label database-url [VAR=value ...]
   TIMEFORMAT="  load tool              %U s user + %S s system CPU"
   time { "$bin/webhook-load" run --url http://127.0.0.1:3101/webhooks/github --secret s3cret \
     --connections "$conns" --requests "$reqs" --max-seconds 30 --label "$1" | tee "$work/load.out" || true; }
+  [ -z "$broker" ] && drain
   threads >"$work/cpu.after"
   measured=$(grep -oE '\(([0-9]+) measured' "$work/load.out" | grep -oE '[0-9]+' || echo 0)
   # The 2 000 warm-up requests (webhook-load's default) are sent but not measured: divide
