@@ -219,6 +219,42 @@ impl PostgresStore {
         })
     }
 
+    /// Several events' done marks and effects in one transaction (one durable commit), each
+    /// in a savepoint: a lease lost or a failing statement rolls back that event's part
+    /// only. A commit that fails may or may not have happened: every event the batch would
+    /// have completed comes back failed, and the worker's failed attempt only lands where
+    /// the event is still leased (it did not commit).
+    async fn complete_batch(&self, done: &[(EventId, Effects)], worker: &str) -> Result<Vec<Completion>, StoreError> {
+        let complete = db_error("completing events");
+        let mut tx = self.ingest.begin().await.map_err(&complete)?;
+        let mut out = Vec::with_capacity(done.len());
+        for (id, effects) in done {
+            sqlx::query("SAVEPOINT event").execute(&mut *tx).await.map_err(&complete)?;
+            let held =
+                sqlx::query(COMPLETE).bind(worker).bind([*id].as_slice()).execute(&mut *tx).await.map_err(&complete)?;
+            let outcome = if held.rows_affected() != 1 {
+                Completion::LeaseLost
+            } else {
+                match Self::run_effects(&mut tx, effects).await {
+                    Ok(()) => Completion::Done,
+                    Err(e) => Completion::Failed(e),
+                }
+            };
+            let end =
+                if outcome == Completion::Done { "RELEASE SAVEPOINT event" } else { "ROLLBACK TO SAVEPOINT event" };
+            sqlx::query(end).execute(&mut *tx).await.map_err(&complete)?;
+            out.push(outcome);
+        }
+        if let Err(e) = tx.commit().await {
+            for o in &mut out {
+                if *o == Completion::Done {
+                    *o = Completion::Failed(format!("committing the effects: {e}"));
+                }
+            }
+        }
+        Ok(out)
+    }
+
     fn row(row: &PgRow) -> Result<Event, StoreError> {
         let get = db_error("reading an event");
         let status: String = row.try_get("status").map_err(&get)?;
@@ -416,15 +452,17 @@ impl EventStore for PostgresStore {
     }
 
     async fn complete_with(&self, done: &[(EventId, Effects)], worker: &str) -> Result<Vec<Completion>, StoreError> {
-        let mut out = Vec::with_capacity(done.len());
-        // One transaction per event, so an error is that event's alone (earlier ones may
-        // have committed): it comes back as a failed attempt, never as the batch's `Err`.
-        for (id, effects) in done {
-            out.push(
-                self.complete_one(*id, effects, worker).await.unwrap_or_else(|e| Completion::Failed(e.to_string())),
-            );
+        if let [(id, effects)] = done {
+            let one = self.complete_one(*id, effects, worker).await;
+            return Ok(vec![one.unwrap_or_else(|e| Completion::Failed(e.to_string()))]);
         }
-        Ok(out)
+        // One durable commit for the batch, each event's done mark and effects inside a
+        // savepoint of their own, so an error is that event's alone: it comes back as a
+        // failed attempt (its savepoint rolled back), never as the batch's `Err`.
+        Ok(self.complete_batch(done, worker).await.unwrap_or_else(|e| {
+            let failed = Completion::Failed(e.to_string());
+            vec![failed; done.len()]
+        }))
     }
 
     async fn close(&self) {

@@ -725,9 +725,15 @@ where
     // Done once, never again: a second completion of the same event applies nothing.
     let again = store.complete_with(&done[..1], "w1").await.expect("complete_with");
     assert_eq!(again, vec![Completion::LeaseLost]);
-    // The holder completes the others; a plain completion in the same batch works too.
-    let rest = store.complete_with(&[(ids[1], log(ids[1], "second")), (ids[2], Effects::new())], "w1").await;
-    assert_eq!(rest.expect("complete_with"), vec![Completion::Done, Completion::Done]);
+    // The holder completes the others; a plain completion in the same batch works too, and
+    // an event done already (its lease gone) in the same batch applies nothing.
+    let rest = store
+        .complete_with(
+            &[(ids[0], log(ids[0], "again")), (ids[1], log(ids[1], "second")), (ids[2], Effects::new())],
+            "w1",
+        )
+        .await;
+    assert_eq!(rest.expect("complete_with"), vec![Completion::LeaseLost, Completion::Done, Completion::Done]);
     assert_eq!(
         rows().await,
         vec![(ids[0], None), (ids[0], Some("first".to_owned())), (ids[1], Some("second".to_owned()))]
