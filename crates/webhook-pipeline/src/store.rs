@@ -85,9 +85,10 @@ pub trait EventStore: Send + Sync {
         Ok(n)
     }
 
-    /// Runs each event's [effects](super::effects) and marks it done, one transaction per
-    /// event: the statements and the done mark commit together, and only while `worker`
-    /// still holds the event's lease. Returns one [`Completion`] per event, in order; an
+    /// Runs each event's [effects](super::effects) and marks it done, atomically per event:
+    /// its statements and its done mark commit together, and only while `worker` still
+    /// holds its lease; one event's failure never undoes another's (SQLite and PostgreSQL
+    /// write the batch in one transaction, each event in a savepoint of its own). Returns one [`Completion`] per event, in order; an
     /// `Err` is the store being unreachable (nothing is known to have committed).
     ///
     /// The default completes events without effects one by one and refuses effects: a

@@ -383,7 +383,7 @@ impl Settler {
     }
 
     /// Marks handled events done (emptying `done`): those without effects in one
-    /// statement, those with effects each in its own transaction with them.
+    /// statement, those with effects in one `complete_with` (each atomic with its effects).
     async fn settle_done(&self, done: &mut Vec<Finished>, owner: &str) {
         if done.iter().all(|f| f.effects.is_empty()) {
             return self.complete_plain(done, owner).await;
@@ -549,8 +549,8 @@ impl Worker {
     }
 
     /// Runs handed-off events (emptying `handed`). Their done marks go to the completer,
-    /// with the other workers'; those with effects are written here, each in its own
-    /// transaction, in one call for the lot: while more events wait in the channel (and
+    /// with the other workers'; those with effects are written here, each atomic with its
+    /// effects, in one call for the lot: while more events wait in the channel (and
     /// fewer than a batch are held), the worker takes the next one, one at a time, before
     /// writing them, as a leased batch would be.
     async fn run_handed_off(&self, taken: Option<&Taken>, handed: &mut Vec<HandedOff>) {
