@@ -194,6 +194,14 @@ impl PipelineBuilder {
         self
     }
 
+    /// How many freshly stored events may wait to be handed straight to an idle worker,
+    /// leased in the transaction that stores them (default 64; 0: every event is found by
+    /// the workers' lease query). See [`WorkerConfig::handoff`].
+    pub fn handoff(mut self, events: usize) -> Self {
+        self.workers.handoff = events;
+        self
+    }
+
     /// How long a worker holds an event before another may take it (default 60 s): longer
     /// than the slowest handler, short enough that a crashed worker's events resume soon.
     pub fn lease(mut self, lease: Duration) -> Self {

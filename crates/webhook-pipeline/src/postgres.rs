@@ -219,6 +219,44 @@ impl PostgresStore {
         })
     }
 
+    /// The batch in one transaction with no savepoints: the done marks in one statement
+    /// (the events still leased to `worker` come back), then the effects of those events.
+    /// `None` when a statement failed: the transaction is rolled back, nothing happened, and
+    /// [`complete_batch`](Self::complete_batch) sorts the failure out per event. A commit
+    /// that fails may or may not have happened: every event it held comes back failed.
+    async fn complete_together(
+        &self,
+        done: &[(EventId, Effects)],
+        worker: &str,
+    ) -> Result<Option<Vec<Completion>>, StoreError> {
+        let complete = db_error("completing events");
+        let ids: Vec<EventId> = done.iter().map(|(id, _)| *id).collect();
+        let mut tx = self.ingest.begin().await.map_err(&complete)?;
+        let held: Vec<EventId> = sqlx::query_scalar(&format!("{COMPLETE} RETURNING id"))
+            .bind(worker)
+            .bind(ids.as_slice())
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(&complete)?;
+        let mut out = Vec::with_capacity(done.len());
+        for (id, effects) in done {
+            if !held.contains(id) {
+                out.push(Completion::LeaseLost);
+                continue;
+            }
+            if Self::run_effects(&mut tx, effects).await.is_err() {
+                tx.rollback().await.map_err(&complete)?;
+                return Ok(None);
+            }
+            out.push(Completion::Done);
+        }
+        if let Err(e) = tx.commit().await {
+            let failed = Completion::Failed(format!("committing the effects: {e}"));
+            return Ok(Some(out.into_iter().map(|o| if o == Completion::Done { failed.clone() } else { o }).collect()));
+        }
+        Ok(Some(out))
+    }
+
     /// Several events' done marks and effects in one transaction (one durable commit), each
     /// in a savepoint: a lease lost or a failing statement rolls back that event's part
     /// only. A commit that fails may or may not have happened: every event the batch would
@@ -456,9 +494,15 @@ impl EventStore for PostgresStore {
             let one = self.complete_one(*id, effects, worker).await;
             return Ok(vec![one.unwrap_or_else(|e| Completion::Failed(e.to_string()))]);
         }
-        // One durable commit for the batch, each event's done mark and effects inside a
-        // savepoint of their own, so an error is that event's alone: it comes back as a
-        // failed attempt (its savepoint rolled back), never as the batch's `Err`.
+        // One durable commit for the batch: first all at once (one done-mark statement, then
+        // the effects); if a statement fails, again with each event in a savepoint of its
+        // own, so an error is that event's alone: it comes back as a failed attempt (its
+        // savepoint rolled back), never as the batch's `Err`.
+        match self.complete_together(done, worker).await {
+            Ok(Some(out)) => return Ok(out),
+            Ok(None) => {}
+            Err(e) => return Ok(vec![Completion::Failed(e.to_string()); done.len()]),
+        }
         Ok(self.complete_batch(done, worker).await.unwrap_or_else(|e| {
             let failed = Completion::Failed(e.to_string());
             vec![failed; done.len()]

@@ -32,6 +32,7 @@ pub async fn start(config: Config) -> Result<Receiver, String> {
             let builder = Pipeline::builder(store)
                 .router(EventRouter::new().catch_all(handler))
                 .workers(config.workers)
+                .handoff(config.handoff)
                 .lease(config.lease)
                 .retention(config.retention())
                 .map_err(|e| format!("WEBHOOK_RETENTION_DAYS: {e}"))?;

@@ -131,6 +131,9 @@ pub struct Config {
     pub redis_url: Option<String>,
     /// Background workers.
     pub workers: usize,
+    /// `WEBHOOK_HANDOFF`: fresh events that may wait to be handed straight to an idle
+    /// worker (0: none; every event is leased by the workers' query).
+    pub handoff: usize,
     /// How long a worker's lease on an event lasts.
     pub lease: Duration,
     /// The proxies whose forwarding headers name the client (`WEBHOOK_TRUSTED_PROXIES`).
@@ -199,6 +202,16 @@ impl Config {
         let max_body = number("WEBHOOK_MAX_BODY_BYTES", 1 << 30, "bytes")?
             .map_or(DEFAULT_BODY_LIMIT, |n| usize::try_from(n).unwrap_or(usize::MAX));
         let workers = number("WEBHOOK_WORKERS", 256, "workers")?.map_or(4, |n| usize::try_from(n).unwrap_or(256));
+        // 0 is allowed here: no handoff.
+        let handoff = match var("WEBHOOK_HANDOFF").filter(|v| !v.trim().is_empty()) {
+            None => 64,
+            Some(v) => v
+                .trim()
+                .parse::<usize>()
+                .ok()
+                .filter(|n| *n <= 65_536)
+                .ok_or_else(|| format!("WEBHOOK_HANDOFF={v} is not a number of events from 0 to 65536"))?,
+        };
         let lease = Duration::from_secs(number("WEBHOOK_LEASE_SECS", 86_400, "seconds")?.unwrap_or(60));
         let day = |n: u64| Duration::from_secs(86_400 * n);
         let audit_retention = number("WEBHOOK_AUDIT_DAYS", 3650, "days")?.map(day);
@@ -303,6 +316,7 @@ impl Config {
             database_url,
             redis_url,
             workers,
+            handoff,
             lease,
             trusted_proxies,
             audit_retention,
@@ -521,6 +535,9 @@ mod tests {
         assert!(config(&[("WEBHOOK_MAX_BODY_BYTES", "0")]).unwrap_err().contains("WEBHOOK_MAX_BODY_BYTES"));
         assert!(config(&[("DATABASE_URL", "mysql://x")]).unwrap_err().contains("DATABASE_URL"));
         assert!(config(&[("WEBHOOK_WORKERS", "0")]).unwrap_err().contains("WEBHOOK_WORKERS"));
+        assert_eq!(config(&[]).unwrap().handoff, 64);
+        assert_eq!(config(&[("WEBHOOK_HANDOFF", "0")]).unwrap().handoff, 0);
+        assert!(config(&[("WEBHOOK_HANDOFF", "65537")]).unwrap_err().contains("WEBHOOK_HANDOFF=65537"));
         assert_eq!(config(&[]).unwrap().sink_channels, None);
         assert_eq!(config(&[("WEBHOOK_SINK_CHANNELS", "3")]).unwrap().sink_channels, Some(3));
         assert!(config(&[("WEBHOOK_SINK_CHANNELS", "0")]).unwrap_err().contains("WEBHOOK_SINK_CHANNELS"));

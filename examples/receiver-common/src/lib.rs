@@ -21,6 +21,7 @@
 //! | `WEBHOOK_SINK_NAME` | the NATS stream (upper-cased) and subject prefix, or the RabbitMQ exchange and queue | `webhooks` |
 //! | `WEBHOOK_SINK_CHANNELS` | the RabbitMQ sink's channels in confirm mode, used in turn (1-64) | `1` |
 //! | `WEBHOOK_WORKERS` | background workers handling stored events | `4` |
+//! | `WEBHOOK_HANDOFF` | fresh events that may wait to be handed straight to an idle worker, leased in the transaction that stores them (`0`: every event is found by the workers' lease query) | `64` |
 //! | `WEBHOOK_LEASE_SECS` | how long a worker holds an event before another may take it | `60` |
 //! | `WEBHOOK_RETENTION_DAYS` | handled events (and their bodies) are deleted this many days after they were received; at least the 7-day dedup TTL | `7` |
 //! | `WEBHOOK_DEAD_RETENTION_DAYS` | dead events not replayed are deleted this many days after they were received | `30` |
