@@ -35,8 +35,13 @@ const TOPIC: &str = "arn:aws:sns:eu-west-1:123456789012:orders";
 const WEBHOOK_ID: &str = "1JE4291016473214C";
 const ACCEPTED: &str = r#"{"status":"accepted"}"#;
 const DUPLICATE: &str = r#"{"status":"duplicate"}"#;
-/// How long the receivers' fetchers here remember a failed fetch (10 s by default).
-const FAILURE_TTL: Duration = Duration::from_millis(300);
+/// How long the receivers' fetchers here remember a failed fetch (10 s by default): long
+/// enough for the two requests between a failure and the retry that must find it
+/// remembered, however loaded the machine.
+const FAILURE_TTL: Duration = Duration::from_secs(3);
+/// How long the server takes to answer a `/slow…` path: the time a second download has
+/// to be refused in while the first one runs.
+const SLOW: Duration = Duration::from_secs(3);
 
 /// An RSA key and its self-signed certificate in PEM: what SNS and PayPal publish.
 struct Pair {
@@ -127,7 +132,7 @@ impl Server {
                     let path = line.split(' ').nth(1).unwrap_or_default().to_owned();
                     seen.lock().unwrap().push(path.clone());
                     if path.starts_with("/slow") {
-                        tokio::time::sleep(Duration::from_millis(1500)).await;
+                        tokio::time::sleep(SLOW).await;
                     }
                     let (status, body): (&str, Vec<u8>) = match path.as_str() {
                         "/cert.pem" | "/v1/notifications/certs/CERT-1" | "/slow-1.pem" | "/slow-2.pem" => {
@@ -378,7 +383,7 @@ async fn a_failed_fetch_is_remembered_and_downloads_are_bounded_in_number() {
 
     // One download at a time: a second URL while the first is being served is 503 at once.
     let slow = tokio::spawn(prepare(sns(&SIGNER, "Notification", "s-1", &format!("https://{SNS_HOST}/slow-1.pem"))));
-    for _ in 0..100 {
+    for _ in 0..250 {
         if server.paths().len() == 2 {
             break;
         }
