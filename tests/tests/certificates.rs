@@ -362,7 +362,8 @@ async fn an_sns_subscription_confirmation_is_accepted_and_confirmed_by_the_worke
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_fetch_is_remembered_and_downloads_are_bounded_in_number() {
     let server = Server::start().await;
-    let fetcher = server.fetcher_with(|b| b.failure_ttl(Duration::from_secs(60)).max_fetches(1));
+    // A time limit well past the slow answer: the slow download must succeed.
+    let fetcher = server.fetcher_with(|b| b.failure_ttl(Duration::from_secs(60)).max_fetches(1).timeout(SLOW * 3));
     let provider = webhook_core::providers::AWS_SNS;
     let prepare = |body: Bytes| {
         let fetcher = fetcher.clone();
