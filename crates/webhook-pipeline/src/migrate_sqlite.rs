@@ -21,6 +21,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (6, "audit", include_str!("../migrations/sqlite/0006_audit.sql")),
     (7, "received index", include_str!("../migrations/sqlite/0007_received_index.sql")),
     (8, "attempts and counts", include_str!("../migrations/sqlite/0008_attempts_counts.sql")),
+    (9, "counts in the writer", include_str!("../migrations/sqlite/0009_counts_in_writer.sql")),
 ];
 
 const TABLE: &str = "CREATE TABLE IF NOT EXISTS _sqlx_migrations (
@@ -149,5 +150,21 @@ mod tests {
             stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).unwrap().map(Result::unwrap).collect();
         let want = [("dead", 1, 1), ("done", 2, 5), ("failed", 0, 0), ("pending", 1, 0), ("processing", 0, 0)];
         assert_eq!(counts, want.map(|(s, e, b)| (s.to_owned(), e, b)));
+
+        // Migration 9 keeps those counts, gives each event its body length and drops the
+        // triggers: the store's writer counts from then on.
+        conn.execute_batch(MIGRATIONS[8].2).unwrap();
+        let mut stmt = conn.prepare("SELECT id, body_bytes FROM webhook_events ORDER BY id").unwrap();
+        let lengths: Vec<(i64, i64)> =
+            stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap().map(Result::unwrap).collect();
+        assert_eq!(lengths, [(1, 3), (2, 2), (3, 1), (4, 0)]);
+        let triggers: i64 =
+            conn.query_row("SELECT COUNT(*) FROM sqlite_master WHERE type = 'trigger'", [], |r| r.get(0)).unwrap();
+        assert_eq!(triggers, 0);
+        conn.execute("UPDATE webhook_events SET status = 'done' WHERE id = 4", []).unwrap();
+        let mut stmt = conn.prepare("SELECT status, events, bytes FROM webhook_event_counts ORDER BY status").unwrap();
+        let after: Vec<(String, i64, i64)> =
+            stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).unwrap().map(Result::unwrap).collect();
+        assert_eq!(after, counts, "no trigger counts any more, and the counts were carried over");
     }
 }

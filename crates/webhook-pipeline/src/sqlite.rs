@@ -14,6 +14,7 @@
 //! No async runtime thread ever blocks on the database, no statement is parsed twice, and
 //! nothing sleeps on SQLite's busy handler: the writers of this process queue in order.
 
+use std::cell::Cell;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -411,21 +412,23 @@ fn pending<T: Send + 'static>(reply: Reply<T>, result: Result<T, StoreError>) ->
 }
 
 const INSERT_EVENT: &str = "INSERT INTO webhook_events \
-    (provider, delivery_id, event_type, received_at, status, attempts, next_attempt_at) \
-    VALUES (?1, ?2, ?3, ?4, 'pending', 0, ?4) ON CONFLICT (provider, delivery_id) DO NOTHING";
+    (provider, delivery_id, event_type, received_at, status, attempts, next_attempt_at, body_bytes) \
+    VALUES (?1, ?2, ?3, ?4, 'pending', 0, ?4, ?5) ON CONFLICT (provider, delivery_id) DO NOTHING";
 // The same row leased at once, as the lease statement would leave it.
 const INSERT_LEASED: &str = "INSERT INTO webhook_events \
-    (provider, delivery_id, event_type, received_at, status, attempts, next_attempt_at, lease_until, leased_by) \
-    VALUES (?1, ?2, ?3, ?4, 'processing', 1, ?4, ?5, ?6) ON CONFLICT (provider, delivery_id) DO NOTHING";
+    (provider, delivery_id, event_type, received_at, status, attempts, next_attempt_at, body_bytes, lease_until, \
+    leased_by) VALUES (?1, ?2, ?3, ?4, 'processing', 1, ?4, ?5, ?6, ?7) ON CONFLICT (provider, delivery_id) DO NOTHING";
 const INSERT_AUDIT: &str = "INSERT INTO webhook_audit (request_id, provider, delivery_id, event_type, \
     received_at, signature_verified, outcome, status, error, client_ip) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
 const PURGE_AUDIT: &str = "DELETE FROM webhook_audit WHERE received_at < ?1";
 const INSERT_BODY: &str = "INSERT INTO webhook_bodies (id, headers, body) VALUES (?1, ?2, ?3)";
 const READ_BODY: &str = "SELECT headers, body FROM webhook_bodies WHERE id = ?1";
+// The status changes return the body length the counts by status move with.
 const COMPLETE: &str = "UPDATE webhook_events SET status = 'done', lease_until = NULL \
-    WHERE id = ?1 AND status = 'processing' AND leased_by = ?2";
+    WHERE id = ?1 AND status = 'processing' AND leased_by = ?2 RETURNING body_bytes";
 const FAIL: &str = "UPDATE webhook_events SET status = ?1, last_error = ?2, lease_until = NULL, \
-    next_attempt_at = COALESCE(?3, next_attempt_at) WHERE id = ?4 AND status = 'processing' AND leased_by = ?5";
+    next_attempt_at = COALESCE(?3, next_attempt_at) WHERE id = ?4 AND status = 'processing' AND leased_by = ?5 \
+    RETURNING body_bytes";
 // Settled events by reception time, through `webhook_events_received`: a batch of ids, then
 // their bodies and rows deleted one by one with prepared statements.
 const PURGEABLE: &str =
@@ -442,7 +445,8 @@ const CAP_ATTEMPTS: &str = "DELETE FROM webhook_event_attempts WHERE event_id = 
 const READ_ATTEMPTS: &str = "SELECT event_id, attempt, worker, started_at, finished_at, outcome, error \
     FROM webhook_event_attempts WHERE event_id = ?1 ORDER BY attempt";
 const STATUS_COUNTS: &str = "SELECT status, events, bytes FROM webhook_event_counts";
-const DELETE_EVENT: &str = "DELETE FROM webhook_events WHERE id = ?1";
+const ADD_COUNTS: &str = "UPDATE webhook_event_counts SET events = events + ?2, bytes = bytes + ?3 WHERE status = ?1";
+const DELETE_EVENT: &str = "DELETE FROM webhook_events WHERE id = ?1 RETURNING body_bytes";
 /// Most free pages handed back to the file system after a purge batch (4 MiB of 4 KiB
 /// pages), when the file has `auto_vacuum = INCREMENTAL`.
 const VACUUM_PAGES: i64 = 1024;
@@ -450,21 +454,57 @@ const VACUUM_PAGES: i64 = 1024;
 const DEPTH: &str = "SELECT (SELECT COUNT(*) FROM webhook_events WHERE status IN ('pending', 'failed')) \
     + (SELECT COUNT(*) FROM webhook_events WHERE status = 'processing')";
 
-/// The lease: each branch reads one partial index (waiting rows by next attempt, expired
-/// leases by lease end) and stops at the limit.
+/// The events due for a lease, oldest first, with the status and body length each leaves
+/// (for the counts by status): each branch reads one partial index (waiting rows by next
+/// attempt, expired leases by lease end) and stops at the limit.
+const DUE: &str = "WITH waiting AS (SELECT id, next_attempt_at FROM webhook_events \
+         WHERE status IN ('pending', 'failed') AND next_attempt_at <= ?1 \
+         ORDER BY next_attempt_at, id LIMIT ?2), \
+     expired AS (SELECT id, next_attempt_at FROM webhook_events \
+         WHERE status = 'processing' AND lease_until < ?1 ORDER BY lease_until LIMIT ?2), \
+     due AS (SELECT id, next_attempt_at FROM (SELECT id, next_attempt_at FROM waiting \
+         UNION ALL SELECT id, next_attempt_at FROM expired) ORDER BY next_attempt_at, id LIMIT ?2) \
+     SELECT e.id, e.status, e.body_bytes FROM due JOIN webhook_events e ON e.id = due.id \
+     ORDER BY due.next_attempt_at, due.id";
+
+/// Leases one due event (found by [`DUE`] in the same transaction).
 fn lease_sql() -> String {
     format!(
-        "WITH waiting AS (SELECT id, next_attempt_at FROM webhook_events \
-             WHERE status IN ('pending', 'failed') AND next_attempt_at <= ?3 \
-             ORDER BY next_attempt_at, id LIMIT ?4), \
-         expired AS (SELECT id, next_attempt_at FROM webhook_events \
-             WHERE status = 'processing' AND lease_until < ?3 ORDER BY lease_until LIMIT ?4), \
-         due AS (SELECT id FROM (SELECT id, next_attempt_at FROM waiting UNION ALL SELECT id, next_attempt_at FROM expired) \
-             ORDER BY next_attempt_at, id LIMIT ?4) \
-         UPDATE webhook_events SET status = 'processing', attempts = attempts + 1, lease_until = ?1, leased_by = ?2 \
-         WHERE id IN (SELECT id FROM due) \
-         RETURNING {COLUMNS}"
+        "UPDATE webhook_events SET status = 'processing', attempts = attempts + 1, lease_until = ?1, leased_by = ?2 \
+         WHERE id = ?3 RETURNING {COLUMNS}"
     )
+}
+
+/// What a turn's jobs changed in the counts by status: events and body bytes per status,
+/// added to `webhook_event_counts` once, just before the commit. Counting here rather than
+/// in triggers costs one statement per status a turn touched instead of one or two per row
+/// (the triggers once took a third of the writer's instructions).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Moved([(i64, i64); 5]);
+
+impl Moved {
+    fn slot(&mut self, status: Status) -> &mut (i64, i64) {
+        &mut self.0[StatusCounts::STATUSES.iter().position(|s| *s == status).unwrap_or(0)]
+    }
+
+    /// `events` events holding `bytes` bytes of bodies joined (or, negative, left) `status`.
+    fn add(&mut self, status: Status, events: i64, bytes: i64) {
+        let slot = self.slot(status);
+        slot.0 += events;
+        slot.1 += bytes;
+    }
+
+    /// One event of `bytes` went from `from` to `to`.
+    fn moved(&mut self, from: Status, to: Status, bytes: i64) {
+        if from != to {
+            self.add(from, -1, -bytes);
+            self.add(to, 1, bytes);
+        }
+    }
+
+    fn get(&self, status: Status) -> (i64, i64) {
+        self.0[StatusCounts::STATUSES.iter().position(|s| *s == status).unwrap_or(0)]
+    }
 }
 
 /// The writer thread's state: the connection, what it last set `synchronous` to, and
@@ -474,6 +514,8 @@ struct Writer {
     lease_sql: String,
     durable: bool,
     incremental: bool,
+    /// The counts by status the current turn changed, not yet written.
+    moved: Cell<Moved>,
 }
 
 impl Writer {
@@ -495,7 +537,7 @@ impl Writer {
         super::migrate_sqlite::migrate(&mut conn)?;
         conn.set_prepared_statement_cache_capacity(64);
         let mode: i64 = conn.pragma_query_value(None, "auto_vacuum", |r| r.get(0)).map_err(&open)?;
-        Ok(Self { conn, lease_sql: lease_sql(), durable: true, incremental: mode == 2 })
+        Ok(Self { conn, lease_sql: lease_sql(), durable: true, incremental: mode == 2, moved: Cell::default() })
     }
 
     /// Serves the queue until every sender is gone or a job asks to close; returns the
@@ -560,11 +602,15 @@ impl Writer {
             });
         }
         let commit = match begun {
-            Ok(()) => self.exec("COMMIT").map_err(db_error("committing")).inspect_err(|_| {
-                let _ = self.exec("ROLLBACK");
-            }),
+            Ok(()) => self
+                .write_counts()
+                .and_then(|()| self.exec("COMMIT").map_err(db_error("committing")))
+                .inspect_err(|_| {
+                    let _ = self.exec("ROLLBACK");
+                }),
             Err(e) => Err(e),
         };
+        self.moved.set(Moved::default());
         if let Err(e) = &commit {
             tracing::warn!(error = %e, jobs = count, "SQLite transaction failed");
         }
@@ -580,12 +626,37 @@ impl Writer {
         self.conn.prepare_cached(sql)?.execute([]).map(drop)
     }
 
+    /// Notes a change of the counts by status, written with the turn.
+    fn count(&self, change: impl FnOnce(&mut Moved)) {
+        let mut moved = self.moved.get();
+        change(&mut moved);
+        self.moved.set(moved);
+    }
+
+    /// Adds what the turn changed to `webhook_event_counts`, in its transaction.
+    fn write_counts(&self) -> Result<(), StoreError> {
+        let moved = self.moved.get();
+        if moved == Moved::default() {
+            return Ok(());
+        }
+        let write = db_error("counting events by status");
+        let mut stmt = self.conn.prepare_cached(ADD_COUNTS).map_err(&write)?;
+        for status in StatusCounts::STATUSES {
+            let (events, bytes) = moved.get(status);
+            if (events, bytes) != (0, 0) {
+                stmt.execute(params![status.as_str(), events, bytes]).map_err(&write)?;
+            }
+        }
+        Ok(())
+    }
+
     /// Runs one job inside the turn's transaction, in a savepoint of its own: a job that
     /// fails leaves no trace and does not take the others down.
     fn run_job(&self, job: Job) -> Box<dyn Answer> {
         if let Err(e) = self.exec("SAVEPOINT job") {
             return fail_job(job, &db_error("starting a savepoint")(e));
         }
+        let counted = self.moved.get();
         let (ok, answer) = match job {
             Job::Insert(rows, lease, reply) => {
                 let r = self.insert(&rows, &lease);
@@ -686,6 +757,7 @@ impl Writer {
         let end = if ok {
             self.exec("RELEASE job")
         } else {
+            self.moved.set(counted);
             self.exec("ROLLBACK TO job").and_then(|()| self.exec("RELEASE job"))
         };
         if let Err(e) = end {
@@ -705,13 +777,13 @@ impl Writer {
         started: i64,
     ) -> Result<bool, StoreError> {
         let fail = db_error("recording a failed attempt");
-        let held = self
+        let held: Option<i64> = self
             .conn
             .prepare_cached(FAIL)
-            .and_then(|mut s| s.execute(params![status.as_str(), error, next, id, worker]))
-            .map_err(&fail)?
-            == 1;
-        if held {
+            .and_then(|mut s| s.query_row(params![status.as_str(), error, next, id, worker], |r| r.get(0)).optional())
+            .map_err(&fail)?;
+        if let Some(bytes) = held {
+            self.count(|m| m.moved(Status::Processing, status, bytes));
             let outcome = if status == Status::Dead { AttemptOutcome::Dead } else { AttemptOutcome::Failed };
             let now = to_ms(SystemTime::now());
             let number: i64 = self
@@ -729,7 +801,7 @@ impl Writer {
                 .and_then(|mut s| s.execute(params![id, number - i64::from(MAX_ATTEMPTS_KEPT)]))
                 .map_err(&fail)?;
         }
-        Ok(held)
+        Ok(held.is_some())
     }
 
     fn attempts(&self, id: EventId) -> Result<Vec<Attempt>, StoreError> {
@@ -762,10 +834,13 @@ impl Writer {
             .map_err(&read)?
             .collect::<Result<Vec<_>, _>>()
             .map_err(&read)?;
+        // What this turn changed before this job counts too: it commits with it.
+        let moved = self.moved.get();
         let mut counts = StatusCounts::default();
         for (status, events, bytes) in rows {
             if let Some(status) = Status::parse(&status) {
-                counts.set(status, StatusCount::new(events.max(0) as u64, bytes.max(0) as u64));
+                let (more, more_bytes) = moved.get(status);
+                counts.set(status, StatusCount::new((events + more).max(0) as u64, (bytes + more_bytes).max(0) as u64));
             }
         }
         Ok(counts)
@@ -781,6 +856,7 @@ impl Writer {
         for (i, r) in rows.iter().enumerate() {
             // A conflict changes no row: stored before, or earlier in this same batch. (Not
             // `RETURNING id`: reading the new rowid costs a quarter of the insert's CPU less.)
+            let bytes = i64::try_from(r.body.len()).unwrap_or(i64::MAX);
             let (changed, is_leased) = match leased.as_mut().filter(|_| i < lease.first) {
                 Some(stmt) => (
                     stmt.execute(params![
@@ -788,6 +864,7 @@ impl Writer {
                         r.delivery_id,
                         r.event_type,
                         r.received_at,
+                        bytes,
                         lease.until,
                         lease.worker
                     ])
@@ -795,13 +872,16 @@ impl Writer {
                     true,
                 ),
                 None => (
-                    event.execute(params![r.provider, r.delivery_id, r.event_type, r.received_at]).map_err(&store)?,
+                    event
+                        .execute(params![r.provider, r.delivery_id, r.event_type, r.received_at, bytes])
+                        .map_err(&store)?,
                     false,
                 ),
             };
             out.push(if changed == 1 {
                 let id = self.conn.last_insert_rowid();
                 body.execute(params![id, r.headers, r.body.as_ref()]).map_err(&store)?;
+                self.count(|m| m.add(if is_leased { Status::Processing } else { Status::Pending }, 1, bytes));
                 if is_leased {
                     Inserted::Leased(id)
                 } else {
@@ -816,13 +896,24 @@ impl Writer {
 
     fn lease(&self, worker: &str, max: i64, until: i64, now: i64) -> Result<Vec<Read>, StoreError> {
         let lease = db_error("leasing events");
-        let mut stmt = self.conn.prepare_cached(&self.lease_sql).map_err(&lease)?;
-        let mut events = stmt
-            .query_map(params![until, worker, now, max], event_row)
-            .map_err(&lease)?
-            .collect::<Result<Vec<_>, _>>()
+        let due = self
+            .conn
+            .prepare_cached(DUE)
+            .and_then(|mut s| {
+                s.query_map(params![now, max], |r| {
+                    Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?))
+                })?
+                .collect::<Result<Vec<_>, _>>()
+            })
             .map_err(&lease)?;
-        events.sort_by_key(|e| (e.next_attempt_at, e.id));
+        let mut stmt = self.conn.prepare_cached(&self.lease_sql).map_err(&lease)?;
+        let mut events = Vec::with_capacity(due.len());
+        for (id, status, bytes) in due {
+            events.push(stmt.query_row(params![until, worker, id], event_row).map_err(&lease)?);
+            if let Some(from) = Status::parse(&status) {
+                self.count(|m| m.moved(from, Status::Processing, bytes));
+            }
+        }
         self.attach_bodies(events)
     }
 
@@ -831,7 +922,11 @@ impl Writer {
         let mut stmt = self.conn.prepare_cached(COMPLETE).map_err(&complete)?;
         let mut done = 0;
         for id in ids {
-            done += stmt.execute(params![id, worker]).map_err(&complete)? as u64;
+            let held: Option<i64> = stmt.query_row(params![id, worker], |r| r.get(0)).optional().map_err(&complete)?;
+            if let Some(bytes) = held {
+                self.count(|m| m.moved(Status::Processing, Status::Done, bytes));
+                done += 1;
+            }
         }
         Ok(done)
     }
@@ -844,13 +939,16 @@ impl Writer {
         let mut out = Vec::with_capacity(done.len());
         for (id, effects) in done {
             self.exec("SAVEPOINT effects").map_err(&complete)?;
-            let held = self.conn.prepare_cached(COMPLETE).and_then(|mut s| s.execute(params![id, worker]));
-            let completion = match held {
-                Ok(1) => match self.run_effects(effects) {
-                    Ok(()) => Completion::Done,
-                    Err(e) => Completion::Failed(e),
+            let held = self
+                .conn
+                .prepare_cached(COMPLETE)
+                .and_then(|mut s| s.query_row(params![id, worker], |r| r.get::<_, i64>(0)).optional());
+            let (completion, bytes) = match held {
+                Ok(Some(bytes)) => match self.run_effects(effects) {
+                    Ok(()) => (Completion::Done, bytes),
+                    Err(e) => (Completion::Failed(e), 0),
                 },
-                Ok(_) => Completion::LeaseLost,
+                Ok(None) => (Completion::LeaseLost, 0),
                 Err(e) => return Err(complete(e)),
             };
             let end = if completion == Completion::Done {
@@ -859,6 +957,9 @@ impl Writer {
                 self.exec("ROLLBACK TO effects").and_then(|()| self.exec("RELEASE effects"))
             };
             end.map_err(&complete)?;
+            if completion == Completion::Done {
+                self.count(|m| m.moved(Status::Processing, Status::Done, bytes));
+            }
             out.push(completion);
         }
         Ok(out)
@@ -926,7 +1027,7 @@ impl Writer {
         let purge = db_error("purging events");
         let mut purged = Purged::default();
         let mut left = limit;
-        for (status, before) in [("done", done), ("dead", dead)] {
+        for (status, before) in [(Status::Done, done), (Status::Dead, dead)] {
             let Some(before) = before else { continue };
             if left <= 0 {
                 break;
@@ -935,7 +1036,8 @@ impl Writer {
                 .conn
                 .prepare_cached(PURGEABLE)
                 .and_then(|mut s| {
-                    s.query_map(params![status, before, left], |r| r.get::<_, i64>(0))?.collect::<Result<Vec<_>, _>>()
+                    s.query_map(params![status.as_str(), before, left], |r| r.get::<_, i64>(0))?
+                        .collect::<Result<Vec<_>, _>>()
                 })
                 .map_err(&purge)?;
             let mut body = self.conn.prepare_cached(DELETE_BODY).map_err(&purge)?;
@@ -944,11 +1046,14 @@ impl Writer {
             for id in &ids {
                 attempts.execute([id]).map_err(&purge)?;
                 body.execute([id]).map_err(&purge)?;
-                event.execute([id]).map_err(&purge)?;
+                let bytes: Option<i64> = event.query_row([id], |r| r.get(0)).optional().map_err(&purge)?;
+                if let Some(bytes) = bytes {
+                    self.count(|m| m.add(status, -1, -bytes));
+                }
             }
             let n = ids.len() as u64;
             left -= n as i64;
-            if status == "done" {
+            if status == Status::Done {
                 purged.done = n;
             } else {
                 purged.dead = n;
@@ -979,6 +1084,31 @@ impl Writer {
     }
 
     fn replay(&self, filter: &Filter, now: i64) -> Result<u64, StoreError> {
+        let replay = db_error("replaying events");
+        // What leaves each status, read first in the same transaction.
+        let (cond, values) = filter_sql(filter, '?', 1);
+        let leaving = format!(
+            "SELECT status, COUNT(*), COALESCE(SUM(body_bytes), 0) FROM webhook_events \
+             WHERE {cond} AND status <> 'processing' GROUP BY status"
+        );
+        let leaving = self
+            .conn
+            .prepare(&leaving)
+            .and_then(|mut s| {
+                s.query_map(params_from_iter(values.into_iter().map(value)), |r| {
+                    Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?))
+                })?
+                .collect::<Result<Vec<_>, _>>()
+            })
+            .map_err(&replay)?;
+        for (status, events, bytes) in leaving {
+            if let Some(status) = Status::parse(&status) {
+                self.count(|m| {
+                    m.add(status, -events, -bytes);
+                    m.add(Status::Pending, events, bytes);
+                });
+            }
+        }
         let (cond, values) = filter_sql(filter, '?', 2);
         let sql = format!(
             "UPDATE webhook_events SET status = 'pending', attempts = 0, next_attempt_at = ?1, lease_until = NULL \
@@ -1271,8 +1401,9 @@ impl EventStore for SqliteStore {
         self.ask(|reply| Job::Attempts { id, reply }).await
     }
 
-    /// Reads the counters that triggers keep in the transactions that change the events
-    /// (`webhook_event_counts`): five rows, whatever the table holds.
+    /// Reads the counters the writer keeps in the transactions that change the events
+    /// (`webhook_event_counts`, updated once per transaction with what it changed): five
+    /// rows, whatever the table holds.
     async fn status_counts(&self) -> Result<StatusCounts, StoreError> {
         self.ask(Job::StatusCounts).await
     }
@@ -1402,6 +1533,39 @@ mod tests {
         assert!(matches!(good.unwrap()[..], [Inserted::New(_)]));
         let stored = store.list(&Filter::default(), 10).await.unwrap();
         assert_eq!(stored.iter().map(|e| e.delivery_id.as_str()).collect::<Vec<_>>(), ["fine"]);
+        store.close().await;
+    }
+
+    #[tokio::test]
+    async fn what_a_job_rolled_back_is_not_counted() {
+        use crate::{Completion, Effects, StatusCount};
+        let db = TempDb::new();
+        let store = SqliteStore::connect(&db.url()).await.unwrap();
+        {
+            let conn = Connection::open(&db.path).unwrap();
+            conn.execute_batch(
+                "CREATE TRIGGER refuse BEFORE INSERT ON webhook_events WHEN NEW.delivery_id = 'clash' \
+                 BEGIN SELECT RAISE(ABORT, 'refused by the test'); END;",
+            )
+            .unwrap();
+        }
+        // The batch's first row was inserted, and counted, before the second failed.
+        let (clash, fine) =
+            ([event("github", "first", "push"), event("github", "clash", "push")], [event("github", "fine", "push")]);
+        let (bad, good) = tokio::join!(store.insert(&clash), store.insert(&fine));
+        assert!(bad.is_err() && good.is_ok());
+        let bytes = event("github", "fine", "push").body.len() as u64;
+        let counts = store.status_counts().await.unwrap();
+        assert_eq!(counts.get(Status::Pending), StatusCount::new(1, bytes));
+        assert_eq!(counts.total(), StatusCount::new(1, bytes));
+        // Effects that fail roll their done mark back: still processing.
+        let leased = store.lease("w", 1, Duration::from_secs(60), SystemTime::now()).await.unwrap();
+        let failing = Effects::new().execute("INSERT INTO no_such_table VALUES (1)", []);
+        let done = store.complete_with(&[(leased[0].id, failing)], "w").await.unwrap();
+        assert!(matches!(done[..], [Completion::Failed(_)]), "{done:?}");
+        let counts = store.status_counts().await.unwrap();
+        assert_eq!(counts.get(Status::Processing), StatusCount::new(1, bytes));
+        assert_eq!(counts.total(), StatusCount::new(1, bytes));
         store.close().await;
     }
 }

@@ -329,7 +329,7 @@ pub async fn handoff_conformance(store: &dyn EventStore) {
 ///
 /// On the first behaviour the store gets wrong, naming it.
 pub async fn history_conformance(store: &dyn EventStore) {
-    use crate::{AttemptOutcome, StatusCount, MAX_ATTEMPTS_KEPT, MAX_ATTEMPT_ERROR};
+    use crate::{AttemptOutcome, Completion, Effects, StatusCount, MAX_ATTEMPTS_KEPT, MAX_ATTEMPT_ERROR};
     let lease = Duration::from_secs(1000);
     let body_len = |id: &str| event("h", id, "t").body.len() as u64;
     // Checks every status's count against `expected` (events, bytes); the rest are zero.
@@ -421,6 +421,51 @@ pub async fn history_conformance(store: &dyn EventStore) {
         "attempts outlived their event"
     );
     counts(vec![], "after the purge").await;
+
+    // Stored already leased, then done through `complete_with`; a lost lease moves nothing.
+    let (d, e) = (body_len("d"), body_len("ee"));
+    let stored = store
+        .insert_leased(&[event("h", "d", "t"), event("h", "ee", "t")], 2, "w4", at(100) + lease)
+        .await
+        .expect("insert_leased");
+    let fresh: Vec<EventId> = stored
+        .iter()
+        .map(|i| match i {
+            Inserted::New(id) | Inserted::Leased(id) => *id,
+            other => panic!("not stored: {other:?}"),
+        })
+        .collect();
+    let leased_at_once = stored.iter().all(|i| matches!(i, Inserted::Leased(_)));
+    if !leased_at_once {
+        // A store without the handoff stores them pending: lease them the usual way.
+        assert_eq!(store.lease("w4", 10, lease, at(100)).await.expect("lease").len(), 2);
+    }
+    counts(vec![(Status::Processing, 2, d + e)], "after an insert leased at once").await;
+    let done = store
+        .complete_with(&[(fresh[0], Effects::new()), (fresh[1], Effects::new())], "w5")
+        .await
+        .expect("complete_with by a worker without the lease");
+    assert_eq!(done, [Completion::LeaseLost, Completion::LeaseLost]);
+    counts(vec![(Status::Processing, 2, d + e)], "after completions with lost leases").await;
+
+    // An expired lease taken again stays processing; then done, replayed and leased again.
+    let again = store.lease("w6", 10, lease, at(100) + lease * 2).await.expect("lease of expired leases");
+    assert_eq!(again.len(), 2, "both leases had expired");
+    counts(vec![(Status::Processing, 2, d + e)], "after expired leases were taken again").await;
+    let done = store
+        .complete_with(&[(fresh[0], Effects::new()), (fresh[1], Effects::new())], "w6")
+        .await
+        .expect("complete_with");
+    assert_eq!(done, [Completion::Done, Completion::Done]);
+    counts(vec![(Status::Done, 2, d + e)], "after complete_with").await;
+    assert_eq!(store.replay(&Filter::id(fresh[1]), at(200)).await.expect("replay"), 1);
+    counts(vec![(Status::Done, 1, d), (Status::Pending, 1, e)], "after replaying a done event").await;
+    assert_eq!(store.lease("w7", 10, lease, at(200)).await.expect("lease").len(), 1);
+    assert_eq!(store.complete_many(&[fresh[1]], "w7").await.expect("complete_many"), 1);
+    counts(vec![(Status::Done, 2, d + e)], "after the replayed event was done again").await;
+    let purged = store.purge(&PurgeBefore::none().done(at(1000)), 10).await.expect("purge");
+    assert_eq!(purged, Purged { done: 2, dead: 0 });
+    counts(vec![], "after the last purge").await;
 }
 
 /// What every store must do for a console or a dashboard, on a store of its own (it
