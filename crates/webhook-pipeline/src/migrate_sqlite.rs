@@ -42,6 +42,21 @@ fn failed(what: String) -> impl Fn(rusqlite::Error) -> StoreError {
 /// names it, never silently skipped.
 pub(crate) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
     conn.execute_batch(TABLE).map_err(failed("creating _sqlx_migrations".into()))?;
+    // As sqlx does: a database migrated by a newer version is not this version's to write
+    // (its writer would not keep what the newer schema expects, such as the counts).
+    let newest: Option<i64> = conn
+        .query_row("SELECT MAX(version) FROM _sqlx_migrations", [], |r| r.get(0))
+        .map_err(failed("reading the applied migrations".into()))?;
+    let known = MIGRATIONS.last().map_or(0, |m| m.0);
+    if let Some(newest) = newest.filter(|n| *n > known) {
+        return Err(StoreError::misconfigured(
+            format!(
+                "the database was migrated by a newer version of this library (migration {newest}; this version knows \
+                 migrations up to {known}): run the newer version, or restore a backup"
+            ),
+            None,
+        ));
+    }
     for &(version, description, sql) in MIGRATIONS {
         let checksum = Sha384::digest(sql.as_bytes()).to_vec();
         let applied: Option<(bool, Vec<u8>)> = conn
@@ -122,6 +137,21 @@ mod tests {
         assert!(e.is_misconfigured() && e.to_string().contains("migration 3 (lease indexes)"), "{e}");
         conn.execute("UPDATE _sqlx_migrations SET success = FALSE WHERE version = 3", []).unwrap();
         assert!(migrate(&mut conn).unwrap_err().to_string().contains("failed part way"));
+        conn.execute(
+            "UPDATE _sqlx_migrations SET success = TRUE, checksum = ?1 WHERE version = 3",
+            [Sha384::digest(MIGRATIONS[2].2.as_bytes()).to_vec()],
+        )
+        .unwrap();
+        migrate(&mut conn).unwrap();
+        let next = MIGRATIONS.len() as i64 + 1;
+        conn.execute(
+            "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
+             VALUES (?1, 'from the future', TRUE, x'00', 0)",
+            [next],
+        )
+        .unwrap();
+        let e = migrate(&mut conn).unwrap_err();
+        assert!(e.is_misconfigured() && e.to_string().contains(&format!("migration {next}")), "{e}");
     }
 
     #[test]
