@@ -234,6 +234,66 @@ mod tests {
         drop_schema(&url, &schema).await;
     }
 
+    #[cfg(feature = "postgres")]
+    #[tokio::test]
+    async fn postgres_migration_9_moves_body_lengths_onto_the_events_and_keeps_the_counts() {
+        use super::{PurgeBefore, Status};
+        use std::str::FromStr;
+        let Some(url) = postgres_url("postgres_migration_9_moves_body_lengths_onto_the_events_and_keeps_the_counts")
+        else {
+            return;
+        };
+        // A schema as migration 8 left it, with events in three statuses.
+        let (store, schema) = postgres_store(&url).await;
+        store.close().await;
+        let options =
+            sqlx::postgres::PgConnectOptions::from_str(&url).unwrap().options([("search_path", schema.as_str())]);
+        let pool = sqlx::postgres::PgPoolOptions::new().max_connections(2).connect_with(options).await.unwrap();
+        sqlx::query("DROP TABLE webhook_events, webhook_bodies, webhook_event_counts, _sqlx_migrations CASCADE")
+            .execute(&pool)
+            .await
+            .unwrap();
+        let mut eight = sqlx::migrate!("./migrations/postgres");
+        eight.migrations =
+            std::borrow::Cow::Owned(eight.migrations.iter().filter(|m| m.version <= 8).cloned().collect());
+        eight.run(&pool).await.unwrap();
+        for (id, status, body) in [(1, "done", "abc"), (2, "done", "de"), (3, "dead", "f"), (4, "pending", "")] {
+            sqlx::query(
+                "INSERT INTO webhook_events (id, provider, delivery_id, received_at, status, next_attempt_at) \
+                 VALUES ($1, 'p', $1::text, 0, $2, 0)",
+            )
+            .bind(id)
+            .bind(status)
+            .execute(&pool)
+            .await
+            .unwrap();
+            sqlx::query("INSERT INTO webhook_bodies (id, headers, body) VALUES ($1, '[]', $2)")
+                .bind(id)
+                .bind(body.as_bytes())
+                .execute(&pool)
+                .await
+                .unwrap();
+        }
+        let store = super::PostgresStore::new(pool.clone());
+        let before = store.status_counts().await.unwrap();
+        assert_eq!(before.get(Status::Done), crate::StatusCount::new(2, 5));
+        super::PostgresStore::migrate(&pool).await.unwrap();
+        let lengths: Vec<(i64, i64)> =
+            sqlx::query_as("SELECT id, body_bytes FROM webhook_events ORDER BY id").fetch_all(&pool).await.unwrap();
+        assert_eq!(lengths, [(1, 3), (2, 2), (3, 1), (4, 0)]);
+        assert_eq!(store.status_counts().await.unwrap(), before, "carried over");
+        // From now on the events' own lengths count: a purge of the two done events.
+        let purged = store.purge(&PurgeBefore::none().done(at(1)), 10).await.unwrap();
+        assert_eq!(purged.done, 2);
+        let after = store.status_counts().await.unwrap();
+        assert_eq!(
+            (after.get(Status::Done), after.get(Status::Dead)),
+            (crate::StatusCount::new(0, 0), crate::StatusCount::new(1, 1))
+        );
+        pool.close().await;
+        drop_schema(&url, &schema).await;
+    }
+
     #[cfg(feature = "sqlite")]
     #[tokio::test]
     async fn sqlite_store_handoff_conformance() {

@@ -337,13 +337,18 @@ impl PostgresStore {
         let mut tx = self.ingest.begin().await.map_err(db_error("starting a transaction"))?;
         for chunk in firsts.chunks(1000) {
             let mut q = sqlx::QueryBuilder::<sqlx::Postgres>::new(
-                "INSERT INTO webhook_events (provider, delivery_id, event_type, received_at, status, attempts, next_attempt_at, \
-                 lease_until, leased_by) ",
+                "INSERT INTO webhook_events (provider, delivery_id, event_type, received_at, body_bytes, status, attempts, \
+                 next_attempt_at, lease_until, leased_by) ",
             );
             q.push_values(chunk, |mut row, &i| {
                 let e = &events[i];
                 let at = to_ms(e.received_at);
-                row.push_bind(&e.provider).push_bind(&e.delivery_id).push_bind(&e.event_type).push_bind(at);
+                let bytes = i64::try_from(e.body.len()).unwrap_or(i64::MAX);
+                row.push_bind(&e.provider)
+                    .push_bind(&e.delivery_id)
+                    .push_bind(&e.event_type)
+                    .push_bind(at)
+                    .push_bind(bytes);
                 // The first `leased` rows go in leased, as the lease statement would leave
                 // them; a conflict writes nothing, leased or not.
                 if i < leased {
