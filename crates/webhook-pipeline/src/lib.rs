@@ -19,6 +19,8 @@ mod pipeline;
 mod postgres;
 #[cfg(feature = "rabbitmq")]
 mod rabbitmq;
+#[cfg(feature = "postgres")]
+mod reach;
 mod retention;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod sql;
