@@ -251,41 +251,16 @@ impl PostgresStore {
         Ok(())
     }
 
-    /// One event's done mark and effects in one transaction (durable commit): the
-    /// `UPDATE` locks the row, so no other worker can lease it until the commit.
-    async fn complete_one(&self, id: EventId, effects: &Effects, worker: &str) -> Result<Completion, StoreError> {
-        let what = "completing events";
-        let complete = db_error(what);
-        let mut conn = self.conn(&self.ingest, what).await?;
-        let mut tx = begin(&mut conn, what).await?;
-        let held = sqlx::query(COMPLETE)
-            .bind(worker)
-            .bind([id].as_slice())
-            .execute(&mut *tx)
-            .await
-            .map_err(&complete)?
-            .rows_affected();
-        if held != 1 {
-            tx.rollback().await.map_err(&complete)?;
-            return Ok(Completion::LeaseLost);
-        }
-        if let Err(e) = Self::run_effects(&mut tx, effects).await {
-            tx.rollback().await.map_err(&complete)?;
-            return Ok(Completion::Failed(e));
-        }
-        // A commit that fails may or may not have happened: the worker records a failed
-        // attempt, which only lands if the event is still leased (it did not commit).
-        Ok(match tx.commit().await {
-            Ok(()) => Completion::Done,
-            Err(e) => Completion::Failed(format!("committing the effects: {e}")),
-        })
-    }
-
-    /// The batch in one transaction with no savepoints: the done marks in one statement
-    /// (the events still leased to `worker` come back), then the effects of those events.
-    /// `None` when a statement failed: the transaction is rolled back, nothing happened, and
+    /// The events' done marks and effects in one transaction (durable commit) with no
+    /// savepoints: the done marks in one statement (the events still leased to `worker`
+    /// come back; the `UPDATE` locks their rows, so no other worker can lease them until
+    /// the commit), then the effects of those events. When a statement fails, the
+    /// transaction is rolled back and nothing happened: with only one event held, that
+    /// event has failed (its error comes back); with several, `None`, and
     /// [`complete_batch`](Self::complete_batch) sorts the failure out per event. A commit
-    /// that fails may or may not have happened: every event it held comes back failed.
+    /// that fails may or may not have happened: every event it held comes back failed (the
+    /// worker's failed attempt only lands where the event is still leased: it did not
+    /// commit).
     async fn complete_together(
         &self,
         done: &[(EventId, Effects)],
@@ -308,9 +283,16 @@ impl PostgresStore {
                 out.push(Completion::LeaseLost);
                 continue;
             }
-            if Self::run_effects(&mut tx, effects).await.is_err() {
+            if let Err(e) = Self::run_effects(&mut tx, effects).await {
                 tx.rollback().await.map_err(&complete)?;
-                return Ok(None);
+                if held.len() > 1 {
+                    return Ok(None);
+                }
+                // The only event held: its failure is the whole outcome.
+                let failed = Completion::Failed(e);
+                return Ok(Some(
+                    done.iter().map(|(i, _)| if i == id { failed.clone() } else { Completion::LeaseLost }).collect(),
+                ));
             }
             out.push(Completion::Done);
         }
@@ -560,14 +542,14 @@ impl EventStore for PostgresStore {
     }
 
     async fn complete_with(&self, done: &[(EventId, Effects)], worker: &str) -> Result<Vec<Completion>, StoreError> {
-        if let [(id, effects)] = done {
-            let one = self.complete_one(*id, effects, worker).await;
-            return Ok(vec![one.unwrap_or_else(|e| Completion::Failed(e.to_string()))]);
+        if done.is_empty() {
+            return Ok(Vec::new());
         }
-        // One durable commit for the batch: first all at once (one done-mark statement, then
-        // the effects); if a statement fails, again with each event in a savepoint of its
-        // own, so an error is that event's alone: it comes back as a failed attempt (its
-        // savepoint rolled back), never as the batch's `Err`.
+        // One durable commit for the batch (one event or many): first all at once (one
+        // done-mark statement, then the effects); if a statement fails while several events
+        // are held, again with each event in a savepoint of its own, so an error is that
+        // event's alone: it comes back as a failed attempt (its savepoint rolled back),
+        // never as the batch's `Err`.
         match self.complete_together(done, worker).await {
             Ok(Some(out)) => return Ok(out),
             Ok(None) => {}
