@@ -1,11 +1,13 @@
 //! Failing fast while a server is down.
 //!
 //! A connection pool whose server refuses connections keeps retrying until its acquire
-//! timeout (5 s for [`PostgresStore`](crate::PostgresStore)): every request would wait that
+//! timeout (5 s for `PostgresStore`), and a Redis connection that is reconnecting keeps a
+//! command until its response timeout (3 s for `RedisDedup`): every request would wait that
 //! long before its 503. A [`Reach`] remembers what a probe found instead:
 //!
-//! - an operation whose wait for a connection lasts over [`PROBE_AFTER`] starts a probe
-//!   (one at a time: a plain connection to the server, at most [`PROBE_TIMEOUT`]);
+//! - an operation whose wait (for a pooled connection; for a Redis command's answer) lasts
+//!   over [`PROBE_AFTER`] starts a probe (one at a time: a plain connection to the server,
+//!   at most [`PROBE_TIMEOUT`]);
 //! - a probe that is refused, reset, or told the server is starting up or shutting down
 //!   marks the server down: the operations waiting give up at once, and every operation
 //!   after them is answered "unavailable" without touching the pool;
@@ -90,7 +92,7 @@ impl Reach {
         self.down.borrow().clone()
     }
 
-    /// Waits for `connect` (a pool's acquire) unless the server is known down; if it has
+    /// Waits for `connect` (a pool's acquire, a Redis command) unless the server is known down; if it has
     /// not finished within [`PROBE_AFTER`], probes the server and gives up as soon as the
     /// server is found down. `Err` says why it is down.
     pub(crate) async fn guard<T>(self: &Arc<Self>, connect: impl Future<Output = T>) -> Result<T, Arc<str>> {
@@ -165,6 +167,7 @@ impl Reach {
     }
 
     /// No probe starts from now on (the store is closing).
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))] // `DedupStore` has no close
     pub(crate) fn close(&self) {
         self.closed.store(true, Ordering::Release);
     }
