@@ -9,8 +9,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::Script;
+use redis::{RedisResult, Script};
 
+use super::reach::{Probe, Probed, Reach};
 use webhook_core::dedup::{Claim, DedupStore, MemoryDedup, StoreError};
 
 /// How long `connect` waits for the server, per attempt, and how long a command waits for
@@ -49,6 +50,13 @@ return 2
 ///
 /// Cloning is cheap: clones share one multiplexed connection, which reconnects on its own.
 ///
+/// A store opened with [`RedisDedup::connect`] answers "unavailable" within milliseconds
+/// while Redis refuses connections, instead of after the 3 s response timeout: a command
+/// that has waited 25 ms starts a probe (one plain connection, one at a time), and a probe
+/// that is refused or reset fails the waiting commands and those after them at once, until
+/// one probe every 250 ms connects again. A probe that connects means Redis is only slow:
+/// the command keeps waiting for its answer.
+///
 /// ```no_run
 /// use std::time::Duration;
 /// use webhook_core::dedup::{Claim, DedupStore, MemoryDedup};
@@ -73,6 +81,8 @@ pub struct RedisDedup {
     ttl: Duration,
     lease: Duration,
     claim: Arc<Script>,
+    /// Whether Redis is known down (a store opened with `connect`; `None` from `new`).
+    reach: Option<Arc<Reach>>,
 }
 
 impl RedisDedup {
@@ -92,12 +102,14 @@ impl RedisDedup {
             ttl,
             lease: MemoryDedup::DEFAULT_LEASE,
             claim: Arc::new(Script::new(CLAIM_LUA)),
+            reach: None,
         }
     }
 
     /// Connects to the Redis server at `url` (`redis://host:port/db`, `rediss://` for
     /// TLS if the `redis` crate was built with it) with a 3 s connection and response
-    /// timeout, and returns a store on it.
+    /// timeout, and returns a store on it that answers at once while Redis is down (see
+    /// [`RedisDedup`]).
     ///
     /// # Errors
     ///
@@ -110,8 +122,27 @@ impl RedisDedup {
             .set_response_timeout(TIMEOUT)
             .set_number_of_retries(RETRIES)
             .set_max_delay(MAX_RETRY_DELAY_MS);
-        let conn = ConnectionManager::new_with_config(client, config).await.map_err(|e| error("connect", e))?;
-        Ok(Self::new(conn, ttl))
+        let conn = ConnectionManager::new_with_config(client.clone(), config).await.map_err(|e| error("connect", e))?;
+        let mut store = Self::new(conn, ttl);
+        store.reach = Some(Reach::new("Redis", probe(client)));
+        Ok(store)
+    }
+
+    /// Runs `command`, unless Redis is known down; gives up as soon as a probe finds it
+    /// down while the command waits.
+    async fn run<T>(
+        &self,
+        what: &str,
+        command: impl std::future::Future<Output = RedisResult<T>>,
+    ) -> Result<T, StoreError> {
+        let answered = match &self.reach {
+            Some(reach) => reach
+                .guard(command)
+                .await
+                .map_err(|why| StoreError::unavailable(format!("redis: {what} failed: Redis is down: {why}"), None))?,
+            None => command.await,
+        };
+        answered.map_err(|e| error(what, e))
     }
 
     /// How long a claim may stay in flight before another request may claim the key.
@@ -151,6 +182,30 @@ fn px(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(MAX_PX).clamp(1, MAX_PX)
 }
 
+/// A probe of the Redis server: one plain connection, dropped at once. Refused, reset or
+/// any other I/O error, or `LOADING` in answer to a command the connection's setup sends
+/// (`AUTH`, `SELECT`), is "down"; anything else (a timeout, an authentication error) says
+/// nothing about reachability.
+fn probe(client: redis::Client) -> Probe {
+    Box::new(move || {
+        let client = client.clone();
+        Box::pin(async move {
+            match client.get_multiplexed_async_connection().await {
+                Ok(_) => Probed::Up,
+                Err(e)
+                    if e.is_io_error()
+                        || e.is_connection_refusal()
+                        || e.is_connection_dropped()
+                        || e.kind() == redis::ErrorKind::BusyLoadingError =>
+                {
+                    Probed::Down(e.to_string())
+                }
+                Err(_) => Probed::Unknown,
+            }
+        })
+    })
+}
+
 fn error(what: &str, source: redis::RedisError) -> StoreError {
     let message = format!("redis: {what} failed");
     if matches!(source.kind(), redis::ErrorKind::InvalidClientConfig | redis::ErrorKind::AuthenticationFailed) {
@@ -163,13 +218,9 @@ fn error(what: &str, source: redis::RedisError) -> StoreError {
 #[async_trait]
 impl DedupStore for RedisDedup {
     async fn claim(&self, key: &str) -> Result<Claim, StoreError> {
-        let found: i64 = self
-            .claim
-            .key(self.key(key))
-            .arg(px(self.lease))
-            .invoke_async(&mut self.conn.clone())
-            .await
-            .map_err(|e| error("claim", e))?;
+        let mut conn = self.conn.clone();
+        let found: i64 =
+            self.run("claim", self.claim.key(self.key(key)).arg(px(self.lease)).invoke_async(&mut conn)).await?;
         Ok(match found {
             0 => Claim::New,
             1 => Claim::Duplicate,
@@ -178,22 +229,17 @@ impl DedupStore for RedisDedup {
     }
 
     async fn complete(&self, key: &str) -> Result<(), StoreError> {
-        redis::cmd("SET")
-            .arg(self.key(key))
-            .arg("done")
-            .arg("PX")
-            .arg(px(self.ttl))
-            .query_async::<()>(&mut self.conn.clone())
-            .await
-            .map_err(|e| error("complete", e))
+        let mut conn = self.conn.clone();
+        let mut set = redis::cmd("SET");
+        set.arg(self.key(key)).arg("done").arg("PX").arg(px(self.ttl));
+        self.run("complete", set.query_async::<()>(&mut conn)).await
     }
 
     async fn release(&self, key: &str) -> Result<(), StoreError> {
-        redis::cmd("DEL")
-            .arg(self.key(key))
-            .query_async::<()>(&mut self.conn.clone())
-            .await
-            .map_err(|e| error("release", e))
+        let mut conn = self.conn.clone();
+        let mut del = redis::cmd("DEL");
+        del.arg(self.key(key));
+        self.run("release", del.query_async::<()>(&mut conn)).await
     }
 }
 
@@ -335,6 +381,63 @@ mod tests {
 
         let err = RedisDedup::connect("not a url", Duration::from_secs(60)).await.unwrap_err();
         assert!(err.to_string().contains("redis"), "{err}");
+    }
+
+    /// While Redis refuses connections, claims are answered "unavailable" without the 3 s
+    /// response timeout and nothing is claimed; the store finds Redis again by itself once it
+    /// returns.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn redis_down_is_answered_unavailable_at_once_and_found_again() {
+        use crate::forwarder::Forwarder;
+        let test = "redis_down_is_answered_unavailable_at_once_and_found_again";
+        let Some(url) = crate::testing::service_url("WEBHOOK_TEST_REDIS_URL", test) else {
+            return;
+        };
+        let info = redis::Client::open(url.as_str()).unwrap().get_connection_info().clone();
+        let redis::ConnectionAddr::Tcp(host, port) = &info.addr else {
+            panic!("WEBHOOK_TEST_REDIS_URL={url} is not redis:// over TCP");
+        };
+        let addr = tokio::net::lookup_host((host.as_str(), *port)).await.unwrap().next().unwrap();
+        assert!(addr.ip().is_loopback(), "the test forwards to 127.0.0.1 only, not {addr}");
+        let mut forwarder = Forwarder::start(addr, 0).await;
+        let port = forwarder.port;
+        let via = format!("redis://127.0.0.1:{port}/{}", info.redis.db);
+        let s = RedisDedup::connect(&via, Duration::from_secs(60)).await.unwrap().with_prefix(unique_prefix());
+        assert_eq!(s.claim("before").await.unwrap(), Claim::New);
+
+        forwarder.stop().await;
+        for i in 0..3 {
+            let started = std::time::Instant::now();
+            let err = s.claim(&format!("down-{i}")).await.unwrap_err();
+            let took = started.elapsed();
+            assert!(err.is_unavailable(), "{err}");
+            assert!(took < TIMEOUT / 2, "claim {i} answered after {took:?}: {err}");
+        }
+
+        let _back = Forwarder::start(addr, port).await;
+        let returned = std::time::Instant::now();
+        loop {
+            match s.claim("after").await {
+                Ok(claim) => {
+                    assert_eq!(claim, Claim::New);
+                    break;
+                }
+                Err(e) => {
+                    assert!(e.is_unavailable(), "{e}");
+                    // The connection's own reconnection waits up to 1 s between attempts.
+                    assert!(returned.elapsed() < Duration::from_secs(10), "not found again within 10 s: {e}");
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            }
+        }
+        // Nothing was claimed while Redis was down; the claim from before is still there.
+        for i in 0..3 {
+            assert_eq!(s.claim(&format!("down-{i}")).await.unwrap(), Claim::New);
+        }
+        assert_eq!(s.claim("before").await.unwrap(), Claim::InFlight);
+        for key in ["before", "after", "down-0", "down-1", "down-2"] {
+            s.release(key).await.unwrap();
+        }
     }
 
     #[test]

@@ -9,6 +9,9 @@ mod batch;
 pub mod certificates;
 pub mod effects;
 mod event;
+#[cfg(test)]
+#[cfg(any(feature = "postgres", feature = "redis"))]
+mod forwarder;
 mod history;
 #[cfg(feature = "sqlite")]
 mod migrate_sqlite;
@@ -19,6 +22,8 @@ mod pipeline;
 mod postgres;
 #[cfg(feature = "rabbitmq")]
 mod rabbitmq;
+#[cfg(any(feature = "postgres", feature = "redis"))]
+mod reach;
 mod retention;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod sql;

@@ -5,16 +5,19 @@
 //! the same event.
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
-use sqlx::postgres::{PgPool, PgRow};
-use sqlx::Row;
+use sqlx::pool::PoolConnection;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgRow};
+use sqlx::{Postgres, Row, Transaction};
 
 use super::audit::{AuditCount, AuditEntry, AuditFilter, AuditRecord};
 use super::effects::{statement_failed, Completion, Effects, SqlValue};
 use super::event::{from_ms, to_ms, Event, EventId, Filter, Inserted, NewEvent, Status};
 use super::history::{bounded_error, Attempt, AttemptOutcome, StatusCount, StatusCounts, MAX_ATTEMPTS_KEPT};
+use super::reach::{Probe, Probed, Reach};
 use super::retention::{PurgeBefore, Purged};
 use super::sql::{audit_counts_sql, audit_sql, filter_sql, headers_from_json, headers_json, FilterValue, COLUMNS};
 use super::store::EventStore;
@@ -73,8 +76,42 @@ pub(crate) fn classify(message: String, e: sqlx::Error) -> StoreError {
     }
 }
 
-/// How long to wait for a connection before answering "unavailable".
+/// How long to wait for a connection before answering "unavailable" (while the server
+/// answers: a server known down is answered at once, see [`Reach`]).
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A probe of the server at `options`: one plain connection, closed at once. Refused,
+/// reset or any other I/O error, or the server saying it cannot take a connection now
+/// (SQLSTATE class 57P: starting up, shutting down) is "down"; anything else (an
+/// authentication error, too many connections) says nothing about reachability, and the
+/// pool reports it itself.
+fn probe(options: Arc<PgConnectOptions>) -> Probe {
+    Box::new(move || {
+        let options = options.clone();
+        Box::pin(async move {
+            use sqlx::Connection;
+            match sqlx::postgres::PgConnection::connect_with(&options).await {
+                Ok(conn) => {
+                    let _ = conn.close().await;
+                    Probed::Up
+                }
+                Err(e @ sqlx::Error::Io(_)) => Probed::Down(e.to_string()),
+                Err(sqlx::Error::Database(db)) if db.code().is_some_and(|c| c.starts_with("57P")) => {
+                    Probed::Down(db.to_string())
+                }
+                Err(_) => Probed::Unknown,
+            }
+        })
+    })
+}
+
+/// Starts a transaction on `conn` (durable or not as its pool's connections are).
+async fn begin<'c>(
+    conn: &'c mut PoolConnection<Postgres>,
+    what: &'static str,
+) -> Result<Transaction<'c, Postgres>, StoreError> {
+    sqlx::Connection::begin(&mut **conn).await.map_err(db_error(what))
+}
 
 /// The SQL of `lease`. Each branch reads one partial index (waiting rows by next attempt,
 /// expired leases by lease end) and stops at the limit, so a lease costs the same however
@@ -96,6 +133,16 @@ fn lease_sql() -> String {
 
 /// The event store on PostgreSQL, for several receiver instances sharing one database.
 /// Open it with [`PostgresStore::connect`].
+///
+/// While the server is down (connections refused or reset, or the server starting up or
+/// shutting down), operations are answered "unavailable" ([`StoreError::is_unavailable`]:
+/// the receivers' 503) within milliseconds, not after the pools' 5 s wait for a
+/// connection: an operation that waits over 25 ms starts a probe (one plain connection;
+/// one at a time), and a probe that finds the server down fails the waiting operations
+/// and those after them at once. One probe every 250 ms then finds the server again, and
+/// operations go through as before, without a restart. A pool that is only busy (every
+/// connection in use, the server answering) is waited for, up to 5 s: load alone is never
+/// answered "unavailable".
 #[derive(Clone, Debug)]
 pub struct PostgresStore {
     /// Leases, status updates and reads.
@@ -103,6 +150,9 @@ pub struct PostgresStore {
     /// Inserts of accepted deliveries: the commits that must be durable.
     ingest: PgPool,
     lease_sql: String,
+    /// Whether the server is known down, so operations are answered "unavailable" at once
+    /// instead of after the pool's 5 s.
+    reach: Arc<Reach>,
 }
 
 impl PostgresStore {
@@ -155,7 +205,17 @@ impl PostgresStore {
     /// A store that writes accepted deliveries through `ingest` (durable commits) and does
     /// the workers' bookkeeping and reads through `pool`.
     pub fn with_ingest(pool: PgPool, ingest: PgPool) -> Self {
-        Self { pool, ingest, lease_sql: lease_sql() }
+        let reach = Reach::new("PostgreSQL", probe(ingest.connect_options()));
+        Self { pool, ingest, lease_sql: lease_sql(), reach }
+    }
+
+    /// A connection from `pool` (`self.pool` or `self.ingest`), or "unavailable" at once
+    /// while the server is known down, or as soon as a probe finds it down while this waits.
+    async fn conn(&self, pool: &PgPool, what: &'static str) -> Result<PoolConnection<Postgres>, StoreError> {
+        match self.reach.guard(pool.acquire()).await {
+            Ok(conn) => conn.map_err(db_error(what)),
+            Err(why) => Err(StoreError::unavailable(format!("{what}: PostgreSQL is down: {why}"), None)),
+        }
     }
 
     /// The connection pool (shared with the dedup store, for instance).
@@ -191,47 +251,26 @@ impl PostgresStore {
         Ok(())
     }
 
-    /// One event's done mark and effects in one transaction (durable commit): the
-    /// `UPDATE` locks the row, so no other worker can lease it until the commit.
-    async fn complete_one(&self, id: EventId, effects: &Effects, worker: &str) -> Result<Completion, StoreError> {
-        let complete = db_error("completing events");
-        let mut tx = self.ingest.begin().await.map_err(&complete)?;
-        let held = sqlx::query(COMPLETE)
-            .bind(worker)
-            .bind([id].as_slice())
-            .execute(&mut *tx)
-            .await
-            .map_err(&complete)?
-            .rows_affected();
-        if held != 1 {
-            tx.rollback().await.map_err(&complete)?;
-            return Ok(Completion::LeaseLost);
-        }
-        if let Err(e) = Self::run_effects(&mut tx, effects).await {
-            tx.rollback().await.map_err(&complete)?;
-            return Ok(Completion::Failed(e));
-        }
-        // A commit that fails may or may not have happened: the worker records a failed
-        // attempt, which only lands if the event is still leased (it did not commit).
-        Ok(match tx.commit().await {
-            Ok(()) => Completion::Done,
-            Err(e) => Completion::Failed(format!("committing the effects: {e}")),
-        })
-    }
-
-    /// The batch in one transaction with no savepoints: the done marks in one statement
-    /// (the events still leased to `worker` come back), then the effects of those events.
-    /// `None` when a statement failed: the transaction is rolled back, nothing happened, and
+    /// The events' done marks and effects in one transaction (durable commit) with no
+    /// savepoints: the done marks in one statement (the events still leased to `worker`
+    /// come back; the `UPDATE` locks their rows, so no other worker can lease them until
+    /// the commit), then the effects of those events. When a statement fails, the
+    /// transaction is rolled back and nothing happened: with only one event held, that
+    /// event has failed (its error comes back); with several, `None`, and
     /// [`complete_batch`](Self::complete_batch) sorts the failure out per event. A commit
-    /// that fails may or may not have happened: every event it held comes back failed.
+    /// that fails may or may not have happened: every event it held comes back failed (the
+    /// worker's failed attempt only lands where the event is still leased: it did not
+    /// commit).
     async fn complete_together(
         &self,
         done: &[(EventId, Effects)],
         worker: &str,
     ) -> Result<Option<Vec<Completion>>, StoreError> {
-        let complete = db_error("completing events");
+        let what = "completing events";
+        let complete = db_error(what);
         let ids: Vec<EventId> = done.iter().map(|(id, _)| *id).collect();
-        let mut tx = self.ingest.begin().await.map_err(&complete)?;
+        let mut conn = self.conn(&self.ingest, what).await?;
+        let mut tx = begin(&mut conn, what).await?;
         let held: Vec<EventId> = sqlx::query_scalar(&format!("{COMPLETE} RETURNING id"))
             .bind(worker)
             .bind(ids.as_slice())
@@ -244,9 +283,16 @@ impl PostgresStore {
                 out.push(Completion::LeaseLost);
                 continue;
             }
-            if Self::run_effects(&mut tx, effects).await.is_err() {
+            if let Err(e) = Self::run_effects(&mut tx, effects).await {
                 tx.rollback().await.map_err(&complete)?;
-                return Ok(None);
+                if held.len() > 1 {
+                    return Ok(None);
+                }
+                // The only event held: its failure is the whole outcome.
+                let failed = Completion::Failed(e);
+                return Ok(Some(
+                    done.iter().map(|(i, _)| if i == id { failed.clone() } else { Completion::LeaseLost }).collect(),
+                ));
             }
             out.push(Completion::Done);
         }
@@ -263,8 +309,10 @@ impl PostgresStore {
     /// have completed comes back failed, and the worker's failed attempt only lands where
     /// the event is still leased (it did not commit).
     async fn complete_batch(&self, done: &[(EventId, Effects)], worker: &str) -> Result<Vec<Completion>, StoreError> {
-        let complete = db_error("completing events");
-        let mut tx = self.ingest.begin().await.map_err(&complete)?;
+        let what = "completing events";
+        let complete = db_error(what);
+        let mut conn = self.conn(&self.ingest, what).await?;
+        let mut tx = begin(&mut conn, what).await?;
         let mut out = Vec::with_capacity(done.len());
         for (id, effects) in done {
             sqlx::query("SAVEPOINT event").execute(&mut *tx).await.map_err(&complete)?;
@@ -334,7 +382,8 @@ impl PostgresStore {
             v.sort_unstable();
             v
         };
-        let mut tx = self.ingest.begin().await.map_err(db_error("starting a transaction"))?;
+        let mut conn = self.conn(&self.ingest, "storing events").await?;
+        let mut tx = begin(&mut conn, "starting a transaction").await?;
         for chunk in firsts.chunks(1000) {
             let mut q = sqlx::QueryBuilder::<sqlx::Postgres>::new(
                 "INSERT INTO webhook_events (provider, delivery_id, event_type, received_at, body_bytes, status, attempts, \
@@ -404,14 +453,15 @@ impl PostgresStore {
         let (cond, values) = filter_sql(filter, '$', 1);
         let sql = format!("SELECT {COLUMNS} FROM webhook_events WHERE {cond} {tail}");
         let q = Self::bind_filter(sqlx::query(&sql), values);
-        let rows = q.fetch_all(&self.pool).await.map_err(db_error("listing events"))?;
+        let mut conn = self.conn(&self.pool, "listing events").await?;
+        let rows = q.fetch_all(&mut *conn).await.map_err(db_error("listing events"))?;
         let mut events = rows.iter().map(Self::row).collect::<Result<Vec<_>, _>>()?;
-        self.attach_bodies(&mut events).await?;
+        Self::attach_bodies(&mut conn, &mut events).await?;
         Ok(events)
     }
 
     /// Fills in the headers and bodies of `events` from `webhook_bodies`.
-    async fn attach_bodies(&self, events: &mut [Event]) -> Result<(), StoreError> {
+    async fn attach_bodies(conn: &mut sqlx::PgConnection, events: &mut [Event]) -> Result<(), StoreError> {
         for chunk in events.chunks_mut(500) {
             let mut q =
                 sqlx::QueryBuilder::<sqlx::Postgres>::new("SELECT id, headers, body FROM webhook_bodies WHERE id IN (");
@@ -420,7 +470,7 @@ impl PostgresStore {
                 list.push_bind(e.id);
             }
             q.push(")");
-            let rows = q.build().fetch_all(&self.pool).await.map_err(db_error("reading event bodies"))?;
+            let rows = q.build().fetch_all(&mut *conn).await.map_err(db_error("reading event bodies"))?;
             let get = db_error("reading an event body");
             for r in rows {
                 let id: EventId = r.try_get("id").map_err(&get)?;
@@ -463,17 +513,18 @@ impl EventStore for PostgresStore {
         lease: Duration,
         now: SystemTime,
     ) -> Result<Vec<Event>, StoreError> {
+        let mut conn = self.conn(&self.pool, "leasing events").await?;
         let rows = sqlx::query(&self.lease_sql)
             .bind(to_ms(now + lease))
             .bind(worker)
             .bind(to_ms(now))
             .bind(i64::try_from(max).unwrap_or(i64::MAX))
-            .fetch_all(&self.pool)
+            .fetch_all(&mut *conn)
             .await
             .map_err(db_error("leasing events"))?;
         let mut events = rows.iter().map(Self::row).collect::<Result<Vec<_>, _>>()?;
         events.sort_by_key(|e| (e.next_attempt_at, e.id));
-        self.attach_bodies(&mut events).await?;
+        Self::attach_bodies(&mut conn, &mut events).await?;
         Ok(events)
     }
 
@@ -485,24 +536,25 @@ impl EventStore for PostgresStore {
         if ids.is_empty() {
             return Ok(0);
         }
+        let mut conn = self.conn(&self.pool, "completing events").await?;
         let done = sqlx::query(COMPLETE)
             .bind(worker)
             .bind(ids)
-            .execute(&self.pool)
+            .execute(&mut *conn)
             .await
             .map_err(db_error("completing events"))?;
         Ok(done.rows_affected())
     }
 
     async fn complete_with(&self, done: &[(EventId, Effects)], worker: &str) -> Result<Vec<Completion>, StoreError> {
-        if let [(id, effects)] = done {
-            let one = self.complete_one(*id, effects, worker).await;
-            return Ok(vec![one.unwrap_or_else(|e| Completion::Failed(e.to_string()))]);
+        if done.is_empty() {
+            return Ok(Vec::new());
         }
-        // One durable commit for the batch: first all at once (one done-mark statement, then
-        // the effects); if a statement fails, again with each event in a savepoint of its
-        // own, so an error is that event's alone: it comes back as a failed attempt (its
-        // savepoint rolled back), never as the batch's `Err`.
+        // One durable commit for the batch (one event or many): first all at once (one
+        // done-mark statement, then the effects); if a statement fails while several events
+        // are held, again with each event in a savepoint of its own, so an error is that
+        // event's alone: it comes back as a failed attempt (its savepoint rolled back),
+        // never as the batch's `Err`.
         match self.complete_together(done, worker).await {
             Ok(Some(out)) => return Ok(out),
             Ok(None) => {}
@@ -515,13 +567,16 @@ impl EventStore for PostgresStore {
     }
 
     async fn close(&self) {
+        self.reach.close();
         self.pool.close().await;
         self.ingest.close().await;
     }
 
     async fn execute(&self, effects: &Effects) -> Result<(), StoreError> {
-        let run = db_error("running statements");
-        let mut tx = self.ingest.begin().await.map_err(&run)?;
+        let what = "running statements";
+        let run = db_error(what);
+        let mut conn = self.conn(&self.ingest, what).await?;
+        let mut tx = begin(&mut conn, what).await?;
         if let Err(e) = Self::run_effects(&mut tx, effects).await {
             tx.rollback().await.map_err(&run)?;
             return Err(StoreError::constraint(e, None));
@@ -556,8 +611,10 @@ impl EventStore for PostgresStore {
         };
         let last_error: String = error.chars().take(4096).collect();
         let now = to_ms(SystemTime::now());
-        let fail = db_error("recording a failed attempt");
-        let mut tx = self.pool.begin().await.map_err(&fail)?;
+        let what = "recording a failed attempt";
+        let fail = db_error(what);
+        let mut conn = self.conn(&self.pool, what).await?;
+        let mut tx = begin(&mut conn, what).await?;
         let held = sqlx::query(
             "UPDATE webhook_events SET status = $1, last_error = $2, lease_until = NULL, \
              next_attempt_at = COALESCE($3, next_attempt_at) \
@@ -603,12 +660,13 @@ impl EventStore for PostgresStore {
 
     async fn attempts(&self, id: EventId) -> Result<Vec<Attempt>, StoreError> {
         let read = db_error("reading attempts");
+        let mut conn = self.conn(&self.pool, "reading attempts").await?;
         let rows = sqlx::query(
             "SELECT attempt, worker, started_at, finished_at, outcome, error FROM webhook_event_attempts \
              WHERE event_id = $1 ORDER BY attempt",
         )
         .bind(id)
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *conn)
         .await
         .map_err(&read)?;
         rows.iter()
@@ -631,18 +689,19 @@ impl EventStore for PostgresStore {
     /// it sums back, so a concurrent fold or delta is never lost), then sums what is left.
     async fn status_counts(&self) -> Result<StatusCounts, StoreError> {
         let count = db_error("counting events by status");
+        let mut conn = self.conn(&self.pool, "counting events by status").await?;
         sqlx::query(
             "WITH folded AS (DELETE FROM webhook_event_counts RETURNING status, events, bytes) \
              INSERT INTO webhook_event_counts (status, events, bytes) \
              SELECT status, SUM(events), SUM(bytes) FROM folded GROUP BY status",
         )
-        .execute(&self.pool)
+        .execute(&mut *conn)
         .await
         .map_err(&count)?;
         let rows: Vec<(String, i64, i64)> = sqlx::query_as(
             "SELECT status, SUM(events)::BIGINT, SUM(bytes)::BIGINT FROM webhook_event_counts GROUP BY status",
         )
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *conn)
         .await
         .map_err(&count)?;
         let mut counts = StatusCounts::default();
@@ -669,16 +728,18 @@ impl EventStore for PostgresStore {
              WHERE {cond} AND status <> 'processing'"
         );
         let q = Self::bind_filter(sqlx::query(&sql).bind(to_ms(now)), values);
-        let done = q.execute(&self.pool).await.map_err(db_error("replaying events"))?;
+        let mut conn = self.conn(&self.pool, "replaying events").await?;
+        let done = q.execute(&mut *conn).await.map_err(db_error("replaying events"))?;
         Ok(done.rows_affected())
     }
 
     async fn depth(&self) -> Result<u64, StoreError> {
+        let mut conn = self.conn(&self.pool, "counting the queue").await?;
         let row = sqlx::query(
             "SELECT (SELECT COUNT(*) FROM webhook_events WHERE status IN ('pending', 'failed')) \
                   + (SELECT COUNT(*) FROM webhook_events WHERE status = 'processing') AS n",
         )
-        .fetch_one(&self.pool)
+        .fetch_one(&mut *conn)
         .await
         .map_err(db_error("counting the queue"))?;
         let n: i64 = row.try_get("n").map_err(db_error("counting the queue"))?;
@@ -686,6 +747,10 @@ impl EventStore for PostgresStore {
     }
 
     async fn record_audit(&self, records: &[AuditRecord]) -> Result<(), StoreError> {
+        if records.is_empty() {
+            return Ok(());
+        }
+        let mut conn = self.conn(&self.pool, "writing the audit log").await?;
         for chunk in records.chunks(1000) {
             let mut q = sqlx::QueryBuilder::<sqlx::Postgres>::new(
                 "INSERT INTO webhook_audit (request_id, provider, delivery_id, event_type, received_at, \
@@ -703,15 +768,16 @@ impl EventStore for PostgresStore {
                     .push_bind(&r.error)
                     .push_bind(&r.client_ip);
             });
-            q.build().execute(&self.pool).await.map_err(db_error("writing the audit log"))?;
+            q.build().execute(&mut *conn).await.map_err(db_error("writing the audit log"))?;
         }
         Ok(())
     }
 
     async fn audit(&self, filter: &AuditFilter, limit: usize) -> Result<Vec<AuditEntry>, StoreError> {
         let (sql, values) = audit_sql(filter, '$', limit);
+        let mut conn = self.conn(&self.pool, "reading the audit log").await?;
         let rows = Self::bind_filter(sqlx::query(&sql), values)
-            .fetch_all(&self.pool)
+            .fetch_all(&mut *conn)
             .await
             .map_err(db_error("reading the audit log"))?;
         let get = db_error("reading an audit record");
@@ -741,10 +807,11 @@ impl EventStore for PostgresStore {
 
     async fn audit_counts(&self, since: SystemTime, bucket: Duration) -> Result<Vec<AuditCount>, StoreError> {
         let bucket = i64::try_from(crate::audit::bucket_ms(bucket)).unwrap_or(i64::MAX);
+        let mut conn = self.conn(&self.pool, "counting the audit log").await?;
         let rows = sqlx::query(&audit_counts_sql('$'))
             .bind(bucket)
             .bind(to_ms(since))
-            .fetch_all(&self.pool)
+            .fetch_all(&mut *conn)
             .await
             .map_err(db_error("counting the audit log"))?;
         let get = db_error("reading an audit count");
@@ -762,9 +829,10 @@ impl EventStore for PostgresStore {
     }
 
     async fn purge_audit(&self, before: SystemTime) -> Result<u64, StoreError> {
+        let mut conn = self.conn(&self.pool, "purging the audit log").await?;
         let done = sqlx::query("DELETE FROM webhook_audit WHERE received_at < $1")
             .bind(to_ms(before))
-            .execute(&self.pool)
+            .execute(&mut *conn)
             .await
             .map_err(db_error("purging the audit log"))?;
         Ok(done.rows_affected())
@@ -778,7 +846,8 @@ impl EventStore for PostgresStore {
         let purge = db_error("purging events");
         let mut purged = Purged::default();
         let mut left = i64::try_from(limit).unwrap_or(i64::MAX);
-        let mut tx = self.pool.begin().await.map_err(&purge)?;
+        let mut conn = self.conn(&self.pool, "purging events").await?;
+        let mut tx = begin(&mut conn, "purging events").await?;
         for (status, cutoff) in [("done", before.done), ("dead", before.dead)] {
             let Some(cutoff) = cutoff else { continue };
             if left <= 0 {
@@ -825,13 +894,14 @@ impl EventStore for PostgresStore {
 
     async fn count_purgeable(&self, before: &PurgeBefore) -> Result<Purged, StoreError> {
         let mut counted = Purged::default();
+        let mut conn = self.conn(&self.pool, "counting purgeable events").await?;
         for (status, cutoff) in [("done", before.done), ("dead", before.dead)] {
             let Some(cutoff) = cutoff else { continue };
             let n: i64 =
                 sqlx::query_scalar("SELECT COUNT(*) FROM webhook_events WHERE received_at < $2 AND status = $1")
                     .bind(status)
                     .bind(to_ms(cutoff))
-                    .fetch_one(&self.pool)
+                    .fetch_one(&mut *conn)
                     .await
                     .map_err(db_error("counting purgeable events"))?;
             let n = u64::try_from(n).unwrap_or(0);
@@ -889,5 +959,109 @@ mod tests {
         let text = err.to_string();
         assert!(text.contains("connecting to PostgreSQL") && text.contains("refused"), "{text}");
         assert!(started.elapsed() < ACQUIRE_TIMEOUT, "answered without waiting for a pool timeout");
+    }
+
+    /// The test server's address (loopback only) and its connect options.
+    async fn upstream(url: &str) -> (std::net::SocketAddr, PgConnectOptions) {
+        let options = PgConnectOptions::from_str(url).unwrap();
+        let addr = tokio::net::lookup_host((options.get_host(), options.get_port())).await.unwrap().next().unwrap();
+        assert!(addr.ip().is_loopback(), "the test forwards to 127.0.0.1 only, not {addr}");
+        (addr, options)
+    }
+
+    /// The delivery ids stored in `store`, sorted.
+    async fn delivery_ids(store: &PostgresStore) -> Vec<String> {
+        let mut ids: Vec<String> =
+            store.list(&Filter::default(), 100).await.unwrap().into_iter().map(|e| e.delivery_id).collect();
+        ids.sort();
+        ids
+    }
+
+    /// While the server refuses connections, operations are answered "unavailable" without
+    /// the pool's 5 s wait, nothing answered so is stored, and the store finds the server
+    /// again by itself once it returns.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_server_that_goes_away_is_answered_unavailable_at_once_and_found_again() {
+        use crate::forwarder::Forwarder;
+        use crate::testing::{drop_schema, event, postgres_store, postgres_url};
+        let test = "a_server_that_goes_away_is_answered_unavailable_at_once_and_found_again";
+        let Some(url) = postgres_url(test) else { return };
+        let (direct, schema) = postgres_store(&url).await;
+        let (addr, options) = upstream(&url).await;
+        let mut forwarder = Forwarder::start(addr, 0).await;
+        let port = forwarder.port;
+        let via = options.host("127.0.0.1").port(port).options([("search_path", schema.as_str())]);
+        let pool = || {
+            sqlx::postgres::PgPoolOptions::new()
+                .max_connections(4)
+                .acquire_timeout(ACQUIRE_TIMEOUT)
+                .connect_lazy_with(via.clone())
+        };
+        let store = PostgresStore::with_ingest(pool(), pool());
+        store.insert(&[event("github", "before", "push")]).await.unwrap();
+        assert_eq!(store.depth().await.unwrap(), 1);
+
+        forwarder.stop().await;
+        for i in 0..3 {
+            let started = std::time::Instant::now();
+            let err = store.insert(&[event("github", &format!("down-{i}"), "push")]).await.unwrap_err();
+            let took = started.elapsed();
+            assert!(err.is_unavailable(), "{err}");
+            assert!(took < ACQUIRE_TIMEOUT / 2, "insert {i} answered after {took:?}: {err}");
+            let started = std::time::Instant::now();
+            let err = store.depth().await.unwrap_err();
+            let took = started.elapsed();
+            assert!(err.is_unavailable(), "{err}");
+            assert!(took < ACQUIRE_TIMEOUT / 2, "read {i} answered after {took:?}: {err}");
+        }
+        assert_eq!(delivery_ids(&direct).await, ["before"], "nothing answered unavailable is stored");
+
+        let _back = Forwarder::start(addr, port).await;
+        let returned = std::time::Instant::now();
+        loop {
+            match store.insert(&[event("github", "after", "push")]).await {
+                Ok(_) => break,
+                Err(e) => {
+                    assert!(e.is_unavailable(), "{e}");
+                    assert!(returned.elapsed() < ACQUIRE_TIMEOUT, "not found again within 5 s of its return: {e}");
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            }
+        }
+        assert_eq!(delivery_ids(&store).await, ["after", "before"]);
+        store.close().await;
+        direct.close().await;
+        drop_schema(&url, &schema).await;
+    }
+
+    /// A pool that is only busy (its one connection held, the server up) is waited for:
+    /// the probe connects, so the operation gets the connection when it is released, and
+    /// is never answered "unavailable".
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_busy_pool_is_waited_for_not_answered_unavailable() {
+        use crate::testing::{drop_schema, event, postgres_store, postgres_url};
+        let Some(url) = postgres_url("a_busy_pool_is_waited_for_not_answered_unavailable") else { return };
+        let (direct, schema) = postgres_store(&url).await;
+        let options = PgConnectOptions::from_str(&url).unwrap().options([("search_path", schema.as_str())]);
+        let pool = sqlx::postgres::PgPoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .connect_with(options)
+            .await
+            .unwrap();
+        let store = PostgresStore::new(pool);
+        let held = store.pool().acquire().await.unwrap();
+        let release = tokio::spawn(async move {
+            // Well past the wait after which a probe starts.
+            tokio::time::sleep(crate::reach::PROBE_AFTER * 20).await;
+            drop(held);
+        });
+        store.insert(&[event("github", "busy", "push")]).await.unwrap();
+        release.await.unwrap();
+        assert!(store.reach.down().is_none(), "the probe found the server up");
+        assert_eq!(delivery_ids(&store).await, ["busy"]);
+        store.close().await;
+        direct.close().await;
+        drop_schema(&url, &schema).await;
     }
 }

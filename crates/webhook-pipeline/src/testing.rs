@@ -770,6 +770,18 @@ where
     // Done once, never again: a second completion of the same event applies nothing.
     let again = store.complete_with(&done[..1], "w1").await.expect("complete_with");
     assert_eq!(again, vec![Completion::LeaseLost]);
+    // A failing statement of the only event held, alone or beside one done already: that
+    // event's error, nothing of it applied, the event still leased.
+    let failing = || log(ids[1], "failing").execute("INSERT INTO no_such_table VALUES ($1)", [1i64.into()]);
+    let alone = store.complete_with(&[(ids[1], failing())], "w1").await.expect("complete_with");
+    assert!(matches!(&alone[..], [Completion::Failed(m)] if m.starts_with("effect statement 2 failed")), "{alone:?}");
+    let beside = store.complete_with(&[(ids[0], log(ids[0], "again")), (ids[1], failing())], "w1").await;
+    let beside = beside.expect("complete_with");
+    assert!(
+        matches!(&beside[..], [Completion::LeaseLost, Completion::Failed(m)] if m.starts_with("effect statement 2 failed")),
+        "{beside:?}"
+    );
+    assert_eq!(status(ids[1]).await, Status::Processing, "a failed effect leaves the event leased");
     // The holder completes the others; a plain completion in the same batch works too, and
     // an event done already (its lease gone) in the same batch applies nothing.
     let rest = store
