@@ -1117,32 +1117,6 @@ mod tests {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn on_a_store_without_group_commit_the_workers_mark_handed_off_events_done_themselves() {
-        let runs = Arc::new(AtomicU32::new(0));
-        let config = WorkerConfig { idle_poll: Duration::from_secs(3600), ..fast(3) };
-        // The memory store: no writer task, no completer (2 workers and the depth gauge).
-        let memory = Arc::new(MemoryStore::new());
-        let (sink, workers) = handing_off(memory.clone(), counted(&runs), config);
-        assert_eq!(workers.handles.len(), 3, "no completer task");
-        let mut ids = Vec::new();
-        for i in 0..20 {
-            match sink.accept(event("github", &format!("n{i}"), "push")).await.unwrap() {
-                crate::Inserted::Leased(id) | crate::Inserted::New(id) => ids.push(id),
-                other => panic!("{other:?}"),
-            }
-        }
-        for id in ids {
-            eventually("done", || is_done(memory.as_ref(), id)).await;
-        }
-        workers.shutdown().await;
-        assert_eq!(runs.load(Ordering::SeqCst), 20, "each ran once");
-        // A store that batches keeps its completer.
-        let (_sink, workers) = handing_off(Counting::new(false), counted(&runs), config);
-        assert_eq!(workers.handles.len(), 4, "the completer too");
-        workers.shutdown().await;
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn deliveries_beyond_the_handoffs_room_wait_in_the_store_for_a_lease() {
         let store = Counting::new(false);
         let (entered, gate) = (Arc::new(AtomicU32::new(0)), Arc::new(tokio::sync::Semaphore::new(0)));
