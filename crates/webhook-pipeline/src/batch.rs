@@ -11,12 +11,6 @@
 //! the batch's new events to the worker pool in the same transaction
 //! ([`EventStore::insert_leased`]), and after the commit they go to the workers in memory.
 //! Only a commit that stored events for a lease wakes a worker.
-//!
-//! A store that gains nothing from writing deliveries together
-//! ([`EventStore::group_commit`] false: the memory store, whose insert is a mutex
-//! operation) gets no writer task: each request's own task writes its delivery, reserves
-//! the room and hands the event over in the same way, and is answered when its insert
-//! returns. That saves the writer task's wake-up and the reply channel per delivery.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -54,22 +48,11 @@ type Job = (NewEvent, oneshot::Sender<Result<Inserted, StoreError>>);
 
 /// The group-commit [`Sink`] in front of an [`EventStore`]: what
 /// [`Pipeline`](crate::Pipeline) hands an endpoint. Cheap to clone; the writers stop when the
-/// last clone is dropped. In front of a store that gains nothing from group commit
-/// ([`EventStore::group_commit`] false) there are no writers: each caller writes its own
-/// delivery, and only `timeout` of the [`GroupCommitConfig`] applies.
+/// last clone is dropped.
 #[derive(Clone)]
 pub struct GroupCommit {
-    path: Path,
+    tx: mpsc::Sender<Job>,
     timeout: Duration,
-}
-
-/// How a delivery reaches the store.
-#[derive(Clone)]
-enum Path {
-    /// Queued for the writer tasks, which take what waits in batches.
-    Writers(mpsc::Sender<Job>),
-    /// Written by the caller's own task, one delivery per insert.
-    Direct(Arc<Writer>),
 }
 
 impl GroupCommit {
@@ -89,42 +72,31 @@ impl GroupCommit {
         stored: Arc<Notify>,
         handoff: Option<Handoff>,
     ) -> Self {
-        if !store.group_commit() {
-            let writer = Writer { store, stored, handoff };
-            return Self { path: Path::Direct(Arc::new(writer)), timeout: config.timeout };
-        }
         let (tx, rx) = mpsc::channel::<Job>(config.queue.max(1));
         let rx = Arc::new(tokio::sync::Mutex::new(rx));
         for _ in 0..config.writers.max(1) {
             let writer = Writer { store: store.clone(), stored: stored.clone(), handoff: handoff.clone() };
             tokio::spawn(writer.run(rx.clone(), config.max_batch.max(1)));
         }
-        Self { path: Path::Writers(tx), timeout: config.timeout }
+        Self { tx, timeout: config.timeout }
     }
 
-    /// Deliveries waiting for a writer now (always 0 without writers).
+    /// Deliveries waiting for a writer now.
     pub fn queued(&self) -> usize {
-        match &self.path {
-            Path::Writers(tx) => tx.max_capacity() - tx.capacity(),
-            Path::Direct(_) => 0,
-        }
+        self.tx.max_capacity() - self.tx.capacity()
     }
 
     /// Stores `event` in the next transaction and waits for its commit: `Ok` only once it
-    /// is durable (or was stored before). Without writers, the insert is this call's own.
+    /// is durable (or was stored before).
     pub async fn accept(&self, event: NewEvent) -> Result<Inserted, StoreError> {
-        let result = match &self.path {
-            Path::Direct(writer) => tokio::time::timeout(self.timeout, writer.write_one(event)).await,
-            Path::Writers(tx) => {
-                let (reply, answer) = oneshot::channel();
-                let wait = async {
-                    tx.send((event, reply)).await.map_err(|_| stopped())?;
-                    answer.await.map_err(|_| stopped())?
-                };
-                tokio::time::timeout(self.timeout, wait).await
-            }
+        let (reply, answer) = oneshot::channel();
+        let wait = async {
+            self.tx.send((event, reply)).await.map_err(|_| stopped())?;
+            answer.await.map_err(|_| stopped())?
         };
-        result.map_err(|_| StoreError::unavailable(format!("no commit within {} s", self.timeout.as_secs()), None))?
+        tokio::time::timeout(self.timeout, wait)
+            .await
+            .map_err(|_| StoreError::unavailable(format!("no commit within {} s", self.timeout.as_secs()), None))?
     }
 }
 
@@ -151,8 +123,7 @@ impl std::fmt::Debug for GroupCommit {
     }
 }
 
-/// One writer task (or, without writer tasks, every caller): what it commits to, whom it
-/// wakes, and where it hands fresh events.
+/// One writer task: what it commits to, whom it wakes, and where it hands fresh events.
 struct Writer {
     store: Arc<dyn EventStore>,
     stored: Arc<Notify>,
@@ -178,52 +149,34 @@ impl Writer {
                 }
             }
             let (events, replies): (Vec<NewEvent>, Vec<_>) = jobs.drain(..).unzip();
-            let mut replies = replies.into_iter();
-            self.commit(events, |result| {
-                if let Some(reply) = replies.next() {
-                    let _ = reply.send(result);
-                }
-            })
-            .await;
+            self.commit(events, replies).await;
         }
     }
 
-    /// Stores one delivery in a transaction of its own, from the caller's task.
-    async fn write_one(&self, event: NewEvent) -> Result<Inserted, StoreError> {
-        let mut answer = None;
-        self.commit([event], |result| answer = Some(result)).await;
-        answer.unwrap_or_else(|| Err(StoreError::unavailable("the event store answered for no delivery", None)))
-    }
-
-    /// Stores one batch in one transaction, gives `answer` each event's result in order
-    /// after the commit (a caller without one, when the store answered for fewer events,
-    /// is never answered), then hands the events stored leased to the workers.
-    async fn commit<E>(&self, events: E, mut answer: impl FnMut(Result<Inserted, StoreError>))
-    where
-        E: AsRef<[NewEvent]> + IntoIterator<Item = NewEvent>,
-    {
-        let batch = events.as_ref().len();
-        metrics::histogram!("webhook_commit_batch_size").record(batch as f64);
+    /// Stores one batch in one transaction, answers each caller after the commit, then
+    /// hands the events stored leased to the workers.
+    async fn commit(&self, events: Vec<NewEvent>, replies: Vec<oneshot::Sender<Result<Inserted, StoreError>>>) {
+        metrics::histogram!("webhook_commit_batch_size").record(events.len() as f64);
         // Room is reserved before the transaction: an event is leased to the pool only if
         // a worker is sure to be handed it.
-        let mut permits = self.handoff.as_ref().and_then(|h| h.reserve(batch).map(|p| (h, p)));
+        let mut permits = self.handoff.as_ref().and_then(|h| h.reserve(events.len()).map(|p| (h, p)));
         let started = std::time::Instant::now();
         let (result, until) = match &permits {
             Some((handoff, permits)) => {
                 let until = Instant::now() + handoff.lease();
                 let leased = permits.len();
                 let until_at = SystemTime::now() + handoff.lease();
-                (self.store.insert_leased(events.as_ref(), leased, handoff.pool(), until_at).await, until)
+                (self.store.insert_leased(&events, leased, handoff.pool(), until_at).await, until)
             }
-            None => (self.store.insert(events.as_ref()).await, Instant::now()),
+            None => (self.store.insert(&events).await, Instant::now()),
         };
         metrics::histogram!("webhook_commit_duration_seconds").record(started.elapsed().as_secs_f64());
         let results = match result {
             Ok(results) => results,
             Err(e) => {
-                tracing::warn!(error = %e, batch, "group commit failed");
-                for _ in 0..batch {
-                    answer(Err(e.detached()));
+                tracing::warn!(error = %e, batch = events.len(), "group commit failed");
+                for reply in replies {
+                    let _ = reply.send(Err(e.detached()));
                 }
                 return;
             }
@@ -231,8 +184,8 @@ impl Writer {
         if results.iter().any(|r| matches!(r, Inserted::New(_))) {
             self.stored.notify_one();
         }
-        for (event, result) in events.into_iter().zip(results) {
-            answer(Ok(result));
+        for ((event, result), reply) in events.into_iter().zip(results).zip(replies) {
+            let _ = reply.send(Ok(result));
             if let (Inserted::Leased(id), Some((_, permits))) = (result, permits.as_mut()) {
                 if let Some(permit) = permits.next() {
                     permit.send(HandedOff { event: leased(event, id), until });
@@ -272,29 +225,23 @@ mod tests {
 
     /// Counts transactions; each insert waits for a permit (so a test decides when a
     /// commit ends), and fails when `fail` is set. `held` counts the deliveries of the
-    /// transactions that have begun. Asks for group commit unless `direct`.
+    /// transactions that have begun.
     struct Gated {
         inner: MemoryStore,
         held: AtomicUsize,
         commits: AtomicUsize,
         gate: Semaphore,
         fail: bool,
-        direct: bool,
     }
 
     impl Gated {
         fn new(fail: bool) -> Arc<Self> {
-            Self::with(fail, false)
-        }
-
-        fn with(fail: bool, direct: bool) -> Arc<Self> {
             Arc::new(Self {
                 inner: MemoryStore::new(),
                 held: AtomicUsize::new(0),
                 commits: AtomicUsize::new(0),
                 gate: Semaphore::new(0),
                 fail,
-                direct,
             })
         }
     }
@@ -330,9 +277,6 @@ mod tests {
         }
         async fn depth(&self) -> Result<u64, StoreError> {
             self.inner.depth().await
-        }
-        fn group_commit(&self) -> bool {
-            !self.direct
         }
     }
 
@@ -398,40 +342,6 @@ mod tests {
         }
         assert_eq!(store.commits.load(Ordering::SeqCst), 2);
         assert_eq!(store.inner.depth().await.unwrap(), 0);
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn without_group_commit_each_delivery_is_its_own_insert_answered_after_it() {
-        for fail in [false, true] {
-            let store = Gated::with(fail, true);
-            let sink = GroupCommit::spawn(store.clone(), GroupCommitConfig::default(), Arc::new(Notify::new()));
-            let tasks = deliver(&sink);
-            // No writer takes them in turn: all 200 inserts are under way at once, none answered.
-            for _ in 0..10_000 {
-                if store.held.load(Ordering::SeqCst) == 200 {
-                    break;
-                }
-                tokio::time::sleep(Duration::from_millis(1)).await;
-            }
-            assert_eq!((store.held.load(Ordering::SeqCst), sink.queued()), (200, 0));
-            for t in &tasks {
-                assert!(!t.is_finished(), "answered before its insert returned");
-            }
-            store.gate.add_permits(200);
-            let mut new = 0;
-            for t in tasks {
-                match t.await.unwrap() {
-                    Ok(Inserted::New(id)) => {
-                        assert!(store.inner.get(id).await.unwrap().is_some());
-                        new += 1;
-                    }
-                    Ok(other) => assert_eq!(other, Inserted::Duplicate),
-                    Err(err) => assert!(fail && err.to_string().contains("disk full"), "{err}"),
-                }
-            }
-            assert_eq!(store.commits.load(Ordering::SeqCst), 200, "one insert per delivery");
-            assert_eq!((new, store.inner.depth().await.unwrap()), if fail { (0, 0) } else { (180, 180) });
-        }
     }
 
     #[tokio::test]

@@ -122,8 +122,7 @@ impl Pipeline {
     pub const DEFAULT_GAUGE_INTERVAL: Duration = Duration::from_secs(15);
 
     /// The sink that commits a delivery before its 2xx (a group commit: deliveries that
-    /// arrive together share one transaction; on a store that gains nothing from it,
-    /// [`EventStore::group_commit`] false, each request's task writes its own).
+    /// arrive together share one transaction).
     pub fn sink(&self) -> Arc<dyn Sink> {
         Arc::new(self.sink.clone())
     }

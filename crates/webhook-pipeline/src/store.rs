@@ -181,25 +181,6 @@ pub trait EventStore: Send + Sync {
         1
     }
 
-    /// Whether deliveries gain from being written together. True (the default) for a store
-    /// whose insert pays a commit, an fsync or a round trip (SQLite, PostgreSQL): the
-    /// [group commit](crate::GroupCommit) pays it once for every delivery waiting, in one
-    /// transaction. A store whose insert is a cheap operation in this process answers false
-    /// (the memory store: a mutex): a [`Pipeline`](crate::Pipeline) then writes each
-    /// delivery from its request's own task, with no writer task and no reply channel in
-    /// between, and its workers mark their handed-off events done themselves rather than
-    /// through the completer task. Either way a delivery is acknowledged only once its
-    /// insert has returned.
-    ///
-    /// ```
-    /// use webhook_pipeline::{EventStore, MemoryStore};
-    ///
-    /// assert!(!MemoryStore::new().group_commit());
-    /// ```
-    fn group_commit(&self) -> bool {
-        true
-    }
-
     /// Appends audit records (see [`AuditLog`](super::AuditLog)). The default answers that
     /// this store keeps no audit log.
     async fn record_audit(&self, records: &[AuditRecord]) -> Result<(), StoreError> {
@@ -561,11 +542,6 @@ impl EventStore for MemoryStore {
         until: SystemTime,
     ) -> Result<Vec<Inserted>, StoreError> {
         Ok(self.store_rows(events, leased, worker, until))
-    }
-
-    /// An insert is a mutex operation: nothing to gain from batching.
-    fn group_commit(&self) -> bool {
-        false
     }
 
     async fn lease(

@@ -7,9 +7,7 @@
 //! [`WorkerConfig::handoff`]); no lease query. Everything else (deliveries that found no
 //! room, retries, replays, expired leases, events stored before a start) is leased from
 //! the store in batches, as it always was. The done marks of handed-off events are
-//! gathered from every worker and written in one statement per gathering, by a completer
-//! task; on a store that gains nothing from it ([`EventStore::group_commit`] false: the
-//! memory store) each worker writes its own, one call for the events it ran.
+//! gathered from every worker and written in one statement per gathering.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -199,17 +197,12 @@ impl Workers {
         let (handoff, taken, done) = if config.handoff > 0 {
             let (tx, rx) = mpsc::channel(config.handoff);
             let pool: Arc<str> = Arc::from(format!("{prefix}-pool"));
-            // A store whose done marks cost little each (a mutex) gets no completer: the
-            // hop to it would cost more than it saves.
-            let done = store.group_commit().then(|| {
-                // As many done marks may wait as events may wait to be run.
-                let (done, finished) = mpsc::channel(config.handoff);
-                let completer = Settler::new(store.clone(), config.retry);
-                handles.push(tokio::spawn(completer.complete_handed_off(pool.clone(), finished, config.handoff)));
-                done
-            });
+            // As many done marks may wait as events may wait to be run.
+            let (done, finished) = mpsc::channel(config.handoff);
+            let completer = Settler::new(store.clone(), config.retry);
+            handles.push(tokio::spawn(completer.complete_handed_off(pool.clone(), finished, config.handoff)));
             let taken: Taken = Arc::new(tokio::sync::Mutex::new(rx));
-            (Some(Handoff { tx, pool, lease: config.lease }), Some(taken), done)
+            (Some(Handoff { tx, pool, lease: config.lease }), Some(taken), Some(done))
         } else {
             (None, None, None)
         };
@@ -227,7 +220,7 @@ impl Workers {
         }
         handles.push(tokio::spawn(report_depth(store, stopped)));
         // The completer (first in `handles`) stops once every worker has dropped its sender.
-        handles.rotate_left(usize::from(done.is_some()));
+        handles.rotate_left(usize::from(handoff.is_some()));
         Self { stop, handles, handoff }
     }
 
@@ -556,10 +549,10 @@ impl Worker {
     }
 
     /// Runs handed-off events (emptying `handed`). Their done marks go to the completer,
-    /// with the other workers'; those with effects (and all of them when there is no
-    /// completer) are written here, each atomic with its effects, in one call for the lot:
-    /// while more events wait in the channel (and fewer than a batch are held), the worker
-    /// takes the next one, one at a time, before writing them, as a leased batch would be.
+    /// with the other workers'; those with effects are written here, each atomic with its
+    /// effects, in one call for the lot: while more events wait in the channel (and
+    /// fewer than a batch are held), the worker takes the next one, one at a time, before
+    /// writing them, as a leased batch would be.
     async fn run_handed_off(&self, taken: Option<&Taken>, handed: &mut Vec<HandedOff>) {
         let Some(pool) = self.pool.as_deref() else {
             handed.clear();
