@@ -636,6 +636,14 @@ mod tests {
         panic!("timed out waiting for: {what}");
     }
 
+    /// Whether event `id` is done, now (for a store whose `get` answers without waiting,
+    /// as the memory store's does).
+    fn is_done(store: &dyn EventStore, id: crate::EventId) -> bool {
+        futures_util::FutureExt::now_or_never(store.get(id))
+            .and_then(|r| r.unwrap())
+            .is_some_and(|e| e.status == Status::Done)
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_handler_that_fails_twice_runs_three_times_with_backoff_between() {
         let store: Arc<dyn EventStore> = Arc::new(MemoryStore::new());
@@ -662,12 +670,7 @@ mod tests {
         let workers = Workers::spawn(store.clone(), router, fast(5), Arc::new(Notify::new()));
         let id = store.list(&Filter::default(), 1).await.unwrap()[0].id;
         eventually("done", || runs.lock().unwrap().len() >= 3).await;
-        eventually("marked done", || {
-            futures_util::FutureExt::now_or_never(store.get(id))
-                .and_then(|r| r.unwrap())
-                .is_some_and(|e| e.status == Status::Done)
-        })
-        .await;
+        eventually("marked done", || is_done(store.as_ref(), id)).await;
         workers.shutdown().await;
         let runs: Vec<Instant> = runs.lock().unwrap().clone();
         assert_eq!(runs.len(), 3, "exactly three runs");
@@ -1157,12 +1160,7 @@ mod tests {
         let pool = workers.handoff().unwrap().pool().to_owned();
         let stored = sink.accept(event("github", "r1", "push")).await.unwrap();
         let crate::Inserted::Leased(id) = stored else { panic!("{stored:?}") };
-        eventually("done", || {
-            futures_util::FutureExt::now_or_never(store.get(id))
-                .and_then(|r| r.unwrap())
-                .is_some_and(|e| e.status == Status::Done)
-        })
-        .await;
+        eventually("done", || is_done(store.as_ref(), id)).await;
         workers.shutdown().await;
         assert_eq!(store.get(id).await.unwrap().unwrap().attempts, 2);
         let attempts = store.attempts(id).await.unwrap();
@@ -1190,12 +1188,7 @@ mod tests {
         let runs = Arc::new(AtomicU32::new(0));
         let workers = Workers::spawn(store.clone(), counted(&runs), fast(3), Arc::new(Notify::new()));
         eventually("taken over after the lease", || runs.load(Ordering::SeqCst) == 1).await;
-        eventually("done", || {
-            futures_util::FutureExt::now_or_never(store.get(id))
-                .and_then(|r| r.unwrap())
-                .is_some_and(|e| e.status == Status::Done)
-        })
-        .await;
+        eventually("done", || is_done(store.as_ref(), id)).await;
         workers.shutdown().await;
         assert_eq!(store.get(id).await.unwrap().unwrap().attempts, 2);
         assert!(!store.complete(id, "crashed-pool").await.unwrap(), "the crashed pool lost its lease");
