@@ -22,6 +22,7 @@ pub mod scheme;
 mod secret;
 pub mod sink;
 mod special;
+mod throttle;
 mod time;
 mod verifier;
 

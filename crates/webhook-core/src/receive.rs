@@ -37,6 +37,7 @@ use crate::ip::{IpAllowlist, IpRefusal};
 use crate::limits::ConnectionLimits;
 use crate::prepare::{Prepare, PrepareError};
 use crate::sink::{AuditRecord, AuditSink, Delivery, Sink, Stored};
+use crate::throttle::Throttle;
 use crate::verifier::{Request, Verified, Verify};
 
 /// The body limit adapters apply when none is configured: 1 MiB.
@@ -232,6 +233,9 @@ pub struct Endpoint {
     audit: Option<Arc<dyn AuditSink>>,
     limits: Arc<ConnectionLimits>,
     metrics: Arc<RequestMetrics>,
+    /// The warnings a failing store or certificate server repeats with every request,
+    /// logged at most once a second each.
+    warnings: Arc<(Throttle, Throttle)>,
 }
 
 impl Endpoint {
@@ -250,6 +254,7 @@ impl Endpoint {
             prepare: None,
             audit: None,
             limits: Arc::default(),
+            warnings: Arc::new((Throttle::new(), Throttle::new())),
         }
     }
 
@@ -602,11 +607,17 @@ impl Endpoint {
             Outcome::Rejected(e) => {
                 tracing::debug!(provider, kind = e.kind().as_str(), reason = %e, "webhook rejected");
             }
+            // Once a second at most: a store that is down fails every request. `left_out`
+            // counts the same warnings not logged since the last line.
             Outcome::Unavailable(e) => {
-                tracing::warn!(provider, error = %e, "store unavailable")
+                if let Some(left_out) = self.warnings.0.allow() {
+                    tracing::warn!(provider, error = %e, left_out, "store unavailable");
+                }
             }
             Outcome::NotPrepared(e) => {
-                tracing::warn!(provider, error = %e, "could not prepare the verification")
+                if let Some(left_out) = self.warnings.1.allow() {
+                    tracing::warn!(provider, error = %e, left_out, "could not prepare the verification");
+                }
             }
             Outcome::Forbidden(r) => {
                 tracing::debug!(provider, peer = ?r.peer(), client = ?r.client(), reason = %r, "webhook forbidden");

@@ -174,7 +174,9 @@ impl Writer {
         let results = match result {
             Ok(results) => results,
             Err(e) => {
-                tracing::warn!(error = %e, batch = events.len(), "group commit failed");
+                // Each delivery's endpoint warns (once a second at most): a store that is
+                // down fails every batch, and a warning per batch would flood the log.
+                tracing::debug!(error = %e, batch = events.len(), "group commit failed");
                 for reply in replies {
                     let _ = reply.send(Err(e.detached()));
                 }
