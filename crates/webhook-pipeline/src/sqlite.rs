@@ -1512,20 +1512,23 @@ mod tests {
         again.close().await;
     }
 
+    /// A trigger in `db` that makes the insert of delivery `clash` fail inside the writer.
+    fn refuse_clash(db: &TempDb) {
+        let conn = Connection::open(&db.path).unwrap();
+        conn.execute_batch(
+            "CREATE TRIGGER refuse BEFORE INSERT ON webhook_events WHEN NEW.delivery_id = 'clash' \
+             BEGIN SELECT RAISE(ABORT, 'refused by the test'); END;",
+        )
+        .unwrap();
+    }
+
     #[tokio::test]
     async fn one_failing_job_does_not_undo_the_others_in_its_turn() {
         let db = TempDb::new();
         let store = SqliteStore::connect(&db.url()).await.unwrap();
-        // A trigger makes one delivery's insert fail inside the writer; a concurrent insert,
-        // in the same turn or the next, must still be stored.
-        {
-            let conn = Connection::open(&db.path).unwrap();
-            conn.execute_batch(
-                "CREATE TRIGGER refuse BEFORE INSERT ON webhook_events WHEN NEW.delivery_id = 'clash' \
-                 BEGIN SELECT RAISE(ABORT, 'refused by the test'); END;",
-            )
-            .unwrap();
-        }
+        // One delivery's insert fails inside the writer; a concurrent insert, in the same
+        // turn or the next, must still be stored.
+        refuse_clash(&db);
         let (clash, fine) = ([event("github", "clash", "push")], [event("github", "fine", "push")]);
         let (bad, good) = tokio::join!(store.insert(&clash), store.insert(&fine));
         let err = bad.unwrap_err();
@@ -1541,14 +1544,7 @@ mod tests {
         use crate::{Completion, Effects, StatusCount};
         let db = TempDb::new();
         let store = SqliteStore::connect(&db.url()).await.unwrap();
-        {
-            let conn = Connection::open(&db.path).unwrap();
-            conn.execute_batch(
-                "CREATE TRIGGER refuse BEFORE INSERT ON webhook_events WHEN NEW.delivery_id = 'clash' \
-                 BEGIN SELECT RAISE(ABORT, 'refused by the test'); END;",
-            )
-            .unwrap();
-        }
+        refuse_clash(&db);
         // The batch's first row was inserted, and counted, before the second failed.
         let (clash, fine) =
             ([event("github", "first", "push"), event("github", "clash", "push")], [event("github", "fine", "push")]);
