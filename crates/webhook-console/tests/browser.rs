@@ -184,6 +184,28 @@ async fn text(client: &Client, css: &str) -> String {
         .unwrap()
 }
 
+/// Clicks what `css` finds and waits (at most 10 s) until the browser has loaded another
+/// page. A click that submits a form or follows a link returns before the next page is there,
+/// so an element looked up right after it may be the old page's (the deliveries list has a
+/// `#provider` too) and go stale while being read. The old page's window carries a mark; the
+/// next page's window is a new one, without it. While the page changes, Chromium may answer a
+/// script with an error; those are retried until the 10 s are up.
+async fn click_away(client: &Client, css: &str) {
+    client.execute("window.__webhookOldPage = true; return null", vec![]).await.unwrap();
+    client.find(Locator::Css(css)).await.expect(css).click().await.unwrap();
+    let arrived = "return window.__webhookOldPage === undefined && document.readyState === 'complete'";
+    let mut last = String::new();
+    for _ in 0..200 {
+        match client.execute(arrived, vec![]).await {
+            Ok(serde_json::Value::Bool(true)) => return,
+            Ok(answer) => last = format!("answered {answer}"),
+            Err(e) => last = e.to_string(),
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("no new page 10 s after clicking {css} (last check: {last})");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_console_in_a_browser() {
     let Some(driver) = chromedriver() else {
@@ -241,13 +263,13 @@ async fn the_console_in_a_browser() {
         client.goto(&format!("{base}/deliveries")).await.unwrap();
         assert_eq!(text(&client, "h1").await, "Sign in");
         client.find(Locator::Css("#token")).await.unwrap().send_keys("not the token at all").await.unwrap();
-        client.find(Locator::Css("#login")).await.unwrap().click().await.unwrap();
+        click_away(&client, "#login").await;
         assert!(text(&client, ".error").await.contains("not the admin token"));
         screenshot(&client, "login").await;
 
         // Log in: the overview.
         client.find(Locator::Css("#token")).await.unwrap().send_keys(TOKEN).await.unwrap();
-        client.find(Locator::Css("#login")).await.unwrap().click().await.unwrap();
+        click_away(&client, "#login").await;
         assert_eq!(text(&client, "h1").await, "Overview");
         let bars = client.find_all(Locator::Css("#chart rect")).await.unwrap();
         assert!(bars.len() >= 60, "a bar (or more) per minute: {}", bars.len());
@@ -259,7 +281,7 @@ async fn the_console_in_a_browser() {
         client.goto(&format!("{base}/deliveries")).await.unwrap();
         screenshot(&client, "deliveries").await;
         client.find(Locator::Css("input[name=provider]")).await.unwrap().send_keys("stripe").await.unwrap();
-        client.find(Locator::Css("#apply")).await.unwrap().click().await.unwrap();
+        click_away(&client, "#apply").await;
         client.wait().at_most(Duration::from_secs(10)).for_element(Locator::Css("#events")).await.unwrap();
         assert!(client.current_url().await.unwrap().query().unwrap_or("").contains("provider=stripe"));
         let rows = client.find_all(Locator::Css("#events tbody tr")).await.unwrap();
@@ -269,7 +291,7 @@ async fn the_console_in_a_browser() {
         }
 
         // Open one: its headers, body, attempts and error.
-        client.find(Locator::Css("#events tbody tr td a")).await.unwrap().click().await.unwrap();
+        click_away(&client, "#events tbody tr td a").await;
         assert_eq!(text(&client, "#provider").await, "stripe");
         assert!(text(&client, "#body").await.contains("\"object\": \"event\""), "pretty-printed");
         assert!(text(&client, "#headers").await.contains("Stripe/1.0"));
@@ -287,7 +309,7 @@ async fn the_console_in_a_browser() {
         let first = client.find(Locator::Css("#events tbody tr td a")).await.unwrap().text().await.unwrap();
         let id: i64 = first.parse().unwrap();
         assert_eq!(store.get(id).await.unwrap().unwrap().status, Status::Dead);
-        client.find(Locator::Css("#events tbody tr button")).await.unwrap().click().await.unwrap();
+        click_away(&client, "#events tbody tr button").await;
         assert!(text(&client, "#notice").await.contains("pending again"));
         assert_eq!(text(&client, "#status").await, "pending");
         assert_eq!(store.get(id).await.unwrap().unwrap().status, Status::Pending);
@@ -296,7 +318,7 @@ async fn the_console_in_a_browser() {
         assert_eq!(store.list(&Filter::dead(), 100).await.unwrap().len(), 5);
 
         // Log out: the console is closed again.
-        client.find(Locator::Css("header form button")).await.unwrap().click().await.unwrap();
+        click_away(&client, "header form button").await;
         assert_eq!(text(&client, "h1").await, "Sign in");
         client.goto(&format!("{base}/dead")).await.unwrap();
         assert_eq!(text(&client, "h1").await, "Sign in");
