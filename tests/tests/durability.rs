@@ -37,8 +37,8 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use http::Method;
 use sqlx::Connection;
-use tokio::net::{TcpListener, TcpStream};
-use tokio::task::JoinHandle;
+use tokio::net::TcpStream;
+use webhook_pipeline::testing::Forwarder;
 use webhook_pipeline::{Event, EventStore, Filter, PostgresStore, SqliteStore, Status, WorkerConfig};
 
 mod support;
@@ -627,74 +627,6 @@ async fn sigkill_under_load(db: CrashStore) {
 // 4: the store goes down
 // ---------------------------------------------------------------------------------------
 
-/// A TCP forwarder `127.0.0.1:port` → `upstream`. [`stop`](Self::stop) stops accepting and
-/// drops every established connection.
-struct Forwarder {
-    port: u16,
-    accept: Option<JoinHandle<()>>,
-    conns: Arc<Mutex<Vec<JoinHandle<()>>>>,
-}
-
-impl Forwarder {
-    /// Listens on `127.0.0.1:port` (0: any free port), retrying the bind for up to 5 s.
-    async fn start(upstream: SocketAddr, port: u16) -> Forwarder {
-        let mut listener = None;
-        for _ in 0..50 {
-            match TcpListener::bind(("127.0.0.1", port)).await {
-                Ok(l) => {
-                    listener = Some(l);
-                    break;
-                }
-                Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
-            }
-        }
-        let listener = listener.unwrap_or_else(|| panic!("cannot bind the forwarder on 127.0.0.1:{port}"));
-        let port = listener.local_addr().unwrap().port();
-        let conns: Arc<Mutex<Vec<JoinHandle<()>>>> = Arc::default();
-        let tracked = conns.clone();
-        let accept = tokio::spawn(async move {
-            // Bounded: a test opens a few dozen connections at most.
-            for _ in 0..10_000 {
-                let Ok((mut inbound, _)) = listener.accept().await else {
-                    tokio::time::sleep(Duration::from_millis(10)).await;
-                    continue;
-                };
-                let conn = tokio::spawn(async move {
-                    if let Ok(mut outbound) = TcpStream::connect(upstream).await {
-                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
-                    }
-                });
-                tracked.lock().unwrap().push(conn);
-            }
-        });
-        Forwarder { port, accept: Some(accept), conns }
-    }
-
-    fn hostport(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
-    }
-
-    /// Closes the listener and every forwarded connection, and waits until they are gone.
-    async fn stop(&mut self) {
-        let conns: Vec<_> = self.conns.lock().unwrap().drain(..).collect();
-        for h in self.accept.take().into_iter().chain(conns) {
-            h.abort();
-            let _ = h.await;
-        }
-    }
-}
-
-impl Drop for Forwarder {
-    fn drop(&mut self) {
-        if let Some(h) = self.accept.take() {
-            h.abort();
-        }
-        for h in self.conns.lock().unwrap().drain(..) {
-            h.abort();
-        }
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn store_down_answers_503_and_acknowledges_nothing_unstored() {
     let _heavy = heavy().await;
@@ -752,7 +684,7 @@ async fn store_down_answers_503_and_acknowledges_nothing_unstored() {
     }
 
     // The store comes back: the provider's retries are accepted (new, not duplicates).
-    let port = forwarder.port;
+    let port = forwarder.port();
     let _forwarder = Forwarder::start(upstream, port).await;
     let mut tries = Vec::new();
     for d in &down {

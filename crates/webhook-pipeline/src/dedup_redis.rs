@@ -388,7 +388,7 @@ mod tests {
     /// returns.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn redis_down_is_answered_unavailable_at_once_and_found_again() {
-        use crate::forwarder::Forwarder;
+        use crate::testing::Forwarder;
         let test = "redis_down_is_answered_unavailable_at_once_and_found_again";
         let Some(url) = crate::testing::service_url("WEBHOOK_TEST_REDIS_URL", test) else {
             return;
@@ -400,7 +400,7 @@ mod tests {
         let addr = tokio::net::lookup_host((host.as_str(), *port)).await.unwrap().next().unwrap();
         assert!(addr.ip().is_loopback(), "the test forwards to 127.0.0.1 only, not {addr}");
         let mut forwarder = Forwarder::start(addr, 0).await;
-        let port = forwarder.port;
+        let port = forwarder.port();
         let via = format!("redis://127.0.0.1:{port}/{}", info.redis.db);
         let s = RedisDedup::connect(&via, Duration::from_secs(60)).await.unwrap().with_prefix(unique_prefix());
         assert_eq!(s.claim("before").await.unwrap(), Claim::New);

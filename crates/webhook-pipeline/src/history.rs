@@ -113,7 +113,8 @@ impl StatusCounts {
     /// Every status, in the order [`iter`](Self::iter) gives them.
     pub const STATUSES: [Status; 5] = [Status::Pending, Status::Failed, Status::Processing, Status::Done, Status::Dead];
 
-    fn index(status: Status) -> usize {
+    /// Where `status` sits in [`STATUSES`](Self::STATUSES).
+    pub(crate) fn index(status: Status) -> usize {
         match status {
             Status::Pending => 0,
             Status::Failed => 1,

@@ -9,9 +9,6 @@ mod batch;
 pub mod certificates;
 pub mod effects;
 mod event;
-#[cfg(test)]
-#[cfg(any(feature = "postgres", feature = "redis"))]
-mod forwarder;
 mod history;
 #[cfg(feature = "sqlite")]
 mod migrate_sqlite;

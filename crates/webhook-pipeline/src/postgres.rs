@@ -982,14 +982,14 @@ mod tests {
     /// again by itself once it returns.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_server_that_goes_away_is_answered_unavailable_at_once_and_found_again() {
-        use crate::forwarder::Forwarder;
+        use crate::testing::Forwarder;
         use crate::testing::{drop_schema, event, postgres_store, postgres_url};
         let test = "a_server_that_goes_away_is_answered_unavailable_at_once_and_found_again";
         let Some(url) = postgres_url(test) else { return };
         let (direct, schema) = postgres_store(&url).await;
         let (addr, options) = upstream(&url).await;
         let mut forwarder = Forwarder::start(addr, 0).await;
-        let port = forwarder.port;
+        let port = forwarder.port();
         let via = options.host("127.0.0.1").port(port).options([("search_path", schema.as_str())]);
         let pool = || {
             sqlx::postgres::PgPoolOptions::new()

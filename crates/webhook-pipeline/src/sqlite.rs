@@ -484,7 +484,7 @@ struct Moved([(i64, i64); 5]);
 
 impl Moved {
     fn slot(&mut self, status: Status) -> &mut (i64, i64) {
-        &mut self.0[StatusCounts::STATUSES.iter().position(|s| *s == status).unwrap_or(0)]
+        &mut self.0[StatusCounts::index(status)]
     }
 
     /// `events` events holding `bytes` bytes of bodies joined (or, negative, left) `status`.
@@ -503,7 +503,7 @@ impl Moved {
     }
 
     fn get(&self, status: Status) -> (i64, i64) {
-        self.0[StatusCounts::STATUSES.iter().position(|s| *s == status).unwrap_or(0)]
+        self.0[StatusCounts::index(status)]
     }
 }
 

@@ -4,6 +4,8 @@
 //! PostgreSQL). The brokers' consumers have a suite of their own, run by the NATS and
 //! RabbitMQ tests alike: a [`BrokerFixture`] for the broker, then
 //! [`broker_consumer_survives_a_crash`] and [`broker_consumer_retries_dead_letters_and_replays`].
+//! A [`Forwarder`] in front of PostgreSQL or Redis makes the server go away and come back,
+//! for tests of what a store or a receiver does in an outage.
 //!
 //! ```no_run
 //! # async fn run(my_store: &dyn webhook_pipeline::EventStore) {
@@ -12,9 +14,11 @@
 //! # }
 //! ```
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
+use tokio::task::JoinHandle;
 
 use super::event::{EventId, Filter, Inserted, NewEvent, Status};
 use super::retention::{purge_all, PurgeBefore, Purged, RetentionConfig};
@@ -979,4 +983,88 @@ pub async fn broker_consumer_retries_dead_letters_and_replays(broker: &dyn Broke
     consumer.shutdown().await;
     assert_eq!(bad.load(Ordering::SeqCst), 3, "the dead letter was not handled again before its replay");
     assert_eq!((pushes.load(Ordering::SeqCst), flaky.load(Ordering::SeqCst)), (1, 3), "nothing ran twice");
+}
+
+/// A TCP forwarder on 127.0.0.1 to a test server, for tests of what happens when the server
+/// goes away and comes back: [`stop`](Forwarder::stop) closes
+/// its listener and every connection through it, so the server looks gone (connections
+/// refused, the pooled ones cut).
+pub struct Forwarder {
+    port: u16,
+    accept: Option<JoinHandle<()>>,
+    conns: Arc<Mutex<Vec<JoinHandle<()>>>>,
+}
+
+impl Forwarder {
+    /// Listens on `127.0.0.1:port` (0: any free port), retrying the bind for up to 5 s.
+    pub async fn start(upstream: std::net::SocketAddr, port: u16) -> Forwarder {
+        let mut listener = None;
+        for _ in 0..50 {
+            match tokio::net::TcpListener::bind(("127.0.0.1", port)).await {
+                Ok(l) => {
+                    listener = Some(l);
+                    break;
+                }
+                Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+            }
+        }
+        let listener = listener.unwrap_or_else(|| panic!("cannot bind the forwarder on 127.0.0.1:{port}"));
+        let port = listener.local_addr().expect("the forwarder's address").port();
+        let conns: Arc<Mutex<Vec<JoinHandle<()>>>> = Arc::default();
+        let tracked = conns.clone();
+        let accept = tokio::spawn(async move {
+            // Bounded: a test opens a few dozen connections at most.
+            for _ in 0..10_000 {
+                let Ok((mut inbound, _)) = listener.accept().await else {
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    continue;
+                };
+                let conn = tokio::spawn(async move {
+                    if let Ok(mut outbound) = tokio::net::TcpStream::connect(upstream).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+                tracked.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(conn);
+            }
+        });
+        Forwarder { port, accept: Some(accept), conns }
+    }
+
+    /// The port it listens on: give it back to [`start`](Self::start) to bring the server
+    /// back at the same address.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// `127.0.0.1:port`, to put in a URL in place of the server's own address.
+    pub fn hostport(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// Closes the listener, then every forwarded connection, and waits until they are
+    /// gone.
+    pub async fn stop(&mut self) {
+        if let Some(h) = self.accept.take() {
+            h.abort();
+            let _ = h.await;
+        }
+        let conns: Vec<_> = self.conns.lock().unwrap_or_else(std::sync::PoisonError::into_inner).drain(..).collect();
+        for h in conns {
+            h.abort();
+            let _ = h.await;
+        }
+    }
+}
+
+impl Drop for Forwarder {
+    fn drop(&mut self) {
+        for h in self
+            .accept
+            .take()
+            .into_iter()
+            .chain(self.conns.lock().unwrap_or_else(std::sync::PoisonError::into_inner).drain(..))
+        {
+            h.abort();
+        }
+    }
 }
