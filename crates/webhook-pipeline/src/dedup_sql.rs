@@ -24,12 +24,19 @@ use std::time::Duration;
 use std::time::SystemTime;
 
 #[cfg(feature = "postgres")]
+use std::sync::Arc;
+
+#[cfg(feature = "postgres")]
 use async_trait::async_trait;
+#[cfg(feature = "postgres")]
+use sqlx::{pool::PoolConnection, Postgres};
 #[cfg(feature = "postgres")]
 use webhook_core::dedup::{Claim, DedupStore, MemoryDedup, StoreError};
 
 #[cfg(feature = "postgres")]
 use super::event::to_ms;
+#[cfg(feature = "postgres")]
+use super::reach::Reach;
 
 /// How long `connect` waits for a connection before giving up.
 #[cfg(feature = "postgres")]
@@ -92,185 +99,181 @@ pub(super) fn millis(d: Duration) -> i64 {
 
 /// Wraps a database error with what was being done.
 #[cfg(feature = "postgres")]
-fn store_error(db: &str, what: &str, source: sqlx::Error) -> StoreError {
-    crate::postgres::classify(format!("{db}: {what} failed"), source)
+fn store_error(what: &str, source: sqlx::Error) -> StoreError {
+    crate::postgres::classify(format!("postgres: {what} failed"), source)
 }
 
-/// The parts both stores share: the struct, the claim/complete/release/purge statements
-/// and the [`DedupStore`] impl. `connect` and `migrate` are written per database below.
+/// A [`DedupStore`] in PostgreSQL: shared by several receiver instances.
+///
+/// Every claim is one `INSERT ... ON CONFLICT DO UPDATE ... RETURNING` statement, so
+/// concurrent claims of a key, from any number of instances, have one winner.
+///
+/// While the server is down, operations are answered [unavailable](StoreError::is_unavailable)
+/// at once rather than after the pool's acquire timeout: an operation that has waited 25 ms
+/// for a connection starts a probe, and a probe that is refused marks the server down until
+/// one connects again (the same as [`PostgresStore`](crate::PostgresStore)'s).
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use webhook_core::dedup::{Claim, DedupStore, MemoryDedup};
+/// use webhook_pipeline::PostgresDedup;
+///
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// let store = PostgresDedup::connect(
+///     "postgres://webhooks@db.internal/webhooks",
+///     MemoryDedup::DEFAULT_TTL,
+/// )
+/// .await?
+/// .with_lease(Duration::from_secs(30));
+/// if store.claim("stripe:evt_1NG8Du2eZvKYlo2C").await? == Claim::New {
+///     // ... store or handle the delivery, then:
+///     store.complete("stripe:evt_1NG8Du2eZvKYlo2C").await?;
+/// }
+/// # Ok(())
+/// # }
+/// ```
 #[cfg(feature = "postgres")]
-macro_rules! sql_dedup {
-    (
-        $(#[$meta:meta])*
-        $name:ident, $pool:ty, $dialect:expr, $label:literal
-    ) => {
-        $(#[$meta])*
-        #[derive(Debug, Clone)]
-        pub struct $name {
-            pool: $pool,
-            ttl: Duration,
-            lease: Duration,
-        }
-
-        impl $name {
-            #[doc = concat!(
-                "A store on `pool`, remembering completed ids for `ttl` (see ",
-                "[`MemoryDedup::DEFAULT_TTL`]), with the default in-flight lease ",
-                "([`MemoryDedup::DEFAULT_LEASE`]).\n\n",
-                "The `webhook_dedup` table must exist: see [`",
-                stringify!($name),
-                "::migrate`]."
-            )]
-            pub fn new(pool: $pool, ttl: Duration) -> Self {
-                Self {
-                    pool,
-                    ttl,
-                    lease: MemoryDedup::DEFAULT_LEASE,
-                }
-            }
-
-            /// How long a claim may stay in flight before another request may claim the key.
-            #[must_use]
-            pub fn with_lease(mut self, lease: Duration) -> Self {
-                self.lease = lease;
-                self
-            }
-
-            /// The pool, to share with an event store on the same database.
-            pub fn pool(&self) -> &$pool {
-                &self.pool
-            }
-
-            /// [`DedupStore::claim`] with an explicit clock: `now` decides whether an
-            /// existing row has expired and when the new lease ends.
-            ///
-            /// # Errors
-            ///
-            /// [`StoreError`] when the database fails or cannot be reached.
-            pub async fn claim_at(&self, key: &str, now: SystemTime) -> Result<Claim, StoreError> {
-                let now = to_ms(now);
-                let lease_end = now.saturating_add(millis(self.lease));
-                for _ in 0..CLAIM_ATTEMPTS {
-                    let won: Option<String> = sqlx::query_scalar($dialect.claim)
-                        .bind(key)
-                        .bind(lease_end)
-                        .bind(now)
-                        .fetch_optional(&self.pool)
-                        .await
-                        .map_err(|e| store_error($label, "claim", e))?;
-                    if won.is_some() {
-                        return Ok(Claim::New);
-                    }
-                    let done: Option<bool> = sqlx::query_scalar($dialect.state)
-                        .bind(key)
-                        .bind(now)
-                        .fetch_optional(&self.pool)
-                        .await
-                        .map_err(|e| store_error($label, "reading a claim", e))?;
-                    match done {
-                        Some(true) => return Ok(Claim::Duplicate),
-                        Some(false) => return Ok(Claim::InFlight),
-                        // Released, purged or expired since the upsert: try again.
-                        None => {}
-                    }
-                }
-                Ok(Claim::InFlight)
-            }
-
-            /// [`DedupStore::complete`] with an explicit clock: the key stays a duplicate
-            /// until `now + ttl`.
-            ///
-            /// # Errors
-            ///
-            /// [`StoreError`] when the database fails or cannot be reached.
-            pub async fn complete_at(&self, key: &str, now: SystemTime) -> Result<(), StoreError> {
-                let ttl_end = to_ms(now).saturating_add(millis(self.ttl));
-                sqlx::query($dialect.complete)
-                    .bind(key)
-                    .bind(ttl_end)
-                    .execute(&self.pool)
-                    .await
-                    .map_err(|e| store_error($label, "complete", e))?;
-                Ok(())
-            }
-
-            /// Deletes the rows expired at `now` (ended leases and completions older than
-            /// the TTL), 1,000 per statement, and returns how many went. Expired rows are
-            /// already claimable: purging only keeps the table small, so run it now and
-            /// then (say hourly) from one place or several.
-            ///
-            /// # Errors
-            ///
-            /// [`StoreError`] when the database fails or cannot be reached; batches
-            /// deleted before the failure stay deleted.
-            pub async fn purge_expired(&self, now: SystemTime) -> Result<u64, StoreError> {
-                let now = to_ms(now);
-                let mut total = 0;
-                loop {
-                    let deleted = sqlx::query($dialect.purge)
-                        .bind(now)
-                        .bind(PURGE_BATCH)
-                        .execute(&self.pool)
-                        .await
-                        .map_err(|e| store_error($label, "purge", e))?
-                        .rows_affected();
-                    total += deleted;
-                    if deleted < PURGE_BATCH.unsigned_abs() {
-                        return Ok(total);
-                    }
-                }
-            }
-        }
-
-        #[async_trait]
-        impl DedupStore for $name {
-            async fn claim(&self, key: &str) -> Result<Claim, StoreError> {
-                self.claim_at(key, SystemTime::now()).await
-            }
-
-            async fn complete(&self, key: &str) -> Result<(), StoreError> {
-                self.complete_at(key, SystemTime::now()).await
-            }
-
-            async fn release(&self, key: &str) -> Result<(), StoreError> {
-                sqlx::query($dialect.release)
-                    .bind(key)
-                    .execute(&self.pool)
-                    .await
-                    .map_err(|e| store_error($label, "release", e))?;
-                Ok(())
-            }
-        }
-    };
+#[derive(Debug, Clone)]
+pub struct PostgresDedup {
+    pool: sqlx::PgPool,
+    ttl: Duration,
+    lease: Duration,
+    reach: Arc<Reach>,
 }
 
 #[cfg(feature = "postgres")]
-sql_dedup! {
-    /// A [`DedupStore`] in PostgreSQL: shared by several receiver instances.
+impl PostgresDedup {
+    /// A store on `pool`, remembering completed ids for `ttl` (see
+    /// [`MemoryDedup::DEFAULT_TTL`]), with the default in-flight lease
+    /// ([`MemoryDedup::DEFAULT_LEASE`]).
     ///
-    /// Every claim is one `INSERT ... ON CONFLICT DO UPDATE ... RETURNING` statement, so
-    /// concurrent claims of a key, from any number of instances, have one winner.
+    /// The `webhook_dedup` table must exist: see [`PostgresDedup::migrate`].
+    pub fn new(pool: sqlx::PgPool, ttl: Duration) -> Self {
+        let reach = Reach::new("PostgreSQL", crate::postgres::probe(pool.connect_options()));
+        Self { pool, ttl, lease: MemoryDedup::DEFAULT_LEASE, reach }
+    }
+
+    /// How long a claim may stay in flight before another request may claim the key.
+    #[must_use]
+    pub fn with_lease(mut self, lease: Duration) -> Self {
+        self.lease = lease;
+        self
+    }
+
+    /// The pool, to share with an event store on the same database.
+    pub fn pool(&self) -> &sqlx::PgPool {
+        &self.pool
+    }
+
+    /// A connection from the pool, or "unavailable" at once while the server is known
+    /// down, or as soon as a probe finds it down while this waits.
+    async fn conn(&self, what: &str) -> Result<PoolConnection<Postgres>, StoreError> {
+        match self.reach.guard(self.pool.acquire()).await {
+            Ok(conn) => conn.map_err(|e| store_error(what, e)),
+            Err(why) => Err(StoreError::unavailable(format!("postgres: {what}: PostgreSQL is down: {why}"), None)),
+        }
+    }
+
+    /// [`DedupStore::claim`] with an explicit clock: `now` decides whether an
+    /// existing row has expired and when the new lease ends.
     ///
-    /// ```no_run
-    /// use std::time::Duration;
-    /// use webhook_core::dedup::{Claim, DedupStore, MemoryDedup};
-    /// use webhook_pipeline::PostgresDedup;
+    /// # Errors
     ///
-    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-    /// let store = PostgresDedup::connect(
-    ///     "postgres://webhooks@db.internal/webhooks",
-    ///     MemoryDedup::DEFAULT_TTL,
-    /// )
-    /// .await?
-    /// .with_lease(Duration::from_secs(30));
-    /// if store.claim("stripe:evt_1NG8Du2eZvKYlo2C").await? == Claim::New {
-    ///     // ... store or handle the delivery, then:
-    ///     store.complete("stripe:evt_1NG8Du2eZvKYlo2C").await?;
-    /// }
-    /// # Ok(())
-    /// # }
-    /// ```
-    PostgresDedup, sqlx::PgPool, POSTGRES, "postgres"
+    /// [`StoreError`] when the database fails or cannot be reached.
+    pub async fn claim_at(&self, key: &str, now: SystemTime) -> Result<Claim, StoreError> {
+        let now = to_ms(now);
+        let lease_end = now.saturating_add(millis(self.lease));
+        let mut conn = self.conn("claim").await?;
+        for _ in 0..CLAIM_ATTEMPTS {
+            let won: Option<String> = sqlx::query_scalar(POSTGRES.claim)
+                .bind(key)
+                .bind(lease_end)
+                .bind(now)
+                .fetch_optional(&mut *conn)
+                .await
+                .map_err(|e| store_error("claim", e))?;
+            if won.is_some() {
+                return Ok(Claim::New);
+            }
+            let done: Option<bool> = sqlx::query_scalar(POSTGRES.state)
+                .bind(key)
+                .bind(now)
+                .fetch_optional(&mut *conn)
+                .await
+                .map_err(|e| store_error("reading a claim", e))?;
+            match done {
+                Some(true) => return Ok(Claim::Duplicate),
+                Some(false) => return Ok(Claim::InFlight),
+                // Released, purged or expired since the upsert: try again.
+                None => {}
+            }
+        }
+        Ok(Claim::InFlight)
+    }
+
+    /// [`DedupStore::complete`] with an explicit clock: the key stays a duplicate
+    /// until `now + ttl`.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError`] when the database fails or cannot be reached.
+    pub async fn complete_at(&self, key: &str, now: SystemTime) -> Result<(), StoreError> {
+        let ttl_end = to_ms(now).saturating_add(millis(self.ttl));
+        let mut conn = self.conn("complete").await?;
+        sqlx::query(POSTGRES.complete)
+            .bind(key)
+            .bind(ttl_end)
+            .execute(&mut *conn)
+            .await
+            .map_err(|e| store_error("complete", e))?;
+        Ok(())
+    }
+
+    /// Deletes the rows expired at `now` (ended leases and completions older than
+    /// the TTL), 1,000 per statement, and returns how many went. Expired rows are
+    /// already claimable: purging only keeps the table small, so run it now and
+    /// then (say hourly) from one place or several.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError`] when the database fails or cannot be reached; batches
+    /// deleted before the failure stay deleted.
+    pub async fn purge_expired(&self, now: SystemTime) -> Result<u64, StoreError> {
+        let now = to_ms(now);
+        let mut total = 0;
+        loop {
+            let mut conn = self.conn("purge").await?;
+            let deleted = sqlx::query(POSTGRES.purge)
+                .bind(now)
+                .bind(PURGE_BATCH)
+                .execute(&mut *conn)
+                .await
+                .map_err(|e| store_error("purge", e))?
+                .rows_affected();
+            total += deleted;
+            if deleted < PURGE_BATCH.unsigned_abs() {
+                return Ok(total);
+            }
+        }
+    }
+}
+
+#[cfg(feature = "postgres")]
+#[async_trait]
+impl DedupStore for PostgresDedup {
+    async fn claim(&self, key: &str) -> Result<Claim, StoreError> {
+        self.claim_at(key, SystemTime::now()).await
+    }
+
+    async fn complete(&self, key: &str) -> Result<(), StoreError> {
+        self.complete_at(key, SystemTime::now()).await
+    }
+
+    async fn release(&self, key: &str) -> Result<(), StoreError> {
+        let mut conn = self.conn("release").await?;
+        sqlx::query(POSTGRES.release).bind(key).execute(&mut *conn).await.map_err(|e| store_error("release", e))?;
+        Ok(())
+    }
 }
 
 #[cfg(feature = "postgres")]
@@ -287,7 +290,7 @@ impl PostgresDedup {
             .acquire_timeout(ACQUIRE_TIMEOUT)
             .connect(url)
             .await
-            .map_err(|e| store_error("postgres", "connect", e))?;
+            .map_err(|e| store_error("connect", e))?;
         Self::migrate(&pool).await?;
         Ok(Self::new(pool, ttl))
     }
@@ -565,6 +568,57 @@ mod tests {
             if let Err(panic) = outcome {
                 std::panic::resume_unwind(panic);
             }
+        }
+
+        /// While the server refuses connections, claims, completions and releases are
+        /// answered "unavailable" without the pool's 5 s wait, and the store finds the
+        /// server again by itself once it returns.
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn postgres_outage_is_answered_unavailable_at_once_and_found_again() {
+            use crate::testing::{drop_schema, postgres_store, postgres_upstream, postgres_url, Forwarder};
+            let test = "postgres_outage_is_answered_unavailable_at_once_and_found_again";
+            let Some(url) = postgres_url(test) else { return };
+            let (direct, schema) = postgres_store(&url).await;
+            let (addr, options) = postgres_upstream(&url).await;
+            let mut forwarder = Forwarder::start(addr, 0).await;
+            let port = forwarder.port();
+            let via = options.host("127.0.0.1").port(port).options([("search_path", schema.as_str())]);
+            let pool = PgPoolOptions::new().max_connections(4).acquire_timeout(ACQUIRE_TIMEOUT).connect_lazy_with(via);
+            let store = PostgresDedup::new(pool, TTL).with_lease(LEASE);
+            let key = format!("{}:before", unique());
+            assert_eq!(store.claim(&key).await.unwrap(), Claim::New);
+            store.complete(&key).await.unwrap();
+
+            forwarder.stop().await;
+            for i in 0..3 {
+                let started = std::time::Instant::now();
+                let err = store.claim(&format!("{}:down-{i}", unique())).await.unwrap_err();
+                assert!(err.is_unavailable(), "{err}");
+                assert!(started.elapsed() < ACQUIRE_TIMEOUT / 2, "claim {i} answered after {:?}", started.elapsed());
+                let started = std::time::Instant::now();
+                let err = store.complete(&key).await.unwrap_err();
+                assert!(err.is_unavailable(), "{err}");
+                assert!(started.elapsed() < ACQUIRE_TIMEOUT / 2, "complete {i} answered after {:?}", started.elapsed());
+                let err = store.release(&key).await.unwrap_err();
+                assert!(err.is_unavailable() && err.to_string().contains("PostgreSQL is down"), "{err}");
+            }
+
+            let _back = Forwarder::start(addr, port).await;
+            let returned = std::time::Instant::now();
+            let claimed = loop {
+                match store.claim(&key).await {
+                    Ok(claim) => break claim,
+                    Err(e) => {
+                        assert!(e.is_unavailable(), "{e}");
+                        assert!(returned.elapsed() < ACQUIRE_TIMEOUT, "not found again within 5 s of its return: {e}");
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                    }
+                }
+            };
+            assert_eq!(claimed, Claim::Duplicate, "the key completed before the outage is still done");
+            store.pool().close().await;
+            crate::EventStore::close(&direct).await;
+            drop_schema(&url, &schema).await;
         }
 
         #[tokio::test]

@@ -85,7 +85,7 @@ const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 /// (SQLSTATE class 57P: starting up, shutting down) is "down"; anything else (an
 /// authentication error, too many connections) says nothing about reachability, and the
 /// pool reports it itself.
-fn probe(options: Arc<PgConnectOptions>) -> Probe {
+pub(crate) fn probe(options: Arc<PgConnectOptions>) -> Probe {
     Box::new(move || {
         let options = options.clone();
         Box::pin(async move {
@@ -961,14 +961,6 @@ mod tests {
         assert!(started.elapsed() < ACQUIRE_TIMEOUT, "answered without waiting for a pool timeout");
     }
 
-    /// The test server's address (loopback only) and its connect options.
-    async fn upstream(url: &str) -> (std::net::SocketAddr, PgConnectOptions) {
-        let options = PgConnectOptions::from_str(url).unwrap();
-        let addr = tokio::net::lookup_host((options.get_host(), options.get_port())).await.unwrap().next().unwrap();
-        assert!(addr.ip().is_loopback(), "the test forwards to 127.0.0.1 only, not {addr}");
-        (addr, options)
-    }
-
     /// The delivery ids stored in `store`, sorted.
     async fn delivery_ids(store: &PostgresStore) -> Vec<String> {
         let mut ids: Vec<String> =
@@ -983,11 +975,11 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_server_that_goes_away_is_answered_unavailable_at_once_and_found_again() {
         use crate::testing::Forwarder;
-        use crate::testing::{drop_schema, event, postgres_store, postgres_url};
+        use crate::testing::{drop_schema, event, postgres_store, postgres_upstream, postgres_url};
         let test = "a_server_that_goes_away_is_answered_unavailable_at_once_and_found_again";
         let Some(url) = postgres_url(test) else { return };
         let (direct, schema) = postgres_store(&url).await;
-        let (addr, options) = upstream(&url).await;
+        let (addr, options) = postgres_upstream(&url).await;
         let mut forwarder = Forwarder::start(addr, 0).await;
         let port = forwarder.port();
         let via = options.host("127.0.0.1").port(port).options([("search_path", schema.as_str())]);

@@ -139,6 +139,26 @@ pub async fn postgres_store(url: &str) -> (super::PostgresStore, String) {
     (super::PostgresStore::new(pool), schema)
 }
 
+/// The address of the PostgreSQL server at `url` and its connect options, for a
+/// [`Forwarder`] in front of it.
+///
+/// # Panics
+///
+/// When the URL is invalid, its host does not resolve, or it is not a loopback address
+/// (the outage tests forward to 127.0.0.1 only).
+#[cfg(feature = "postgres")]
+pub async fn postgres_upstream(url: &str) -> (std::net::SocketAddr, sqlx::postgres::PgConnectOptions) {
+    use std::str::FromStr;
+    let options = sqlx::postgres::PgConnectOptions::from_str(url).expect("URL");
+    let addr = tokio::net::lookup_host((options.get_host(), options.get_port()))
+        .await
+        .ok()
+        .and_then(|mut addrs| addrs.next())
+        .expect("the PostgreSQL host resolves");
+    assert!(addr.ip().is_loopback(), "the test forwards to 127.0.0.1 only, not {addr}");
+    (addr, options)
+}
+
 /// Drops a schema made by [`postgres_store`].
 #[cfg(feature = "postgres")]
 pub async fn drop_schema(url: &str, schema: &str) {
