@@ -575,21 +575,16 @@ mod tests {
         /// server again by itself once it returns.
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
         async fn postgres_outage_is_answered_unavailable_at_once_and_found_again() {
-            use crate::testing::{drop_schema, postgres_store, postgres_upstream, postgres_url, Forwarder};
+            use crate::testing::{postgres_url, until_available, ForwardedPostgres};
             let test = "postgres_outage_is_answered_unavailable_at_once_and_found_again";
             let Some(url) = postgres_url(test) else { return };
-            let (direct, schema) = postgres_store(&url).await;
-            let (addr, options) = postgres_upstream(&url).await;
-            let mut forwarder = Forwarder::start(addr, 0).await;
-            let port = forwarder.port();
-            let via = options.host("127.0.0.1").port(port).options([("search_path", schema.as_str())]);
-            let pool = PgPoolOptions::new().max_connections(4).acquire_timeout(ACQUIRE_TIMEOUT).connect_lazy_with(via);
-            let store = PostgresDedup::new(pool, TTL).with_lease(LEASE);
+            let mut pg = ForwardedPostgres::start(&url).await;
+            let store = PostgresDedup::new(pg.pool(4), TTL).with_lease(LEASE);
             let key = format!("{}:before", unique());
             assert_eq!(store.claim(&key).await.unwrap(), Claim::New);
             store.complete(&key).await.unwrap();
 
-            forwarder.stop().await;
+            pg.cut().await;
             for i in 0..3 {
                 let started = std::time::Instant::now();
                 let err = store.claim(&format!("{}:down-{i}", unique())).await.unwrap_err();
@@ -603,22 +598,11 @@ mod tests {
                 assert!(err.is_unavailable() && err.to_string().contains("PostgreSQL is down"), "{err}");
             }
 
-            let _back = Forwarder::start(addr, port).await;
-            let returned = std::time::Instant::now();
-            let claimed = loop {
-                match store.claim(&key).await {
-                    Ok(claim) => break claim,
-                    Err(e) => {
-                        assert!(e.is_unavailable(), "{e}");
-                        assert!(returned.elapsed() < ACQUIRE_TIMEOUT, "not found again within 5 s of its return: {e}");
-                        tokio::time::sleep(Duration::from_millis(20)).await;
-                    }
-                }
-            };
+            pg.restore().await;
+            let claimed = until_available(ACQUIRE_TIMEOUT, || store.claim(&key)).await;
             assert_eq!(claimed, Claim::Duplicate, "the key completed before the outage is still done");
             store.pool().close().await;
-            crate::EventStore::close(&direct).await;
-            drop_schema(&url, &schema).await;
+            pg.finish().await;
         }
 
         #[tokio::test]

@@ -974,26 +974,15 @@ mod tests {
     /// again by itself once it returns.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_server_that_goes_away_is_answered_unavailable_at_once_and_found_again() {
-        use crate::testing::Forwarder;
-        use crate::testing::{drop_schema, event, postgres_store, postgres_upstream, postgres_url};
+        use crate::testing::{event, postgres_url, until_available, ForwardedPostgres};
         let test = "a_server_that_goes_away_is_answered_unavailable_at_once_and_found_again";
         let Some(url) = postgres_url(test) else { return };
-        let (direct, schema) = postgres_store(&url).await;
-        let (addr, options) = postgres_upstream(&url).await;
-        let mut forwarder = Forwarder::start(addr, 0).await;
-        let port = forwarder.port();
-        let via = options.host("127.0.0.1").port(port).options([("search_path", schema.as_str())]);
-        let pool = || {
-            sqlx::postgres::PgPoolOptions::new()
-                .max_connections(4)
-                .acquire_timeout(ACQUIRE_TIMEOUT)
-                .connect_lazy_with(via.clone())
-        };
-        let store = PostgresStore::with_ingest(pool(), pool());
+        let mut pg = ForwardedPostgres::start(&url).await;
+        let store = PostgresStore::with_ingest(pg.pool(4), pg.pool(4));
         store.insert(&[event("github", "before", "push")]).await.unwrap();
         assert_eq!(store.depth().await.unwrap(), 1);
 
-        forwarder.stop().await;
+        pg.cut().await;
         for i in 0..3 {
             let started = std::time::Instant::now();
             let err = store.insert(&[event("github", &format!("down-{i}"), "push")]).await.unwrap_err();
@@ -1006,24 +995,14 @@ mod tests {
             assert!(err.is_unavailable(), "{err}");
             assert!(took < ACQUIRE_TIMEOUT / 2, "read {i} answered after {took:?}: {err}");
         }
-        assert_eq!(delivery_ids(&direct).await, ["before"], "nothing answered unavailable is stored");
+        assert_eq!(delivery_ids(&pg.direct).await, ["before"], "nothing answered unavailable is stored");
 
-        let _back = Forwarder::start(addr, port).await;
-        let returned = std::time::Instant::now();
-        loop {
-            match store.insert(&[event("github", "after", "push")]).await {
-                Ok(_) => break,
-                Err(e) => {
-                    assert!(e.is_unavailable(), "{e}");
-                    assert!(returned.elapsed() < ACQUIRE_TIMEOUT, "not found again within 5 s of its return: {e}");
-                    tokio::time::sleep(Duration::from_millis(20)).await;
-                }
-            }
-        }
+        pg.restore().await;
+        let after = [event("github", "after", "push")];
+        until_available(ACQUIRE_TIMEOUT, || store.insert(&after)).await;
         assert_eq!(delivery_ids(&store).await, ["after", "before"]);
         store.close().await;
-        direct.close().await;
-        drop_schema(&url, &schema).await;
+        pg.finish().await;
     }
 
     /// A pool that is only busy (its one connection held, the server up) is waited for:

@@ -139,24 +139,110 @@ pub async fn postgres_store(url: &str) -> (super::PostgresStore, String) {
     (super::PostgresStore::new(pool), schema)
 }
 
-/// The address of the PostgreSQL server at `url` and its connect options, for a
-/// [`Forwarder`] in front of it.
+/// A schema of its own (migrated, as [`postgres_store`] makes it) reached through a
+/// [`Forwarder`], for tests of what happens while PostgreSQL is away:
+/// [`pool`](Self::pool) connects through the forwarder, [`cut`](Self::cut) takes the
+/// server away and [`restore`](Self::restore) brings it back at the same address.
+///
+/// ```no_run
+/// # async fn run() {
+/// use webhook_pipeline::testing::{postgres_url, ForwardedPostgres};
+/// let Some(url) = postgres_url("my_outage_test") else { return };
+/// let mut pg = ForwardedPostgres::start(&url).await;
+/// let store = webhook_pipeline::PostgresStore::new(pg.pool(4));
+/// pg.cut().await;
+/// // ... every operation of `store` is answered unavailable ...
+/// pg.restore().await;
+/// pg.finish().await;
+/// # }
+/// ```
+#[cfg(feature = "postgres")]
+pub struct ForwardedPostgres {
+    /// A store on the schema connected directly, not through the forwarder: what it sees
+    /// is what the server holds.
+    pub direct: super::PostgresStore,
+    /// The schema's name.
+    pub schema: String,
+    url: String,
+    upstream: std::net::SocketAddr,
+    via: sqlx::postgres::PgConnectOptions,
+    forwarder: Forwarder,
+    restored: Option<Forwarder>,
+}
+
+#[cfg(feature = "postgres")]
+impl ForwardedPostgres {
+    /// Makes the schema and starts the forwarder.
+    ///
+    /// # Panics
+    ///
+    /// When PostgreSQL cannot be reached at `url`, or `url`'s host is not a loopback
+    /// address (outage tests forward to 127.0.0.1 only).
+    pub async fn start(url: &str) -> Self {
+        use std::str::FromStr;
+        let (direct, schema) = postgres_store(url).await;
+        let options = sqlx::postgres::PgConnectOptions::from_str(url).expect("URL");
+        let upstream = tokio::net::lookup_host((options.get_host(), options.get_port()))
+            .await
+            .ok()
+            .and_then(|mut addrs| addrs.next())
+            .expect("the PostgreSQL host resolves");
+        assert!(upstream.ip().is_loopback(), "the test forwards to 127.0.0.1 only, not {upstream}");
+        let forwarder = Forwarder::start(upstream, 0).await;
+        let via = options.host("127.0.0.1").port(forwarder.port()).options([("search_path", schema.as_str())]);
+        Self { direct, schema, url: url.to_owned(), upstream, via, forwarder, restored: None }
+    }
+
+    /// A pool of at most `max` connections through the forwarder, connecting lazily and
+    /// waiting at most 5 s for a connection (as `PostgresStore::connect`'s).
+    pub fn pool(&self, max: u32) -> sqlx::PgPool {
+        sqlx::postgres::PgPoolOptions::new()
+            .max_connections(max)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect_lazy_with(self.via.clone())
+    }
+
+    /// The server goes away: the forwarder's listener and every connection through it
+    /// are closed, so new connections are refused and pooled ones are cut.
+    pub async fn cut(&mut self) {
+        self.forwarder.stop().await;
+    }
+
+    /// The server comes back at the same address.
+    pub async fn restore(&mut self) {
+        self.restored = Some(Forwarder::start(self.upstream, self.forwarder.port()).await);
+    }
+
+    /// Closes the direct store and drops the schema.
+    pub async fn finish(self) {
+        EventStore::close(&self.direct).await;
+        drop_schema(&self.url, &self.schema).await;
+    }
+}
+
+/// Calls `op` until it succeeds, every 20 ms, and returns what it gave: for a store that
+/// should find its server again once it is back.
 ///
 /// # Panics
 ///
-/// When the URL is invalid, its host does not resolve, or it is not a loopback address
-/// (the outage tests forward to 127.0.0.1 only).
-#[cfg(feature = "postgres")]
-pub async fn postgres_upstream(url: &str) -> (std::net::SocketAddr, sqlx::postgres::PgConnectOptions) {
-    use std::str::FromStr;
-    let options = sqlx::postgres::PgConnectOptions::from_str(url).expect("URL");
-    let addr = tokio::net::lookup_host((options.get_host(), options.get_port()))
-        .await
-        .ok()
-        .and_then(|mut addrs| addrs.next())
-        .expect("the PostgreSQL host resolves");
-    assert!(addr.ip().is_loopback(), "the test forwards to 127.0.0.1 only, not {addr}");
-    (addr, options)
+/// When `op` fails other than [unavailable](webhook_core::dedup::StoreError::is_unavailable),
+/// or still fails `within` after the first call.
+pub async fn until_available<T, F, Fut>(within: Duration, mut op: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, webhook_core::dedup::StoreError>>,
+{
+    let started = std::time::Instant::now();
+    loop {
+        match op().await {
+            Ok(done) => return done,
+            Err(e) => {
+                assert!(e.is_unavailable(), "{e}");
+                assert!(started.elapsed() < within, "still failing {within:?} after the first try: {e}");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    }
 }
 
 /// Drops a schema made by [`postgres_store`].
