@@ -11,6 +11,7 @@
 //! | `WEBHOOK_SINK` | `nats://…` (NATS JetStream) or `amqp://…` (RabbitMQ) | required |
 //! | `WEBHOOK_SINK_NAME` | the stream (upper-cased) / subject prefix, or exchange / queue | `webhooks` |
 //! | `WEBHOOK_CONSUMER` | the NATS durable consumer's name | `webhook-handlers` |
+//! | `WEBHOOK_CERT_TIMEOUT_SECS`, `WEBHOOK_CERT_TTL_SECS`, `WEBHOOK_CERT_FAILURE_TTL_SECS`, `WEBHOOK_CERT_MAX_FETCHES` | as on the receivers; here `WEBHOOK_CERT_TIMEOUT_SECS` bounds each Amazon SNS subscription confirmation | as on the receivers |
 //! | `WEBHOOK_METRICS_ADDR` | where `GET /metrics` (Prometheus) is served: the consumer's lag and its handlers' runs; `off` for none | `127.0.0.1:9464` |
 
 use std::convert::Infallible;
@@ -34,8 +35,7 @@ use webhook_pipeline::{
 /// The application: here, log every event, and confirm an Amazon SNS subscription (its
 /// `SubscribeURL`, an SNS host only) as the receivers' own workers do. Write handlers by
 /// provider and event type with `EventRouter::on(providers::GITHUB, "push", ...)`.
-fn handlers() -> EventRouter {
-    let certificates = CertificateFetcher::new();
+fn handlers(certificates: CertificateFetcher) -> EventRouter {
     EventRouter::new().catch_all(move |event: Event| {
         let certificates = certificates.clone();
         async move {
@@ -115,10 +115,18 @@ async fn main() -> ExitCode {
             }
         });
     }
+    // The receivers' `WEBHOOK_CERT_*` limits apply to the SNS confirmations too.
+    let certificates = match receiver_common::config::certificate_fetcher(&|k| std::env::var(k).ok()) {
+        Ok(fetcher) => fetcher,
+        Err(e) => {
+            tracing::error!("{e}");
+            return ExitCode::from(2);
+        }
+    };
     let name = std::env::var("WEBHOOK_SINK_NAME").unwrap_or_else(|_| "webhooks".to_owned());
     let stopped = if url.starts_with("amqp") {
         let config = RabbitConsumerConfig::new(RabbitConfig::named(&name));
-        match RabbitConsumer::start(&url, handlers(), config).await {
+        match RabbitConsumer::start(&url, handlers(certificates), config).await {
             Ok(consumer) => {
                 tracing::info!(queue = %name, "consuming from RabbitMQ");
                 receiver_common::shutdown_signal().await;
@@ -131,7 +139,7 @@ async fn main() -> ExitCode {
         let stream = name.to_ascii_uppercase().replace('-', "_");
         let durable = std::env::var("WEBHOOK_CONSUMER").unwrap_or_else(|_| "webhook-handlers".to_owned());
         let config = NatsConsumerConfig::new(NatsConfig::default().named(&stream, &name)).durable(&durable);
-        match NatsConsumer::start(&url, handlers(), config).await {
+        match NatsConsumer::start(&url, handlers(certificates), config).await {
             Ok(consumer) => {
                 tracing::info!(%stream, "consuming from NATS JetStream");
                 receiver_common::shutdown_signal().await;

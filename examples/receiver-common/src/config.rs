@@ -224,6 +224,11 @@ impl Config {
             Some(v) => return Err(format!("WEBHOOK_RECORD_HANDLED={v} is not 1 or 0")),
         };
         let limits = connection_limits(&var)?;
+        // Read whether or not a route needs it: a typo fails now.
+        let fetcher = match fetcher {
+            Some(given) => given,
+            None => certificate_fetcher(&var)?,
+        };
         let database_url = var("DATABASE_URL").unwrap_or_else(|| "sqlite://webhooks.db".to_owned());
         if !["sqlite:", "postgres://", "postgresql://", "memory:"].iter().any(|p| database_url.starts_with(p)) {
             return Err("DATABASE_URL must start with sqlite:, postgres:// or memory:".to_owned());
@@ -288,7 +293,7 @@ impl Config {
             if route.provider.needs_certificates() {
                 // One fetcher (one cache) for every such route: the verifier's store here,
                 // the endpoint's hook in `endpoint`.
-                let fetcher = certificates.get_or_insert_with(|| fetcher.clone().unwrap_or_default());
+                let fetcher = certificates.get_or_insert_with(|| fetcher.clone());
                 builder = builder.certificates(Arc::new(fetcher.clone()));
             }
             let verifier = builder.build().map_err(|e| format!("{name}: {e}"))?;
@@ -460,6 +465,33 @@ fn connection_limits(var: &impl Fn(&str) -> Option<String>) -> Result<Connection
         limits = limits.max_connections_per_client(Some(usize::try_from(n).unwrap_or(usize::MAX)));
     }
     Ok(limits)
+}
+
+/// The signing-certificate fetcher of the Amazon SNS and PayPal routes (and of the broker
+/// consumer's SNS confirmations), with `WEBHOOK_CERT_TIMEOUT_SECS`, `WEBHOOK_CERT_TTL_SECS`,
+/// `WEBHOOK_CERT_FAILURE_TTL_SECS` and `WEBHOOK_CERT_MAX_FETCHES` over the defaults of
+/// `webhook_pipeline::certificates`. Where certificates come from is not configurable: the
+/// providers' own hosts, over HTTPS, checked against Mozilla's roots.
+///
+/// # Errors
+///
+/// A value that is not a number in its range, naming the variable.
+pub fn certificate_fetcher(var: &impl Fn(&str) -> Option<String>) -> Result<CertificateFetcher, String> {
+    let number = |name: &str, max: u64, what: &str| number(var, name, max, what);
+    let mut builder = CertificateFetcher::builder();
+    if let Some(s) = number("WEBHOOK_CERT_TIMEOUT_SECS", 60, "seconds")? {
+        builder = builder.timeout(Duration::from_secs(s));
+    }
+    if let Some(s) = number("WEBHOOK_CERT_TTL_SECS", 30 * 86_400, "seconds")? {
+        builder = builder.ttl(Duration::from_secs(s));
+    }
+    if let Some(s) = number("WEBHOOK_CERT_FAILURE_TTL_SECS", 3600, "seconds")? {
+        builder = builder.failure_ttl(Duration::from_secs(s));
+    }
+    if let Some(n) = number("WEBHOOK_CERT_MAX_FETCHES", 64, "downloads")? {
+        builder = builder.max_fetches(usize::try_from(n).unwrap_or(64));
+    }
+    builder.build().map_err(|e| format!("the certificate fetcher: {e}"))
 }
 
 /// A URL with any password replaced, for printing.
@@ -659,6 +691,36 @@ mod tests {
         assert!(err.starts_with("DISCORD_PUBLIC_KEY: "), "{err}");
         let err = config(&[("DISCORD_WEBHOOK_SECRET", "zz"), ("DISCORD_PUBLIC_KEY", "ignored")]).unwrap_err();
         assert!(err.starts_with("DISCORD_WEBHOOK_SECRET: "), "the new name wins: {err}");
+    }
+
+    #[test]
+    fn certificate_fetcher_limits_from_the_environment() {
+        let sns = ("AWS_SNS_WEBHOOK_SECRET", "arn:aws:sns:us-east-1:1:t");
+        let default = format!("{:?}", config(&[sns]).unwrap().certificates.unwrap());
+        assert!(default.contains("timeout: 5s") && default.contains("ttl: 86400s"), "{default}");
+        assert!(default.contains("failure_ttl: 10s") && default.contains("max_fetches: 4"), "{default}");
+        let c = config(&[
+            sns,
+            ("WEBHOOK_CERT_TIMEOUT_SECS", "2"),
+            ("WEBHOOK_CERT_TTL_SECS", "3600"),
+            ("WEBHOOK_CERT_FAILURE_TTL_SECS", "30"),
+            ("WEBHOOK_CERT_MAX_FETCHES", "8"),
+        ])
+        .unwrap();
+        let set = format!("{:?}", c.certificates.unwrap());
+        assert!(set.contains("timeout: 2s") && set.contains(" ttl: 3600s"), "{set}");
+        assert!(set.contains("failure_ttl: 30s") && set.contains("max_fetches: 8"), "{set}");
+        // Read even with no route that fetches certificates, so a typo fails at startup.
+        for (name, value) in [
+            ("WEBHOOK_CERT_TIMEOUT_SECS", "0"),
+            ("WEBHOOK_CERT_TIMEOUT_SECS", "61"),
+            ("WEBHOOK_CERT_TTL_SECS", "1h"),
+            ("WEBHOOK_CERT_FAILURE_TTL_SECS", "-1"),
+            ("WEBHOOK_CERT_MAX_FETCHES", "65"),
+        ] {
+            let err = config(&[(name, value)]).unwrap_err();
+            assert!(err.starts_with(&format!("{name}={value} is not a number of ")), "{err}");
+        }
     }
 
     #[test]
