@@ -5,6 +5,7 @@
 //! the same event.
 
 use std::str::FromStr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -75,6 +76,18 @@ pub(crate) fn classify(message: String, e: sqlx::Error) -> StoreError {
         StoreError::unavailable(message, Some(Box::new(e)))
     }
 }
+
+/// Folds the counters' deltas into one row per status: what it deletes it sums back, in
+/// one statement, so a concurrent fold (another instance's) or delta is never lost.
+const FOLD_COUNTS: &str = "WITH folded AS (DELETE FROM webhook_event_counts RETURNING status, events, bytes) \
+     INSERT INTO webhook_event_counts (status, events, bytes) \
+     SELECT status, SUM(events), SUM(bytes) FROM folded GROUP BY status";
+
+/// After this many events completed or failed, the worker that passes the mark folds the
+/// counters' deltas (a few milliseconds, off the request path). `status_counts()` (the
+/// store gauges, every 15 s by default; the console) folds too: this bounds the table for
+/// a deployment that reads neither.
+const FOLD_EVERY: u64 = 8192;
 
 /// How long to wait for a connection before answering "unavailable" (while the server
 /// answers: a server known down is answered at once, see [`Reach`]).
@@ -150,6 +163,10 @@ pub struct PostgresStore {
     /// Inserts of accepted deliveries: the commits that must be durable.
     ingest: PgPool,
     lease_sql: String,
+    /// Events completed or failed since this store last folded the counters' deltas, and
+    /// how many make it fold again (see [`FOLD_EVERY`]).
+    unfolded: Arc<AtomicU64>,
+    fold_every: u64,
     /// Whether the server is known down, so operations are answered "unavailable" at once
     /// instead of after the pool's 5 s.
     reach: Arc<Reach>,
@@ -206,7 +223,7 @@ impl PostgresStore {
     /// the workers' bookkeeping and reads through `pool`.
     pub fn with_ingest(pool: PgPool, ingest: PgPool) -> Self {
         let reach = Reach::new("PostgreSQL", probe(ingest.connect_options()));
-        Self { pool, ingest, lease_sql: lease_sql(), reach }
+        Self { pool, ingest, lease_sql: lease_sql(), reach, unfolded: Arc::default(), fold_every: FOLD_EVERY }
     }
 
     /// A connection from `pool` (`self.pool` or `self.ingest`), or "unavailable" at once
@@ -300,7 +317,20 @@ impl PostgresStore {
             let failed = Completion::Failed(format!("committing the effects: {e}"));
             return Ok(Some(out.into_iter().map(|o| if o == Completion::Done { failed.clone() } else { o }).collect()));
         }
+        self.changed(&mut conn, held.len() as u64).await;
         Ok(Some(out))
+    }
+
+    /// Counts `events` completed or failed on `conn`; the call that passes a multiple of
+    /// `fold_every` folds the counters' deltas there. A fold that fails is left to the next.
+    async fn changed(&self, conn: &mut sqlx::PgConnection, events: u64) {
+        let before = self.unfolded.fetch_add(events, Ordering::Relaxed);
+        if (before + events) / self.fold_every == before / self.fold_every {
+            return;
+        }
+        if let Err(e) = sqlx::query(FOLD_COUNTS).execute(conn).await {
+            tracing::debug!(error = %e, "folding the counters by status failed; the next fold takes them");
+        }
     }
 
     /// Several events' done marks and effects in one transaction (one durable commit), each
@@ -337,6 +367,9 @@ impl PostgresStore {
                     *o = Completion::Failed(format!("committing the effects: {e}"));
                 }
             }
+        } else {
+            let done = out.iter().filter(|o| **o == Completion::Done).count();
+            self.changed(&mut conn, done as u64).await;
         }
         Ok(out)
     }
@@ -543,6 +576,7 @@ impl EventStore for PostgresStore {
             .execute(&mut *conn)
             .await
             .map_err(db_error("completing events"))?;
+        self.changed(&mut conn, done.rows_affected()).await;
         Ok(done.rows_affected())
     }
 
@@ -655,6 +689,7 @@ impl EventStore for PostgresStore {
             .await
             .map_err(&fail)?;
         tx.commit().await.map_err(&fail)?;
+        self.changed(&mut conn, 1).await;
         Ok(true)
     }
 
@@ -685,19 +720,12 @@ impl EventStore for PostgresStore {
             .collect()
     }
 
-    /// Folds the counters' deltas into one row per status (one statement: what it deletes
-    /// it sums back, so a concurrent fold or delta is never lost), then sums what is left.
+    /// Folds the counters' deltas into one row per status ([`FOLD_COUNTS`]), then sums
+    /// what is left.
     async fn status_counts(&self) -> Result<StatusCounts, StoreError> {
         let count = db_error("counting events by status");
         let mut conn = self.conn(&self.pool, "counting events by status").await?;
-        sqlx::query(
-            "WITH folded AS (DELETE FROM webhook_event_counts RETURNING status, events, bytes) \
-             INSERT INTO webhook_event_counts (status, events, bytes) \
-             SELECT status, SUM(events), SUM(bytes) FROM folded GROUP BY status",
-        )
-        .execute(&mut *conn)
-        .await
-        .map_err(&count)?;
+        sqlx::query(FOLD_COUNTS).execute(&mut *conn).await.map_err(&count)?;
         let rows: Vec<(String, i64, i64)> = sqlx::query_as(
             "SELECT status, SUM(events)::BIGINT, SUM(bytes)::BIGINT FROM webhook_event_counts GROUP BY status",
         )
@@ -959,6 +987,44 @@ mod tests {
         let text = err.to_string();
         assert!(text.contains("connecting to PostgreSQL") && text.contains("refused"), "{text}");
         assert!(started.elapsed() < ACQUIRE_TIMEOUT, "answered without waiting for a pool timeout");
+    }
+
+    /// Workers fold the counters' deltas every `fold_every` events completed or failed, so
+    /// the table stays a row per status even when nothing reads the counts; the counts stay
+    /// exact.
+    #[tokio::test]
+    async fn workers_fold_the_counters_deltas_now_and_then() {
+        use crate::testing::{drop_schema, event, postgres_store, postgres_url};
+        let Some(url) = postgres_url("workers_fold_the_counters_deltas_now_and_then") else { return };
+        let (mut store, schema) = postgres_store(&url).await;
+        store.fold_every = 10;
+        for i in 0..60 {
+            store.insert(&[event("github", &format!("fold-{i}"), "push")]).await.unwrap();
+        }
+        let now = SystemTime::now();
+        let leased = store.lease("w", 60, Duration::from_secs(60), now).await.unwrap();
+        assert_eq!(leased.len(), 60);
+        let rows = || async {
+            sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM webhook_event_counts")
+                .fetch_one(store.pool())
+                .await
+                .unwrap()
+        };
+        assert!(rows().await > 60, "a delta per insert before any fold: {}", rows().await);
+        for e in &leased[..10] {
+            assert!(store.fail_attempt(e.id, "w", "boom", None, now).await.unwrap());
+        }
+        for e in &leased[10..] {
+            assert!(store.complete(e.id, "w").await.unwrap());
+        }
+        // The 60th event folded: at most a row per status is left.
+        assert!(rows().await <= 5, "{} rows left after the fold", rows().await);
+        let counts = store.status_counts().await.unwrap();
+        assert_eq!(counts.get(Status::Done).events, 50);
+        assert_eq!(counts.get(Status::Dead).events, 10);
+        assert_eq!(counts.total().events, 60);
+        store.close().await;
+        drop_schema(&url, &schema).await;
     }
 
     /// The delivery ids stored in `store`, sorted.
