@@ -13,7 +13,7 @@ use crate::error::{ErrorKind, VerifyError};
 use crate::headers::{first_of, single};
 use crate::json::{extract, Extracted};
 use crate::scheme::{Algorithm, BodyFormat, Encoding, Layout, Part, Scheme, Source, TimestampSource};
-use crate::secret::B64;
+use crate::secret::{B64, B64_URL};
 use crate::time;
 use crate::verifier::{derived_id, EventType, Keys, Prepared, Request, SignRequest, Signed, Verified};
 use bytes::Bytes;
@@ -108,6 +108,12 @@ fn decode(encoding: Encoding, text: &[u8], out: &mut [u8; MAX_SIG_LEN]) -> Optio
                 return None;
             }
             B64.decode_slice(text, out).ok()
+        }
+        Encoding::Base64Url => {
+            if text.len() > MAX_SIG_LEN / 3 * 4 + 4 {
+                return None;
+            }
+            B64_URL.decode_slice(text, out).ok()
         }
     }
 }
@@ -209,6 +215,7 @@ fn not_encoded(encoding: Encoding) -> &'static str {
     match encoding {
         Encoding::Hex => "signature is not hex",
         Encoding::Base64 => "signature is not base64",
+        Encoding::Base64Url => "signature is not URL-safe base64",
     }
 }
 
@@ -667,6 +674,7 @@ pub(crate) fn sign_one(
     Some(match encoding {
         Encoding::Hex => hex::encode(&raw[..len]),
         Encoding::Base64 => base64::engine::general_purpose::STANDARD.encode(&raw[..len]),
+        Encoding::Base64Url => base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&raw[..len]),
     })
 }
 

@@ -11,7 +11,7 @@ use std::time::Duration;
 use crate::scheme::{
     Algorithm::{self, *},
     BodyFormat::Json as JsonBody,
-    Encoding::{Base64, Hex},
+    Encoding::{self, Base64, Hex},
     Handshake,
     Part::{self, Body, Id, Literal, Timestamp as Ts, Url},
     Scheme,
@@ -839,6 +839,19 @@ providers! {
         .tolerance(FIVE_MINUTES)
         .body(JsonBody)
         .source("https://developers.klaviyo.com/en/docs/working_with_system_webhooks");
+    /// Sanity (GROQ-powered webhooks): `sanity-webhook-signature: t=<unix ms>,v1=<base64url>`,
+    /// HMAC-SHA256 of `{t}.{body}` with the webhook's secret as UTF-8, the signature in
+    /// unpadded URL-safe base64. Sanity's toolkit checks no window (it only refuses a `t`
+    /// before 2021); this crate uses 5 minutes, as for the other senders that document
+    /// none (set another with `tolerance`, or none with `no_tolerance`). The body is the
+    /// webhook's own GROQ projection: no delivery id or type is read from it.
+    SANITY = hmac256("sanity", &["sanity-webhook-signature"], Encoding::Base64Url)
+        .list(b',', b'=', &["v1"])
+        .signs(&[Ts, Literal(b"."), Body])
+        .timestamp(Timestamp::list_item("t").format(TimeFormat::UnixMillis))
+        .tolerance(FIVE_MINUTES)
+        .body(JsonBody)
+        .source("sanity-io/webhook-toolkit, npm @sanity/webhook@4.0.4 src/signature.ts (assertValidSignature, decodeSignatureHeader, createHS256Signature)");
     /// Mandrill (Mailchimp Transactional): `X-Mandrill-Signature: <base64>` HMAC-SHA1 of the
     /// webhook URL followed by each POST parameter's name and value, sorted (the body is
     /// the form `mandrill_events=[…]`). Set the URL exactly as configured in Mandrill with
@@ -1037,6 +1050,7 @@ static ALL: &[Provider] = &[
     PERSONA,
     CONTENTFUL,
     KLAVIYO,
+    SANITY,
     #[cfg(feature = "sns")]
     AWS_SNS,
     #[cfg(feature = "paypal")]
@@ -1191,6 +1205,7 @@ fn scheme_cells(s: &Scheme) -> [String; 9] {
     let enc = match s.encoding {
         Encoding::Hex => "hex",
         Encoding::Base64 => "base64",
+        Encoding::Base64Url => "base64url",
     };
     let names = s.header.iter().map(|h| format!("`{h}`")).collect::<Vec<_>>().join(" / ");
     let names = if s.every_header {

@@ -70,6 +70,8 @@ pub enum Encoding {
     Hex,
     /// Standard base64, padding optional.
     Base64,
+    /// URL-safe base64 (`-` and `_`), padding optional; written unpadded (Sanity).
+    Base64Url,
 }
 
 /// How the signature header's value is laid out.

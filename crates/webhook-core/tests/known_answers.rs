@@ -74,6 +74,8 @@ const MIN_SDK: &[(&str, usize)] = &[
     ("notion", 1),
     ("box", 2),
     ("contentful", 2),
+    // One accepted, one signed with another secret.
+    ("sanity", 2),
 ];
 
 /// Rows computed once by the same script exactly as the provider's documentation (or server

@@ -45,6 +45,8 @@ enum Layout {
 enum Enc {
     Hex,
     Base64,
+    /// URL-safe base64 written unpadded (Sanity).
+    Base64Url,
     Text,
 }
 
@@ -197,6 +199,7 @@ static SPECS: &[Spec] = &[
         "x-contentful-signed-headers",
     ),
     with_id(spec("klaviyo", Layout::Bare, Enc::Hex, true), "Klaviyo-Timestamp"),
+    spec("sanity", Layout::List { ts: Some("t"), label: "v1", sep: ',', assign: '=' }, Enc::Base64Url, true),
     verify_only(spec("aws-sns", Layout::InBody, Enc::Base64, true)),
     verify_only(spec("paypal", Layout::Bare, Enc::Base64, true)),
     spec("fusionauth", Layout::Bare, Enc::Text, true),
@@ -526,6 +529,8 @@ fn signature_header_mutations() {
         let cut = match spec.enc {
             Enc::Hex => 2,
             Enc::Base64 => 4,
+            // 43 characters for 32 bytes: 40 left are 30 whole bytes.
+            Enc::Base64Url => 3,
             Enc::Text => 3,
         };
         let mut h = good.clone();
@@ -1085,6 +1090,7 @@ fn tolerance_edges_for_every_provider_with_a_window() {
         "persona",
         "contentful",
         "klaviyo",
+        "sanity",
     ]
     .into_iter()
     .collect();
@@ -1304,6 +1310,69 @@ fn stripe_v0_is_never_accepted() {
     r.ok("stripe: v0 decoy beside the right v1", run(format!("t={T0},v0={},v1={hmac}", "1".repeat(64))));
     r.ok("stripe: upper-case hex", run(format!("t={T0},v1={}", hmac.to_ascii_uppercase())));
     r.finish(5);
+}
+
+/// Sanity, on the delivery `@sanity/webhook@4.0.4` signed in sdk_vectors.json: the signature
+/// is URL-safe base64 of HMAC-SHA256 over `{t}.{body}`, `t` in milliseconds.
+#[test]
+fn sanity_url_safe_signature_and_millisecond_timestamp() {
+    let secret = "sanity-webhook-secret-for-tests";
+    let body = r#"{"_id":"a1b2c3d4-e5f6-4a7b-8c9d-0e1f2a3b4c5d","_type":"post","_rev":"rev0","title":"Zoë ✓","slug":{"current":"hello-world"}}"#;
+    let (t, sig) = ("1796337767000", "vHn6Eiila6Ti2ipb3-8Sena8fT6vZ_LfU6J9GpqcgJ8");
+    let now = 1_796_337_767;
+    let v = Verifier::new(providers::SANITY, secret).unwrap();
+    let never = vec![secret.to_owned(), sig.to_owned()];
+    let run = |v: &Verifier, value: String, body: &str, now: u64| {
+        let h = [("sanity-webhook-signature", value)];
+        v.verify(&WebhookRequest::new(&h, body.as_bytes().to_vec()), at(now))
+    };
+    let mut r = Report::default();
+    r.ok("sanity: as the toolkit writes it", run(&v, format!("t={t},v1={sig}"), body, now));
+    r.ok("sanity: a space after the comma", run(&v, format!("t={t}, v1={sig}"), body, now));
+    r.ok("sanity: the signature padded", run(&v, format!("t={t},v1={sig}="), body, now));
+    // The same bytes in the standard alphabet are not what Sanity writes.
+    let standard = sig.replace('-', "+").replace('_', "/");
+    r.err(
+        "sanity: standard base64 alphabet",
+        run(&v, format!("t={t},v1={standard}"), body, now),
+        ErrorKind::MalformedHeader,
+        &never,
+    );
+    r.err("sanity: no v1", run(&v, format!("t={t}"), body, now), ErrorKind::MalformedHeader, &never);
+    r.err("sanity: no t", run(&v, format!("v1={sig}"), body, now), ErrorKind::MalformedHeader, &never);
+    r.err("sanity: t not a number", run(&v, format!("t=soon,v1={sig}"), body, now), ErrorKind::MalformedHeader, &never);
+    // `t` is milliseconds: the same instant in seconds is another signed message.
+    r.err(
+        "sanity: t in seconds",
+        run(&v, format!("t={now},v1={sig}"), body, now),
+        ErrorKind::SignatureMismatch,
+        &never,
+    );
+    r.err(
+        "sanity: tampered body",
+        run(&v, format!("t={t},v1={sig}"), &body.replace("rev0", "rev1"), now),
+        ErrorKind::SignatureMismatch,
+        &never,
+    );
+    let other = Verifier::new(providers::SANITY, "another-secret").unwrap();
+    r.err(
+        "sanity: another secret",
+        run(&other, format!("t={t},v1={sig}"), body, now),
+        ErrorKind::SignatureMismatch,
+        &never,
+    );
+    // Five minutes either side, this crate's window (the toolkit checks none).
+    r.ok("sanity: 300 s old", run(&v, format!("t={t},v1={sig}"), body, now + 300));
+    r.err("sanity: 301 s old", run(&v, format!("t={t},v1={sig}"), body, now + 301), ErrorKind::TimestampTooOld, &never);
+    r.err(
+        "sanity: 301 s ahead",
+        run(&v, format!("t={t},v1={sig}"), body, now - 301),
+        ErrorKind::TimestampInFuture,
+        &never,
+    );
+    let open = Verifier::builder(providers::SANITY).secret(secret).no_tolerance().build().unwrap();
+    r.ok("sanity: no window, a day old", run(&open, format!("t={t},v1={sig}"), body, now + 86_400));
+    r.finish(14);
 }
 
 #[test]

@@ -79,6 +79,7 @@ const JSON_BODY: &[&str] = &[
     "persona",
     "fusionauth",
     "klaviyo",
+    "sanity",
 ];
 
 /// Headers outside the signature header whose every byte is signed: timestamps and ids.
@@ -122,6 +123,7 @@ const LIST_LAYOUT: &[&str] = &[
     "replicate",
     "elevenlabs",
     "calendly",
+    "sanity",
 ];
 
 /// Providers whose signature is hex (either case decodes to the same bytes).
@@ -245,6 +247,7 @@ const FIELDS: &[(&str, At, At)] = &[
     ("contentful", Nowhere, Sent),
     ("fusionauth", Body(&["event", "id"]), Body(&["event", "type"])),
     ("klaviyo", Nowhere, Nowhere),
+    ("sanity", Nowhere, Nowhere),
 ];
 
 /// The row of [`FIELDS`] for `provider`.

@@ -205,6 +205,30 @@ async function main() {
     row({ name: 'contentful: path and query encoded as the toolkit does', provider: 'contentful', keys: [secret], url: `https://example.com${odd}`, headers: Object.entries({ ...headers, ...signature2 }), body, source: `computed by npm @contentful/node-apps-toolkit@${pkgVersion('@contentful/node-apps-toolkit')} signRequest over a path with non-ASCII, spaces, an encoded slash and a second '?' (tests/vectors/sdk/generate.cjs)` });
   }
 
+  // Sanity: encodeSignatureHeader(body, timestamp in ms, secret), checked by
+  // isValidSignature (which compares the whole `t=…,v1=…` header with the one it encodes).
+  {
+    const { encodeSignatureHeader, isValidSignature, SIGNATURE_HEADER_NAME } = require('@sanity/webhook');
+    const lib = `npm @sanity/webhook@${pkgVersion('@sanity/webhook')}`;
+    const secret = 'sanity-webhook-secret-for-tests';
+    const ts = now * 1000;
+    // A body whose signature has both '-' and '_', so the URL-safe alphabet is exercised.
+    let body;
+    let header;
+    for (let n = 0; ; n++) {
+      body = JSON.stringify({ _id: 'a1b2c3d4-e5f6-4a7b-8c9d-0e1f2a3b4c5d', _type: 'post', _rev: `rev${n}`, title: 'Zoë ✓', slug: { current: 'hello-world' } });
+      header = await encodeSignatureHeader(body, ts, secret);
+      if (/-/.test(header.split('v1=')[1]) && /_/.test(header.split('v1=')[1])) break;
+    }
+    if (!(await isValidSignature(body, header, secret))) throw new Error('sanity refused');
+    if (await isValidSignature(body + ' ', header, secret)) throw new Error('sanity accepted a tampered body');
+    if (await isValidSignature(body, header, 'another-secret')) throw new Error('sanity accepted another secret');
+    row({ name: 'sanity: document published (URL-safe base64 with - and _)', provider: 'sanity', keys: [secret], headers: [[SIGNATURE_HEADER_NAME, header]], body, expect_id: null, source: `computed by ${lib} encodeSignatureHeader, checked by isValidSignature (tests/vectors/sdk/generate.cjs)` });
+    const other = await encodeSignatureHeader(body, ts, 'another-secret');
+    if (await isValidSignature(body, other, secret)) throw new Error('sanity accepted a signature made with another secret');
+    row({ name: 'sanity: refused, signed with another secret', provider: 'sanity', keys: [secret], headers: [[SIGNATURE_HEADER_NAME, other]], body, expect: 'signature_mismatch', source: `computed by ${lib} encodeSignatureHeader with another secret, refused by isValidSignature (tests/vectors/sdk/generate.cjs)` });
+  }
+
   // Documented algorithms (no SDK verifies these): self-generated, each step as the cited
   // page or source file writes it.
   const documented = [];
