@@ -207,6 +207,38 @@ fn parse_header<'a>(scheme: &Scheme, name: &str, value: &'a [u8]) -> Result<Pars
                 return Err(VerifyError::malformed_header(name, what));
             }
         }
+        Layout::Leading { separator } => {
+            let mut items = value.split(|&b| b == separator).map(<[u8]>::trim_ascii);
+            match items.next() {
+                Some(ts) if !ts.is_empty() => parsed.list_timestamp = Some(ts),
+                _ => return Err(VerifyError::malformed_header(name, "no leading timestamp")),
+            }
+            let mut unreadable = 0usize;
+            for text in items.filter(|t| !t.is_empty()) {
+                match decode(scheme.encoding, text, &mut buf) {
+                    Some(_) if parsed.count == MAX_SIGNATURES => {
+                        return Err(VerifyError::malformed_header(
+                            name,
+                            format_args!("more than {MAX_SIGNATURES} signatures"),
+                        ))
+                    }
+                    Some(len) => {
+                        parsed.candidates[parsed.count] =
+                            Some(Candidate { algorithm: scheme.algorithm, bytes: buf, len });
+                        parsed.count += 1;
+                    }
+                    None => unreadable += 1,
+                }
+            }
+            if parsed.count == 0 {
+                let what = if unreadable > 0 {
+                    format!("no readable signature after the timestamp ({})", not_encoded(scheme.encoding))
+                } else {
+                    "no signature after the timestamp".to_owned()
+                };
+                return Err(VerifyError::malformed_header(name, what));
+            }
+        }
     }
     Ok(parsed)
 }
@@ -458,6 +490,12 @@ pub(crate) fn verify(
         Some(TimestampSource::Header(names)) => {
             let (v, i) = first_of(headers, names)?.ok_or_else(|| VerifyError::missing_header(names[0]))?;
             (v, names[i])
+        }
+        Some(TimestampSource::Leading) => {
+            let v = parsed
+                .list_timestamp
+                .ok_or_else(|| VerifyError::malformed_header(header_name, "no leading timestamp"))?;
+            (v, header_name)
         }
         Some(TimestampSource::ListItem(label)) => {
             let v = parsed
@@ -765,6 +803,10 @@ pub(crate) fn sign(
     }
     let value = match scheme.layout {
         Layout::Single { prefix } => format!("{prefix}{}", signatures[0].1),
+        Layout::Leading { separator } => std::iter::once(ts_text)
+            .chain(signatures.iter().map(|(_, sig)| sig.as_str()))
+            .collect::<Vec<_>>()
+            .join(&char::from(separator).to_string()),
         Layout::List { separator, assign } => {
             let (sep, assign) = (char::from(separator), char::from(assign));
             let ts_item = match scheme.timestamp.map(|t| t.source) {

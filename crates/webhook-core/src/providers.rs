@@ -852,6 +852,17 @@ providers! {
         .tolerance(FIVE_MINUTES)
         .body(JsonBody)
         .source("sanity-io/webhook-toolkit, npm @sanity/webhook@4.0.4 src/signature.ts (assertValidSignature, decodeSignatureHeader, createHS256Signature)");
+    /// Recurly (JSON webhooks): `recurly-signature: <unix ms>,<hex>[,<hex>…]`, HMAC-SHA256 of
+    /// `{timestamp}.{body}` with the endpoint's secret key; while a key is rotated the
+    /// header carries one signature per key, and any verifies. 5 minutes either side, as in
+    /// Recurly's client. (XML webhooks are not signed and are not this row.) No delivery id
+    /// or type is read.
+    RECURLY = hmac256("recurly", &["recurly-signature"], Hex)
+        .leading_timestamp(b',', TimeFormat::UnixMillis)
+        .signs(&[Ts, Literal(b"."), Body])
+        .tolerance(FIVE_MINUTES)
+        .body(JsonBody)
+        .source("recurly/recurly-client-ruby, gem recurly@4.48.0 lib/recurly/webhooks.rb (Recurly::Webhooks.verify_signature)");
     /// Mandrill (Mailchimp Transactional): `X-Mandrill-Signature: <base64>` HMAC-SHA1 of the
     /// webhook URL followed by each POST parameter's name and value, sorted (the body is
     /// the form `mandrill_events=[…]`). Set the URL exactly as configured in Mandrill with
@@ -1051,6 +1062,7 @@ static ALL: &[Provider] = &[
     CONTENTFUL,
     KLAVIYO,
     SANITY,
+    RECURLY,
     #[cfg(feature = "sns")]
     AWS_SNS,
     #[cfg(feature = "paypal")]
@@ -1236,6 +1248,10 @@ fn scheme_cells(s: &Scheme) -> [String; 9] {
                 None => format!("`{}` (several allowed)", items.join(&sep.to_string())),
             }
         }
+        Layout::Leading { separator } => {
+            let sep = char::from(separator);
+            format!("`<ts>{sep}<sig>[{sep}<sig>…]`, one signature per key")
+        }
     };
     let signed: String = s
         .message
@@ -1280,6 +1296,7 @@ fn scheme_cells(s: &Scheme) -> [String; 9] {
             let place = match t.source {
                 TimestampSource::Header(h) => format!("header `{}`", h.join("` / `")),
                 TimestampSource::ListItem(l) => format!("item `{l}`"),
+                TimestampSource::Leading => "the header's first item".to_owned(),
                 TimestampSource::Json(path) => format!("body `{}`", path.join(".")),
             };
             let format = match t.format {

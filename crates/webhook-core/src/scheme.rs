@@ -93,6 +93,13 @@ pub enum Layout {
         /// Between an item's label and value (`=` or `,`).
         assign: u8,
     },
+    /// The timestamp, then one or more signatures, separated by `separator` and unlabelled:
+    /// Recurly's `<unix ms>,<hex>[,<hex>…]` (a signature per key while a key is rotated).
+    /// Any signature may match. Set with [`Scheme::leading_timestamp`].
+    Leading {
+        /// Between the items.
+        separator: u8,
+    },
 }
 
 /// One piece of the signed message, in order.
@@ -224,6 +231,8 @@ pub struct Timestamp {
 pub(crate) enum TimestampSource {
     Header(&'static [&'static str]),
     ListItem(&'static str),
+    /// The first item of a [`Layout::Leading`] signature header.
+    Leading,
     Json(&'static [&'static str]),
 }
 
@@ -359,6 +368,15 @@ impl Scheme {
     /// The signature follows a fixed prefix (`sha256=`).
     pub const fn prefix(mut self, prefix: &'static str) -> Self {
         self.layout = Layout::Single { prefix };
+        self
+    }
+
+    /// The header is the signed timestamp, written in `format`, followed by the signatures,
+    /// every item separated by `separator` (Recurly's `<unix ms>,<hex>[,<hex>…]`); see
+    /// [`Layout::Leading`].
+    pub const fn leading_timestamp(mut self, separator: u8, format: TimeFormat) -> Self {
+        self.layout = Layout::Leading { separator };
+        self.timestamp = Some(Timestamp { source: TimestampSource::Leading, format });
         self
     }
 

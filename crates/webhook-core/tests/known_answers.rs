@@ -99,6 +99,8 @@ const MIN_DOCUMENTED: &[(&str, usize)] = &[
     ("front", 1),
     ("persona", 2),
     ("klaviyo", 1),
+    // One signature, and two during a rotation (the old key configured).
+    ("recurly", 2),
     // HS256/384/512, RS256/384/512 (SPKI and PKCS#1 PEM), ES256/384, and five refusals:
     // algorithm confusion, `none`, an RSA token against an EC key, another key, another body.
     ("fusionauth", 14),

@@ -35,6 +35,8 @@ enum Layout {
     Bare,
     /// Items `label<assign>value` separated by `sep`; `ts` names the timestamp item.
     List { ts: Option<&'static str>, label: &'static str, sep: char, assign: char },
+    /// The timestamp, then unlabelled signatures, separated by `sep` (Recurly).
+    Leading { sep: char },
     /// A plaintext token (GitLab's classic hook).
     Token,
     /// No header: the signature is inside the body (Mailgun).
@@ -200,6 +202,7 @@ static SPECS: &[Spec] = &[
     ),
     with_id(spec("klaviyo", Layout::Bare, Enc::Hex, true), "Klaviyo-Timestamp"),
     spec("sanity", Layout::List { ts: Some("t"), label: "v1", sep: ',', assign: '=' }, Enc::Base64Url, true),
+    spec("recurly", Layout::Leading { sep: ',' }, Enc::Hex, true),
     verify_only(spec("aws-sns", Layout::InBody, Enc::Base64, true)),
     verify_only(spec("paypal", Layout::Bare, Enc::Base64, true)),
     spec("fusionauth", Layout::Bare, Enc::Text, true),
@@ -704,6 +707,42 @@ fn signature_header_mutations() {
                     );
                 }
             }
+            Layout::Leading { sep } => {
+                let (ts, hmac) = sig.split_once(sep).unwrap();
+                for (what, wrong) in [
+                    ("no signature after the timestamp", ts.to_owned()),
+                    ("an empty signature item", format!("{ts}{sep}")),
+                    ("no timestamp", format!("{sep}{hmac}")),
+                    ("the signature alone", hmac.to_owned()),
+                    ("timestamp not a number", format!("soon{sep}{hmac}")),
+                    ("signature before the timestamp", format!("{hmac}{sep}{ts}")),
+                    ("labelled items", format!("t={ts}{sep}v1={hmac}")),
+                ] {
+                    let mut h = good.clone();
+                    set(&mut h, sig_name, wrong);
+                    r.err(&ctx(what), verify(&v, spec, &h, &body, T0), ErrorKind::MalformedHeader, &never);
+                }
+                // A wrong signature beside the right one still verifies (rotation), in
+                // either order; two wrong ones do not.
+                let wrong = "ab".repeat(32);
+                for value in [format!("{sig}{sep}{wrong}"), format!("{ts}{sep}{wrong}{sep}{hmac}")] {
+                    let mut h = good.clone();
+                    set(&mut h, sig_name, value);
+                    r.ok(&ctx("an extra wrong signature is ignored"), verify(&v, spec, &h, &body, T0));
+                }
+                let mut h = good.clone();
+                set(&mut h, sig_name, format!("{ts}{sep}{wrong}{sep}{}", "cd".repeat(32)));
+                r.err(
+                    &ctx("two wrong signatures"),
+                    verify(&v, spec, &h, &body, T0),
+                    ErrorKind::SignatureMismatch,
+                    &never,
+                );
+                // The timestamp is signed: another one with the same signature does not verify.
+                let mut h = good.clone();
+                set(&mut h, sig_name, format!("{}{sep}{hmac}", T0 * 1000 + 1));
+                r.err(&ctx("another timestamp"), verify(&v, spec, &h, &body, T0), ErrorKind::SignatureMismatch, &never);
+            }
             Layout::Token => {
                 let mut h = good.clone();
                 set(&mut h, sig_name, format!("{sig}x"));
@@ -1091,6 +1130,7 @@ fn tolerance_edges_for_every_provider_with_a_window() {
         "contentful",
         "klaviyo",
         "sanity",
+        "recurly",
     ]
     .into_iter()
     .collect();
@@ -1212,6 +1252,14 @@ fn rotation_expiry_and_unknown_keys() {
                 let sig_item = format!("{label}{assign}");
                 s.header(p.signature_header().unwrap()).unwrap().split(sep).filter(|i| i.starts_with(&sig_item)).count()
             };
+            r.check(n, count(&during) == 2, || format!("{} signatures during the rotation", count(&during)));
+            r.check(n, count(&after) == 1, || format!("{} signatures after the rotation", count(&after)));
+        }
+        if let Layout::Leading { sep } = spec.layout {
+            let during = sign(&v, spec, &body(spec, expiry), expiry);
+            let after = sign(&v, spec, &body(spec, expiry + 1), expiry + 1);
+            // Items after the leading timestamp.
+            let count = |s: &Signed| s.header(p.signature_header().unwrap()).unwrap().split(sep).count() - 1;
             r.check(n, count(&during) == 2, || format!("{} signatures during the rotation", count(&during)));
             r.check(n, count(&after) == 1, || format!("{} signatures after the rotation", count(&after)));
         }
@@ -1531,6 +1579,20 @@ fn oversized_and_overfull_headers() {
             let mut value = sig.clone();
             for _ in 0..16 {
                 value = format!("{value}{sep}{extra}");
+            }
+            let mut h = good.clone();
+            set(&mut h, sig_name, value);
+            r.err(
+                &format!("{}: 17 signatures", spec.name),
+                verify(&v, spec, &h, &body, T0),
+                ErrorKind::MalformedHeader,
+                &never,
+            );
+        }
+        if let Layout::Leading { sep } = spec.layout {
+            let mut value = sig.clone();
+            for _ in 0..16 {
+                value = format!("{value}{sep}{}", "ab".repeat(32));
             }
             let mut h = good.clone();
             set(&mut h, sig_name, value);

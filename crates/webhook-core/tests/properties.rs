@@ -80,6 +80,7 @@ const JSON_BODY: &[&str] = &[
     "fusionauth",
     "klaviyo",
     "sanity",
+    "recurly",
 ];
 
 /// Headers outside the signature header whose every byte is signed: timestamps and ids.
@@ -160,6 +161,7 @@ const HEX: &[&str] = &[
     "persona",
     "contentful",
     "klaviyo",
+    "recurly",
 ];
 
 /// Where each provider carries the delivery id and the event type, as docs/PROVIDERS.md's
@@ -248,6 +250,7 @@ const FIELDS: &[(&str, At, At)] = &[
     ("fusionauth", Body(&["event", "id"]), Body(&["event", "type"])),
     ("klaviyo", Nowhere, Nowhere),
     ("sanity", Nowhere, Nowhere),
+    ("recurly", Nowhere, Nowhere),
 ];
 
 /// The row of [`FIELDS`] for `provider`.

@@ -347,6 +347,20 @@ async function main() {
     doc({ name: 'klaviyo: received_email', provider: 'klaviyo', keys: [secret], headers: [['Klaviyo-Signature', hmac('sha256', secret, body + header, 'hex')], ['Klaviyo-Timestamp', header], ['Klaviyo-Webhook-Id', '01JQ8T3S4R5E6W7Q8Y9U0I1O2P']], body, expect_id: null, source: 'self-generated as https://developers.klaviyo.com/en/docs/working_with_system_webhooks computes it (hex HMAC-SHA256 of the body followed by the Klaviyo-Timestamp header) (NOT official)' });
   }
   {
+    // Recurly: recurly-signature is the timestamp in unix milliseconds, then one hex
+    // HMAC-SHA256 of `{timestamp}.{body}` per key (two while a key is rotated), as the
+    // Ruby client's Recurly::Webhooks.verify_signature checks it. The npm client `recurly`
+    // has no verifier.
+    const cite = 'self-generated as recurly/recurly-client-ruby lib/recurly/webhooks.rb (gem recurly@4.48.0, Recurly::Webhooks.verify_signature) checks it (NOT official vectors)';
+    const ts = String(now * 1000);
+    const body = JSON.stringify({ id: 'rnf5bz1zk9sy', object_type: 'subscription', site_id: 'qy2qzvmx7l2x', event_type: 'created', event_time: new Date(now * 1000).toISOString(), account_code: 'zoë-1', uuid: '5d2b4f0e8c7a1b3e9f6d0a2c4e8b1f3a' });
+    const oldSecret = 'recurly-webhook-secret-old';
+    const newSecret = 'recurly-webhook-secret-new';
+    const sig = (secret) => hmac('sha256', secret, `${ts}.${body}`, 'hex');
+    doc({ name: 'recurly: subscription created', provider: 'recurly', keys: [newSecret], headers: [['recurly-signature', `${ts},${sig(newSecret)}`]], body, expect_id: null, source: cite });
+    doc({ name: 'recurly: during a rotation, two signatures (the old key configured)', provider: 'recurly', keys: [oldSecret], headers: [['recurly-signature', `${ts},${sig(newSecret)},${sig(oldSecret)}`]], body, expect_id: null, source: cite });
+  }
+  {
     // FusionAuth: a JWT whose claim request_body_sha256 is the base64 SHA-256 of the body,
     // in X-FusionAuth-Signature-JWT, signed with the webhook's signing key: HMAC, RSA or EC
     // (Key Master). Signed here by npm jsonwebtoken, an implementation independent of the
