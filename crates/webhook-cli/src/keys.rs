@@ -95,6 +95,7 @@ pub(crate) fn secret_hint(provider: Provider) -> &'static str {
             "ECDSA P-256 private key: PEM (BEGIN PRIVATE KEY or BEGIN EC PRIVATE KEY) or p256:<64 hex digits>"
         }
         KeyFormat::JwtKey => "the HMAC signing key as text (RSA and EC public keys only verify)",
+        KeyFormat::Nfkd => "the webhook secret as text (NFKD-normalised, as the provider's libraries do)",
         _ => "the signing secret",
     }
 }

@@ -863,6 +863,19 @@ providers! {
         .tolerance(FIVE_MINUTES)
         .body(JsonBody)
         .source("recurly/recurly-client-ruby, gem recurly@4.48.0 lib/recurly/webhooks.rb (Recurly::Webhooks.verify_signature)");
+    /// EasyPost: `X-Hmac-Signature: hmac-sha256-hex=<hex>`, HMAC-SHA256 of the body with the
+    /// webhook secret NFKD-normalised ([`KeyFormat::Nfkd`]). Nothing timed is signed. Id
+    /// `id` (the event's `evt_…`), type `description` (`tracker.updated`). EasyPost's Node
+    /// library first rewrites an integer `"weight": 136` in the body to `136.0`, which only
+    /// matters for a body parsed and re-serialised by JavaScript: the raw body (which
+    /// carries `136.0`) is verified here as received.
+    EASYPOST = hmac256("easypost", &["X-Hmac-Signature"], Hex)
+        .prefix("hmac-sha256-hex=")
+        .key_format(KeyFormat::Nfkd)
+        .id(&[Json(&["id"])])
+        .event_type(&[Json(&["description"])])
+        .body(JsonBody)
+        .source("EasyPost/easypost-node, npm @easypost/api@8.9.0 src/utils/util.js (validateWebhook)");
     /// Mandrill (Mailchimp Transactional): `X-Mandrill-Signature: <base64>` HMAC-SHA1 of the
     /// webhook URL followed by each POST parameter's name and value, sorted (the body is
     /// the form `mandrill_events=[…]`). Set the URL exactly as configured in Mandrill with
@@ -1063,6 +1076,7 @@ static ALL: &[Provider] = &[
     KLAVIYO,
     SANITY,
     RECURLY,
+    EASYPOST,
     #[cfg(feature = "sns")]
     AWS_SNS,
     #[cfg(feature = "paypal")]
@@ -1289,6 +1303,7 @@ fn scheme_cells(s: &Scheme) -> [String; 9] {
         KeyFormat::Hex => "hex (decoded)",
         KeyFormat::P256Der => "P-256 public key, DER base64 or PEM",
         KeyFormat::JwtKey => "PEM RSA / EC public key, else UTF-8 HMAC key",
+        KeyFormat::Nfkd => "UTF-8 after Unicode NFKD normalisation",
     };
     let timestamp = match s.timestamp {
         None => "none".to_owned(),

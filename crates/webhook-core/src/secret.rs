@@ -278,6 +278,9 @@ pub enum KeyFormat {
     /// public key (see [`Secret::jwt_public_pem`]); any other text is an HMAC key, used as
     /// UTF-8.
     JwtKey,
+    /// The text after Unicode NFKD normalisation, as UTF-8 (EasyPost's webhook secret, as
+    /// its client libraries normalise it).
+    Nfkd,
 }
 
 impl KeyFormat {
@@ -297,6 +300,11 @@ impl KeyFormat {
         }
         match self {
             Self::Utf8 => Ok(Secret::shared(text)),
+            Self::Nfkd => {
+                use unicode_normalization::UnicodeNormalization as _;
+                let normalised = Zeroizing::new(text.nfkd().collect::<String>());
+                Ok(Secret::shared(normalised.as_bytes()))
+            }
             Self::StandardWebhooks => Secret::standard_webhooks(text),
             Self::WhsecOrUtf8 if text.starts_with("whsec_") => Secret::standard_webhooks(text),
             Self::WhsecOrUtf8 => Ok(Secret::shared(text)),

@@ -76,6 +76,8 @@ const MIN_SDK: &[(&str, usize)] = &[
     ("contentful", 2),
     // One accepted, one signed with another secret.
     ("sanity", 2),
+    // One accepted, one keyed with the secret not normalised.
+    ("easypost", 2),
 ];
 
 /// Rows computed once by the same script exactly as the provider's documentation (or server

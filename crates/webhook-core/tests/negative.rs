@@ -203,6 +203,7 @@ static SPECS: &[Spec] = &[
     with_id(spec("klaviyo", Layout::Bare, Enc::Hex, true), "Klaviyo-Timestamp"),
     spec("sanity", Layout::List { ts: Some("t"), label: "v1", sep: ',', assign: '=' }, Enc::Base64Url, true),
     spec("recurly", Layout::Leading { sep: ',' }, Enc::Hex, true),
+    spec("easypost", Layout::Prefix("hmac-sha256-hex="), Enc::Hex, true),
     verify_only(spec("aws-sns", Layout::InBody, Enc::Base64, true)),
     verify_only(spec("paypal", Layout::Bare, Enc::Base64, true)),
     spec("fusionauth", Layout::Bare, Enc::Text, true),
@@ -1421,6 +1422,45 @@ fn sanity_url_safe_signature_and_millisecond_timestamp() {
     let open = Verifier::builder(providers::SANITY).secret(secret).no_tolerance().build().unwrap();
     r.ok("sanity: no window, a day old", run(&open, format!("t={t},v1={sig}"), body, now + 86_400));
     r.finish(14);
+}
+
+/// EasyPost, on the delivery `@easypost/api@8.9.0` accepted in sdk_vectors.json: the secret
+/// is NFKD-normalised before it keys the HMAC, so its composed and decomposed spellings are
+/// the same key.
+#[test]
+fn easypost_secret_is_nfkd_normalised() {
+    let body = r#"{"id":"evt_3b2f1c0d9e8a4f7b","object":"Event","mode":"test","description":"tracker.updated","created_at":"2026-12-03T22:59:53Z","result":{"id":"trk_5e6f7a8b9c0d","object":"Tracker","tracking_code":"EZ1000000001","status":"in_transit","weight":136.0}}"#;
+    let sig = "hmac-sha256-hex=b8dcf6bc3b00238cb384b649c56bbe3cd77eb4a969d312d63ada609c5ca44c8e";
+    let composed = "s\u{e9}cret-\u{fb01}le-\u{ff45}\u{ff41}\u{ff53}\u{ff59}\u{ff50}\u{ff4f}\u{ff53}\u{ff54}";
+    let decomposed = "se\u{301}cret-file-easypost";
+    let never = vec![composed.to_owned(), decomposed.to_owned(), sig.to_owned()];
+    let run = |secret: &str, value: &str, body: &str| {
+        let v = Verifier::new(providers::EASYPOST, secret).unwrap();
+        let h = [("X-Hmac-Signature", value.to_owned())];
+        v.verify(&WebhookRequest::new(&h, body.as_bytes().to_vec()), at(T0))
+    };
+    let mut r = Report::default();
+    let ok = r.ok("easypost: the secret as EasyPost shows it", run(composed, sig, body));
+    r.check("easypost", ok.as_ref().and_then(Verified::id) == Some("evt_3b2f1c0d9e8a4f7b"), || "id".to_owned());
+    r.ok("easypost: the same secret already decomposed", run(decomposed, sig, body));
+    r.err("easypost: another secret", run("secret-file-easypost", sig, body), ErrorKind::SignatureMismatch, &never);
+    // The raw body is verified: the integer weight EasyPost's Node library would rewrite is
+    // another body.
+    r.err(
+        "easypost: weight re-serialised as an integer",
+        run(composed, sig, &body.replace("136.0", "136")),
+        ErrorKind::SignatureMismatch,
+        &never,
+    );
+    let bare = sig.trim_start_matches("hmac-sha256-hex=");
+    r.err("easypost: no prefix", run(composed, bare, body), ErrorKind::MalformedHeader, &never);
+    r.err(
+        "easypost: another prefix",
+        run(composed, &format!("hmac-sha512-hex={bare}"), body),
+        ErrorKind::MalformedHeader,
+        &never,
+    );
+    r.finish(7);
 }
 
 #[test]

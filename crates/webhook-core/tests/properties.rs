@@ -81,6 +81,7 @@ const JSON_BODY: &[&str] = &[
     "klaviyo",
     "sanity",
     "recurly",
+    "easypost",
 ];
 
 /// Headers outside the signature header whose every byte is signed: timestamps and ids.
@@ -162,6 +163,7 @@ const HEX: &[&str] = &[
     "contentful",
     "klaviyo",
     "recurly",
+    "easypost",
 ];
 
 /// Where each provider carries the delivery id and the event type, as docs/PROVIDERS.md's
@@ -251,6 +253,7 @@ const FIELDS: &[(&str, At, At)] = &[
     ("klaviyo", Nowhere, Nowhere),
     ("sanity", Nowhere, Nowhere),
     ("recurly", Nowhere, Nowhere),
+    ("easypost", Body(&["id"]), Body(&["description"])),
 ];
 
 /// The row of [`FIELDS`] for `provider`.

@@ -229,6 +229,27 @@ async function main() {
     row({ name: 'sanity: refused, signed with another secret', provider: 'sanity', keys: [secret], headers: [[SIGNATURE_HEADER_NAME, other]], body, expect: 'signature_mismatch', source: `computed by ${lib} encodeSignatureHeader with another secret, refused by isValidSignature (tests/vectors/sdk/generate.cjs)` });
   }
 
+  // EasyPost: hex HMAC-SHA256 of the body with the NFKD-normalised secret, checked by the
+  // client's Utils.validateWebhook (which compares the whole `hmac-sha256-hex=…` header).
+  // The secret is not in NFKD form (é precomposed, the ligature ﬁ), so the normalisation
+  // is exercised; the body carries a float weight as EasyPost sends it.
+  {
+    const EasyPostClient = require('@easypost/api');
+    const lib = `npm @easypost/api@${pkgVersion('@easypost/api')}`;
+    const client = new EasyPostClient('EZTK_vectors_not_a_key');
+    const secret = 'sécret-ﬁle-ｅａｓｙｐｏｓｔ';
+    const body = JSON.stringify({ id: 'evt_3b2f1c0d9e8a4f7b', object: 'Event', mode: 'test', description: 'tracker.updated', created_at: new Date(now * 1000).toISOString().replace('.000Z', 'Z'), result: { id: 'trk_5e6f7a8b9c0d', object: 'Tracker', tracking_code: 'EZ1000000001', status: 'in_transit', weight: 0 } }).replace('"weight":0', '"weight":136.0');
+    const sigWith = (key) => `hmac-sha256-hex=${crypto.createHmac('sha256', Buffer.from(key, 'utf8')).update(body).digest('hex')}`;
+    const header = sigWith(secret.normalize('NFKD'));
+    client.Utils.validateWebhook(Buffer.from(body), { 'X-Hmac-Signature': header }, secret);
+    row({ name: 'easypost: tracker.updated (secret normalised with NFKD)', provider: 'easypost', keys: [secret], headers: [['X-Hmac-Signature', header]], body, expect_id: 'evt_3b2f1c0d9e8a4f7b', expect_event_type: 'tracker.updated', source: `accepted by ${lib} Utils.validateWebhook (tests/vectors/sdk/generate.cjs)` });
+    const raw = sigWith(secret);
+    let refused = false;
+    try { client.Utils.validateWebhook(Buffer.from(body), { 'X-Hmac-Signature': raw }, secret); } catch { refused = true; }
+    if (!refused) throw new Error('easypost accepted a signature keyed with the secret not normalised');
+    row({ name: 'easypost: refused, keyed with the secret not normalised', provider: 'easypost', keys: [secret], headers: [['X-Hmac-Signature', raw]], body, expect: 'signature_mismatch', source: `refused by ${lib} Utils.validateWebhook (tests/vectors/sdk/generate.cjs)` });
+  }
+
   // Documented algorithms (no SDK verifies these): self-generated, each step as the cited
   // page or source file writes it.
   const documented = [];
