@@ -839,6 +839,18 @@ providers! {
         .tolerance(FIVE_MINUTES)
         .body(JsonBody)
         .source("https://developers.klaviyo.com/en/docs/working_with_system_webhooks");
+    /// Gitea and Forgejo: `X-Gitea-Signature: <hex>` HMAC-SHA256 of the body with the
+    /// webhook's secret; id `X-Gitea-Delivery`, type `X-Gitea-Event`. Forgejo sends the same
+    /// values under both `X-Forgejo-*` and `X-Gitea-*` names, so one row verifies both
+    /// servers; the `X-Forgejo-*` names are read when the Gitea ones are absent. Nothing
+    /// timed is signed: deduplicate on the delivery id. Only the `application/json` content
+    /// type is verifiable: with the form type the server signs the JSON but sends
+    /// `payload=<the JSON, form-encoded>`, and with no secret the header is empty.
+    GITEA = hmac256("gitea", &["X-Gitea-Signature", "X-Forgejo-Signature"], Hex)
+        .id(&[Header("X-Gitea-Delivery"), Header("X-Forgejo-Delivery")])
+        .event_type(&[Header("X-Gitea-Event"), Header("X-Forgejo-Event")])
+        .body(JsonBody)
+        .source("go-gitea/gitea services/webhook/deliver.go (addDefaultHeaders); Forgejo (codeberg.org/forgejo/forgejo, read in a GitHub mirror) services/webhook/shared/payloader.go (AddDefaultHeaders)");
     /// Mandrill (Mailchimp Transactional): `X-Mandrill-Signature: <base64>` HMAC-SHA1 of the
     /// webhook URL followed by each POST parameter's name and value, sorted (the body is
     /// the form `mandrill_events=[…]`). Set the URL exactly as configured in Mandrill with
@@ -1037,6 +1049,7 @@ static ALL: &[Provider] = &[
     PERSONA,
     CONTENTFUL,
     KLAVIYO,
+    GITEA,
     #[cfg(feature = "sns")]
     AWS_SNS,
     #[cfg(feature = "paypal")]

@@ -97,6 +97,8 @@ const MIN_DOCUMENTED: &[(&str, usize)] = &[
     ("front", 1),
     ("persona", 2),
     ("klaviyo", 1),
+    // Gitea's headers, Forgejo's two sets, Forgejo's names alone.
+    ("gitea", 3),
     // HS256/384/512, RS256/384/512 (SPKI and PKCS#1 PEM), ES256/384, and five refusals:
     // algorithm confusion, `none`, an RSA token against an EC key, another key, another body.
     ("fusionauth", 14),

@@ -197,6 +197,7 @@ static SPECS: &[Spec] = &[
         "x-contentful-signed-headers",
     ),
     with_id(spec("klaviyo", Layout::Bare, Enc::Hex, true), "Klaviyo-Timestamp"),
+    spec("gitea", Layout::Bare, Enc::Hex, true),
     verify_only(spec("aws-sns", Layout::InBody, Enc::Base64, true)),
     verify_only(spec("paypal", Layout::Bare, Enc::Base64, true)),
     spec("fusionauth", Layout::Bare, Enc::Text, true),
@@ -1474,4 +1475,63 @@ fn oversized_and_overfull_headers() {
         }
     }
     r.finish(23 + 8);
+}
+
+/// Gitea and Forgejo: the `X-Forgejo-*` names are read when the Gitea ones are absent; when
+/// both are present the Gitea header decides (a good Forgejo value cannot rescue a bad one);
+/// the empty header a server with no secret sends, and the form content type (the JSON is
+/// signed, `payload=<form-encoded JSON>` is sent), are refused.
+#[test]
+fn gitea_and_forgejo_headers() {
+    let secret = "gitea-secret-do-not-leak";
+    let v = Verifier::new(providers::GITEA, secret).unwrap();
+    let body = br#"{"ref":"refs/heads/main","after":"b2f0c8a1"}"#;
+    let signed = v.sign(&SignRequest::new(body, at(T0)).id("d-1").event_type("push")).unwrap();
+    let sig = signed.header("X-Gitea-Signature").unwrap().to_owned();
+    assert_eq!(sig.len(), 64, "{sig}");
+    let never = vec![secret.to_owned(), sig.clone()];
+    let mut r = Report::default();
+    let run = |h: &[(&str, &str)], b: &[u8]| v.verify(&WebhookRequest::new(&h.to_vec(), b.to_vec()), at(T0 + 86_400));
+
+    let forgejo = [("X-Forgejo-Signature", sig.as_str()), ("X-Forgejo-Delivery", "d-1"), ("X-Forgejo-Event", "push")];
+    if let Some(d) = r.ok("forgejo names alone", run(&forgejo, body)) {
+        r.check("forgejo names alone: id", d.id() == Some("d-1"), || format!("id {:?}", d.id()));
+        r.check("forgejo names alone: type", d.event_type() == Some("push"), || format!("type {:?}", d.event_type()));
+    }
+    let zeros = "0".repeat(64);
+    r.err(
+        "a wrong X-Gitea-Signature beside a good X-Forgejo-Signature",
+        run(&[("X-Gitea-Signature", zeros.as_str()), ("X-Forgejo-Signature", sig.as_str())], body),
+        ErrorKind::SignatureMismatch,
+        &never,
+    );
+    r.err(
+        "empty signature (no secret set)",
+        run(&[("X-Gitea-Signature", "")], body),
+        ErrorKind::MalformedHeader,
+        &never,
+    );
+    r.err(
+        "GitHub's sha256= prefix is not Gitea's",
+        run(&[("X-Gitea-Signature", format!("sha256={sig}").as_str())], body),
+        ErrorKind::MalformedHeader,
+        &never,
+    );
+    r.err("no signature header", run(&[("X-Gitea-Delivery", "d-1")], body), ErrorKind::MissingHeader, &never);
+    let form = format!("payload={}", url_encode(std::str::from_utf8(body).unwrap()));
+    r.refused(
+        "form content type: the JSON was signed, a form was sent",
+        run(&[("X-Gitea-Signature", sig.as_str())], form.as_bytes()),
+        &never,
+    );
+    r.finish(7);
+}
+
+fn url_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }

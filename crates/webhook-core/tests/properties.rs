@@ -79,6 +79,7 @@ const JSON_BODY: &[&str] = &[
     "persona",
     "fusionauth",
     "klaviyo",
+    "gitea",
 ];
 
 /// Headers outside the signature header whose every byte is signed: timestamps and ids.
@@ -158,6 +159,7 @@ const HEX: &[&str] = &[
     "persona",
     "contentful",
     "klaviyo",
+    "gitea",
 ];
 
 /// Where each provider carries the delivery id and the event type, as docs/PROVIDERS.md's
@@ -245,6 +247,7 @@ const FIELDS: &[(&str, At, At)] = &[
     ("contentful", Nowhere, Sent),
     ("fusionauth", Body(&["event", "id"]), Body(&["event", "type"])),
     ("klaviyo", Nowhere, Nowhere),
+    ("gitea", Sent, Sent),
 ];
 
 /// The row of [`FIELDS`] for `provider`.

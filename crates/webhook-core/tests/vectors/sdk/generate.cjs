@@ -323,6 +323,21 @@ async function main() {
     doc({ name: 'klaviyo: received_email', provider: 'klaviyo', keys: [secret], headers: [['Klaviyo-Signature', hmac('sha256', secret, body + header, 'hex')], ['Klaviyo-Timestamp', header], ['Klaviyo-Webhook-Id', '01JQ8T3S4R5E6W7Q8Y9U0I1O2P']], body, expect_id: null, source: 'self-generated as https://developers.klaviyo.com/en/docs/working_with_system_webhooks computes it (hex HMAC-SHA256 of the body followed by the Klaviyo-Timestamp header) (NOT official)' });
   }
   {
+    // Gitea / Forgejo: hex HMAC-SHA256 of the payload (the JSON body as sent, content type
+    // application/json) with the webhook's secret, as addDefaultHeaders writes it. Gitea
+    // sends X-Gitea-*; Forgejo sends the same values as X-Forgejo-* and X-Gitea-*.
+    const secret = 'gitea-webhook-secret';
+    const uuid = '4e6a9f0c-2b7d-4c1e-9a3f-5d8b7c6e1f20';
+    const body = JSON.stringify({ ref: 'refs/heads/main', before: '0000000000000000000000000000000000000000', after: 'b2f0c8a1d3e4f5a6b7c8d9e0f1a2b3c4d5e6f7a8', commits: [{ id: 'b2f0c8a1d3e4f5a6b7c8d9e0f1a2b3c4d5e6f7a8', message: 'Zoë: fix ✓\n' }], repository: { full_name: 'octo/hello' } }, null, 2);
+    const sig = hmac('sha256', secret, body, 'hex');
+    const gitea = [['X-Gitea-Delivery', uuid], ['X-Gitea-Event', 'push'], ['X-Gitea-Event-Type', 'push'], ['X-Gitea-Signature', sig], ['X-Gogs-Signature', sig], ['X-Hub-Signature-256', `sha256=${sig}`]];
+    const forgejo = [['X-Forgejo-Delivery', uuid], ['X-Forgejo-Event', 'push'], ['X-Forgejo-Event-Type', 'push'], ['X-Forgejo-Signature', sig]];
+    const cite = '(hex HMAC-SHA256 of the JSON payload with the webhook secret, addDefaultHeaders)';
+    doc({ name: 'gitea: push (Gitea headers)', provider: 'gitea', keys: [secret], headers: gitea, body, expect_id: uuid, expect_event_type: 'push', source: `self-generated as go-gitea/gitea services/webhook/deliver.go computes it ${cite} (NOT official)` });
+    doc({ name: 'gitea: push from Forgejo (X-Forgejo-* and X-Gitea-*)', provider: 'gitea', keys: [secret], headers: [...forgejo, ...gitea], body, expect_id: uuid, expect_event_type: 'push', source: `self-generated as Forgejo services/webhook/shared/payloader.go computes it ${cite} (NOT official)` });
+    doc({ name: 'gitea: push, the X-Forgejo-* headers alone', provider: 'gitea', keys: [secret], headers: forgejo, body, expect_id: uuid, expect_event_type: 'push', source: `self-generated as Forgejo services/webhook/shared/payloader.go computes it ${cite} (NOT official)` });
+  }
+  {
     // FusionAuth: a JWT whose claim request_body_sha256 is the base64 SHA-256 of the body,
     // in X-FusionAuth-Signature-JWT, signed with the webhook's signing key: HMAC, RSA or EC
     // (Key Master). Signed here by npm jsonwebtoken, an implementation independent of the
