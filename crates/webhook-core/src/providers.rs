@@ -851,6 +851,18 @@ providers! {
         .event_type(&[Header("X-Gitea-Event"), Header("X-Forgejo-Event")])
         .body(JsonBody)
         .source("go-gitea/gitea services/webhook/deliver.go (addDefaultHeaders); Forgejo (codeberg.org/forgejo/forgejo, read in a GitHub mirror) services/webhook/shared/payloader.go (AddDefaultHeaders)");
+    /// Customer.io reporting webhooks: `X-CIO-Signature: <hex>` HMAC-SHA256 of
+    /// `v0:{X-CIO-Timestamp}:{body}` with the webhook's signing key, the timestamp in unix
+    /// seconds. Customer.io documents no window; this crate uses 5 minutes. Id `event_id`,
+    /// type `metric` (`sent`, `opened`, …; the channel is `object_type`).
+    CUSTOMERIO = hmac256("customerio", &["X-CIO-Signature"], Hex)
+        .signs(V0_TS_BODY)
+        .timestamp(Timestamp::header(&["X-CIO-Timestamp"]))
+        .id(&[Json(&["event_id"])])
+        .event_type(&[Json(&["metric"])])
+        .tolerance(FIVE_MINUTES)
+        .body(JsonBody)
+        .source("https://docs.customer.io/api/webhooks/ (Securely Verifying Requests)");
     /// Mandrill (Mailchimp Transactional): `X-Mandrill-Signature: <base64>` HMAC-SHA1 of the
     /// webhook URL followed by each POST parameter's name and value, sorted (the body is
     /// the form `mandrill_events=[…]`). Set the URL exactly as configured in Mandrill with
@@ -1050,6 +1062,7 @@ static ALL: &[Provider] = &[
     CONTENTFUL,
     KLAVIYO,
     GITEA,
+    CUSTOMERIO,
     #[cfg(feature = "sns")]
     AWS_SNS,
     #[cfg(feature = "paypal")]

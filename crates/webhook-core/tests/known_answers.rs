@@ -99,6 +99,7 @@ const MIN_DOCUMENTED: &[(&str, usize)] = &[
     ("klaviyo", 1),
     // Gitea's headers, Forgejo's two sets, Forgejo's names alone.
     ("gitea", 3),
+    ("customerio", 1),
     // HS256/384/512, RS256/384/512 (SPKI and PKCS#1 PEM), ES256/384, and five refusals:
     // algorithm confusion, `none`, an RSA token against an EC key, another key, another body.
     ("fusionauth", 14),

@@ -198,6 +198,7 @@ static SPECS: &[Spec] = &[
     ),
     with_id(spec("klaviyo", Layout::Bare, Enc::Hex, true), "Klaviyo-Timestamp"),
     spec("gitea", Layout::Bare, Enc::Hex, true),
+    with_ts(spec("customerio", Layout::Bare, Enc::Hex, true), "X-CIO-Timestamp"),
     verify_only(spec("aws-sns", Layout::InBody, Enc::Base64, true)),
     verify_only(spec("paypal", Layout::Bare, Enc::Base64, true)),
     spec("fusionauth", Layout::Bare, Enc::Text, true),
@@ -1086,6 +1087,7 @@ fn tolerance_edges_for_every_provider_with_a_window() {
         "persona",
         "contentful",
         "klaviyo",
+        "customerio",
     ]
     .into_iter()
     .collect();
@@ -1534,4 +1536,37 @@ fn url_encode(s: &str) -> String {
             _ => format!("%{b:02X}"),
         })
         .collect()
+}
+
+/// Customer.io signs `v0:{timestamp}:{body}`: the same HMAC over `{timestamp}.{body}` or over
+/// the body alone is refused, and a timestamp that is not unix seconds is malformed.
+#[test]
+fn customerio_signed_string() {
+    let secret = "customerio-secret-do-not-leak";
+    let v = Verifier::new(providers::CUSTOMERIO, secret).unwrap();
+    let body = br#"{"event_id":"01E2EMRMM6TZ12TF9WGZN0WJQT","metric":"opened","object_type":"email"}"#;
+    let mac = |msg: &[u8]| {
+        use hmac::Mac as _;
+        let mut m = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+        m.update(msg);
+        hex::encode(m.finalize().into_bytes())
+    };
+    let ts = T0.to_string();
+    let good = mac(&[format!("v0:{ts}:").as_bytes(), body].concat());
+    let dotted = mac(&[format!("{ts}.").as_bytes(), body].concat());
+    let bare = mac(body);
+    let never = vec![secret.to_owned(), good.clone()];
+    let run = |sig: &str, ts: &str| {
+        let h = vec![("X-CIO-Signature", sig.to_owned()), ("X-CIO-Timestamp", ts.to_owned())];
+        v.verify(&WebhookRequest::new(&h, body.to_vec()), at(T0))
+    };
+    let mut r = Report::default();
+    if let Some(d) = r.ok("v0:{ts}:{body}", run(&good, &ts)) {
+        r.check("id", d.id() == Some("01E2EMRMM6TZ12TF9WGZN0WJQT"), || format!("id {:?}", d.id()));
+        r.check("type", d.event_type() == Some("opened"), || format!("type {:?}", d.event_type()));
+    }
+    r.err("{ts}.{body}", run(&dotted, &ts), ErrorKind::SignatureMismatch, &never);
+    r.err("the body alone", run(&bare, &ts), ErrorKind::SignatureMismatch, &never);
+    r.err("an RFC 3339 timestamp", run(&good, "2023-11-14T22:13:20Z"), ErrorKind::MalformedHeader, &never);
+    r.finish(6);
 }

@@ -80,6 +80,7 @@ const JSON_BODY: &[&str] = &[
     "fusionauth",
     "klaviyo",
     "gitea",
+    "customerio",
 ];
 
 /// Headers outside the signature header whose every byte is signed: timestamps and ids.
@@ -105,6 +106,7 @@ const SIGNED_HEADERS: &[(&str, &[&str])] = &[
     // (Its x-contentful-signed-headers list is read case-insensitively: see negative.rs.)
     ("contentful", &["x-contentful-timestamp"]),
     ("klaviyo", &["Klaviyo-Timestamp"]),
+    ("customerio", &["X-CIO-Timestamp"]),
 ];
 
 /// Providers whose signature header is a list whose items are trimmed of whitespace.
@@ -160,6 +162,7 @@ const HEX: &[&str] = &[
     "contentful",
     "klaviyo",
     "gitea",
+    "customerio",
 ];
 
 /// Where each provider carries the delivery id and the event type, as docs/PROVIDERS.md's
@@ -248,6 +251,7 @@ const FIELDS: &[(&str, At, At)] = &[
     ("fusionauth", Body(&["event", "id"]), Body(&["event", "type"])),
     ("klaviyo", Nowhere, Nowhere),
     ("gitea", Sent, Sent),
+    ("customerio", Body(&["event_id"]), Body(&["metric"])),
 ];
 
 /// The row of [`FIELDS`] for `provider`.

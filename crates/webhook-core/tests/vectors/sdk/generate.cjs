@@ -338,6 +338,14 @@ async function main() {
     doc({ name: 'gitea: push, the X-Forgejo-* headers alone', provider: 'gitea', keys: [secret], headers: forgejo, body, expect_id: uuid, expect_event_type: 'push', source: `self-generated as Forgejo services/webhook/shared/payloader.go computes it ${cite} (NOT official)` });
   }
   {
+    // Customer.io reporting webhooks: hex HMAC-SHA256 of `v0:{X-CIO-Timestamp}:{body}` with
+    // the webhook signing key, the timestamp in unix seconds.
+    const secret = 'customerio-webhook-signing-key';
+    const ts = String(now);
+    const body = JSON.stringify({ data: { action_id: 42, campaign_id: 23, customer_id: 'user-123', delivery_id: 'RAECAAFwnUSneIa0ZXkmq8EdkAM==', identifiers: { id: 'user-123' }, recipient: 'zoë@example.com', subject: 'Thanks for signing up ✓' }, event_id: '01E2EMRMM6TZ12TF9WGZN0WJQT', metric: 'sent', object_type: 'email', timestamp: now });
+    doc({ name: 'customerio: email sent', provider: 'customerio', keys: [secret], headers: [['X-CIO-Signature', hmac('sha256', secret, `v0:${ts}:${body}`, 'hex')], ['X-CIO-Timestamp', ts]], body, expect_id: '01E2EMRMM6TZ12TF9WGZN0WJQT', expect_event_type: 'sent', source: 'self-generated as https://docs.customer.io/api/webhooks/ (Securely Verifying Requests) computes it (hex HMAC-SHA256 of v0:{X-CIO-Timestamp}:{body} with the signing key) (NOT official)' });
+  }
+  {
     // FusionAuth: a JWT whose claim request_body_sha256 is the base64 SHA-256 of the body,
     // in X-FusionAuth-Signature-JWT, signed with the webhook's signing key: HMAC, RSA or EC
     // (Key Master). Signed here by npm jsonwebtoken, an implementation independent of the
