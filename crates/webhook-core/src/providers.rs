@@ -863,6 +863,14 @@ providers! {
         .tolerance(FIVE_MINUTES)
         .body(JsonBody)
         .source("https://docs.customer.io/api/webhooks/ (Securely Verifying Requests)");
+    /// Cal.com: `X-Cal-Signature-256: <hex>` HMAC-SHA256 of the body with the webhook's
+    /// secret; type `triggerEvent` (`BOOKING_CREATED`, …). Nothing timed is signed and no
+    /// delivery id is sent. The body is JSON unless a custom payload template that is not
+    /// JSON is set (then it is sent as a form, signed all the same); a webhook with no
+    /// secret is sent `no-secret-provided`, refused as malformed.
+    CALCOM = hmac256("calcom", &["X-Cal-Signature-256"], Hex)
+        .event_type(&[Json(&["triggerEvent"])])
+        .source("calcom/cal.com packages/features/webhooks/lib/sendPayload.ts (createWebhookSignature, _sendPayload)");
     /// Mandrill (Mailchimp Transactional): `X-Mandrill-Signature: <base64>` HMAC-SHA1 of the
     /// webhook URL followed by each POST parameter's name and value, sorted (the body is
     /// the form `mandrill_events=[…]`). Set the URL exactly as configured in Mandrill with
@@ -1063,6 +1071,7 @@ static ALL: &[Provider] = &[
     KLAVIYO,
     GITEA,
     CUSTOMERIO,
+    CALCOM,
     #[cfg(feature = "sns")]
     AWS_SNS,
     #[cfg(feature = "paypal")]

@@ -199,6 +199,7 @@ static SPECS: &[Spec] = &[
     with_id(spec("klaviyo", Layout::Bare, Enc::Hex, true), "Klaviyo-Timestamp"),
     spec("gitea", Layout::Bare, Enc::Hex, true),
     with_ts(spec("customerio", Layout::Bare, Enc::Hex, true), "X-CIO-Timestamp"),
+    spec("calcom", Layout::Bare, Enc::Hex, false),
     verify_only(spec("aws-sns", Layout::InBody, Enc::Base64, true)),
     verify_only(spec("paypal", Layout::Bare, Enc::Base64, true)),
     spec("fusionauth", Layout::Bare, Enc::Text, true),
@@ -1568,5 +1569,30 @@ fn customerio_signed_string() {
     r.err("{ts}.{body}", run(&dotted, &ts), ErrorKind::SignatureMismatch, &never);
     r.err("the body alone", run(&bare, &ts), ErrorKind::SignatureMismatch, &never);
     r.err("an RFC 3339 timestamp", run(&good, "2023-11-14T22:13:20Z"), ErrorKind::MalformedHeader, &never);
+    r.finish(6);
+}
+
+/// Cal.com sends `no-secret-provided` for a webhook with no secret: malformed, never a
+/// delivery; GitHub's `sha256=` prefix is not Cal.com's; the signature covers the body only.
+#[test]
+fn calcom_signature_values() {
+    let secret = "calcom-secret-do-not-leak";
+    let v = Verifier::new(providers::CALCOM, secret).unwrap();
+    let body = br#"{"triggerEvent":"BOOKING_CANCELLED","createdAt":"2026-12-03T10:00:00.000Z","payload":{}}"#;
+    let signed = v.sign(&SignRequest::new(body, at(T0))).unwrap();
+    let sig = signed.header("X-Cal-Signature-256").unwrap().to_owned();
+    let never = vec![secret.to_owned(), sig.clone()];
+    let run = |value: &str, b: &[u8]| {
+        let h = vec![("X-Cal-Signature-256", value.to_owned())];
+        v.verify(&WebhookRequest::new(&h, b.to_vec()), at(T0 + 86_400))
+    };
+    let mut r = Report::default();
+    if let Some(d) = r.ok("signed body", run(&sig, body)) {
+        r.check("type", d.event_type() == Some("BOOKING_CANCELLED"), || format!("type {:?}", d.event_type()));
+        r.check("no id", d.id().is_none(), || format!("id {:?}", d.id()));
+    }
+    r.err("no-secret-provided", run("no-secret-provided", body), ErrorKind::MalformedHeader, &never);
+    r.err("sha256= prefix", run(&format!("sha256={sig}"), body), ErrorKind::MalformedHeader, &never);
+    r.err("another body", run(&sig, &body[..body.len() - 1]), ErrorKind::SignatureMismatch, &never);
     r.finish(6);
 }

@@ -163,6 +163,7 @@ const HEX: &[&str] = &[
     "klaviyo",
     "gitea",
     "customerio",
+    "calcom",
 ];
 
 /// Where each provider carries the delivery id and the event type, as docs/PROVIDERS.md's
@@ -252,6 +253,7 @@ const FIELDS: &[(&str, At, At)] = &[
     ("klaviyo", Nowhere, Nowhere),
     ("gitea", Sent, Sent),
     ("customerio", Body(&["event_id"]), Body(&["metric"])),
+    ("calcom", Nowhere, Body(&["triggerEvent"])),
 ];
 
 /// The row of [`FIELDS`] for `provider`.

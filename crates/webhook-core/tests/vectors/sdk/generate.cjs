@@ -346,6 +346,18 @@ async function main() {
     doc({ name: 'customerio: email sent', provider: 'customerio', keys: [secret], headers: [['X-CIO-Signature', hmac('sha256', secret, `v0:${ts}:${body}`, 'hex')], ['X-CIO-Timestamp', ts]], body, expect_id: '01E2EMRMM6TZ12TF9WGZN0WJQT', expect_event_type: 'sent', source: 'self-generated as https://docs.customer.io/api/webhooks/ (Securely Verifying Requests) computes it (hex HMAC-SHA256 of v0:{X-CIO-Timestamp}:{body} with the signing key) (NOT official)' });
   }
   {
+    // Cal.com: hex HMAC-SHA256 of the body as sent with the webhook secret
+    // (createWebhookSignature); the default body is {triggerEvent, createdAt, payload}, and a
+    // payload template that is not JSON is sent as application/x-www-form-urlencoded.
+    const secret = 'calcom-webhook-secret';
+    const createdAt = new Date(now * 1000).toISOString();
+    const body = JSON.stringify({ triggerEvent: 'BOOKING_CREATED', createdAt, payload: { type: '30min', title: '30 Min Meeting between Zoë and Ana', startTime: '2026-12-10T10:00:00Z', endTime: '2026-12-10T10:30:00Z', organizer: { name: 'Ana', email: 'ana@example.com', timeZone: 'Europe/Madrid' }, attendees: [{ name: 'Zoë', email: 'zoe@example.com', timeZone: 'Europe/Paris' }], uid: 'bFJeNb2uX8ANpT3JL5EfXw', bookingId: 91, status: 'ACCEPTED' } });
+    const cite = 'calcom/cal.com packages/features/webhooks/lib/sendPayload.ts computes it (createWebhookSignature: hex HMAC-SHA256 of the body with the secret)';
+    doc({ name: 'calcom: BOOKING_CREATED', provider: 'calcom', keys: [secret], headers: [['X-Cal-Signature-256', hmac('sha256', secret, body, 'hex')], ['X-Cal-Webhook-Version', '2021-10-20']], body, expect_id: null, expect_event_type: 'BOOKING_CREATED', source: `self-generated as ${cite} (NOT official)` });
+    const form = 'event=BOOKING_CREATED&title=30%20Min%20Meeting&attendee=zo%C3%AB%40example.com';
+    doc({ name: 'calcom: a custom payload template sent as a form', provider: 'calcom', keys: [secret], headers: [['X-Cal-Signature-256', hmac('sha256', secret, form, 'hex')]], body: form, expect_id: null, source: `self-generated as ${cite} (NOT official)` });
+  }
+  {
     // FusionAuth: a JWT whose claim request_body_sha256 is the base64 SHA-256 of the body,
     // in X-FusionAuth-Signature-JWT, signed with the webhook's signing key: HMAC, RSA or EC
     // (Key Master). Signed here by npm jsonwebtoken, an implementation independent of the
