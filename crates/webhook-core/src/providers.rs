@@ -876,6 +876,38 @@ providers! {
         .event_type(&[Json(&["description"])])
         .body(JsonBody)
         .source("EasyPost/easypost-node, npm @easypost/api@8.9.0 src/utils/util.js (validateWebhook)");
+    /// Gitea and Forgejo: `X-Gitea-Signature: <hex>` HMAC-SHA256 of the body with the
+    /// webhook's secret; id `X-Gitea-Delivery`, type `X-Gitea-Event`. Forgejo sends the same
+    /// values under both `X-Forgejo-*` and `X-Gitea-*` names, so one row verifies both
+    /// servers; the `X-Forgejo-*` names are read when the Gitea ones are absent. Nothing
+    /// timed is signed: deduplicate on the delivery id. Only the `application/json` content
+    /// type is verifiable: with the form type the server signs the JSON but sends
+    /// `payload=<the JSON, form-encoded>`, and with no secret the header is empty.
+    GITEA = hmac256("gitea", &["X-Gitea-Signature", "X-Forgejo-Signature"], Hex)
+        .id(&[Header("X-Gitea-Delivery"), Header("X-Forgejo-Delivery")])
+        .event_type(&[Header("X-Gitea-Event"), Header("X-Forgejo-Event")])
+        .body(JsonBody)
+        .source("go-gitea/gitea services/webhook/deliver.go (addDefaultHeaders); Forgejo (codeberg.org/forgejo/forgejo, read in a GitHub mirror) services/webhook/shared/payloader.go (AddDefaultHeaders)");
+    /// Customer.io reporting webhooks: `X-CIO-Signature: <hex>` HMAC-SHA256 of
+    /// `v0:{X-CIO-Timestamp}:{body}` with the webhook's signing key, the timestamp in unix
+    /// seconds. Customer.io documents no window; this crate uses 5 minutes. Id `event_id`,
+    /// type `metric` (`sent`, `opened`, …; the channel is `object_type`).
+    CUSTOMERIO = hmac256("customerio", &["X-CIO-Signature"], Hex)
+        .signs(V0_TS_BODY)
+        .timestamp(Timestamp::header(&["X-CIO-Timestamp"]))
+        .id(&[Json(&["event_id"])])
+        .event_type(&[Json(&["metric"])])
+        .tolerance(FIVE_MINUTES)
+        .body(JsonBody)
+        .source("https://docs.customer.io/api/webhooks/ (Securely Verifying Requests)");
+    /// Cal.com: `X-Cal-Signature-256: <hex>` HMAC-SHA256 of the body with the webhook's
+    /// secret; type `triggerEvent` (`BOOKING_CREATED`, …). Nothing timed is signed and no
+    /// delivery id is sent. The body is JSON unless a custom payload template that is not
+    /// JSON is set (then it is sent as a form, signed all the same); a webhook with no
+    /// secret is sent `no-secret-provided`, refused as malformed.
+    CALCOM = hmac256("calcom", &["X-Cal-Signature-256"], Hex)
+        .event_type(&[Json(&["triggerEvent"])])
+        .source("calcom/cal.com packages/features/webhooks/lib/sendPayload.ts (createWebhookSignature, _sendPayload)");
     /// Mandrill (Mailchimp Transactional): `X-Mandrill-Signature: <base64>` HMAC-SHA1 of the
     /// webhook URL followed by each POST parameter's name and value, sorted (the body is
     /// the form `mandrill_events=[…]`). Set the URL exactly as configured in Mandrill with
@@ -1077,6 +1109,9 @@ static ALL: &[Provider] = &[
     SANITY,
     RECURLY,
     EASYPOST,
+    GITEA,
+    CUSTOMERIO,
+    CALCOM,
     #[cfg(feature = "sns")]
     AWS_SNS,
     #[cfg(feature = "paypal")]

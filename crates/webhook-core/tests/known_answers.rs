@@ -103,6 +103,11 @@ const MIN_DOCUMENTED: &[(&str, usize)] = &[
     ("klaviyo", 1),
     // One signature, and two during a rotation (the old key configured).
     ("recurly", 2),
+    // Gitea's headers, Forgejo's two sets, Forgejo's names alone.
+    ("gitea", 3),
+    ("customerio", 1),
+    // A booking (JSON) and a custom template sent as a form.
+    ("calcom", 2),
     // HS256/384/512, RS256/384/512 (SPKI and PKCS#1 PEM), ES256/384, and five refusals:
     // algorithm confusion, `none`, an RSA token against an EC key, another key, another body.
     ("fusionauth", 14),

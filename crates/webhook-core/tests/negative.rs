@@ -204,6 +204,9 @@ static SPECS: &[Spec] = &[
     spec("sanity", Layout::List { ts: Some("t"), label: "v1", sep: ',', assign: '=' }, Enc::Base64Url, true),
     spec("recurly", Layout::Leading { sep: ',' }, Enc::Hex, true),
     spec("easypost", Layout::Prefix("hmac-sha256-hex="), Enc::Hex, true),
+    spec("gitea", Layout::Bare, Enc::Hex, true),
+    with_ts(spec("customerio", Layout::Bare, Enc::Hex, true), "X-CIO-Timestamp"),
+    spec("calcom", Layout::Bare, Enc::Hex, false),
     verify_only(spec("aws-sns", Layout::InBody, Enc::Base64, true)),
     verify_only(spec("paypal", Layout::Bare, Enc::Base64, true)),
     spec("fusionauth", Layout::Bare, Enc::Text, true),
@@ -1132,6 +1135,7 @@ fn tolerance_edges_for_every_provider_with_a_window() {
         "klaviyo",
         "sanity",
         "recurly",
+        "customerio",
     ]
     .into_iter()
     .collect();
@@ -1645,4 +1649,121 @@ fn oversized_and_overfull_headers() {
         }
     }
     r.finish(23 + 8);
+}
+
+/// Gitea and Forgejo: the `X-Forgejo-*` names are read when the Gitea ones are absent; when
+/// both are present the Gitea header decides (a good Forgejo value cannot rescue a bad one);
+/// the empty header a server with no secret sends, and the form content type (the JSON is
+/// signed, `payload=<form-encoded JSON>` is sent), are refused.
+#[test]
+fn gitea_and_forgejo_headers() {
+    let secret = "gitea-secret-do-not-leak";
+    let v = Verifier::new(providers::GITEA, secret).unwrap();
+    let body = br#"{"ref":"refs/heads/main","after":"b2f0c8a1"}"#;
+    let signed = v.sign(&SignRequest::new(body, at(T0)).id("d-1").event_type("push")).unwrap();
+    let sig = signed.header("X-Gitea-Signature").unwrap().to_owned();
+    assert_eq!(sig.len(), 64, "{sig}");
+    let never = vec![secret.to_owned(), sig.clone()];
+    let mut r = Report::default();
+    let run = |h: &[(&str, &str)], b: &[u8]| v.verify(&WebhookRequest::new(&h.to_vec(), b.to_vec()), at(T0 + 86_400));
+
+    let forgejo = [("X-Forgejo-Signature", sig.as_str()), ("X-Forgejo-Delivery", "d-1"), ("X-Forgejo-Event", "push")];
+    if let Some(d) = r.ok("forgejo names alone", run(&forgejo, body)) {
+        r.check("forgejo names alone: id", d.id() == Some("d-1"), || format!("id {:?}", d.id()));
+        r.check("forgejo names alone: type", d.event_type() == Some("push"), || format!("type {:?}", d.event_type()));
+    }
+    let zeros = "0".repeat(64);
+    r.err(
+        "a wrong X-Gitea-Signature beside a good X-Forgejo-Signature",
+        run(&[("X-Gitea-Signature", zeros.as_str()), ("X-Forgejo-Signature", sig.as_str())], body),
+        ErrorKind::SignatureMismatch,
+        &never,
+    );
+    r.err(
+        "empty signature (no secret set)",
+        run(&[("X-Gitea-Signature", "")], body),
+        ErrorKind::MalformedHeader,
+        &never,
+    );
+    r.err(
+        "GitHub's sha256= prefix is not Gitea's",
+        run(&[("X-Gitea-Signature", format!("sha256={sig}").as_str())], body),
+        ErrorKind::MalformedHeader,
+        &never,
+    );
+    r.err("no signature header", run(&[("X-Gitea-Delivery", "d-1")], body), ErrorKind::MissingHeader, &never);
+    let form = format!("payload={}", url_encode(std::str::from_utf8(body).unwrap()));
+    r.refused(
+        "form content type: the JSON was signed, a form was sent",
+        run(&[("X-Gitea-Signature", sig.as_str())], form.as_bytes()),
+        &never,
+    );
+    r.finish(7);
+}
+
+fn url_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// Customer.io signs `v0:{timestamp}:{body}`: the same HMAC over `{timestamp}.{body}` or over
+/// the body alone is refused, and a timestamp that is not unix seconds is malformed.
+#[test]
+fn customerio_signed_string() {
+    let secret = "customerio-secret-do-not-leak";
+    let v = Verifier::new(providers::CUSTOMERIO, secret).unwrap();
+    let body = br#"{"event_id":"01E2EMRMM6TZ12TF9WGZN0WJQT","metric":"opened","object_type":"email"}"#;
+    let mac = |msg: &[u8]| {
+        use hmac::Mac as _;
+        let mut m = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+        m.update(msg);
+        hex::encode(m.finalize().into_bytes())
+    };
+    let ts = T0.to_string();
+    let good = mac(&[format!("v0:{ts}:").as_bytes(), body].concat());
+    let dotted = mac(&[format!("{ts}.").as_bytes(), body].concat());
+    let bare = mac(body);
+    let never = vec![secret.to_owned(), good.clone()];
+    let run = |sig: &str, ts: &str| {
+        let h = vec![("X-CIO-Signature", sig.to_owned()), ("X-CIO-Timestamp", ts.to_owned())];
+        v.verify(&WebhookRequest::new(&h, body.to_vec()), at(T0))
+    };
+    let mut r = Report::default();
+    if let Some(d) = r.ok("v0:{ts}:{body}", run(&good, &ts)) {
+        r.check("id", d.id() == Some("01E2EMRMM6TZ12TF9WGZN0WJQT"), || format!("id {:?}", d.id()));
+        r.check("type", d.event_type() == Some("opened"), || format!("type {:?}", d.event_type()));
+    }
+    r.err("{ts}.{body}", run(&dotted, &ts), ErrorKind::SignatureMismatch, &never);
+    r.err("the body alone", run(&bare, &ts), ErrorKind::SignatureMismatch, &never);
+    r.err("an RFC 3339 timestamp", run(&good, "2023-11-14T22:13:20Z"), ErrorKind::MalformedHeader, &never);
+    r.finish(6);
+}
+
+/// Cal.com sends `no-secret-provided` for a webhook with no secret: malformed, never a
+/// delivery; GitHub's `sha256=` prefix is not Cal.com's; the signature covers the body only.
+#[test]
+fn calcom_signature_values() {
+    let secret = "calcom-secret-do-not-leak";
+    let v = Verifier::new(providers::CALCOM, secret).unwrap();
+    let body = br#"{"triggerEvent":"BOOKING_CANCELLED","createdAt":"2026-12-03T10:00:00.000Z","payload":{}}"#;
+    let signed = v.sign(&SignRequest::new(body, at(T0))).unwrap();
+    let sig = signed.header("X-Cal-Signature-256").unwrap().to_owned();
+    let never = vec![secret.to_owned(), sig.clone()];
+    let run = |value: &str, b: &[u8]| {
+        let h = vec![("X-Cal-Signature-256", value.to_owned())];
+        v.verify(&WebhookRequest::new(&h, b.to_vec()), at(T0 + 86_400))
+    };
+    let mut r = Report::default();
+    if let Some(d) = r.ok("signed body", run(&sig, body)) {
+        r.check("type", d.event_type() == Some("BOOKING_CANCELLED"), || format!("type {:?}", d.event_type()));
+        r.check("no id", d.id().is_none(), || format!("id {:?}", d.id()));
+    }
+    r.err("no-secret-provided", run("no-secret-provided", body), ErrorKind::MalformedHeader, &never);
+    r.err("sha256= prefix", run(&format!("sha256={sig}"), body), ErrorKind::MalformedHeader, &never);
+    r.err("another body", run(&sig, &body[..body.len() - 1]), ErrorKind::SignatureMismatch, &never);
+    r.finish(6);
 }

@@ -82,6 +82,8 @@ const JSON_BODY: &[&str] = &[
     "sanity",
     "recurly",
     "easypost",
+    "gitea",
+    "customerio",
 ];
 
 /// Headers outside the signature header whose every byte is signed: timestamps and ids.
@@ -107,6 +109,7 @@ const SIGNED_HEADERS: &[(&str, &[&str])] = &[
     // (Its x-contentful-signed-headers list is read case-insensitively: see negative.rs.)
     ("contentful", &["x-contentful-timestamp"]),
     ("klaviyo", &["Klaviyo-Timestamp"]),
+    ("customerio", &["X-CIO-Timestamp"]),
 ];
 
 /// Providers whose signature header is a list whose items are trimmed of whitespace.
@@ -164,6 +167,9 @@ const HEX: &[&str] = &[
     "klaviyo",
     "recurly",
     "easypost",
+    "gitea",
+    "customerio",
+    "calcom",
 ];
 
 /// Where each provider carries the delivery id and the event type, as docs/PROVIDERS.md's
@@ -254,6 +260,9 @@ const FIELDS: &[(&str, At, At)] = &[
     ("sanity", Nowhere, Nowhere),
     ("recurly", Nowhere, Nowhere),
     ("easypost", Body(&["id"]), Body(&["description"])),
+    ("gitea", Sent, Sent),
+    ("customerio", Body(&["event_id"]), Body(&["metric"])),
+    ("calcom", Nowhere, Body(&["triggerEvent"])),
 ];
 
 /// The row of [`FIELDS`] for `provider`.

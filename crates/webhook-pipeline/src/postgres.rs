@@ -720,7 +720,7 @@ impl EventStore for PostgresStore {
             .collect()
     }
 
-    /// Folds the counters' deltas into one row per status ([`FOLD_COUNTS`]), then sums
+    /// Folds the counters' deltas into one row per status (`FOLD_COUNTS`), then sums
     /// what is left.
     async fn status_counts(&self) -> Result<StatusCounts, StoreError> {
         let count = db_error("counting events by status");

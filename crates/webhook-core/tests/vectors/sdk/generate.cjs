@@ -382,6 +382,41 @@ async function main() {
     doc({ name: 'recurly: during a rotation, two signatures (the old key configured)', provider: 'recurly', keys: [oldSecret], headers: [['recurly-signature', `${ts},${sig(newSecret)},${sig(oldSecret)}`]], body, expect_id: null, source: cite });
   }
   {
+    // Gitea / Forgejo: hex HMAC-SHA256 of the payload (the JSON body as sent, content type
+    // application/json) with the webhook's secret, as addDefaultHeaders writes it. Gitea
+    // sends X-Gitea-*; Forgejo sends the same values as X-Forgejo-* and X-Gitea-*.
+    const secret = 'gitea-webhook-secret';
+    const uuid = '4e6a9f0c-2b7d-4c1e-9a3f-5d8b7c6e1f20';
+    const body = JSON.stringify({ ref: 'refs/heads/main', before: '0000000000000000000000000000000000000000', after: 'b2f0c8a1d3e4f5a6b7c8d9e0f1a2b3c4d5e6f7a8', commits: [{ id: 'b2f0c8a1d3e4f5a6b7c8d9e0f1a2b3c4d5e6f7a8', message: 'Zoë: fix ✓\n' }], repository: { full_name: 'octo/hello' } }, null, 2);
+    const sig = hmac('sha256', secret, body, 'hex');
+    const gitea = [['X-Gitea-Delivery', uuid], ['X-Gitea-Event', 'push'], ['X-Gitea-Event-Type', 'push'], ['X-Gitea-Signature', sig], ['X-Gogs-Signature', sig], ['X-Hub-Signature-256', `sha256=${sig}`]];
+    const forgejo = [['X-Forgejo-Delivery', uuid], ['X-Forgejo-Event', 'push'], ['X-Forgejo-Event-Type', 'push'], ['X-Forgejo-Signature', sig]];
+    const cite = '(hex HMAC-SHA256 of the JSON payload with the webhook secret, addDefaultHeaders)';
+    doc({ name: 'gitea: push (Gitea headers)', provider: 'gitea', keys: [secret], headers: gitea, body, expect_id: uuid, expect_event_type: 'push', source: `self-generated as go-gitea/gitea services/webhook/deliver.go computes it ${cite} (NOT official)` });
+    doc({ name: 'gitea: push from Forgejo (X-Forgejo-* and X-Gitea-*)', provider: 'gitea', keys: [secret], headers: [...forgejo, ...gitea], body, expect_id: uuid, expect_event_type: 'push', source: `self-generated as Forgejo services/webhook/shared/payloader.go computes it ${cite} (NOT official)` });
+    doc({ name: 'gitea: push, the X-Forgejo-* headers alone', provider: 'gitea', keys: [secret], headers: forgejo, body, expect_id: uuid, expect_event_type: 'push', source: `self-generated as Forgejo services/webhook/shared/payloader.go computes it ${cite} (NOT official)` });
+  }
+  {
+    // Customer.io reporting webhooks: hex HMAC-SHA256 of `v0:{X-CIO-Timestamp}:{body}` with
+    // the webhook signing key, the timestamp in unix seconds.
+    const secret = 'customerio-webhook-signing-key';
+    const ts = String(now);
+    const body = JSON.stringify({ data: { action_id: 42, campaign_id: 23, customer_id: 'user-123', delivery_id: 'RAECAAFwnUSneIa0ZXkmq8EdkAM==', identifiers: { id: 'user-123' }, recipient: 'zoë@example.com', subject: 'Thanks for signing up ✓' }, event_id: '01E2EMRMM6TZ12TF9WGZN0WJQT', metric: 'sent', object_type: 'email', timestamp: now });
+    doc({ name: 'customerio: email sent', provider: 'customerio', keys: [secret], headers: [['X-CIO-Signature', hmac('sha256', secret, `v0:${ts}:${body}`, 'hex')], ['X-CIO-Timestamp', ts]], body, expect_id: '01E2EMRMM6TZ12TF9WGZN0WJQT', expect_event_type: 'sent', source: 'self-generated as https://docs.customer.io/api/webhooks/ (Securely Verifying Requests) computes it (hex HMAC-SHA256 of v0:{X-CIO-Timestamp}:{body} with the signing key) (NOT official)' });
+  }
+  {
+    // Cal.com: hex HMAC-SHA256 of the body as sent with the webhook secret
+    // (createWebhookSignature); the default body is {triggerEvent, createdAt, payload}, and a
+    // payload template that is not JSON is sent as application/x-www-form-urlencoded.
+    const secret = 'calcom-webhook-secret';
+    const createdAt = new Date(now * 1000).toISOString();
+    const body = JSON.stringify({ triggerEvent: 'BOOKING_CREATED', createdAt, payload: { type: '30min', title: '30 Min Meeting between Zoë and Ana', startTime: '2026-12-10T10:00:00Z', endTime: '2026-12-10T10:30:00Z', organizer: { name: 'Ana', email: 'ana@example.com', timeZone: 'Europe/Madrid' }, attendees: [{ name: 'Zoë', email: 'zoe@example.com', timeZone: 'Europe/Paris' }], uid: 'bFJeNb2uX8ANpT3JL5EfXw', bookingId: 91, status: 'ACCEPTED' } });
+    const cite = 'calcom/cal.com packages/features/webhooks/lib/sendPayload.ts computes it (createWebhookSignature: hex HMAC-SHA256 of the body with the secret)';
+    doc({ name: 'calcom: BOOKING_CREATED', provider: 'calcom', keys: [secret], headers: [['X-Cal-Signature-256', hmac('sha256', secret, body, 'hex')], ['X-Cal-Webhook-Version', '2021-10-20']], body, expect_id: null, expect_event_type: 'BOOKING_CREATED', source: `self-generated as ${cite} (NOT official)` });
+    const form = 'event=BOOKING_CREATED&title=30%20Min%20Meeting&attendee=zo%C3%AB%40example.com';
+    doc({ name: 'calcom: a custom payload template sent as a form', provider: 'calcom', keys: [secret], headers: [['X-Cal-Signature-256', hmac('sha256', secret, form, 'hex')]], body: form, expect_id: null, source: `self-generated as ${cite} (NOT official)` });
+  }
+  {
     // FusionAuth: a JWT whose claim request_body_sha256 is the base64 SHA-256 of the body,
     // in X-FusionAuth-Signature-JWT, signed with the webhook's signing key: HMAC, RSA or EC
     // (Key Master). Signed here by npm jsonwebtoken, an implementation independent of the
