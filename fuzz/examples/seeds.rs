@@ -60,7 +60,9 @@ fn main() {
         fs::create_dir_all(&dir).unwrap();
         for entry in fs::read_dir(&dir).unwrap() {
             let path = entry.unwrap().path();
-            if path.file_name().unwrap().to_string_lossy().starts_with("seed-") {
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            // `seed-found-*`: inputs a fuzzing run found and that are kept by hand.
+            if name.starts_with("seed-") && !name.starts_with("seed-found-") {
                 fs::remove_file(path).unwrap();
             }
         }

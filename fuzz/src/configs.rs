@@ -340,6 +340,26 @@ const ROWS: &[Row] = &[
     ("replicate", providers::REPLICATE, &[Signing(WHSEC_A)], None, None),
     // Klaviyo: the window is the body's `meta.timestamp`.
     ("klaviyo", providers::KLAVIYO, &[Signing(KLAVIYO_SECRET), Signing(TEST_SECRET)], None, None),
+    // The rows added with their vectors' keys first, so those vectors are seeds that verify.
+    ("sanity", providers::SANITY, &[Signing("sanity-webhook-secret-for-tests"), Signing(TEST_SECRET)], None, None),
+    (
+        "recurly",
+        providers::RECURLY,
+        &[Signing("recurly-webhook-secret-new"), Signing("recurly-webhook-secret-old")],
+        None,
+        None,
+    ),
+    // EasyPost: a secret that NFKD changes, as its vectors' is.
+    ("easypost", providers::EASYPOST, &[Signing("sécret-ﬁle-ｅａｓｙｐｏｓｔ"), Signing(TEST_SECRET)], None, None),
+    ("gitea", providers::GITEA, &[Signing("gitea-webhook-secret"), Signing(TEST_SECRET)], None, None),
+    (
+        "customerio",
+        providers::CUSTOMERIO,
+        &[Signing("customerio-webhook-signing-key"), Signing(TEST_SECRET)],
+        None,
+        None,
+    ),
+    ("calcom", providers::CALCOM, &[Signing("calcom-webhook-secret"), Signing(TEST_SECRET)], None, None),
     // Telnyx: Ed25519, the vector's seed (which signs) then its public key's text form.
     ("telnyx", providers::TELNYX, &[Signing(TELNYX_SEED)], None, None),
     // Adyen: hex HMAC keys, one per notification item's signature.

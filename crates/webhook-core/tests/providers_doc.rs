@@ -38,3 +38,15 @@ fn docs_providers_md_is_the_generated_table() {
         assert_eq!(cells, 11, "a row with the wrong number of cells: {line}");
     }
 }
+
+/// The README's count of providers is the number built in with every feature (`full`, the
+/// default).
+#[cfg(all(feature = "sha1", feature = "twilio", feature = "ed25519", feature = "ecdsa"))]
+#[cfg(all(feature = "sns", feature = "paypal", feature = "jwt"))]
+#[test]
+fn readme_counts_the_providers() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../README.md");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let count = format!("verification for {} providers", webhook_core::Provider::all().len());
+    assert!(text.contains(&count), "README.md should say \"{count}\"");
+}
