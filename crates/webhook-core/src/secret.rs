@@ -288,11 +288,14 @@ impl KeyFormat {
     ///
     /// ```
     /// use webhook_core::{KeyFormat, KeyKind};
+    /// assert_eq!(KeyFormat::Utf8.parse("It's a Secret to Everybody").unwrap().kind(), KeyKind::Shared);
+    /// assert!(KeyFormat::Utf8.parse("").is_err());
+    /// # #[cfg(feature = "ed25519")] {
     /// let k = KeyFormat::Ed25519Hex
     ///     .parse("d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a")
     ///     .unwrap();
     /// assert_eq!(k.kind(), KeyKind::Ed25519);
-    /// assert!(KeyFormat::Utf8.parse("").is_err());
+    /// # }
     /// ```
     pub fn parse(self, text: &str) -> Result<Secret, ConfigError> {
         if text.is_empty() {

@@ -8,6 +8,8 @@
 
 // Helpers outside #[test] functions unwrap too: a failed unwrap is a failed test.
 #![allow(clippy::unwrap_used)]
+// Every provider means every feature's: the asymmetric signers and Twilio's JSON URL.
+#![cfg(all(feature = "twilio", feature = "ed25519", feature = "ecdsa"))]
 
 use std::sync::LazyLock;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
