@@ -18,7 +18,8 @@ use base64::Engine as _;
 use serde_json::Value;
 use webhook_core::{Provider, SignRequest};
 use webhook_core_fuzz::configs::{
-    self, DISCORD_PUBLIC, DISCORD_SEED, P256_SCALAR, SENDGRID_PUBLIC_A, WHPK, WHSEC_A, WHSK,
+    self, DISCORD_PUBLIC, DISCORD_SEED, FUSIONAUTH_EC_PUBLIC, FUSIONAUTH_HMAC, FUSIONAUTH_RSA_PUBLIC, P256_SCALAR,
+    SENDGRID_PUBLIC_A, WHPK, WHSEC_A, WHSK,
 };
 use webhook_core_fuzz::fixtures::{
     self, list_schemes, single_schemes, space_schemes, TsMode, BODY, NOW_SECS, TS_MODES,
@@ -378,6 +379,19 @@ fn keys(corpus: &mut Corpus) {
         ("csv-stripe", 11, provider("stripe"), "whsec_new, whsec_old,,".into()),
         ("csv-sw", 11, provider("standard-webhooks"), format!("{WHSEC_A},{WHPK}")),
         ("url", 12, 0, "https://example.com:8443/hook?a=1".into()),
+        ("nfkd", 13, 0, "\u{2168}-secret".into()),
+        ("hex", 14, 0, "00ff10".into()),
+        (
+            "ed25519-base64",
+            15,
+            0,
+            base64::engine::general_purpose::STANDARD.encode(hex::decode(DISCORD_PUBLIC).unwrap()),
+        ),
+        ("jwt-rsa-pem", 16, 0, FUSIONAUTH_RSA_PUBLIC.into()),
+        ("jwt-ec-pem", 16, 0, FUSIONAUTH_EC_PUBLIC.into()),
+        ("jwt-shared", 16, 0, FUSIONAUTH_HMAC.into()),
+        ("builder-fusionauth-rsa", 10, provider("fusionauth"), FUSIONAUTH_RSA_PUBLIC.into()),
+        ("csv-fusionauth", 11, provider("fusionauth"), format!("{FUSIONAUTH_HMAC},{FUSIONAUTH_EC_PUBLIC}")),
     ];
     for (name, sel, p, text) in text_seeds {
         corpus.write("keys", name, &[&[sel, p], text.as_bytes()].concat());

@@ -1,5 +1,6 @@
 //! Key text: every `KeyFormat` (UTF-8, Standard Webhooks `whsec_`/`whpk_`/`whsk_`,
-//! `whsec_`-or-UTF-8, Ed25519 hex and `seed:`, P-256 DER base64 / PEM), the `Secret`
+//! `whsec_`-or-UTF-8, Ed25519 hex and `seed:`, P-256 DER base64 / PEM, NFKD-normalised
+//! UTF-8, hex bytes, Ed25519 base64, a signed-token key as PEM or shared text), the `Secret`
 //! constructors on raw bytes, `VerifierBuilder::secret` / `secrets_csv` / `url` for every
 //! provider.
 //!
@@ -37,7 +38,7 @@ fuzz_target!(|data: &[u8]| {
     let text = String::from_utf8_lossy(rest);
     let text = &*text;
     let provider = Provider::all()[usize::from(*provider) % Provider::all().len()];
-    match selector % 13 {
+    match selector % 17 {
         0 => check_parsed(KeyFormat::Utf8, text),
         1 => check_parsed(KeyFormat::StandardWebhooks, text),
         2 => check_parsed(KeyFormat::WhsecOrUtf8, text),
@@ -50,6 +51,10 @@ fuzz_target!(|data: &[u8]| {
         9 => check_secret(Secret::p256_private(rest), Some((KeyKind::P256, true))),
         10 => builder(provider, text),
         11 => csv(provider, text),
+        13 => check_parsed(KeyFormat::Nfkd, text),
+        14 => check_parsed(KeyFormat::Hex, text),
+        15 => check_parsed(KeyFormat::Ed25519Base64, text),
+        16 => check_parsed(KeyFormat::JwtKey, text),
         _ => {
             let built = Verifier::builder(providers::SQUARE).secret("k").url(text).build();
             assert_eq!(built.is_ok(), text.parse::<http::Uri>().is_ok(), "url {text:?}: {built:?}");
@@ -62,19 +67,32 @@ fuzz_target!(|data: &[u8]| {
 
 /// `KeyFormat::parse`: the kind and signing ability follow from the format and prefix.
 fn check_parsed(format: KeyFormat, text: &str) {
+    let pem = text.trim_start().starts_with("-----BEGIN");
     let want = match format {
-        KeyFormat::Utf8 => (KeyKind::Shared, true),
-        KeyFormat::StandardWebhooks => standard_webhooks_kind(text),
-        KeyFormat::WhsecOrUtf8 if text.starts_with("whsec_") => standard_webhooks_kind(text),
-        KeyFormat::WhsecOrUtf8 => (KeyKind::Shared, true),
-        KeyFormat::Ed25519Hex => (KeyKind::Ed25519, text.starts_with("seed:")),
-        _ => (KeyKind::P256, false),
+        KeyFormat::Utf8 | KeyFormat::Nfkd | KeyFormat::Hex => Some((KeyKind::Shared, true)),
+        KeyFormat::StandardWebhooks => Some(standard_webhooks_kind(text)),
+        KeyFormat::WhsecOrUtf8 if text.starts_with("whsec_") => Some(standard_webhooks_kind(text)),
+        KeyFormat::WhsecOrUtf8 => Some((KeyKind::Shared, true)),
+        KeyFormat::Ed25519Hex | KeyFormat::Ed25519Base64 => Some((KeyKind::Ed25519, text.starts_with("seed:"))),
+        KeyFormat::P256Der => Some((KeyKind::P256, false)),
+        // RSA or EC, told by the key itself; either only verifies.
+        KeyFormat::JwtKey if pem => None,
+        KeyFormat::JwtKey => Some((KeyKind::Shared, true)),
+        other => panic!("{other:?}: a key format this target does not know yet"),
     };
     let parsed = format.parse(text);
-    if matches!(format, KeyFormat::Utf8 | KeyFormat::WhsecOrUtf8) && !text.starts_with("whsec_") {
+    if matches!(format, KeyFormat::Utf8 | KeyFormat::Nfkd)
+        || (format == KeyFormat::WhsecOrUtf8 && !text.starts_with("whsec_"))
+        || (format == KeyFormat::JwtKey && !pem)
+    {
         assert_eq!(parsed.is_ok(), !text.is_empty(), "{format:?} {text:?}");
     }
-    check_secret(parsed, Some(want));
+    if let (KeyFormat::JwtKey, Ok(key)) = (format, &parsed) {
+        if pem {
+            assert!(matches!(key.kind(), KeyKind::Rsa | KeyKind::Ec) && !key.can_sign(), "{key:?}");
+        }
+    }
+    check_secret(parsed, want);
 }
 
 fn standard_webhooks_kind(text: &str) -> (KeyKind, bool) {
@@ -129,11 +147,12 @@ fn check_message(e: &ConfigError) {
         "not a DER SubjectPublicKeyInfo for a P-256 key",
         "not a valid P-256 private scalar",
         "the configured URL is not a valid URL",
+        "not a PEM RSA or EC public key (PUBLIC KEY, RSA PUBLIC KEY or CERTIFICATE)",
     ];
     let known = fixed.contains(&msg.as_str())
         || Provider::all().iter().any(|p| {
             msg == format!("no key configured for {}", p.name())
-                || [KeyKind::Shared, KeyKind::Ed25519, KeyKind::P256]
+                || [KeyKind::Shared, KeyKind::Ed25519, KeyKind::P256, KeyKind::Rsa, KeyKind::Ec]
                     .iter()
                     .any(|k| msg == format!("{} does not accept {k:?} keys", p.name()))
         });
