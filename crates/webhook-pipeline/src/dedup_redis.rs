@@ -135,14 +135,10 @@ impl RedisDedup {
         what: &str,
         command: impl std::future::Future<Output = RedisResult<T>>,
     ) -> Result<T, StoreError> {
-        let answered = match &self.reach {
-            Some(reach) => reach
-                .guard(command)
-                .await
-                .map_err(|why| StoreError::unavailable(format!("redis: {what} failed: Redis is down: {why}"), None))?,
-            None => command.await,
-        };
-        answered.map_err(|e| error(what, e))
+        match &self.reach {
+            Some(reach) => reach.run(what, command, |e| error(what, e)).await,
+            None => command.await.map_err(|e| error(what, e)),
+        }
     }
 
     /// How long a claim may stay in flight before another request may claim the key.

@@ -168,10 +168,7 @@ impl PostgresDedup {
     /// A connection from the pool, or "unavailable" at once while the server is known
     /// down, or as soon as a probe finds it down while this waits.
     async fn conn(&self, what: &str) -> Result<PoolConnection<Postgres>, StoreError> {
-        match self.reach.guard(self.pool.acquire()).await {
-            Ok(conn) => conn.map_err(|e| store_error(what, e)),
-            Err(why) => Err(StoreError::unavailable(format!("postgres: {what}: PostgreSQL is down: {why}"), None)),
-        }
+        self.reach.run(what, self.pool.acquire(), |e| store_error(what, e)).await
     }
 
     /// [`DedupStore::claim`] with an explicit clock: `now` decides whether an

@@ -229,10 +229,7 @@ impl PostgresStore {
     /// A connection from `pool` (`self.pool` or `self.ingest`), or "unavailable" at once
     /// while the server is known down, or as soon as a probe finds it down while this waits.
     async fn conn(&self, pool: &PgPool, what: &'static str) -> Result<PoolConnection<Postgres>, StoreError> {
-        match self.reach.guard(pool.acquire()).await {
-            Ok(conn) => conn.map_err(db_error(what)),
-            Err(why) => Err(StoreError::unavailable(format!("{what}: PostgreSQL is down: {why}"), None)),
-        }
+        self.reach.run(what, pool.acquire(), db_error(what)).await
     }
 
     /// The connection pool (shared with the dedup store, for instance).

@@ -27,6 +27,8 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
+use crate::StoreError;
+
 /// How long an operation waits for its connection before a probe checks the server.
 pub(crate) const PROBE_AFTER: Duration = Duration::from_millis(25);
 
@@ -113,6 +115,21 @@ impl Reach {
                 // The sender lives in `self`, borrowed here: never closed while this runs.
                 Err(_) => Err(Arc::from("unreachable")),
             },
+        }
+    }
+
+    /// [`guard`](Self::guard) for an operation that fails with `E`: its error goes through
+    /// `failed`, and a refusal because the server is down becomes an
+    /// [unavailable](StoreError::is_unavailable) error, "`what`: `server` is down: why".
+    pub(crate) async fn run<T, E>(
+        self: &Arc<Self>,
+        what: &str,
+        operation: impl Future<Output = Result<T, E>>,
+        failed: impl FnOnce(E) -> StoreError,
+    ) -> Result<T, StoreError> {
+        match self.guard(operation).await {
+            Ok(done) => done.map_err(failed),
+            Err(why) => Err(StoreError::unavailable(format!("{what}: {} is down: {why}", self.server), None)),
         }
     }
 
