@@ -9,7 +9,7 @@ use webhook_core::ip::{IpAllowlist, TrustedProxies};
 use webhook_core::limits::ConnectionLimits;
 use webhook_core::receive::{Endpoint, DEFAULT_BODY_LIMIT, DEFAULT_DEDUP_TTL};
 use webhook_core::{providers, Provider, SignRequest, Verifier};
-use webhook_pipeline::{AuditConfig, CertificateFetcher, RetentionConfig};
+use webhook_pipeline::{AuditConfig, CertificateFetcher, CertificateFetcherBuilder, RetentionConfig};
 
 /// A webhook route: `POST /webhooks/{path}`, enabled by the secrets in `var` (or, for the
 /// providers the receivers knew first, `legacy_var`).
@@ -224,11 +224,9 @@ impl Config {
             Some(v) => return Err(format!("WEBHOOK_RECORD_HANDLED={v} is not 1 or 0")),
         };
         let limits = connection_limits(&var)?;
-        // Read whether or not a route needs it: a typo fails now.
-        let fetcher = match fetcher {
-            Some(given) => given,
-            None => certificate_fetcher(&var)?,
-        };
+        // Read whether or not a route needs it, so a typo fails now; built (TLS roots and
+        // all) only for the first route that fetches certificates.
+        let mut unbuilt = Some((fetcher, certificate_settings(&var)?));
         let database_url = var("DATABASE_URL").unwrap_or_else(|| "sqlite://webhooks.db".to_owned());
         if !["sqlite:", "postgres://", "postgresql://", "memory:"].iter().any(|p| database_url.starts_with(p)) {
             return Err("DATABASE_URL must start with sqlite:, postgres:// or memory:".to_owned());
@@ -293,8 +291,15 @@ impl Config {
             if route.provider.needs_certificates() {
                 // One fetcher (one cache) for every such route: the verifier's store here,
                 // the endpoint's hook in `endpoint`.
-                let fetcher = certificates.get_or_insert_with(|| fetcher.clone());
-                builder = builder.certificates(Arc::new(fetcher.clone()));
+                if let Some((given, settings)) = unbuilt.take() {
+                    certificates = Some(match given {
+                        Some(fetcher) => fetcher,
+                        None => build_fetcher(settings)?,
+                    });
+                }
+                if let Some(fetcher) = &certificates {
+                    builder = builder.certificates(Arc::new(fetcher.clone()));
+                }
             }
             let verifier = builder.build().map_err(|e| format!("{name}: {e}"))?;
             configured.push(Configured { route: *route, verifier, allowlist: allowlist_of(route) });
@@ -477,6 +482,16 @@ fn connection_limits(var: &impl Fn(&str) -> Option<String>) -> Result<Connection
 ///
 /// A value that is not a number in its range, naming the variable.
 pub fn certificate_fetcher(var: &impl Fn(&str) -> Option<String>) -> Result<CertificateFetcher, String> {
+    build_fetcher(certificate_settings(var)?)
+}
+
+/// The settings [`certificate_fetcher`] builds from, read and checked without building the
+/// fetcher (its TLS client and roots).
+///
+/// # Errors
+///
+/// A value that is not a number in its range, naming the variable.
+pub fn certificate_settings(var: &impl Fn(&str) -> Option<String>) -> Result<CertificateFetcherBuilder, String> {
     let number = |name: &str, max: u64, what: &str| number(var, name, max, what);
     let mut builder = CertificateFetcher::builder();
     if let Some(s) = number("WEBHOOK_CERT_TIMEOUT_SECS", 60, "seconds")? {
@@ -491,7 +506,11 @@ pub fn certificate_fetcher(var: &impl Fn(&str) -> Option<String>) -> Result<Cert
     if let Some(n) = number("WEBHOOK_CERT_MAX_FETCHES", 64, "downloads")? {
         builder = builder.max_fetches(usize::try_from(n).unwrap_or(64));
     }
-    builder.build().map_err(|e| format!("the certificate fetcher: {e}"))
+    Ok(builder)
+}
+
+fn build_fetcher(settings: CertificateFetcherBuilder) -> Result<CertificateFetcher, String> {
+    settings.build().map_err(|e| format!("the certificate fetcher: {e}"))
 }
 
 /// A URL with any password replaced, for printing.
