@@ -413,6 +413,13 @@ impl Report {
     }
 }
 
+/// `headers` with `name` set to `value` (see [`set`]).
+fn with_header(headers: &Headers, name: &str, value: impl Into<Vec<u8>>) -> Headers {
+    let mut h = headers.clone();
+    set(&mut h, name, value);
+    h
+}
+
 fn set(headers: &mut Headers, name: &str, value: impl Into<Vec<u8>>) {
     let value = value.into();
     let mut found = false;
@@ -499,8 +506,7 @@ fn signature_header_mutations() {
         remove(&mut h, sig_name);
         r.err(&ctx("signature header missing"), verify(&v, spec, &h, &body, T0), ErrorKind::MissingHeader, &never);
 
-        let mut h = good.clone();
-        set(&mut h, sig_name, "");
+        let h = with_header(&good, sig_name, "");
         r.err(&ctx("signature header empty"), verify(&v, spec, &h, &body, T0), ErrorKind::MalformedHeader, &never);
 
         let mut h = good.clone();
@@ -543,14 +549,12 @@ fn signature_header_mutations() {
             Enc::Base64Url => 3,
             Enc::Text => 3,
         };
-        let mut h = good.clone();
-        set(&mut h, sig_name, &sig[..sig.len() - cut]);
+        let h = with_header(&good, sig_name, &sig[..sig.len() - cut]);
         r.err(&ctx("signature truncated"), verify(&v, spec, &h, &body, T0), ErrorKind::SignatureMismatch, &never);
 
         // One character short of a whole byte: a hex signature of odd length is unreadable.
         if spec.enc == Enc::Hex {
-            let mut h = good.clone();
-            set(&mut h, sig_name, &sig[..sig.len() - 1]);
+            let h = with_header(&good, sig_name, &sig[..sig.len() - 1]);
             r.err(
                 &ctx("hex signature of odd length"),
                 verify(&v, spec, &h, &body, T0),
@@ -561,8 +565,7 @@ fn signature_header_mutations() {
 
         // The right signature, for another body (GitLab's plaintext token signs no body).
         let other = sign(&v, spec, &self::body(spec, T0 + 1), T0);
-        let mut h = good.clone();
-        set(&mut h, sig_name, other.header(sig_name).unwrap());
+        let mut h = with_header(&good, sig_name, other.header(sig_name).unwrap());
         if let Some(ts) = spec.ts_header {
             set(&mut h, ts, value(&good, ts));
         }
@@ -588,13 +591,11 @@ fn signature_header_mutations() {
         );
 
         let garbage = "not a signature!";
-        let mut h = good.clone();
-        set(&mut h, sig_name, garbage);
+        let h = with_header(&good, sig_name, garbage);
         let kind = if spec.layout == Layout::Token { ErrorKind::SignatureMismatch } else { ErrorKind::MalformedHeader };
         r.err(&ctx("garbage signature"), verify(&v, spec, &h, &body, T0), kind, &never);
 
-        let mut h = good.clone();
-        set(&mut h, sig_name, vec![0xff, 0xfe, b'=', 0x80]);
+        let h = with_header(&good, sig_name, vec![0xff, 0xfe, b'=', 0x80]);
         r.err(&ctx("non-UTF-8 signature"), verify(&v, spec, &h, &body, T0), kind, &never);
 
         match spec.layout {
@@ -605,13 +606,11 @@ fn signature_header_mutations() {
                         continue;
                     }
                     if wrong.is_empty() && spec.repeatable {
-                        let mut h = good.clone();
-                        set(&mut h, sig_name, encoded);
+                        let h = with_header(&good, sig_name, encoded);
                         r.ok(&ctx("no prefix (optional)"), verify(&v, spec, &h, &body, T0));
                         continue;
                     }
-                    let mut h = good.clone();
-                    set(&mut h, sig_name, format!("{wrong}{encoded}"));
+                    let h = with_header(&good, sig_name, format!("{wrong}{encoded}"));
                     r.err(
                         &ctx(&format!("prefix {wrong:?} instead of {prefix:?}")),
                         verify(&v, spec, &h, &body, T0),
@@ -619,8 +618,7 @@ fn signature_header_mutations() {
                         &never,
                     );
                 }
-                let mut h = good.clone();
-                set(&mut h, sig_name, prefix);
+                let h = with_header(&good, sig_name, prefix);
                 r.err(
                     &ctx("prefix with no signature"),
                     verify(&v, spec, &h, &body, T0),
@@ -630,8 +628,7 @@ fn signature_header_mutations() {
             }
             Layout::Bare => {
                 for wrong in ["sha256=", "v1,", "v1="] {
-                    let mut h = good.clone();
-                    set(&mut h, sig_name, format!("{wrong}{sig}"));
+                    let h = with_header(&good, sig_name, format!("{wrong}{sig}"));
                     r.err(
                         &ctx(&format!("unexpected prefix {wrong:?}")),
                         verify(&v, spec, &h, &body, T0),
@@ -655,8 +652,7 @@ fn signature_header_mutations() {
                     if wrong == label {
                         continue;
                     }
-                    let mut h = good.clone();
-                    set(&mut h, sig_name, relabel(wrong));
+                    let h = with_header(&good, sig_name, relabel(wrong));
                     r.err(
                         &ctx(&format!("version label {wrong:?} instead of {label:?}")),
                         verify(&v, spec, &h, &body, T0),
@@ -668,8 +664,7 @@ fn signature_header_mutations() {
                 let empty = map_items(&sig, sep, |item| {
                     Some(if item.starts_with(&sig_item) { sig_item.clone() } else { item.to_owned() })
                 });
-                let mut h = good.clone();
-                set(&mut h, sig_name, empty.clone());
+                let h = with_header(&good, sig_name, empty.clone());
                 r.err(
                     &ctx(&format!("empty signature item ({empty:?})")),
                     verify(&v, spec, &h, &body, T0),
@@ -678,14 +673,12 @@ fn signature_header_mutations() {
                 );
                 // A wrong signature beside the right one still verifies (rotation); two
                 // wrong ones do not.
-                let mut h = good.clone();
-                set(&mut h, sig_name, format!("{sig}{sep}{label}{assign}{}", &sig[sig.len() - 8..]));
+                let h = with_header(&good, sig_name, format!("{sig}{sep}{label}{assign}{}", &sig[sig.len() - 8..]));
                 r.ok(&ctx("an extra wrong signature item is ignored"), verify(&v, spec, &h, &body, T0));
                 if let Some(ts) = ts {
                     let ts_item = format!("{ts}{assign}");
                     let no_ts = map_items(&sig, sep, |item| (!item.starts_with(&ts_item)).then(|| item.to_owned()));
-                    let mut h = good.clone();
-                    set(&mut h, sig_name, no_ts);
+                    let h = with_header(&good, sig_name, no_ts);
                     r.err(
                         &ctx("no timestamp item"),
                         verify(&v, spec, &h, &body, T0),
@@ -693,8 +686,7 @@ fn signature_header_mutations() {
                         &never,
                     );
                     let twice = format!("{ts_item}{T0}{sep}{sig}");
-                    let mut h = good.clone();
-                    set(&mut h, sig_name, twice);
+                    let h = with_header(&good, sig_name, twice);
                     r.err(
                         &ctx("two timestamp items"),
                         verify(&v, spec, &h, &body, T0),
@@ -704,8 +696,7 @@ fn signature_header_mutations() {
                     let bad_ts = map_items(&sig, sep, |item| {
                         Some(if item.starts_with(&ts_item) { format!("{ts_item}soon") } else { item.to_owned() })
                     });
-                    let mut h = good.clone();
-                    set(&mut h, sig_name, bad_ts);
+                    let h = with_header(&good, sig_name, bad_ts);
                     r.err(
                         &ctx("timestamp item not a number"),
                         verify(&v, spec, &h, &body, T0),
@@ -725,20 +716,17 @@ fn signature_header_mutations() {
                     ("signature before the timestamp", format!("{hmac}{sep}{ts}")),
                     ("labelled items", format!("t={ts}{sep}v1={hmac}")),
                 ] {
-                    let mut h = good.clone();
-                    set(&mut h, sig_name, wrong);
+                    let h = with_header(&good, sig_name, wrong);
                     r.err(&ctx(what), verify(&v, spec, &h, &body, T0), ErrorKind::MalformedHeader, &never);
                 }
                 // A wrong signature beside the right one still verifies (rotation), in
                 // either order; two wrong ones do not.
                 let wrong = "ab".repeat(32);
                 for value in [format!("{sig}{sep}{wrong}"), format!("{ts}{sep}{wrong}{sep}{hmac}")] {
-                    let mut h = good.clone();
-                    set(&mut h, sig_name, value);
+                    let h = with_header(&good, sig_name, value);
                     r.ok(&ctx("an extra wrong signature is ignored"), verify(&v, spec, &h, &body, T0));
                 }
-                let mut h = good.clone();
-                set(&mut h, sig_name, format!("{ts}{sep}{wrong}{sep}{}", "cd".repeat(32)));
+                let h = with_header(&good, sig_name, format!("{ts}{sep}{wrong}{sep}{}", "cd".repeat(32)));
                 r.err(
                     &ctx("two wrong signatures"),
                     verify(&v, spec, &h, &body, T0),
@@ -746,13 +734,11 @@ fn signature_header_mutations() {
                     &never,
                 );
                 // The timestamp is signed: another one with the same signature does not verify.
-                let mut h = good.clone();
-                set(&mut h, sig_name, format!("{}{sep}{hmac}", T0 * 1000 + 1));
+                let h = with_header(&good, sig_name, format!("{}{sep}{hmac}", T0 * 1000 + 1));
                 r.err(&ctx("another timestamp"), verify(&v, spec, &h, &body, T0), ErrorKind::SignatureMismatch, &never);
             }
             Layout::Token => {
-                let mut h = good.clone();
-                set(&mut h, sig_name, format!("{sig}x"));
+                let h = with_header(&good, sig_name, format!("{sig}x"));
                 r.err(
                     &ctx("token with an extra byte"),
                     verify(&v, spec, &h, &body, T0),
@@ -787,8 +773,7 @@ fn other_required_headers() {
             remove(&mut h, ts);
             r.err(&ctx("timestamp header missing"), verify(&v, spec, &h, &body, T0), ErrorKind::MissingHeader, &never);
 
-            let mut h = good.clone();
-            set(&mut h, ts, "");
+            let h = with_header(&good, ts, "");
             r.err(&ctx("timestamp header empty"), verify(&v, spec, &h, &body, T0), ErrorKind::MalformedHeader, &never);
 
             let mut h = good.clone();
@@ -801,8 +786,7 @@ fn other_required_headers() {
             );
 
             for bad in ["yesterday", "-5", "1e9", " 1700000000", "99999999999999999999"] {
-                let mut h = good.clone();
-                set(&mut h, ts, bad);
+                let h = with_header(&good, ts, bad);
                 r.err(
                     &ctx(&format!("timestamp {bad:?}")),
                     verify(&v, spec, &h, &body, T0),
@@ -823,8 +807,7 @@ fn other_required_headers() {
             remove(&mut h, id);
             r.err(&ctx("signed id header missing"), verify(&v, spec, &h, &body, T0), ErrorKind::MissingHeader, &never);
 
-            let mut h = good.clone();
-            set(&mut h, id, "");
+            let h = with_header(&good, id, "");
             r.err(&ctx("signed id header empty"), verify(&v, spec, &h, &body, T0), ErrorKind::MalformedHeader, &never);
 
             let mut h = good.clone();
@@ -836,8 +819,7 @@ fn other_required_headers() {
                 &never,
             );
 
-            let mut h = good.clone();
-            set(&mut h, id, "msg_other");
+            let h = with_header(&good, id, "msg_other");
             r.err(&ctx("another id"), verify(&v, spec, &h, &body, T0), ErrorKind::SignatureMismatch, &never);
         }
 
@@ -1627,8 +1609,7 @@ fn oversized_and_overfull_headers() {
             for _ in 0..16 {
                 value = format!("{value}{sep}{extra}");
             }
-            let mut h = good.clone();
-            set(&mut h, sig_name, value);
+            let h = with_header(&good, sig_name, value);
             r.err(
                 &format!("{}: 17 signatures", spec.name),
                 verify(&v, spec, &h, &body, T0),
@@ -1641,8 +1622,7 @@ fn oversized_and_overfull_headers() {
             for _ in 0..16 {
                 value = format!("{value}{sep}{}", "ab".repeat(32));
             }
-            let mut h = good.clone();
-            set(&mut h, sig_name, value);
+            let h = with_header(&good, sig_name, value);
             r.err(
                 &format!("{}: 17 signatures", spec.name),
                 verify(&v, spec, &h, &body, T0),
