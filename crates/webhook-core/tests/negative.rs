@@ -1602,26 +1602,16 @@ fn oversized_and_overfull_headers() {
             &never,
         );
         // More signatures than any rotation needs.
-        if let Layout::List { label, sep, assign, .. } = spec.layout {
-            let extra =
-                format!("{label}{assign}{}", if spec.enc == Enc::Hex { "ab".repeat(32) } else { "q".repeat(44) });
-            let mut value = sig.clone();
-            for _ in 0..16 {
-                value = format!("{value}{sep}{extra}");
-            }
-            let h = with_header(&good, sig_name, value);
-            r.err(
-                &format!("{}: 17 signatures", spec.name),
-                verify(&v, spec, &h, &body, T0),
-                ErrorKind::MalformedHeader,
-                &never,
-            );
-        }
-        if let Layout::Leading { sep } = spec.layout {
-            let mut value = sig.clone();
-            for _ in 0..16 {
-                value = format!("{value}{sep}{}", "ab".repeat(32));
-            }
+        let extra = match spec.layout {
+            Layout::List { label, sep, assign, .. } => Some((
+                sep,
+                format!("{label}{assign}{}", if spec.enc == Enc::Hex { "ab".repeat(32) } else { "q".repeat(44) }),
+            )),
+            Layout::Leading { sep } => Some((sep, "ab".repeat(32))),
+            _ => None,
+        };
+        if let Some((sep, extra)) = extra {
+            let value = (0..16).fold(sig.clone(), |value, _| format!("{value}{sep}{extra}"));
             let h = with_header(&good, sig_name, value);
             r.err(
                 &format!("{}: 17 signatures", spec.name),
