@@ -15,10 +15,13 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, SystemTime};
 
 use http::Method;
-use lapin::options::{QueueDeclareOptions, QueueDeleteOptions};
+use lapin::options::QueueDeclareOptions;
 use lapin::types::FieldTable;
 use webhook_core::{providers, SignRequest, Verifier};
 use webhook_tests::{send, service_url, Answer, Payload, Receiver};
+
+mod support;
+use support::{delete_nats, delete_rabbit};
 
 const SECRET: &str = "broker-secret";
 
@@ -57,13 +60,6 @@ async fn nats_ids(url: &str, stream: &str) -> Vec<String> {
     ids
 }
 
-async fn delete_nats(url: &str, name: &str) {
-    if let Ok(client) = async_nats::connect(url).await {
-        let js = async_nats::jetstream::new(client);
-        let _ = js.delete_stream(name).await;
-    }
-}
-
 async fn rabbit_count(url: &str, queue: &str) -> u32 {
     let conn = lapin::Connection::connect(url, lapin::ConnectionProperties::default()).await.unwrap();
     let channel = conn.create_channel().await.unwrap();
@@ -91,17 +87,6 @@ async fn rabbit_ids(url: &str, queue: &str) -> Vec<String> {
         }
     }
     panic!("more than 100 000 messages in {queue}");
-}
-
-async fn delete_rabbit(url: &str, name: &str) {
-    if let Ok(conn) = lapin::Connection::connect(url, lapin::ConnectionProperties::default()).await {
-        if let Ok(channel) = conn.create_channel().await {
-            for q in [name.to_owned(), format!("{name}.retry"), format!("{name}.dead")] {
-                let _ = channel.queue_delete(q.as_str().into(), QueueDeleteOptions::default()).await;
-            }
-            let _ = channel.exchange_delete(name.into(), Default::default()).await;
-        }
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

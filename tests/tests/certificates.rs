@@ -7,7 +7,8 @@
 //! certificate URL refused with 400 before any connection, a certificate server that is
 //! down answered 503 with nothing claimed or stored and the retry accepted once it is
 //! back (and its failure remembered meanwhile), the downloads bounded in number, and an SNS
-//! `SubscriptionConfirmation` confirmed by the worker.
+//! `SubscriptionConfirmation` confirmed by the worker, or, when the receiver publishes to
+//! NATS JetStream or RabbitMQ, by the broker consumer's router.
 
 #![allow(clippy::unwrap_used)] // a test: a failed unwrap is a failed test
 
@@ -22,8 +23,13 @@ use bytes::Bytes;
 use http::Method;
 use rsa::signature::{SignatureEncoding, Signer};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use webhook_pipeline::CertificateFetcher;
-use webhook_tests::{send, Answer, Payload, Receiver};
+use webhook_pipeline::{
+    CertificateFetcher, NatsConfig, NatsConsumer, NatsConsumerConfig, RabbitConfig, RabbitConsumer,
+    RabbitConsumerConfig,
+};
+use webhook_tests::{send, service_url, Answer, Payload, Receiver};
+
+mod support;
 
 const SNS_HOST: &str = "sns.eu-west-1.amazonaws.com";
 const PAYPAL_HOST: &str = "api.paypal.com";
@@ -356,6 +362,62 @@ async fn an_sns_subscription_confirmation_is_accepted_and_confirmed_by_the_worke
         assert_eq!(a.status, 200, "{kind:?}: {a:?}");
         tokio::time::sleep(Duration::from_millis(300)).await;
         assert_eq!(server.paths().len(), 2, "{kind:?}");
+    }
+}
+
+/// Through a broker: the receiver verifies the confirmation (fetching its certificate) and
+/// publishes it; nothing in the receiver confirms it. The broker consumer's router
+/// (`consumer_router`, what `examples/broker-consumer` runs) takes it from NATS JetStream,
+/// then from RabbitMQ, and confirms the subscription.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_sns_subscription_confirmation_through_a_broker_is_confirmed_by_the_consumer() {
+    let test = "an_sns_subscription_confirmation_through_a_broker_is_confirmed_by_the_consumer";
+    let (Some(nats), Some(amqp)) =
+        (service_url("WEBHOOK_TEST_NATS_URL", test), service_url("WEBHOOK_TEST_AMQP_URL", test))
+    else {
+        return;
+    };
+    let confirm = format!("/?Action=ConfirmSubscription&TopicArn={TOPIC}&Token=2336412f");
+    for url in [nats, amqp] {
+        let server = Server::start().await;
+        let name = support::unique("sns-confirm");
+        let vars =
+            [("AWS_SNS_WEBHOOK_SECRET", TOPIC), ("WEBHOOK_SINK", url.as_str()), ("WEBHOOK_SINK_NAME", name.as_str())];
+        let addr = Receiver::Axum.start_with_certificates(&vars, Some(server.fetcher())).await;
+        let confirmation = sns(&SIGNER, "SubscriptionConfirmation", &name, &sns_cert());
+        let a = post_sns(addr, confirmation).await;
+        assert_eq!((a.status, a.body.as_str()), (200, ACCEPTED), "{url}: {a:?}");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(server.paths(), ["/cert.pem"], "{url}: published, confirmed by nobody yet");
+        let router = receiver_common::handled::consumer_router(server.fetcher());
+        let stream = name.to_ascii_uppercase().replace('-', "_");
+        let nats = url.starts_with("nats");
+        let (nats_consumer, rabbit_consumer) = if nats {
+            let config = NatsConsumerConfig::new(NatsConfig::default().named(&stream, &name)).durable("confirm");
+            (Some(NatsConsumer::start(&url, router, config).await.unwrap()), None)
+        } else {
+            let config = RabbitConsumerConfig::new(RabbitConfig::named(&name));
+            (None, Some(RabbitConsumer::start(&url, router, config).await.unwrap()))
+        };
+        let mut seen = Vec::new();
+        // Bounded: the consumer takes the message within a few pulls.
+        for _ in 0..100 {
+            seen = server.paths();
+            if seen.contains(&confirm) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert_eq!(seen, ["/cert.pem".to_owned(), confirm.clone()], "{url}: the certificate, then the confirmation");
+        if let Some(consumer) = nats_consumer {
+            consumer.shutdown().await;
+            support::delete_nats(&url, &stream).await;
+            support::delete_nats(&url, &format!("{stream}_DEAD")).await;
+        }
+        if let Some(consumer) = rabbit_consumer {
+            consumer.shutdown().await;
+            support::delete_rabbit(&url, &name).await;
+        }
     }
 }
 

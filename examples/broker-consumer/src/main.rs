@@ -4,7 +4,9 @@
 //! Run as many as you like, on as many machines: they share the work through one durable
 //! consumer (NATS) or queue (RabbitMQ). A handler that fails is retried with backoff and,
 //! after the last attempt, dead-lettered; a consumer that dies mid-handling leaves its
-//! message to be delivered again.
+//! message to be delivered again. What it does with each event is
+//! `receiver_common::handled::consumer_router`: it logs the event and confirms an Amazon SNS
+//! subscription; put your handlers there.
 //!
 //! | variable | meaning | default |
 //! |---|---|---|
@@ -28,22 +30,8 @@ use tokio::net::TcpListener;
 use webhook_core::ip::TrustedProxies;
 use webhook_core::limits::ConnectionLimits;
 use webhook_pipeline::{
-    CertificateFetcher, Event, EventRouter, NatsConfig, NatsConsumer, NatsConsumerConfig, RabbitConfig, RabbitConsumer,
-    RabbitConsumerConfig,
+    NatsConfig, NatsConsumer, NatsConsumerConfig, RabbitConfig, RabbitConsumer, RabbitConsumerConfig,
 };
-
-/// The application: here, log every event, and confirm an Amazon SNS subscription (its
-/// `SubscribeURL`, an SNS host only) as the receivers' own workers do. Write handlers by
-/// provider and event type with `EventRouter::on(providers::GITHUB, "push", ...)`.
-fn handlers(certificates: CertificateFetcher) -> EventRouter {
-    EventRouter::new().catch_all(move |event: Event| {
-        let certificates = certificates.clone();
-        async move {
-            receiver_common::handled::log(&event);
-            receiver_common::handled::confirm_sns(&certificates, &event).await
-        }
-    })
-}
 
 /// Where `/metrics` is served: `WEBHOOK_METRICS_ADDR`, `None` for `off`.
 fn metrics_addr() -> Result<Option<SocketAddr>, String> {
@@ -126,7 +114,7 @@ async fn main() -> ExitCode {
     let name = std::env::var("WEBHOOK_SINK_NAME").unwrap_or_else(|_| "webhooks".to_owned());
     let stopped = if url.starts_with("amqp") {
         let config = RabbitConsumerConfig::new(RabbitConfig::named(&name));
-        match RabbitConsumer::start(&url, handlers(certificates), config).await {
+        match RabbitConsumer::start(&url, receiver_common::handled::consumer_router(certificates), config).await {
             Ok(consumer) => {
                 tracing::info!(queue = %name, "consuming from RabbitMQ");
                 receiver_common::shutdown_signal().await;
@@ -139,7 +127,7 @@ async fn main() -> ExitCode {
         let stream = name.to_ascii_uppercase().replace('-', "_");
         let durable = std::env::var("WEBHOOK_CONSUMER").unwrap_or_else(|_| "webhook-handlers".to_owned());
         let config = NatsConsumerConfig::new(NatsConfig::default().named(&stream, &name)).durable(&durable);
-        match NatsConsumer::start(&url, handlers(certificates), config).await {
+        match NatsConsumer::start(&url, receiver_common::handled::consumer_router(certificates), config).await {
             Ok(consumer) => {
                 tracing::info!(%stream, "consuming from NATS JetStream");
                 receiver_common::shutdown_signal().await;

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use webhook_core::providers;
-use webhook_pipeline::{CertificateFetcher, Effects, Event, EventStore, HandlerError};
+use webhook_pipeline::{CertificateFetcher, Effects, Event, EventRouter, EventStore, HandlerError};
 
 use crate::Config;
 
@@ -64,6 +64,20 @@ pub async fn confirm_sns(fetcher: &CertificateFetcher, event: &Event) -> Result<
         Err(e) if e.is_refused() => Err(HandlerError::permanent(format!("SNS subscription not confirmed: {e}"))),
         Err(e) => Err(HandlerError::retry(format!("SNS subscription not confirmed yet: {e}"))),
     }
+}
+
+/// The broker consumer's application (`examples/broker-consumer`): log every event, and
+/// confirm an Amazon SNS subscription ([`confirm_sns`]) as the receivers' own workers do.
+/// An application writes its handlers by provider and event type with
+/// `EventRouter::on(providers::GITHUB, "push", ...)`.
+pub fn consumer_router(certificates: CertificateFetcher) -> EventRouter {
+    EventRouter::new().catch_all(move |event: Event| {
+        let certificates = certificates.clone();
+        async move {
+            log(&event);
+            confirm_sns(&certificates, &event).await
+        }
+    })
 }
 
 /// Logs a handled event: provider, event type, delivery id and attempt.

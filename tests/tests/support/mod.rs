@@ -1,6 +1,8 @@
-//! What the process-level tests share (`durability.rs`, `faults.rs`): unique names, a
-//! bounded wait, signed GitHub deliveries, an HTTP client that never panics, receiver
-//! processes killed on drop, a PostgreSQL database per test and a SQLite file per test.
+//! What the process-level tests share (`durability.rs`, `faults.rs`, `brokers.rs`,
+//! `certificates.rs`): unique names, a bounded wait, signed GitHub deliveries, an HTTP
+//! client that never panics, receiver processes killed on drop, a PostgreSQL database per
+//! test, a SQLite file per test, and the deletion of a test's NATS stream or RabbitMQ
+//! exchange and queues.
 
 #![allow(dead_code)] // each test binary uses part of it
 #![allow(clippy::unwrap_used)] // test support: a failed unwrap is a failed test
@@ -392,6 +394,29 @@ impl Drop for TempDb {
             let mut p = self.path.clone().into_os_string();
             p.push(suffix);
             let _ = std::fs::remove_file(p);
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Brokers
+
+/// Deletes NATS stream `name`, if it is there.
+pub(crate) async fn delete_nats(url: &str, name: &str) {
+    if let Ok(client) = async_nats::connect(url).await {
+        let js = async_nats::jetstream::new(client);
+        let _ = js.delete_stream(name).await;
+    }
+}
+
+/// Deletes RabbitMQ exchange `name` and its queues (`name`, `.retry`, `.dead`), if there.
+pub(crate) async fn delete_rabbit(url: &str, name: &str) {
+    if let Ok(conn) = lapin::Connection::connect(url, lapin::ConnectionProperties::default()).await {
+        if let Ok(channel) = conn.create_channel().await {
+            for q in [name.to_owned(), format!("{name}.retry"), format!("{name}.dead")] {
+                let _ = channel.queue_delete(q.as_str().into(), lapin::options::QueueDeleteOptions::default()).await;
+            }
+            let _ = channel.exchange_delete(name.into(), Default::default()).await;
         }
     }
 }
