@@ -115,20 +115,21 @@ pub const SNS_TOPIC: &str = "arn:aws:sns:eu-west-1:123456789012:fuzz-orders";
 pub const PAYPAL_CERT_URL: &str = "https://api.paypal.com/v1/notifications/certs/CERT-fuzz-0001";
 /// The webhook id the PayPal configuration accepts (part of the signed string).
 pub const PAYPAL_WEBHOOK_ID: &str = "WH-1AB23456CD789012E-3FG45678HI901234J";
-/// The RSA public key of the FusionAuth vectors (tests/vectors/sdk_vectors.json, RS256).
+/// The RSA public key of the FusionAuth vectors (tests/vectors/sdk_vectors.json, RS256; its
+/// private key is a test key committed in tests/vectors/sdk/generate.cjs).
 pub const FUSIONAUTH_RSA_PUBLIC: &str = r"-----BEGIN PUBLIC KEY-----
-MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA0vG/T86L5iIqKRcCRr6q
-KMLqsHK6UjvvMZSlXbUaLmvTOSjOePl6yLOOmU7qqYBRogG9y9OuEUJD0Ii2QiQb
-LhbqBtX2j8Z+IgvSyo1DCvxKchP9Fiuyx/HARRKA/7KEUwnjFAzoZ4xEn2m7KCn6
-AZ4SUSaP2LTnp/n/Q7PNThzS09bHgp6F81268//jUud8dg4tMug+qb0G+9CDfda4
-rfFFLRVSjj332hhPhRI2V8xYpgeQv2cri0SF5MWTbcNJGYJe/mTLJ5N0QxWQg0O6
-K+gvI4P0vbEjCLBenu+YJj7vIdqlCDLi+VcciiTp2I8gtHUCD+xv9iaZWV7dbhVs
-qQIDAQAB
+MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA5LqibVi9scXZlrrvszOj
+aMmytD9wj3lqgXx/p+Js19t26orTzydbHAOYvuBUppvy+HFVNkp130xIDKk7r5HN
+qVMxbt1Aw6/dEXVFVGloAB+IDirVJrQy9pRDcSjEfNrmrgkBUg0ZdlHJedCLTYXx
+J++MQW1JKRxRGct+JeCye30Zntnqxpl7bCADsyQrNFhjd5roHSSUsDucj3/fbHQr
+IQuTjr9wi1upnP24YJNC12yK9MHsqnVtY5J+Ri6nH8tRjkjPCyTUzqC1gkpGIVoW
+zqtLSpMFZ42d174EAMMfK4hbjS+CPbmPwvi8vwawe00ijRN5lnEFHjuts4r7oFm3
+QwIDAQAB
 -----END PUBLIC KEY-----";
 /// The P-256 public key of the FusionAuth vectors (ES256).
 pub const FUSIONAUTH_EC_PUBLIC: &str = r"-----BEGIN PUBLIC KEY-----
-MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE0FMPXOGOMwNiUlOtW+1/Obs9m6sB
-0+331XkNYX9w2xzctv4Kb0x6k/Hbi5ifzAhk+3SujEAbN6WKLWt5qYffrA==
+MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEosfWHA/+AKh51XvP7NoLSB4z9pzM
+j5qLuOHUZewGM6jHH519csQSqByo8rAtifsks/cGj7SKCCsVLSsM/PtYbg==
 -----END PUBLIC KEY-----";
 /// The HMAC key of the FusionAuth vectors.
 pub const FUSIONAUTH_HMAC: &str = "fusionauth-hmac-signing-key";

@@ -59,8 +59,9 @@ const MIN_ILLUSTRATIVE: &[(&str, usize)] = &[
     ("okta", 1),
 ];
 
-/// Rows produced once by the providers' own SDKs (`tests/vectors/sdk/generate.cjs`, run by
-/// hand, never by CI), per provider, that must be present in `tests/vectors/sdk_vectors.json`.
+/// Rows produced by the providers' own SDKs (`tests/vectors/sdk/generate.cjs`, run by hand,
+/// never by CI; reproducible: a rerun writes the same file), per provider, that must be present
+/// in `tests/vectors/sdk_vectors.json`.
 const MIN_SDK: &[(&str, usize)] = &[
     ("razorpay", 1),
     ("line", 1),

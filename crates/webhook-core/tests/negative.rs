@@ -1355,9 +1355,9 @@ fn stripe_v0_is_never_accepted() {
 #[test]
 fn sanity_url_safe_signature_and_millisecond_timestamp() {
     let secret = "sanity-webhook-secret-for-tests";
-    let body = r#"{"_id":"a1b2c3d4-e5f6-4a7b-8c9d-0e1f2a3b4c5d","_type":"post","_rev":"rev0","title":"Zoë ✓","slug":{"current":"hello-world"}}"#;
-    let (t, sig) = ("1796337767000", "vHn6Eiila6Ti2ipb3-8Sena8fT6vZ_LfU6J9GpqcgJ8");
-    let now = 1_796_337_767;
+    let body = r#"{"_id":"a1b2c3d4-e5f6-4a7b-8c9d-0e1f2a3b4c5d","_type":"post","_rev":"rev1","title":"Zoë ✓","slug":{"current":"hello-world"}}"#;
+    let (t, sig) = ("1796301296000", "kSmBlMSerA189WQ2FSmPMtDa1FgBnh_QOmz2W-q9HOo");
+    let now = 1_796_301_296;
     let v = Verifier::new(providers::SANITY, secret).unwrap();
     let never = vec![secret.to_owned(), sig.to_owned()];
     let run = |v: &Verifier, value: String, body: &str, now: u64| {
@@ -1388,7 +1388,7 @@ fn sanity_url_safe_signature_and_millisecond_timestamp() {
     );
     r.err(
         "sanity: tampered body",
-        run(&v, format!("t={t},v1={sig}"), &body.replace("rev0", "rev1"), now),
+        run(&v, format!("t={t},v1={sig}"), &body.replace("rev1", "rev2"), now),
         ErrorKind::SignatureMismatch,
         &never,
     );
@@ -1418,8 +1418,8 @@ fn sanity_url_safe_signature_and_millisecond_timestamp() {
 /// the same key.
 #[test]
 fn easypost_secret_is_nfkd_normalised() {
-    let body = r#"{"id":"evt_3b2f1c0d9e8a4f7b","object":"Event","mode":"test","description":"tracker.updated","created_at":"2026-12-03T22:59:53Z","result":{"id":"trk_5e6f7a8b9c0d","object":"Tracker","tracking_code":"EZ1000000001","status":"in_transit","weight":136.0}}"#;
-    let sig = "hmac-sha256-hex=b8dcf6bc3b00238cb384b649c56bbe3cd77eb4a969d312d63ada609c5ca44c8e";
+    let body = r#"{"id":"evt_3b2f1c0d9e8a4f7b","object":"Event","mode":"test","description":"tracker.updated","created_at":"2026-12-03T12:34:56Z","result":{"id":"trk_5e6f7a8b9c0d","object":"Tracker","tracking_code":"EZ1000000001","status":"in_transit","weight":136.0}}"#;
+    let sig = "hmac-sha256-hex=4a510ad78af438247db07c5de839e8e8023ff8702b8360af64ae4779f3318fb3";
     let composed = "s\u{e9}cret-\u{fb01}le-\u{ff45}\u{ff41}\u{ff53}\u{ff59}\u{ff50}\u{ff4f}\u{ff53}\u{ff54}";
     let decomposed = "se\u{301}cret-file-easypost";
     let never = vec![composed.to_owned(), decomposed.to_owned(), sig.to_owned()];

@@ -3,20 +3,115 @@
 // SDK's own verify function (the row's `source` says which). Section `documented`: for the
 // providers with no SDK that verifies, a signature computed here exactly as the provider's
 // documentation (or server source) describes, cited in the row; these are self-generated,
-// not published vectors. Run once, by hand, with the versions pinned in
-// package.json:   npm install && node generate.cjs
+// not published vectors. Run by hand, with the versions pinned in package.json and
+// package-lock.json:   npm ci && node generate.cjs
 // CI never runs this script; it reads the committed JSON.
+//
+// Reproducible: running it again writes the same bytes, so adding a provider shows only its
+// new rows in the diff. Every input is fixed here: the instant NOW (every row's `now`, and the
+// clock the SDKs read), the test keys below, and every id and body. The one exception is
+// ECDSA (the ES256 and ES384 tokens): its nonce is random, so a fresh token differs on every
+// run; keepEcdsaToken keeps the previous file's token when its row is otherwise unchanged and
+// jsonwebtoken still verifies it (see there). Every row is checked as before, a kept token too.
 'use strict';
 const crypto = require('node:crypto');
 const fs = require('node:fs');
 const path = require('node:path');
+const jwt = require('jsonwebtoken');
 
 const pkgVersion = (name) => JSON.parse(fs.readFileSync(path.join(__dirname, 'node_modules', name, 'package.json'), 'utf8')).version;
 const hmacHex = (key, data) => crypto.createHmac('sha256', key).update(data).digest('hex');
 const hmacB64 = (key, data) => crypto.createHmac('sha256', key).update(data).digest('base64');
-const now = Math.floor(Date.now() / 1000);
+// 2026-12-03T12:34:56Z, in unix seconds: the `now` of every row. Not a round number, so a
+// seconds or milliseconds field that dropped digits would not go unnoticed.
+const NOW = 1796301296;
+const now = NOW;
+// The SDKs' verify functions read the clock (Date.now) for their freshness windows (Mux,
+// WorkOS, OpenAI, Telnyx, ElevenLabs, HubSpot, Box; jsonwebtoken for exp/nbf): it is frozen at
+// NOW, so each SDK checks a row at the instant the row states, as the Rust tests do.
+Date.now = () => NOW * 1000;
+// Test-only keys for the FusionAuth rows: generated once with crypto.generateKeyPairSync
+// (2026-12-04) and committed so that every run signs with the same keys. They protect nothing
+// and must not be used anywhere else.
+const TEST_ONLY_RSA_2048 = `-----BEGIN PRIVATE KEY-----
+MIIEvgIBADANBgkqhkiG9w0BAQEFAASCBKgwggSkAgEAAoIBAQDkuqJtWL2xxdmW
+uu+zM6NoybK0P3CPeWqBfH+n4mzX23bqitPPJ1scA5i+4FSmm/L4cVU2SnXfTEgM
+qTuvkc2pUzFu3UDDr90RdUVUaWgAH4gOKtUmtDL2lENxKMR82uauCQFSDRl2Ucl5
+0ItNhfEn74xBbUkpHFEZy34l4LJ7fRme2erGmXtsIAOzJCs0WGN3mugdJJSwO5yP
+f99sdCshC5OOv3CLW6mc/bhgk0LXbIr0weyqdW1jkn5GLqcfy1GOSM8LJNTOoLWC
+SkYhWhbOq0tKkwVnjZ3XvgQAwx8riFuNL4I9uY/C+Ly/BrB7TSKNE3mWcQUeO62z
+ivugWbdDAgMBAAECggEAW1yHG5k6MCOgrZneu9ww9d628FN0wQJU/gK+NM92/WOu
+pLGuOAz20gJHxVpyxZf+HambSVPFsFtWXiRM8GyTUwKleKyMvX1mFp6agkSWI5J0
+tH/8YvjQcHi5VZ5cmaiQQszbB6yu0nmJugwIUH9jW7nN8qZV9kNWy7BiI3wUnskQ
+fqomJU4Jhqg6hE6NofhLD7QLg7Zku+K+VWLYKPJJJ6vSiYYw+WzQ3BuvQQCow+Y1
+nVfzOQcpOILPvzWVZ93BdfPofJt1oewlX4OxvlRqzHwPwahEPHJEezo95T/1VoLl
+cwGJhpDPTRZjxYtZJaJ4gNMF+2EfMrgCLatIRtGPbQKBgQD6zcnRRiOrRpmhut+m
+ewBXbZ8nUhBaFKRrfBzxVyxhIG3QHujdvfErZYGbkf551he6j9BHinnsyIGzwdrQ
+KwFsA6M1302t9MKz68RIo8/NnJgYywlXXqmoaKn5V6J1qr/PClVzWOhYkjnIJi92
+ID4CztQGsgzkDeaonjX64gTzHQKBgQDpd8QP01a4nY9AOwVl4SvVh1lpv9GmwByo
+n2Qvq7Af2KhrwaA5eK88BpKgQ7v39JqKfF6sv4jJpXS0YEwHmrHHCGG8HiUZ1zlb
+hIdWVL5u6mm5EzxYbwL/zNOEGejrMkgs2Z/cV9gTvvr7lIWfOHLblnNKjtmLbk9e
+TcnyBQXl3wKBgByBsXO47ir0jlfEntEUX/iP/CwC9trWR83zwHJp/yBXCEREjyFN
+CpFtKyscj/kXLYFGAV1wTuVr8NoWqaFJkhLN4wonhHPGQy8iGCBNhjwPlXYT9c7Z
+cp0ysEcn/84yBzUoLog6zcXrcOff9zsM9R9qlMziBfcR4Wq++NG4SOm9AoGBANci
+xOmsXqJallGi0ZOTDdiDE7Ktztxw9TexQRnohLCj7nb1gtbSze9rQxwproGLxgjN
+GFTpXnwqWkOI5SawtxdoMt+ti5SnTjR2CFxWVPFSUz/3aMk46rObJGH7mjV5LScf
+Fv9tdzCi8RZ5QzR4SObuWakfv3mLmdmVpvy9AjVTAoGBAPYYxaHQDyN4+SPEg9ti
+51a0Eiztq+PQys5V8whE7zF59LMb1eSw4IVyXhGLEGqEvq+wwUNkSTua7ozc0Swf
+dMarbAHgzzvgoSIkjW2m3eygENy2o0aOxQlb0CAQ/mibh0bEYdFnCGPm7DkMvMcm
+H4s1NLqrRUuYalKVheZEf1ij
+-----END PRIVATE KEY-----
+`;
+const TEST_ONLY_EC_P256 = `-----BEGIN PRIVATE KEY-----
+MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgwnQoiTGPUrMo47OA
+ldDt0+28LwlQG4Zvx3/aVKICatChRANCAASix9YcD/4AqHnVe8/s2gtIHjP2nMyP
+mou44dRl7AYzqMcfnX1yxBKoHKjysC2J+ySz9waPtIoIKxUtKwz8+1hu
+-----END PRIVATE KEY-----
+`;
+const TEST_ONLY_EC_P384 = `-----BEGIN PRIVATE KEY-----
+MIG2AgEAMBAGByqGSM49AgEGBSuBBAAiBIGeMIGbAgEBBDAiZ3+LyXfC8F2tixMY
+2R6PyBLTnFFJa4vdUTv9vu6D+1Z1ldixE4LYRfO9vs3isDehZANiAARyc+w52IDS
+WUH1KOMWN+i0/tYgVM/d2pkpZ/amfDa2tztuggdlN9BB5ZXX4yYOu4ULRUBF0YY+
+PdtoSsNW7G5oJX44djiKyv5XnC219R0E5GFwzh2RNaGdlz/79FM0jmw=
+-----END PRIVATE KEY-----
+`;
+// Another P-256 key: an ES256 token must not verify against it.
+const TEST_ONLY_EC_P256_OTHER = `-----BEGIN PRIVATE KEY-----
+MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQg/ZqVqwR8z5TXZtMl
+4EIkmzB34jndIexqfp/K1b1XtsWhRANCAATfnsV88U8D4N0NetElOhSC8CCCBBGI
+WKSbcExg+DJIdUfWmeM85Gmcl3W63nwY1eSvdCl4tH6XgTDtzd/dC7kP
+-----END PRIVATE KEY-----
+`;
+const keyPair = (pem) => {
+  const privateKey = crypto.createPrivateKey(pem);
+  return { privateKey, publicKey: crypto.createPublicKey(privateKey) };
+};
+const OUT = path.join(__dirname, '..', 'sdk_vectors.json');
+// The file as it was before this run: only keepEcdsaToken reads it.
+const previous = fs.existsSync(OUT) ? JSON.parse(fs.readFileSync(OUT, 'utf8')) : {};
 const rows = [];
 const row = (r) => rows.push({ expect: 'ok', now, ...r });
+
+// ECDSA signs with a random nonce, so jwt.sign gives another ES256/ES384 token on every run
+// and node cannot make it deterministic. The previous file's token for row `r` (built with a
+// fresh token) is kept when: the previous row of that name is `r` but for the token, the kept
+// token signs the same header and claims (its first two parts), and jsonwebtoken verifies it
+// with this run's public key. Otherwise the fresh token is used, and the diff shows it.
+function keepEcdsaToken(r, alg, publicKey) {
+  const fresh = r.headers[0][1];
+  const old = [...(previous.sdk || []), ...(previous.documented || [])].find((p) => p.name === r.name);
+  const kept = old && Array.isArray(old.headers) && old.headers.length === 1 ? old.headers[0][1] : null;
+  if (typeof kept !== 'string') return fresh;
+  const signingInput = (token) => token.split('.').slice(0, 2).join('.');
+  if (signingInput(kept) !== signingInput(fresh)) return fresh;
+  if (JSON.stringify({ ...r, headers: [[r.headers[0][0], kept]] }) !== JSON.stringify(old)) return fresh;
+  try {
+    jwt.verify(kept, publicKey, { algorithms: [alg] });
+  } catch {
+    return fresh;
+  }
+  return kept;
+}
 
 async function main() {
   // Razorpay: validateWebhookSignature(body, signature, secret).
@@ -382,6 +477,54 @@ async function main() {
     doc({ name: 'recurly: during a rotation, two signatures (the old key configured)', provider: 'recurly', keys: [oldSecret], headers: [['recurly-signature', `${ts},${sig(newSecret)},${sig(oldSecret)}`]], body, expect_id: null, source: cite });
   }
   {
+    // FusionAuth: a JWT whose claim request_body_sha256 is the base64 SHA-256 of the body,
+    // in X-FusionAuth-Signature-JWT, signed with the webhook's signing key: HMAC, RSA or EC
+    // (Key Master). Signed here by npm jsonwebtoken, an implementation independent of the
+    // crate's (FusionAuth itself signs with its Java library fusionauth-jwt, not run here).
+    const lib = `npm jsonwebtoken@${pkgVersion('jsonwebtoken')}`;
+    const body = JSON.stringify({ event: { id: 'c2f7e5a4-8d5a-4a9c-9b5e-0a1b2c3d4e5f', type: 'user.create', createInstant: now * 1000, user: { email: 'zoë@example.com' } } });
+    const claims = { request_body_sha256: crypto.createHash('sha256').update(body).digest('base64') };
+    const expect = { expect_id: 'c2f7e5a4-8d5a-4a9c-9b5e-0a1b2c3d4e5f', expect_event_type: 'user.create' };
+    const cite = 'https://fusionauth.io/docs/extend/events-and-webhooks/signing';
+    const header = (token) => [['X-FusionAuth-Signature-JWT', token]];
+    const hmacKey = 'fusionauth-hmac-signing-key';
+    for (const alg of ['HS256', 'HS384', 'HS512']) {
+      const token = jwt.sign(claims, hmacKey, { algorithm: alg, noTimestamp: true });
+      jwt.verify(token, hmacKey, { algorithms: [alg] });
+      doc({ name: `fusionauth: user.create (${alg})`, provider: 'fusionauth', keys: [hmacKey], headers: header(token), body, ...expect, source: `signed by ${lib} (${alg}) as ${cite} describes (NOT official)` });
+    }
+    const pem = (k) => k.export({ type: 'spki', format: 'pem' });
+    const rsa = keyPair(TEST_ONLY_RSA_2048);
+    const ec256 = keyPair(TEST_ONLY_EC_P256);
+    const ec384 = keyPair(TEST_ONLY_EC_P384);
+    const signed = {};
+    for (const [alg, pair] of [['RS256', rsa], ['RS384', rsa], ['RS512', rsa], ['ES256', ec256], ['ES384', ec384]]) {
+      const fresh = jwt.sign(claims, pair.privateKey, { algorithm: alg, noTimestamp: true });
+      const r = { expect: 'ok', now, name: `fusionauth: user.create (${alg}, the public key in PEM)`, provider: 'fusionauth', keys: [pem(pair.publicKey)], headers: header(fresh), body, ...expect, source: `signed by ${lib} (${alg}, a test key committed in generate.cjs) as ${cite} describes (NOT official)` };
+      const token = alg.startsWith('ES') ? keepEcdsaToken(r, alg, pair.publicKey) : fresh;
+      jwt.verify(token, pair.publicKey, { algorithms: [alg] });
+      signed[alg] = token;
+      doc({ ...r, headers: header(token) });
+    }
+    // The RSA key in PKCS#1 form verifies too.
+    doc({ name: 'fusionauth: RS256, the public key as PKCS#1 RSA PUBLIC KEY', provider: 'fusionauth', keys: [rsa.publicKey.export({ type: 'pkcs1', format: 'pem' })], headers: header(signed.RS256), body, ...expect, source: `signed by ${lib} (RS256) as ${cite} describes (NOT official)` });
+    // Refusals. Algorithm confusion: an HS256 token keyed with the RSA public key's PEM text
+    // must not verify against that public key.
+    const b64url = (x) => Buffer.from(x).toString('base64url');
+    const unsigned = `${b64url(JSON.stringify({ alg: 'HS256', typ: 'JWT' }))}.${b64url(JSON.stringify(claims))}`;
+    const confused = `${unsigned}.${crypto.createHmac('sha256', pem(rsa.publicKey)).update(unsigned).digest('base64url')}`;
+    doc({ name: 'fusionauth: refused, HS256 keyed with the configured RSA public key (algorithm confusion)', provider: 'fusionauth', keys: [pem(rsa.publicKey)], headers: header(confused), body, expect: 'signature_mismatch', source: `a token ${lib} would refuse too, made with node crypto (NOT official)` });
+    const none = `${b64url(JSON.stringify({ alg: 'none', typ: 'JWT' }))}.${b64url(JSON.stringify(claims))}.`;
+    doc({ name: 'fusionauth: refused, alg none', provider: 'fusionauth', keys: [pem(rsa.publicKey)], headers: header(none), body, expect: 'malformed_header', source: 'an unsigned token made with node (NOT official)' });
+    doc({ name: 'fusionauth: refused, an RS256 token against an EC key', provider: 'fusionauth', keys: [pem(ec256.publicKey)], headers: header(signed.RS256), body, expect: 'signature_mismatch', source: `signed by ${lib} (RS256) (NOT official)` });
+    const other256 = keyPair(TEST_ONLY_EC_P256_OTHER).publicKey;
+    let refused = false;
+    try { jwt.verify(signed.ES256, other256, { algorithms: ['ES256'] }); } catch { refused = true; }
+    if (!refused) throw new Error('jsonwebtoken accepted an ES256 token against another P-256 key');
+    doc({ name: 'fusionauth: refused, an ES256 token against another P-256 key', provider: 'fusionauth', keys: [pem(other256)], headers: header(signed.ES256), body, expect: 'signature_mismatch', source: `signed by ${lib} (ES256) (NOT official)` });
+    doc({ name: 'fusionauth: refused, RS256 over another body', provider: 'fusionauth', keys: [pem(rsa.publicKey)], headers: header(signed.RS256), body: body.replace('user.create', 'user.delete'), expect: 'signature_mismatch', source: `signed by ${lib} (RS256) (NOT official)` });
+  }
+  {
     // Gitea / Forgejo: hex HMAC-SHA256 of the payload (the JSON body as sent, content type
     // application/json) with the webhook's secret, as addDefaultHeaders writes it. Gitea
     // sends X-Gitea-*; Forgejo sends the same values as X-Forgejo-* and X-Gitea-*.
@@ -416,51 +559,8 @@ async function main() {
     const form = 'event=BOOKING_CREATED&title=30%20Min%20Meeting&attendee=zo%C3%AB%40example.com';
     doc({ name: 'calcom: a custom payload template sent as a form', provider: 'calcom', keys: [secret], headers: [['X-Cal-Signature-256', hmac('sha256', secret, form, 'hex')]], body: form, expect_id: null, source: `self-generated as ${cite} (NOT official)` });
   }
-  {
-    // FusionAuth: a JWT whose claim request_body_sha256 is the base64 SHA-256 of the body,
-    // in X-FusionAuth-Signature-JWT, signed with the webhook's signing key: HMAC, RSA or EC
-    // (Key Master). Signed here by npm jsonwebtoken, an implementation independent of the
-    // crate's (FusionAuth itself signs with its Java library fusionauth-jwt, not run here).
-    const jwt = require('jsonwebtoken');
-    const lib = `npm jsonwebtoken@${pkgVersion('jsonwebtoken')}`;
-    const body = JSON.stringify({ event: { id: 'c2f7e5a4-8d5a-4a9c-9b5e-0a1b2c3d4e5f', type: 'user.create', createInstant: now * 1000, user: { email: 'zoë@example.com' } } });
-    const claims = { request_body_sha256: crypto.createHash('sha256').update(body).digest('base64') };
-    const expect = { expect_id: 'c2f7e5a4-8d5a-4a9c-9b5e-0a1b2c3d4e5f', expect_event_type: 'user.create' };
-    const cite = 'https://fusionauth.io/docs/extend/events-and-webhooks/signing';
-    const header = (token) => [['X-FusionAuth-Signature-JWT', token]];
-    const hmacKey = 'fusionauth-hmac-signing-key';
-    for (const alg of ['HS256', 'HS384', 'HS512']) {
-      const token = jwt.sign(claims, hmacKey, { algorithm: alg, noTimestamp: true });
-      jwt.verify(token, hmacKey, { algorithms: [alg] });
-      doc({ name: `fusionauth: user.create (${alg})`, provider: 'fusionauth', keys: [hmacKey], headers: header(token), body, ...expect, source: `signed by ${lib} (${alg}) as ${cite} describes (NOT official)` });
-    }
-    const pem = (k) => k.export({ type: 'spki', format: 'pem' });
-    const rsa = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
-    const ec256 = crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' });
-    const ec384 = crypto.generateKeyPairSync('ec', { namedCurve: 'P-384' });
-    const signed = {};
-    for (const [alg, pair] of [['RS256', rsa], ['RS384', rsa], ['RS512', rsa], ['ES256', ec256], ['ES384', ec384]]) {
-      const token = jwt.sign(claims, pair.privateKey, { algorithm: alg, noTimestamp: true });
-      jwt.verify(token, pair.publicKey, { algorithms: [alg] });
-      signed[alg] = token;
-      doc({ name: `fusionauth: user.create (${alg}, the public key in PEM)`, provider: 'fusionauth', keys: [pem(pair.publicKey)], headers: header(token), body, ...expect, source: `signed by ${lib} (${alg}, a key node generated) as ${cite} describes (NOT official)` });
-    }
-    // The RSA key in PKCS#1 form verifies too.
-    doc({ name: 'fusionauth: RS256, the public key as PKCS#1 RSA PUBLIC KEY', provider: 'fusionauth', keys: [rsa.publicKey.export({ type: 'pkcs1', format: 'pem' })], headers: header(signed.RS256), body, ...expect, source: `signed by ${lib} (RS256) as ${cite} describes (NOT official)` });
-    // Refusals. Algorithm confusion: an HS256 token keyed with the RSA public key's PEM text
-    // must not verify against that public key.
-    const b64url = (x) => Buffer.from(x).toString('base64url');
-    const unsigned = `${b64url(JSON.stringify({ alg: 'HS256', typ: 'JWT' }))}.${b64url(JSON.stringify(claims))}`;
-    const confused = `${unsigned}.${crypto.createHmac('sha256', pem(rsa.publicKey)).update(unsigned).digest('base64url')}`;
-    doc({ name: 'fusionauth: refused, HS256 keyed with the configured RSA public key (algorithm confusion)', provider: 'fusionauth', keys: [pem(rsa.publicKey)], headers: header(confused), body, expect: 'signature_mismatch', source: `a token ${lib} would refuse too, made with node crypto (NOT official)` });
-    const none = `${b64url(JSON.stringify({ alg: 'none', typ: 'JWT' }))}.${b64url(JSON.stringify(claims))}.`;
-    doc({ name: 'fusionauth: refused, alg none', provider: 'fusionauth', keys: [pem(rsa.publicKey)], headers: header(none), body, expect: 'malformed_header', source: 'an unsigned token made with node (NOT official)' });
-    doc({ name: 'fusionauth: refused, an RS256 token against an EC key', provider: 'fusionauth', keys: [pem(ec256.publicKey)], headers: header(signed.RS256), body, expect: 'signature_mismatch', source: `signed by ${lib} (RS256) (NOT official)` });
-    doc({ name: 'fusionauth: refused, an ES256 token against another P-256 key', provider: 'fusionauth', keys: [pem(crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey)], headers: header(signed.ES256), body, expect: 'signature_mismatch', source: `signed by ${lib} (ES256) (NOT official)` });
-    doc({ name: 'fusionauth: refused, RS256 over another body', provider: 'fusionauth', keys: [pem(rsa.publicKey)], headers: header(signed.RS256), body: body.replace('user.create', 'user.delete'), expect: 'signature_mismatch', source: `signed by ${lib} (RS256) (NOT official)` });
-  }
-  const out = { about: ['Known-answer rows produced once by generate.cjs (in vectors/sdk/): `sdk` rows come from the providers\' own SDKs, `documented` rows are self-generated exactly as the cited documentation or source describes. Same fields as known_answers.json.'], sdk: rows, documented };
-  fs.writeFileSync(path.join(__dirname, '..', 'sdk_vectors.json'), JSON.stringify(out, null, 2) + '\n');
+  const out = { about: ['Known-answer rows produced by generate.cjs (in vectors/sdk/; reproducible: a fixed now, committed test keys, ECDSA tokens kept while their rows are unchanged): `sdk` rows come from the providers\' own SDKs, `documented` rows are self-generated exactly as the cited documentation or source describes. Same fields as known_answers.json.'], sdk: rows, documented };
+  fs.writeFileSync(OUT, JSON.stringify(out, null, 2) + '\n');
   console.log(`${rows.length} rows`);
 }
 main().catch((e) => { console.error(e); process.exit(1); });
