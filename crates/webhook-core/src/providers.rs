@@ -908,6 +908,15 @@ providers! {
     CALCOM = hmac256("calcom", &["X-Cal-Signature-256"], Hex)
         .event_type(&[Json(&["triggerEvent"])])
         .source("calcom/cal.com packages/features/webhooks/lib/sendPayload.ts (createWebhookSignature, _sendPayload)");
+    /// Pusher Channels: `X-Pusher-Signature: <hex>` HMAC-SHA256 of the body with the app's
+    /// secret. `X-Pusher-Key` names the app (Pusher's library checks it equals the app key
+    /// before it checks the signature); it is not read here: every configured secret is
+    /// tried, so configure one app's secret per route. The body `{"time_ms":…,"events":[…]}`
+    /// carries an array of events: no delivery id or type at its top level, and `time_ms`
+    /// is not a window (the library checks none).
+    PUSHER = hmac256("pusher", &["X-Pusher-Signature"], Hex)
+        .body(JsonBody)
+        .source("pusher/pusher-http-node, npm pusher@5.3.4 lib/webhook.js (WebHook.isValid), lib/token.js (Token.verify)");
     /// Mandrill (Mailchimp Transactional): `X-Mandrill-Signature: <base64>` HMAC-SHA1 of the
     /// webhook URL followed by each POST parameter's name and value, sorted (the body is
     /// the form `mandrill_events=[…]`). Set the URL exactly as configured in Mandrill with
@@ -1112,6 +1121,7 @@ static ALL: &[Provider] = &[
     GITEA,
     CUSTOMERIO,
     CALCOM,
+    PUSHER,
     #[cfg(feature = "sns")]
     AWS_SNS,
     #[cfg(feature = "paypal")]

@@ -81,6 +81,8 @@ const MIN_SDK: &[(&str, usize)] = &[
     ("sanity", 2),
     // One accepted, one keyed with the secret not normalised.
     ("easypost", 2),
+    // One accepted, one signed with another app's secret.
+    ("pusher", 2),
 ];
 
 /// Rows computed once by the same script exactly as the provider's documentation (or server

@@ -210,6 +210,7 @@ static SPECS: &[Spec] = &[
     spec("gitea", Layout::Bare, Enc::Hex, true),
     with_ts(spec("customerio", Layout::Bare, Enc::Hex, true), "X-CIO-Timestamp"),
     spec("calcom", Layout::Bare, Enc::Hex, false),
+    spec("pusher", Layout::Bare, Enc::Hex, true),
     verify_only(spec("aws-sns", Layout::InBody, Enc::Base64, true)),
     verify_only(spec("paypal", Layout::Bare, Enc::Base64, true)),
     spec("fusionauth", Layout::Bare, Enc::Text, true),
@@ -1739,4 +1740,51 @@ fn calcom_signature_values() {
     r.err("sha256= prefix", run(&format!("sha256={sig}"), body), ErrorKind::MalformedHeader, &never);
     r.err("another body", run(&sig, &body[..body.len() - 1]), ErrorKind::SignatureMismatch, &never);
     r.finish(6);
+}
+
+/// Pusher, on a delivery signed as `npm pusher@5.3.4` signs it: the signature covers the
+/// body only (the app key beside it is not signed, and is not read here), the body must be
+/// JSON as the library requires, and `time_ms` is not a window. A delivery carries an
+/// `events` array: no id or type.
+#[test]
+fn pusher_body_and_key() {
+    let secret = "pusher-secret-do-not-leak";
+    let v = Verifier::new(providers::PUSHER, secret).unwrap();
+    let body = br#"{"time_ms":1700000000000,"events":[{"name":"channel_vacated","channel":"presence-room-7"}]}"#;
+    let sig = v.sign(&SignRequest::new(body, at(T0))).unwrap().header("X-Pusher-Signature").unwrap().to_owned();
+    let never = vec![secret.to_owned(), sig.clone()];
+    let run = |key: &str, value: &str, b: &[u8], now: u64| {
+        let h = vec![("X-Pusher-Key", key.to_owned()), ("X-Pusher-Signature", value.to_owned())];
+        v.verify(&WebhookRequest::new(&h, b.to_vec()), at(now))
+    };
+    let mut r = Report::default();
+    if let Some(d) = r.ok("signed body", run("a1b2c3d4e5f6a7b8c9d0", &sig, body, T0)) {
+        r.check("no id", d.id().is_none(), || format!("id {:?}", d.id()));
+        r.check("no type", d.event_type().is_none(), || format!("type {:?}", d.event_type()));
+    }
+    r.ok("a day after time_ms (no window)", run("a1b2c3d4e5f6a7b8c9d0", &sig, body, T0 + 86_400));
+    r.ok("another app key beside the same secret's signature", run("another-app-key", &sig, body, T0));
+    let form = b"time_ms=1700000000000&events=%5B%5D";
+    let form_sig = v.sign(&SignRequest::new(form, at(T0))).unwrap().header("X-Pusher-Signature").unwrap().to_owned();
+    r.err("a signed form body", run("a1b2c3d4e5f6a7b8c9d0", &form_sig, form, T0), ErrorKind::BodyNotJson, &never);
+    r.err(
+        "sha256= prefix",
+        run("a1b2c3d4e5f6a7b8c9d0", &format!("sha256={sig}"), body, T0),
+        ErrorKind::MalformedHeader,
+        &never,
+    );
+    r.err(
+        "another body",
+        run("a1b2c3d4e5f6a7b8c9d0", &sig, &body[..body.len() - 1], T0),
+        ErrorKind::SignatureMismatch,
+        &never,
+    );
+    let h = vec![("X-Pusher-Key", "a1b2c3d4e5f6a7b8c9d0".to_owned())];
+    r.err(
+        "the key without a signature",
+        v.verify(&WebhookRequest::new(&h, body.to_vec()), at(T0)),
+        ErrorKind::MissingHeader,
+        &never,
+    );
+    r.finish(9);
 }

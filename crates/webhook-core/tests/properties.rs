@@ -86,6 +86,7 @@ const JSON_BODY: &[&str] = &[
     "easypost",
     "gitea",
     "customerio",
+    "pusher",
 ];
 
 /// Headers outside the signature header whose every byte is signed: timestamps and ids.
@@ -172,6 +173,7 @@ const HEX: &[&str] = &[
     "gitea",
     "customerio",
     "calcom",
+    "pusher",
 ];
 
 /// Where each provider carries the delivery id and the event type, as docs/PROVIDERS.md's
@@ -265,6 +267,7 @@ const FIELDS: &[(&str, At, At)] = &[
     ("gitea", Sent, Sent),
     ("customerio", Body(&["event_id"]), Body(&["metric"])),
     ("calcom", Nowhere, Body(&["triggerEvent"])),
+    ("pusher", Nowhere, Nowhere),
 ];
 
 /// The row of [`FIELDS`] for `provider`.

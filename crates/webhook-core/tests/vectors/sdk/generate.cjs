@@ -250,6 +250,27 @@ async function main() {
     row({ name: 'easypost: refused, keyed with the secret not normalised', provider: 'easypost', keys: [secret], headers: [['X-Hmac-Signature', raw]], body, expect: 'signature_mismatch', source: `refused by ${lib} Utils.validateWebhook (tests/vectors/sdk/generate.cjs)` });
   }
 
+  // Pusher Channels: Token.sign (hex HMAC-SHA256 of the raw body with the app secret),
+  // checked by WebHook.isValid, which also wants X-Pusher-Key to be the app's key and the
+  // content type application/json with a JSON body.
+  {
+    const Pusher = require('pusher');
+    const Token = require('pusher/lib/token');
+    const lib = `npm pusher@${pkgVersion('pusher')}`;
+    const key = 'a1b2c3d4e5f6a7b8c9d0';
+    const secret = 'pusher-app-secret-for-vectors';
+    const pusher = new Pusher({ appId: '1234567', key, secret, cluster: 'eu' });
+    const body = JSON.stringify({ time_ms: now * 1000, events: [{ name: 'channel_occupied', channel: 'presence-room-7' }, { name: 'client_event', channel: 'private-chat-zoë', event: 'client-typing', data: '{"text":"héllo ✓"}', socket_id: '123.456', user_id: 'zoë' }] });
+    const webhook = (sig) => pusher.webhook({ headers: { 'x-pusher-key': key, 'x-pusher-signature': sig, 'content-type': 'application/json' }, rawBody: body });
+    const sig = new Token(key, secret).sign(body);
+    if (!webhook(sig).isValid()) throw new Error('pusher refused');
+    if (pusher.webhook({ headers: { 'x-pusher-key': key, 'x-pusher-signature': sig, 'content-type': 'application/json' }, rawBody: body + ' ' }).isValid()) throw new Error('pusher accepted a tampered body');
+    row({ name: 'pusher: channel_occupied and a client event', provider: 'pusher', keys: [secret], headers: [['X-Pusher-Key', key], ['X-Pusher-Signature', sig], ['Content-Type', 'application/json']], body, expect_id: null, source: `computed by ${lib} Token.sign, checked by WebHook.isValid (tests/vectors/sdk/generate.cjs)` });
+    const other = new Token(key, 'another-app-secret').sign(body);
+    if (webhook(other).isValid()) throw new Error('pusher accepted a signature made with another secret');
+    row({ name: 'pusher: refused, signed with another secret', provider: 'pusher', keys: [secret], headers: [['X-Pusher-Key', key], ['X-Pusher-Signature', other], ['Content-Type', 'application/json']], body, expect: 'signature_mismatch', source: `computed by ${lib} Token.sign with another secret, refused by WebHook.isValid (tests/vectors/sdk/generate.cjs)` });
+  }
+
   // Documented algorithms (no SDK verifies these): self-generated, each step as the cited
   // page or source file writes it.
   const documented = [];
