@@ -917,6 +917,14 @@ providers! {
     PUSHER = hmac256("pusher", &["X-Pusher-Signature"], Hex)
         .body(JsonBody)
         .source("pusher/pusher-http-node, npm pusher@5.3.4 lib/webhook.js (WebHook.isValid), lib/token.js (Token.verify)");
+    /// Onfido (Entrust): `X-SHA2-Signature: <hex>` HMAC-SHA256 of the body with the
+    /// webhook's token; type `payload.action` (`check.completed`, …). Nothing timed is
+    /// signed and no delivery id is sent (`payload.object.id` names the check or report,
+    /// the same on each of its events). The legacy SHA-1 `X-Signature` is not this row.
+    ONFIDO = hmac256("onfido", &["X-SHA2-Signature"], Hex)
+        .event_type(&[Json(&["payload", "action"])])
+        .body(JsonBody)
+        .source("onfido/onfido-node, npm @onfido/api@6.2.0 dist/webhook-event-verifier.js (WebhookEventVerifier.readPayload); the header as https://documentation.identity.entrust.com/api/manual-webhook-signature-verification/ names it");
     /// Mandrill (Mailchimp Transactional): `X-Mandrill-Signature: <base64>` HMAC-SHA1 of the
     /// webhook URL followed by each POST parameter's name and value, sorted (the body is
     /// the form `mandrill_events=[…]`). Set the URL exactly as configured in Mandrill with
@@ -1122,6 +1130,7 @@ static ALL: &[Provider] = &[
     CUSTOMERIO,
     CALCOM,
     PUSHER,
+    ONFIDO,
     #[cfg(feature = "sns")]
     AWS_SNS,
     #[cfg(feature = "paypal")]

@@ -211,6 +211,7 @@ static SPECS: &[Spec] = &[
     with_ts(spec("customerio", Layout::Bare, Enc::Hex, true), "X-CIO-Timestamp"),
     spec("calcom", Layout::Bare, Enc::Hex, false),
     spec("pusher", Layout::Bare, Enc::Hex, true),
+    spec("onfido", Layout::Bare, Enc::Hex, true),
     verify_only(spec("aws-sns", Layout::InBody, Enc::Base64, true)),
     verify_only(spec("paypal", Layout::Bare, Enc::Base64, true)),
     spec("fusionauth", Layout::Bare, Enc::Text, true),
@@ -1787,4 +1788,42 @@ fn pusher_body_and_key() {
         &never,
     );
     r.finish(9);
+}
+
+/// Onfido, on a delivery signed as `npm @onfido/api@6.2.0` checks it: the type is the
+/// nested `payload.action`, the resource's `object.id` is not a delivery id, the SHA-1
+/// `X-Signature` of the legacy webhooks is not read, and only the body is signed.
+#[test]
+fn onfido_action_and_headers() {
+    let token = "onfido-token-do-not-leak";
+    let v = Verifier::new(providers::ONFIDO, token).unwrap();
+    let body = br#"{"payload":{"resource_type":"report","action":"report.completed","object":{"id":"6f1e2d3c-4b5a-4978-8a6b-5c4d3e2f1a0b","status":"complete","href":"https://api.eu.onfido.com/v3.6/reports/6f1e2d3c-4b5a-4978-8a6b-5c4d3e2f1a0b"}}}"#;
+    let sig = v.sign(&SignRequest::new(body, at(T0))).unwrap().header("X-SHA2-Signature").unwrap().to_owned();
+    let never = vec![token.to_owned(), sig.clone()];
+    let run =
+        |h: Vec<(&'static str, String)>, b: &[u8]| v.verify(&WebhookRequest::new(&h, b.to_vec()), at(T0 + 86_400));
+    let mut r = Report::default();
+    if let Some(d) = r.ok("signed body", run(vec![("X-SHA2-Signature", sig.clone())], body)) {
+        r.check("type", d.event_type() == Some("report.completed"), || format!("type {:?}", d.event_type()));
+        r.check("no id", d.id().is_none(), || format!("id {:?}", d.id()));
+    }
+    r.ok(
+        "upper-case hex, which the SDK's Buffer.from(…, 'hex') reads",
+        run(vec![("X-SHA2-Signature", sig.to_uppercase())], body),
+    );
+    r.err(
+        "the SHA-2 signature under the legacy X-Signature",
+        run(vec![("X-Signature", sig.clone())], body),
+        ErrorKind::MissingHeader,
+        &never,
+    );
+    r.err(
+        "sha256= prefix",
+        run(vec![("X-SHA2-Signature", format!("sha256={sig}"))], body),
+        ErrorKind::MalformedHeader,
+        &never,
+    );
+    let other: Vec<u8> = body.iter().map(|&b| if b == b'6' { b'7' } else { b }).collect();
+    r.err("another resource id", run(vec![("X-SHA2-Signature", sig)], &other), ErrorKind::SignatureMismatch, &never);
+    r.finish(7);
 }

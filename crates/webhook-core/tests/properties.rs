@@ -87,6 +87,7 @@ const JSON_BODY: &[&str] = &[
     "gitea",
     "customerio",
     "pusher",
+    "onfido",
 ];
 
 /// Headers outside the signature header whose every byte is signed: timestamps and ids.
@@ -174,6 +175,7 @@ const HEX: &[&str] = &[
     "customerio",
     "calcom",
     "pusher",
+    "onfido",
 ];
 
 /// Where each provider carries the delivery id and the event type, as docs/PROVIDERS.md's
@@ -268,6 +270,7 @@ const FIELDS: &[(&str, At, At)] = &[
     ("customerio", Body(&["event_id"]), Body(&["metric"])),
     ("calcom", Nowhere, Body(&["triggerEvent"])),
     ("pusher", Nowhere, Nowhere),
+    ("onfido", Nowhere, Body(&["payload", "action"])),
 ];
 
 /// The row of [`FIELDS`] for `provider`.
@@ -277,11 +280,16 @@ fn fields(provider: &str) -> (At, At) {
     (*id, *event_type)
 }
 
-/// Sets `doc[path[0]][path[1]]… = value`, making the objects on the way.
+/// Sets `doc[path[0]][path[1]]… = value`, making the objects on the way. A value on the
+/// way that is not an object (the random `payload` where Onfido reads `payload.action`)
+/// is kept as that object's `data`.
 fn put(doc: &mut Value, path: &[&str], value: &str) {
     let mut at = doc;
     for key in &path[..path.len() - 1] {
         at = at.as_object_mut().unwrap().entry(*key).or_insert_with(|| json!({}));
+        if !at.is_object() {
+            *at = json!({ "data": at.take() });
+        }
     }
     at[path[path.len() - 1]] = Value::String(value.to_owned());
 }

@@ -271,6 +271,30 @@ async function main() {
     row({ name: 'pusher: refused, signed with another secret', provider: 'pusher', keys: [secret], headers: [['X-Pusher-Key', key], ['X-Pusher-Signature', other], ['Content-Type', 'application/json']], body, expect: 'signature_mismatch', source: `computed by ${lib} Token.sign with another secret, refused by WebHook.isValid (tests/vectors/sdk/generate.cjs)` });
   }
 
+  // Onfido: WebhookEventVerifier.readPayload(raw body, hex signature) returns the parsed
+  // event or throws; the signature is hex HMAC-SHA256 of the raw body with the webhook token,
+  // sent in X-SHA2-Signature (Onfido's manual-verification page names the header).
+  {
+    const { WebhookEventVerifier } = require('@onfido/api');
+    const lib = `npm @onfido/api@${pkgVersion('@onfido/api')}`;
+    const token = 'onfido-webhook-token-for-vectors';
+    const verifier = new WebhookEventVerifier(token);
+    const completed = new Date(now * 1000).toISOString().replace('.000Z', 'Z');
+    const body = JSON.stringify({ payload: { resource_type: 'check', action: 'check.completed', object: { id: 'c5b0f8d2-6c2e-4d5a-9a0f-3b7e1d2c4a6f', status: 'complete', completed_at_iso8601: completed, href: 'https://api.eu.onfido.com/v3.6/checks/c5b0f8d2-6c2e-4d5a-9a0f-3b7e1d2c4a6f' } } });
+    const sig = hmacHex(token, body);
+    const event = verifier.readPayload(Buffer.from(body), sig);
+    if (event.payload.action !== 'check.completed') throw new Error('onfido returned another event');
+    let tampered = false;
+    try { verifier.readPayload(Buffer.from(body + ' '), sig); } catch { tampered = true; }
+    if (!tampered) throw new Error('onfido accepted a tampered body');
+    row({ name: 'onfido: check.completed', provider: 'onfido', keys: [token], headers: [['X-SHA2-Signature', sig]], body, expect_id: null, expect_event_type: 'check.completed', source: `accepted by ${lib} WebhookEventVerifier.readPayload (tests/vectors/sdk/generate.cjs)` });
+    const other = hmacHex('another-webhook-token', body);
+    let refused = false;
+    try { verifier.readPayload(Buffer.from(body), other); } catch { refused = true; }
+    if (!refused) throw new Error('onfido accepted a signature made with another token');
+    row({ name: 'onfido: refused, signed with another webhook token', provider: 'onfido', keys: [token], headers: [['X-SHA2-Signature', other]], body, expect: 'signature_mismatch', source: `refused by ${lib} WebhookEventVerifier.readPayload (tests/vectors/sdk/generate.cjs)` });
+  }
+
   // Documented algorithms (no SDK verifies these): self-generated, each step as the cited
   // page or source file writes it.
   const documented = [];
