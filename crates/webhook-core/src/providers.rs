@@ -925,6 +925,18 @@ providers! {
         .event_type(&[Json(&["payload", "action"])])
         .body(JsonBody)
         .source("onfido/onfido-node, npm @onfido/api@6.2.0 dist/webhook-event-verifier.js (WebhookEventVerifier.readPayload); the header as https://documentation.identity.entrust.com/api/manual-webhook-signature-verification/ names it");
+    /// Stream Chat: `X-Signature: <hex>` HMAC-SHA256 of the body with the app's API secret;
+    /// id `X-Webhook-Id` (the same on every retry, as Stream documents; `X-Webhook-Attempt`
+    /// counts them and is not read), type `type` (`message.new`, …). `X-Api-Key` names the
+    /// app and is not read: every configured secret is tried. Nothing timed is signed. With
+    /// Stream's webhook compression on, the body is gzip and the signature covers the JSON
+    /// inside it (Stream's SDK decompresses first): such a delivery is refused here, so
+    /// leave compression off for this route.
+    STREAM_CHAT = hmac256("stream-chat", &["X-Signature"], Hex)
+        .id(&[Header("X-Webhook-Id")])
+        .event_type(&[Json(&["type"])])
+        .body(JsonBody)
+        .source("GetStream/stream-chat-js, npm stream-chat@9.53.0 src/signing.ts (verifySignature, verifyAndParseWebhook), src/client.ts (verifyWebhook); the headers as https://getstream.io/chat/docs/php/webhooks_overview/ lists them");
     /// Mandrill (Mailchimp Transactional): `X-Mandrill-Signature: <base64>` HMAC-SHA1 of the
     /// webhook URL followed by each POST parameter's name and value, sorted (the body is
     /// the form `mandrill_events=[…]`). Set the URL exactly as configured in Mandrill with
@@ -1131,6 +1143,7 @@ static ALL: &[Provider] = &[
     CALCOM,
     PUSHER,
     ONFIDO,
+    STREAM_CHAT,
     #[cfg(feature = "sns")]
     AWS_SNS,
     #[cfg(feature = "paypal")]

@@ -85,6 +85,8 @@ const MIN_SDK: &[(&str, usize)] = &[
     ("pusher", 2),
     // One accepted, one signed with another webhook's token.
     ("onfido", 2),
+    // One accepted, one signed with another app's secret.
+    ("stream-chat", 2),
 ];
 
 /// Rows computed once by the same script exactly as the provider's documentation (or server

@@ -212,6 +212,7 @@ static SPECS: &[Spec] = &[
     spec("calcom", Layout::Bare, Enc::Hex, false),
     spec("pusher", Layout::Bare, Enc::Hex, true),
     spec("onfido", Layout::Bare, Enc::Hex, true),
+    spec("stream-chat", Layout::Bare, Enc::Hex, true),
     verify_only(spec("aws-sns", Layout::InBody, Enc::Base64, true)),
     verify_only(spec("paypal", Layout::Bare, Enc::Base64, true)),
     spec("fusionauth", Layout::Bare, Enc::Text, true),
@@ -1826,4 +1827,41 @@ fn onfido_action_and_headers() {
     let other: Vec<u8> = body.iter().map(|&b| if b == b'6' { b'7' } else { b }).collect();
     r.err("another resource id", run(vec![("X-SHA2-Signature", sig)], &other), ErrorKind::SignatureMismatch, &never);
     r.finish(7);
+}
+
+/// Stream Chat: the delivery id is `X-Webhook-Id`, the same on a retry (whose
+/// `X-Webhook-Attempt` grows and is not signed); `X-Api-Key` is not read; the type is
+/// the body's `type`; only the body is signed.
+#[test]
+fn stream_chat_id_and_retries() {
+    let secret = "stream-secret-do-not-leak";
+    let v = Verifier::new(providers::STREAM_CHAT, secret).unwrap();
+    let body = br#"{"type":"reaction.new","cid":"messaging:general","reaction":{"type":"like","user_id":"zoe"}}"#;
+    let sig = v.sign(&SignRequest::new(body, at(T0))).unwrap().header("X-Signature").unwrap().to_owned();
+    let never = vec![secret.to_owned(), sig.clone()];
+    let id = "123e4567-e89b-12d3-a456-426614174000";
+    let run = |attempt: &str, api_key: &str, value: &str, b: &[u8]| {
+        let h = vec![
+            ("X-Webhook-Id", id.to_owned()),
+            ("X-Webhook-Attempt", attempt.to_owned()),
+            ("X-Api-Key", api_key.to_owned()),
+            ("X-Signature", value.to_owned()),
+        ];
+        v.verify(&WebhookRequest::new(&h, b.to_vec()), at(T0 + 86_400))
+    };
+    let mut r = Report::default();
+    for attempt in ["1", "3"] {
+        if let Some(d) = r.ok(&format!("attempt {attempt}"), run(attempt, "app-key", &sig, body)) {
+            r.check("id", d.id() == Some(id), || format!("id {:?}", d.id()));
+            r.check("type", d.event_type() == Some("reaction.new"), || format!("type {:?}", d.event_type()));
+        }
+    }
+    r.ok("another X-Api-Key", run("1", "another-app-key", &sig, body));
+    let no_id = vec![("X-Signature", sig.clone())];
+    if let Some(d) = r.ok("no X-Webhook-Id", v.verify(&WebhookRequest::new(&no_id, body.to_vec()), at(T0))) {
+        r.check("no id", d.id().is_none(), || format!("id {:?}", d.id()));
+    }
+    r.err("sha256= prefix", run("1", "app-key", &format!("sha256={sig}"), body), ErrorKind::MalformedHeader, &never);
+    r.err("another body", run("1", "app-key", &sig, &body[..body.len() - 1]), ErrorKind::SignatureMismatch, &never);
+    r.finish(11);
 }

@@ -88,6 +88,7 @@ const JSON_BODY: &[&str] = &[
     "customerio",
     "pusher",
     "onfido",
+    "stream-chat",
 ];
 
 /// Headers outside the signature header whose every byte is signed: timestamps and ids.
@@ -176,6 +177,7 @@ const HEX: &[&str] = &[
     "calcom",
     "pusher",
     "onfido",
+    "stream-chat",
 ];
 
 /// Where each provider carries the delivery id and the event type, as docs/PROVIDERS.md's
@@ -271,6 +273,7 @@ const FIELDS: &[(&str, At, At)] = &[
     ("calcom", Nowhere, Body(&["triggerEvent"])),
     ("pusher", Nowhere, Nowhere),
     ("onfido", Nowhere, Body(&["payload", "action"])),
+    ("stream-chat", Sent, Body(&["type"])),
 ];
 
 /// The row of [`FIELDS`] for `provider`.

@@ -295,6 +295,28 @@ async function main() {
     row({ name: 'onfido: refused, signed with another webhook token', provider: 'onfido', keys: [token], headers: [['X-SHA2-Signature', other]], body, expect: 'signature_mismatch', source: `refused by ${lib} WebhookEventVerifier.readPayload (tests/vectors/sdk/generate.cjs)` });
   }
 
+  // Stream Chat: StreamChat.verifyWebhook(raw body, X-Signature) (hex HMAC-SHA256 of the
+  // body with the API secret, compared as text) and verifyAndParseWebhook, which returns the
+  // event. X-Webhook-Id is the delivery id Stream's webhook documentation gives.
+  {
+    const { StreamChat } = require('stream-chat');
+    const lib = `npm stream-chat@${pkgVersion('stream-chat')}`;
+    const apiKey = 'stream-api-key-for-vectors';
+    const secret = 'stream-api-secret-for-vectors';
+    const client = new StreamChat(apiKey, secret);
+    const created = new Date(now * 1000).toISOString();
+    const body = JSON.stringify({ type: 'message.new', cid: 'messaging:general', channel_id: 'general', channel_type: 'messaging', message: { id: 'zoe-6f1c2a3b-4d5e', text: 'héllo ✓', type: 'regular', user: { id: 'zoe' }, created_at: created }, user: { id: 'zoe', name: 'Zoë' }, watcher_count: 2, created_at: created });
+    const sig = hmacHex(secret, body);
+    if (!client.verifyWebhook(body, sig)) throw new Error('stream-chat refused');
+    if (client.verifyAndParseWebhook(Buffer.from(body), sig).type !== 'message.new') throw new Error('stream-chat parsed another event');
+    if (client.verifyWebhook(body + ' ', sig)) throw new Error('stream-chat accepted a tampered body');
+    const headers = (s) => [['X-Webhook-Id', '123e4567-e89b-12d3-a456-426614174000'], ['X-Webhook-Attempt', '1'], ['X-Api-Key', apiKey], ['X-Signature', s]];
+    row({ name: 'stream-chat: message.new', provider: 'stream-chat', keys: [secret], headers: headers(sig), body, expect_id: '123e4567-e89b-12d3-a456-426614174000', expect_event_type: 'message.new', source: `accepted by ${lib} StreamChat.verifyWebhook and verifyAndParseWebhook (tests/vectors/sdk/generate.cjs)` });
+    const other = hmacHex('another-api-secret', body);
+    if (client.verifyWebhook(body, other)) throw new Error('stream-chat accepted a signature made with another secret');
+    row({ name: 'stream-chat: refused, signed with another secret', provider: 'stream-chat', keys: [secret], headers: headers(other), body, expect: 'signature_mismatch', source: `refused by ${lib} StreamChat.verifyWebhook (tests/vectors/sdk/generate.cjs)` });
+  }
+
   // Documented algorithms (no SDK verifies these): self-generated, each step as the cited
   // page or source file writes it.
   const documented = [];
