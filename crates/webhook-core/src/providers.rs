@@ -937,6 +937,19 @@ providers! {
         .event_type(&[Json(&["type"])])
         .body(JsonBody)
         .source("GetStream/stream-chat-js, npm stream-chat@9.53.0 src/signing.ts (verifySignature, verifyAndParseWebhook), src/client.ts (verifyWebhook); the headers as https://getstream.io/chat/docs/php/webhooks_overview/ lists them");
+    /// Frame.io (V4 and legacy webhooks, custom actions): `X-Frameio-Signature: v0=<hex>`
+    /// HMAC-SHA256 of `v0:{X-Frameio-Request-Timestamp}:{body}` with the webhook's signing
+    /// secret, the timestamp in unix seconds; 5 minutes, as Frame.io recommends (its sample
+    /// code allows 500 s in the past). Type `type` (`file.ready`, …); no delivery id is
+    /// sent (`resource.id` names the file or comment, the same on each of its events).
+    FRAMEIO = hmac256("frameio", &["X-Frameio-Signature"], Hex)
+        .prefix("v0=")
+        .signs(V0_TS_BODY)
+        .timestamp(Timestamp::header(&["X-Frameio-Request-Timestamp"]))
+        .event_type(&[Json(&["type"])])
+        .tolerance(FIVE_MINUTES)
+        .body(JsonBody)
+        .source("AdobeDocs/frameio-api src/pages/guides/Webhooks/index.md (Verifying Webhook Signatures)");
     /// Mandrill (Mailchimp Transactional): `X-Mandrill-Signature: <base64>` HMAC-SHA1 of the
     /// webhook URL followed by each POST parameter's name and value, sorted (the body is
     /// the form `mandrill_events=[…]`). Set the URL exactly as configured in Mandrill with
@@ -1144,6 +1157,7 @@ static ALL: &[Provider] = &[
     PUSHER,
     ONFIDO,
     STREAM_CHAT,
+    FRAMEIO,
     #[cfg(feature = "sns")]
     AWS_SNS,
     #[cfg(feature = "paypal")]

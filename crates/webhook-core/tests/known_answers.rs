@@ -117,6 +117,8 @@ const MIN_DOCUMENTED: &[(&str, usize)] = &[
     ("customerio", 1),
     // A booking (JSON) and a custom template sent as a form.
     ("calcom", 2),
+    // A file.ready event, and a refusal: the same secret over `{ts}.{body}`.
+    ("frameio", 2),
     // HS256/384/512, RS256/384/512 (SPKI and PKCS#1 PEM), ES256/384, and five refusals:
     // algorithm confusion, `none`, an RSA token against an EC key, another key, another body.
     ("fusionauth", 14),

@@ -213,6 +213,7 @@ static SPECS: &[Spec] = &[
     spec("pusher", Layout::Bare, Enc::Hex, true),
     spec("onfido", Layout::Bare, Enc::Hex, true),
     spec("stream-chat", Layout::Bare, Enc::Hex, true),
+    with_ts(spec("frameio", Layout::Prefix("v0="), Enc::Hex, true), "X-Frameio-Request-Timestamp"),
     verify_only(spec("aws-sns", Layout::InBody, Enc::Base64, true)),
     verify_only(spec("paypal", Layout::Bare, Enc::Base64, true)),
     spec("fusionauth", Layout::Bare, Enc::Text, true),
@@ -1124,6 +1125,7 @@ fn tolerance_edges_for_every_provider_with_a_window() {
         "sanity",
         "recurly",
         "customerio",
+        "frameio",
     ]
     .into_iter()
     .collect();
@@ -1864,4 +1866,50 @@ fn stream_chat_id_and_retries() {
     r.err("sha256= prefix", run("1", "app-key", &format!("sha256={sig}"), body), ErrorKind::MalformedHeader, &never);
     r.err("another body", run("1", "app-key", &sig, &body[..body.len() - 1]), ErrorKind::SignatureMismatch, &never);
     r.finish(11);
+}
+
+/// Frame.io: the signed string is `v0:{timestamp}:{body}` (not Stripe's `{ts}.{body}`),
+/// the timestamp is unix seconds within 5 minutes either side, the `v0=` prefix is
+/// required, and no delivery id is read (`resource.id` names the file).
+#[test]
+fn frameio_signed_string_and_window() {
+    let secret = "frameio-secret-do-not-leak";
+    let v = Verifier::new(providers::FRAMEIO, secret).unwrap();
+    let body = br#"{"resource":{"id":"d3075547-4e64-45f0-ad12-d075660eddd2","type":"file"},"type":"file.ready"}"#;
+    // `v0=` and the hex HMAC of `{signed}{body}`, as Frame.io's guide computes it.
+    let mac = |signed: String| {
+        use hmac::Mac as _;
+        let mut m = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+        m.update(signed.as_bytes());
+        m.update(body);
+        format!("v0={}", hex::encode(m.finalize().into_bytes()))
+    };
+    let ts = T0.to_string();
+    let good = mac(format!("v0:{ts}:"));
+    let signed = v.sign(&SignRequest::new(body, at(T0))).unwrap();
+    let never = vec![secret.to_owned(), good.clone()];
+    let run = |sig: &str, ts: &str, now: u64| {
+        let h = vec![("X-Frameio-Signature", sig.to_owned()), ("X-Frameio-Request-Timestamp", ts.to_owned())];
+        v.verify(&WebhookRequest::new(&h, body.to_vec()), at(now))
+    };
+    let mut r = Report::default();
+    r.check("the crate signs as the docs compute", signed.header("X-Frameio-Signature") == Some(good.as_str()), || {
+        format!("{:?}", signed.header("X-Frameio-Signature"))
+    });
+    if let Some(d) = r.ok("v0:{ts}:{body}", run(&good, &ts, T0)) {
+        r.check("type", d.event_type() == Some("file.ready"), || format!("type {:?}", d.event_type()));
+        r.check("no id", d.id().is_none(), || format!("id {:?}", d.id()));
+    }
+    r.ok("299 s later", run(&good, &ts, T0 + 299));
+    r.err("301 s later", run(&good, &ts, T0 + 301), ErrorKind::TimestampTooOld, &never);
+    r.err("301 s early", run(&good, &ts, T0 - 301), ErrorKind::TimestampInFuture, &never);
+    let dotted = mac(format!("{ts}."));
+    r.err("{ts}.{body}", run(&dotted, &ts, T0), ErrorKind::SignatureMismatch, &never);
+    r.err("no v0= prefix", run(good.trim_start_matches("v0="), &ts, T0), ErrorKind::MalformedHeader, &never);
+    // A timestamp in milliseconds, signed as such: authentic, but read as seconds it is
+    // far in the future.
+    let ms = format!("{ts}000");
+    let ms_sig = mac(format!("v0:{ms}:"));
+    r.err("milliseconds", run(&ms_sig, &ms, T0), ErrorKind::TimestampInFuture, &never);
+    r.finish(10);
 }

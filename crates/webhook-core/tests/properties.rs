@@ -89,6 +89,7 @@ const JSON_BODY: &[&str] = &[
     "pusher",
     "onfido",
     "stream-chat",
+    "frameio",
 ];
 
 /// Headers outside the signature header whose every byte is signed: timestamps and ids.
@@ -115,6 +116,7 @@ const SIGNED_HEADERS: &[(&str, &[&str])] = &[
     ("contentful", &["x-contentful-timestamp"]),
     ("klaviyo", &["Klaviyo-Timestamp"]),
     ("customerio", &["X-CIO-Timestamp"]),
+    ("frameio", &["X-Frameio-Request-Timestamp"]),
 ];
 
 /// Providers whose signature header is a list whose items are trimmed of whitespace.
@@ -178,6 +180,7 @@ const HEX: &[&str] = &[
     "pusher",
     "onfido",
     "stream-chat",
+    "frameio",
 ];
 
 /// Where each provider carries the delivery id and the event type, as docs/PROVIDERS.md's
@@ -274,6 +277,7 @@ const FIELDS: &[(&str, At, At)] = &[
     ("pusher", Nowhere, Nowhere),
     ("onfido", Nowhere, Body(&["payload", "action"])),
     ("stream-chat", Sent, Body(&["type"])),
+    ("frameio", Nowhere, Body(&["type"])),
 ];
 
 /// The row of [`FIELDS`] for `provider`.

@@ -484,6 +484,17 @@ async function main() {
     doc({ name: 'calcom: a custom payload template sent as a form', provider: 'calcom', keys: [secret], headers: [['X-Cal-Signature-256', hmac('sha256', secret, form, 'hex')]], body: form, expect_id: null, source: `self-generated as ${cite} (NOT official)` });
   }
   {
+    // Frame.io: hex HMAC-SHA256 of `v0:{X-Frameio-Request-Timestamp}:{body}` with the
+    // webhook's signing secret, sent as `v0=<hex>`, the timestamp in unix seconds.
+    const secret = 'frameio-webhook-signing-secret';
+    const ts = String(now);
+    const body = JSON.stringify({ account: { id: '6f70f1bd-7e89-4a7e-b4d3-7e576585a181' }, project: { id: '7e46e495-4444-4555-8649-bee4d391a997' }, resource: { id: 'd3075547-4e64-45f0-ad12-d075660eddd2', type: 'file' }, type: 'file.ready', user: { id: '56556a3f-859f-4b38-b6c6-e8625b5da8a5' }, workspace: { id: '378fcbf7-6f88-4224-8139-6a743ed940b2' } });
+    const cite = 'AdobeDocs/frameio-api src/pages/guides/Webhooks/index.md (Verifying Webhook Signatures) computes it (v0= and hex HMAC-SHA256 of v0:{timestamp}:{body} with the signing secret)';
+    const headers = (sig) => [['X-Frameio-Request-Timestamp', ts], ['X-Frameio-Signature', sig], ['User-Agent', 'Frame.io V4 API']];
+    doc({ name: 'frameio: file.ready', provider: 'frameio', keys: [secret], headers: headers(`v0=${hmac('sha256', secret, `v0:${ts}:${body}`, 'hex')}`), body, expect_id: null, expect_event_type: 'file.ready', source: `self-generated as ${cite} (NOT official)` });
+    doc({ name: 'frameio: refused, the secret over {ts}.{body}', provider: 'frameio', keys: [secret], headers: headers(`v0=${hmac('sha256', secret, `${ts}.${body}`, 'hex')}`), body, expect: 'signature_mismatch', source: `self-generated, the message ${cite} does not sign (NOT official)` });
+  }
+  {
     // FusionAuth: a JWT whose claim request_body_sha256 is the base64 SHA-256 of the body,
     // in X-FusionAuth-Signature-JWT, signed with the webhook's signing key: HMAC, RSA or EC
     // (Key Master). Signed here by npm jsonwebtoken, an implementation independent of the
