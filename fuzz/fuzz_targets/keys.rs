@@ -51,6 +51,7 @@ fuzz_target!(|data: &[u8]| {
         9 => check_secret(Secret::p256_private(rest), Some((KeyKind::P256, true))),
         10 => builder(provider, text),
         11 => csv(provider, text),
+        12 => check_parsed(KeyFormat::Base64, text),
         13 => check_parsed(KeyFormat::Nfkd, text),
         14 => check_parsed(KeyFormat::Hex, text),
         15 => check_parsed(KeyFormat::Ed25519Base64, text),
@@ -69,7 +70,7 @@ fuzz_target!(|data: &[u8]| {
 fn check_parsed(format: KeyFormat, text: &str) {
     let pem = text.trim_start().starts_with("-----BEGIN");
     let want = match format {
-        KeyFormat::Utf8 | KeyFormat::Nfkd | KeyFormat::Hex => Some((KeyKind::Shared, true)),
+        KeyFormat::Utf8 | KeyFormat::Nfkd | KeyFormat::Hex | KeyFormat::Base64 => Some((KeyKind::Shared, true)),
         KeyFormat::StandardWebhooks => Some(standard_webhooks_kind(text)),
         KeyFormat::WhsecOrUtf8 if text.starts_with("whsec_") => Some(standard_webhooks_kind(text)),
         KeyFormat::WhsecOrUtf8 => Some((KeyKind::Shared, true)),
@@ -143,6 +144,7 @@ fn check_message(e: &ConfigError) {
         "Ed25519 key is not valid base64",
         "the key is empty",
         "the key is not valid hex",
+        "the key is not valid base64",
         "P-256 public key is not valid base64",
         "not a DER SubjectPublicKeyInfo for a P-256 key",
         "not a valid P-256 private scalar",

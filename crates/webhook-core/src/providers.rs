@@ -950,6 +950,17 @@ providers! {
         .tolerance(FIVE_MINUTES)
         .body(JsonBody)
         .source("AdobeDocs/frameio-api src/pages/guides/Webhooks/index.md (Verifying Webhook Signatures)");
+    /// Airtable: `X-Airtable-Content-MAC: hmac-sha256=<hex>`, HMAC-SHA256 of the body keyed
+    /// with the webhook's `macSecretBase64` decoded ([`KeyFormat::Base64`]). The body is a
+    /// ping (`{"base":{"id":…},"webhook":{"id":…},"timestamp":…}`): the changes are fetched
+    /// from the payloads endpoint, whose transaction numbers are what deduplicates. No
+    /// delivery id or type is read, and the `timestamp` is not a window: Airtable retries a
+    /// failed ping for about a day.
+    AIRTABLE = hmac256("airtable", &["X-Airtable-Content-MAC"], Hex)
+        .prefix("hmac-sha256=")
+        .key_format(KeyFormat::Base64)
+        .body(JsonBody)
+        .source("https://airtable.com/developers/web/api/webhooks-overview (Webhook notification delivery)");
     /// Mandrill (Mailchimp Transactional): `X-Mandrill-Signature: <base64>` HMAC-SHA1 of the
     /// webhook URL followed by each POST parameter's name and value, sorted (the body is
     /// the form `mandrill_events=[…]`). Set the URL exactly as configured in Mandrill with
@@ -1158,6 +1169,7 @@ static ALL: &[Provider] = &[
     ONFIDO,
     STREAM_CHAT,
     FRAMEIO,
+    AIRTABLE,
     #[cfg(feature = "sns")]
     AWS_SNS,
     #[cfg(feature = "paypal")]
@@ -1385,6 +1397,7 @@ fn scheme_cells(s: &Scheme) -> [String; 9] {
         KeyFormat::P256Der => "P-256 public key, DER base64 or PEM",
         KeyFormat::JwtKey => "PEM RSA / EC public key, else UTF-8 HMAC key",
         KeyFormat::Nfkd => "UTF-8 after Unicode NFKD normalisation",
+        KeyFormat::Base64 => "base64 (decoded)",
     };
     let timestamp = match s.timestamp {
         None => "none".to_owned(),

@@ -119,6 +119,8 @@ const MIN_DOCUMENTED: &[(&str, usize)] = &[
     ("calcom", 2),
     // A file.ready event, and a refusal: the same secret over `{ts}.{body}`.
     ("frameio", 2),
+    // A ping, and a refusal: the MAC keyed with the base64 text itself, not its bytes.
+    ("airtable", 2),
     // HS256/384/512, RS256/384/512 (SPKI and PKCS#1 PEM), ES256/384, and five refusals:
     // algorithm confusion, `none`, an RSA token against an EC key, another key, another body.
     ("fusionauth", 14),

@@ -214,6 +214,7 @@ static SPECS: &[Spec] = &[
     spec("onfido", Layout::Bare, Enc::Hex, true),
     spec("stream-chat", Layout::Bare, Enc::Hex, true),
     with_ts(spec("frameio", Layout::Prefix("v0="), Enc::Hex, true), "X-Frameio-Request-Timestamp"),
+    spec("airtable", Layout::Prefix("hmac-sha256="), Enc::Hex, true),
     verify_only(spec("aws-sns", Layout::InBody, Enc::Base64, true)),
     verify_only(spec("paypal", Layout::Bare, Enc::Base64, true)),
     spec("fusionauth", Layout::Bare, Enc::Text, true),
@@ -233,6 +234,7 @@ fn key(spec: &Spec, n: u8) -> Key {
     match spec.name {
         "discord" | "telnyx" => Key::Text(format!("seed:{}", hex::encode([n; 32]))),
         "adyen" => Key::Text(hex::encode_upper([n; 32])),
+        "airtable" => Key::Text(base64::engine::general_purpose::STANDARD.encode([n; 32])),
         "sendgrid" => Key::Made(Box::new(Secret::p256_private(&[n; 32]).unwrap())),
         "standard-webhooks" | "svix" | "clerk" | "resend" | "openai" | "replicate" => {
             Key::Text(format!("whsec_{}", base64::engine::general_purpose::STANDARD.encode([n; 24])))
@@ -1911,5 +1913,49 @@ fn frameio_signed_string_and_window() {
     let ms = format!("{ts}000");
     let ms_sig = mac(format!("v0:{ms}:"));
     r.err("milliseconds", run(&ms_sig, &ms, T0), ErrorKind::TimestampInFuture, &never);
+    r.finish(10);
+}
+
+/// Airtable: the key is `macSecretBase64` decoded (the base64 text itself is another key,
+/// and text that is not base64 is refused when the verifier is built), `hmac-sha256=` is
+/// required, and a ping carries no delivery id, type or window.
+#[test]
+fn airtable_base64_key_and_prefix() {
+    let raw = *b"airtable-mac-secret-do-not-leak!";
+    let secret = base64::engine::general_purpose::STANDARD.encode(raw);
+    let v = Verifier::new(providers::AIRTABLE, &secret).unwrap();
+    let body = br#"{"base":{"id":"appA1b2C3d4E5f6G7"},"webhook":{"id":"achH8i9J0k1L2m3N4"},"timestamp":"2023-11-14T22:13:20.000Z"}"#;
+    let mac = |key: &[u8]| {
+        use hmac::Mac as _;
+        let mut m = hmac::Hmac::<sha2::Sha256>::new_from_slice(key).unwrap();
+        m.update(body);
+        format!("hmac-sha256={}", hex::encode(m.finalize().into_bytes()))
+    };
+    let good = mac(&raw);
+    let never = vec![secret.clone(), good.clone()];
+    let run = |value: &str, now: u64| {
+        let h = vec![("X-Airtable-Content-MAC", value.to_owned())];
+        v.verify(&WebhookRequest::new(&h, body.to_vec()), at(now))
+    };
+    let mut r = Report::default();
+    let signed = v.sign(&SignRequest::new(body, at(T0))).unwrap();
+    r.check(
+        "the crate signs as the docs compute",
+        signed.header("X-Airtable-Content-MAC") == Some(good.as_str()),
+        || format!("{:?}", signed.header("X-Airtable-Content-MAC")),
+    );
+    if let Some(d) = r.ok("keyed with the decoded secret", run(&good, T0)) {
+        r.check("no id", d.id().is_none(), || format!("id {:?}", d.id()));
+        r.check("no type", d.event_type().is_none(), || format!("type {:?}", d.event_type()));
+    }
+    r.ok("a retry a day later", run(&good, T0 + 86_400));
+    r.err("keyed with the base64 text", run(&mac(secret.as_bytes()), T0), ErrorKind::SignatureMismatch, &never);
+    r.err("no prefix", run(good.trim_start_matches("hmac-sha256="), T0), ErrorKind::MalformedHeader, &never);
+    r.err("sha256= prefix", run(&good.replace("hmac-sha256=", "sha256="), T0), ErrorKind::MalformedHeader, &never);
+    let not_base64 = Verifier::new(providers::AIRTABLE, "not base64!");
+    r.check("text that is not base64 is refused", not_base64.is_err(), || "built".to_owned());
+    if let Err(e) = not_base64 {
+        r.check("the refusal does not repeat the key", !e.to_string().contains("not base64!"), || e.to_string());
+    }
     r.finish(10);
 }

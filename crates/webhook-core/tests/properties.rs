@@ -90,6 +90,7 @@ const JSON_BODY: &[&str] = &[
     "onfido",
     "stream-chat",
     "frameio",
+    "airtable",
 ];
 
 /// Headers outside the signature header whose every byte is signed: timestamps and ids.
@@ -181,6 +182,7 @@ const HEX: &[&str] = &[
     "onfido",
     "stream-chat",
     "frameio",
+    "airtable",
 ];
 
 /// Where each provider carries the delivery id and the event type, as docs/PROVIDERS.md's
@@ -278,6 +280,7 @@ const FIELDS: &[(&str, At, At)] = &[
     ("onfido", Nowhere, Body(&["payload", "action"])),
     ("stream-chat", Sent, Body(&["type"])),
     ("frameio", Nowhere, Body(&["type"])),
+    ("airtable", Nowhere, Nowhere),
 ];
 
 /// The row of [`FIELDS`] for `provider`.
@@ -400,6 +403,7 @@ fn shared_key_text(p: Provider) -> String {
             format!("whsec_{}", base64::engine::general_purpose::STANDARD.encode(b"property-test-key-24-bytes!"))
         }
         KeyFormat::Hex => hex::encode(format!("{}-property-secret", p.name())),
+        KeyFormat::Base64 => base64::engine::general_purpose::STANDARD.encode(format!("{}-property-secret", p.name())),
         _ => format!("{}-property-secret", p.name()),
     }
 }

@@ -495,6 +495,16 @@ async function main() {
     doc({ name: 'frameio: refused, the secret over {ts}.{body}', provider: 'frameio', keys: [secret], headers: headers(`v0=${hmac('sha256', secret, `${ts}.${body}`, 'hex')}`), body, expect: 'signature_mismatch', source: `self-generated, the message ${cite} does not sign (NOT official)` });
   }
   {
+    // Airtable: `hmac-sha256=` and the hex HMAC-SHA256 of the body, keyed with the bytes of
+    // the webhook's macSecretBase64 decoded, as the webhooks overview computes it.
+    const macSecretBase64 = Buffer.from('airtable-mac-secret-for-vectors!').toString('base64');
+    const body = JSON.stringify({ base: { id: 'appA1b2C3d4E5f6G7' }, webhook: { id: 'achH8i9J0k1L2m3N4' }, timestamp: new Date(now * 1000).toISOString() });
+    const cite = 'https://airtable.com/developers/web/api/webhooks-overview (Webhook notification delivery) computes it (hmac-sha256= and hex HMAC-SHA256 of the body keyed with macSecretBase64 decoded)';
+    const mac = (key) => `hmac-sha256=${hmac('sha256', key, body, 'hex')}`;
+    doc({ name: 'airtable: notification ping', provider: 'airtable', keys: [macSecretBase64], headers: [['X-Airtable-Content-MAC', mac(Buffer.from(macSecretBase64, 'base64'))]], body, expect_id: null, source: `self-generated as ${cite} (NOT official)` });
+    doc({ name: 'airtable: refused, keyed with the base64 text instead of its bytes', provider: 'airtable', keys: [macSecretBase64], headers: [['X-Airtable-Content-MAC', mac(macSecretBase64)]], body, expect: 'signature_mismatch', source: 'self-generated, keyed with the base64 text instead of the decoded key https://airtable.com/developers/web/api/webhooks-overview (Webhook notification delivery) uses (NOT official)' });
+  }
+  {
     // FusionAuth: a JWT whose claim request_body_sha256 is the base64 SHA-256 of the body,
     // in X-FusionAuth-Signature-JWT, signed with the webhook's signing key: HMAC, RSA or EC
     // (Key Master). Signed here by npm jsonwebtoken, an implementation independent of the
