@@ -492,7 +492,7 @@ async function main() {
     const cite = 'AdobeDocs/frameio-api src/pages/guides/Webhooks/index.md (Verifying Webhook Signatures) computes it (v0= and hex HMAC-SHA256 of v0:{timestamp}:{body} with the signing secret)';
     const headers = (sig) => [['X-Frameio-Request-Timestamp', ts], ['X-Frameio-Signature', sig], ['User-Agent', 'Frame.io V4 API']];
     doc({ name: 'frameio: file.ready', provider: 'frameio', keys: [secret], headers: headers(`v0=${hmac('sha256', secret, `v0:${ts}:${body}`, 'hex')}`), body, expect_id: null, expect_event_type: 'file.ready', source: `self-generated as ${cite} (NOT official)` });
-    doc({ name: 'frameio: refused, the secret over {ts}.{body}', provider: 'frameio', keys: [secret], headers: headers(`v0=${hmac('sha256', secret, `${ts}.${body}`, 'hex')}`), body, expect: 'signature_mismatch', source: `self-generated, the message ${cite} does not sign (NOT official)` });
+    doc({ name: 'frameio: refused, the secret over {ts}.{body}', provider: 'frameio', keys: [secret], headers: headers(`v0=${hmac('sha256', secret, `${ts}.${body}`, 'hex')}`), body, expect: 'signature_mismatch', source: 'self-generated, the signing secret over {ts}.{body}, which AdobeDocs/frameio-api src/pages/guides/Webhooks/index.md (Verifying Webhook Signatures) does not sign (NOT official)' });
   }
   {
     // Airtable: `hmac-sha256=` and the hex HMAC-SHA256 of the body, keyed with the bytes of
