@@ -390,6 +390,7 @@ fn keys(corpus: &mut Corpus) {
         ("jwt-rsa-pem", 16, 0, FUSIONAUTH_RSA_PUBLIC.into()),
         ("jwt-ec-pem", 16, 0, FUSIONAUTH_EC_PUBLIC.into()),
         ("jwt-shared", 16, 0, FUSIONAUTH_HMAC.into()),
+        ("base64", 17, 0, "YWlydGFibGUtbWFjLXNlY3JldA==".into()),
         ("builder-fusionauth-rsa", 10, provider("fusionauth"), FUSIONAUTH_RSA_PUBLIC.into()),
         ("csv-fusionauth", 11, provider("fusionauth"), format!("{FUSIONAUTH_HMAC},{FUSIONAUTH_EC_PUBLIC}")),
     ];

@@ -38,7 +38,7 @@ fuzz_target!(|data: &[u8]| {
     let text = String::from_utf8_lossy(rest);
     let text = &*text;
     let provider = Provider::all()[usize::from(*provider) % Provider::all().len()];
-    match selector % 17 {
+    match selector % 18 {
         0 => check_parsed(KeyFormat::Utf8, text),
         1 => check_parsed(KeyFormat::StandardWebhooks, text),
         2 => check_parsed(KeyFormat::WhsecOrUtf8, text),
@@ -55,6 +55,7 @@ fuzz_target!(|data: &[u8]| {
         14 => check_parsed(KeyFormat::Hex, text),
         15 => check_parsed(KeyFormat::Ed25519Base64, text),
         16 => check_parsed(KeyFormat::JwtKey, text),
+        17 => check_parsed(KeyFormat::Base64, text),
         _ => {
             let built = Verifier::builder(providers::SQUARE).secret("k").url(text).build();
             assert_eq!(built.is_ok(), text.parse::<http::Uri>().is_ok(), "url {text:?}: {built:?}");
@@ -69,7 +70,7 @@ fuzz_target!(|data: &[u8]| {
 fn check_parsed(format: KeyFormat, text: &str) {
     let pem = text.trim_start().starts_with("-----BEGIN");
     let want = match format {
-        KeyFormat::Utf8 | KeyFormat::Nfkd | KeyFormat::Hex => Some((KeyKind::Shared, true)),
+        KeyFormat::Utf8 | KeyFormat::Nfkd | KeyFormat::Hex | KeyFormat::Base64 => Some((KeyKind::Shared, true)),
         KeyFormat::StandardWebhooks => Some(standard_webhooks_kind(text)),
         KeyFormat::WhsecOrUtf8 if text.starts_with("whsec_") => Some(standard_webhooks_kind(text)),
         KeyFormat::WhsecOrUtf8 => Some((KeyKind::Shared, true)),
@@ -143,6 +144,7 @@ fn check_message(e: &ConfigError) {
         "Ed25519 key is not valid base64",
         "the key is empty",
         "the key is not valid hex",
+        "the key is not valid base64",
         "P-256 public key is not valid base64",
         "not a DER SubjectPublicKeyInfo for a P-256 key",
         "not a valid P-256 private scalar",

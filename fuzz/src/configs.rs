@@ -361,6 +361,18 @@ const ROWS: &[Row] = &[
         None,
     ),
     ("calcom", providers::CALCOM, &[Signing("calcom-webhook-secret"), Signing(TEST_SECRET)], None, None),
+    ("pusher", providers::PUSHER, &[Signing("pusher-app-secret-for-vectors"), Signing(TEST_SECRET)], None, None),
+    ("onfido", providers::ONFIDO, &[Signing("onfido-webhook-token-for-vectors"), Signing(TEST_SECRET)], None, None),
+    ("stream-chat", providers::STREAM_CHAT, &[Signing("stream-api-secret-for-vectors"), Signing(TEST_SECRET)], None, None),
+    ("frameio", providers::FRAMEIO, &[Signing("frameio-webhook-signing-secret"), Signing(TEST_SECRET)], None, None),
+    // Airtable: base64 MAC secrets, its vectors' first.
+    (
+        "airtable",
+        providers::AIRTABLE,
+        &[Signing("YWlydGFibGUtbWFjLXNlY3JldC1mb3ItdmVjdG9ycyE="), Signing("c2Vjb25kLWFpcnRhYmxlLW1hYy1zZWNyZXQ=")],
+        None,
+        None,
+    ),
     // Telnyx: Ed25519, the vector's seed (which signs) then its public key's text form.
     ("telnyx", providers::TELNYX, &[Signing(TELNYX_SEED)], None, None),
     // Adyen: hex HMAC keys, one per notification item's signature.

@@ -96,6 +96,7 @@ pub(crate) fn secret_hint(provider: Provider) -> &'static str {
         }
         KeyFormat::JwtKey => "the HMAC signing key as text (RSA and EC public keys only verify)",
         KeyFormat::Nfkd => "the webhook secret as text (NFKD-normalised, as the provider's libraries do)",
+        KeyFormat::Base64 => "the MAC secret, in base64 as the provider shows it",
         _ => "the signing secret",
     }
 }

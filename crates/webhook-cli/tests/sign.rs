@@ -77,6 +77,10 @@ fn keys(p: Provider) -> (String, String, String) {
             )
         }
         KeyFormat::Hex => (hex::encode([0x5a; 32]), hex::encode([0x5a; 32]), hex::encode([0x5b; 32])),
+        KeyFormat::Base64 => {
+            let b64 = base64::engine::general_purpose::STANDARD;
+            (b64.encode([0x5a; 32]), b64.encode([0x5a; 32]), b64.encode([0x5b; 32]))
+        }
         KeyFormat::P256Der => (p256_pkcs8_pem([0x24; 32]), p256_public([0x24; 32]), p256_public([0x25; 32])),
         _ => (format!("s3cret-for-{}", p.name()), format!("s3cret-for-{}", p.name()), "another-secret".into()),
     }

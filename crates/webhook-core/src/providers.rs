@@ -908,6 +908,59 @@ providers! {
     CALCOM = hmac256("calcom", &["X-Cal-Signature-256"], Hex)
         .event_type(&[Json(&["triggerEvent"])])
         .source("calcom/cal.com packages/features/webhooks/lib/sendPayload.ts (createWebhookSignature, _sendPayload)");
+    /// Pusher Channels: `X-Pusher-Signature: <hex>` HMAC-SHA256 of the body with the app's
+    /// secret. `X-Pusher-Key` names the app (Pusher's library checks it equals the app key
+    /// before it checks the signature); it is not read here: every configured secret is
+    /// tried, so configure one app's secret per route. The body `{"time_ms":…,"events":[…]}`
+    /// carries an array of events: no delivery id or type at its top level, and `time_ms`
+    /// is not a window (the library checks none).
+    PUSHER = hmac256("pusher", &["X-Pusher-Signature"], Hex)
+        .body(JsonBody)
+        .source("pusher/pusher-http-node, npm pusher@5.3.4 lib/webhook.js (WebHook.isValid), lib/token.js (Token.verify)");
+    /// Onfido (Entrust): `X-SHA2-Signature: <hex>` HMAC-SHA256 of the body with the
+    /// webhook's token; type `payload.action` (`check.completed`, …). Nothing timed is
+    /// signed and no delivery id is sent (`payload.object.id` names the check or report,
+    /// the same on each of its events). The legacy SHA-1 `X-Signature` is not this row.
+    ONFIDO = hmac256("onfido", &["X-SHA2-Signature"], Hex)
+        .event_type(&[Json(&["payload", "action"])])
+        .body(JsonBody)
+        .source("onfido/onfido-node, npm @onfido/api@6.2.0 dist/webhook-event-verifier.js (WebhookEventVerifier.readPayload); the header as https://documentation.identity.entrust.com/api/manual-webhook-signature-verification/ names it");
+    /// Stream Chat: `X-Signature: <hex>` HMAC-SHA256 of the body with the app's API secret;
+    /// id `X-Webhook-Id` (the same on every retry, as Stream documents; `X-Webhook-Attempt`
+    /// counts them and is not read), type `type` (`message.new`, …). `X-Api-Key` names the
+    /// app and is not read: every configured secret is tried. Nothing timed is signed. With
+    /// Stream's webhook compression on, the body is gzip and the signature covers the JSON
+    /// inside it (Stream's SDK decompresses first): such a delivery is refused here, so
+    /// leave compression off for this route.
+    STREAM_CHAT = hmac256("stream-chat", &["X-Signature"], Hex)
+        .id(&[Header("X-Webhook-Id")])
+        .event_type(&[Json(&["type"])])
+        .body(JsonBody)
+        .source("GetStream/stream-chat-js, npm stream-chat@9.53.0 src/signing.ts (verifySignature, verifyAndParseWebhook), src/client.ts (verifyWebhook); the headers as https://getstream.io/chat/docs/php/webhooks_overview/ lists them");
+    /// Frame.io (V4 and legacy webhooks, custom actions): `X-Frameio-Signature: v0=<hex>`
+    /// HMAC-SHA256 of `v0:{X-Frameio-Request-Timestamp}:{body}` with the webhook's signing
+    /// secret, the timestamp in unix seconds; 5 minutes, as Frame.io recommends (its sample
+    /// code allows 500 s in the past). Type `type` (`file.ready`, …); no delivery id is
+    /// sent (`resource.id` names the file or comment, the same on each of its events).
+    FRAMEIO = hmac256("frameio", &["X-Frameio-Signature"], Hex)
+        .prefix("v0=")
+        .signs(V0_TS_BODY)
+        .timestamp(Timestamp::header(&["X-Frameio-Request-Timestamp"]))
+        .event_type(&[Json(&["type"])])
+        .tolerance(FIVE_MINUTES)
+        .body(JsonBody)
+        .source("AdobeDocs/frameio-api src/pages/guides/Webhooks/index.md (Verifying Webhook Signatures)");
+    /// Airtable: `X-Airtable-Content-MAC: hmac-sha256=<hex>`, HMAC-SHA256 of the body keyed
+    /// with the webhook's `macSecretBase64` decoded ([`KeyFormat::Base64`]). The body is a
+    /// ping (`{"base":{"id":…},"webhook":{"id":…},"timestamp":…}`): the changes are fetched
+    /// from the payloads endpoint, whose transaction numbers are what deduplicates. No
+    /// delivery id or type is read, and the `timestamp` is not a window: Airtable retries a
+    /// failed ping for about a day.
+    AIRTABLE = hmac256("airtable", &["X-Airtable-Content-MAC"], Hex)
+        .prefix("hmac-sha256=")
+        .key_format(KeyFormat::Base64)
+        .body(JsonBody)
+        .source("https://airtable.com/developers/web/api/webhooks-overview (Webhook notification delivery)");
     /// Mandrill (Mailchimp Transactional): `X-Mandrill-Signature: <base64>` HMAC-SHA1 of the
     /// webhook URL followed by each POST parameter's name and value, sorted (the body is
     /// the form `mandrill_events=[…]`). Set the URL exactly as configured in Mandrill with
@@ -1112,6 +1165,11 @@ static ALL: &[Provider] = &[
     GITEA,
     CUSTOMERIO,
     CALCOM,
+    PUSHER,
+    ONFIDO,
+    STREAM_CHAT,
+    FRAMEIO,
+    AIRTABLE,
     #[cfg(feature = "sns")]
     AWS_SNS,
     #[cfg(feature = "paypal")]
@@ -1339,6 +1397,7 @@ fn scheme_cells(s: &Scheme) -> [String; 9] {
         KeyFormat::P256Der => "P-256 public key, DER base64 or PEM",
         KeyFormat::JwtKey => "PEM RSA / EC public key, else UTF-8 HMAC key",
         KeyFormat::Nfkd => "UTF-8 after Unicode NFKD normalisation",
+        KeyFormat::Base64 => "base64 (decoded)",
     };
     let timestamp = match s.timestamp {
         None => "none".to_owned(),

@@ -281,6 +281,9 @@ pub enum KeyFormat {
     /// The text after Unicode NFKD normalisation, as UTF-8 (EasyPost's webhook secret, as
     /// its client libraries normalise it).
     Nfkd,
+    /// Standard base64 text whose decoded bytes are the shared key (Airtable's
+    /// `macSecretBase64`).
+    Base64,
 }
 
 impl KeyFormat {
@@ -328,6 +331,18 @@ impl KeyFormat {
             Self::Hex => {
                 let bytes =
                     Zeroizing::new(hex::decode(text.trim()).map_err(|_| ConfigError::new("the key is not valid hex"))?);
+                if bytes.is_empty() {
+                    return Err(ConfigError::new("the key is empty"));
+                }
+                Ok(Secret::shared(&*bytes))
+            }
+            Self::Base64 => {
+                use base64::Engine as _;
+                let bytes = Zeroizing::new(
+                    base64::engine::general_purpose::STANDARD
+                        .decode(text.trim())
+                        .map_err(|_| ConfigError::new("the key is not valid base64"))?,
+                );
                 if bytes.is_empty() {
                     return Err(ConfigError::new("the key is empty"));
                 }

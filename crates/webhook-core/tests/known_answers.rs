@@ -82,6 +82,12 @@ const MIN_SDK: &[(&str, usize)] = &[
     ("sanity", 2),
     // One accepted, one keyed with the secret not normalised.
     ("easypost", 2),
+    // One accepted, one signed with another app's secret.
+    ("pusher", 2),
+    // One accepted, one signed with another webhook's token.
+    ("onfido", 2),
+    // One accepted, one signed with another app's secret.
+    ("stream-chat", 2),
 ];
 
 /// Rows computed once by the same script exactly as the provider's documentation (or server
@@ -112,6 +118,10 @@ const MIN_DOCUMENTED: &[(&str, usize)] = &[
     ("customerio", 1),
     // A booking (JSON) and a custom template sent as a form.
     ("calcom", 2),
+    // A file.ready event, and a refusal: the same secret over `{ts}.{body}`.
+    ("frameio", 2),
+    // A ping, and a refusal: the MAC keyed with the base64 text itself, not its bytes.
+    ("airtable", 2),
     // HS256/384/512, RS256/384/512 (SPKI and PKCS#1 PEM), ES256/384, and five refusals:
     // algorithm confusion, `none`, an RSA token against an EC key, another key, another body.
     ("fusionauth", 14),

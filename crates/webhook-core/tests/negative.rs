@@ -210,6 +210,11 @@ static SPECS: &[Spec] = &[
     spec("gitea", Layout::Bare, Enc::Hex, true),
     with_ts(spec("customerio", Layout::Bare, Enc::Hex, true), "X-CIO-Timestamp"),
     spec("calcom", Layout::Bare, Enc::Hex, false),
+    spec("pusher", Layout::Bare, Enc::Hex, true),
+    spec("onfido", Layout::Bare, Enc::Hex, true),
+    spec("stream-chat", Layout::Bare, Enc::Hex, true),
+    with_ts(spec("frameio", Layout::Prefix("v0="), Enc::Hex, true), "X-Frameio-Request-Timestamp"),
+    spec("airtable", Layout::Prefix("hmac-sha256="), Enc::Hex, true),
     verify_only(spec("aws-sns", Layout::InBody, Enc::Base64, true)),
     verify_only(spec("paypal", Layout::Bare, Enc::Base64, true)),
     spec("fusionauth", Layout::Bare, Enc::Text, true),
@@ -229,6 +234,7 @@ fn key(spec: &Spec, n: u8) -> Key {
     match spec.name {
         "discord" | "telnyx" => Key::Text(format!("seed:{}", hex::encode([n; 32]))),
         "adyen" => Key::Text(hex::encode_upper([n; 32])),
+        "airtable" => Key::Text(base64::engine::general_purpose::STANDARD.encode([n; 32])),
         "sendgrid" => Key::Made(Box::new(Secret::p256_private(&[n; 32]).unwrap())),
         "standard-webhooks" | "svix" | "clerk" | "resend" | "openai" | "replicate" => {
             Key::Text(format!("whsec_{}", base64::engine::general_purpose::STANDARD.encode([n; 24])))
@@ -1121,6 +1127,7 @@ fn tolerance_edges_for_every_provider_with_a_window() {
         "sanity",
         "recurly",
         "customerio",
+        "frameio",
     ]
     .into_iter()
     .collect();
@@ -1739,4 +1746,216 @@ fn calcom_signature_values() {
     r.err("sha256= prefix", run(&format!("sha256={sig}"), body), ErrorKind::MalformedHeader, &never);
     r.err("another body", run(&sig, &body[..body.len() - 1]), ErrorKind::SignatureMismatch, &never);
     r.finish(6);
+}
+
+/// Pusher, on a delivery signed as `npm pusher@5.3.4` signs it: the signature covers the
+/// body only (the app key beside it is not signed, and is not read here), the body must be
+/// JSON as the library requires, and `time_ms` is not a window. A delivery carries an
+/// `events` array: no id or type.
+#[test]
+fn pusher_body_and_key() {
+    let secret = "pusher-secret-do-not-leak";
+    let v = Verifier::new(providers::PUSHER, secret).unwrap();
+    let body = br#"{"time_ms":1700000000000,"events":[{"name":"channel_vacated","channel":"presence-room-7"}]}"#;
+    let sig = v.sign(&SignRequest::new(body, at(T0))).unwrap().header("X-Pusher-Signature").unwrap().to_owned();
+    let never = vec![secret.to_owned(), sig.clone()];
+    let run = |key: &str, value: &str, b: &[u8], now: u64| {
+        let h = vec![("X-Pusher-Key", key.to_owned()), ("X-Pusher-Signature", value.to_owned())];
+        v.verify(&WebhookRequest::new(&h, b.to_vec()), at(now))
+    };
+    let mut r = Report::default();
+    if let Some(d) = r.ok("signed body", run("a1b2c3d4e5f6a7b8c9d0", &sig, body, T0)) {
+        r.check("no id", d.id().is_none(), || format!("id {:?}", d.id()));
+        r.check("no type", d.event_type().is_none(), || format!("type {:?}", d.event_type()));
+    }
+    r.ok("a day after time_ms (no window)", run("a1b2c3d4e5f6a7b8c9d0", &sig, body, T0 + 86_400));
+    r.ok("another app key beside the same secret's signature", run("another-app-key", &sig, body, T0));
+    let form = b"time_ms=1700000000000&events=%5B%5D";
+    let form_sig = v.sign(&SignRequest::new(form, at(T0))).unwrap().header("X-Pusher-Signature").unwrap().to_owned();
+    r.err("a signed form body", run("a1b2c3d4e5f6a7b8c9d0", &form_sig, form, T0), ErrorKind::BodyNotJson, &never);
+    r.err(
+        "sha256= prefix",
+        run("a1b2c3d4e5f6a7b8c9d0", &format!("sha256={sig}"), body, T0),
+        ErrorKind::MalformedHeader,
+        &never,
+    );
+    r.err(
+        "another body",
+        run("a1b2c3d4e5f6a7b8c9d0", &sig, &body[..body.len() - 1], T0),
+        ErrorKind::SignatureMismatch,
+        &never,
+    );
+    let h = vec![("X-Pusher-Key", "a1b2c3d4e5f6a7b8c9d0".to_owned())];
+    r.err(
+        "the key without a signature",
+        v.verify(&WebhookRequest::new(&h, body.to_vec()), at(T0)),
+        ErrorKind::MissingHeader,
+        &never,
+    );
+    r.finish(9);
+}
+
+/// Onfido, on a delivery signed as `npm @onfido/api@6.2.0` checks it: the type is the
+/// nested `payload.action`, the resource's `object.id` is not a delivery id, the SHA-1
+/// `X-Signature` of the legacy webhooks is not read, and only the body is signed.
+#[test]
+fn onfido_action_and_headers() {
+    let token = "onfido-token-do-not-leak";
+    let v = Verifier::new(providers::ONFIDO, token).unwrap();
+    let body = br#"{"payload":{"resource_type":"report","action":"report.completed","object":{"id":"6f1e2d3c-4b5a-4978-8a6b-5c4d3e2f1a0b","status":"complete","href":"https://api.eu.onfido.com/v3.6/reports/6f1e2d3c-4b5a-4978-8a6b-5c4d3e2f1a0b"}}}"#;
+    let sig = v.sign(&SignRequest::new(body, at(T0))).unwrap().header("X-SHA2-Signature").unwrap().to_owned();
+    let never = vec![token.to_owned(), sig.clone()];
+    let run =
+        |h: Vec<(&'static str, String)>, b: &[u8]| v.verify(&WebhookRequest::new(&h, b.to_vec()), at(T0 + 86_400));
+    let mut r = Report::default();
+    if let Some(d) = r.ok("signed body", run(vec![("X-SHA2-Signature", sig.clone())], body)) {
+        r.check("type", d.event_type() == Some("report.completed"), || format!("type {:?}", d.event_type()));
+        r.check("no id", d.id().is_none(), || format!("id {:?}", d.id()));
+    }
+    r.ok(
+        "upper-case hex, which the SDK's Buffer.from(…, 'hex') reads",
+        run(vec![("X-SHA2-Signature", sig.to_uppercase())], body),
+    );
+    r.err(
+        "the SHA-2 signature under the legacy X-Signature",
+        run(vec![("X-Signature", sig.clone())], body),
+        ErrorKind::MissingHeader,
+        &never,
+    );
+    r.err(
+        "sha256= prefix",
+        run(vec![("X-SHA2-Signature", format!("sha256={sig}"))], body),
+        ErrorKind::MalformedHeader,
+        &never,
+    );
+    let other: Vec<u8> = body.iter().map(|&b| if b == b'6' { b'7' } else { b }).collect();
+    r.err("another resource id", run(vec![("X-SHA2-Signature", sig)], &other), ErrorKind::SignatureMismatch, &never);
+    r.finish(7);
+}
+
+/// Stream Chat: the delivery id is `X-Webhook-Id`, the same on a retry (whose
+/// `X-Webhook-Attempt` grows and is not signed); `X-Api-Key` is not read; the type is
+/// the body's `type`; only the body is signed.
+#[test]
+fn stream_chat_id_and_retries() {
+    let secret = "stream-secret-do-not-leak";
+    let v = Verifier::new(providers::STREAM_CHAT, secret).unwrap();
+    let body = br#"{"type":"reaction.new","cid":"messaging:general","reaction":{"type":"like","user_id":"zoe"}}"#;
+    let sig = v.sign(&SignRequest::new(body, at(T0))).unwrap().header("X-Signature").unwrap().to_owned();
+    let never = vec![secret.to_owned(), sig.clone()];
+    let id = "123e4567-e89b-12d3-a456-426614174000";
+    let run = |attempt: &str, api_key: &str, value: &str, b: &[u8]| {
+        let h = vec![
+            ("X-Webhook-Id", id.to_owned()),
+            ("X-Webhook-Attempt", attempt.to_owned()),
+            ("X-Api-Key", api_key.to_owned()),
+            ("X-Signature", value.to_owned()),
+        ];
+        v.verify(&WebhookRequest::new(&h, b.to_vec()), at(T0 + 86_400))
+    };
+    let mut r = Report::default();
+    for attempt in ["1", "3"] {
+        if let Some(d) = r.ok(&format!("attempt {attempt}"), run(attempt, "app-key", &sig, body)) {
+            r.check("id", d.id() == Some(id), || format!("id {:?}", d.id()));
+            r.check("type", d.event_type() == Some("reaction.new"), || format!("type {:?}", d.event_type()));
+        }
+    }
+    r.ok("another X-Api-Key", run("1", "another-app-key", &sig, body));
+    let no_id = vec![("X-Signature", sig.clone())];
+    if let Some(d) = r.ok("no X-Webhook-Id", v.verify(&WebhookRequest::new(&no_id, body.to_vec()), at(T0))) {
+        r.check("no id", d.id().is_none(), || format!("id {:?}", d.id()));
+    }
+    r.err("sha256= prefix", run("1", "app-key", &format!("sha256={sig}"), body), ErrorKind::MalformedHeader, &never);
+    r.err("another body", run("1", "app-key", &sig, &body[..body.len() - 1]), ErrorKind::SignatureMismatch, &never);
+    r.finish(11);
+}
+
+/// Frame.io: the signed string is `v0:{timestamp}:{body}` (not Stripe's `{ts}.{body}`),
+/// the timestamp is unix seconds within 5 minutes either side, the `v0=` prefix is
+/// required, and no delivery id is read (`resource.id` names the file).
+#[test]
+fn frameio_signed_string_and_window() {
+    let secret = "frameio-secret-do-not-leak";
+    let v = Verifier::new(providers::FRAMEIO, secret).unwrap();
+    let body = br#"{"resource":{"id":"d3075547-4e64-45f0-ad12-d075660eddd2","type":"file"},"type":"file.ready"}"#;
+    // `v0=` and the hex HMAC of `{signed}{body}`, as Frame.io's guide computes it.
+    let mac = |signed: String| {
+        use hmac::Mac as _;
+        let mut m = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+        m.update(signed.as_bytes());
+        m.update(body);
+        format!("v0={}", hex::encode(m.finalize().into_bytes()))
+    };
+    let ts = T0.to_string();
+    let good = mac(format!("v0:{ts}:"));
+    let signed = v.sign(&SignRequest::new(body, at(T0))).unwrap();
+    let never = vec![secret.to_owned(), good.clone()];
+    let run = |sig: &str, ts: &str, now: u64| {
+        let h = vec![("X-Frameio-Signature", sig.to_owned()), ("X-Frameio-Request-Timestamp", ts.to_owned())];
+        v.verify(&WebhookRequest::new(&h, body.to_vec()), at(now))
+    };
+    let mut r = Report::default();
+    r.check("the crate signs as the docs compute", signed.header("X-Frameio-Signature") == Some(good.as_str()), || {
+        format!("{:?}", signed.header("X-Frameio-Signature"))
+    });
+    if let Some(d) = r.ok("v0:{ts}:{body}", run(&good, &ts, T0)) {
+        r.check("type", d.event_type() == Some("file.ready"), || format!("type {:?}", d.event_type()));
+        r.check("no id", d.id().is_none(), || format!("id {:?}", d.id()));
+    }
+    r.ok("299 s later", run(&good, &ts, T0 + 299));
+    r.err("301 s later", run(&good, &ts, T0 + 301), ErrorKind::TimestampTooOld, &never);
+    r.err("301 s early", run(&good, &ts, T0 - 301), ErrorKind::TimestampInFuture, &never);
+    let dotted = mac(format!("{ts}."));
+    r.err("{ts}.{body}", run(&dotted, &ts, T0), ErrorKind::SignatureMismatch, &never);
+    r.err("no v0= prefix", run(good.trim_start_matches("v0="), &ts, T0), ErrorKind::MalformedHeader, &never);
+    // A timestamp in milliseconds, signed as such: authentic, but read as seconds it is
+    // far in the future.
+    let ms = format!("{ts}000");
+    let ms_sig = mac(format!("v0:{ms}:"));
+    r.err("milliseconds", run(&ms_sig, &ms, T0), ErrorKind::TimestampInFuture, &never);
+    r.finish(10);
+}
+
+/// Airtable: the key is `macSecretBase64` decoded (the base64 text itself is another key,
+/// and text that is not base64 is refused when the verifier is built), `hmac-sha256=` is
+/// required, and a ping carries no delivery id, type or window.
+#[test]
+fn airtable_base64_key_and_prefix() {
+    let raw = *b"airtable-mac-secret-do-not-leak!";
+    let secret = base64::engine::general_purpose::STANDARD.encode(raw);
+    let v = Verifier::new(providers::AIRTABLE, &secret).unwrap();
+    let body = br#"{"base":{"id":"appA1b2C3d4E5f6G7"},"webhook":{"id":"achH8i9J0k1L2m3N4"},"timestamp":"2023-11-14T22:13:20.000Z"}"#;
+    let mac = |key: &[u8]| {
+        use hmac::Mac as _;
+        let mut m = hmac::Hmac::<sha2::Sha256>::new_from_slice(key).unwrap();
+        m.update(body);
+        format!("hmac-sha256={}", hex::encode(m.finalize().into_bytes()))
+    };
+    let good = mac(&raw);
+    let never = vec![secret.clone(), good.clone()];
+    let run = |value: &str, now: u64| {
+        let h = vec![("X-Airtable-Content-MAC", value.to_owned())];
+        v.verify(&WebhookRequest::new(&h, body.to_vec()), at(now))
+    };
+    let mut r = Report::default();
+    let signed = v.sign(&SignRequest::new(body, at(T0))).unwrap();
+    r.check(
+        "the crate signs as the docs compute",
+        signed.header("X-Airtable-Content-MAC") == Some(good.as_str()),
+        || format!("{:?}", signed.header("X-Airtable-Content-MAC")),
+    );
+    if let Some(d) = r.ok("keyed with the decoded secret", run(&good, T0)) {
+        r.check("no id", d.id().is_none(), || format!("id {:?}", d.id()));
+        r.check("no type", d.event_type().is_none(), || format!("type {:?}", d.event_type()));
+    }
+    r.ok("a retry a day later", run(&good, T0 + 86_400));
+    r.err("keyed with the base64 text", run(&mac(secret.as_bytes()), T0), ErrorKind::SignatureMismatch, &never);
+    r.err("no prefix", run(good.trim_start_matches("hmac-sha256="), T0), ErrorKind::MalformedHeader, &never);
+    r.err("sha256= prefix", run(&good.replace("hmac-sha256=", "sha256="), T0), ErrorKind::MalformedHeader, &never);
+    let not_base64 = Verifier::new(providers::AIRTABLE, "not base64!");
+    r.check("text that is not base64 is refused", not_base64.is_err(), || "built".to_owned());
+    if let Err(e) = not_base64 {
+        r.check("the refusal does not repeat the key", !e.to_string().contains("not base64!"), || e.to_string());
+    }
+    r.finish(10);
 }

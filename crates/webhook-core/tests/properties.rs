@@ -86,6 +86,11 @@ const JSON_BODY: &[&str] = &[
     "easypost",
     "gitea",
     "customerio",
+    "pusher",
+    "onfido",
+    "stream-chat",
+    "frameio",
+    "airtable",
 ];
 
 /// Headers outside the signature header whose every byte is signed: timestamps and ids.
@@ -112,6 +117,7 @@ const SIGNED_HEADERS: &[(&str, &[&str])] = &[
     ("contentful", &["x-contentful-timestamp"]),
     ("klaviyo", &["Klaviyo-Timestamp"]),
     ("customerio", &["X-CIO-Timestamp"]),
+    ("frameio", &["X-Frameio-Request-Timestamp"]),
 ];
 
 /// Providers whose signature header is a list whose items are trimmed of whitespace.
@@ -172,6 +178,11 @@ const HEX: &[&str] = &[
     "gitea",
     "customerio",
     "calcom",
+    "pusher",
+    "onfido",
+    "stream-chat",
+    "frameio",
+    "airtable",
 ];
 
 /// Where each provider carries the delivery id and the event type, as docs/PROVIDERS.md's
@@ -265,6 +276,11 @@ const FIELDS: &[(&str, At, At)] = &[
     ("gitea", Sent, Sent),
     ("customerio", Body(&["event_id"]), Body(&["metric"])),
     ("calcom", Nowhere, Body(&["triggerEvent"])),
+    ("pusher", Nowhere, Nowhere),
+    ("onfido", Nowhere, Body(&["payload", "action"])),
+    ("stream-chat", Sent, Body(&["type"])),
+    ("frameio", Nowhere, Body(&["type"])),
+    ("airtable", Nowhere, Nowhere),
 ];
 
 /// The row of [`FIELDS`] for `provider`.
@@ -274,11 +290,16 @@ fn fields(provider: &str) -> (At, At) {
     (*id, *event_type)
 }
 
-/// Sets `doc[path[0]][path[1]]… = value`, making the objects on the way.
+/// Sets `doc[path[0]][path[1]]… = value`, making the objects on the way. A value on the
+/// way that is not an object (the random `payload` where Onfido reads `payload.action`)
+/// is kept as that object's `data`.
 fn put(doc: &mut Value, path: &[&str], value: &str) {
     let mut at = doc;
     for key in &path[..path.len() - 1] {
         at = at.as_object_mut().unwrap().entry(*key).or_insert_with(|| json!({}));
+        if !at.is_object() {
+            *at = json!({ "data": at.take() });
+        }
     }
     at[path[path.len() - 1]] = Value::String(value.to_owned());
 }
@@ -382,6 +403,7 @@ fn shared_key_text(p: Provider) -> String {
             format!("whsec_{}", base64::engine::general_purpose::STANDARD.encode(b"property-test-key-24-bytes!"))
         }
         KeyFormat::Hex => hex::encode(format!("{}-property-secret", p.name())),
+        KeyFormat::Base64 => base64::engine::general_purpose::STANDARD.encode(format!("{}-property-secret", p.name())),
         _ => format!("{}-property-secret", p.name()),
     }
 }

@@ -345,6 +345,73 @@ async function main() {
     row({ name: 'easypost: refused, keyed with the secret not normalised', provider: 'easypost', keys: [secret], headers: [['X-Hmac-Signature', raw]], body, expect: 'signature_mismatch', source: `refused by ${lib} Utils.validateWebhook (tests/vectors/sdk/generate.cjs)` });
   }
 
+  // Pusher Channels: Token.sign (hex HMAC-SHA256 of the raw body with the app secret),
+  // checked by WebHook.isValid, which also wants X-Pusher-Key to be the app's key and the
+  // content type application/json with a JSON body.
+  {
+    const Pusher = require('pusher');
+    const Token = require('pusher/lib/token');
+    const lib = `npm pusher@${pkgVersion('pusher')}`;
+    const key = 'a1b2c3d4e5f6a7b8c9d0';
+    const secret = 'pusher-app-secret-for-vectors';
+    const pusher = new Pusher({ appId: '1234567', key, secret, cluster: 'eu' });
+    const body = JSON.stringify({ time_ms: now * 1000, events: [{ name: 'channel_occupied', channel: 'presence-room-7' }, { name: 'client_event', channel: 'private-chat-zoë', event: 'client-typing', data: '{"text":"héllo ✓"}', socket_id: '123.456', user_id: 'zoë' }] });
+    const webhook = (sig) => pusher.webhook({ headers: { 'x-pusher-key': key, 'x-pusher-signature': sig, 'content-type': 'application/json' }, rawBody: body });
+    const sig = new Token(key, secret).sign(body);
+    if (!webhook(sig).isValid()) throw new Error('pusher refused');
+    if (pusher.webhook({ headers: { 'x-pusher-key': key, 'x-pusher-signature': sig, 'content-type': 'application/json' }, rawBody: body + ' ' }).isValid()) throw new Error('pusher accepted a tampered body');
+    row({ name: 'pusher: channel_occupied and a client event', provider: 'pusher', keys: [secret], headers: [['X-Pusher-Key', key], ['X-Pusher-Signature', sig], ['Content-Type', 'application/json']], body, expect_id: null, source: `computed by ${lib} Token.sign, checked by WebHook.isValid (tests/vectors/sdk/generate.cjs)` });
+    const other = new Token(key, 'another-app-secret').sign(body);
+    if (webhook(other).isValid()) throw new Error('pusher accepted a signature made with another secret');
+    row({ name: 'pusher: refused, signed with another secret', provider: 'pusher', keys: [secret], headers: [['X-Pusher-Key', key], ['X-Pusher-Signature', other], ['Content-Type', 'application/json']], body, expect: 'signature_mismatch', source: `computed by ${lib} Token.sign with another secret, refused by WebHook.isValid (tests/vectors/sdk/generate.cjs)` });
+  }
+
+  // Onfido: WebhookEventVerifier.readPayload(raw body, hex signature) returns the parsed
+  // event or throws; the signature is hex HMAC-SHA256 of the raw body with the webhook token,
+  // sent in X-SHA2-Signature (Onfido's manual-verification page names the header).
+  {
+    const { WebhookEventVerifier } = require('@onfido/api');
+    const lib = `npm @onfido/api@${pkgVersion('@onfido/api')}`;
+    const token = 'onfido-webhook-token-for-vectors';
+    const verifier = new WebhookEventVerifier(token);
+    const completed = new Date(now * 1000).toISOString().replace('.000Z', 'Z');
+    const body = JSON.stringify({ payload: { resource_type: 'check', action: 'check.completed', object: { id: 'c5b0f8d2-6c2e-4d5a-9a0f-3b7e1d2c4a6f', status: 'complete', completed_at_iso8601: completed, href: 'https://api.eu.onfido.com/v3.6/checks/c5b0f8d2-6c2e-4d5a-9a0f-3b7e1d2c4a6f' } } });
+    const sig = hmacHex(token, body);
+    const event = verifier.readPayload(Buffer.from(body), sig);
+    if (event.payload.action !== 'check.completed') throw new Error('onfido returned another event');
+    let tampered = false;
+    try { verifier.readPayload(Buffer.from(body + ' '), sig); } catch { tampered = true; }
+    if (!tampered) throw new Error('onfido accepted a tampered body');
+    row({ name: 'onfido: check.completed', provider: 'onfido', keys: [token], headers: [['X-SHA2-Signature', sig]], body, expect_id: null, expect_event_type: 'check.completed', source: `accepted by ${lib} WebhookEventVerifier.readPayload (tests/vectors/sdk/generate.cjs)` });
+    const other = hmacHex('another-webhook-token', body);
+    let refused = false;
+    try { verifier.readPayload(Buffer.from(body), other); } catch { refused = true; }
+    if (!refused) throw new Error('onfido accepted a signature made with another token');
+    row({ name: 'onfido: refused, signed with another webhook token', provider: 'onfido', keys: [token], headers: [['X-SHA2-Signature', other]], body, expect: 'signature_mismatch', source: `refused by ${lib} WebhookEventVerifier.readPayload (tests/vectors/sdk/generate.cjs)` });
+  }
+
+  // Stream Chat: StreamChat.verifyWebhook(raw body, X-Signature) (hex HMAC-SHA256 of the
+  // body with the API secret, compared as text) and verifyAndParseWebhook, which returns the
+  // event. X-Webhook-Id is the delivery id Stream's webhook documentation gives.
+  {
+    const { StreamChat } = require('stream-chat');
+    const lib = `npm stream-chat@${pkgVersion('stream-chat')}`;
+    const apiKey = 'stream-api-key-for-vectors';
+    const secret = 'stream-api-secret-for-vectors';
+    const client = new StreamChat(apiKey, secret);
+    const created = new Date(now * 1000).toISOString();
+    const body = JSON.stringify({ type: 'message.new', cid: 'messaging:general', channel_id: 'general', channel_type: 'messaging', message: { id: 'zoe-6f1c2a3b-4d5e', text: 'héllo ✓', type: 'regular', user: { id: 'zoe' }, created_at: created }, user: { id: 'zoe', name: 'Zoë' }, watcher_count: 2, created_at: created });
+    const sig = hmacHex(secret, body);
+    if (!client.verifyWebhook(body, sig)) throw new Error('stream-chat refused');
+    if (client.verifyAndParseWebhook(Buffer.from(body), sig).type !== 'message.new') throw new Error('stream-chat parsed another event');
+    if (client.verifyWebhook(body + ' ', sig)) throw new Error('stream-chat accepted a tampered body');
+    const headers = (s) => [['X-Webhook-Id', '123e4567-e89b-12d3-a456-426614174000'], ['X-Webhook-Attempt', '1'], ['X-Api-Key', apiKey], ['X-Signature', s]];
+    row({ name: 'stream-chat: message.new', provider: 'stream-chat', keys: [secret], headers: headers(sig), body, expect_id: '123e4567-e89b-12d3-a456-426614174000', expect_event_type: 'message.new', source: `accepted by ${lib} StreamChat.verifyWebhook and verifyAndParseWebhook (tests/vectors/sdk/generate.cjs)` });
+    const other = hmacHex('another-api-secret', body);
+    if (client.verifyWebhook(body, other)) throw new Error('stream-chat accepted a signature made with another secret');
+    row({ name: 'stream-chat: refused, signed with another secret', provider: 'stream-chat', keys: [secret], headers: headers(other), body, expect: 'signature_mismatch', source: `refused by ${lib} StreamChat.verifyWebhook (tests/vectors/sdk/generate.cjs)` });
+  }
+
   // Documented algorithms (no SDK verifies these): self-generated, each step as the cited
   // page or source file writes it.
   const documented = [];
@@ -558,6 +625,27 @@ async function main() {
     doc({ name: 'calcom: BOOKING_CREATED', provider: 'calcom', keys: [secret], headers: [['X-Cal-Signature-256', hmac('sha256', secret, body, 'hex')], ['X-Cal-Webhook-Version', '2021-10-20']], body, expect_id: null, expect_event_type: 'BOOKING_CREATED', source: `self-generated as ${cite} (NOT official)` });
     const form = 'event=BOOKING_CREATED&title=30%20Min%20Meeting&attendee=zo%C3%AB%40example.com';
     doc({ name: 'calcom: a custom payload template sent as a form', provider: 'calcom', keys: [secret], headers: [['X-Cal-Signature-256', hmac('sha256', secret, form, 'hex')]], body: form, expect_id: null, source: `self-generated as ${cite} (NOT official)` });
+  }
+  {
+    // Frame.io: hex HMAC-SHA256 of `v0:{X-Frameio-Request-Timestamp}:{body}` with the
+    // webhook's signing secret, sent as `v0=<hex>`, the timestamp in unix seconds.
+    const secret = 'frameio-webhook-signing-secret';
+    const ts = String(now);
+    const body = JSON.stringify({ account: { id: '6f70f1bd-7e89-4a7e-b4d3-7e576585a181' }, project: { id: '7e46e495-4444-4555-8649-bee4d391a997' }, resource: { id: 'd3075547-4e64-45f0-ad12-d075660eddd2', type: 'file' }, type: 'file.ready', user: { id: '56556a3f-859f-4b38-b6c6-e8625b5da8a5' }, workspace: { id: '378fcbf7-6f88-4224-8139-6a743ed940b2' } });
+    const cite = 'AdobeDocs/frameio-api src/pages/guides/Webhooks/index.md (Verifying Webhook Signatures) computes it (v0= and hex HMAC-SHA256 of v0:{timestamp}:{body} with the signing secret)';
+    const headers = (sig) => [['X-Frameio-Request-Timestamp', ts], ['X-Frameio-Signature', sig], ['User-Agent', 'Frame.io V4 API']];
+    doc({ name: 'frameio: file.ready', provider: 'frameio', keys: [secret], headers: headers(`v0=${hmac('sha256', secret, `v0:${ts}:${body}`, 'hex')}`), body, expect_id: null, expect_event_type: 'file.ready', source: `self-generated as ${cite} (NOT official)` });
+    doc({ name: 'frameio: refused, the secret over {ts}.{body}', provider: 'frameio', keys: [secret], headers: headers(`v0=${hmac('sha256', secret, `${ts}.${body}`, 'hex')}`), body, expect: 'signature_mismatch', source: 'self-generated, the signing secret over {ts}.{body}, which AdobeDocs/frameio-api src/pages/guides/Webhooks/index.md (Verifying Webhook Signatures) does not sign (NOT official)' });
+  }
+  {
+    // Airtable: `hmac-sha256=` and the hex HMAC-SHA256 of the body, keyed with the bytes of
+    // the webhook's macSecretBase64 decoded, as the webhooks overview computes it.
+    const macSecretBase64 = Buffer.from('airtable-mac-secret-for-vectors!').toString('base64');
+    const body = JSON.stringify({ base: { id: 'appA1b2C3d4E5f6G7' }, webhook: { id: 'achH8i9J0k1L2m3N4' }, timestamp: new Date(now * 1000).toISOString() });
+    const cite = 'https://airtable.com/developers/web/api/webhooks-overview (Webhook notification delivery) computes it (hmac-sha256= and hex HMAC-SHA256 of the body keyed with macSecretBase64 decoded)';
+    const mac = (key) => `hmac-sha256=${hmac('sha256', key, body, 'hex')}`;
+    doc({ name: 'airtable: notification ping', provider: 'airtable', keys: [macSecretBase64], headers: [['X-Airtable-Content-MAC', mac(Buffer.from(macSecretBase64, 'base64'))]], body, expect_id: null, source: `self-generated as ${cite} (NOT official)` });
+    doc({ name: 'airtable: refused, keyed with the base64 text instead of its bytes', provider: 'airtable', keys: [macSecretBase64], headers: [['X-Airtable-Content-MAC', mac(macSecretBase64)]], body, expect: 'signature_mismatch', source: 'self-generated, keyed with the base64 text instead of the decoded key https://airtable.com/developers/web/api/webhooks-overview (Webhook notification delivery) uses (NOT official)' });
   }
   const out = { about: ['Known-answer rows produced by generate.cjs (in vectors/sdk/; reproducible: a fixed now, committed test keys, ECDSA tokens kept while their rows are unchanged): `sdk` rows come from the providers\' own SDKs, `documented` rows are self-generated exactly as the cited documentation or source describes. Same fields as known_answers.json.'], sdk: rows, documented };
   fs.writeFileSync(OUT, JSON.stringify(out, null, 2) + '\n');
