@@ -363,7 +363,13 @@ const ROWS: &[Row] = &[
     ("calcom", providers::CALCOM, &[Signing("calcom-webhook-secret"), Signing(TEST_SECRET)], None, None),
     ("pusher", providers::PUSHER, &[Signing("pusher-app-secret-for-vectors"), Signing(TEST_SECRET)], None, None),
     ("onfido", providers::ONFIDO, &[Signing("onfido-webhook-token-for-vectors"), Signing(TEST_SECRET)], None, None),
-    ("stream-chat", providers::STREAM_CHAT, &[Signing("stream-api-secret-for-vectors"), Signing(TEST_SECRET)], None, None),
+    (
+        "stream-chat",
+        providers::STREAM_CHAT,
+        &[Signing("stream-api-secret-for-vectors"), Signing(TEST_SECRET)],
+        None,
+        None,
+    ),
     ("frameio", providers::FRAMEIO, &[Signing("frameio-webhook-signing-secret"), Signing(TEST_SECRET)], None, None),
     // Airtable: base64 MAC secrets, its vectors' first.
     (
