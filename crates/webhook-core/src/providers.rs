@@ -961,6 +961,14 @@ providers! {
         .key_format(KeyFormat::Base64)
         .body(JsonBody)
         .source("https://airtable.com/developers/web/api/webhooks-overview (Webhook notification delivery)");
+    /// Help Scout: `X-HelpScout-Signature: <base64>` HMAC-SHA1 of the body with the
+    /// webhook's secret key; type `X-HelpScout-Event` (`convo.created`, `helpscout.test`, …).
+    /// No delivery id is sent, and no timestamp: no window.
+    #[cfg(feature = "sha1")]
+    HELPSCOUT = Scheme::new("helpscout", &["X-HelpScout-Signature"], HmacSha1, Base64)
+        .event_type(&[Header("X-HelpScout-Event")])
+        .body(JsonBody)
+        .source("helpscout/helpscout-api-php src/Webhooks/IncomingWebhook.php (generateSignature, validateSignature, getEventType), commit 0d75ed7");
     /// Mandrill (Mailchimp Transactional): `X-Mandrill-Signature: <base64>` HMAC-SHA1 of the
     /// webhook URL followed by each POST parameter's name and value, sorted (the body is
     /// the form `mandrill_events=[…]`). Set the URL exactly as configured in Mandrill with
@@ -1170,6 +1178,8 @@ static ALL: &[Provider] = &[
     STREAM_CHAT,
     FRAMEIO,
     AIRTABLE,
+    #[cfg(feature = "sha1")]
+    HELPSCOUT,
     #[cfg(feature = "sns")]
     AWS_SNS,
     #[cfg(feature = "paypal")]

@@ -91,6 +91,7 @@ const JSON_BODY: &[&str] = &[
     "stream-chat",
     "frameio",
     "airtable",
+    "helpscout",
 ];
 
 /// Headers outside the signature header whose every byte is signed: timestamps and ids.
@@ -281,6 +282,7 @@ const FIELDS: &[(&str, At, At)] = &[
     ("stream-chat", Sent, Body(&["type"])),
     ("frameio", Nowhere, Body(&["type"])),
     ("airtable", Nowhere, Nowhere),
+    ("helpscout", Nowhere, Sent),
 ];
 
 /// The row of [`FIELDS`] for `provider`.

@@ -647,6 +647,17 @@ async function main() {
     doc({ name: 'airtable: notification ping', provider: 'airtable', keys: [macSecretBase64], headers: [['X-Airtable-Content-MAC', mac(Buffer.from(macSecretBase64, 'base64'))]], body, expect_id: null, source: `self-generated as ${cite} (NOT official)` });
     doc({ name: 'airtable: refused, keyed with the base64 text instead of its bytes', provider: 'airtable', keys: [macSecretBase64], headers: [['X-Airtable-Content-MAC', mac(macSecretBase64)]], body, expect: 'signature_mismatch', source: 'self-generated, keyed with the base64 text instead of the decoded key https://airtable.com/developers/web/api/webhooks-overview (Webhook notification delivery) uses (NOT official)' });
   }
+  {
+    // Help Scout: base64 HMAC-SHA1 of the body with the webhook's secret key in
+    // X-HelpScout-Signature, the event in X-HelpScout-Event, as the official PHP SDK's
+    // IncomingWebhook computes and checks it (PHP is not run here).
+    const secret = 'helpscout-webhook-secret-key';
+    const body = JSON.stringify({ id: 2391938111, number: 349, type: 'email', status: 'active', state: 'published', subject: 'Zoë asks about the ✓ plan', mailboxId: 85, primaryCustomer: { id: 238123, email: 'zoe@example.com' }, createdAt: new Date(now * 1000).toISOString() });
+    const cite = 'helpscout/helpscout-api-php src/Webhooks/IncomingWebhook.php (generateSignature: base64_encode(hash_hmac(sha1, body, secret, true)); the event from X-HelpScout-Event), commit 0d75ed7';
+    const headers = (sig) => [['X-HelpScout-Event', 'convo.created'], ['X-HelpScout-Signature', sig], ['Content-Type', 'application/json']];
+    doc({ name: 'helpscout: convo.created', provider: 'helpscout', keys: [secret], headers: headers(hmac('sha1', secret, body, 'base64')), body, expect_id: null, expect_event_type: 'convo.created', source: `self-generated as ${cite} computes it (NOT official)` });
+    doc({ name: 'helpscout: refused, the hex digest instead of base64', provider: 'helpscout', keys: [secret], headers: headers(hmac('sha1', secret, body, 'hex')), body, expect: 'signature_mismatch', source: `self-generated, the hex digest that ${cite} does not send (NOT official)` });
+  }
   const out = { about: ['Known-answer rows produced by generate.cjs (in vectors/sdk/; reproducible: a fixed now, committed test keys, ECDSA tokens kept while their rows are unchanged): `sdk` rows come from the providers\' own SDKs, `documented` rows are self-generated exactly as the cited documentation or source describes. Same fields as known_answers.json.'], sdk: rows, documented };
   fs.writeFileSync(OUT, JSON.stringify(out, null, 2) + '\n');
   console.log(`${rows.length} rows`);
