@@ -92,6 +92,7 @@ const JSON_BODY: &[&str] = &[
     "frameio",
     "airtable",
     "helpscout",
+    "webex",
 ];
 
 /// Headers outside the signature header whose every byte is signed: timestamps and ids.
@@ -184,6 +185,7 @@ const HEX: &[&str] = &[
     "stream-chat",
     "frameio",
     "airtable",
+    "webex",
 ];
 
 /// Where each provider carries the delivery id and the event type, as docs/PROVIDERS.md's
@@ -283,6 +285,7 @@ const FIELDS: &[(&str, At, At)] = &[
     ("frameio", Nowhere, Body(&["type"])),
     ("airtable", Nowhere, Nowhere),
     ("helpscout", Nowhere, Sent),
+    ("webex", Nowhere, Nowhere),
 ];
 
 /// The row of [`FIELDS`] for `provider`.
