@@ -963,7 +963,7 @@ providers! {
         .source("https://airtable.com/developers/web/api/webhooks-overview (Webhook notification delivery)");
     /// Help Scout: `X-HelpScout-Signature: <base64>` HMAC-SHA1 of the body with the
     /// webhook's secret key; type `X-HelpScout-Event` (`convo.created`, `helpscout.test`, …).
-    /// No delivery id is sent, and no timestamp: no window.
+    /// No delivery id is read (Help Scout's SDK reads none) and no timestamp: no window.
     #[cfg(feature = "sha1")]
     HELPSCOUT = Scheme::new("helpscout", &["X-HelpScout-Signature"], HmacSha1, Base64)
         .event_type(&[Header("X-HelpScout-Event")])
