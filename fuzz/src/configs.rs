@@ -379,6 +379,8 @@ const ROWS: &[Row] = &[
         None,
         None,
     ),
+    ("helpscout", providers::HELPSCOUT, &[Signing("helpscout-webhook-secret-key"), Signing(TEST_SECRET)], None, None),
+    ("webex", providers::WEBEX, &[Signing("webex-webhook-secret-for-vectors"), Signing(TEST_SECRET)], None, None),
     // Telnyx: Ed25519, the vector's seed (which signs) then its public key's text form.
     ("telnyx", providers::TELNYX, &[Signing(TELNYX_SEED)], None, None),
     // Adyen: hex HMAC keys, one per notification item's signature.

@@ -961,6 +961,24 @@ providers! {
         .key_format(KeyFormat::Base64)
         .body(JsonBody)
         .source("https://airtable.com/developers/web/api/webhooks-overview (Webhook notification delivery)");
+    /// Help Scout: `X-HelpScout-Signature: <base64>` HMAC-SHA1 of the body with the
+    /// webhook's secret key; type `X-HelpScout-Event` (`convo.created`, `helpscout.test`, …).
+    /// No delivery id is read (Help Scout's SDK reads none) and no timestamp: no window.
+    #[cfg(feature = "sha1")]
+    HELPSCOUT = Scheme::new("helpscout", &["X-HelpScout-Signature"], HmacSha1, Base64)
+        .event_type(&[Header("X-HelpScout-Event")])
+        .body(JsonBody)
+        .source("helpscout/helpscout-api-php src/Webhooks/IncomingWebhook.php (generateSignature, validateSignature, getEventType), commit 0d75ed7");
+    /// Webex (Cisco, the Webhooks API): `X-Spark-Signature: <hex>` HMAC-SHA1 of the body with
+    /// the webhook's secret, checked over the bytes received (Webex's framework hashes
+    /// `JSON.stringify` of the parsed body, the same bytes for the compact JSON Webex sends).
+    /// No delivery id (the body's `id` names the webhook, the same on each of its events)
+    /// and no single type field (the type is `resource` and `event` together, read them from
+    /// the payload); no timestamp, no window. Contact Center subscriptions sign otherwise.
+    #[cfg(feature = "sha1")]
+    WEBEX = Scheme::new("webex", &["X-Spark-Signature"], HmacSha1, Hex)
+        .body(JsonBody)
+        .source("WebexCommunity/webex-node-bot-framework, npm webex-node-bot-framework@2.3.14 lib/webhook.js (Webhook); https://developer.webex.com/docs/receive-and-verify-webhooks");
     /// Mandrill (Mailchimp Transactional): `X-Mandrill-Signature: <base64>` HMAC-SHA1 of the
     /// webhook URL followed by each POST parameter's name and value, sorted (the body is
     /// the form `mandrill_events=[…]`). Set the URL exactly as configured in Mandrill with
@@ -1170,6 +1188,10 @@ static ALL: &[Provider] = &[
     STREAM_CHAT,
     FRAMEIO,
     AIRTABLE,
+    #[cfg(feature = "sha1")]
+    HELPSCOUT,
+    #[cfg(feature = "sha1")]
+    WEBEX,
     #[cfg(feature = "sns")]
     AWS_SNS,
     #[cfg(feature = "paypal")]

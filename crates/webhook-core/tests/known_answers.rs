@@ -122,6 +122,10 @@ const MIN_DOCUMENTED: &[(&str, usize)] = &[
     ("frameio", 2),
     // A ping, and a refusal: the MAC keyed with the base64 text itself, not its bytes.
     ("airtable", 2),
+    // A convo.created, and a refusal: the hex digest instead of base64.
+    ("helpscout", 2),
+    // A message created, and a refusal: HMAC-SHA256 instead of SHA-1.
+    ("webex", 2),
     // HS256/384/512, RS256/384/512 (SPKI and PKCS#1 PEM), ES256/384, and five refusals:
     // algorithm confusion, `none`, an RSA token against an EC key, another key, another body.
     ("fusionauth", 14),

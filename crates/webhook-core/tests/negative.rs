@@ -215,6 +215,8 @@ static SPECS: &[Spec] = &[
     spec("stream-chat", Layout::Bare, Enc::Hex, true),
     with_ts(spec("frameio", Layout::Prefix("v0="), Enc::Hex, true), "X-Frameio-Request-Timestamp"),
     spec("airtable", Layout::Prefix("hmac-sha256="), Enc::Hex, true),
+    spec("helpscout", Layout::Bare, Enc::Base64, true),
+    spec("webex", Layout::Bare, Enc::Hex, true),
     verify_only(spec("aws-sns", Layout::InBody, Enc::Base64, true)),
     verify_only(spec("paypal", Layout::Bare, Enc::Base64, true)),
     spec("fusionauth", Layout::Bare, Enc::Text, true),
@@ -1958,4 +1960,101 @@ fn airtable_base64_key_and_prefix() {
         r.check("the refusal does not repeat the key", !e.to_string().contains("not base64!"), || e.to_string());
     }
     r.finish(10);
+}
+
+/// Help Scout, on a delivery signed as helpscout/helpscout-api-php's `IncomingWebhook`
+/// computes it: the base64 HMAC-SHA1 of the body (not its hex form, not SHA-256, no
+/// `sha1=` prefix), the type from `X-HelpScout-Event`, no id, and no window.
+#[test]
+fn helpscout_sha1_base64_and_event() {
+    use hmac::Mac as _;
+    let secret = "helpscout-secret-do-not-leak";
+    let v = Verifier::new(providers::HELPSCOUT, secret).unwrap();
+    let body = br#"{"id":2391938111,"number":349,"type":"email","status":"active","subject":"Zo\u00eb"}"#;
+    let mut m = hmac::Hmac::<sha1::Sha1>::new_from_slice(secret.as_bytes()).unwrap();
+    m.update(body);
+    let raw = m.finalize().into_bytes();
+    let good = base64::engine::general_purpose::STANDARD.encode(raw);
+    let mut m256 = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    m256.update(body);
+    let sha256 = base64::engine::general_purpose::STANDARD.encode(m256.finalize().into_bytes());
+    let never = vec![secret.to_owned(), good.clone()];
+    let run = |value: &str, b: &[u8], now: u64| {
+        let h = vec![("X-HelpScout-Event", "convo.created".to_owned()), ("X-HelpScout-Signature", value.to_owned())];
+        v.verify(&WebhookRequest::new(&h, b.to_vec()), at(now))
+    };
+    let mut r = Report::default();
+    let signed = v.sign(&SignRequest::new(body, at(T0))).unwrap();
+    r.check(
+        "the crate signs as IncomingWebhook computes",
+        signed.header("X-HelpScout-Signature") == Some(good.as_str()),
+        || format!("{:?}", signed.header("X-HelpScout-Signature")),
+    );
+    if let Some(d) = r.ok("base64 HMAC-SHA1 of the body", run(&good, body, T0)) {
+        r.check("no id", d.id().is_none(), || format!("id {:?}", d.id()));
+        r.check("type from X-HelpScout-Event", d.event_type() == Some("convo.created"), || {
+            format!("type {:?}", d.event_type())
+        });
+    }
+    r.ok("a day later (no window)", run(&good, body, T0 + 86_400));
+    r.err("the hex digest", run(&hex::encode(raw), body, T0), ErrorKind::SignatureMismatch, &never);
+    r.err("HMAC-SHA256 instead of SHA-1", run(&sha256, body, T0), ErrorKind::SignatureMismatch, &never);
+    r.err("sha1= prefix", run(&format!("sha1={good}"), body, T0), ErrorKind::MalformedHeader, &never);
+    r.err("another body", run(&good, &body[..body.len() - 1], T0), ErrorKind::SignatureMismatch, &never);
+    let h = vec![("X-Hub-Signature", format!("sha1={}", hex::encode(raw)))];
+    r.err(
+        "GitHub's header instead",
+        v.verify(&WebhookRequest::new(&h, body.to_vec()), at(T0)),
+        ErrorKind::MissingHeader,
+        &never,
+    );
+    r.finish(10);
+}
+
+/// Webex, on a delivery signed as npm webex-node-bot-framework@2.3.14 lib/webhook.js
+/// computes it: the hex HMAC-SHA1 of the bytes received (the same JSON re-indented is
+/// another message, though it parses to the same object), not SHA-256, not base64, no
+/// `sha1=` prefix; the body's `id` names the webhook and is not a delivery id; no window.
+#[test]
+fn webex_sha1_hex_over_the_bytes() {
+    use hmac::Mac as _;
+    let secret = "webex-secret-do-not-leak";
+    let v = Verifier::new(providers::WEBEX, secret).unwrap();
+    let body = br#"{"id":"Y2lzY29zcGFyazovL3VzL1dFQkhPT0s","resource":"messages","event":"created","data":{"id":"Y2lzY29zcGFyazovL3VzL01FU1NBR0U"}}"#;
+    let pretty = serde_json::to_vec_pretty(&serde_json::from_slice::<serde_json::Value>(body).unwrap()).unwrap();
+    let sha1 = |b: &[u8]| {
+        let mut m = hmac::Hmac::<sha1::Sha1>::new_from_slice(secret.as_bytes()).unwrap();
+        m.update(b);
+        m.finalize().into_bytes().to_vec()
+    };
+    let raw = sha1(body);
+    let good = hex::encode(&raw);
+    let mut m256 = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    m256.update(body);
+    let sha256 = hex::encode(m256.finalize().into_bytes());
+    let never = vec![secret.to_owned(), good.clone()];
+    let run = |value: &str, b: &[u8], now: u64| {
+        let h = vec![("X-Spark-Signature", value.to_owned())];
+        v.verify(&WebhookRequest::new(&h, b.to_vec()), at(now))
+    };
+    let mut r = Report::default();
+    let signed = v.sign(&SignRequest::new(body, at(T0))).unwrap();
+    r.check(
+        "the crate signs as lib/webhook.js computes",
+        signed.header("X-Spark-Signature") == Some(good.as_str()),
+        || format!("{:?}", signed.header("X-Spark-Signature")),
+    );
+    if let Some(d) = r.ok("hex HMAC-SHA1 of the body", run(&good, body, T0)) {
+        r.check("the webhook's id is not a delivery id", d.id().is_none(), || format!("id {:?}", d.id()));
+        r.check("no type", d.event_type().is_none(), || format!("type {:?}", d.event_type()));
+    }
+    r.ok("a day later (no window)", run(&good, body, T0 + 86_400));
+    r.err("the same JSON re-indented", run(&good, &pretty, T0), ErrorKind::SignatureMismatch, &never);
+    r.ok("the re-indented bytes with their own signature", run(&hex::encode(sha1(&pretty)), &pretty, T0));
+    r.err("HMAC-SHA256 instead of SHA-1", run(&sha256, body, T0), ErrorKind::SignatureMismatch, &never);
+    let b64 = base64::engine::general_purpose::STANDARD.encode(&raw);
+    r.err("base64 instead of hex", run(&b64, body, T0), ErrorKind::MalformedHeader, &never);
+    r.err("sha1= prefix", run(&format!("sha1={good}"), body, T0), ErrorKind::MalformedHeader, &never);
+    r.err("another body", run(&good, &body[..body.len() - 1], T0), ErrorKind::SignatureMismatch, &never);
+    r.finish(11);
 }

@@ -91,6 +91,8 @@ const JSON_BODY: &[&str] = &[
     "stream-chat",
     "frameio",
     "airtable",
+    "helpscout",
+    "webex",
 ];
 
 /// Headers outside the signature header whose every byte is signed: timestamps and ids.
@@ -183,6 +185,7 @@ const HEX: &[&str] = &[
     "stream-chat",
     "frameio",
     "airtable",
+    "webex",
 ];
 
 /// Where each provider carries the delivery id and the event type, as docs/PROVIDERS.md's
@@ -281,6 +284,8 @@ const FIELDS: &[(&str, At, At)] = &[
     ("stream-chat", Sent, Body(&["type"])),
     ("frameio", Nowhere, Body(&["type"])),
     ("airtable", Nowhere, Nowhere),
+    ("helpscout", Nowhere, Sent),
+    ("webex", Nowhere, Nowhere),
 ];
 
 /// The row of [`FIELDS`] for `provider`.

@@ -647,6 +647,28 @@ async function main() {
     doc({ name: 'airtable: notification ping', provider: 'airtable', keys: [macSecretBase64], headers: [['X-Airtable-Content-MAC', mac(Buffer.from(macSecretBase64, 'base64'))]], body, expect_id: null, source: `self-generated as ${cite} (NOT official)` });
     doc({ name: 'airtable: refused, keyed with the base64 text instead of its bytes', provider: 'airtable', keys: [macSecretBase64], headers: [['X-Airtable-Content-MAC', mac(macSecretBase64)]], body, expect: 'signature_mismatch', source: 'self-generated, keyed with the base64 text instead of the decoded key https://airtable.com/developers/web/api/webhooks-overview (Webhook notification delivery) uses (NOT official)' });
   }
+  {
+    // Help Scout: base64 HMAC-SHA1 of the body with the webhook's secret key in
+    // X-HelpScout-Signature, the event in X-HelpScout-Event, as the official PHP SDK's
+    // IncomingWebhook computes and checks it (PHP is not run here).
+    const secret = 'helpscout-webhook-secret-key';
+    const body = JSON.stringify({ id: 2391938111, number: 349, type: 'email', status: 'active', state: 'published', subject: 'Zoë asks about the ✓ plan', mailboxId: 85, primaryCustomer: { id: 238123, email: 'zoe@example.com' }, createdAt: new Date(now * 1000).toISOString() });
+    const cite = 'helpscout/helpscout-api-php src/Webhooks/IncomingWebhook.php (generateSignature: base64_encode(hash_hmac(sha1, body, secret, true)); the event from X-HelpScout-Event), commit 0d75ed7';
+    const headers = (sig) => [['X-HelpScout-Event', 'convo.created'], ['X-HelpScout-Signature', sig], ['Content-Type', 'application/json']];
+    doc({ name: 'helpscout: convo.created', provider: 'helpscout', keys: [secret], headers: headers(hmac('sha1', secret, body, 'base64')), body, expect_id: null, expect_event_type: 'convo.created', source: `self-generated as ${cite} computes it (NOT official)` });
+    doc({ name: 'helpscout: refused, the hex digest instead of base64', provider: 'helpscout', keys: [secret], headers: headers(hmac('sha1', secret, body, 'hex')), body, expect: 'signature_mismatch', source: `self-generated, the hex digest that ${cite} does not send (NOT official)` });
+  }
+  {
+    // Webex (the Webhooks API): hex HMAC-SHA1 of the body with the webhook's secret in
+    // X-Spark-Signature, as the Webex framework's lib/webhook.js computes it over
+    // JSON.stringify of the parsed body (the body below is compact JSON: the same bytes).
+    const secret = 'webex-webhook-secret-for-vectors';
+    const body = JSON.stringify({ id: 'Y2lzY29zcGFyazovL3VzL1dFQkhPT0svZjRlNjA1NjA', name: 'New message in Zoë\'s ✓ room', targetUrl: 'https://example.com/hooks/webex', resource: 'messages', event: 'created', orgId: 'OTZhYmMyYWEtM2RjYy0xMWU1', createdBy: 'Y2lzY29zcGFyazovL3VzL1BFT1BMRS9m', appId: 'Y2lzY29zcGFyazovL3VzL0FQUExJQ0FUSU9OL0My', ownedBy: 'creator', status: 'active', created: new Date(now * 1000).toISOString(), actorId: 'Y2lzY29zcGFyazovL3VzL1BFT1BMRS9m', data: { id: 'Y2lzY29zcGFyazovL3VzL01FU1NBR0UvOTJkYjNiZTAt', roomId: 'Y2lzY29zcGFyazovL3VzL1JPT00vYmJjZWIxYWQt', roomType: 'group', personId: 'Y2lzY29zcGFyazovL3VzL1BFT1BMRS9m', personEmail: 'zoe@example.com', created: new Date(now * 1000).toISOString() } });
+    if (JSON.stringify(JSON.parse(body)) !== body) throw new Error('webex: the body is not what the framework re-serialises');
+    const cite = 'npm webex-node-bot-framework@2.3.14 lib/webhook.js (Webhook: hex HMAC-SHA1 of the body with the webhook secret, compared with X-Spark-Signature)';
+    doc({ name: 'webex: messages created', provider: 'webex', keys: [secret], headers: [['X-Spark-Signature', hmac('sha1', secret, body, 'hex')], ['Content-Type', 'application/json']], body, expect_id: null, expect_event_type: null, source: `self-generated as ${cite} computes it (NOT official)` });
+    doc({ name: 'webex: refused, HMAC-SHA256 instead of SHA-1', provider: 'webex', keys: [secret], headers: [['X-Spark-Signature', hmac('sha256', secret, body, 'hex')], ['Content-Type', 'application/json']], body, expect: 'signature_mismatch', source: `self-generated, HMAC-SHA256, which ${cite} does not compute (NOT official)` });
+  }
   const out = { about: ['Known-answer rows produced by generate.cjs (in vectors/sdk/; reproducible: a fixed now, committed test keys, ECDSA tokens kept while their rows are unchanged): `sdk` rows come from the providers\' own SDKs, `documented` rows are self-generated exactly as the cited documentation or source describes. Same fields as known_answers.json.'], sdk: rows, documented };
   fs.writeFileSync(OUT, JSON.stringify(out, null, 2) + '\n');
   console.log(`${rows.length} rows`);
