@@ -328,25 +328,13 @@ impl KeyFormat {
                     Secret::ed25519_public(&bytes)
                 }
             }
-            Self::Hex => {
-                let bytes =
-                    Zeroizing::new(hex::decode(text.trim()).map_err(|_| ConfigError::new("the key is not valid hex"))?);
-                if bytes.is_empty() {
-                    return Err(ConfigError::new("the key is empty"));
-                }
-                Ok(Secret::shared(&*bytes))
-            }
+            Self::Hex => shared_bytes(hex::decode(text.trim()), "the key is not valid hex"),
             Self::Base64 => {
                 use base64::Engine as _;
-                let bytes = Zeroizing::new(
-                    base64::engine::general_purpose::STANDARD
-                        .decode(text.trim())
-                        .map_err(|_| ConfigError::new("the key is not valid base64"))?,
-                );
-                if bytes.is_empty() {
-                    return Err(ConfigError::new("the key is empty"));
-                }
-                Ok(Secret::shared(&*bytes))
+                shared_bytes(
+                    base64::engine::general_purpose::STANDARD.decode(text.trim()),
+                    "the key is not valid base64",
+                )
             }
             Self::Ed25519Base64 => match text.strip_prefix("seed:") {
                 Some(_) => Self::Ed25519Hex.parse(text),
@@ -373,6 +361,16 @@ impl KeyFormat {
             Self::JwtKey => Ok(Secret::shared(text)),
         }
     }
+}
+
+/// A shared key from the bytes its text decodes to: `invalid` when the text does not
+/// decode, "the key is empty" when it decodes to nothing.
+fn shared_bytes<E>(decoded: Result<Vec<u8>, E>, invalid: &'static str) -> Result<Secret, ConfigError> {
+    let bytes = Zeroizing::new(decoded.map_err(|_| ConfigError::new(invalid))?);
+    if bytes.is_empty() {
+        return Err(ConfigError::new("the key is empty"));
+    }
+    Ok(Secret::shared(&*bytes))
 }
 
 #[cfg(test)]
