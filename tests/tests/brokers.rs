@@ -21,17 +21,9 @@ use webhook_core::{providers, SignRequest, Verifier};
 use webhook_tests::{send, service_url, Answer, Payload, Receiver};
 
 mod support;
-use support::{delete_nats, delete_rabbit};
+use support::{delete_nats, delete_rabbit, unique};
 
 const SECRET: &str = "broker-secret";
-
-/// A name no other test run uses, valid as a NATS stream and a RabbitMQ queue.
-fn unique(prefix: &str) -> String {
-    static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let nanos = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap().subsec_nanos();
-    format!("{prefix}-{}-{n}-{nanos}", std::process::id())
-}
 
 async fn deliver(addr: SocketAddr, id: &str) -> Answer {
     let github = Verifier::new(providers::GITHUB, SECRET).unwrap();
